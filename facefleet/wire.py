@@ -1,0 +1,165 @@
+"""The wire contract between edge agents and the hub: MQTT topics, payload models, artifact manifests.
+
+No I/O here; both sides import it. Every payload carries `schema_version`; a reader refuses a major
+version it does not know instead of guessing. Topic layout follows what Frigate users know:
+`<prefix>/<device>/events|status|stats`, plus the update channel of the rollout mechanism.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+_ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+DEVICE_ID_PATTERN = re.compile(_ID)
+
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+
+class Topics:
+    """All topic names for one prefix. Topics are lowercase with no leading slash."""
+
+    def __init__(self, prefix: str = "facefleet") -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_/-]*[a-z0-9]", prefix) or "//" in prefix:
+            raise ValueError(f"bad MQTT topic prefix {prefix!r}")
+        self.prefix = prefix
+
+    def events(self, device: str) -> str:
+        return f"{self.prefix}/{device}/events"
+
+    def crops(self, device: str) -> str:
+        """Best-face JPEG of an ended track, raw bytes, as `<prefix>/<device>/crops/<event_id>`."""
+        return f"{self.prefix}/{device}/crops"
+
+    def status(self, device: str) -> str:
+        return f"{self.prefix}/{device}/status"
+
+    def stats(self, device: str) -> str:
+        return f"{self.prefix}/{device}/stats"
+
+    def updates(self, device: str) -> str:
+        """Hub -> one device: update announcements (retained, so a device that was offline gets it)."""
+        return f"{self.prefix}/{device}/updates"
+
+    def update_state(self, device: str) -> str:
+        """Device -> hub: how an announced update went."""
+        return f"{self.prefix}/{device}/updates/state"
+
+    def all_of(self, kind: str) -> str:
+        return f"{self.prefix}/+/{kind}"
+
+
+EventType = Literal["track_started", "identity_changed", "identity_confirmed", "track_ended"]
+
+
+class TrackEvent(_Payload):
+    """One track-level event. `event_id` is unique; subscribers drop repeats by it (QoS 1 is at-least-once).
+
+    `seq` increases by one per event on a device and survives restarts (it is the outbox row id), so a
+    subscriber can also see order and gaps.
+    """
+
+    event_id: str = Field(min_length=8, max_length=64)
+    seq: int = Field(ge=1)
+    type: EventType
+    device_id: str = Field(pattern=_ID)
+    camera: str = Field(min_length=1, max_length=64)
+    track_id: int = Field(ge=0)
+    ts: datetime
+    started_at: datetime
+    ended_at: datetime | None = None
+    duration_s: float | None = Field(None, ge=0)
+    person_id: str | None = Field(None, description="gallery person id; None while unknown")
+    name: str | None = None
+    confidence: float = Field(0.0, ge=-1.0, le=1.0, description="mean cosine of the voted identity")
+    votes: dict[str, int] = Field(default_factory=dict, description="person id (or 'unknown') -> frames")
+    frames: int = Field(0, ge=0, description="frames embedded for this track")
+    liveness: float | None = Field(None, ge=0.0, le=1.0, description="1 = natural motion, 0 = still like a photo")
+    best_crop_jpeg_b64: str | None = Field(None, description="track_ended only: best face, JPEG, base64")
+    model_id: str = ""
+    gallery_version: str = ""
+
+
+class DeviceStatus(_Payload):
+    """Retained on `<prefix>/<device>/status`; the broker publishes the `offline` will if the device vanishes."""
+
+    device_id: str = Field(pattern=_ID)
+    state: Literal["online", "offline"]
+    ts: datetime | None = None
+    agent_version: str = ""
+    model_version: str = ""
+    model_id: str = ""
+    gallery_version: str = ""
+    group: str = "default"
+    cameras: list[str] = Field(default_factory=list)
+
+
+class CameraStats(_Payload):
+    fps: float = Field(ge=0)
+    connected: bool
+    reconnects: int = Field(ge=0)
+
+
+class DeviceStats(_Payload):
+    device_id: str = Field(pattern=_ID)
+    ts: datetime
+    cameras: dict[str, CameraStats]
+    active_tracks: int = Field(ge=0)
+    outbox_backlog: int = Field(ge=0)
+    stage_ms: dict[str, float] = Field(default_factory=dict)
+
+
+ArtifactKind = Literal["gallery", "model"]
+
+
+class ArtifactManifest(_Payload):
+    """What a gallery or model file is. Signed by the hub (ed25519 over `canonical_bytes`)."""
+
+    kind: ArtifactKind
+    version: str = Field(pattern=r"^[0-9A-Za-z._-]{1,64}$")
+    model_id: str = Field(min_length=1, max_length=128, description="embedding model this artifact belongs to")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=1)
+    created: datetime
+    file_name: str = Field(pattern=r"^[0-9A-Za-z._-]{1,128}$")
+    embedding_dim: int = Field(ge=16, le=4096)
+    base_model: str = Field("", description="model: registry id it was trained from")
+
+    def canonical_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+class SignedManifest(_Payload):
+    manifest: ArtifactManifest
+    signature_b64: str = Field(min_length=16, max_length=256)
+    key_id: str = Field("", max_length=64)
+
+
+class UpdateAnnouncement(_Payload):
+    """Hub -> device: fetch this artifact, verify, swap, health-check, report on `update_state`."""
+
+    rollout_id: str = Field(min_length=1, max_length=64)
+    kind: ArtifactKind
+    version: str
+    manifest_url: str
+    artifact_url: str
+    ts: datetime
+
+
+class UpdateState(_Payload):
+    rollout_id: str
+    device_id: str = Field(pattern=_ID)
+    kind: ArtifactKind
+    version: str
+    state: Literal["downloading", "verifying", "applied", "failed", "rolled_back"]
+    detail: str = ""
+    ts: datetime
+    running_version: str = Field("", description="the version the device runs after this step")

@@ -1,0 +1,78 @@
+"""Box maths for the MTCNN cascade. Pure numpy; boxes are (N, 4) x1 y1 x2 y2 in pixels."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+
+def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float,
+        method: Literal["union", "min"] = "union") -> np.ndarray:
+    """Greedy non-maximum suppression.
+
+    Args:
+        xyxy: (N, 4) boxes. scores: (N,).
+        iou_threshold: a box overlapping a kept one by more than this is dropped.
+        method: "union" divides the intersection by the union (IoU); "min" by the smaller box, which also
+            removes a small box lying inside a bigger one (used after O-Net).
+    Returns:
+        (K,) int64 indices of kept boxes, best first.
+    """
+    if len(xyxy) == 0:
+        return np.zeros((0,), np.int64)
+    x1, y1, x2, y2 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while order.size:
+        i = order[0]
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        denom = np.minimum(area[i], area[rest]) if method == "min" else area[i] + area[rest] - inter
+        order = rest[inter / denom <= iou_threshold]
+    return np.asarray(keep, np.int64)
+
+
+def regress(xyxy: np.ndarray, offsets: np.ndarray, inclusive: bool = True) -> np.ndarray:
+    """Apply MTCNN box regression: each edge moves by offset * box size. (N,4),(N,4) -> (N,4)."""
+    extra = 1.0 if inclusive else 0.0
+    w = xyxy[:, 2] - xyxy[:, 0] + extra
+    h = xyxy[:, 3] - xyxy[:, 1] + extra
+    return xyxy + offsets * np.stack([w, h, w, h], axis=1)
+
+
+def square(xyxy: np.ndarray) -> np.ndarray:
+    """Grow each box to a square around its centre (side = the longer side). (N,4) -> (N,4)."""
+    w = xyxy[:, 2] - xyxy[:, 0]
+    h = xyxy[:, 3] - xyxy[:, 1]
+    side = np.maximum(w, h)
+    x1 = xyxy[:, 0] + w * 0.5 - side * 0.5
+    y1 = xyxy[:, 1] + h * 0.5 - side * 0.5
+    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
+
+
+def clip_int(xyxy: np.ndarray, resolution_wh: tuple[int, int]) -> np.ndarray:
+    """Truncate to int and clip to the image, as 0-based [x1, x2) slices. (N,4) float -> (N,4) int32."""
+    w, h = resolution_wh
+    boxes = np.trunc(xyxy).astype(np.int32)
+    boxes[:, 0] = np.maximum(boxes[:, 0] - 1, 0)  # MTCNN boxes are 1-based inclusive
+    boxes[:, 1] = np.maximum(boxes[:, 1] - 1, 0)
+    boxes[:, 2] = np.minimum(boxes[:, 2], w)
+    boxes[:, 3] = np.minimum(boxes[:, 3], h)
+    return boxes
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of (N,4) and (M,4) boxes -> (N, M); continuous coordinates (no +1)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    tl = np.maximum(a[:, None, :2], b[None, :, :2])
+    br = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(br - tl, 0, None).prod(axis=2)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
+    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)

@@ -1,0 +1,149 @@
+"""MTCNN face detection (P-Net -> R-Net -> O-Net) on any `Backend`.
+
+Follows the cascade of Zhang et al. as implemented by facenet-pytorch (same weights, same pyramid and
+thresholds), with R-Net and O-Net each run once over all candidates of the frame in batches.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from models.backend import Backend
+from models.boxes import clip_int, nms, regress, square
+from models.faces import Faces
+
+_MEAN = (127.5, 127.5, 127.5)
+_SCALE = 1.0 / 128.0
+_PNET_CELL = 12
+
+
+class DetectorConfig(BaseModel):
+    """MTCNN settings.
+
+    min_face_px: smallest face searched for; smaller values add pyramid levels (slower, more small faces).
+    thresholds: P-Net, R-Net, O-Net face probability needed to pass each stage; higher means fewer false
+        faces and more missed ones.
+    scale_factor: pyramid step; closer to 1 finds more faces at more cost.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_face_px: int = Field(20, ge=8, le=4096)
+    thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
+    scale_factor: float = Field(0.709, gt=0.3, lt=0.95)
+    max_batch: int = Field(256, ge=1, le=4096, description="R-Net/O-Net crops per inference call")
+
+    @field_validator("thresholds")
+    @classmethod
+    def _probabilities(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if not all(0.0 < t < 1.0 for t in value):
+            raise ValueError("each threshold must lie strictly between 0 and 1")
+        return value
+
+
+def pyramid_scales(resolution_wh: tuple[int, int], min_face_px: int, scale_factor: float) -> list[float]:
+    """Scales at which P-Net's 12 px window matches faces from min_face_px up to the image size."""
+    scale = _PNET_CELL / min_face_px
+    side = min(resolution_wh) * scale
+    scales = []
+    while side >= _PNET_CELL:
+        scales.append(scale)
+        scale *= scale_factor
+        side *= scale_factor
+    return scales
+
+
+class MtcnnDetector:
+    """Detect faces and their 5 landmarks in RGB uint8 images."""
+
+    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None):
+        self.pnet, self.rnet, self.onet = pnet, rnet, onet
+        self.config = config or DetectorConfig()
+
+    def detect(self, image_rgb: np.ndarray) -> Faces:
+        """(H, W, 3) uint8 RGB -> Faces. Images too small for the smallest window give no faces."""
+        if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+            raise ValueError(f"detect expects (H, W, 3) uint8 RGB, got {image_rgb.shape} {image_rgb.dtype}")
+        boxes, scores, offsets = self._proposals(image_rgb)
+        if len(boxes) == 0:
+            return Faces.empty()
+        boxes, scores = self._refine(image_rgb, boxes, scores, offsets)
+        if len(boxes) == 0:
+            return Faces.empty()
+        return self._output(image_rgb, boxes)
+
+    def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 1: P-Net over the pyramid, NMS per scale then across scales."""
+        h, w = image.shape[:2]
+        threshold = self.config.thresholds[0]
+        found = []
+        resized = image
+        for scale in pyramid_scales((w, h), self.config.min_face_px, self.config.scale_factor):
+            # Each level is made from the previous one: every step shrinks by less than 2x, so bilinear
+            # does not alias, and it costs a fraction of INTER_AREA from full resolution (3 ms vs 70 ms at 720p).
+            resized = cv2.resize(resized, (int(w * scale + 1), int(h * scale + 1)), interpolation=cv2.INTER_LINEAR)
+            blob = cv2.dnn.blobFromImage(resized, _SCALE, mean=_MEAN, swapRB=False)
+            reg, prob = self.pnet.run(blob)
+            ys, xs = np.nonzero(prob[0, 1] >= threshold)
+            if len(ys) == 0:
+                continue
+            cells = np.stack([xs, ys], axis=1).astype(np.float32)
+            xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + _PNET_CELL) / scale)], 1)
+            score = prob[0, 1, ys, xs]
+            offset = reg[0][:, ys, xs].T
+            keep = nms(xyxy, score, 0.5)
+            found.append((xyxy[keep], score[keep], offset[keep]))
+        if not found:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros((0, 4), np.float32)
+        xyxy, score, offset = (np.concatenate(parts) for parts in zip(*found, strict=True))
+        keep = nms(xyxy, score, 0.7)
+        return square(regress(xyxy[keep], offset[keep], inclusive=False)), score[keep], offset[keep]
+
+    def _refine(self, image: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 2: R-Net on all proposals at once; keep, NMS, regress, square."""
+        blob, valid = self._crops(image, boxes, 24)
+        boxes = boxes[valid]
+        reg, prob = self._run_batched(self.rnet, blob)
+        passed = prob[:, 1] > self.config.thresholds[1]
+        boxes, score, reg = boxes[passed], prob[passed, 1], reg[passed]
+        keep = nms(boxes, score, 0.7)
+        return square(regress(boxes[keep], reg[keep])), score[keep]
+
+    def _output(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
+        """Stage 3: O-Net gives the final score, box and 5 landmarks."""
+        blob, valid = self._crops(image, boxes, 48)
+        boxes = boxes[valid]
+        reg, points, prob = self._run_batched(self.onet, blob)
+        passed = prob[:, 1] > self.config.thresholds[2]
+        boxes, score, reg, points = boxes[passed], prob[passed, 1], reg[passed], points[passed]
+        wh = boxes[:, 2:4] - boxes[:, 0:2] + 1
+        xs = wh[:, :1] * points[:, :5] + boxes[:, :1] - 1
+        ys = wh[:, 1:] * points[:, 5:] + boxes[:, 1:2] - 1
+        landmarks = np.stack([xs, ys], axis=2)
+        boxes = regress(boxes, reg)
+        keep = nms(boxes, score, 0.7, method="min")
+        return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32),
+                     landmarks[keep].astype(np.float32))
+
+    @staticmethod
+    def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """Cut each box (clipped to the image) and resize to size x size: NCHW blob and the valid mask."""
+        h, w = image.shape[:2]
+        slices = clip_int(boxes, (w, h))
+        valid = (slices[:, 2] > slices[:, 0]) & (slices[:, 3] > slices[:, 1])
+        crops = [cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+                 for x0, y0, x1, y1 in slices[valid]]
+        if not crops:
+            return np.zeros((0, 3, size, size), np.float32), valid
+        return cv2.dnn.blobFromImages(crops, _SCALE, mean=_MEAN, swapRB=False), valid
+
+    def _run_batched(self, net: Backend, blob: np.ndarray) -> list[np.ndarray]:
+        if len(blob) == 0:
+            dims = {id(self.rnet): (4, 2), id(self.onet): (4, 10, 2)}[id(net)]
+            return [np.zeros((0, d), np.float32) for d in dims]
+        step = self.config.max_batch
+        parts = [net.run(blob[i:i + step]) for i in range(0, len(blob), step)]
+        return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
