@@ -20,7 +20,7 @@ def _models_fetch(args: argparse.Namespace) -> int:
 def _models_quantize(args: argparse.Namespace) -> int:
     from models.quantize import quantize_all
 
-    for path in quantize_all(args.data, args.model_dir, calibration_images=args.images):
+    for path in quantize_all(args.data, args.model_dir, calibration_images_count=args.images):
         print(path)
     return 0
 

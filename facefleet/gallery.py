@@ -91,8 +91,8 @@ class Gallery:
             meta = {"schema": str(GALLERY_SCHEMA), "version": self.version, "model_id": self.model_id,
                     "dim": str(self.dim)}
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
-            db.executemany("INSERT INTO persons VALUES (?, ?, ?)",
-                           [(i, pid, name) for i, (pid, name) in enumerate(zip(self.person_ids, self.names, strict=True))])
+            people = enumerate(zip(self.person_ids, self.names, strict=True))
+            db.executemany("INSERT INTO persons VALUES (?, ?, ?)", [(i, pid, name) for i, (pid, name) in people])
             db.executemany("INSERT INTO templates (person_idx, vector) VALUES (?, ?)",
                            [(int(p), v.astype("<f4").tobytes()) for p, v in zip(self.template_person, self.templates,
                                                                                  strict=True)])

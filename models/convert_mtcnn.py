@@ -132,7 +132,8 @@ def export_mtcnn_net(role: str, state_dict_path: Path, out_path: Path) -> float:
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)
     worst = 0.0
-    for batch, (c, h, w) in [(1, _SHAPES[role]), (5, _SHAPES[role]), (3, (3, 12, 12) if role == "pnet" else _SHAPES[role])]:
+    small = (3, 12, 12) if role == "pnet" else _SHAPES[role]
+    for batch, (c, h, w) in [(1, _SHAPES[role]), (5, _SHAPES[role]), (3, small)]:
         x = rng.uniform(-1.0, 1.0, size=(batch, c, h, w)).astype(np.float32)
         with torch.no_grad():
             expected = [t.numpy() for t in net(torch.from_numpy(x))]

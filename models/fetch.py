@@ -18,7 +18,14 @@ from pathlib import Path
 from tqdm import tqdm
 
 from models.artifacts import load_manifest, record_artifact, sha256_file
-from models.registry import ModelSpec, Registry, artifact_name, default_cache_dir, default_model_dir, load_registry
+from models.registry import (
+    ModelSpec,
+    Registry,
+    artifact_name,
+    default_cache_dir,
+    default_model_dir,
+    load_registry,
+)
 
 log = logging.getLogger(__name__)
 
