@@ -28,7 +28,7 @@ def _models_quantize(args: argparse.Namespace) -> int:
 def _eval_lfw(args: argparse.Namespace) -> int:
     from models.eval_lfw import run_lfw_eval
 
-    run_lfw_eval(args.data, precision=args.precision, model_dir=args.model_dir, plot=args.plot,
+    run_lfw_eval(args.data, precisions=tuple(args.precision.split(",")), model_dir=args.model_dir, plot=args.plot,
                  limit_folds=args.folds, flip_average=args.flip)
     return 0
 
@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("eval", help="accuracy evaluations").add_subparsers(dest="action", required=True)
     lfw = evaluate.add_parser("lfw", help="10-fold LFW verification on pairs.txt")
     lfw.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
-    lfw.add_argument("--precision", choices=["fp32", "int8"], default="fp32")
+    lfw.add_argument("--precision", choices=["fp32", "int8", "fp32,int8"], default="fp32,int8")
     lfw.add_argument("--model-dir", type=Path)
     lfw.add_argument("--plot", type=Path, default=Path("lfw_roc.png"), help="ROC curve PNG")
     lfw.add_argument("--folds", type=int, default=10, help="evaluate only the first N folds (quick checks)")

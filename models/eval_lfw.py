@@ -83,15 +83,22 @@ def format_report(label: str, report: LfwReport) -> str:
             f"[{report.seconds:.0f} s]")
 
 
-def run_lfw_eval(lfw_dir: Path, precision: Literal["fp32", "int8"] = "fp32", model_dir: Path | None = None,
-                 plot: Path | None = None, limit_folds: int = 10, flip_average: bool = False) -> LfwReport:
-    config = PipelineConfig(model_dir=model_dir, flip_average=flip_average,
-                            backend=OnnxRuntimeConfig(precision=precision))
-    pipeline = FacePipeline.from_config(config)
-    report = evaluate(pipeline, lfw_dir, None if limit_folds >= 10 else limit_folds, tag=precision)
-    label = f"{config.embedder_model} {precision}{' +flip' if flip_average else ''}"
-    print(format_report(label, report))
+def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] = ("fp32",),
+                 model_dir: Path | None = None, plot: Path | None = None, limit_folds: int = 10,
+                 flip_average: bool = False) -> dict[str, LfwReport]:
+    """Evaluate the whole pipeline (detector and embedder) at each precision; one ROC plot for all."""
+    reports: dict[str, LfwReport] = {}
+    for precision in precisions:
+        config = PipelineConfig(model_dir=model_dir, flip_average=flip_average,
+                                backend=OnnxRuntimeConfig(precision=precision))
+        pipeline = FacePipeline.from_config(config)
+        label = f"{config.embedder_model} {precision}{' +flip' if flip_average else ''}"
+        reports[label] = evaluate(pipeline, lfw_dir, None if limit_folds >= 10 else limit_folds, tag=precision)
+        print(format_report(label, reports[label]), flush=True)
+    if len(reports) == 2:
+        (a, ra), (b, rb) = reports.items()
+        print(f"{b} - {a}: {100 * (rb.metrics.accuracy - ra.metrics.accuracy):+.2f} points")
     if plot is not None:
-        plot_roc({label: report}, plot)
+        plot_roc(reports, plot)
         print(f"ROC curve written to {plot}")
-    return report
+    return reports

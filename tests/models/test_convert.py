@@ -1,0 +1,37 @@
+"""Conversion checks: the exported MTCNN matches PyTorch; the cleaned SFace matches the shipped graph."""
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from models.registry import default_cache_dir, load_registry
+
+
+def test_mtcnn_export_matches_torch(tmp_path) -> None:
+    pytest.importorskip("torch", reason="conversion needs the convert extra")
+    from models.convert_mtcnn import export_mtcnn_net
+
+    raw = default_cache_dir() / "raw" / "mtcnn-rnet" / "rnet.pt"
+    worst = export_mtcnn_net("rnet", raw, tmp_path / "rnet.onnx")
+    assert worst < 1e-4
+    session = ort.InferenceSession(str(tmp_path / "rnet.onnx"), providers=["CPUExecutionProvider"])
+    reg, prob = session.run(None, {"input": np.zeros((7, 3, 24, 24), np.float32)})
+    assert reg.shape == (7, 4) and prob.shape == (7, 2)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_cleaned_embedder_is_fp32_dynamic_and_agrees(tmp_path) -> None:
+    from models.convert_onnx import clean_embedder
+
+    spec = load_registry().model("sface")
+    raw = default_cache_dir() / "raw" / "sface" / spec.source.member.rsplit("/", 1)[1]
+    shipped = onnx.load(str(raw))
+    assert len(shipped.graph.input) > 100  # every weight listed as a graph input, as shipped
+    clean_embedder(raw, tmp_path / "sface.onnx", "data")
+    model = onnx.load(str(tmp_path / "sface.onnx"))
+    assert {n.op_type for n in model.graph.node}.isdisjoint({"DequantizeLinear", "QuantizeLinear"})
+    assert [i.name for i in model.graph.input] == ["data"]
+    assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
+    session = ort.InferenceSession(str(tmp_path / "sface.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"data": np.zeros((5, 3, 112, 112), np.float32)})[0].shape == (5, 128)
