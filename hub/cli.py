@@ -1,4 +1,4 @@
-"""`facefleet-hub` command: serve the hub, manage API tokens. Each command is a thin shell over the library."""
+"""`facefleet-hub` command: serve the hub, manage tokens. Each command is a thin shell over the library."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import create_app
 
     settings = _settings(args)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level.lower())
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level.lower()
+    )
     return 0
 
 
@@ -54,16 +56,28 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from hub.bench import run_bench
+
+    for line in run_bench(args.data, people=args.people, per_person=args.per_person).lines():
+        sys.stdout.write(line + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hub.tokens import SCOPES
 
-    parser = argparse.ArgumentParser(prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts")
+    parser = argparse.ArgumentParser(
+        prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts"
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API, the web page and the MQTT link")
     serve.add_argument("--config", type=Path, help="hub.yaml (see hub/README.md)")
     serve.set_defaults(func=_serve)
-    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
     create = token.add_parser("create", help="create a token and print it once")
     create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="repeat for several")
     create.add_argument("--name", default="cli")
@@ -76,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--config", type=Path)
     revoke.set_defaults(func=_token_revoke)
+    bench = commands.add_parser("bench", help="time enrollment (HTTP) and a gallery build of many LFW people")
+    bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
+    bench.add_argument("--people", type=int, default=1000)
+    bench.add_argument("--per-person", type=int, default=2, help="LFW photos enrolled per person")
+    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -48,14 +48,24 @@ def serve(settings: HubSettings, pipeline) -> HubServer:  # type: ignore[no-unty
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     hub: Hub = app.state.hub
-    tokens = {scope: hub.tokens.create(f"test-{scope}", [scope])[1] for scope in ("admin", "enroll", "device")}
-    return HubServer(f"http://{settings.host}:{settings.port}", hub, tokens["admin"], tokens["enroll"],
-                     tokens["device"], server, thread)
+    tokens = {
+        scope: hub.tokens.create(f"test-{scope}", [scope])[1] for scope in ("admin", "enroll", "device")
+    }
+    return HubServer(
+        f"http://{settings.host}:{settings.port}",
+        hub,
+        tokens["admin"],
+        tokens["enroll"],
+        tokens["device"],
+        server,
+        thread,
+    )
 
 
 def hub_settings(data_dir: Path, **overrides: object) -> HubSettings:
-    return HubSettings.model_validate({"data_dir": data_dir, "port": free_port(), "canary_timeout_s": 30,
-                                       **overrides})
+    return HubSettings.model_validate(
+        {"data_dir": data_dir, "port": free_port(), "canary_timeout_s": 30, **overrides}
+    )
 
 
 @pytest.fixture
@@ -88,6 +98,7 @@ def library_state(hub: Hub) -> tuple[int, int, list[str]]:
     with hub.db.read() as db:
         people = db.execute("SELECT COUNT(*) FROM people").fetchone()[0]
         samples = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-    files = sorted(str(p.relative_to(hub.library.samples_dir)) for p in hub.library.samples_dir.rglob("*")
-                   if p.is_file())
+    files = sorted(
+        str(p.relative_to(hub.library.samples_dir)) for p in hub.library.samples_dir.rglob("*") if p.is_file()
+    )
     return people, samples, files

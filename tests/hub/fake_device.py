@@ -20,8 +20,16 @@ from facefleet.wire import DeviceStatus, SignedManifest, Topics, UpdateAnnouncem
 
 
 class FakeDevice:
-    def __init__(self, device_id: str, port: int, token: str, public_pem: bytes, fail: bool = False,
-                 silent: bool = False, group: str = "default") -> None:
+    def __init__(
+        self,
+        device_id: str,
+        port: int,
+        token: str,
+        public_pem: bytes,
+        fail: bool = False,
+        silent: bool = False,
+        group: str = "default",
+    ) -> None:
         self.device_id = device_id
         self.topics = Topics("facefleet")
         self.token = token
@@ -33,8 +41,9 @@ class FakeDevice:
         self.announcements: list[UpdateAnnouncement] = []
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
-        self.client.will_set(self.topics.status(device_id), self.status("offline").model_dump_json(), qos=1,
-                             retain=True)
+        self.client.will_set(
+            self.topics.status(device_id), self.status("offline").model_dump_json(), qos=1, retain=True
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
@@ -43,14 +52,23 @@ class FakeDevice:
             raise RuntimeError(f"{device_id} did not connect")
 
     def status(self, state: str) -> DeviceStatus:
-        return DeviceStatus(device_id=self.device_id, state=state, ts=datetime.now(timezone.utc),  # type: ignore[arg-type]
-                            agent_version="test", model_id="sface", model_version="1",
-                            gallery_version=self.gallery_version, group=self.group, cameras=["cam0"])
+        return DeviceStatus(
+            device_id=self.device_id,
+            state=state,
+            ts=datetime.now(timezone.utc),  # type: ignore[arg-type]
+            agent_version="test",
+            model_id="sface",
+            model_version="1",
+            gallery_version=self.gallery_version,
+            group=self.group,
+            cameras=["cam0"],
+        )
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         client.subscribe(self.topics.updates(self.device_id), qos=1)
-        client.publish(self.topics.status(self.device_id), self.status("online").model_dump_json(), qos=1,
-                       retain=True)
+        client.publish(
+            self.topics.status(self.device_id), self.status("online").model_dump_json(), qos=1, retain=True
+        )
         self.connected.set()
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
@@ -60,9 +78,16 @@ class FakeDevice:
             threading.Thread(target=self._apply, args=(announcement,), daemon=True).start()
 
     def _report(self, announcement: UpdateAnnouncement, state: str, detail: str = "") -> None:
-        report = UpdateState(rollout_id=announcement.rollout_id, device_id=self.device_id, kind=announcement.kind,
-                             version=announcement.version, state=state, detail=detail,  # type: ignore[arg-type]
-                             ts=datetime.now(timezone.utc), running_version=self.gallery_version)
+        report = UpdateState(
+            rollout_id=announcement.rollout_id,
+            device_id=self.device_id,
+            kind=announcement.kind,
+            version=announcement.version,
+            state=state,
+            detail=detail,  # type: ignore[arg-type]
+            ts=datetime.now(timezone.utc),
+            running_version=self.gallery_version,
+        )
         self.client.publish(self.topics.update_state(self.device_id), report.model_dump_json(), qos=1)
 
     def _apply(self, announcement: UpdateAnnouncement) -> None:

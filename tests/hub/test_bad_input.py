@@ -29,8 +29,9 @@ def good_photo(shared_data: Path) -> tuple[str, bytes, str]:
 def enrolled(hub_server: HubServer, shared_data: Path) -> HubServer:
     """A hub with one person and one sample, so 'unchanged' is checked against a non-empty library."""
     with hub_server.client(hub_server.enroll) as client:
-        response = client.post("/api/samples/photos", data={"label": "Obama"},
-                               files=[("files", good_photo(shared_data))])
+        response = client.post(
+            "/api/samples/photos", data={"label": "Obama"}, files=[("files", good_photo(shared_data))]
+        )
         assert response.status_code == 201
     return hub_server
 
@@ -39,17 +40,24 @@ BAD_PHOTOS = [
     # not an image at all
     (("notes.txt", b"hello, I am text", "text/plain"), "not a readable image"),
     # a JPEG cut short after its header
-    (("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 50, "image/jpeg"), "not a readable image"),
+    (
+        ("broken.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 50, "image/jpeg"),
+        "not a readable image",
+    ),
     # empty file
     (("empty.jpg", b"", "image/jpeg"), "empty file"),
 ]
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD_PHOTOS)
-def test_bad_photo_fails_whole_request(enrolled: HubServer, shared_data: Path, bad: tuple, message: str) -> None:
+def test_bad_photo_fails_whole_request(
+    enrolled: HubServer, shared_data: Path, bad: tuple, message: str
+) -> None:
     before = library_state(enrolled.hub)
-    files = [("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg")),
-             ("files", bad)]
+    files = [
+        ("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg")),
+        ("files", bad),
+    ]
     with enrolled.client(enrolled.enroll) as client:
         response = client.post("/api/samples/photos", data={"label": "Mixed"}, files=files)
     assert response.status_code == 422
@@ -62,8 +70,9 @@ def test_huge_image_refused_before_decoding(enrolled: HubServer) -> None:
     data = huge_png()
     assert len(data) < 1_000_000
     with enrolled.client(enrolled.enroll) as client:
-        response = client.post("/api/samples/photos", data={"label": "Huge"},
-                               files=[("files", ("huge.png", data, "image/png"))])
+        response = client.post(
+            "/api/samples/photos", data={"label": "Huge"}, files=[("files", ("huge.png", data, "image/png"))]
+        )
         assert response.status_code == 422
         assert "too large" in response.json()["detail"]
         search = client.post("/api/search", files={"file": ("huge.png", data, "image/png")})
@@ -75,7 +84,9 @@ def test_missing_or_blank_label(enrolled: HubServer, shared_data: Path) -> None:
     before = library_state(enrolled.hub)
     with enrolled.client(enrolled.enroll) as client:
         missing = client.post("/api/samples/photos", files=[("files", good_photo(shared_data))])
-        blank = client.post("/api/samples/photos", data={"label": "  "}, files=[("files", good_photo(shared_data))])
+        blank = client.post(
+            "/api/samples/photos", data={"label": "  "}, files=[("files", good_photo(shared_data))]
+        )
         no_files = client.post("/api/samples/photos", data={"label": "Nobody"})
     assert missing.status_code == 422 and "label" in missing.text
     assert blank.status_code == 422
@@ -115,11 +126,19 @@ def test_upload_broken_off_halfway_changes_nothing(enrolled: HubServer, shared_d
     before = library_state(enrolled.hub)
     photo = (shared_data / "clips/people/biden/biden.jpg").read_bytes()
     boundary = "facefleetboundary"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"label\"\r\n\r\nBiden\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"b.jpg\"\r\n"
-            f"Content-Type: image/jpeg\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
-    head = (f"POST /api/samples/photos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {enrolled.enroll}\r\n"
-            f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n")
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="label"\r\n\r\nBiden\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="b.jpg"\r\n'
+            f"Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    head = (
+        f"POST /api/samples/photos HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {enrolled.enroll}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
     port = int(enrolled.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(head.encode() + body[: len(body) // 2])
@@ -130,8 +149,9 @@ def test_upload_broken_off_halfway_changes_nothing(enrolled: HubServer, shared_d
         assert [p["name"] for p in client.get("/api/people").json()] == ["Obama"]
 
 
-def test_failed_commit_leaves_no_rows_or_files(enrolled: HubServer, shared_data: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_commit_leaves_no_rows_or_files(
+    enrolled: HubServer, shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The database insert fails after the crops were staged: no person, no rows, no files."""
     before = library_state(enrolled.hub)
 
@@ -140,7 +160,9 @@ def test_failed_commit_leaves_no_rows_or_files(enrolled: HubServer, shared_data:
         raise OSError("disk full")
 
     monkeypatch.setattr(Library, "_insert_samples", fail)
-    files = [("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg"))]
+    files = [
+        ("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg"))
+    ]
     with enrolled.client(enrolled.enroll) as client:
         response = client.post("/api/samples/photos", data={"label": "Biden"}, files=files)
     assert response.status_code == 500

@@ -25,7 +25,10 @@ def check_download(public_pem: bytes, signed: SignedManifest, data: bytes) -> Ar
 def gallery_hub(hub_server: HubServer, shared_data: Path) -> HubServer:
     people = shared_data / "clips" / "people"
     with hub_server.client(hub_server.enroll) as client:
-        for label, names in [("Obama", ["obama/obama.jpg", "obama/obama2.jpg"]), ("Biden", ["biden/biden.jpg"])]:
+        for label, names in [
+            ("Obama", ["obama/obama.jpg", "obama/obama2.jpg"]),
+            ("Biden", ["biden/biden.jpg"]),
+        ]:
             files = [("files", (n, (people / n).read_bytes(), "image/jpeg")) for n in names]
             assert client.post("/api/samples/photos", data={"label": label}, files=files).status_code == 201
     return hub_server
@@ -69,8 +72,13 @@ def test_tampered_artifacts_are_refused(gallery_hub: HubServer) -> None:
     altered_bytes = data[:-1] + bytes([data[-1] ^ 1])
     with pytest.raises(SignatureError, match="does not match"):
         check_download(public_pem, signed, altered_bytes)
-    forged = signed.model_copy(update={"manifest": signed.manifest.model_copy(
-        update={"sha256": hashlib.sha256(altered_bytes).hexdigest()})})
+    forged = signed.model_copy(
+        update={
+            "manifest": signed.manifest.model_copy(
+                update={"sha256": hashlib.sha256(altered_bytes).hexdigest()}
+            )
+        }
+    )
     with pytest.raises(SignatureError, match="bad signature"):
         check_download(public_pem, forged, altered_bytes)
     unsigned = signed.model_copy(update={"signature_b64": "A" * 88})
@@ -78,11 +86,14 @@ def test_tampered_artifacts_are_refused(gallery_hub: HubServer) -> None:
         check_download(public_pem, unsigned, data)
 
 
-@pytest.mark.parametrize(("who", "status"), [
-    (None, 401),  # no token
-    ("enroll", 403),  # enroll scope cannot download artifacts
-    ("device", 404),  # right scope, unknown version
-])
+@pytest.mark.parametrize(
+    ("who", "status"),
+    [
+        (None, 401),  # no token
+        ("enroll", 403),  # enroll scope cannot download artifacts
+        ("device", 404),  # right scope, unknown version
+    ],
+)
 def test_artifact_access(hub_server: HubServer, who: str | None, status: int) -> None:
     with hub_server.client(getattr(hub_server, who) if who else None) as client:
         assert client.get("/api/artifacts/gallery/99990101.0001/manifest").status_code == status

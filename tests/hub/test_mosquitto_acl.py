@@ -15,7 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tests.conftest import ROOT, Broker
 
 MOSQUITTO_DIR = ROOT / "hub" / "mosquitto"
-pytestmark = pytest.mark.skipif(shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd not installed")
+pytestmark = pytest.mark.skipif(
+    shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd not installed"
+)
 
 
 def credentials(out: Path, user: str) -> tuple[str, str]:
@@ -39,16 +41,21 @@ def connect(port: int, user: str, password: str) -> tuple[mqtt.Client, mqtt.Reas
 def secured_broker(tmp_path: Path) -> Broker:
     devices = tmp_path / "devices.txt"
     devices.write_text("# fleet\ndev-a\n\ndev-b\n")
-    subprocess.run(["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
+        check=True,
+        capture_output=True,
+    )
     broker = Broker(tmp_path)
     shipped = (MOSQUITTO_DIR / "mosquitto.conf").read_text()
     conf = shipped.replace("listener 1883", f"listener {broker.port} 127.0.0.1")
     conf = conf.replace("/etc/mosquitto/facefleet.passwd", str(tmp_path / "out" / "facefleet.passwd"))
     conf = conf.replace("/etc/mosquitto/facefleet.acl", str(MOSQUITTO_DIR / "facefleet.acl"))
     # run as the test user: the password file is private to it (mode 600)
-    broker.conf.write_text(conf + f"persistence_location {tmp_path}/\nlog_dest file {tmp_path}/mosquitto.log\n"
-                           f"user {getpass.getuser()}\n")
+    broker.conf.write_text(
+        conf + f"persistence_location {tmp_path}/\nlog_dest file {tmp_path}/mosquitto.log\n"
+        f"user {getpass.getuser()}\n"
+    )
     broker.start()
     yield broker  # type: ignore[misc]
     broker.stop()

@@ -26,13 +26,17 @@ CASES = [
 
 
 @pytest.mark.parametrize(("embeddings", "quality", "keep", "expected"), CASES)
-def test_samples_to_drop(embeddings: np.ndarray, quality: list[float], keep: int, expected: list[int]) -> None:
+def test_samples_to_drop(
+    embeddings: np.ndarray, quality: list[float], keep: int, expected: list[int]
+) -> None:
     assert samples_to_drop(embeddings, np.array(quality, np.float32), keep) == expected
 
 
 def test_optimize_over_http(hub_server, shared_data) -> None:  # type: ignore[no-untyped-def]
-    files = [("files", (n, (shared_data / "clips/people/rose_leslie" / n).read_bytes(), "image/jpeg"))
-             for n in ("img1.jpg", "img2.jpg")]
+    files = [
+        ("files", (n, (shared_data / "clips/people/rose_leslie" / n).read_bytes(), "image/jpeg"))
+        for n in ("img1.jpg", "img2.jpg")
+    ]
     with hub_server.client(hub_server.enroll) as client:
         person = client.post("/api/samples/photos", data={"label": "Rose"}, files=files).json()["person"]
         assert person["samples"] == 2

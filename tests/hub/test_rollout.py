@@ -43,8 +43,11 @@ def fleet(mqtt_hub: HubServer, broker) -> Iterator[Callable[..., FakeDevice]]:  
 def gallery_version(mqtt_hub: HubServer, shared_data: Path) -> str:
     photo = shared_data / "clips/people/obama/obama.jpg"
     with mqtt_hub.client(mqtt_hub.admin) as client:
-        client.post("/api/samples/photos", data={"label": "Obama"},
-                    files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+        client.post(
+            "/api/samples/photos",
+            data={"label": "Obama"},
+            files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+        ).raise_for_status()
         return str(client.post("/api/galleries").json()["version"])
 
 
@@ -58,7 +61,9 @@ def rollout(hub: HubServer, rollout_id: str) -> dict:  # type: ignore[type-arg]
         return client.get(f"/api/rollouts/{rollout_id}").json()  # type: ignore[no-any-return]
 
 
-def test_registry_online_then_offline_by_last_will(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice]) -> None:
+def test_registry_online_then_offline_by_last_will(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice]
+) -> None:
     device = fleet("cam-door")
     wait_for(lambda: devices_by_id(mqtt_hub).get("cam-door", {}).get("state") == "online")
     seen = devices_by_id(mqtt_hub)["cam-door"]
@@ -82,13 +87,16 @@ def test_canary_then_all(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], 
     wait_for(lambda: all(d["gallery_version"] == gallery_version for d in devices_by_id(mqtt_hub).values()))
 
 
-def test_failed_canary_halts(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str) -> None:
+def test_failed_canary_halts(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
     canary = fleet("edge-a", fail=True)
     others = [fleet("edge-b"), fleet("edge-c")]
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
     with mqtt_hub.client(mqtt_hub.admin) as client:
-        rollout_id = client.post("/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]}
-                                 ).json()["id"]
+        rollout_id = client.post(
+            "/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]}
+        ).json()["id"]
     wait_for(lambda: rollout(mqtt_hub, rollout_id)["state"] == "halted")
     status = rollout(mqtt_hub, rollout_id)
     assert "edge-a" in status["detail"]
@@ -100,11 +108,14 @@ def test_failed_canary_halts(mqtt_hub: HubServer, fleet: Callable[..., FakeDevic
     assert canary.gallery_version == "0"
 
 
-def test_rollout_needs_existing_artifact_and_known_canaries(mqtt_hub: HubServer, gallery_version: str) -> None:
+def test_rollout_needs_existing_artifact_and_known_canaries(
+    mqtt_hub: HubServer, gallery_version: str
+) -> None:
     with mqtt_hub.client(mqtt_hub.admin) as client:
         missing = client.post("/api/rollouts", json={"version": "19990101.0001", "devices": ["x"]})
-        stranger = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["x"],
-                                                      "canaries": ["y"]})
+        stranger = client.post(
+            "/api/rollouts", json={"version": gallery_version, "devices": ["x"], "canaries": ["y"]}
+        )
         nobody = client.post("/api/rollouts", json={"version": gallery_version})
     assert missing.status_code == 404
     assert stranger.status_code == 422 and "canaries" in stranger.json()["detail"]
@@ -117,8 +128,13 @@ def test_canary_timeout_halts(tmp_path: Path) -> None:
     hub_db.migrate()
     now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
     published: list[str] = []
-    engine = RolloutEngine(hub_db, Topics(), lambda topic, payload: published.append(topic),
-                           lambda kind, version: ("m", "a"), clock=lambda: now[0])
+    engine = RolloutEngine(
+        hub_db,
+        Topics(),
+        lambda topic, payload: published.append(topic),
+        lambda kind, version: ("m", "a"),
+        clock=lambda: now[0],
+    )
     started = engine.start("gallery", "1", ["a", "b"], ["a"], canary_timeout_s=60)
     assert started.state == "canary" and published == ["facefleet/a/updates"]
     now[0] += timedelta(seconds=59)

@@ -21,9 +21,16 @@ def browser() -> Iterator[object]:
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
         options.add_argument(flag)
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     options.binary_location = chromium
@@ -49,8 +56,10 @@ def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_da
     browser.find_element(By.ID, "enroll-photos").click()
 
     wait.until(ec.text_to_be_present_in_element((By.ID, "enroll-result"), "1 face(s) extracted"))
-    thumbnail_loaded = ("const img = document.querySelector('.sample img');"
-                        "return img !== null && img.complete && img.naturalWidth === 112;")
+    thumbnail_loaded = (
+        "const img = document.querySelector('.sample img');"
+        "return img !== null && img.complete && img.naturalWidth === 112;"
+    )
     wait.until(lambda driver: driver.execute_script(thumbnail_loaded))
     names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#people .person-name")]
     assert names == ["Barack Obama"]
