@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from facefleet.signing import SignatureError
 from hub.api import devices, galleries, people, rollouts, samples, search
 from hub.enroll import VideoError
+from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
 from hub.rollout import RolloutError
 from hub.service import Hub
@@ -26,6 +27,7 @@ _ERRORS: dict[type[Exception], int] = {
     ImageError: 422,
     VideoError: 422,
     RolloutError: 422,
+    ModelFileError: 422,
     SignatureError: 422,
 }
 
@@ -61,6 +63,11 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/metrics", tags=["meta"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(hub.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:

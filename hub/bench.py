@@ -17,11 +17,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
 import uvicorn
-from tqdm import tqdm
+from tqdm import tqdm  # type: ignore[import-untyped]
 
 from hub.app import create_app
 from hub.enroll import EnrollReport
@@ -73,7 +74,7 @@ def _post(
     label: str,
     files: list[tuple[str, tuple[str, bytes, str]]],
     data: dict[str, str] | None = None,
-) -> tuple[float, dict[str, object]]:
+) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
     response = client.post(path, data={"label": label, **(data or {})}, files=files)
     elapsed = time.perf_counter() - start
@@ -99,9 +100,9 @@ def _http_figures(url: str, token: str, data_dir: Path, figures: Figures) -> Non
             [("file", (clip.name, clip.read_bytes(), "video/mp4"))],
             {"max_frames": "200", "max_samples": "20"},
         )
-        figures.video_frames_read = int(report["frames_read"])  # type: ignore[arg-type]
-        figures.video_frames_analyzed = int(report["frames_analyzed"])  # type: ignore[arg-type]
-        figures.video_samples = int(report["faces_extracted"])  # type: ignore[arg-type]
+        figures.video_frames_read = int(report["frames_read"])
+        figures.video_frames_analyzed = int(report["frames_analyzed"])
+        figures.video_samples = int(report["faces_extracted"])
 
 
 def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, figures: Figures) -> None:

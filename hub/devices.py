@@ -36,7 +36,7 @@ class DeviceRegistry:
                     [now_iso(), status.device_id],
                 )
                 return
-            db["devices"].upsert(
+            db.table("devices").upsert(
                 {
                     "id": status.device_id,
                     "state": status.state,

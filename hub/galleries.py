@@ -65,6 +65,22 @@ def gallery_from_embeddings(
     )
 
 
+class ModelFileError(ValueError):
+    """An uploaded model file is not a loadable ONNX graph."""
+
+
+def check_onnx(path: Path) -> None:
+    """Refuse files that are not ONNX models before they are signed and offered to devices."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except (onnx.checker.ValidationError, OSError, ValueError) as exc:
+        raise ModelFileError(f"not a valid ONNX model: {str(exc).splitlines()[0][:200]}") from exc
+    except Exception as exc:  # protobuf decode errors have no common public base class
+        raise ModelFileError(f"not a valid ONNX model ({exc.__class__.__name__})") from exc
+
+
 class ArtifactStore:
     def __init__(self, hub_db: HubDb, root: Path, key: Ed25519PrivateKey, key_id: str = "hub") -> None:
         self.hub_db = hub_db
@@ -144,7 +160,7 @@ class ArtifactStore:
             target = self.root / kind / version
             target.parent.mkdir(parents=True, exist_ok=True)
             with self.hub_db.transaction() as db:
-                db["artifacts"].insert(record.__dict__)
+                db.table("artifacts").insert(record.__dict__)
                 tmp.replace(target)
             return record
         finally:

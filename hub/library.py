@@ -11,6 +11,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -70,7 +71,7 @@ class Library:
         if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
             raise ConflictError(f"a person named {name!r} exists already")
         person = Person(_new_id(), name, now_iso())
-        db["people"].insert({"id": person.id, "name": name, "created": person.created})
+        db.table("people").insert({"id": person.id, "name": name, "created": person.created})
         return person
 
     def people(self) -> list[Person]:
@@ -133,7 +134,7 @@ class Library:
             shutil.rmtree(staging, ignore_errors=True)
         return self.person(person_id), [self._sample(r) for r in rows]
 
-    def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, object]:
+    def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, Any]:
         sample_id = _new_id()
         ok, jpeg = cv2.imencode(
             ".jpg",
@@ -156,8 +157,8 @@ class Library:
             "created": now_iso(),
         }
 
-    def _insert_samples(self, db, rows: list[dict[str, object]]) -> None:  # type: ignore[no-untyped-def]
-        db["samples"].insert_all(rows)
+    def _insert_samples(self, db, rows: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
+        db.table("samples").insert_all(rows)
 
     def _move_into_place(self, staging: Path, person_id: str) -> None:
         target = self.samples_dir / person_id
@@ -166,16 +167,16 @@ class Library:
             path.replace(target / path.name)
 
     @staticmethod
-    def _sample(row: dict[str, object]) -> Sample:
+    def _sample(row: dict[str, Any]) -> Sample:
         return Sample(
             str(row["id"]),
             str(row["person_id"]),
             str(row["source"]),
-            float(row["face_px"]),  # type: ignore[arg-type]
+            float(row["face_px"]),
             float(row["sharpness"]),
             float(row["quality"]),
             str(row["created"]),
-        )  # type: ignore[arg-type]
+        )
 
     def samples(self, person_id: str | None = None) -> list[Sample]:
         sql = (
@@ -189,7 +190,7 @@ class Library:
             row = db.execute("SELECT person_id, file_name FROM samples WHERE id = ?", [sample_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no sample {sample_id}")
-        return self.samples_dir / row[0] / row[1]
+        return self.samples_dir / str(row[0]) / str(row[1])
 
     def delete_samples(self, sample_ids: list[str]) -> int:
         """Delete the given samples (unknown ids are an error, and then nothing is deleted)."""

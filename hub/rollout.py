@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from facefleet.wire import ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
@@ -84,7 +85,7 @@ class RolloutEngine:
         rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
         state = "canary" if canaries else "rolling"
         with self.hub_db.transaction() as db:
-            db["rollouts"].insert(
+            db.table("rollouts").insert(
                 {
                     "id": rollout_id,
                     "kind": kind,
@@ -97,7 +98,7 @@ class RolloutEngine:
                     "updated": now,
                 }
             )
-            db["rollout_devices"].insert_all(
+            db.table("rollout_devices").insert_all(
                 [
                     {
                         "rollout_id": rollout_id,
@@ -118,8 +119,8 @@ class RolloutEngine:
         manifest_url, artifact_url = self.urls_for(rollout.kind, rollout.version)
         message = UpdateAnnouncement(
             rollout_id=rollout_id,
-            kind=rollout.kind,
-            version=rollout.version,  # type: ignore[arg-type]
+            kind=cast(ArtifactKind, rollout.kind),
+            version=rollout.version,
             manifest_url=manifest_url,
             artifact_url=artifact_url,
             ts=self.clock(),

@@ -13,6 +13,7 @@ from hub.devices import DeviceRegistry
 from hub.enroll import Enroller
 from hub.galleries import ArtifactStore
 from hub.library import Library
+from hub.metrics import HubMetrics
 from hub.mqtt import HubMqtt
 from hub.rollout import RolloutEngine
 from hub.settings import HubSettings
@@ -45,7 +46,15 @@ class Hub:
                 settings.mqtt, self.devices.update, self.devices.mark_offline, self._on_update_state
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
+        self.metrics = HubMetrics(self._count_by_state("devices"), self._count_by_state("rollouts"))
         self._ticker: asyncio.Task[None] | None = None
+
+    def _count_by_state(self, table: str):  # type: ignore[no-untyped-def]
+        def count() -> dict[str, int]:
+            with self.db.read() as db:
+                return dict(db.execute(f"SELECT state, COUNT(*) FROM {table} GROUP BY state").fetchall())
+
+        return count
 
     def artifact_urls(self, kind: str, version: str) -> tuple[str, str]:
         base = f"{self.settings.base_url}/api/artifacts/{kind}/{version}"

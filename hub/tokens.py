@@ -45,7 +45,7 @@ class TokenStore:
         secret = "ffh_" + secrets.token_urlsafe(32)
         info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset(scopes))
         with self.hub_db.transaction() as db:
-            db["tokens"].insert(
+            db.table("tokens").insert(
                 {
                     "id": info.id,
                     "name": name,
@@ -62,7 +62,7 @@ class TokenStore:
         with self.hub_db.transaction() as db:
             if db.execute("SELECT 1 FROM tokens WHERE sha256 = ?", [_digest(secret)]).fetchone():
                 return
-            db["tokens"].insert(
+            db.table("tokens").insert(
                 {
                     "id": uuid.uuid4().hex[:12],
                     "name": name,

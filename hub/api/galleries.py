@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, UploadFile, status
+from fastapi import APIRouter, Response, UploadFile, status
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
 from hub.api.deps import AdminScope, ArtifactsDep, DeviceScope, HubDep
 from hub.api.schemas import ArtifactPublic
-from hub.galleries import ArtifactRecord
+from hub.galleries import ArtifactRecord, check_onnx
 
 router = APIRouter(prefix="/api", tags=["galleries"])
-Version = Annotated[str, Path(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+Version = Annotated[str, PathParam(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
 def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
@@ -27,6 +31,7 @@ def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
 async def build_gallery(hub: HubDep, _: AdminScope) -> ArtifactPublic:
     """Build a new gallery version (templates per person, current model) and sign its manifest."""
     record = await run_in_threadpool(hub.artifacts.build_gallery, hub.library)
+    hub.metrics.gallery_builds.inc()
     return artifact_public(hub, record)
 
 
@@ -38,14 +43,14 @@ def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
 @router.post("/models", status_code=status.HTTP_201_CREATED)
 async def add_model(file: UploadFile, hub: HubDep, _: AdminScope) -> ArtifactPublic:
     """Register an embedding model (ONNX) of the hub's model id as a signed `model` artifact."""
-    spool = hub.settings.data_dir / "artifacts" / ".upload"
-    spool.write_bytes(await file.read())
-    try:
+    with tempfile.TemporaryDirectory(dir=hub.settings.data_dir) as tmp:
+        spool = Path(tmp) / "model.onnx"
+        with spool.open("wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out)
+        await run_in_threadpool(check_onnx, spool)
         record = await run_in_threadpool(
             hub.artifacts.add_model, spool, hub.pipeline.model_id, hub.pipeline.embedder.dim
         )
-    finally:
-        spool.unlink(missing_ok=True)
     return artifact_public(hub, record)
 
 

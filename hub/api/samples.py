@@ -25,6 +25,7 @@ from hub.api.schemas import (
 )
 from hub.enroll import EnrollReport
 from hub.library import Library, Sample
+from hub.service import Hub
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
@@ -46,9 +47,11 @@ def clean_label(label: str) -> str:
     return label.strip()
 
 
-async def store(request: Request, library: Library, label: str, report: EnrollReport) -> EnrollPublic:
+async def store(request: Request, hub: Hub, label: str, report: EnrollReport) -> EnrollPublic:
     """Store the accepted faces in one transaction, or refuse (422) when there are none."""
     rejected = Rejections(**report.rejected)
+    for reason, count in report.rejected.items():
+        hub.metrics.faces_rejected.labels(reason).inc(count)
     if not report.accepted:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -58,7 +61,8 @@ async def store(request: Request, library: Library, label: str, report: EnrollRe
                 "faces_found": report.faces_found,
             },
         )
-    person, samples = await run_in_threadpool(library.add_samples, label, report.accepted)
+    person, samples = await run_in_threadpool(hub.library.add_samples, label, report.accepted)
+    hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
         person=PersonPublic(**dataclasses.asdict(person)),
         faces_extracted=len(samples),
@@ -83,8 +87,9 @@ async def enroll_photos(
         )
     photos = [(f.filename or f"file{i}", await f.read()) for i, f in enumerate(files)]
     existing = await run_in_threadpool(existing_embeddings, hub.library, label)
-    report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
-    return await store(request, hub.library, label, report)
+    with hub.metrics.enroll_seconds.labels("photos").time():
+        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
+    return await store(request, hub, label, report)
 
 
 @router.post("/video", status_code=status.HTTP_201_CREATED)
@@ -106,10 +111,11 @@ async def enroll_video(
         if path.stat().st_size > hub.settings.enroll.max_video_bytes:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "video too large")
         existing = await run_in_threadpool(existing_embeddings, hub.library, label)
-        report = await run_in_threadpool(
-            hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
-        )
-    return await store(request, hub.library, label, report)
+        with hub.metrics.enroll_seconds.labels("video").time():
+            report = await run_in_threadpool(
+                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
+            )
+    return await store(request, hub, label, report)
 
 
 @router.get("")

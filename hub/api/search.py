@@ -45,7 +45,7 @@ async def search(
     embedding = await run_in_threadpool(central_embedding, hub.enroller, await file.read())
     if embedding is None:
         return SearchPublic(face_found=False, hits=[])
-    _, owners, vectors = await run_in_threadpool(hub.library.embeddings)
+    _sample_ids, owners, vectors = await run_in_threadpool(hub.library.embeddings)
     names = {p.id: p.name for p in hub.library.people()}
     hits = [
         SearchHit(person_id=pid, name=names.get(pid, ""), score=score)

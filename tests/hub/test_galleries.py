@@ -98,3 +98,26 @@ def test_artifact_access(hub_server: HubServer, who: str | None, status: int) ->
     with hub_server.client(getattr(hub_server, who) if who else None) as client:
         assert client.get("/api/artifacts/gallery/99990101.0001/manifest").status_code == status
         assert client.get("/api/artifacts/gallery/99990101.0001/file").status_code == status
+
+
+def test_model_artifact_upload(hub_server: HubServer) -> None:
+    """A real ONNX embedder is signed as a `model` artifact; garbage is refused."""
+    from models.registry import default_model_dir
+
+    onnx_bytes = (default_model_dir() / "sface.onnx").read_bytes()
+    with hub_server.client(hub_server.admin) as client:
+        bad = client.post(
+            "/api/models", files={"file": ("m.onnx", b"not a model", "application/octet-stream")}
+        )
+        assert bad.status_code == 422 and "ONNX" in bad.json()["detail"]
+        created = client.post(
+            "/api/models", files={"file": ("m.onnx", onnx_bytes, "application/octet-stream")}
+        )
+        assert created.status_code == 201, created.text
+        record = created.json()
+        public_pem = client.get("/api/signing-key").content
+    with hub_server.client(hub_server.device) as device:
+        signed = SignedManifest.model_validate_json(device.get(record["manifest_url"]).content)
+        data = device.get(record["artifact_url"]).content
+    manifest = check_download(public_pem, signed, data)
+    assert manifest.kind == "model" and manifest.embedding_dim == 128 and data == onnx_bytes

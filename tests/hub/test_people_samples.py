@@ -59,3 +59,12 @@ def test_photo_without_face_is_counted(hub_server: HubServer, shared_data: Path,
         report = client.post("/api/samples/photos", data={"label": "Joe Biden"}, files=files).json()
     assert report["faces_extracted"] == 1
     assert report["rejected"]["no_face"] == 1
+
+
+def test_openapi_docs_metrics_and_page(hub_server: HubServer) -> None:
+    with hub_server.client() as client:
+        schema = client.get("/openapi.json").json()
+        assert {"/api/people", "/api/samples/photos", "/api/rollouts", "/api/search"} <= set(schema["paths"])
+        assert client.get("/docs").status_code == 200
+        assert "facefleet_hub_devices" in client.get("/metrics").text
+        assert "<title>FaceFleet hub</title>" in client.get("/").text

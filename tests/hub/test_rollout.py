@@ -108,6 +108,21 @@ def test_failed_canary_halts(
     assert canary.gallery_version == "0"
 
 
+def test_rollout_without_canaries_reports_failures(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    fleet("edge-a")
+    fleet("edge-b", fail=True)
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        rollout_id = client.post("/api/rollouts", json={"version": gallery_version}).json()["id"]
+    final = {"edge-a": "applied", "edge-b": "rolled_back"}
+    wait_for(lambda: {d["device_id"]: d["state"] for d in rollout(mqtt_hub, rollout_id)["devices"]} == final)
+    status = rollout(mqtt_hub, rollout_id)
+    assert status["state"] == "completed_with_failures"
+    assert "edge-b" in status["detail"]
+
+
 def test_rollout_needs_existing_artifact_and_known_canaries(
     mqtt_hub: HubServer, gallery_version: str
 ) -> None:
