@@ -80,7 +80,8 @@ class HubSettings(_Strict):
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
             SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
-        )
+        ),
+        validate_default=True,
     )
 
     @field_validator("admin_token")

@@ -67,3 +67,15 @@ def require(scope: str):  # type: ignore[no-untyped-def]
 EnrollScope = Annotated[TokenInfo, Depends(require("enroll"))]
 AdminScope = Annotated[TokenInfo, Depends(require("admin"))]
 DeviceScope = Annotated[TokenInfo, Depends(require("device"))]
+
+
+def require_broker(hub: HubDep) -> Hub:
+    """Rollouts need the MQTT link; without a configured broker they are refused before anything is stored."""
+    if hub.mqtt is None:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT broker configured: rollouts are off"
+        )
+    return hub
+
+
+BrokerHubDep = Annotated[Hub, Depends(require_broker)]

@@ -7,7 +7,7 @@ import dataclasses
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import AdminScope, HubDep
+from hub.api.deps import AdminScope, BrokerHubDep, HubDep
 from hub.api.schemas import RolloutCreate, RolloutPublic
 from hub.rollout import Rollout
 
@@ -19,7 +19,7 @@ def rollout_public(rollout: Rollout) -> RolloutPublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def start_rollout(body: RolloutCreate, hub: HubDep, _: AdminScope) -> RolloutPublic:
+async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -> RolloutPublic:
     """Targets: `devices`, else every device of `group`, else all devices. The artifact must exist."""
     hub.artifacts.get(body.kind, body.version)
     targets = body.devices or [d.id for d in hub.devices.list(body.group)]

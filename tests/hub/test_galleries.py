@@ -121,3 +121,10 @@ def test_model_artifact_upload(hub_server: HubServer) -> None:
         data = device.get(record["artifact_url"]).content
     manifest = check_download(public_pem, signed, data)
     assert manifest.kind == "model" and manifest.embedding_dim == 128 and data == onnx_bytes
+
+
+def test_rollout_without_broker_is_refused(hub_server: HubServer) -> None:
+    with hub_server.client(hub_server.admin) as client:
+        response = client.post("/api/rollouts", json={"version": "1", "devices": ["a"]})
+    assert response.status_code == 503 and "MQTT" in response.json()["detail"]
+    assert hub_server.hub.rollouts.list() == []
