@@ -101,7 +101,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except (ValueError, OSError) as exc:  # bad config or secrets: say so without a traceback
+        sys.stderr.write(f"facefleet-hub: {exc}\n")
+        return 2
 
 
 if __name__ == "__main__":
