@@ -123,14 +123,15 @@ class Enroller:
     def from_photos(self, photos: list[tuple[str, bytes]], existing: np.ndarray) -> EnrollReport:
         """Photos as (file name, bytes); `existing` (K, D) are the person's stored embeddings (duplicates).
 
-        Raises ImageError (naming the file) for the first undecodable photo: the request fails as a whole.
+        Raises ImageError (naming the file) for the first undecodable photo: the request fails as a whole
+        (nothing is stored before the whole report exists). Photos are decoded one at a time, so memory
+        holds one full-size image, not all of them.
         """
         report = EnrollReport()
         kept = list(existing)
-        images = [(name, _decode_named(name, data)) for name, data in photos]
-        for name, image in images:
+        for name, data in photos:
             report.images += 1
-            self._judge(image, f"photo:{name}", kept, report)
+            self._judge(_decode_named(name, data), f"photo:{name}", kept, report)
         return report
 
     def from_video(
@@ -141,10 +142,14 @@ class Enroller:
         max_frames: int | None = None,
         max_samples: int | None = None,
     ) -> EnrollReport:
-        """At most `max_frames` frames are read; about 3 per wanted sample, evenly spaced, are analyzed; of
-        the accepted faces at most `max_samples` are kept, evenly spread over the video."""
-        max_frames = max_frames or self.config.max_video_frames
-        max_samples = max_samples or self.config.max_video_samples
+        """At most `max_frames` frames are read; `frames_per_sample` per wanted sample, evenly spaced, are
+        analyzed; of the accepted faces at most `max_samples` are kept, evenly spread over the video.
+
+        The configured `max_video_frames` / `max_video_samples` are the defaults and the ceilings: a
+        request may ask for less, never for more (a long video must not hold the pipeline for minutes).
+        """
+        max_frames = min(max_frames or self.config.max_video_frames, self.config.max_video_frames)
+        max_samples = min(max_samples or self.config.max_video_samples, self.config.max_video_samples)
         report = EnrollReport()
         report.frames_read = _count_frames(path, max_frames)
         wanted = set(evenly_spread(report.frames_read, max_samples * self.config.frames_per_sample).tolist())

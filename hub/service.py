@@ -66,9 +66,12 @@ class Hub:
         self.mqtt.publish(topic, payload)
 
     def _on_update_state(self, report: UpdateState) -> None:
+        """A device report advances its rollout and updates the version the registry shows it running."""
         self.rollouts.handle_state(report)
         if report.state == "applied":
             self.devices.set_running(report.device_id, report.kind, report.version)
+        elif report.running_version:
+            self.devices.set_running(report.device_id, report.kind, report.running_version)
 
     def on_status(self, status: DeviceStatus) -> None:
         self.devices.update(status)
