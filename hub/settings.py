@@ -47,7 +47,7 @@ class EnrollConfig(_Strict):
     frames_per_sample: int = Field(3, ge=1, le=50, description="video frames analyzed per wanted sample")
     max_samples_per_person: int = Field(200, ge=1, le=100_000)
     min_face_px: float = Field(40.0, ge=8)
-    min_sharpness: float = Field(15.0, ge=0)
+    min_sharpness: float = Field(25.0, ge=0)
     duplicate_cosine: float = Field(0.97, gt=0, le=1)
     max_upload_files: int = Field(50, ge=1, le=1000)
     max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
