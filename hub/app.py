@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
     return app
 
 
-def _handler(status: int):  # type: ignore[no-untyped-def]
+def _handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         return JSONResponse({"detail": detail}, status_code=status)

@@ -6,8 +6,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hub.settings import HubSettings, load_settings
+
+if TYPE_CHECKING:
+    from hub.tokens import TokenStore
 
 
 def _settings(args: argparse.Namespace) -> HubSettings:
@@ -26,7 +30,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _token_store(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _token_store(args: argparse.Namespace) -> TokenStore:
     from hub.db import HubDb
     from hub.tokens import TokenStore
 

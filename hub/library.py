@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
 from hub.enroll import SampleCandidate
@@ -67,7 +68,7 @@ class Library:
         with self.hub_db.transaction() as db:
             return self._create_person(db, name)
 
-    def _create_person(self, db, name: str) -> Person:  # type: ignore[no-untyped-def]
+    def _create_person(self, db: Database, name: str) -> Person:
         if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
             raise ConflictError(f"a person named {name!r} exists already")
         person = Person(_new_id(), name, now_iso())
@@ -157,7 +158,7 @@ class Library:
             "created": now_iso(),
         }
 
-    def _insert_samples(self, db, rows: list[dict[str, Any]]) -> None:  # type: ignore[no-untyped-def]
+    def _insert_samples(self, db: Database, rows: list[dict[str, Any]]) -> None:
         db.table("samples").insert_all(rows)
 
     def _move_into_place(self, staging: Path, person_id: str) -> None:

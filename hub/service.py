@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
 from facefleet.wire import DeviceStatus, Topics, UpdateState
@@ -49,7 +50,7 @@ class Hub:
         self.metrics = HubMetrics(self._count_by_state("devices"), self._count_by_state("rollouts"))
         self._ticker: asyncio.Task[None] | None = None
 
-    def _count_by_state(self, table: str):  # type: ignore[no-untyped-def]
+    def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
         def count() -> dict[str, int]:
             with self.db.read() as db:
                 return dict(db.execute(f"SELECT state, COUNT(*) FROM {table} GROUP BY state").fetchall())

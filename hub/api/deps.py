@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
@@ -53,7 +54,7 @@ def current_token(
 TokenDep = Annotated[TokenInfo, Depends(current_token)]
 
 
-def require(scope: str):  # type: ignore[no-untyped-def]
+def require(scope: str) -> Callable[[TokenInfo], TokenInfo]:
     """A dependency that admits tokens holding `scope` (admin holds every scope)."""
 
     def check(token: TokenDep) -> TokenInfo:
