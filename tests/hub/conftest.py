@@ -74,7 +74,8 @@ def start_hub(tmp_path: Path, pipeline) -> Iterator[Callable[..., HubServer]]:  
     servers: list[HubServer] = []
 
     def start(**overrides: object) -> HubServer:
-        server = serve(hub_settings(tmp_path / f"hub{len(servers)}", **overrides), pipeline)
+        data_dir = overrides.pop("data_dir", tmp_path / f"hub{len(servers)}")
+        server = serve(hub_settings(Path(str(data_dir)), **overrides), pipeline)
         servers.append(server)
         return server
 

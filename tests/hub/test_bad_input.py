@@ -181,3 +181,24 @@ def test_recover_finishes_committed_and_drops_orphans(enrolled: HubServer) -> No
     orphan.write_bytes(b"x")
     assert library.recover() == (1, 1)
     assert path.exists() and not orphan.exists() and not staged.parent.exists()
+
+
+def test_restart_cleans_staging_and_orphans(start_hub, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a crash leaves behind (staged crops without rows, files without rows) is gone after a restart."""
+    first = start_hub()
+    with first.client(first.enroll) as client:
+        response = client.post(
+            "/api/samples/photos", data={"label": "Obama"}, files=[("files", good_photo(shared_data))]
+        )
+        assert response.status_code == 201
+    first.stop()
+    samples_dir = first.hub.library.samples_dir
+    before = sorted(p.name for p in samples_dir.rglob("*.jpg"))
+    (samples_dir / ".staging" / "crashed").mkdir(parents=True)
+    (samples_dir / ".staging" / "crashed" / "never-committed.jpg").write_bytes(b"x")
+    (samples_dir / "ghost-person").mkdir()
+    (samples_dir / "ghost-person" / "orphan.jpg").write_bytes(b"x")
+    second = start_hub(data_dir=first.hub.settings.data_dir)
+    assert sorted(p.name for p in samples_dir.rglob("*.jpg")) == before
+    with second.client(second.enroll) as client:
+        assert [p["samples"] for p in client.get("/api/people").json()] == [1]
