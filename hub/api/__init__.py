@@ -1,0 +1,1 @@
+"""HTTP routers, one per resource; each handler is a thin shell over the library."""

@@ -1,0 +1,76 @@
+"""Galleries and artifacts: build a signed gallery, list versions, and serve manifest and file to devices."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Response, UploadFile, status
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from facefleet.wire import ArtifactKind, SignedManifest
+from hub.api.deps import AdminScope, ArtifactsDep, DeviceScope, HubDep
+from hub.api.schemas import ArtifactPublic
+from hub.galleries import ArtifactRecord, check_onnx
+
+router = APIRouter(prefix="/api", tags=["galleries"])
+Version = Annotated[str, PathParam(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+
+
+def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
+    manifest_url, artifact_url = hub.artifact_urls(record.kind, record.version)
+    return ArtifactPublic(**dataclasses.asdict(record), manifest_url=manifest_url, artifact_url=artifact_url)
+
+
+@router.post("/galleries", status_code=status.HTTP_201_CREATED)
+async def build_gallery(hub: HubDep, _: AdminScope) -> ArtifactPublic:
+    """Build a new gallery version (templates per person, current model) and sign its manifest."""
+    record = await run_in_threadpool(hub.artifacts.build_gallery, hub.library)
+    hub.metrics.gallery_builds.inc()
+    return artifact_public(hub, record)
+
+
+@router.get("/galleries")
+def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
+    return [artifact_public(hub, r) for r in hub.artifacts.list("gallery")]
+
+
+@router.post("/models", status_code=status.HTTP_201_CREATED)
+async def add_model(file: UploadFile, hub: HubDep, _: AdminScope) -> ArtifactPublic:
+    """Register an embedding model (ONNX) of the hub's model id as a signed `model` artifact."""
+    with tempfile.TemporaryDirectory(dir=hub.settings.data_dir) as tmp:
+        spool = Path(tmp) / "model.onnx"
+        with spool.open("wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out)
+        await run_in_threadpool(check_onnx, spool)
+        record = await run_in_threadpool(
+            hub.artifacts.add_model, spool, hub.pipeline.model_id, hub.pipeline.embedder.dim
+        )
+    return artifact_public(hub, record)
+
+
+@router.get(
+    "/signing-key", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
+)
+def signing_key(hub: HubDep) -> Response:
+    """The hub's ed25519 public key (PEM) that devices verify manifests with."""
+    return Response(hub.public_key_pem, media_type="application/x-pem-file")
+
+
+@router.get("/artifacts/{kind}/{version}/manifest")
+def manifest(kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: DeviceScope) -> SignedManifest:
+    return artifacts.manifest(kind, version)
+
+
+@router.get("/artifacts/{kind}/{version}/file", response_class=FileResponse)
+def artifact_file(
+    kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: DeviceScope
+) -> FileResponse:
+    """The artifact bytes. Honours `Range: bytes=...` so an interrupted download can resume."""
+    path = artifacts.file_path(kind, version)
+    return FileResponse(path, media_type="application/octet-stream", filename=path.name)

@@ -1,0 +1,149 @@
+"""Samples: enroll from photos or a short video, list with thumbnails, delete, optimize."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
+
+from hub.api.deps import EnrollScope, HubDep, LibraryDep
+from hub.api.schemas import (
+    CountPublic,
+    EnrollPublic,
+    OptimizeRequest,
+    PersonPublic,
+    Rejections,
+    SampleDelete,
+    SamplePublic,
+)
+from hub.enroll import EnrollReport
+from hub.library import Library, Sample
+from hub.service import Hub
+
+router = APIRouter(prefix="/api/samples", tags=["samples"])
+Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
+
+
+def sample_public(request: Request, sample: Sample) -> SamplePublic:
+    url = str(request.url_for("sample_image", sample_id=sample.id).path)
+    return SamplePublic(**dataclasses.asdict(sample), image_url=url)
+
+
+def existing_embeddings(library: Library, label: str) -> np.ndarray:
+    person = library.person_by_name(label)
+    return library.embeddings(person.id)[2] if person else np.zeros((0, 0), np.float32)
+
+
+def clean_label(label: str) -> str:
+    if not label.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "label must not be blank")
+    return label.strip()
+
+
+async def store(request: Request, hub: Hub, label: str, report: EnrollReport) -> EnrollPublic:
+    """Store the accepted faces in one transaction, or refuse (422) when there are none."""
+    rejected = Rejections(**report.rejected)
+    for reason, count in report.rejected.items():
+        hub.metrics.faces_rejected.labels(reason).inc(count)
+    if not report.accepted:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            {
+                "message": "no usable face found; nothing was stored",
+                "rejected": rejected.model_dump(),
+                "faces_found": report.faces_found,
+            },
+        )
+    person, samples = await run_in_threadpool(hub.library.add_samples, label, report.accepted)
+    hub.metrics.samples_added.inc(len(samples))
+    return EnrollPublic(
+        person=PersonPublic(**dataclasses.asdict(person)),
+        faces_extracted=len(samples),
+        faces_found=report.faces_found,
+        rejected=rejected,
+        images=report.images,
+        frames_read=report.frames_read,
+        frames_analyzed=report.frames_analyzed,
+        samples=[sample_public(request, s) for s in samples],
+    )
+
+
+@router.post("/photos", status_code=status.HTTP_201_CREATED)
+async def enroll_photos(
+    request: Request, label: Label, files: list[UploadFile], hub: HubDep, _: EnrollScope
+) -> EnrollPublic:
+    """One sample per photo (the face nearest the centre). Any unreadable file fails the whole request."""
+    label = clean_label(label)
+    if len(files) > hub.settings.enroll.max_upload_files:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
+        )
+    photos = [(f.filename or f"file{i}", await f.read()) for i, f in enumerate(files)]
+    existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+    with hub.metrics.enroll_seconds.labels("photos").time():
+        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
+    return await store(request, hub, label, report)
+
+
+@router.post("/video", status_code=status.HTTP_201_CREATED)
+async def enroll_video(
+    request: Request,
+    label: Label,
+    file: UploadFile,
+    hub: HubDep,
+    _: EnrollScope,
+    max_frames: Annotated[int | None, Form(ge=1, le=10_000)] = None,
+    max_samples: Annotated[int | None, Form(ge=1, le=1000)] = None,
+) -> EnrollPublic:
+    """Samples from a short video: at most `max_frames` read, at most `max_samples` kept, evenly spread."""
+    label = clean_label(label)
+    with tempfile.TemporaryDirectory(dir=hub.settings.data_dir) as tmp:
+        path = Path(tmp) / "upload"
+        with path.open("wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, file.file, out)
+        if path.stat().st_size > hub.settings.enroll.max_video_bytes:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "video too large")
+        existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+        with hub.metrics.enroll_seconds.labels("video").time():
+            report = await run_in_threadpool(
+                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
+            )
+    return await store(request, hub, label, report)
+
+
+@router.get("")
+def list_samples(
+    request: Request, library: LibraryDep, _: EnrollScope, person_id: Annotated[str | None, Query()] = None
+) -> list[SamplePublic]:
+    return [sample_public(request, s) for s in library.samples(person_id)]
+
+
+@router.get("/{sample_id}/image", response_class=FileResponse)
+def sample_image(sample_id: str, library: LibraryDep, _: EnrollScope) -> FileResponse:
+    """The aligned face crop (JPEG, 112x112), used as the thumbnail."""
+    return FileResponse(library.sample_path(sample_id), media_type="image/jpeg")
+
+
+@router.delete("/{sample_id}")
+def delete_sample(sample_id: str, library: LibraryDep, _: EnrollScope) -> CountPublic:
+    return CountPublic(deleted=library.delete_samples([sample_id]))
+
+
+@router.post("/delete")
+def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> CountPublic:
+    """Delete the chosen samples; if any id is unknown, nothing is deleted (404)."""
+    return CountPublic(deleted=library.delete_samples(body.ids))
+
+
+@router.post("/optimize")
+async def optimize(body: OptimizeRequest, library: LibraryDep, _: EnrollScope) -> CountPublic:
+    """Keep at most `max_per_person` samples per person, dropping near-duplicates and low quality first."""
+    deleted = await run_in_threadpool(library.optimize, body.max_per_person, body.person_id)
+    return CountPublic(deleted=deleted)

@@ -1,0 +1,145 @@
+"""Request and response bodies of the HTTP API: separate Create / Update / Public models per resource."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from facefleet.wire import ArtifactKind
+
+_NAME = Field(min_length=1, max_length=100, pattern=r"\S")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PersonCreate(_In):
+    name: str = _NAME
+
+
+class PersonUpdate(_In):
+    name: str = _NAME
+
+
+class PersonPublic(BaseModel):
+    id: str
+    name: str
+    created: str
+    samples: int
+
+
+class SamplePublic(BaseModel):
+    id: str
+    person_id: str
+    source: str
+    face_px: float
+    sharpness: float
+    quality: float
+    created: str
+    image_url: str
+
+
+class Rejections(BaseModel):
+    no_face: int = 0
+    too_small: int = 0
+    blurred: int = 0
+    duplicate: int = 0
+    over_limit: int = Field(0, description="video: accepted faces beyond max_samples (kept evenly spread)")
+
+
+class EnrollPublic(BaseModel):
+    person: PersonPublic
+    faces_extracted: int = Field(description="samples added to the library")
+    faces_found: int
+    rejected: Rejections
+    images: int = 0
+    frames_read: int = 0
+    frames_analyzed: int = 0
+    samples: list[SamplePublic]
+
+
+class SampleDelete(_In):
+    ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class OptimizeRequest(_In):
+    max_per_person: int = Field(200, ge=1, le=100_000)
+    person_id: str | None = None
+
+
+class CountPublic(BaseModel):
+    deleted: int
+
+
+class VerifyPublic(BaseModel):
+    same_person: bool
+    score: float = Field(description="cosine similarity of the central faces, -1..1")
+    threshold: float
+
+
+class SearchHit(BaseModel):
+    person_id: str
+    name: str
+    score: float
+
+
+class SearchPublic(BaseModel):
+    face_found: bool
+    hits: list[SearchHit]
+
+
+class ArtifactPublic(BaseModel):
+    kind: str
+    version: str
+    model_id: str
+    sha256: str
+    size: int
+    created: str
+    people: int
+    templates: int
+    manifest_url: str
+    artifact_url: str
+
+
+class DevicePublic(BaseModel):
+    id: str
+    state: str
+    group: str
+    agent_version: str
+    model_id: str
+    model_version: str
+    gallery_version: str
+    cameras: list[str]
+    last_seen: str
+
+
+class RolloutCreate(_In):
+    kind: ArtifactKind = "gallery"
+    version: str = Field(min_length=1, max_length=64)
+    group: str | None = Field(None, description="target every device of this group (default: all devices)")
+    devices: list[str] | None = Field(None, description="explicit targets instead of a group")
+    canaries: list[str] = Field(
+        default_factory=list, description="announced first; the rest follow when all apply"
+    )
+    canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
+
+
+class DeviceProgressPublic(BaseModel):
+    device_id: str
+    canary: bool
+    state: Literal["pending", "announced", "downloading", "verifying", "applied", "failed", "rolled_back"]
+    detail: str
+    updated: str
+
+
+class RolloutPublic(BaseModel):
+    id: str
+    kind: str
+    version: str
+    state: Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
+    detail: str
+    created: str
+    updated: str
+    devices: list[DeviceProgressPublic]

@@ -1,0 +1,84 @@
+"""`create_app(settings)`: the FastAPI shell around the hub. Nothing is built at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+
+from facefleet.signing import SignatureError
+from hub.api import devices, galleries, people, rollouts, samples, search
+from hub.enroll import VideoError
+from hub.galleries import ModelFileError
+from hub.library import ConflictError, NotFoundError
+from hub.rollout import RolloutError
+from hub.service import Hub
+from hub.settings import HubSettings
+from models.imageio import ImageError
+from models.pipeline import FacePipeline
+
+STATIC = Path(__file__).with_name("static")
+_ERRORS: dict[type[Exception], int] = {
+    NotFoundError: 404,
+    ConflictError: 409,
+    ImageError: 422,
+    VideoError: 422,
+    RolloutError: 422,
+    ModelFileError: 422,
+    SignatureError: 422,
+}
+
+
+def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> FastAPI:
+    hub = Hub(settings, pipeline)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await hub.start()
+        yield
+        await hub.stop()
+
+    app = FastAPI(
+        title="FaceFleet hub",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Enrollment, sample library, 1:1 verify, 1:N search, signed galleries, rollouts.",
+    )
+    app.state.hub = hub
+    for router in (
+        people.router,
+        samples.router,
+        search.router,
+        galleries.router,
+        devices.router,
+        rollouts.router,
+    ):
+        app.include_router(router)
+    for error, status in _ERRORS.items():
+        app.add_exception_handler(error, _handler(status))
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/metrics", tags=["meta"], response_class=Response)
+    def metrics() -> Response:
+        """Prometheus text format."""
+        return Response(hub.metrics.render(), media_type="text/plain; version=0.0.4")
+
+    @app.get("/healthz", tags=["meta"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "model_id": hub.pipeline.model_id}
+
+    return app
+
+
+def _handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        detail = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        return JSONResponse({"detail": detail}, status_code=status)
+
+    return handle

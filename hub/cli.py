@@ -1,0 +1,116 @@
+"""`facefleet-hub` command: serve the hub, manage tokens. Each command is a thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hub.settings import HubSettings, load_settings
+
+if TYPE_CHECKING:
+    from hub.tokens import TokenStore
+
+
+def _settings(args: argparse.Namespace) -> HubSettings:
+    return load_settings(args.config) if args.config else HubSettings()
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hub.app import create_app
+
+    settings = _settings(args)
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level.lower()
+    )
+    return 0
+
+
+def _token_store(args: argparse.Namespace) -> TokenStore:
+    from hub.db import HubDb
+    from hub.tokens import TokenStore
+
+    hub_db = HubDb(_settings(args).data_dir / "hub.sqlite")
+    hub_db.migrate()
+    return TokenStore(hub_db)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    info, secret = _token_store(args).create(args.name, args.scope)
+    sys.stdout.write(f"{secret}\n")
+    sys.stderr.write(f"token {info.id} ({info.name}, scopes {' '.join(sorted(info.scopes))}); shown once\n")
+    return 0
+
+
+def _token_list(args: argparse.Namespace) -> int:
+    for row in _token_store(args).list():
+        state = "revoked" if row["revoked"] else "active"
+        sys.stdout.write(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{row['created']}\t{state}\n")
+    return 0
+
+
+def _token_revoke(args: argparse.Namespace) -> int:
+    if not _token_store(args).revoke(args.id):
+        sys.stderr.write(f"no token {args.id}\n")
+        return 1
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from hub.bench import run_bench
+
+    for line in run_bench(args.data, people=args.people, per_person=args.per_person).lines():
+        sys.stdout.write(line + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hub.tokens import SCOPES
+
+    parser = argparse.ArgumentParser(
+        prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts"
+    )
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP API, the web page and the MQTT link")
+    serve.add_argument("--config", type=Path, help="hub.yaml (see hub/README.md)")
+    serve.set_defaults(func=_serve)
+    token = commands.add_parser("token", help="API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token and print it once")
+    create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="repeat for several")
+    create.add_argument("--name", default="cli")
+    create.add_argument("--config", type=Path)
+    create.set_defaults(func=_token_create)
+    listing = token.add_parser("list", help="list tokens (never their secrets)")
+    listing.add_argument("--config", type=Path)
+    listing.set_defaults(func=_token_list)
+    revoke = token.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id")
+    revoke.add_argument("--config", type=Path)
+    revoke.set_defaults(func=_token_revoke)
+    bench = commands.add_parser("bench", help="time enrollment (HTTP) and a gallery build of many LFW people")
+    bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
+    bench.add_argument("--people", type=int, default=1000)
+    bench.add_argument("--per-person", type=int, default=2, help="LFW photos enrolled per person")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except (ValueError, OSError) as exc:  # bad config or secrets: say so without a traceback
+        sys.stderr.write(f"facefleet-hub: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""The hub's SQLite database: one connection shared by the API threads and the MQTT thread, named migrations.
+
+SQLite serialises writers anyway; one lock around every use of the shared connection keeps a transaction
+from one thread from swallowing statements of another.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+
+Migration = Callable[[Database], None]
+
+
+def _m001_library(db: Database) -> None:
+    db.execute(
+        """CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL)"""
+    )
+    db.execute("""CREATE TABLE samples (
+        id TEXT PRIMARY KEY, person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+        file_name TEXT NOT NULL, source TEXT NOT NULL, model_id TEXT NOT NULL, embedding BLOB NOT NULL,
+        face_px REAL NOT NULL, detector_score REAL NOT NULL, sharpness REAL NOT NULL, quality REAL NOT NULL,
+        created TEXT NOT NULL)""")
+    db.execute("CREATE INDEX samples_person ON samples(person_id)")
+
+
+def _m002_tokens(db: Database) -> None:
+    db.execute("""CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL,
+        sha256 TEXT NOT NULL UNIQUE, created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)""")
+
+
+def _m003_artifacts(db: Database) -> None:
+    db.execute("""CREATE TABLE artifacts (kind TEXT NOT NULL, version TEXT NOT NULL, model_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL, size INTEGER NOT NULL, created TEXT NOT NULL, people INTEGER NOT NULL,
+        templates INTEGER NOT NULL, PRIMARY KEY (kind, version))""")
+
+
+def _m004_devices_rollouts(db: Database) -> None:
+    db.execute("""CREATE TABLE devices (id TEXT PRIMARY KEY, state TEXT NOT NULL, device_group TEXT NOT NULL,
+        agent_version TEXT NOT NULL, model_id TEXT NOT NULL, model_version TEXT NOT NULL,
+        gallery_version TEXT NOT NULL, cameras TEXT NOT NULL, last_seen TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE rollouts (id TEXT PRIMARY KEY, kind TEXT NOT NULL, version TEXT NOT NULL,
+        state TEXT NOT NULL, detail TEXT NOT NULL, canary_timeout_s REAL NOT NULL, created TEXT NOT NULL,
+        phase_started TEXT NOT NULL, updated TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE rollout_devices (rollout_id TEXT NOT NULL REFERENCES rollouts(id),
+        device_id TEXT NOT NULL, canary INTEGER NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL,
+        updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = (
+    ("001_library", _m001_library),
+    ("002_tokens", _m002_tokens),
+    ("003_artifacts", _m003_artifacts),
+    ("004_devices_rollouts", _m004_devices_rollouts),
+)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def now_iso() -> str:
+    return utc_now().isoformat()
+
+
+class HubDb:
+    """A sqlite-utils `Database` plus the lock that every reader and writer holds."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA journal_mode = WAL")
+        self.db = Database(conn)
+        self.path = path
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """Hold the lock and run the block in one transaction (savepoint when nested)."""
+        with self.lock, self.db.atomic():
+            yield self.db
+
+    @contextmanager
+    def read(self) -> Iterator[Database]:
+        with self.lock:
+            yield self.db
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied, each in its own transaction. Returns their names."""
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
+            )
+        done = {row["name"] for row in self.db.query("SELECT name FROM _migrations")}
+        applied = []
+        for name, migration in MIGRATIONS:
+            if name in done:
+                continue
+            with self.transaction() as db:
+                migration(db)
+                db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
+            applied.append(name)
+        return applied
+
+    def close(self) -> None:
+        with self.lock:
+            self.db.close()

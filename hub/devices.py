@@ -1,0 +1,85 @@
+"""The device registry, fed by the retained MQTT status messages (and the broker's `offline` last will)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from facefleet.wire import DeviceStatus
+from hub.db import HubDb, now_iso
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    state: str
+    group: str
+    agent_version: str
+    model_id: str
+    model_version: str
+    gallery_version: str
+    cameras: list[str]
+    last_seen: str
+
+
+class DeviceRegistry:
+    def __init__(self, hub_db: HubDb) -> None:
+        self.hub_db = hub_db
+
+    def update(self, status: DeviceStatus) -> None:
+        """Record a status. An offline will keeps the versions last reported by the online status."""
+        with self.hub_db.transaction() as db:
+            row = db.execute("SELECT id FROM devices WHERE id = ?", [status.device_id]).fetchone()
+            if status.state == "offline" and row:
+                db.execute(
+                    "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?",
+                    [now_iso(), status.device_id],
+                )
+                return
+            db.table("devices").upsert(
+                {
+                    "id": status.device_id,
+                    "state": status.state,
+                    "device_group": status.group,
+                    "agent_version": status.agent_version,
+                    "model_id": status.model_id,
+                    "model_version": status.model_version,
+                    "gallery_version": status.gallery_version,
+                    "cameras": json.dumps(status.cameras),
+                    "last_seen": now_iso(),
+                },
+                pk="id",
+            )
+
+    def mark_offline(self, device_id: str) -> None:
+        with self.hub_db.transaction() as db:
+            db.execute(
+                "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?", [now_iso(), device_id]
+            )
+
+    def set_running(self, device_id: str, kind: str, version: str) -> None:
+        column = "gallery_version" if kind == "gallery" else "model_version"
+        with self.hub_db.transaction() as db:
+            db.execute(
+                f"UPDATE devices SET {column} = ?, last_seen = ? WHERE id = ?",
+                [version, now_iso(), device_id],
+            )
+
+    def list(self, group: str | None = None) -> list[Device]:
+        sql = "SELECT * FROM devices" + (" WHERE device_group = ?" if group else "") + " ORDER BY id"
+        with self.hub_db.read() as db:
+            rows = list(db.query(sql, [group] if group else []))
+        return [
+            Device(
+                r["id"],
+                r["state"],
+                r["device_group"],
+                r["agent_version"],
+                r["model_id"],
+                r["model_version"],
+                r["gallery_version"],
+                json.loads(r["cameras"]),
+                r["last_seen"],
+            )
+            for r in rows
+        ]

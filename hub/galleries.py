@@ -1,0 +1,189 @@
+"""Versioned, signed artifacts: galleries built from the library, and embedding models registered by hand.
+
+Each artifact lives in `<artifacts>/<kind>/<version>/` as its file plus `manifest.json` (a SignedManifest).
+A build writes into a temporary folder, signs, records the row, and renames the folder into place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from facefleet.gallery import Gallery, person_templates
+from facefleet.signing import sign_manifest
+from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
+from hub.db import HubDb, utc_now
+from hub.library import Library, NotFoundError
+
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ArtifactRecord:
+    kind: str
+    version: str
+    model_id: str
+    sha256: str
+    size: int
+    created: str
+    people: int
+    templates: int
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gallery_from_embeddings(
+    version: str, model_id: str, people: list[tuple[str, str, np.ndarray]], max_templates: int = 3
+) -> Gallery:
+    """people: (person id, name, (K, D) sample embeddings) -> a Gallery of per-person templates."""
+    dim = people[0][2].shape[1] if people else 128
+    templates, owners = [], []
+    for index, (_, _, embeddings) in enumerate(people):
+        person = person_templates(embeddings, max_templates)
+        templates.append(person)
+        owners += [index] * len(person)
+    matrix = np.concatenate(templates) if templates else np.zeros((0, dim), np.float32)
+    return Gallery(
+        version,
+        model_id,
+        tuple(p[0] for p in people),
+        tuple(p[1] for p in people),
+        np.array(owners, np.int64),
+        matrix.astype(np.float32),
+    )
+
+
+class ModelFileError(ValueError):
+    """An uploaded model file is not a loadable ONNX graph."""
+
+
+def check_onnx(path: Path) -> None:
+    """Refuse files that are not ONNX models before they are signed and offered to devices."""
+    import onnx
+
+    try:
+        onnx.checker.check_model(str(path))
+    except (onnx.checker.ValidationError, OSError, ValueError) as exc:
+        raise ModelFileError(f"not a valid ONNX model: {str(exc).splitlines()[0][:200]}") from exc
+    except Exception as exc:  # protobuf decode errors have no common public base class
+        raise ModelFileError(f"not a valid ONNX model ({exc.__class__.__name__})") from exc
+
+
+class ArtifactStore:
+    def __init__(self, hub_db: HubDb, root: Path, key: Ed25519PrivateKey, key_id: str = "hub") -> None:
+        self.hub_db = hub_db
+        self.root = root
+        self.key = key
+        self.key_id = key_id
+        root.mkdir(parents=True, exist_ok=True)
+
+    def next_version(self, kind: str) -> str:
+        with self.hub_db.read() as db:
+            count = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = ?", [kind]).fetchone()[0]
+        return f"{utc_now():%Y%m%d}.{count + 1:04d}"
+
+    def build_gallery(self, library: Library, max_templates: int = 3) -> ArtifactRecord:
+        """A new gallery version from every person with samples of the library's current model."""
+        _, owners, vectors = library.embeddings()
+        names = {p.id: p.name for p in library.people()}
+        people = [(pid, names[pid], vectors[owners == pid]) for pid in sorted(set(owners.tolist()))]
+        version = self.next_version("gallery")
+        gallery = gallery_from_embeddings(version, library.model_id, people, max_templates)
+        tmp = self._tmp_dir()
+        gallery.write(tmp / f"gallery-{version}.sqlite")
+        return self._publish(
+            tmp, "gallery", version, library.model_id, gallery.dim, len(people), len(gallery.templates)
+        )
+
+    def add_model(
+        self, source: Path, model_id: str, embedding_dim: int, base_model: str = ""
+    ) -> ArtifactRecord:
+        """Register an embedding model file (ONNX) as a signed `model` artifact."""
+        version = self.next_version("model")
+        tmp = self._tmp_dir()
+        shutil.copyfile(source, tmp / f"model-{version}.onnx")
+        return self._publish(tmp, "model", version, model_id, embedding_dim, 0, 0, base_model)
+
+    def _tmp_dir(self) -> Path:
+        tmp = self.root / ".tmp" / uuid.uuid4().hex
+        tmp.mkdir(parents=True)
+        return tmp
+
+    def _publish(
+        self,
+        tmp: Path,
+        kind: ArtifactKind,
+        version: str,
+        model_id: str,
+        dim: int,
+        people: int,
+        templates: int,
+        base_model: str = "",
+    ) -> ArtifactRecord:
+        try:
+            (file,) = [p for p in tmp.iterdir() if p.name != MANIFEST_NAME]
+            manifest = ArtifactManifest(
+                kind=kind,
+                version=version,
+                model_id=model_id,
+                sha256=sha256_file(file),
+                size=file.stat().st_size,
+                created=utc_now(),
+                file_name=file.name,
+                embedding_dim=dim,
+                base_model=base_model,
+            )
+            signed = sign_manifest(self.key, manifest, self.key_id)
+            (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
+            record = ArtifactRecord(
+                kind,
+                version,
+                model_id,
+                manifest.sha256,
+                manifest.size,
+                manifest.created.isoformat(),
+                people,
+                templates,
+            )
+            target = self.root / kind / version
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with self.hub_db.transaction() as db:
+                db.table("artifacts").insert(record.__dict__)
+                tmp.replace(target)
+            return record
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def list(self, kind: str | None = None) -> list[ArtifactRecord]:
+        sql = "SELECT * FROM artifacts" + (" WHERE kind = ?" if kind else "") + " ORDER BY created"
+        with self.hub_db.read() as db:
+            return [ArtifactRecord(**row) for row in db.query(sql, [kind] if kind else [])]
+
+    def get(self, kind: str, version: str) -> ArtifactRecord:
+        with self.hub_db.read() as db:
+            rows = list(db.query("SELECT * FROM artifacts WHERE kind = ? AND version = ?", [kind, version]))
+        if not rows:
+            raise NotFoundError(f"no {kind} artifact {version}")
+        return ArtifactRecord(**rows[0])
+
+    def manifest(self, kind: str, version: str) -> SignedManifest:
+        self.get(kind, version)
+        return SignedManifest.model_validate_json((self.root / kind / version / MANIFEST_NAME).read_text())
+
+    def file_path(self, kind: str, version: str) -> Path:
+        return self.root / kind / version / self.manifest(kind, version).manifest.file_name
+
+    def clean_tmp(self) -> None:
+        shutil.rmtree(self.root / ".tmp", ignore_errors=True)

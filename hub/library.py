@@ -1,0 +1,251 @@
+"""The sample library: people, their aligned face crops on disk, and embeddings in SQLite.
+
+Writes are all-or-nothing per request: crops go to a staging folder, the rows are inserted in one
+transaction, and only after the commit are the files renamed into place. `recover()` at startup finishes
+or discards whatever a crash left in staging and removes files no row points at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from sqlite_utils import Database
+
+from hub.db import HubDb, now_iso
+from hub.enroll import SampleCandidate
+from hub.optimize import samples_to_drop
+
+STAGING = ".staging"
+JPEG_QUALITY = 92
+
+
+class NotFoundError(KeyError):
+    """A person or sample id that does not exist."""
+
+
+class ConflictError(ValueError):
+    """A name that is already taken."""
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    created: str
+    samples: int = 0
+
+
+@dataclass(frozen=True)
+class Sample:
+    id: str
+    person_id: str
+    source: str
+    face_px: float
+    sharpness: float
+    quality: float
+    created: str
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+class Library:
+    def __init__(self, hub_db: HubDb, samples_dir: Path, model_id: str) -> None:
+        self.hub_db = hub_db
+        self.samples_dir = samples_dir
+        self.model_id = model_id
+        samples_dir.mkdir(parents=True, exist_ok=True)
+
+    # people -------------------------------------------------------------------------------------------
+    def create_person(self, name: str) -> Person:
+        with self.hub_db.transaction() as db:
+            return self._create_person(db, name)
+
+    def _create_person(self, db: Database, name: str) -> Person:
+        if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
+            raise ConflictError(f"a person named {name!r} exists already")
+        person = Person(_new_id(), name, now_iso())
+        db.table("people").insert({"id": person.id, "name": name, "created": person.created})
+        return person
+
+    def people(self) -> list[Person]:
+        with self.hub_db.read() as db:
+            rows = db.execute("""SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p
+                                 LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name""")
+            return [Person(*row) for row in rows.fetchall()]
+
+    def person(self, person_id: str) -> Person:
+        with self.hub_db.read() as db:
+            row = db.execute(
+                """SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p
+                                LEFT JOIN samples s ON s.person_id = p.id WHERE p.id = ? GROUP BY p.id""",
+                [person_id],
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no person {person_id}")
+        return Person(*row)
+
+    def person_by_name(self, name: str) -> Person | None:
+        with self.hub_db.read() as db:
+            row = db.execute("SELECT id FROM people WHERE name = ?", [name]).fetchone()
+        return self.person(row[0]) if row else None
+
+    def rename_person(self, person_id: str, name: str) -> Person:
+        with self.hub_db.transaction() as db:
+            self.person(person_id)
+            clash = db.execute(
+                "SELECT id FROM people WHERE name = ? AND id != ?", [name, person_id]
+            ).fetchone()
+            if clash:
+                raise ConflictError(f"a person named {name!r} exists already")
+            db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+        return self.person(person_id)
+
+    def delete_person(self, person_id: str) -> int:
+        """Remove a person with all samples; returns how many samples went."""
+        with self.hub_db.transaction() as db:
+            person = self.person(person_id)
+            db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
+            db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        shutil.rmtree(self.samples_dir / person_id, ignore_errors=True)
+        return person.samples
+
+    # samples ------------------------------------------------------------------------------------------
+    def add_samples(self, label: str, candidates: list[SampleCandidate]) -> tuple[Person, list[Sample]]:
+        """Store candidates under the person named `label` (created if new), all or nothing."""
+        staging = self.samples_dir / STAGING / _new_id()
+        staging.mkdir(parents=True)
+        try:
+            rows = [self._stage(staging, c) for c in candidates]
+            with self.hub_db.transaction() as db:
+                found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
+                person_id = found[0] if found else self._create_person(db, label).id
+                for row in rows:
+                    row["person_id"] = person_id
+                self._insert_samples(db, rows)
+            self._move_into_place(staging, person_id)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self.person(person_id), [self._sample(r) for r in rows]
+
+    def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, Any]:
+        sample_id = _new_id()
+        ok, jpeg = cv2.imencode(
+            ".jpg",
+            cv2.cvtColor(candidate.crop_rgb, cv2.COLOR_RGB2BGR),
+            [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY],
+        )
+        if not ok:
+            raise RuntimeError("JPEG encoding of a crop failed")
+        (staging / f"{sample_id}.jpg").write_bytes(jpeg.tobytes())
+        return {
+            "id": sample_id,
+            "file_name": f"{sample_id}.jpg",
+            "source": candidate.source[:200],
+            "model_id": self.model_id,
+            "embedding": candidate.embedding.astype("<f4").tobytes(),
+            "face_px": candidate.face_px,
+            "detector_score": candidate.detector_score,
+            "sharpness": candidate.sharpness,
+            "quality": candidate.quality,
+            "created": now_iso(),
+        }
+
+    def _insert_samples(self, db: Database, rows: list[dict[str, Any]]) -> None:
+        db.table("samples").insert_all(rows)
+
+    def _move_into_place(self, staging: Path, person_id: str) -> None:
+        target = self.samples_dir / person_id
+        target.mkdir(parents=True, exist_ok=True)
+        for path in staging.iterdir():
+            path.replace(target / path.name)
+
+    @staticmethod
+    def _sample(row: dict[str, Any]) -> Sample:
+        return Sample(
+            str(row["id"]),
+            str(row["person_id"]),
+            str(row["source"]),
+            float(row["face_px"]),
+            float(row["sharpness"]),
+            float(row["quality"]),
+            str(row["created"]),
+        )
+
+    def samples(self, person_id: str | None = None) -> list[Sample]:
+        sql = (
+            "SELECT * FROM samples" + (" WHERE person_id = ?" if person_id else "") + " ORDER BY created, id"
+        )
+        with self.hub_db.read() as db:
+            return [self._sample(r) for r in db.query(sql, [person_id] if person_id else [])]
+
+    def sample_path(self, sample_id: str) -> Path:
+        with self.hub_db.read() as db:
+            row = db.execute("SELECT person_id, file_name FROM samples WHERE id = ?", [sample_id]).fetchone()
+        if row is None:
+            raise NotFoundError(f"no sample {sample_id}")
+        return self.samples_dir / str(row[0]) / str(row[1])
+
+    def delete_samples(self, sample_ids: list[str]) -> int:
+        """Delete the given samples (unknown ids are an error, and then nothing is deleted)."""
+        paths = [self.sample_path(i) for i in sample_ids]
+        with self.hub_db.transaction() as db:
+            for sample_id in sample_ids:
+                db.execute("DELETE FROM samples WHERE id = ?", [sample_id])
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return len(paths)
+
+    def embeddings(self, person_id: str | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(sample ids, owning person ids (K,), embeddings (K, D)) of the current model."""
+        sql = "SELECT id, person_id, embedding FROM samples WHERE model_id = ?"
+        args = [self.model_id]
+        if person_id:
+            sql, args = sql + " AND person_id = ?", [*args, person_id]
+        with self.hub_db.read() as db:
+            rows = db.execute(sql + " ORDER BY created, id", args).fetchall()
+        if not rows:
+            return [], np.zeros(0, object), np.zeros((0, 0), np.float32)
+        vectors = np.stack([np.frombuffer(r[2], "<f4") for r in rows]).astype(np.float32)
+        return [r[0] for r in rows], np.array([r[1] for r in rows], object), vectors
+
+    def optimize(self, max_per_person: int, person_id: str | None = None) -> int:
+        """Keep at most `max_per_person` samples per person; near-duplicates and low quality go first."""
+        dropped: list[str] = []
+        for person in [self.person(person_id)] if person_id else self.people():
+            if person.samples <= max_per_person:
+                continue
+            with self.hub_db.read() as db:
+                rows = db.execute(
+                    "SELECT id, embedding, quality FROM samples WHERE person_id = ?", [person.id]
+                ).fetchall()
+            vectors = np.stack([np.frombuffer(r[1], "<f4") for r in rows])
+            quality = np.array([r[2] for r in rows], np.float32)
+            dropped += [rows[i][0] for i in samples_to_drop(vectors, quality, max_per_person)]
+        return self.delete_samples(dropped) if dropped else 0
+
+    # crash recovery -----------------------------------------------------------------------------------
+    def recover(self) -> tuple[int, int]:
+        """Finish committed-but-unmoved uploads and delete orphans. Returns (files moved, files removed)."""
+        with self.hub_db.read() as db:
+            known = {r[0]: r[1] for r in db.execute("SELECT file_name, person_id FROM samples").fetchall()}
+        moved = removed = 0
+        staging_root = self.samples_dir / STAGING
+        for path in sorted(staging_root.glob("*/*")):
+            if path.name in known and not (self.samples_dir / known[path.name] / path.name).exists():
+                (self.samples_dir / known[path.name]).mkdir(parents=True, exist_ok=True)
+                path.replace(self.samples_dir / known[path.name] / path.name)
+                moved += 1
+        shutil.rmtree(staging_root, ignore_errors=True)
+        for path in self.samples_dir.glob("*/*.jpg"):
+            if known.get(path.name) != path.parent.name:
+                path.unlink()
+                removed += 1
+        return moved, removed

@@ -1,0 +1,59 @@
+"""Prometheus metrics an operator watches: enrollments and rejections, gallery builds, devices, rollouts.
+
+One registry per hub (no process-global collectors), so several hubs in one process (tests) do not clash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+class _FleetCollector(Collector):
+    """Device and rollout counts by state, read from the database at scrape time."""
+
+    def __init__(
+        self, devices_by_state: Callable[[], dict[str, int]], rollouts_by_state: Callable[[], dict[str, int]]
+    ) -> None:
+        self.devices_by_state = devices_by_state
+        self.rollouts_by_state = rollouts_by_state
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        devices = GaugeMetricFamily("facefleet_hub_devices", "devices by state", labels=["state"])
+        for state, count in self.devices_by_state().items():
+            devices.add_metric([state], count)
+        rollouts = GaugeMetricFamily("facefleet_hub_rollouts", "rollouts by state", labels=["state"])
+        for state, count in self.rollouts_by_state().items():
+            rollouts.add_metric([state], count)
+        yield devices
+        yield rollouts
+
+
+class HubMetrics:
+    def __init__(
+        self, devices_by_state: Callable[[], dict[str, int]], rollouts_by_state: Callable[[], dict[str, int]]
+    ) -> None:
+        self.registry = CollectorRegistry()
+        self.samples_added = Counter(
+            "facefleet_hub_samples_added", "samples stored in the library", registry=self.registry
+        )
+        self.faces_rejected = Counter(
+            "facefleet_hub_faces_rejected", "faces not stored, by reason", ["reason"], registry=self.registry
+        )
+        self.enroll_seconds = Histogram(
+            "facefleet_hub_enroll_seconds",
+            "time to analyze one upload",
+            ["kind"],
+            buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
+            registry=self.registry,
+        )
+        self.gallery_builds = Counter(
+            "facefleet_hub_gallery_builds", "gallery versions built", registry=self.registry
+        )
+        self.registry.register(_FleetCollector(devices_by_state, rollouts_by_state))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

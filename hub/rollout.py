@@ -1,0 +1,220 @@
+"""Rollouts: announce an artifact version to devices, canaries first, and follow what each device reports.
+
+A plain state machine over SQLite rows; the transport is a `publish(topic, payload)` callable, so the
+same code runs behind paho in the hub and in tests.
+
+Rollout states: `canary` (waiting for the canary devices), `rolling` (announced to the rest),
+`completed` (every device applied), `completed_with_failures` (every device finished, some failed),
+`halted` (a canary failed, rolled back, or did not apply within the canary timeout: the rest were never
+announced). Device states: `pending` (not announced yet), `announced`, then what the device reports:
+`downloading`, `verifying`, `applied`, `failed`, `rolled_back`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import cast
+
+from facefleet.wire import ArtifactKind, Topics, UpdateAnnouncement, UpdateState
+from hub.db import HubDb, utc_now
+from hub.library import NotFoundError
+
+Publish = Callable[[str, bytes], None]
+UrlsFor = Callable[[str, str], tuple[str, str]]
+FAILED = frozenset({"failed", "rolled_back"})
+FINISHED = FAILED | {"applied"}
+
+
+class RolloutError(ValueError):
+    """A rollout that cannot start (no devices, unknown canary)."""
+
+
+@dataclass(frozen=True)
+class DeviceProgress:
+    device_id: str
+    canary: bool
+    state: str
+    detail: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class Rollout:
+    id: str
+    kind: str
+    version: str
+    state: str
+    detail: str
+    created: str
+    updated: str
+    devices: list[DeviceProgress]
+
+
+class RolloutEngine:
+    """Starts rollouts and advances them on device reports (`handle_state`) and time (`tick`)."""
+
+    def __init__(
+        self,
+        hub_db: HubDb,
+        topics: Topics,
+        publish: Publish,
+        urls_for: UrlsFor,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.hub_db = hub_db
+        self.topics = topics
+        self.publish = publish
+        self.urls_for = urls_for
+        self.clock = clock
+
+    def start(
+        self,
+        kind: ArtifactKind,
+        version: str,
+        devices: list[str],
+        canaries: list[str],
+        canary_timeout_s: float,
+    ) -> Rollout:
+        if not devices:
+            raise RolloutError("no target devices")
+        if set(canaries) - set(devices):
+            raise RolloutError(f"canaries {sorted(set(canaries) - set(devices))} are not among the targets")
+        rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
+        state = "canary" if canaries else "rolling"
+        with self.hub_db.transaction() as db:
+            db.table("rollouts").insert(
+                {
+                    "id": rollout_id,
+                    "kind": kind,
+                    "version": version,
+                    "state": state,
+                    "detail": "",
+                    "canary_timeout_s": canary_timeout_s,
+                    "created": now,
+                    "phase_started": now,
+                    "updated": now,
+                }
+            )
+            db.table("rollout_devices").insert_all(
+                [
+                    {
+                        "rollout_id": rollout_id,
+                        "device_id": d,
+                        "canary": int(d in canaries),
+                        "state": "pending",
+                        "detail": "",
+                        "updated": now,
+                    }
+                    for d in devices
+                ]
+            )
+        self._announce(rollout_id, canaries or devices)
+        return self.get(rollout_id)
+
+    def _announce(self, rollout_id: str, devices: list[str]) -> None:
+        rollout = self.get(rollout_id)
+        manifest_url, artifact_url = self.urls_for(rollout.kind, rollout.version)
+        message = UpdateAnnouncement(
+            rollout_id=rollout_id,
+            kind=cast(ArtifactKind, rollout.kind),
+            version=rollout.version,
+            manifest_url=manifest_url,
+            artifact_url=artifact_url,
+            ts=self.clock(),
+        )
+        with self.hub_db.transaction() as db:
+            for device in devices:
+                db.execute(
+                    "UPDATE rollout_devices SET state = 'announced', updated = ? WHERE rollout_id = ? "
+                    "AND device_id = ? AND state = 'pending'",
+                    [self.clock().isoformat(), rollout_id, device],
+                )
+        for device in devices:
+            self.publish(self.topics.updates(device), message.model_dump_json().encode())
+
+    def handle_state(self, report: UpdateState) -> Rollout | None:
+        """Record one device report and advance its rollout. Reports for unknown rollouts are ignored."""
+        with self.hub_db.lock:  # record and advance as one step: two reports must not both announce
+            return self._handle_state(report)
+
+    def _handle_state(self, report: UpdateState) -> Rollout | None:
+        with self.hub_db.transaction() as db:
+            found = db.execute(
+                "UPDATE rollout_devices SET state = ?, detail = ?, updated = ? WHERE rollout_id = ? "
+                "AND device_id = ?",
+                [
+                    report.state,
+                    report.detail[:500],
+                    self.clock().isoformat(),
+                    report.rollout_id,
+                    report.device_id,
+                ],
+            ).rowcount
+        if not found:
+            return None
+        self._advance(report.rollout_id)
+        return self.get(report.rollout_id)
+
+    def _advance(self, rollout_id: str) -> None:
+        rollout = self.get(rollout_id)
+        canaries = [d for d in rollout.devices if d.canary]
+        if rollout.state == "canary":
+            failed = [d.device_id for d in canaries if d.state in FAILED]
+            if failed:
+                self._set_state(rollout_id, "halted", f"canary {', '.join(failed)} failed")
+            elif all(d.state == "applied" for d in canaries):
+                self._set_state(rollout_id, "rolling", "canaries applied")
+                self._announce(rollout_id, [d.device_id for d in rollout.devices if not d.canary])
+                self._advance(rollout_id)
+        elif rollout.state == "rolling" and all(d.state in FINISHED for d in rollout.devices):
+            failed = [d.device_id for d in rollout.devices if d.state in FAILED]
+            self._set_state(
+                rollout_id,
+                "completed_with_failures" if failed else "completed",
+                f"failed: {', '.join(failed)}" if failed else "",
+            )
+
+    def tick(self) -> list[str]:
+        """Halt canary phases past their timeout. Returns the ids of rollouts halted now."""
+        with self.hub_db.read() as db:
+            rows = db.execute(
+                "SELECT id, phase_started, canary_timeout_s FROM rollouts WHERE state = 'canary'"
+            ).fetchall()
+        halted = []
+        for rollout_id, started, timeout_s in rows:
+            if self.clock() - datetime.fromisoformat(started) > timedelta(seconds=timeout_s):
+                self._set_state(rollout_id, "halted", f"canaries did not all apply within {timeout_s:g} s")
+                halted.append(rollout_id)
+        return halted
+
+    def _set_state(self, rollout_id: str, state: str, detail: str) -> None:
+        now = self.clock().isoformat()
+        with self.hub_db.transaction() as db:
+            db.execute(
+                "UPDATE rollouts SET state = ?, detail = ?, phase_started = ?, updated = ? WHERE id = ?",
+                [state, detail, now, now, rollout_id],
+            )
+
+    def get(self, rollout_id: str) -> Rollout:
+        with self.hub_db.read() as db:
+            rows = list(db.query("SELECT * FROM rollouts WHERE id = ?", [rollout_id]))
+            devices = [
+                DeviceProgress(r["device_id"], bool(r["canary"]), r["state"], r["detail"], r["updated"])
+                for r in db.query(
+                    "SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id", [rollout_id]
+                )
+            ]
+        if not rows:
+            raise NotFoundError(f"no rollout {rollout_id}")
+        r = rows[0]
+        return Rollout(
+            r["id"], r["kind"], r["version"], r["state"], r["detail"], r["created"], r["updated"], devices
+        )
+
+    def list(self) -> list[Rollout]:
+        with self.hub_db.read() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM rollouts ORDER BY created DESC").fetchall()]
+        return [self.get(i) for i in ids]

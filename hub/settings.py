@@ -1,0 +1,119 @@
+"""Hub settings: one strict model loaded once from YAML, with secrets taken from the environment only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from models.pipeline import PipelineConfig
+
+ADMIN_TOKEN_ENV = "FACEFLEET_HUB_ADMIN_TOKEN"
+MQTT_PASSWORD_ENV = "FACEFLEET_HUB_MQTT_PASSWORD"
+WEAK_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "secret", "admin", "password", "token", "test"}
+)
+MIN_SECRET_CHARS = 24
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_secret(value: str, what: str) -> str:
+    """Refuse default or short secrets: a hub reachable on a network with `changeme` is worse than none."""
+    if value.lower() in WEAK_SECRETS or len(value) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"{what} is a default or shorter than {MIN_SECRET_CHARS} characters; "
+            "create one with `facefleet-hub token create` or `openssl rand -hex 24`"
+        )
+    return value
+
+
+class EnrollConfig(_Strict):
+    """How uploads become samples.
+
+    min_face_px: faces smaller than this (shorter box side, source pixels) are rejected as too small;
+        higher keeps only sharp close-ups, lower accepts far faces whose embeddings are noisier.
+    min_sharpness: variance of the Laplacian of the aligned 112 px crop; below it a face is "blurred".
+    duplicate_cosine: a face at least this similar to one already kept in the same request (or in the
+        person's library) is a duplicate; lower keeps fewer, more varied samples.
+    """
+
+    max_video_frames: int = Field(200, ge=1, le=10_000)
+    max_video_samples: int = Field(20, ge=1, le=1000)
+    frames_per_sample: int = Field(3, ge=1, le=50, description="video frames analyzed per wanted sample")
+    max_samples_per_person: int = Field(200, ge=1, le=100_000)
+    min_face_px: float = Field(40.0, ge=8)
+    min_sharpness: float = Field(25.0, ge=0)
+    duplicate_cosine: float = Field(0.97, gt=0, le=1)
+    max_upload_files: int = Field(50, ge=1, le=1000)
+    max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+
+
+class MqttConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    topic_prefix: str = "facefleet"
+    client_id: str = "facefleet-hub"
+    username: str = ""
+    password: SecretStr = Field(default_factory=lambda: SecretStr(os.environ.get(MQTT_PASSWORD_ENV, "")))
+
+
+class HubSettings(_Strict):
+    """Everything the hub needs; `create_app(settings)` builds the rest from it."""
+
+    data_dir: Path = Path("/var/lib/facefleet-hub")
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = Field("", description="base URL devices use for downloads; default http://host:port")
+    signing_key: Path | None = Field(None, description="ed25519 private key; default <data_dir>/keys/hub.key")
+    pipeline: PipelineConfig = PipelineConfig()
+    enroll: EnrollConfig = EnrollConfig()
+    mqtt: MqttConfig | None = None
+    verify_threshold: float = Field(
+        0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
+    )
+    canary_timeout_s: float = Field(600.0, gt=0)
+    admin_token: SecretStr | None = Field(
+        default_factory=lambda: (
+            SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
+        ),
+        validate_default=True,
+    )
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_secret(value.get_secret_value(), ADMIN_TOKEN_ENV)
+        return value
+
+    @model_validator(mode="after")
+    def _mqtt_secret(self) -> HubSettings:
+        if self.mqtt is not None and self.mqtt.username and not self.mqtt.password.get_secret_value():
+            raise ValueError(f"mqtt.username is set but {MQTT_PASSWORD_ENV} is empty")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def key_path(self) -> Path:
+        return self.signing_key or self.data_dir / "keys" / "hub.key"
+
+
+def load_settings(path: Path) -> HubSettings:
+    """Read a YAML config; unknown keys are refused. Secrets are never read from the file."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    for secret in ("admin_token",):
+        if secret in raw:
+            raise ValueError(f"{path}: {secret} belongs in the environment ({ADMIN_TOKEN_ENV}), not the file")
+    if isinstance(raw.get("mqtt"), dict) and "password" in raw["mqtt"]:
+        raise ValueError(f"{path}: mqtt.password belongs in the environment ({MQTT_PASSWORD_ENV})")
+    return HubSettings.model_validate(raw)

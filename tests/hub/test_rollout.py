@@ -1,0 +1,159 @@
+"""Device registry and canary rollouts with the real hub, a real Mosquitto and fake device clients."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from facefleet.wire import Topics
+from hub.db import HubDb
+from hub.rollout import RolloutEngine
+from tests.hub.conftest import HubServer
+from tests.hub.fake_device import FakeDevice
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def fleet(mqtt_hub: HubServer, broker) -> Iterator[Callable[..., FakeDevice]]:  # type: ignore[no-untyped-def]
+    devices: list[FakeDevice] = []
+    public_pem = mqtt_hub.hub.public_key_pem
+
+    def add(device_id: str, **kwargs: object) -> FakeDevice:
+        device = FakeDevice(device_id, broker.port, mqtt_hub.device, public_pem, **kwargs)  # type: ignore[arg-type]
+        devices.append(device)
+        return device
+
+    yield add
+    for device in devices:
+        device.stop()
+
+
+@pytest.fixture
+def gallery_version(mqtt_hub: HubServer, shared_data: Path) -> str:
+    photo = shared_data / "clips/people/obama/obama.jpg"
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        client.post(
+            "/api/samples/photos",
+            data={"label": "Obama"},
+            files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+        ).raise_for_status()
+        return str(client.post("/api/galleries").json()["version"])
+
+
+def devices_by_id(hub: HubServer) -> dict[str, dict[str, object]]:
+    with hub.client(hub.admin) as client:
+        return {d["id"]: d for d in client.get("/api/devices").json()}
+
+
+def rollout(hub: HubServer, rollout_id: str) -> dict:  # type: ignore[type-arg]
+    with hub.client(hub.admin) as client:
+        return client.get(f"/api/rollouts/{rollout_id}").json()  # type: ignore[no-any-return]
+
+
+def test_registry_online_then_offline_by_last_will(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice]
+) -> None:
+    device = fleet("cam-door")
+    wait_for(lambda: devices_by_id(mqtt_hub).get("cam-door", {}).get("state") == "online")
+    seen = devices_by_id(mqtt_hub)["cam-door"]
+    assert seen["gallery_version"] == "0" and seen["cameras"] == ["cam0"]
+    device.vanish()
+    wait_for(lambda: devices_by_id(mqtt_hub)["cam-door"]["state"] == "offline")
+    assert devices_by_id(mqtt_hub)["cam-door"]["gallery_version"] == "0"  # versions kept from the last status
+
+
+def test_canary_then_all(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str) -> None:
+    devices = [fleet(name) for name in ("edge-a", "edge-b", "edge-c")]
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        started = client.post("/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]})
+    assert started.status_code == 201, started.text
+    rollout_id = started.json()["id"]
+    wait_for(lambda: rollout(mqtt_hub, rollout_id)["state"] == "completed")
+    states = {d["device_id"]: d["state"] for d in rollout(mqtt_hub, rollout_id)["devices"]}
+    assert states == {"edge-a": "applied", "edge-b": "applied", "edge-c": "applied"}
+    assert all(d.gallery_version == gallery_version for d in devices)
+    wait_for(lambda: all(d["gallery_version"] == gallery_version for d in devices_by_id(mqtt_hub).values()))
+
+
+def test_failed_canary_halts(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    canary = fleet("edge-a", fail=True)
+    others = [fleet("edge-b"), fleet("edge-c")]
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        rollout_id = client.post(
+            "/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]}
+        ).json()["id"]
+    wait_for(lambda: rollout(mqtt_hub, rollout_id)["state"] == "halted")
+    status = rollout(mqtt_hub, rollout_id)
+    assert "edge-a" in status["detail"]
+    states = {d["device_id"]: d["state"] for d in status["devices"]}
+    assert states["edge-a"] in ("failed", "rolled_back")
+    assert states["edge-b"] == states["edge-c"] == "pending"
+    time.sleep(0.5)
+    assert [len(d.announcements) for d in others] == [0, 0]
+    assert canary.gallery_version == "0"
+
+
+def test_rollout_without_canaries_reports_failures(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    fleet("edge-a")
+    fleet("edge-b", fail=True)
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        rollout_id = client.post("/api/rollouts", json={"version": gallery_version}).json()["id"]
+    final = {"edge-a": "applied", "edge-b": "rolled_back"}
+    wait_for(lambda: {d["device_id"]: d["state"] for d in rollout(mqtt_hub, rollout_id)["devices"]} == final)
+    status = rollout(mqtt_hub, rollout_id)
+    assert status["state"] == "completed_with_failures"
+    assert "edge-b" in status["detail"]
+
+
+def test_rollout_needs_existing_artifact_and_known_canaries(
+    mqtt_hub: HubServer, gallery_version: str
+) -> None:
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        missing = client.post("/api/rollouts", json={"version": "19990101.0001", "devices": ["x"]})
+        stranger = client.post(
+            "/api/rollouts", json={"version": gallery_version, "devices": ["x"], "canaries": ["y"]}
+        )
+        nobody = client.post("/api/rollouts", json={"version": gallery_version})
+    assert missing.status_code == 404
+    assert stranger.status_code == 422 and "canaries" in stranger.json()["detail"]
+    assert nobody.status_code == 422
+
+
+def test_canary_timeout_halts(tmp_path: Path) -> None:
+    """Plain state machine with a fake clock: a silent canary halts the rollout after the timeout."""
+    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db.migrate()
+    now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
+    published: list[str] = []
+    engine = RolloutEngine(
+        hub_db,
+        Topics(),
+        lambda topic, payload: published.append(topic),
+        lambda kind, version: ("m", "a"),
+        clock=lambda: now[0],
+    )
+    started = engine.start("gallery", "1", ["a", "b"], ["a"], canary_timeout_s=60)
+    assert started.state == "canary" and published == ["facefleet/a/updates"]
+    now[0] += timedelta(seconds=59)
+    assert engine.tick() == []
+    now[0] += timedelta(seconds=2)
+    assert engine.tick() == [started.id]
+    assert engine.get(started.id).state == "halted" and published == ["facefleet/a/updates"]

@@ -1,0 +1,101 @@
+"""Settings refuse unknown keys, secrets in files and default tokens; the CLI creates working tokens."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hub.cli import build_parser, main
+from hub.db import MIGRATIONS, HubDb
+from hub.settings import HubSettings, load_settings
+from hub.tokens import TokenStore
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "changeme",  # a well-known default
+        "admin",  # another one
+        "short-but-random-x9",  # under 24 characters
+    ],
+)
+def test_default_or_short_admin_token_refused(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
+    monkeypatch.setenv("FACEFLEET_HUB_ADMIN_TOKEN", token)
+    with pytest.raises(ValidationError, match="default or shorter"):
+        HubSettings()
+
+
+def test_admin_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FACEFLEET_HUB_ADMIN_TOKEN", "x" * 8 + "a-long-enough-random-secret")
+    assert HubSettings().admin_token is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bogus: 1\n", "Extra inputs"),  # unknown key
+        ("admin_token: abcdefabcdefabcdefabcdefabcdef\n", "environment"),  # a secret in the file
+        ("mqtt: {password: abcdefabcdefabcdefabcdefabcdef}\n", "environment"),  # the MQTT secret in the file
+        ("enroll: {max_video_frames: 0}\n", "greater than or equal"),  # out of bounds
+    ],
+)
+def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "hub.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_settings(path)
+
+
+def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    hub_db = HubDb(tmp_path / "hub.sqlite")
+    assert hub_db.migrate() == [name for name, _ in MIGRATIONS]
+    assert hub_db.migrate() == []
+
+
+def test_token_create_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n")
+    assert (
+        main(
+            [
+                "token",
+                "create",
+                "--scope",
+                "enroll",
+                "--scope",
+                "device",
+                "--name",
+                "laptop",
+                "--config",
+                str(config),
+            ]
+        )
+        == 0
+    )
+    secret = capsys.readouterr().out.strip()
+    hub_db = HubDb(tmp_path / "data" / "hub.sqlite")
+    info = TokenStore(hub_db).lookup(secret)
+    assert info is not None and info.scopes == {"enroll", "device"} and not info.allows("admin")
+    assert main(["token", "revoke", info.id, "--config", str(config)]) == 0
+    assert TokenStore(hub_db).lookup(secret) is None
+
+
+def test_every_cli_command_is_documented() -> None:
+    readme = (ROOT / "hub" / "README.md").read_text()
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    for name, sub in commands.items():
+        nested = [a for a in sub._actions if a.__class__.__name__ == "_SubParsersAction"]
+        for leaf in nested[0].choices if nested else [None]:
+            usage = f"facefleet-hub {name}" + (f" {leaf}" if leaf else "")
+            assert usage in readme, f"{usage} is not documented in hub/README.md"
+
+
+def test_module_entry_point_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "hub", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and "serve" in result.stdout

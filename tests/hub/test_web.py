@@ -1,0 +1,71 @@
+"""The web page in headless Chromium: enroll from a photo, see the thumbnail, delete it."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.hub.conftest import HubServer, library_state
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+webdriver = pytest.importorskip("selenium.webdriver")
+pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = chromium
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(hub_server.url + "/")
+    assert browser.title == "FaceFleet hub"
+    browser.find_element(By.ID, "token").send_keys(hub_server.enroll)
+    browser.find_element(By.ID, "save-token").click()
+    browser.find_element(By.ID, "label").send_keys("Barack Obama")
+    photo = shared_data / "clips" / "people" / "obama" / "obama.jpg"
+    browser.find_element(By.ID, "photos").send_keys(str(photo))
+    browser.find_element(By.ID, "enroll-photos").click()
+
+    wait.until(ec.text_to_be_present_in_element((By.ID, "enroll-result"), "1 face(s) extracted"))
+    thumbnail_loaded = (
+        "const img = document.querySelector('.sample img');"
+        "return img !== null && img.complete && img.naturalWidth === 112;"
+    )
+    wait.until(lambda driver: driver.execute_script(thumbnail_loaded))
+    names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#people .person-name")]
+    assert names == ["Barack Obama"]
+    assert library_state(hub_server.hub)[1] == 1
+
+    browser.find_element(By.CSS_SELECTOR, ".sample .delete-sample").click()
+    wait.until(lambda driver: not driver.find_elements(By.CSS_SELECTOR, ".sample"))
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "deleted 1 sample"))
+    assert library_state(hub_server.hub)[1:] == (0, [])
