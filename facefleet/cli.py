@@ -40,6 +40,15 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from facefleet.demo import run_demo
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-demo-"))
+    return run_demo(workdir, args.data, args.people, args.duration)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facefleet", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -74,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--repeats", type=int, default=20)
     bench.add_argument("--no-facenet", action="store_true", help="skip the facenet-pytorch comparison")
     bench.set_defaults(func=_bench)
+
+    demo = commands.add_parser("demo", help="the whole system on the bundled data: broker, hub, two agents")
+    demo.add_argument("--data", type=Path, default=Path("../shared/data"))
+    demo.add_argument("--people", type=Path, help="one folder of photos per person (default: <data>/clips/people)")
+    demo.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
+    demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    demo.set_defaults(func=_demo)
     return parser
 
 
