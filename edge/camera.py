@@ -119,6 +119,10 @@ class CameraReader:
             self._cond.notify_all()
             return frame
 
+    def has_frame_after(self, after_index: int) -> bool:
+        with self._cond:
+            return self._frame is not None and self._frame.index > after_index
+
     @property
     def state(self) -> CameraState:
         return CameraState(self.connected, self.finished, self.frames, self.reconnects, self.last_error)

@@ -102,13 +102,16 @@ class RecognitionConfig(_Strict):
     confirm_votes: int = Field(4, ge=1, le=1000)
     confirm_share: float = Field(0.6, gt=0.5, le=1)
     liveness_window: int = Field(30, ge=4, le=1000)
-    liveness_motion_ref: float = Field(0.02, gt=0, le=1, description="non-rigid landmark motion (of eye "
-                                       "distance) that scores liveness 1")
+    liveness_noise_floor: float = Field(0.02, ge=0, le=1, description="landmark jitter of a still photo, in "
+                                        "eye distances: motion up to this scores liveness 0")
+    liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid landmark motion that scores 1")
 
     @model_validator(mode="after")
     def _sizes(self) -> RecognitionConfig:
         if self.good_face_px < self.min_face_px:
             raise ValueError("good_face_px must be >= min_face_px")
+        if self.liveness_motion_ref <= self.liveness_noise_floor:
+            raise ValueError("liveness_motion_ref must be above liveness_noise_floor")
         if self.confirm_votes < self.change_votes:
             raise ValueError("confirm_votes must be >= change_votes")
         return self

@@ -37,12 +37,14 @@ def nonrigid_motion(shapes: np.ndarray) -> float:
 class LivenessCue:
     """Per-track bounded history of landmarks -> score in [0, 1] (1 = natural motion, 0 = still as a photo).
 
-    motion_ref: mean non-rigid residual (in eye distances) that earns a full score; detector jitter on a
-    still photo stays well below it. Needs at least 4 frames; `score()` is None before that.
+    noise_floor: non-rigid motion (in eye distances) that detector jitter alone produces on a still photo
+    (about 0.015-0.02 for MTCNN on 100 px faces); it scores 0. motion_ref: motion that scores 1 (a talking,
+    turning head reaches 0.06-0.09). Needs at least 4 frames; `score()` is None before that.
     """
 
-    def __init__(self, window: int, motion_ref: float) -> None:
+    def __init__(self, window: int, noise_floor: float, motion_ref: float) -> None:
         self._shapes: deque[np.ndarray] = deque(maxlen=window)
+        self.noise_floor = noise_floor
         self.motion_ref = motion_ref
 
     def update(self, landmarks: np.ndarray) -> None:
@@ -51,4 +53,5 @@ class LivenessCue:
     def score(self) -> float | None:
         if len(self._shapes) < 4:
             return None
-        return float(np.clip(nonrigid_motion(np.stack(self._shapes)) / self.motion_ref, 0.0, 1.0))
+        motion = nonrigid_motion(np.stack(self._shapes))
+        return float(np.clip((motion - self.noise_floor) / (self.motion_ref - self.noise_floor), 0.0, 1.0))

@@ -146,8 +146,8 @@ class CameraProcessor:
 
     def _start(self, tid: int, ts: datetime, rec: Recognizer) -> TrackEventRecord:
         cfg = self.config
-        self.tracks[tid] = _TrackState(ts, ts, TrackVotes(cfg), LivenessCue(cfg.liveness_window,
-                                                                            cfg.liveness_motion_ref))
+        liveness = LivenessCue(cfg.liveness_window, cfg.liveness_noise_floor, cfg.liveness_motion_ref)
+        self.tracks[tid] = _TrackState(ts, ts, TrackVotes(cfg), liveness)
         return self._record("track_started", tid, ts, rec)
 
     def _end(self, tid: int, ts: datetime, rec: Recognizer) -> TrackEventRecord:
