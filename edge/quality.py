@@ -26,7 +26,7 @@ def pose_score(landmarks: np.ndarray) -> np.ndarray:
 
     yaw: the nose's horizontal offset from the eye midpoint, in eye distances (0 frontal, ~0.5 profile).
     roll: the angle of the eye line. pitch: where the nose sits between the eye line and the mouth line
-    (about halfway in a frontal face).
+    (halfway in the ArcFace template of a frontal face).
     """
     if len(landmarks) == 0:
         return np.zeros(0, np.float32)
@@ -38,7 +38,7 @@ def pose_score(landmarks: np.ndarray) -> np.ndarray:
     yaw = np.abs(nose[:, 0] - eye_mid[:, 0]) / eye_dist
     roll = np.abs(np.arctan2(eye_vec[:, 1], eye_vec[:, 0]))
     face_h = np.maximum(mouth[:, 1] - eye_mid[:, 1], 1e-6)
-    pitch = np.abs((nose[:, 1] - eye_mid[:, 1]) / face_h - 0.55)
+    pitch = np.abs((nose[:, 1] - eye_mid[:, 1]) / face_h - 0.5)
     score = (1 - np.clip(yaw / 0.5, 0, 1)) * (1 - np.clip(roll / 0.7, 0, 1)) * (1 - np.clip(pitch / 0.45, 0, 1))
     return score.astype(np.float32)
 
