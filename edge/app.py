@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 from edge import __version__
@@ -35,11 +36,12 @@ log = logging.getLogger(__name__)
 
 
 def boot_recognizer(config: EdgeConfig) -> Recognizer:
-    """The (model, gallery) pair to start with: the active slots if an update was applied, else the config's."""
+    """The (model, gallery) pair to start with: the active slots after an update, else the config's."""
     models, galleries = SlotStore(config.state_dir / "models"), SlotStore(config.state_dir / "galleries")
     model_version = models.current_version() or ""
     if model_version:
-        pipeline = pipeline_for_model(config.pipeline, models.manifest(model_version), models.artifact(model_version))
+        signed, path = models.manifest(model_version), models.artifact(model_version)
+        pipeline = pipeline_for_model(config.pipeline, signed, path)
     else:
         pipeline = FacePipeline.from_config(config.pipeline)
     empty = Gallery.empty(pipeline.model_id, pipeline.embedder.dim)
@@ -90,9 +92,10 @@ class EdgeApp:
         if not cfg.enabled or cfg.hub_public_key is None:
             log.warning("updates disabled (no hub_public_key configured)")
             return None
+        state_dir = self.config.state_dir
         fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
-                                  cfg.download_timeout_s, cfg.max_artifact_bytes, self.config.state_dir / "tmp")
-        updater = Updater(self.config.device_id, self.config.state_dir, fetcher, self.holder, self.config.pipeline,
+                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp")
+        updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
                           probe_crop(cfg.probe_crop), self.store_update_state)
         self.link.subscribe(self.topics.updates(self.config.device_id), updater.on_message)
         return updater
@@ -134,8 +137,13 @@ class EdgeApp:
     def store_events(self, records: list[TrackEventRecord]) -> None:
         topic = self.topics.events(self.config.device_id)
         for record in records:
-            self.outbox.append(topic, lambda seq, eid, r=record: to_wire(r, self.config.device_id, seq, eid)
-                               .model_dump_json().encode())
+            self.outbox.append(topic, self._renderer(record))
+
+    def _renderer(self, record: TrackEventRecord) -> Callable[[int, str], bytes]:
+        """The payload of a record once the outbox has given it a seq and an event id."""
+        def render(seq: int, event_id: str) -> bytes:
+            return to_wire(record, self.config.device_id, seq, event_id).model_dump_json().encode()
+        return render
 
     def store_update_state(self, state: UpdateState) -> None:
         self.outbox.append(self.topics.update_state(self.config.device_id),
@@ -148,8 +156,8 @@ class EdgeApp:
         return True, "ok\n"
 
     def stats(self) -> DeviceStats:
-        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected, reconnects=r.reconnects)
-                   for r in self.readers}
+        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected,
+                                       reconnects=r.reconnects) for r in self.readers}
         return DeviceStats(device_id=self.config.device_id, ts=datetime.now(timezone.utc), cameras=cameras,
                            active_tracks=self.loop.active_tracks, outbox_backlog=self.outbox.backlog,
                            stage_ms={k: round(v, 2) for k, v in self.loop.stage_ms.items()})

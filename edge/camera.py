@@ -56,9 +56,10 @@ def capture_target(camera: CameraConfig) -> tuple[str | int, int]:
     assert isinstance(src, RtspSource)
     if not camera.gstreamer:
         return src.url, cv2.CAP_FFMPEG
-    return (f"rtspsrc location={src.url} latency={src.latency_ms} ! rtph264depay ! h264parse ! nvv4l2decoder ! "
-            f"nvvidconv ! video/x-raw,format=BGRx ! queue leaky=downstream max-size-buffers=1 ! videoconvert ! "
-            f"video/x-raw,format=BGR ! {sink}", cv2.CAP_GSTREAMER)
+    return (f"rtspsrc location={src.url} latency={src.latency_ms} ! rtph264depay ! h264parse ! "
+            f"nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! "
+            f"queue leaky=downstream max-size-buffers=1 ! videoconvert ! video/x-raw,format=BGR ! {sink}",
+            cv2.CAP_GSTREAMER)
 
 
 def open_capture(camera: CameraConfig) -> Capture:
@@ -152,7 +153,8 @@ class CameraReader:
             self.connected = True
             if self.reconnects:
                 log.info("camera %s: connected again after %d reconnects", self.name, self.reconnects)
-            period = 1.0 / cap.get(cv2.CAP_PROP_FPS) if self.realtime_file and cap.get(cv2.CAP_PROP_FPS) > 0 else 0.0
+            fps = cap.get(cv2.CAP_PROP_FPS) if self.realtime_file else 0.0
+            period = 1.0 / fps if fps > 0 else 0.0
             next_due = time.monotonic()
             while not self._stop.is_set():
                 ok, image = cap.read()

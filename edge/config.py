@@ -60,7 +60,7 @@ Source = Annotated[FileSource | UsbSource | RtspSource | CsiSource, Field(discri
 class CameraConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     source: Source
-    gstreamer: bool = Field(False, description="build a GStreamer pipeline (Jetson's OpenCV) instead of plain OpenCV")
+    gstreamer: bool = Field(False, description="open through a GStreamer pipeline (JetPack's OpenCV)")
     reconnect_min_s: float = Field(0.5, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=600)
 
@@ -104,7 +104,7 @@ class RecognitionConfig(_Strict):
     liveness_window: int = Field(30, ge=4, le=1000)
     liveness_noise_floor: float = Field(0.02, ge=0, le=1, description="landmark jitter of a still photo, in "
                                         "eye distances: motion up to this scores liveness 0")
-    liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid landmark motion that scores 1")
+    liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid motion that scores 1")
 
     @model_validator(mode="after")
     def _sizes(self) -> RecognitionConfig:
@@ -124,7 +124,7 @@ class MqttConfig(_Strict):
     username: str | None = None
     password_env: str | None = Field(None, description="environment variable that holds the password")
     keepalive_s: int = Field(30, ge=5, le=3600)
-    session_expiry_s: int = Field(7 * 24 * 3600, ge=1, description="broker keeps our session this long offline")
+    session_expiry_s: int = Field(7 * 24 * 3600, ge=1, description="broker keeps our session this long")
     reconnect_min_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000)
@@ -137,7 +137,7 @@ class MqttConfig(_Strict):
 
 class OutboxConfig(_Strict):
     path: Path | None = Field(None, description="SQLite file; default <state_dir>/outbox.db")
-    max_events: int = Field(100_000, ge=10, description="oldest unsent events are dropped past this, and counted")
+    max_events: int = Field(100_000, ge=10, description="past this the oldest are dropped, and counted")
 
 
 class HttpConfig(_Strict):
@@ -148,8 +148,8 @@ class HttpConfig(_Strict):
 
 class UpdatesConfig(_Strict):
     enabled: bool = True
-    hub_public_key: Path | None = Field(None, description="PEM of the hub's ed25519 key; updates refused without")
-    token_env: str | None = Field("FACEFLEET_DEVICE_TOKEN", description="environment variable with the bearer token")
+    hub_public_key: Path | None = Field(None, description="PEM of the hub's ed25519 key; no key, no updates")
+    token_env: str | None = Field("FACEFLEET_DEVICE_TOKEN", description="environment variable with the token")
     download_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_artifact_bytes: int = Field(512 * 1024 * 1024, ge=1)
     probe_crop: Path | None = Field(None, description="aligned 112x112 face image for health checks")
@@ -210,5 +210,5 @@ def load_config(path: Path) -> EdgeConfig:
     try:
         return EdgeConfig.model_validate(data)
     except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()]
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
         raise ConfigError(f"{path}: invalid config\n" + "\n".join(lines)) from exc

@@ -66,9 +66,9 @@ class ArtifactFetcher:
                     digest.update(chunk)
                     fh.write(chunk)
             if size != manifest.size:
-                raise DownloadError(f"artifact has {size} bytes, the manifest signs {manifest.size} (cut off?)")
+                raise DownloadError(f"artifact has {size} bytes, the manifest {manifest.size} (cut off?)")
             if digest.hexdigest() != manifest.sha256:
-                raise DownloadError("artifact sha256 does not match the signed manifest (altered in transit?)")
+                raise DownloadError("artifact sha256 does not match the signed manifest (altered?)")
             return path
         except httpx.HTTPError as exc:
             path.unlink(missing_ok=True)

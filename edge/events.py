@@ -35,6 +35,7 @@ class TrackEventRecord:
 def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -> TrackEvent:
     """The versioned wire document of a record, with its outbox sequence number and unique id."""
     ident = record.identity
+    crop = base64.b64encode(record.best_crop_jpeg).decode() if record.best_crop_jpeg else None
     duration = (record.ended_at - record.started_at).total_seconds() if record.ended_at else None
     return TrackEvent(
         event_id=event_id, seq=seq, type=record.type, device_id=device_id, camera=record.camera,
@@ -42,7 +43,7 @@ def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -
         duration_s=max(duration, 0.0) if duration is not None else None,
         person_id=ident.person_id, name=ident.name, confidence=max(-1.0, min(1.0, ident.confidence)),
         votes=dict(ident.votes), frames=record.samples, liveness=record.liveness,
-        best_crop_jpeg_b64=base64.b64encode(record.best_crop_jpeg).decode() if record.best_crop_jpeg else None,
+        best_crop_jpeg_b64=crop,
         model_id=record.model_id, gallery_version=record.gallery_version,
     )
 
@@ -52,4 +53,5 @@ def describe(record: TrackEventRecord) -> str:
     ident = record.identity
     who = ident.person_id or UNKNOWN
     votes = ident.votes.get(who, 0)
-    return f"{record.camera} track {record.track_id} {record.type}: {who} ({ident.confidence:.2f}, {votes} votes)"
+    return (f"{record.camera} track {record.track_id} {record.type}: {who} "
+            f"({ident.confidence:.2f}, {votes} votes)")

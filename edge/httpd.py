@@ -55,6 +55,6 @@ def _handler(registry: CollectorRegistry,
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's signature)
-            log.debug("HTTP: " + format, *args)
+            log.debug("HTTP: %s", format % args)
 
     return Handler

@@ -18,7 +18,8 @@ from models.align import similarity_transform
 def align_to(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """(5, 2) landmarks -> (5, 2) the same points after the similarity transform that best fits reference."""
     matrix = similarity_transform(landmarks, reference)
-    return landmarks @ matrix[:, :2].T + matrix[:, 2]
+    aligned: np.ndarray = landmarks @ matrix[:, :2].T + matrix[:, 2]
+    return aligned
 
 
 def nonrigid_motion(shapes: np.ndarray) -> float:

@@ -12,7 +12,8 @@ class EdgeMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.frames = Counter("facefleet_edge_frames", "frames processed", ["camera"], registry=r)
-        self.fps = Gauge("facefleet_edge_fps", "frames processed per second (last 10 s)", ["camera"], registry=r)
+        self.fps = Gauge("facefleet_edge_fps", "frames processed per second (last 10 s)", ["camera"],
+                         registry=r)
         self.camera_up = Gauge("facefleet_edge_camera_connected", "1 while the camera delivers", ["camera"],
                                registry=r)
         self.reconnects = Gauge("facefleet_edge_camera_reconnects", "camera reconnect attempts", ["camera"],
@@ -24,9 +25,11 @@ class EdgeMetrics:
         self.events = Counter("facefleet_edge_events", "track events stored", ["type"], registry=r)
         self.active_tracks = Gauge("facefleet_edge_active_tracks", "active tracks", registry=r)
         self.frame_queue = Gauge("facefleet_edge_frame_queue", "cameras with a frame waiting", registry=r)
-        self.outbox_backlog = Gauge("facefleet_edge_outbox_backlog", "events not yet acknowledged", registry=r)
+        self.outbox_backlog = Gauge("facefleet_edge_outbox_backlog", "events not yet acknowledged",
+                                    registry=r)
         self.outbox_dropped = Gauge("facefleet_edge_outbox_dropped", "events dropped past the outbox bound",
                                     registry=r)
-        self.mqtt_connected = Gauge("facefleet_edge_mqtt_connected", "1 while connected to the broker", registry=r)
+        self.mqtt_connected = Gauge("facefleet_edge_mqtt_connected", "1 while connected to the broker",
+                                    registry=r)
         self.updates = Counter("facefleet_edge_updates", "update attempts by result", ["kind", "result"],
                                registry=r)

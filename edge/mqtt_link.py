@@ -17,8 +17,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
 from edge.config import MqttConfig
@@ -53,11 +55,12 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"facefleet-edge-{self.device_id}",
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"facefleet-edge-{self.device_id}",
                              protocol=mqtt.MQTTv5)
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password)
-        client.will_set(self.topics.status(self.device_id), self._status_payload("offline"), qos=1, retain=True)
+        will = self._status_payload("offline")
+        client.will_set(self.topics.status(self.device_id), will, qos=1, retain=True)
         client.reconnect_delay_set(int(max(cfg.reconnect_min_s, 1)), int(max(cfg.reconnect_max_s, 1)))
         client.max_inflight_messages_set(cfg.max_inflight)
         client.on_connect = self._on_connect
@@ -73,7 +76,7 @@ class MqttLink:
             self.client.subscribe(topic, qos=1)
 
     def start(self) -> None:
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
                                   clean_start=False, properties=props)
@@ -110,7 +113,7 @@ class MqttLink:
         return status.model_dump_json().encode()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
-                    reason_code: mqtt.ReasonCode, properties: Properties | None) -> None:
+                    reason_code: ReasonCode, properties: Properties | None) -> None:
         if reason_code.is_failure:
             self.connected = False
             log.error("MQTT: broker refused the connection: %s", reason_code)
@@ -124,13 +127,13 @@ class MqttLink:
         self._wake.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason_code: mqtt.ReasonCode, properties: Properties | None) -> None:
+                       reason_code: ReasonCode, properties: Properties | None) -> None:
         was = self.connected
         self.connected = False
         if was:
             log.warning("MQTT: connection lost (%s); reconnecting with backoff", reason_code)
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: mqtt.ReasonCode,
+    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
                     properties: Properties | None) -> None:
         # Only queue it: paho holds its own locks here, the sender thread does the SQLite work.
         self._acks.put((mid, not reason_code.is_failure))
@@ -139,7 +142,7 @@ class MqttLink:
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
         if handler is not None:
-            handler(message.topic, message.payload)
+            handler(message.topic, bytes(message.payload))
 
     def _drain_loop(self) -> None:
         while not self._stop.is_set():

@@ -165,8 +165,8 @@ class CameraProcessor:
                 ended_at: datetime | None = None, best_crop_jpeg: bytes | None = None) -> TrackEventRecord:
         state = self.tracks[tid]
         return TrackEventRecord(kind, self.camera, tid, ts, state.started_at, state.votes.identity,
-                                state.votes.samples, state.liveness.score(), rec.model_id, rec.gallery.version,
-                                ended_at=ended_at, best_crop_jpeg=best_crop_jpeg)
+                                state.votes.samples, state.liveness.score(), rec.model_id,
+                                rec.gallery.version, ended_at=ended_at, best_crop_jpeg=best_crop_jpeg)
 
     @property
     def active_tracks(self) -> int:

@@ -39,8 +39,9 @@ def pose_score(landmarks: np.ndarray) -> np.ndarray:
     roll = np.abs(np.arctan2(eye_vec[:, 1], eye_vec[:, 0]))
     face_h = np.maximum(mouth[:, 1] - eye_mid[:, 1], 1e-6)
     pitch = np.abs((nose[:, 1] - eye_mid[:, 1]) / face_h - 0.5)
-    score = (1 - np.clip(yaw / 0.5, 0, 1)) * (1 - np.clip(roll / 0.7, 0, 1)) * (1 - np.clip(pitch / 0.45, 0, 1))
-    return score.astype(np.float32)
+    score: np.ndarray = ((1 - np.clip(yaw / 0.5, 0, 1)) * (1 - np.clip(roll / 0.7, 0, 1))
+                         * (1 - np.clip(pitch / 0.45, 0, 1))).astype(np.float32)
+    return score
 
 
 def sharpness_score(gray: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
@@ -60,5 +61,6 @@ def face_quality(gray: np.ndarray, faces: Faces, min_face_px: float, good_face_p
     """(N,) overall quality in [0, 1] of the faces of one frame (product of size, sharpness, pose)."""
     if len(faces) == 0:
         return np.zeros(0, np.float32)
-    return (size_score(faces.size_px, min_face_px, good_face_px) * sharpness_score(gray, faces.xyxy)
-            * pose_score(faces.landmarks)).astype(np.float32)
+    quality: np.ndarray = (size_score(faces.size_px, min_face_px, good_face_px)
+                           * sharpness_score(gray, faces.xyxy) * pose_score(faces.landmarks))
+    return quality

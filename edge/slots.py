@@ -20,7 +20,8 @@ MANIFEST_FILE = "manifest.json"
 
 def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
     """Natural order of version strings: `2` < `10`, `1.9` < `1.10`, `2026.11.28-2` < `2026.11.28-10`."""
-    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in re.findall(r"\d+|[^\d._-]+", version))
+    parts = re.findall(r"\d+|[^\d._-]+", version)
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
 
 
 def fsync_dir(path: Path) -> None:
@@ -78,7 +79,8 @@ class SlotStore:
         return self._read("current")
 
     def manifest(self, version: str) -> SignedManifest:
-        return SignedManifest.model_validate_json((self.root / version / MANIFEST_FILE).read_text(encoding="utf-8"))
+        text = (self.root / version / MANIFEST_FILE).read_text(encoding="utf-8")
+        return SignedManifest.model_validate_json(text)
 
     def artifact(self, version: str) -> Path:
         return self.root / version / self.manifest(version).manifest.file_name
@@ -91,9 +93,14 @@ class SlotStore:
     def prune(self, keep: frozenset[str] = frozenset()) -> None:
         """Delete versions other than current, previous and `keep`."""
         kept = set(keep) | {v for v in (self.current_version(), self._read("previous")) if v}
-        for entry in self.root.iterdir():
-            if entry.is_dir() and not entry.is_symlink() and not entry.name.startswith(".") and entry.name not in kept:
-                shutil.rmtree(entry, ignore_errors=True)
+        for version in self.versions():
+            if version not in kept:
+                shutil.rmtree(self.root / version, ignore_errors=True)
+
+    def versions(self) -> list[str]:
+        """Stored versions (staging leftovers and the links excluded), sorted by name."""
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
     def _read(self, name: str) -> str | None:
         link = self.root / name

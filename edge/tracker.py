@@ -27,9 +27,15 @@ def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
     a, b = a_xyxy[:, None, :], b_xyxy[None, :, :]
     inter_wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
     inter = inter_wh[..., 0] * inter_wh[..., 1]
-    area = lambda x: np.clip(x[..., 2] - x[..., 0], 0, None) * np.clip(x[..., 3] - x[..., 1], 0, None)  # noqa: E731
-    union = area(a) + area(b) - inter
+    union = _area(a) + _area(b) - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    """(..., 4) boxes -> (...) areas, 0 for inverted boxes."""
+    wh = np.clip(xyxy[..., 2:4] - xyxy[..., 0:2], 0, None)
+    area: np.ndarray = wh[..., 0] * wh[..., 1]
+    return area
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:

@@ -98,7 +98,7 @@ class Updater:
             self.models.stage(signed, artifact)
             partner = self._gallery_for(manifest.model_id)
             if partner is None:
-                self._report(ann, "verifying", f"staged; waiting for a gallery built with {manifest.model_id}")
+                self._report(ann, "verifying", f"staged; waiting for a gallery made with {manifest.model_id}")
                 return "verifying"
             return self._switch(ann, model_version=manifest.version, gallery_version=partner)
         path = self.galleries.stage(signed, artifact)
@@ -118,13 +118,13 @@ class Updater:
         """'' for the running model, a staged model's version, or None when no model makes these templates."""
         if model_id == self.holder.current.model_id:
             return ""
-        for entry in sorted(p.name for p in self.models.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in self.models.versions():
             if self.models.manifest(entry).manifest.model_id == model_id:
                 return entry
         return None
 
     def _gallery_for(self, model_id: str) -> str | None:
-        for entry in sorted(p.name for p in self.galleries.root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for entry in self.galleries.versions():
             if self.galleries.manifest(entry).manifest.model_id == model_id:
                 return entry
         return None

@@ -88,6 +88,10 @@ class Subscriber:
         self.client.loop_stop()
 
 
+def ended_count(subscriber: Subscriber) -> int:
+    return sum(e["type"] == "track_ended" for e in subscriber.json("/events"))
+
+
 @pytest.fixture
 def subscriber(broker: Any) -> Iterator[Subscriber]:
     sub = Subscriber(broker.port)

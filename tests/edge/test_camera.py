@@ -37,7 +37,8 @@ def wait(predicate: Any, timeout_s: float = 10.0) -> None:
 
 def test_live_stream_that_ends_reconnects_and_keeps_delivering(tmp_path: Path) -> None:
     clip = short_clip(tmp_path / "clip.avi")
-    camera = CameraConfig.model_validate({"name": "live", "source": {"type": "file", "path": str(clip), "loop": True},
+    camera = CameraConfig.model_validate({"name": "live",
+                                          "source": {"type": "file", "path": str(clip), "loop": True},
                                           "reconnect_min_s": 0.05, "reconnect_max_s": 0.2})
     new_frame = threading.Event()
     reader = CameraReader(camera, new_frame, opener=lambda: cv2.VideoCapture(str(clip)))
@@ -58,8 +59,13 @@ def test_file_played_once_finishes_without_reconnecting(tmp_path: Path) -> None:
     reader.start()
     seen = []
     try:
-        wait(lambda: (frame := reader.latest(seen[-1] if seen else 0)) is not None and not seen.append(frame.index)
-             and reader.finished)
+        def take() -> bool:
+            frame = reader.latest(seen[-1] if seen else 0)
+            if frame is not None:
+                seen.append(frame.index)
+            return reader.finished and not reader.has_frame_after(seen[-1] if seen else 0)
+
+        wait(take)
     finally:
         reader.stop()
     assert reader.frames == 4 and reader.reconnects == 0
@@ -95,7 +101,8 @@ def test_agent_reports_a_missing_camera_and_recovers_when_it_appears(tmp_path: P
     ({"type": "usb", "device": 2}, True, "v4l2src device=/dev/video2"),
 ])
 def test_gstreamer_pipelines(source: dict[str, Any], gstreamer: bool, expected: str) -> None:
-    target, api = capture_target(CameraConfig.model_validate({"name": "c", "source": source, "gstreamer": gstreamer}))
+    camera = CameraConfig.model_validate({"name": "c", "source": source, "gstreamer": gstreamer})
+    target, api = capture_target(camera)
     assert isinstance(target, str) and expected in target and "appsink drop=true max-buffers=1" in target
     assert api == cv2.CAP_GSTREAMER
 

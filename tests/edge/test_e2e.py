@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edge.app import EdgeApp
-from tests.edge.conftest import Subscriber, agent_config
+from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment
 
 pytestmark = pytest.mark.slow
@@ -34,8 +34,7 @@ def test_identities_of_enrolled_people_and_a_stranger(tmp_path: Path, broker: An
     app = EdgeApp(agent_config(tmp_path, broker.port, [camera], gallery_path=str(gallery_file)))
     app.start()
     try:
-        subscriber.wait_for(lambda s: sum(e["type"] == "track_ended" for e in s.json("/events")) >= len(segments),
-                            timeout_s=120, what="a track_ended per person")
+        subscriber.wait_for(lambda s: ended_count(s) >= len(segments), 120, "a track_ended per person")
         with urllib.request.urlopen(f"http://127.0.0.1:{app.http.port}/healthz") as resp:
             assert resp.status == 200
         with urllib.request.urlopen(f"http://127.0.0.1:{app.http.port}/metrics") as resp:
@@ -61,7 +60,8 @@ def test_identities_of_enrolled_people_and_a_stranger(tmp_path: Path, broker: An
         assert ended["votes"][who] >= 2
         if segment.person_id:
             assert ended["confidence"] >= 0.4 and ended["name"]
-        crop = cv2.imdecode(np.frombuffer(base64.b64decode(ended["best_crop_jpeg_b64"]), np.uint8), cv2.IMREAD_COLOR)
+        jpeg = np.frombuffer(base64.b64decode(ended["best_crop_jpeg_b64"]), np.uint8)
+        crop = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         assert crop.shape == (112, 112, 3)
     statuses = subscriber.json("/status")
     assert statuses[0]["state"] == "online" and statuses[-1]["state"] == "offline"

@@ -27,7 +27,8 @@ def test_outbox_rows_are_delivered_in_order_and_then_forgotten(tmp_path: Path, b
                                                                subscriber: Subscriber) -> None:
     link = make_link(tmp_path, broker.port)
     for i in range(30):
-        link.outbox.append("facefleet/dev-1/events", lambda seq, eid, i=i: json.dumps({"seq": seq, "i": i}).encode())
+        link.outbox.append("facefleet/dev-1/events",
+                           lambda seq, eid, i=i: json.dumps({"seq": seq, "i": i}).encode())
     link.start()
     subscriber.wait_for(lambda s: len(s.json("/events")) >= 30, 20, "30 events")
     subscriber.wait_for(lambda s: link.outbox.backlog == 0, 10, "acks to empty the outbox")

@@ -10,7 +10,7 @@ import pytest
 
 from edge.app import EdgeApp
 from edge.outbox import Outbox
-from tests.edge.conftest import Subscriber, agent_config
+from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment
 
 pytestmark = pytest.mark.slow
@@ -30,8 +30,7 @@ def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, broker: Any,
         assert not app.link.connected
         assert app.outbox.backlog > 0, "events were produced during the outage"
         broker.start()
-        subscriber.wait_for(lambda s: sum(e["type"] == "track_ended" for e in s.json("/events")) >= len(segments),
-                            timeout_s=120, what="every track_ended after the outage")
+        subscriber.wait_for(lambda s: ended_count(s) >= len(segments), 120, "all track_ended events")
         subscriber.wait_for(lambda s: app.outbox.backlog == 0, 10, "the outbox to drain")
     finally:
         app.stop()

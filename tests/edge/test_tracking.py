@@ -18,7 +18,8 @@ FRONTAL = np.array([[30, 40], [70, 40], [50, 60], [35, 80], [65, 80]], np.float3
 
 def faces_at(*boxes: tuple[float, float, float, float]) -> Faces:
     xyxy = np.array(boxes, np.float32).reshape(-1, 4)
-    landmarks = np.stack([FRONTAL * (b[2] - b[0]) / 100 + b[:2] for b in xyxy]) if len(xyxy) else np.zeros((0, 5, 2))
+    points = [FRONTAL * (b[2] - b[0]) / 100 + b[:2] for b in xyxy]
+    landmarks = np.stack(points) if points else np.zeros((0, 5, 2))
     return Faces(xyxy, np.ones(len(xyxy), np.float32), landmarks.astype(np.float32))
 
 
@@ -29,7 +30,8 @@ def faces_at(*boxes: tuple[float, float, float, float]) -> Faces:
     ([[0, 0, 0, 0]], [[0, 0, 0, 0]], 0.0),  # zero-size boxes
 ])
 def test_iou(a: list[list[float]], b: list[list[float]], expected: float) -> None:
-    assert iou_matrix(np.array(a, np.float32), np.array(b, np.float32))[0, 0] == pytest.approx(expected, abs=1e-6)
+    iou = iou_matrix(np.array(a, np.float32), np.array(b, np.float32))
+    assert iou[0, 0] == pytest.approx(expected, abs=1e-6)
 
 
 def test_iou_of_nothing_and_greedy_match() -> None:
@@ -43,7 +45,8 @@ def test_tracks_keep_ids_while_faces_move_and_end_after_misses() -> None:
     tracker = FaceTracker(TrackerConfig(activation_frames=2, lost_frames=2))
     started, ended, matched = [], [], []
     for i in range(6):
-        update = tracker.update(faces_at((10 + 3 * i, 10, 110 + 3 * i, 110), (200 - 2 * i, 50, 280 - 2 * i, 130)))
+        right, left = (10 + 3 * i, 10, 110 + 3 * i, 110), (200 - 2 * i, 50, 280 - 2 * i, 130)
+        update = tracker.update(faces_at(right, left))
         started += update.started
         matched.append(sorted(update.matched))
     assert started == [1, 2]
@@ -63,7 +66,8 @@ def test_a_single_false_detection_never_starts_a_track() -> None:
 
 @pytest.mark.parametrize(("landmarks", "low", "high"), [
     (FRONTAL, 0.9, 1.0),  # frontal
-    (FRONTAL + np.array([[0, 0], [0, 0], [18, 0], [0, 0], [0, 0]]), 0.0, 0.2),  # nose far to one side: profile
+    # nose far to one side: a profile
+    (FRONTAL + np.array([[0, 0], [0, 0], [18, 0], [0, 0], [0, 0]]), 0.0, 0.2),
     (FRONTAL @ np.array([[0.8, 0.6], [-0.6, 0.8]], np.float32), 0.0, 0.4),  # rolled ~37 degrees
 ])
 def test_pose_score(landmarks: np.ndarray, low: float, high: float) -> None:
@@ -89,7 +93,8 @@ def test_liveness_separates_a_still_photo_from_a_moving_face() -> None:
 
 
 def test_votes_change_confirm_and_fall_back_to_unknown() -> None:
-    votes = TrackVotes(RecognitionConfig(match_threshold=0.4, change_votes=2, confirm_votes=3, confirm_share=0.6))
+    config = RecognitionConfig(match_threshold=0.4, change_votes=2, confirm_votes=3, confirm_share=0.6)
+    votes = TrackVotes(config)
     assert not votes.add("ann", "Ann", 0.7).changed, "one vote is not enough to switch"
     change = votes.add("ann", "Ann", 0.8)
     assert change.changed and votes.identity.person_id == "ann" and votes.identity.name == "Ann"

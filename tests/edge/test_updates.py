@@ -59,16 +59,19 @@ class HubFiles:
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def publish(self, key: Ed25519PrivateKey, kind: ArtifactKind, version: str, model_id: str, body: bytes,
-                served: bytes | None = None, file_name: str = "gallery.db", base_model: str = "") -> UpdateAnnouncement:
-        """Sign a manifest for `body`, serve it (or `served` instead: a tampered file) and make an announcement."""
-        manifest = ArtifactManifest(kind=kind, version=version, model_id=model_id, sha256=hashlib.sha256(body).hexdigest(),
-                                    size=len(body), created=datetime.now(timezone.utc), file_name=file_name,
+                served: bytes | None = None, file_name: str = "gallery.db",
+                base_model: str = "") -> UpdateAnnouncement:
+        """Sign a manifest for `body`, serve it (or `served`: a tampered file) and make an announcement."""
+        manifest = ArtifactManifest(kind=kind, version=version, model_id=model_id,
+                                    sha256=hashlib.sha256(body).hexdigest(), size=len(body),
+                                    created=datetime.now(timezone.utc), file_name=file_name,
                                     embedding_dim=128, base_model=base_model)
         self.files[f"/{kind}/{version}/manifest"] = sign_manifest(key, manifest).model_dump_json().encode()
         self.files[f"/{kind}/{version}/file"] = served if served is not None else body
         return UpdateAnnouncement(rollout_id=f"r-{kind}-{version}", kind=kind, version=version,
                                   manifest_url=f"{self.base}/{kind}/{version}/manifest",
-                                  artifact_url=f"{self.base}/{kind}/{version}/file", ts=datetime.now(timezone.utc))
+                                  artifact_url=f"{self.base}/{kind}/{version}/file",
+                                  ts=datetime.now(timezone.utc))
 
 
 @pytest.fixture
@@ -101,14 +104,16 @@ def announce_and_wait(subscriber: Subscriber, ann: UpdateAnnouncement, final: st
 
 @pytest.mark.slow
 def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subscriber, hub: HubFiles,
-                                   lfw_gallery: Gallery, gallery_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+                                   lfw_gallery: Gallery, gallery_file: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
     key = Ed25519PrivateKey.generate()
     (tmp_path / "hub.pub").write_bytes(public_pem(key.public_key()))
     monkeypatch.setenv("TEST_DEVICE_TOKEN", TOKEN)
     camera = {"name": "none", "source": {"type": "file", "path": str(tmp_path / "no-video.mp4")},
               "reconnect_min_s": 1, "reconnect_max_s": 5}
     config = agent_config(tmp_path, broker.port, [camera], gallery_path=str(gallery_file),
-                          updates={"hub_public_key": str(tmp_path / "hub.pub"), "token_env": "TEST_DEVICE_TOKEN"})
+                          updates={"hub_public_key": str(tmp_path / "hub.pub"),
+                                   "token_env": "TEST_DEVICE_TOKEN"})
     app = EdgeApp(config)
     app.start()
     model_id = lfw_gallery.model_id
@@ -121,14 +126,15 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         tampered = bytearray(gallery_bytes(lfw_gallery, tmp_path, "3"))
         body = bytes(tampered)
         tampered[-100] ^= 0xFF
-        state = announce_and_wait(subscriber, hub.publish(key, "gallery", "3", model_id, body, bytes(tampered)),
-                                  "failed")
+        altered = hub.publish(key, "gallery", "3", model_id, body, bytes(tampered))
+        state = announce_and_wait(subscriber, altered, "failed")
         assert "sha256" in state["detail"] and app.holder.current.gallery.version == "2"
 
         cut = hub.publish(key, "gallery", "4", model_id, gallery_bytes(lfw_gallery, tmp_path, "4"))
         hub.truncated.add("/gallery/4/file")
         announce_and_wait(subscriber, cut, "failed")
-        assert app.holder.current.gallery.version == "2" and not (config.state_dir / "galleries" / "4").exists()
+        assert app.holder.current.gallery.version == "2"
+        assert not (config.state_dir / "galleries" / "4").exists()
 
         old = hub.publish(key, "gallery", "1", model_id, gallery_bytes(lfw_gallery, tmp_path, "1"))
         assert "older" in announce_and_wait(subscriber, old, "failed")["detail"]
@@ -136,22 +142,25 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         forged = hub.publish(Ed25519PrivateKey.generate(), "gallery", "7", model_id, good)
         assert "signature" in announce_and_wait(subscriber, forged, "failed")["detail"]
 
-        other = hub.publish(key, "gallery", "8", "other-model", gallery_bytes(lfw_gallery, tmp_path, "8", "other-model"))
+        foreign = gallery_bytes(lfw_gallery, tmp_path, "8", "other-model")
+        other = hub.publish(key, "gallery", "8", "other-model", foreign)
         assert "mismatched pair" in announce_and_wait(subscriber, other, "failed")["detail"]
 
         # A new model waits for its gallery, then both switch together.
         onnx = (default_model_dir() / "sface.onnx").read_bytes()
-        model = hub.publish(key, "model", "m1", "sface-ft1", onnx, file_name="embedder.onnx", base_model="sface")
+        model = hub.publish(key, "model", "m1", "sface-ft1", onnx, file_name="embedder.onnx",
+                            base_model="sface")
         announce_and_wait(subscriber, model, "verifying")
         assert app.holder.current.model_id == model_id
-        paired = hub.publish(key, "gallery", "9", "sface-ft1", gallery_bytes(lfw_gallery, tmp_path, "9", "sface-ft1"))
+        its_gallery = gallery_bytes(lfw_gallery, tmp_path, "9", "sface-ft1")
+        paired = hub.publish(key, "gallery", "9", "sface-ft1", its_gallery)
         announce_and_wait(subscriber, paired, "applied")
         assert (app.holder.current.model_id, app.holder.current.model_version) == ("sface-ft1", "m1")
         assert app.holder.current.gallery.version == "9"
     finally:
         app.stop()
     rebooted = boot_recognizer(config)
-    assert (rebooted.model_id, rebooted.gallery.version) == ("sface-ft1", "9"), "the applied pair survives a restart"
+    assert (rebooted.model_id, rebooted.gallery.version) == ("sface-ft1", "9"), "the pair survives a restart"
     assert json.loads((config.state_dir / "trust.json").read_text()) == {"gallery": "9", "model": "m1"}
 
 
@@ -170,7 +179,8 @@ def test_trust_only_moves_forward(tmp_path: Path) -> None:
     assert not trust.is_older("gallery", "1")
     trust.record("gallery", "5")
     trust.record("gallery", "3")
-    assert trust.last("gallery") == "5" and trust.is_older("gallery", "4") and not trust.is_older("model", "1")
+    assert trust.last("gallery") == "5" and trust.is_older("gallery", "4")
+    assert not trust.is_older("model", "1")
 
 
 def test_slots_switch_and_keep_the_previous(tmp_path: Path) -> None:
