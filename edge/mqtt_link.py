@@ -130,7 +130,7 @@ class MqttLink:
                        reason_code: ReasonCode, properties: Properties | None) -> None:
         was = self.connected
         self.connected = False
-        if was:
+        if was and not self._stop.is_set():
             log.warning("MQTT: connection lost (%s); reconnecting with backoff", reason_code)
 
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,

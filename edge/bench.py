@@ -1,0 +1,169 @@
+"""`facefleet-edge bench`: agent throughput per 640x360 camera with 0, 1 and 5 faces, the share of each
+stage, and the latency from a frame's capture to its event arriving at an MQTT subscriber.
+
+Scenes are made from real photos: a frame of the Hamilton clip blurred past recognition as background,
+LFW faces pasted on it with a little motion per frame so the tracker and the embed schedule work as live.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
+from edge.events import TrackEventRecord
+from edge.processor import STAGES, CameraProcessor, Frame
+from edge.recognizer import Recognizer, RecognizerHolder
+from facefleet.gallery import Gallery
+from models.mtcnn import DetectorConfig
+from models.pipeline import FacePipeline, PipelineConfig
+
+RESOLUTION_WH = (640, 360)
+BENCH_PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
+
+
+def faceless_background(data: Path, pipeline: FacePipeline) -> np.ndarray:
+    """A real 640x360 scene (a Hamilton clip frame) with its faces blurred away, the rest left sharp."""
+    cap = cv2.VideoCapture(str(data / "clips" / "short_hamilton_clip.mp4"))
+    ok, frame = cap.read()
+    cap.release()
+    if not ok:
+        raise FileNotFoundError(f"cannot read the Hamilton clip under {data}")
+    frame = cv2.resize(frame, RESOLUTION_WH)
+    blurred = cv2.GaussianBlur(frame, (0, 0), 12)
+    for _ in range(3):  # blurring one face can reveal a weaker one next to it
+        for x1, y1, x2, y2 in pipeline.detect(frame).xyxy.astype(int):
+            pad = (x2 - x1) // 2
+            ys, xs = slice(max(y1 - pad, 0), y2 + pad), slice(max(x1 - pad, 0), x2 + pad)
+            frame[ys, xs] = blurred[ys, xs]
+    return frame
+
+
+def make_scene(data: Path, background: np.ndarray, faces: int, frames: int,
+               seed: int = 0) -> list[np.ndarray]:
+    """`frames` BGR 640x360 frames with `faces` LFW faces (about 100 px) drifting a pixel or two a frame."""
+    lfw = data / "lfw" / "images_deepfunneled"
+    patches = [cv2.resize(cv2.imread(str(lfw / n / f"{n}_0010.jpg"))[50:200, 50:200], (100, 100))
+               for n in BENCH_PEOPLE[:faces]]
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(frames):
+        image = background.copy()
+        for k, patch in enumerate(patches):
+            x = 20 + k * 122 + int(5 * np.sin(i / 6 + k)) + int(rng.integers(-1, 2))
+            y = 130 + int(5 * np.cos(i / 7 + k)) + int(rng.integers(-1, 2))
+            image[y:y + 100, x:x + 100] = patch
+        out.append(image)
+    return out
+
+
+def throughput(pipeline: FacePipeline, frames: list[np.ndarray]) -> tuple[float, dict[str, float], float]:
+    """Run one camera's processor over the frames: (fps, stage -> share of time, faces per frame)."""
+    holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
+    processor = CameraProcessor("bench", holder, TrackerConfig(), RecognitionConfig())
+    processor.process(Frame("bench", frames[0], datetime.now(timezone.utc), 1))  # warm-up
+    totals = dict.fromkeys(STAGES, 0.0)
+    faces = 0
+    start = time.perf_counter()
+    for i, image in enumerate(frames[1:], start=2):
+        result = processor.process(Frame("bench", image, datetime.now(timezone.utc), i))
+        faces += result.faces
+        for stage, seconds in result.stage_s.items():
+            totals[stage] += seconds
+    elapsed = time.perf_counter() - start
+    spent = sum(totals.values()) or 1.0
+    return (len(frames) - 1) / elapsed, {s: t / spent for s, t in totals.items()}, faces / (len(frames) - 1)
+
+
+def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig,
+                  mosquitto: str) -> list[tuple[float, float]]:
+    """Per event, seconds from its frame's capture, and from its storing in the outbox, to its arrival at a
+    subscriber through a real broker."""
+    import paho.mqtt.client as mqtt
+
+    from edge.app import EdgeApp
+
+    binary = shutil.which(mosquitto) or "/usr/sbin/mosquitto"
+    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        broker = subprocess.Popen([binary, "-p", str(port)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(0.5)
+            video = Path(tmp) / "scene.avi"
+            writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, RESOLUTION_WH)
+            for image in frames + [frames[0] * 0] * 20:  # empty frames at the end: tracks end
+                writer.write(image)
+            writer.release()
+            latencies: list[tuple[float, float]] = []
+            stored: dict[tuple[str, int], float] = {}
+            done = threading.Event()
+
+            def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+                event, now = json.loads(msg.payload), time.time()
+                latencies.append((now - datetime.fromisoformat(event["ts"]).timestamp(),
+                                  now - stored.get((event["type"], event["track_id"]), now)))
+                if event["type"] == "track_ended":
+                    done.set()
+
+            sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=mqtt.MQTTv5)
+            sub.on_message = on_message
+            sub.connect("127.0.0.1", port)
+            sub.subscribe("facefleet/+/events", qos=1)
+            sub.loop_start()
+            config = EdgeConfig.model_validate({
+                "device_id": "bench", "state_dir": tmp, "pipeline": pipeline_config.model_dump(mode="json"),
+                "cameras": [{"name": "bench", "source": {"type": "file", "path": str(video),
+                                                         "pacing": "every_frame"}}],
+                "mqtt": {"host": "127.0.0.1", "port": port}, "http": {"port": 0},
+                "updates": {"enabled": False}})
+            app = EdgeApp(config)
+
+            def store(records: list[TrackEventRecord]) -> None:
+                stored.update({(r.type, r.track_id): time.time() for r in records})
+                app.store_events(records)
+
+            app.loop.sink = store
+            app.start()
+            done.wait(300)
+            app.stop()
+            sub.loop_stop()
+            return latencies
+        finally:
+            broker.terminate()
+            broker.wait(5)
+
+
+def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: str = "mosquitto") -> None:
+    config = PipelineConfig(detector=DetectorConfig(min_face_px=min_face_px))
+    pipeline = FacePipeline.from_config(config)
+    print(f"edge agent benchmark: {RESOLUTION_WH[0]}x{RESOLUTION_WH[1]}, min_face_px={min_face_px}, "
+          f"{frames} frames per scene, embed every {RecognitionConfig().embed_every_frames} frames per track")
+    print(f"{'faces':>5} {'found':>6} {'fps':>6} {'ms/frame':>9}  " + " ".join(f"{s:>8}" for s in STAGES))
+    background = faceless_background(data, pipeline)
+    for faces in (0, 1, 5):
+        fps, shares, found = throughput(pipeline, make_scene(data, background, faces, frames))
+        print(f"{faces:>5} {found:>6.1f} {fps:>6.2f} {1000 / fps:>9.1f}  "
+              + " ".join(f"{100 * shares[s]:>7.1f}%" for s in STAGES))
+    if shutil.which(mosquitto) or Path("/usr/sbin/mosquitto").exists():
+        latencies = event_latency(make_scene(data, background, 1, frames), config, mosquitto)
+        if latencies:
+            capture, outbox = (sorted(x) for x in zip(*latencies, strict=True))
+            print(f"latency to an MQTT subscriber (1 face, {len(latencies)} events): from capture median "
+                  f"{1000 * statistics.median(capture):.0f} ms, max {1000 * capture[-1]:.0f} ms; from outbox "
+                  f"median {1000 * statistics.median(outbox):.1f} ms, max {1000 * outbox[-1]:.1f} ms")
+    else:
+        print("mosquitto not found: latency not measured")
