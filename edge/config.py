@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from facefleet.wire import DEVICE_ID_PATTERN
+from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from models.pipeline import PipelineConfig
 
 
@@ -129,6 +129,18 @@ class MqttConfig(_Strict):
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000)
     stats_every_s: float = Field(10.0, gt=0, le=3600)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        Topics(value)  # raises with the rule: lowercase, no leading or trailing slash
+        return value
+
+    @model_validator(mode="after")
+    def _backoff_order(self) -> MqttConfig:
+        if self.reconnect_max_s < self.reconnect_min_s:
+            raise ValueError("reconnect_max_s must be >= reconnect_min_s")
+        return self
 
     @property
     def password(self) -> str | None:

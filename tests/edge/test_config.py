@@ -54,6 +54,8 @@ def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
     (GOOD.replace("rtsp://10.0.0.5", "http://10.0.0.5"), "cameras.0.source.rtsp.url"),
     # duplicate camera names
     (GOOD.replace("name: lobby", "name: front"), "camera names must be unique"),
+    # an MQTT topic prefix with a leading slash
+    (GOOD.replace("host: broker.local", "host: broker.local, topic_prefix: /Fleet"), "mqtt.topic_prefix"),
     # no cameras
     ("device_id: a\ncameras: []\n", "cameras"),
     # not a mapping
