@@ -26,6 +26,16 @@ from models.faces import Faces
 STAGES = ("convert", "detect", "track", "quality", "embed", "match")
 
 
+def _convert(image: np.ndarray, code: int, buffer: np.ndarray | None) -> np.ndarray:
+    """cv2.cvtColor into `buffer` when it fits the result (same frame size as last time)."""
+    channels = 1 if code == cv2.COLOR_RGB2GRAY else 3
+    shape = image.shape[:2] if channels == 1 else (*image.shape[:2], 3)
+    if buffer is None or buffer.shape != shape:
+        buffer = np.empty(shape, np.uint8)
+    converted: np.ndarray = cv2.cvtColor(image, code, dst=buffer)
+    return converted
+
+
 @dataclass(frozen=True)
 class Frame:
     """A camera frame: (H, W, 3) uint8 BGR, its wall-clock capture time and its number on that camera."""
@@ -77,11 +87,13 @@ class CameraProcessor:
         self.tracker = FaceTracker(tracker)
         self.tracks: dict[int, _TrackState] = {}
         self.last_frame_ts: datetime | None = None
+        self._rgb: np.ndarray | None = None  # reused per frame: the hot path allocates no full frames
+        self._gray: np.ndarray | None = None
 
     def process(self, frame: Frame) -> FrameResult:
         watch = _Stopwatch()
         rec = self.holder.current  # one (model, gallery) pair for the whole frame
-        rgb = cv2.cvtColor(frame.image_bgr, cv2.COLOR_BGR2RGB)
+        rgb = self._rgb = _convert(frame.image_bgr, cv2.COLOR_BGR2RGB, self._rgb)
         watch.lap("convert")
         faces = rec.pipeline.detector.detect(rgb)
         watch.lap("detect")
@@ -105,7 +117,7 @@ class CameraProcessor:
         """(track id, face index, quality) of the matched faces worth an embedding in this frame."""
         if not matched:
             return []
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        gray = self._gray = _convert(rgb, cv2.COLOR_RGB2GRAY, self._gray)
         cfg = self.config
         quality = face_quality(gray, faces, cfg.min_face_px, cfg.good_face_px)
         due = []

@@ -73,14 +73,20 @@ def probe_crop(path: Path | None, size: int = 112) -> np.ndarray:
                      np.tile(ramp, (size, 1))], axis=2).astype(np.uint8)
 
 
-def health_check(rec: Recognizer, probe_rgb: np.ndarray) -> None:
-    """Raise `HealthError` unless the probe gives a finite unit embedding of the gallery's dim and the
-    gallery finds its own first template (the in-memory matrix and person index agree)."""
-    embedding = rec.pipeline.embedder.embed(probe_rgb[None])
-    if embedding.shape != (1, rec.gallery.dim) or not np.isfinite(embedding).all():
+def check_embedder(pipeline: FacePipeline, probe_rgb: np.ndarray) -> np.ndarray:
+    """The probe's (1, D) embedding; raises `HealthError` unless it is finite and of unit length."""
+    embedding = pipeline.embedder.embed(probe_rgb[None])
+    if embedding.shape != (1, pipeline.embedder.dim) or not np.isfinite(embedding).all():
         raise HealthError(f"probe embedding has shape {embedding.shape} or is not finite")
     if abs(float(np.linalg.norm(embedding)) - 1.0) > 1e-3:
         raise HealthError("probe embedding is not a unit vector")
+    return embedding
+
+
+def health_check(rec: Recognizer, probe_rgb: np.ndarray) -> None:
+    """Raise `HealthError` unless the probe gives a finite unit embedding the gallery can score, and the
+    gallery finds its own first template (the in-memory matrix and person index agree)."""
+    embedding = check_embedder(rec.pipeline, probe_rgb)
     if not np.isfinite(rec.gallery.person_scores(embedding)).all():
         raise HealthError("gallery scores of the probe are not finite")
     if len(rec.gallery.templates):

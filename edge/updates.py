@@ -20,11 +20,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from edge.download import ArtifactFetcher
-from edge.recognizer import Recognizer, RecognizerHolder, health_check, pipeline_for_model
+from edge.recognizer import Recognizer, RecognizerHolder, check_embedder, health_check, pipeline_for_model
 from edge.slots import SlotStore, TrustStore
 from facefleet.gallery import Gallery
 from facefleet.wire import SignedManifest, UpdateAnnouncement, UpdateState
-from models.pipeline import PipelineConfig
+from models.pipeline import FacePipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,7 @@ class Updater:
         self.galleries = SlotStore(state_dir / "galleries")
         self.models = SlotStore(state_dir / "models")
         self.trust = TrustStore(state_dir / "trust.json")
+        self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
         self._queue: queue.SimpleQueue[UpdateAnnouncement | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="updates", daemon=True)
 
@@ -95,7 +96,7 @@ class Updater:
     def _install(self, ann: UpdateAnnouncement, signed: SignedManifest, artifact: Path) -> str:
         manifest = signed.manifest
         if manifest.kind == "model":
-            self.models.stage(signed, artifact)
+            self._stage_model(signed, artifact)
             partner = self._gallery_for(manifest.model_id)
             if partner is None:
                 self._report(ann, "verifying", f"staged; waiting for a gallery made with {manifest.model_id}")
@@ -113,6 +114,18 @@ class Updater:
             raise UpdateRefused(f"gallery is for model {manifest.model_id}, the device runs "
                                 f"{self.holder.current.model_id} (mismatched pair refused)")
         return self._switch(ann, model_version=model_version, gallery_version=manifest.version)
+
+    def _stage_model(self, signed: SignedManifest, artifact: Path) -> None:
+        """Stage a model and prove it runs (a finite unit probe embedding) before it waits for a gallery."""
+        version = signed.manifest.version
+        path = self.models.stage(signed, artifact)
+        try:
+            pipeline = pipeline_for_model(self.pipeline_config, signed, path)
+            check_embedder(pipeline, self.probe_rgb)
+        except Exception:
+            self.models.discard(version)
+            raise
+        self._staged_pipeline = (version, pipeline)
 
     def _model_for(self, model_id: str) -> str | None:
         """'' for the running model, a staged model's version, or None when no model makes these templates."""
@@ -159,8 +172,11 @@ class Updater:
         gallery = Gallery.load(self.galleries.artifact(gallery_version))
         if not model_version:
             return Recognizer(old.pipeline, gallery, old.model_version)
-        signed = self.models.manifest(model_version)
-        pipeline = pipeline_for_model(self.pipeline_config, signed, self.models.artifact(model_version))
+        staged_version, pipeline = self._staged_pipeline or ("", None)
+        if staged_version != model_version or pipeline is None:
+            signed = self.models.manifest(model_version)
+            pipeline = pipeline_for_model(self.pipeline_config, signed, self.models.artifact(model_version))
+        self._staged_pipeline = None
         return Recognizer(pipeline, gallery, model_version)
 
     def _report(self, ann: UpdateAnnouncement, state: str, detail: str = "") -> None:

@@ -157,6 +157,13 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         announce_and_wait(subscriber, paired, "applied")
         assert (app.holder.current.model_id, app.holder.current.model_version) == ("sface-ft1", "m1")
         assert app.holder.current.gallery.version == "9"
+
+        # A signed model that does not run is refused at staging; the running pair stays.
+        junk = hub.publish(key, "model", "m2", "sface-ft2", b"not an onnx file" * 64,
+                           file_name="embedder.onnx",
+                           base_model="sface")
+        announce_and_wait(subscriber, junk, "failed")
+        assert app.holder.current.model_version == "m1" and not (config.state_dir / "models" / "m2").exists()
     finally:
         app.stop()
     rebooted = boot_recognizer(config)
