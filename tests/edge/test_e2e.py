@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import urllib.request
 from collections import defaultdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,12 @@ import numpy as np
 import pytest
 
 from edge.app import EdgeApp
+from edge.config import RecognitionConfig, TrackerConfig
+from edge.processor import CameraProcessor, Frame
+from edge.recognizer import Recognizer, RecognizerHolder
+from facefleet.gallery import Gallery
+from models.pipeline import FacePipeline
+from tests.conftest import CLIPS
 from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment
 
@@ -62,6 +69,23 @@ def test_identities_of_enrolled_people_and_a_stranger(tmp_path: Path, broker: An
             assert ended["confidence"] >= 0.4 and ended["name"]
         jpeg = np.frombuffer(base64.b64decode(ended["best_crop_jpeg_b64"]), np.uint8)
         crop = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+        assert ended["liveness"] is not None and ended["liveness"] <= 0.1, "a photo shows no natural motion"
         assert crop.shape == (112, 112, 3)
     statuses = subscriber.json("/status")
     assert statuses[0]["state"] == "online" and statuses[-1]["state"] == "offline"
+
+
+def test_real_people_score_higher_liveness_than_photos(fast_pipeline: FacePipeline) -> None:
+    """The first second of the real clip (people talking and turning): every tracked face shows natural
+    motion, one strongly; the photo tracks of the test above score at most 0.1."""
+    holder = RecognizerHolder(Recognizer(fast_pipeline, Gallery.empty(fast_pipeline.model_id)))
+    processor = CameraProcessor("stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000))
+    cap = cv2.VideoCapture(str(CLIPS / "short_hamilton_clip.mp4"))
+    for index in range(1, 31):
+        ok, image = cap.read()
+        assert ok
+        processor.process(Frame("stage", image, datetime.now(timezone.utc), index))
+    cap.release()
+    scores = [s.liveness.score() for s in processor.tracks.values()]
+    assert len(scores) >= 2 and all(s is not None and s > 0.1 for s in scores), scores
+    assert max(s for s in scores if s is not None) >= 0.5
