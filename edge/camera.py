@@ -79,7 +79,8 @@ class CameraState:
 class CameraReader:
     """Reads one camera in its own thread. `latest(after)` gives the newest frame newer than `after`.
 
-    finite: a file that plays once; at its end the reader finishes instead of reconnecting.
+    finite: a file that plays once; at its end the reader finishes instead of reconnecting. A looping
+    file rewinds at its end; any other source that ends is a lost stream and is reopened.
     every_frame: wait until each frame was taken before reading the next (tests and benchmarks on files).
     """
 
@@ -89,6 +90,7 @@ class CameraReader:
         self.config = camera
         src = camera.source
         self.finite = isinstance(src, FileSource) and not src.loop
+        self.loop_file = isinstance(src, FileSource) and src.loop
         self.every_frame = isinstance(src, FileSource) and src.pacing == "every_frame"
         self.realtime_file = isinstance(src, FileSource) and src.pacing == "realtime"
         self._open = opener or (lambda: open_capture(camera))
@@ -156,13 +158,19 @@ class CameraReader:
             fps = cap.get(cv2.CAP_PROP_FPS) if self.realtime_file else 0.0
             period = 1.0 / fps if fps > 0 else 0.0
             next_due = time.monotonic()
+            since_rewind = 0
             while not self._stop.is_set():
                 ok, image = cap.read()
                 if not ok or image is None:
+                    # A looping file starts over in place; a rewind that yields nothing is a failure.
+                    if self.loop_file and since_rewind and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+                        since_rewind = 0
+                        continue
                     self.last_error = "stream ended" if read_any else "no frames"
                     self.finished = self.finite and read_any
                     return read_any
                 read_any = True
+                since_rewind += 1
                 self._publish(image)
                 if period:
                     next_due += period

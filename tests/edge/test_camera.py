@@ -37,8 +37,8 @@ def wait(predicate: Any, timeout_s: float = 10.0) -> None:
 
 def test_live_stream_that_ends_reconnects_and_keeps_delivering(tmp_path: Path) -> None:
     clip = short_clip(tmp_path / "clip.avi")
-    camera = CameraConfig.model_validate({"name": "live",
-                                          "source": {"type": "file", "path": str(clip), "loop": True},
+    # an RTSP camera whose stream is this short clip: it "ends" every 6 frames
+    camera = CameraConfig.model_validate({"name": "live", "source": {"type": "rtsp", "url": "rtsp://cam/1"},
                                           "reconnect_min_s": 0.05, "reconnect_max_s": 0.2})
     new_frame = threading.Event()
     reader = CameraReader(camera, new_frame, opener=lambda: cv2.VideoCapture(str(clip)))
@@ -49,6 +49,25 @@ def test_live_stream_that_ends_reconnects_and_keeps_delivering(tmp_path: Path) -
         assert reader.state.last_error == "stream ended"
     finally:
         reader.stop()
+
+
+def test_looping_file_rewinds_without_reconnecting(tmp_path: Path) -> None:
+    clip = short_clip(tmp_path / "clip.avi", frames=4)
+    camera = CameraConfig.model_validate({"name": "loop", "source": {"type": "file", "path": str(clip),
+                                                                     "loop": True, "pacing": "every_frame"}})
+    reader = CameraReader(camera, threading.Event())
+    reader.start()
+    taken = [0]
+    try:
+        def take() -> bool:
+            frame = reader.latest(taken[-1])
+            if frame is not None:
+                taken.append(frame.index)
+            return len(taken) > 10
+        wait(take)
+    finally:
+        reader.stop()
+    assert reader.reconnects == 0 and not reader.finished
 
 
 def test_file_played_once_finishes_without_reconnecting(tmp_path: Path) -> None:
@@ -74,14 +93,18 @@ def test_file_played_once_finishes_without_reconnecting(tmp_path: Path) -> None:
 def test_agent_reports_a_missing_camera_and_recovers_when_it_appears(tmp_path: Path, broker: Any,
                                                                      subscriber: Subscriber) -> None:
     clip = tmp_path / "later.mp4"
-    camera = {"name": "gate", "source": {"type": "file", "path": str(clip), "loop": True},
-              "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}
-    app = EdgeApp(agent_config(tmp_path, broker.port, [camera]))
+    gate = {"name": "gate", "source": {"type": "file", "path": str(clip), "loop": True},
+            "reconnect_min_s": 0.2, "reconnect_max_s": 0.5}
+    yard = {"name": "yard", "source": {"type": "file", "path": str(short_clip(tmp_path / "yard.avi")),
+                                       "loop": True}}
+    app = EdgeApp(agent_config(tmp_path, broker.port, [gate, yard]))
     app.start()
     try:
         subscriber.wait_for(lambda s: any(st["cameras"]["gate"]["reconnects"] >= 2 and
                                           not st["cameras"]["gate"]["connected"] for st in s.json("/stats")),
                             15, "stats reporting the failing camera")
+        subscriber.wait_for(lambda s: any(st["cameras"]["yard"]["fps"] > 0 for st in s.json("/stats")), 15,
+                            "the other camera working meanwhile")
         with urllib.request.urlopen(f"http://127.0.0.1:{app.http.port}/healthz") as resp:
             assert resp.status == 200, "a lost camera does not make the agent unhealthy"
         shutil.copy(CLIPS / "short_hamilton_clip.mp4", clip)
