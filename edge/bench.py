@@ -54,8 +54,12 @@ def make_scene(data: Path, background: np.ndarray, faces: int, frames: int,
                seed: int = 0) -> list[np.ndarray]:
     """`frames` BGR 640x360 frames with `faces` LFW faces (about 100 px) drifting a pixel or two a frame."""
     lfw = data / "lfw" / "images_deepfunneled"
-    patches = [cv2.resize(cv2.imread(str(lfw / n / f"{n}_0010.jpg"))[50:200, 50:200], (100, 100))
-               for n in BENCH_PEOPLE[:faces]]
+    patches = []
+    for name in BENCH_PEOPLE[:faces]:
+        photo = cv2.imread(str(lfw / name / f"{name}_0010.jpg"))
+        if photo is None:
+            raise FileNotFoundError(f"LFW photo of {name} missing under {lfw}")
+        patches.append(cv2.resize(photo[50:200, 50:200], (100, 100)))
     rng = np.random.default_rng(seed)
     out = []
     for i in range(frames):
@@ -91,6 +95,7 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig,
     """Per event, seconds from its frame's capture, and from its storing in the outbox, to its arrival at a
     subscriber through a real broker."""
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from edge.app import EdgeApp
 
@@ -104,7 +109,7 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig,
         try:
             time.sleep(0.5)
             video = Path(tmp) / "scene.avi"
-            writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, RESOLUTION_WH)
+            writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, RESOLUTION_WH)
             for image in frames + [frames[0] * 0] * 20:  # empty frames at the end: tracks end
                 writer.write(image)
             writer.release()
@@ -119,7 +124,7 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig,
                 if event["type"] == "track_ended":
                     done.set()
 
-            sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=mqtt.MQTTv5)
+            sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=mqtt.MQTTv5)
             sub.on_message = on_message
             sub.connect("127.0.0.1", port)
             sub.subscribe("facefleet/+/events", qos=1)

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import ValidationError
@@ -29,6 +30,7 @@ from models.pipeline import FacePipeline, PipelineConfig
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[UpdateState], None]
+StateName = Literal["downloading", "verifying", "applied", "failed", "rolled_back"]
 
 
 class UpdateRefused(RuntimeError):
@@ -179,8 +181,8 @@ class Updater:
         self._staged_pipeline = None
         return Recognizer(pipeline, gallery, model_version)
 
-    def _report(self, ann: UpdateAnnouncement, state: str, detail: str = "") -> None:
+    def _report(self, ann: UpdateAnnouncement, state: StateName, detail: str = "") -> None:
         running = self.running_version(ann.kind)
         self.report(UpdateState(rollout_id=ann.rollout_id, device_id=self.device_id, kind=ann.kind,
-                                version=ann.version, state=state,  # type: ignore[arg-type]
+                                version=ann.version, state=state,
                                 detail=detail[:500], ts=datetime.now(timezone.utc), running_version=running))

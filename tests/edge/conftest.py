@@ -11,6 +11,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -58,11 +59,11 @@ class Subscriber:
     def __init__(self, port: int, topic: str = "facefleet/#", client_id: str = "test-subscriber") -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-        self.client.on_message = lambda _c, _u, msg: self._add(msg.topic, msg.payload)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        self.client.on_message = lambda _c, _u, msg: self._add(msg.topic, bytes(msg.payload))
         self.client.on_connect = lambda c, _u, _f, rc, _p: c.subscribe(topic, qos=1)
         self.client.reconnect_delay_set(1, 2)
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600
         self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
         self.client.loop_start()

@@ -45,7 +45,7 @@ def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], 
     empty frames (long enough for its track to end)."""
     rng = np.random.default_rng(seed)
     w, h = FRAME_WH
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (w, h))
     assert writer.isOpened()
     background = np.full((h, w, 3), 96, np.uint8)
     segments, index = [], 0

@@ -21,7 +21,7 @@ from tests.edge.conftest import Subscriber, agent_config
 
 
 def short_clip(path: Path, frames: int = 6) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (64, 48))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, (64, 48))
     for i in range(frames):
         writer.write(np.full((48, 64, 3), i * 20, np.uint8))
     writer.release()
@@ -76,7 +76,7 @@ def test_file_played_once_finishes_without_reconnecting(tmp_path: Path) -> None:
                                                                      "pacing": "every_frame"}})
     reader = CameraReader(camera, threading.Event())
     reader.start()
-    seen = []
+    seen: list[int] = []
     try:
         def take() -> bool:
             frame = reader.latest(seen[-1] if seen else 0)

@@ -70,7 +70,7 @@ def test_identities_of_enrolled_people_and_a_stranger(tmp_path: Path, broker: An
         jpeg = np.frombuffer(base64.b64decode(ended["best_crop_jpeg_b64"]), np.uint8)
         crop = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
         assert ended["liveness"] is not None and ended["liveness"] <= 0.1, "a photo shows no natural motion"
-        assert crop.shape == (112, 112, 3)
+        assert crop is not None and crop.shape == (112, 112, 3)
     statuses = subscriber.json("/status")
     assert statuses[0]["state"] == "online" and statuses[-1]["state"] == "offline"
 

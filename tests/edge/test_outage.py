@@ -49,8 +49,8 @@ def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, broker: Any,
 
 def test_outbox_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
     outbox = Outbox(tmp_path / "outbox.db", max_events=10)
-    for i in range(25):
-        outbox.append("t", lambda seq, eid, i=i: f"{i}:{seq}".encode())
+    for _ in range(25):
+        outbox.append("t", lambda seq, eid: f"{seq}:{eid}".encode())
     pending = outbox.pending(limit=100)
     assert [r.seq for r in pending] == list(range(16, 26)), "oldest dropped, newest kept"
     assert outbox.dropped == 15
