@@ -67,11 +67,9 @@ class EdgeApp:
         self.metrics = EdgeMetrics()
         self.holder = RecognizerHolder(boot_recognizer(config))
         self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
-        rec = self.holder.current
         status = DeviceStatus(device_id=config.device_id, state="online", agent_version=__version__,
-                              model_version=rec.model_version, model_id=rec.model_id,
-                              gallery_version=rec.gallery.version, group=config.group,
-                              cameras=[c.name for c in config.cameras])
+                              group=config.group, cameras=[c.name for c in config.cameras],
+                              **self._status_fields())
         self.link = MqttLink(config.mqtt, config.device_id, self.outbox, status)
         self.topics = self.link.topics
         self.new_frame = threading.Event()
@@ -148,6 +146,13 @@ class EdgeApp:
     def store_update_state(self, state: UpdateState) -> None:
         self.outbox.append(self.topics.update_state(self.config.device_id),
                            lambda _seq, _eid: state.model_dump_json().encode())
+        if state.state in ("applied", "rolled_back"):
+            self.link.update_status(self._status_fields())
+
+    def _status_fields(self) -> dict[str, str]:
+        rec = self.holder.current
+        return {"model_version": rec.model_version, "model_id": rec.model_id,
+                "gallery_version": rec.gallery.version}
 
     def healthy(self) -> tuple[bool, str]:
         quiet = time.monotonic() - self.loop.heartbeat

@@ -101,6 +101,13 @@ class MqttLink:
         self.client.loop_stop()
         log.info("MQTT: disconnected")
 
+    def update_status(self, fields: dict[str, str]) -> None:
+        """New model or gallery versions: republish the retained `online` status with them."""
+        self.status = self.status.model_copy(update=fields)
+        if self.connected:
+            self.client.publish(self.topics.status(self.device_id), self._status_payload("online"), qos=1,
+                                retain=True)
+
     def publish_now(self, topic: str, model: BaseModel, retain: bool = False) -> bool:
         """Best-effort publish outside the outbox (status, stats, update states); False when offline."""
         if not self.connected:

@@ -6,10 +6,11 @@ import argparse
 import json
 import re
 
+import yaml
 from pydantic import BaseModel
 
 from edge.cli import build_parser
-from edge.config import CameraConfig, CsiSource, EdgeConfig, FileSource, RtspSource, UsbSource
+from edge.config import CameraConfig, CsiSource, EdgeConfig, FileSource, RtspSource, UsbSource, load_config
 from facefleet.wire import TrackEvent
 from tests.conftest import ROOT
 
@@ -47,3 +48,14 @@ def test_the_example_event_is_a_valid_track_event() -> None:
     assert block is not None
     event = TrackEvent.model_validate(json.loads(block.group(1)))
     assert event.type == "track_ended" and event.schema_version == 1
+
+
+def test_the_example_config_is_valid() -> None:
+    config = load_config(ROOT / "edge" / "edge.example.yaml")
+    assert [c.name for c in config.cameras] == ["front", "lobby"]
+
+
+def test_the_readme_config_is_valid() -> None:
+    block = re.search(r"```yaml\n(.*?)```", README, re.S)
+    assert block is not None
+    assert EdgeConfig.model_validate(yaml.safe_load(block.group(1))).device_id == "door-1"

@@ -157,6 +157,9 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         announce_and_wait(subscriber, paired, "applied")
         assert (app.holder.current.model_id, app.holder.current.model_version) == ("sface-ft1", "m1")
         assert app.holder.current.gallery.version == "9"
+        subscriber.wait_for(lambda s: s.json("edge-test/status")[-1]["gallery_version"] == "9", 5,
+                            "the retained status to name the new versions")
+        assert subscriber.json("edge-test/status")[-1]["model_id"] == "sface-ft1"
 
         # A signed model that does not run is refused at staging; the running pair stays.
         junk = hub.publish(key, "model", "m2", "sface-ft2", b"not an onnx file" * 64,
