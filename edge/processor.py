@@ -89,9 +89,11 @@ class CameraProcessor:
         self.last_frame_ts: datetime | None = None
         self._rgb: np.ndarray | None = None  # reused per frame: the hot path allocates no full frames
         self._gray: np.ndarray | None = None
+        self._processed = 0  # frames this processor saw; camera frame numbers skip when frames are dropped
 
     def process(self, frame: Frame) -> FrameResult:
         watch = _Stopwatch()
+        self._processed += 1
         rec = self.holder.current  # one (model, gallery) pair for the whole frame
         rgb = self._rgb = _convert(frame.image_bgr, cv2.COLOR_BGR2RGB, self._rgb)
         watch.lap("convert")
@@ -128,7 +130,7 @@ class CameraProcessor:
             q = float(quality[idx])
             if q < cfg.min_quality:
                 continue
-            stale = frame.index - state.last_embed_frame >= cfg.embed_every_frames
+            stale = self._processed - state.last_embed_frame >= cfg.embed_every_frames
             better = q > state.best_quality * (1 + cfg.quality_improvement)
             if stale or better:
                 due.append((tid, idx, q))
@@ -143,7 +145,7 @@ class CameraProcessor:
         person_index, cosine = rec.gallery.best_match(embeddings)
         for (tid, _, q), crop, p, c in zip(due, crops, person_index.tolist(), cosine.tolist(), strict=True):
             state = self.tracks[tid]
-            state.last_embed_frame = frame.index
+            state.last_embed_frame = self._processed
             if q > state.best_quality:
                 state.best_quality, state.best_crop_rgb = q, crop.copy()
             person = rec.gallery.person_ids[p] if p >= 0 else None
