@@ -52,6 +52,7 @@ class Updater:
         self.models = SlotStore(state_dir / "models")
         self.trust = TrustStore(state_dir / "trust.json")
         self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
+        self._answered: tuple[str, str] = ("", "")
         self._queue: queue.SimpleQueue[UpdateAnnouncement | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="updates", daemon=True)
 
@@ -80,8 +81,13 @@ class Updater:
     def handle(self, ann: UpdateAnnouncement) -> str:
         """Apply one announcement; returns the final state reported."""
         if ann.version == self.running_version(ann.kind):
-            log.info("update: %s %s already running", ann.kind, ann.version)
+            # Retained announcements come again on every reconnect: answer each rollout once.
+            if self._answered != (ann.rollout_id, ann.version):
+                log.info("update: %s %s already running", ann.kind, ann.version)
+                self._report(ann, "applied", "already running")
+            self._answered = (ann.rollout_id, ann.version)
             return "applied"
+        self._answered = (ann.rollout_id, ann.version)
         try:
             if self.trust.is_older(ann.kind, ann.version):
                 raise UpdateRefused(f"{ann.version} is older than the trusted {self.trust.last(ann.kind)}")

@@ -122,6 +122,9 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         state = announce_and_wait(subscriber, hub.publish(key, "gallery", "2", model_id, good), "applied")
         assert state["running_version"] == "2" and app.holder.current.gallery.version == "2"
         assert (config.state_dir / "galleries" / "current").readlink() == Path("2")
+        ann_again = hub.publish(key, "gallery", "2", model_id, good)
+        again = ann_again.model_copy(update={"rollout_id": "r-again"})
+        assert announce_and_wait(subscriber, again, "applied")["detail"] == "already running"
 
         tampered = bytearray(gallery_bytes(lfw_gallery, tmp_path, "3"))
         body = bytes(tampered)
