@@ -7,6 +7,7 @@ LFW faces pasted on it with a little motion per frame so the tracker and the emb
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -15,14 +16,17 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
 from edge.events import TrackEventRecord
+from edge.frame_loop import EventSink
 from edge.processor import STAGES, CameraProcessor, Frame
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
@@ -92,66 +96,82 @@ def throughput(pipeline: FacePipeline,
     return n / elapsed, cpu / n, {s: t / spent for s, t in totals.items()}, faces / n
 
 
+@contextlib.contextmanager
+def mosquitto_broker(binary: str) -> Iterator[int]:
+    """A throwaway Mosquitto on a free local port; yields the port."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    broker = subprocess.Popen([shutil.which(binary) or "/usr/sbin/mosquitto", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        yield port
+    finally:
+        broker.terminate()
+        broker.wait(5)
+
+
+def write_video(path: Path, frames: list[np.ndarray], empty_tail: int = 20) -> None:
+    """MJPG file of the frames, then empty frames so that every track ends."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, RESOLUTION_WH)
+    for image in frames + [np.zeros_like(frames[0])] * empty_tail:
+        writer.write(image)
+    writer.release()
+
+
+class LatencyProbe:
+    """Subscribes to the events; per event, seconds since its frame's capture and since it was stored."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.latencies: list[tuple[float, float]] = []
+        self.stored: dict[tuple[str, int], float] = {}
+        self.done = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("facefleet/+/events", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _client: object, _userdata: object, msg: Any) -> None:
+        event, now = json.loads(msg.payload), time.time()
+        self.latencies.append((now - datetime.fromisoformat(event["ts"]).timestamp(),
+                               now - self.stored.get((event["type"], event["track_id"]), now)))
+        if event["type"] == "track_ended":
+            self.done.set()
+
+    def wrap(self, sink: EventSink) -> EventSink:
+        """The agent's event sink, noting when each event is stored."""
+        def store(records: list[TrackEventRecord]) -> None:
+            self.stored.update({(r.type, r.track_id): time.time() for r in records})
+            sink(records)
+        return store
+
+
 def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig,
                   mosquitto: str) -> list[tuple[float, float]]:
-    """Per event, seconds from its frame's capture, and from its storing in the outbox, to its arrival at a
-    subscriber through a real broker."""
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.enums import CallbackAPIVersion
-
+    """Run the whole agent on the frames against a real broker; latencies as `LatencyProbe` measures them."""
     from edge.app import EdgeApp
 
-    binary = shutil.which(mosquitto) or "/usr/sbin/mosquitto"
-    with tempfile.TemporaryDirectory() as tmp, socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        sock.close()
-        broker = subprocess.Popen([binary, "-p", str(port)], stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
-        try:
-            time.sleep(0.5)
-            video = Path(tmp) / "scene.avi"
-            writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 25.0, RESOLUTION_WH)
-            for image in frames + [frames[0] * 0] * 20:  # empty frames at the end: tracks end
-                writer.write(image)
-            writer.release()
-            latencies: list[tuple[float, float]] = []
-            stored: dict[tuple[str, int], float] = {}
-            done = threading.Event()
-
-            def on_message(_c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
-                event, now = json.loads(msg.payload), time.time()
-                latencies.append((now - datetime.fromisoformat(event["ts"]).timestamp(),
-                                  now - stored.get((event["type"], event["track_id"]), now)))
-                if event["type"] == "track_ended":
-                    done.set()
-
-            sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=mqtt.MQTTv5)
-            sub.on_message = on_message
-            sub.connect("127.0.0.1", port)
-            sub.subscribe("facefleet/+/events", qos=1)
-            sub.loop_start()
-            config = EdgeConfig.model_validate({
-                "device_id": "bench", "state_dir": tmp, "pipeline": pipeline_config.model_dump(mode="json"),
-                "cameras": [{"name": "bench", "source": {"type": "file", "path": str(video),
-                                                         "pacing": "every_frame"}}],
-                "mqtt": {"host": "127.0.0.1", "port": port}, "http": {"port": 0},
-                "updates": {"enabled": False}})
-            app = EdgeApp(config)
-
-            def store(records: list[TrackEventRecord]) -> None:
-                stored.update({(r.type, r.track_id): time.time() for r in records})
-                app.store_events(records)
-
-            app.loop.sink = store
-            app.start()
-            done.wait(300)
-            app.stop()
-            sub.loop_stop()
-            return latencies
-        finally:
-            broker.terminate()
-            broker.wait(5)
+    with tempfile.TemporaryDirectory() as tmp, mosquitto_broker(mosquitto) as port:
+        video = Path(tmp) / "scene.avi"
+        write_video(video, frames)
+        probe = LatencyProbe(port)
+        config = EdgeConfig.model_validate({
+            "device_id": "bench", "state_dir": tmp, "pipeline": pipeline_config.model_dump(mode="json"),
+            "cameras": [{"name": "bench",
+                         "source": {"type": "file", "path": str(video), "pacing": "every_frame"}}],
+            "mqtt": {"host": "127.0.0.1", "port": port}, "http": {"port": 0}, "updates": {"enabled": False}})
+        app = EdgeApp(config)
+        app.loop.sink = probe.wrap(app.store_events)
+        app.start()
+        probe.done.wait(300)
+        app.stop()
+        probe.client.loop_stop()
+        return probe.latencies
 
 
 def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: str = "mosquitto") -> None:
