@@ -30,6 +30,7 @@ from facefleet.wire import DeviceStatus, Topics
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
+_MAX_REFUSALS = 3
 
 
 class MqttLink:
@@ -47,6 +48,7 @@ class MqttLink:
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_seq = 0  # rows up to here are in paho's hands
+        self._refusals: dict[int, int] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sender = threading.Thread(target=self._drain_loop, name="mqtt-outbox", daemon=True)
@@ -173,8 +175,14 @@ class MqttLink:
                 continue  # status or stats message
             if ok:
                 self.outbox.ack(seq)
+                continue
+            self._refusals[seq] = self._refusals.get(seq, 0) + 1
+            if self._refusals[seq] >= _MAX_REFUSALS:  # e.g. an ACL: retrying forever would not help
+                log.error("MQTT: broker refused seq %d %d times; dropping it", seq, _MAX_REFUSALS)
+                self.outbox.drop(seq)
+                del self._refusals[seq]
             else:
-                log.warning("MQTT: broker refused event seq %d; it stays in the outbox", seq)
+                log.warning("MQTT: broker refused seq %d; it stays in the outbox", seq)
                 self._handed_seq = min(self._handed_seq, seq - 1)
 
     def _hand_over(self) -> None:

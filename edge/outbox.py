@@ -86,6 +86,12 @@ class Outbox:
         with self._lock:
             self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
 
+    def drop(self, seq: int) -> None:
+        """Give up on a row the broker keeps refusing; it counts as dropped."""
+        with self._lock:
+            cur = self._db.execute("DELETE FROM outbox WHERE seq = ?", (seq,))
+            self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (cur.rowcount,))
+
     @property
     def backlog(self) -> int:
         with self._lock:

@@ -60,3 +60,12 @@ def test_outbox_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
     assert reopened.dropped == 15 and reopened.backlog == 9, "survives a restart"
     assert reopened.append("t", lambda seq, eid: b"x") == 26, "seq never reused"
     reopened.close()
+
+
+def test_a_dropped_row_is_counted(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "outbox.db", max_events=10)
+    seq = outbox.append("t", lambda seq, eid: b"x")
+    outbox.drop(seq)
+    outbox.drop(seq)  # already gone: not counted twice
+    assert outbox.backlog == 0 and outbox.dropped == 1
+    outbox.close()
