@@ -139,8 +139,10 @@ class CameraReader:
                 break
             self.reconnects += 1
             delay = self.config.reconnect_min_s if read_any else min(delay * 2, self.config.reconnect_max_s)
-            log.warning("camera %s: %s; reconnecting in %.1f s (attempt %d)", self.name, self.last_error,
-                        delay, self.reconnects)
+            # A camera that stays away should not flood the log: the first few attempts, then every 10th.
+            level = logging.WARNING if self.reconnects <= 3 or self.reconnects % 10 == 0 else logging.DEBUG
+            log.log(level, "camera %s: %s; reconnecting in %.1f s (attempt %d)", self.name, self.last_error,
+                    delay, self.reconnects)
             self._stop.wait(delay)
         self.connected = False
         self._new_frame.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -15,9 +16,14 @@ log = logging.getLogger("edge")
 
 
 def _run(args: argparse.Namespace) -> int:
+    import cv2
+
     from edge.app import EdgeApp
 
     config = load_config(args.config)
+    # Lost cameras are logged by the agent, once and with backoff; OpenCV's own stderr lines only add noise.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:

@@ -44,6 +44,7 @@ class MqttLink:
         self.status = status
         self.connected = False
         self.connects = 0
+        self._failed_connects = 0
         self._handlers: dict[str, MessageHandler] = {}
         self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
@@ -67,6 +68,7 @@ class MqttLink:
         client.max_inflight_messages_set(cfg.max_inflight)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
         client.on_message = self._on_message
         return client
@@ -80,11 +82,11 @@ class MqttLink:
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
+        log.info("MQTT: connecting to %s:%d as %s", self.config.host, self.config.port, self.device_id)
         self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
                                   clean_start=False, properties=props)
         self.client.loop_start()
         self._sender.start()
-        log.info("MQTT: connecting to %s:%d as %s", self.config.host, self.config.port, self.device_id)
 
     def stop(self, timeout_s: float = 3.0) -> None:
         """Publish `offline` ourselves (the will is not sent on a clean disconnect), then disconnect."""
@@ -129,11 +131,18 @@ class MqttLink:
             return
         self.connected = True
         self.connects += 1
+        self._failed_connects = 0
         log.info("MQTT: connected (session present: %s)", flags.session_present)
         client.publish(self.topics.status(self.device_id), self._status_payload("online"), qos=1, retain=True)
         for topic in self._handlers:
             client.subscribe(topic, qos=1)
         self._wake.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
+        self._failed_connects += 1
+        if self._failed_connects <= 3 or self._failed_connects % 10 == 0:
+            log.warning("MQTT: cannot reach %s:%d (attempt %d); retrying with backoff", self.config.host,
+                        self.config.port, self._failed_connects)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Properties | None) -> None:

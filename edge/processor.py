@@ -150,7 +150,7 @@ class CameraProcessor:
                 state.best_quality, state.best_crop_rgb = q, crop.copy()
             person = rec.gallery.person_ids[p] if p >= 0 else None
             name = rec.gallery.names[p] if p >= 0 else None
-            change = state.votes.add(person, name, c)
+            change = state.votes.add(person, name, c if p >= 0 else 0.0)  # empty gallery: neutral, not -1
             if change.changed:
                 events.append(self._record("identity_changed", tid, frame.ts, rec))
             if change.confirmed:
