@@ -68,6 +68,14 @@ class SlotStore:
         self._link("current", version)
         return old
 
+    def restore(self, version: str | None) -> None:
+        """Switch back to `version` after a failed switch; None: no slot was active (remove `current`)."""
+        if version is not None:
+            self._link("current", version)
+            return
+        (self.root / "current").unlink(missing_ok=True)
+        fsync_dir(self.root)
+
     def _link(self, name: str, version: str) -> None:
         tmp = self.root / f".{name}.tmp"
         tmp.unlink(missing_ok=True)

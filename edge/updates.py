@@ -93,6 +93,7 @@ class Updater:
                 raise UpdateRefused(f"{ann.version} is older than the trusted {self.trust.last(ann.kind)}")
             self._report(ann, "downloading")
             signed = self.fetcher.manifest(ann)
+            self._check_pairing(signed)
             artifact = self.fetcher.artifact(ann.artifact_url, signed.manifest)
             self._report(ann, "verifying", "signature, size and sha256 verified")
             return self._install(ann, signed, artifact)
@@ -117,11 +118,17 @@ class Updater:
             self.galleries.discard(manifest.version)
             raise UpdateRefused("gallery file disagrees with its manifest (model, dim or version)")
         model_version = self._model_for(manifest.model_id)
-        if model_version is None:
+        if model_version is None:  # the model went away while this downloaded
             self.galleries.discard(manifest.version)
+            raise UpdateRefused(f"no model {manifest.model_id} for gallery {manifest.version}")
+        return self._switch(ann, model_version=model_version, gallery_version=manifest.version)
+
+    def _check_pairing(self, signed: SignedManifest) -> None:
+        """Before downloading: a gallery must be for the running model or a staged one."""
+        manifest = signed.manifest
+        if manifest.kind == "gallery" and self._model_for(manifest.model_id) is None:
             raise UpdateRefused(f"gallery is for model {manifest.model_id}, the device runs "
                                 f"{self.holder.current.model_id} (mismatched pair refused)")
-        return self._switch(ann, model_version=model_version, gallery_version=manifest.version)
 
     def _stage_model(self, signed: SignedManifest, artifact: Path) -> None:
         """Stage a model and prove it runs (a finite unit probe embedding) before it waits for a gallery."""
@@ -162,16 +169,17 @@ class Updater:
             health_check(self.holder.current, self.probe_rgb)
         except Exception as exc:
             self.holder.swap(old)
-            if old_gallery_slot:
-                self.galleries.activate(old_gallery_slot)
-            if old_model_slot:
-                self.models.activate(old_model_slot)
+            self.galleries.restore(old_gallery_slot)
+            if model_version:
+                self.models.restore(old_model_slot)
             self._report(ann, "rolled_back", f"health check after the switch failed: {exc}")
             return "rolled_back"
         self.trust.record("gallery", gallery_version)
         if model_version:
             self.trust.record("model", model_version)
         self.galleries.prune()
+        if model_version:
+            self.models.prune()
         log.info("update: now running model %s, gallery %s", candidate.model_id, candidate.gallery.version)
         self._report(ann, "applied", f"model {candidate.model_id}, gallery {candidate.gallery.version}")
         return "applied"

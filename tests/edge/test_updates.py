@@ -16,12 +16,16 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.app import EdgeApp, boot_recognizer
+from edge.download import ArtifactFetcher
+from edge.recognizer import HealthError, Recognizer, RecognizerHolder, probe_crop
 from edge.slots import SlotStore, TrustStore, version_key
+from edge.updates import Updater
 from facefleet.gallery import Gallery
 from facefleet.signing import public_pem, sign_manifest
-from facefleet.wire import ArtifactKind, ArtifactManifest, Topics, UpdateAnnouncement
+from facefleet.wire import ArtifactKind, ArtifactManifest, Topics, UpdateAnnouncement, UpdateState
+from models.pipeline import FacePipeline
 from models.registry import default_model_dir
-from tests.edge.conftest import Subscriber, agent_config
+from tests.edge.conftest import FAST_PIPELINE, Subscriber, agent_config
 
 TOKEN = "device-token-123"
 
@@ -205,3 +209,33 @@ def test_slots_switch_and_keep_the_previous(tmp_path: Path) -> None:
     slots.prune()
     assert slots.current_version() == "2" and sorted(p.name for p in slots.root.iterdir() if p.is_dir()
                                                      and not p.is_symlink()) == ["1", "2"]
+
+
+def test_a_failed_check_after_the_switch_rolls_back(tmp_path: Path, fast_pipeline: FacePipeline,
+                                                     lfw_gallery: Gallery,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    holder = RecognizerHolder(Recognizer(fast_pipeline, lfw_gallery))
+    reports: list[UpdateState] = []
+    key = Ed25519PrivateKey.generate()
+    fetcher = ArtifactFetcher(key.public_key(), None, 5.0, 1 << 30, tmp_path / "tmp")
+    updater = Updater("dev", tmp_path, fetcher, holder, FAST_PIPELINE, probe_crop(None), reports.append)
+    body = gallery_bytes(lfw_gallery, tmp_path, "2")
+    manifest = ArtifactManifest(kind="gallery", version="2", model_id=lfw_gallery.model_id,
+                                sha256=hashlib.sha256(body).hexdigest(), size=len(body),
+                                created=datetime.now(timezone.utc), file_name="gallery.db", embedding_dim=128)
+    download = tmp_path / "download"
+    download.write_bytes(body)
+    updater.galleries.stage(sign_manifest(key, manifest), download)
+    outcomes = iter([None, HealthError("probe embedding drifted")])
+
+    def flaky_check(rec: Recognizer, probe: Any) -> None:
+        outcome = next(outcomes)
+        if outcome is not None:
+            raise outcome
+
+    monkeypatch.setattr("edge.updates.health_check", flaky_check)
+    ann = UpdateAnnouncement(rollout_id="r", kind="gallery", version="2", manifest_url="http://hub/m",
+                             artifact_url="http://hub/a", ts=datetime.now(timezone.utc))
+    assert updater._switch(ann, model_version="", gallery_version="2") == "rolled_back"
+    assert holder.current.gallery.version == "1" and updater.galleries.current_version() is None
+    assert reports[-1].state == "rolled_back" and "drifted" in reports[-1].detail
