@@ -71,15 +71,23 @@ class FrameLoop:
             self.new_frame.wait(0.5)
             self.new_frame.clear()
             self.heartbeat = time.monotonic()
-            for reader in self.readers:
-                if self._stop.is_set():
-                    break
-                frame = reader.latest(self._last_index[reader.name])
-                if frame is not None:
-                    self._last_index[reader.name] = frame.index
-                    self._step(reader.name, frame)
-                    self.new_frame.set()  # others may have frames waiting: go round again
-                self._expire(reader)
+            try:
+                self._round()
+            except Exception:  # the loop is the agent's heartbeat: log, pause, go on
+                log.exception("frame loop error")
+                self._stop.wait(1.0)
+
+    def _round(self) -> None:
+        """Visit every camera once: process its newest frame if there is one, end its stale tracks."""
+        for reader in self.readers:
+            if self._stop.is_set():
+                return
+            frame = reader.latest(self._last_index[reader.name])
+            if frame is not None:
+                self._last_index[reader.name] = frame.index
+                self._step(reader.name, frame)
+                self.new_frame.set()  # others may have frames waiting: go round again
+            self._expire(reader)
 
     def _step(self, camera: str, frame: Frame) -> None:
         try:
@@ -118,4 +126,7 @@ class FrameLoop:
         for event in events:
             self.metrics.events.labels(event.type).inc()
             log.info("event %s", describe(event))
-        self.sink(events)
+        try:
+            self.sink(events)
+        except Exception:  # e.g. a full disk under the outbox: these events are lost, the agent is not
+            log.exception("could not store %d event(s)", len(events))
