@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 
 from edge import __version__
 from edge.camera import CameraReader
-from edge.config import EdgeConfig
+from edge.config import ConfigError, EdgeConfig
 from edge.download import ArtifactFetcher
 from edge.events import TrackEventRecord, to_wire
 from edge.frame_loop import FrameLoop
@@ -90,6 +90,8 @@ class EdgeApp:
         if not cfg.enabled or cfg.hub_public_key is None:
             log.warning("updates disabled (no hub_public_key configured)")
             return None
+        if not cfg.hub_public_key.is_file():
+            raise ConfigError(f"updates.hub_public_key: {cfg.hub_public_key} does not exist")
         state_dir = self.config.state_dir
         fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
                                   cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp")
