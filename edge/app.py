@@ -87,8 +87,11 @@ class EdgeApp:
 
     def _make_updater(self) -> Updater | None:
         cfg = self.config.updates
-        if not cfg.enabled or cfg.hub_public_key is None:
-            log.warning("updates disabled (no hub_public_key configured)")
+        if not cfg.enabled:
+            log.info("updates disabled by the config")
+            return None
+        if cfg.hub_public_key is None:
+            log.warning("updates off: no updates.hub_public_key to verify them with")
             return None
         if not cfg.hub_public_key.is_file():
             raise ConfigError(f"updates.hub_public_key: {cfg.hub_public_key} does not exist")
