@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.liveness import LivenessCue, nonrigid_motion
-from edge.quality import pose_score, size_score
+from edge.quality import pose_score, sharpness_score, size_score
 from edge.tracker import FaceTracker, greedy_match, iou_matrix
 from edge.voting import TrackVotes
 from models.faces import Faces
@@ -110,3 +111,13 @@ def test_vote_window_is_bounded() -> None:
     for _ in range(20):
         votes.add(None, None, -1.0)
     assert votes.identity.votes == {"unknown": 5} and votes.samples == 20 and votes.identity.person_id is None
+
+
+def test_sharpness_drops_with_blur() -> None:
+    rng = np.random.default_rng(1)
+    sharp = (rng.random((120, 120)) * 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(sharp, (0, 0), 3)
+    box = np.array([[10, 10, 110, 110]], np.float32)
+    assert sharpness_score(sharp, box)[0] == pytest.approx(1.0)
+    assert sharpness_score(blurred, box)[0] < 0.5
+    assert sharpness_score(sharp, np.array([[0, 0, 2, 2]], np.float32))[0] == 0.0, "too small to judge"
