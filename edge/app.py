@@ -1,0 +1,199 @@
+"""The edge agent's composition root: builds everything from the config, starts it, stops it in reverse.
+
+Start order follows the data backwards (sinks before sources): outbox, MQTT link, updater, HTTP port,
+frame loop, cameras, stats. Stop is the exact reverse, so the frame loop ends its open tracks while the
+outbox and link still run, and `offline` is published last, by us, before the disconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from edge import __version__
+from edge.camera import CameraReader
+from edge.config import ConfigError, EdgeConfig
+from edge.download import ArtifactFetcher
+from edge.events import TrackEventRecord, to_wire
+from edge.frame_loop import FrameLoop
+from edge.httpd import HealthServer
+from edge.metrics import EdgeMetrics
+from edge.mqtt_link import MqttLink
+from edge.outbox import Outbox
+from edge.processor import CameraProcessor
+from edge.recognizer import Recognizer, RecognizerHolder, pipeline_for_model, probe_crop
+from edge.slots import SlotStore
+from edge.updates import Updater
+from facefleet.gallery import Gallery, GalleryError
+from facefleet.signing import load_public_key
+from facefleet.wire import CameraStats, DeviceStats, DeviceStatus, UpdateState
+from models.pipeline import FacePipeline
+
+log = logging.getLogger(__name__)
+
+
+def boot_recognizer(config: EdgeConfig) -> Recognizer:
+    """The (model, gallery) pair to start with: the active slots after an update, else the config's."""
+    models, galleries = SlotStore(config.state_dir / "models"), SlotStore(config.state_dir / "galleries")
+    model_version = models.current_version() or ""
+    if model_version:
+        signed, path = models.manifest(model_version), models.artifact(model_version)
+        pipeline = pipeline_for_model(config.pipeline, signed, path)
+    else:
+        pipeline = FacePipeline.from_config(config.pipeline)
+    empty = Gallery.empty(pipeline.model_id, pipeline.embedder.dim)
+    gallery_version = galleries.current_version()
+    try:
+        if gallery_version:
+            gallery = Gallery.load(galleries.artifact(gallery_version))
+        elif config.gallery_path is not None:
+            gallery = Gallery.load(config.gallery_path)
+        else:
+            log.warning("no gallery yet: every face is unknown until the hub sends one")
+            gallery = empty
+        return Recognizer(pipeline, gallery, model_version)
+    except GalleryError as exc:
+        log.error("gallery unusable, starting with an empty one: %s", exc)
+        return Recognizer(pipeline, empty, model_version)
+
+
+class EdgeApp:
+    def __init__(self, config: EdgeConfig) -> None:
+        self.config = config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = EdgeMetrics()
+        self.holder = RecognizerHolder(boot_recognizer(config))
+        self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
+        status = DeviceStatus(device_id=config.device_id, state="online", agent_version=__version__,
+                              group=config.group, cameras=[c.name for c in config.cameras],
+                              **self._status_fields())
+        self.link = MqttLink(config.mqtt, config.device_id, self.outbox, status)
+        self.topics = self.link.topics
+        self.new_frame = threading.Event()
+        self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
+        processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition)
+                      for c in config.cameras}
+        self.loop = FrameLoop(self.readers, processors, self.store_events, self.metrics, self.new_frame,
+                              config.tracker.lost_after_s)
+        self.updater = self._make_updater()
+        self.http = HealthServer(config.http.host, config.http.port, self.metrics.registry, self.healthy)
+        self._stop = threading.Event()
+        self._last_stats = 0.0
+        self._backlog = 0
+        self._stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
+
+    def _make_updater(self) -> Updater | None:
+        cfg = self.config.updates
+        if not cfg.enabled:
+            log.info("updates disabled by the config")
+            return None
+        if cfg.hub_public_key is None:
+            log.warning("updates off: no updates.hub_public_key to verify them with")
+            return None
+        if not cfg.hub_public_key.is_file():
+            raise ConfigError(f"updates.hub_public_key: {cfg.hub_public_key} does not exist")
+        state_dir = self.config.state_dir
+        fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
+                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp")
+        updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
+                          probe_crop(cfg.probe_crop), self.store_update_state)
+        self.link.subscribe(self.topics.updates(self.config.device_id), updater.on_message)
+        return updater
+
+    def start(self) -> None:
+        self.link.start()
+        if self.updater:
+            self.updater.start()
+        self.http.start()
+        self.loop.start()
+        for reader in self.readers:
+            reader.start()
+        self._stats.start()
+        log.info("agent %s started with %d camera(s), model %s, gallery %s", self.config.device_id,
+                 len(self.readers), self.holder.current.model_id, self.holder.current.gallery.version)
+
+    def stop(self) -> None:
+        log.info("agent %s stopping", self.config.device_id)
+        self._stop.set()
+        self._stats.join(5)
+        for reader in reversed(self.readers):
+            reader.stop()
+        self.loop.stop()
+        self._drain(timeout_s=3.0)
+        self.http.stop()
+        if self.updater:
+            self.updater.stop()
+        self.link.stop()
+        self.outbox.close()
+        log.info("agent %s stopped (%d events left in the outbox)", self.config.device_id, self._backlog)
+
+    def _drain(self, timeout_s: float) -> None:
+        """Give the link a moment to deliver what the last frames produced; the rest waits in the outbox."""
+        deadline = time.monotonic() + timeout_s
+        while self.link.connected and self.outbox.backlog and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._backlog = self.outbox.backlog
+
+    def store_events(self, records: list[TrackEventRecord]) -> None:
+        topic = self.topics.events(self.config.device_id)
+        for record in records:
+            self.outbox.append(topic, self._renderer(record))
+
+    def _renderer(self, record: TrackEventRecord) -> Callable[[int, str], bytes]:
+        """The payload of a record once the outbox has given it a seq and an event id."""
+        def render(seq: int, event_id: str) -> bytes:
+            return to_wire(record, self.config.device_id, seq, event_id).model_dump_json().encode()
+        return render
+
+    def store_update_state(self, state: UpdateState) -> None:
+        self.outbox.append(self.topics.update_state(self.config.device_id),
+                           lambda _seq, _eid: state.model_dump_json().encode())
+        if state.state in ("applied", "rolled_back"):
+            self.link.update_status(self._status_fields())
+
+    def _status_fields(self) -> dict[str, str]:
+        rec = self.holder.current
+        return {"model_version": rec.model_version, "model_id": rec.model_id,
+                "gallery_version": rec.gallery.version}
+
+    def healthy(self) -> tuple[bool, str]:
+        quiet = time.monotonic() - self.loop.heartbeat
+        if quiet > self.config.http.stalled_after_s:
+            return False, f"frame loop stalled for {quiet:.0f} s\n"
+        return True, "ok\n"
+
+    def stats(self) -> DeviceStats:
+        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected,
+                                       reconnects=r.reconnects) for r in self.readers}
+        return DeviceStats(device_id=self.config.device_id, ts=datetime.now(timezone.utc), cameras=cameras,
+                           active_tracks=self.loop.active_tracks, outbox_backlog=self.outbox.backlog,
+                           stage_ms={k: round(v, 2) for k, v in self.loop.stage_ms.items()})
+
+    def _stats_loop(self) -> None:
+        while not self._stop.wait(min(self.config.mqtt.stats_every_s, 1.0)):
+            self._update_gauges()
+            if time.monotonic() - self._last_stats >= self.config.mqtt.stats_every_s:
+                self._last_stats = time.monotonic()
+                self.link.publish_now(self.topics.stats(self.config.device_id), self.stats())
+
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        for r in self.readers:
+            m.fps.labels(r.name).set(self.loop.fps(r.name))
+            m.camera_up.labels(r.name).set(int(r.connected))
+            m.reconnects.labels(r.name).set(r.reconnects)
+        m.frame_queue.set(sum(r.has_frame_after(self.loop.last_index(r.name)) for r in self.readers))
+        m.outbox_backlog.set(self.outbox.backlog)
+        m.outbox_dropped.set(self.outbox.dropped)
+        m.mqtt_connected.set(int(self.link.connected))
+
+    def run_until_stopped(self, stop: threading.Event) -> None:
+        """Start, wait for `stop` (set by SIGTERM/SIGINT in the CLI), stop."""
+        self.start()
+        try:
+            stop.wait()
+        finally:
+            self.stop()

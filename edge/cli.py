@@ -1,0 +1,84 @@
+"""`facefleet-edge` command: run the agent, check a config, benchmark. Thin shell over the library."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from edge.config import ConfigError, load_config
+
+log = logging.getLogger("edge")
+
+
+def _run(args: argparse.Namespace) -> int:
+    import cv2
+
+    from edge.app import EdgeApp
+
+    config = load_config(args.config)
+    # Lost cameras are logged by the agent, once and with backoff; OpenCV's own stderr lines only add noise.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    EdgeApp(config).run_until_stopped(stop)
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    print(f"{args.config}: ok (device {config.device_id}, {len(config.cameras)} camera(s))")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from edge.bench import run_bench
+
+    run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facefleet-edge", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the agent until SIGTERM/SIGINT")
+    run.add_argument("--config", type=Path, required=True, help="YAML config (see edge/README.md)")
+    run.set_defaults(func=_run)
+    check = commands.add_parser("check-config", help="validate a config file and exit")
+    check.add_argument("--config", type=Path, required=True)
+    check.set_defaults(func=_check_config)
+    bench = commands.add_parser("bench", help="throughput and latency of the agent on this machine")
+    bench.add_argument("--data", type=Path, default=Path("../shared/data"))
+    bench.add_argument("--frames", type=int, default=40, help="frames per scenario")
+    bench.add_argument("--min-face-px", type=int, default=40)
+    bench.add_argument("--mosquitto", default="mosquitto", help="broker binary for the latency run")
+    bench.set_defaults(func=_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"facefleet-edge: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""A/B slots for pushed artifacts: `<root>/<version>/<file>` and a `current` symlink switched atomically.
+
+Switching is `os.replace` of a fresh symlink over `current` followed by an fsync of the directory, so after
+a power cut `current` names either the old or the new version, never a half-written one. The previous
+version stays on disk (and `previous` points at it) so a failed health check can switch back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from facefleet.wire import ArtifactKind, SignedManifest
+
+MANIFEST_FILE = "manifest.json"
+
+
+def version_key(version: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order of version strings: `2` < `10`, `1.9` < `1.10`, `2026.11.28-2` < `2026.11.28-10`."""
+    parts = re.findall(r"\d+|[^\d._-]+", version)
+    return tuple((0, int(part)) if part.isdigit() else (1, part) for part in parts)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class SlotStore:
+    """Versions of one kind of artifact (galleries or models) under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+
+    def stage(self, signed: SignedManifest, artifact: Path) -> Path:
+        """Move a verified download into `<root>/<version>/` with its manifest; returns the artifact path."""
+        version = signed.manifest.version
+        final = self.root / version
+        tmp = self.root / f".{version}.staging"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        path = tmp / signed.manifest.file_name
+        shutil.move(str(artifact), path)
+        (tmp / MANIFEST_FILE).write_text(signed.model_dump_json(), encoding="utf-8")
+        for f in (path, tmp / MANIFEST_FILE):
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            if version == self.current_version():
+                raise FileExistsError(f"version {version} is the running one")
+            shutil.rmtree(final)  # a leftover of an earlier, failed attempt
+        tmp.rename(final)
+        fsync_dir(self.root)
+        return final / signed.manifest.file_name
+
+    def activate(self, version: str) -> str | None:
+        """Point `current` at `version` (and `previous` at the old one); returns the old version."""
+        old = self.current_version()
+        if old is not None and old != version:
+            self._link("previous", old)
+        self._link("current", version)
+        return old
+
+    def restore(self, version: str | None) -> None:
+        """Switch back to `version` after a failed switch; None: no slot was active (remove `current`)."""
+        if version is not None:
+            self._link("current", version)
+            return
+        (self.root / "current").unlink(missing_ok=True)
+        fsync_dir(self.root)
+
+    def _link(self, name: str, version: str) -> None:
+        tmp = self.root / f".{name}.tmp"
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(version)
+        os.replace(tmp, self.root / name)
+        fsync_dir(self.root)
+
+    def current_version(self) -> str | None:
+        return self._read("current")
+
+    def manifest(self, version: str) -> SignedManifest:
+        text = (self.root / version / MANIFEST_FILE).read_text(encoding="utf-8")
+        return SignedManifest.model_validate_json(text)
+
+    def artifact(self, version: str) -> Path:
+        return self.root / version / self.manifest(version).manifest.file_name
+
+    def discard(self, version: str) -> None:
+        """Remove a version that is neither current nor previous (a failed or superseded one)."""
+        if version not in (self.current_version(), self._read("previous")):
+            shutil.rmtree(self.root / version, ignore_errors=True)
+
+    def prune(self, keep: frozenset[str] = frozenset()) -> None:
+        """Delete versions other than current, previous and `keep`."""
+        kept = set(keep) | {v for v in (self.current_version(), self._read("previous")) if v}
+        for version in self.versions():
+            if version not in kept:
+                shutil.rmtree(self.root / version, ignore_errors=True)
+
+    def versions(self) -> list[str]:
+        """Stored versions (staging leftovers and the links excluded), sorted by name."""
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+
+    def _read(self, name: str) -> str | None:
+        link = self.root / name
+        return os.readlink(link) if link.is_symlink() else None
+
+
+class TrustStore:
+    """The newest version of each kind ever applied, persisted; older announcements are refused."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def last(self, kind: ArtifactKind) -> str | None:
+        data = self._load()
+        return data.get(kind)
+
+    def is_older(self, kind: ArtifactKind, version: str) -> bool:
+        last = self.last(kind)
+        return last is not None and version_key(version) < version_key(last)
+
+    def record(self, kind: ArtifactKind, version: str) -> None:
+        data = self._load()
+        if kind not in data or version_key(version) >= version_key(data[kind]):
+            data[kind] = version
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            os.replace(tmp, self.path)
+            fsync_dir(self.path.parent)
+
+    def _load(self) -> dict[str, str]:
+        if not self.path.exists():
+            return {}
+        data: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
+        return data

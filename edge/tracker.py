@@ -1,0 +1,170 @@
+"""Face tracking across frames: a constant-velocity Kalman filter per face and IoU association (SORT).
+
+Track ids are per camera, start at 1 and never repeat within a tracker's life. A track becomes active
+after `activation_frames` hits (a single false detection never reaches the outside world) and ends after
+`lost_frames` frames without a matching detection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.config import TrackerConfig
+from models.faces import Faces
+
+# State [cx, cy, w, h, vcx, vcy, vw, vh]; we observe the first four.
+_F = np.eye(8, dtype=np.float64)
+_F[:4, 4:] = np.eye(4)
+_H = np.eye(4, 8, dtype=np.float64)
+
+
+def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
+    """(N, 4), (M, 4) boxes -> (N, M) intersection over union; 0 for empty or degenerate boxes."""
+    if len(a_xyxy) == 0 or len(b_xyxy) == 0:
+        return np.zeros((len(a_xyxy), len(b_xyxy)), np.float32)
+    a, b = a_xyxy[:, None, :], b_xyxy[None, :, :]
+    inter_wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
+    inter = inter_wh[..., 0] * inter_wh[..., 1]
+    union = _area(a) + _area(b) - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
+
+
+def _area(xyxy: np.ndarray) -> np.ndarray:
+    """(..., 4) boxes -> (...) areas, 0 for inverted boxes."""
+    wh = np.clip(xyxy[..., 2:4] - xyxy[..., 0:2], 0, None)
+    area: np.ndarray = wh[..., 0] * wh[..., 1]
+    return area
+
+
+def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:
+    """Pairs (row, col) by descending IoU, each row and column used once, IoU >= threshold.
+
+    Greedy is what ByteTrack-style trackers fall back to without `lap`; with a handful of faces per frame
+    it agrees with the Hungarian assignment except in contrived overlaps.
+    """
+    pairs: list[tuple[int, int]] = []
+    if iou.size == 0:
+        return pairs
+    rows, cols = np.nonzero(iou >= threshold)
+    order = np.argsort(-iou[rows, cols], kind="stable")
+    used_r, used_c = set(), set()
+    for r, c in zip(rows[order].tolist(), cols[order].tolist(), strict=True):
+        if r not in used_r and c not in used_c:
+            pairs.append((r, c))
+            used_r.add(r)
+            used_c.add(c)
+    return pairs
+
+
+@dataclass
+class KalmanBox:
+    """Kalman filter of one box; noise scales with the box height (as in DeepSORT)."""
+
+    x: np.ndarray
+    p: np.ndarray = field(default_factory=lambda: np.diag([1, 1, 1, 1, 10, 10, 10, 10]).astype(np.float64))
+
+    @classmethod
+    def from_xyxy(cls, xyxy: np.ndarray) -> KalmanBox:
+        x = np.zeros(8)
+        x[:4] = _to_cxcywh(xyxy)
+        kb = cls(x)
+        kb.p *= max(float(x[3]), 1.0) ** 2 * 0.01
+        return kb
+
+    def predict(self) -> np.ndarray:
+        h = max(float(self.x[3]), 1.0)
+        q = np.diag([0.05 * h] * 4 + [0.01 * h] * 4) ** 2
+        self.x = _F @ self.x
+        self.p = _F @ self.p @ _F.T + q
+        return self.xyxy
+
+    def update(self, xyxy: np.ndarray) -> None:
+        r = np.diag([0.05 * max(float(self.x[3]), 1.0)] * 4) ** 2
+        s = _H @ self.p @ _H.T + r
+        gain = self.p @ _H.T @ np.linalg.inv(s)
+        self.x = self.x + gain @ (_to_cxcywh(xyxy) - _H @ self.x)
+        self.p = (np.eye(8) - gain @ _H) @ self.p
+
+    @property
+    def xyxy(self) -> np.ndarray:
+        cx, cy, w, h = self.x[:4]
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], np.float32)
+
+
+def _to_cxcywh(xyxy: np.ndarray) -> np.ndarray:
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    return np.array([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
+
+
+@dataclass
+class Track:
+    track_id: int
+    kalman: KalmanBox
+    hits: int = 1
+    misses: int = 0
+    active: bool = False
+    detection: int = -1  # index into this frame's Faces, -1 when unmatched this frame
+
+
+@dataclass(frozen=True)
+class TrackUpdate:
+    """What one frame did to the tracks.
+
+    matched: (track_id, face index) for active tracks seen in this frame.
+    started: ids that became active now. ended: ids that were active and are now lost.
+    """
+
+    matched: list[tuple[int, int]]
+    started: list[int]
+    ended: list[int]
+
+
+class FaceTracker:
+    """`update(faces) -> TrackUpdate` once per frame; `end_all()` when the camera stops."""
+
+    def __init__(self, config: TrackerConfig) -> None:
+        self.config = config
+        self.tracks: list[Track] = []
+        self._next_id = 1
+
+    def update(self, faces: Faces) -> TrackUpdate:
+        predicted = np.stack([t.kalman.predict() for t in self.tracks]) if self.tracks else np.zeros((0, 4))
+        pairs = greedy_match(iou_matrix(predicted, faces.xyxy), self.config.iou_match_threshold)
+        for track in self.tracks:
+            track.detection = -1
+        for row, col in pairs:
+            track = self.tracks[row]
+            track.kalman.update(faces.xyxy[col])
+            track.hits, track.misses, track.detection = track.hits + 1, 0, col
+        used = {c for _, c in pairs}
+        for col in range(len(faces)):
+            if col not in used:
+                self.tracks.append(Track(self._next_id, KalmanBox.from_xyxy(faces.xyxy[col]), detection=col))
+                self._next_id += 1
+        return self._lifecycle()
+
+    def _lifecycle(self) -> TrackUpdate:
+        started, ended, kept = [], [], []
+        for track in self.tracks:
+            if track.detection < 0:
+                track.misses += 1
+            # A tentative track gets one miss of grace; an active one rides out `lost_frames` (occlusion).
+            if track.misses > (self.config.lost_frames if track.active else 1):
+                if track.active:
+                    ended.append(track.track_id)
+                continue
+            if not track.active and track.hits >= self.config.activation_frames:
+                track.active = True
+                started.append(track.track_id)
+            kept.append(track)
+        self.tracks = kept
+        matched = [(t.track_id, t.detection) for t in kept if t.active and t.detection >= 0]
+        return TrackUpdate(matched, started, ended)
+
+    def end_all(self) -> list[int]:
+        """Forget every track; returns the ids of the active ones (they need a `track_ended`)."""
+        ended = [t.track_id for t in self.tracks if t.active]
+        self.tracks = []
+        return ended
