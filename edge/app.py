@@ -150,7 +150,7 @@ class EdgeApp:
 
     def store_update_state(self, state: UpdateState) -> None:
         self.outbox.append(self.topics.update_state(self.config.device_id),
-                           lambda _seq, _eid: state.model_dump_json().encode())
+                           lambda _seq, _eid: state.model_dump_json().encode(), stream="updates")
         if state.state in ("applied", "rolled_back"):
             self.link.update_status(self._status_fields())
 

@@ -48,8 +48,12 @@ class Outbox:
         self._db.executescript(_SCHEMA)
         self.notify: Callable[[], None] = lambda: None  # set by the sender to wake up on new rows
 
-    def append(self, topic: str, render: Callable[[int, str], bytes]) -> int:
-        """Store one message; `render(seq, event_id)` makes its payload once its seq is known. Returns seq."""
+    def append(self, topic: str, render: Callable[[int, str], bytes], stream: str = "events") -> int:
+        """Store one message; `render(number, event_id)` makes its payload. Returns the number.
+
+        Rows go out in one order (the row `seq`), but each stream numbers its own messages 1, 2, 3, ...
+        so that a gap in the events' numbers means a lost event, not an update report in between.
+        """
         event_id = uuid.uuid4().hex
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -57,14 +61,22 @@ class Outbox:
                 cur = self._db.execute("INSERT INTO outbox (event_id, topic, payload) VALUES (?, ?, x'')",
                                        (event_id, topic))
                 seq = int(cur.lastrowid or 0)
-                self._db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (render(seq, event_id), seq))
+                number = self._next_number(stream)
+                payload = render(number, event_id)
+                self._db.execute("UPDATE outbox SET payload = ? WHERE seq = ?", (payload, seq))
                 self._trim()
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
         self.notify()
-        return seq
+        return number
+
+    def _next_number(self, stream: str) -> int:
+        name = f"seq:{stream}"
+        self._db.execute("INSERT OR IGNORE INTO counters VALUES (?, 0)", (name,))
+        self._db.execute("UPDATE counters SET value = value + 1 WHERE name = ?", (name,))
+        return int(self._db.execute("SELECT value FROM counters WHERE name = ?", (name,)).fetchone()[0])
 
     def _trim(self) -> None:
         (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()

@@ -59,6 +59,8 @@ def test_outbox_is_bounded_and_counts_what_it_drops(tmp_path: Path) -> None:
     reopened = Outbox(tmp_path / "outbox.db", max_events=10)
     assert reopened.dropped == 15 and reopened.backlog == 9, "survives a restart"
     assert reopened.append("t", lambda seq, eid: b"x") == 26, "seq never reused"
+    assert reopened.append("u", lambda seq, eid: b"y", stream="updates") == 1, "each stream numbers its own"
+    assert reopened.append("t", lambda seq, eid: b"x") == 27
     reopened.close()
 
 
