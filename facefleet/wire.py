@@ -63,8 +63,8 @@ EventType = Literal["track_started", "identity_changed", "identity_confirmed", "
 class TrackEvent(_Payload):
     """One track-level event. `event_id` is unique; subscribers drop repeats by it (QoS 1 is at-least-once).
 
-    `seq` increases by one per event on a device and survives restarts (it is the outbox row id), so a
-    subscriber can also see order and gaps.
+    `seq` increases by one per track event on a device and survives restarts, so a subscriber can also
+    see order and gaps.
     """
 
     event_id: str = Field(min_length=8, max_length=64)
