@@ -39,7 +39,12 @@ def pipeline():  # type: ignore[no-untyped-def]
 
 
 class Broker:
-    """A Mosquitto process on 127.0.0.1:<port> that tests can stop and start again on the same port."""
+    """A Mosquitto process on 127.0.0.1:<port> that tests can stop and start again on the same port.
+
+    Started as root, Mosquitto 2 drops to the `mosquitto` user, which cannot write the test's temp dir, so
+    its persistence file would silently never appear and a restart would forget every session: `user root`
+    keeps the privileges (it has no effect when the tests do not run as root).
+    """
 
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()

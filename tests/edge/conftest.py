@@ -19,7 +19,7 @@ from edge.config import EdgeConfig
 from facefleet.gallery import Gallery
 from models.mtcnn import DetectorConfig
 from models.pipeline import FacePipeline, PipelineConfig
-from tests.conftest import LFW, Broker
+from tests.conftest import LFW
 from tests.edge.scenes import ENROLLED, STRANGER, Segment, build_gallery, lfw_image, write_people_video
 
 # Faces in the test videos are ~120 px: searching from 40 px skips the costly small pyramid levels.
@@ -87,21 +87,6 @@ class Subscriber:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """The shared Mosquitto fixture, made to keep sessions across a restart.
-
-    Started as root, Mosquitto 2 drops to the `mosquitto` user, which cannot write the test's temp dir, so
-    its persistence file (and log) silently never appear and a restart forgets every session. `user root`
-    keeps the privileges (it has no effect when the tests do not run as root).
-    """
-    b = Broker(tmp_path)
-    b.conf.write_text(b.conf.read_text() + "user root\n")
-    b.start()
-    yield b
-    b.stop()
 
 
 def ended_count(subscriber: Subscriber) -> int:
