@@ -34,13 +34,23 @@ class Embedder:
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
-        p = self.preprocess
-        blob = cv2.dnn.blobFromImages(list(crops), 1.0 / p.std, mean=(p.mean, p.mean, p.mean),
-                                      swapRB=p.color == "BGR")
-        if p.layout == "NHWC":
-            blob = np.ascontiguousarray(blob.transpose(0, 2, 3, 1))
-        parts = [self.backend.run(blob[i:i + self.max_batch])[0] for i in range(0, len(blob), self.max_batch)]
-        out = np.concatenate(parts).reshape(len(crops), -1)
-        if out.shape[1] != self.dim:
-            raise RuntimeError(f"{self.backend.name} gave {out.shape[1]}-d vectors, registry says {self.dim}")
+        """Raw network outputs (N, D); the input tensor is built per batch to keep memory flat."""
+        parts = [self.backend.run(self._blob(crops[i:i + self.max_batch]))[0].reshape(-1, self.dim)
+                 for i in range(0, len(crops), self.max_batch)]
+        out = np.concatenate(parts)
+        if out.shape != (len(crops), self.dim):
+            raise RuntimeError(f"{self.backend.name} gave {out.shape} for {len(crops)} crops, "
+                               f"registry says {self.dim}-d")
         return out
+
+    def _blob(self, crops: np.ndarray) -> np.ndarray:
+        return embedder_blob(crops, self.preprocess)
+
+
+def embedder_blob(crops_rgb: np.ndarray, preprocess: Preprocess) -> np.ndarray:
+    """The input tensor for (N, S, S, 3) RGB crops: pixel = (x - mean) / std, channel order and layout
+    as the registry says. Used for inference and for INT8 calibration alike."""
+    p = preprocess
+    blob = cv2.dnn.blobFromImages(list(crops_rgb), 1.0 / p.std, mean=(p.mean, p.mean, p.mean),
+                                  swapRB=p.color == "BGR")
+    return np.ascontiguousarray(blob.transpose(0, 2, 3, 1)) if p.layout == "NHWC" else blob

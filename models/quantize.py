@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from models.artifacts import record_artifact, verified_model_path
 from models.backend import Backend
+from models.embedder import embedder_blob
 from models.imageio import load_image
 from models.lfw import calibration_images, crops_for_images
 from models.pipeline import FacePipeline, PipelineConfig
@@ -82,13 +83,6 @@ def quantize_model(fp32_path: Path, out_path: Path, batches: Sequence[np.ndarray
             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True},
         )
     return out_path
-
-
-def embedder_blob(crops_rgb: np.ndarray, preprocess: Preprocess) -> np.ndarray:
-    """The embedder's input tensor for aligned crops, exactly as `Embedder` builds it."""
-    blob = cv2.dnn.blobFromImages(list(crops_rgb), 1.0 / preprocess.std, mean=(preprocess.mean,) * 3,
-                                  swapRB=preprocess.color == "BGR")
-    return np.ascontiguousarray(blob.transpose(0, 2, 3, 1)) if preprocess.layout == "NHWC" else blob
 
 
 def quantize_embedder(fp32_path: Path, out_path: Path, crops_rgb: np.ndarray, preprocess: Preprocess,
