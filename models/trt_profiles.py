@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Shape = tuple[int, ...]
+PNET_CELL_PX = 12  # P-Net's receptive field: the smallest input it accepts
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,20 @@ def pnet_level_hw(resolution_wh: tuple[int, int], min_face_px: int,
 
 
 def pnet_profiles(channels: int, config: PnetProfileConfig) -> list[ShapeRange]:
-    """P-Net profiles at batch 1: one range over all levels (opt at the largest, where the time goes) or
-    one fixed shape per level."""
+    """P-Net profiles at batch 1.
+
+    "range": one profile from P-Net's 12x12 window up to the largest level, opt at the largest (where the
+    time goes); any frame up to `resolution_wh`, of any aspect, fits. "per_scale": one fixed shape per
+    level of exactly `resolution_wh`; best kernels, but only that frame size fits.
+    """
     levels = pnet_level_hw(config.resolution_wh, config.min_face_px, config.scale_factor)
     if not levels:
         raise ValueError(f"no pyramid level for {config.resolution_wh} with min_face_px={config.min_face_px}")
     if config.mode == "per_scale":
         return [ShapeRange((1, channels, h, w), (1, channels, h, w), (1, channels, h, w)) for h, w in levels]
-    (h_max, w_max), (h_min, w_min) = levels[0], levels[-1]
-    return [ShapeRange((1, channels, h_min, w_min), (1, channels, h_max, w_max), (1, channels, h_max, w_max))]
+    h_max, w_max = levels[0]
+    cell = PNET_CELL_PX
+    return [ShapeRange((1, channels, cell, cell), (1, channels, h_max, w_max), (1, channels, h_max, w_max))]
 
 
 def batch_profile(item_shape: Shape, max_batch: int, opt_batch: int) -> ShapeRange:

@@ -299,8 +299,9 @@ install_units() {
 
 main() {
   parse_args "$@"
-  if ((!DRY_RUN)) && ((EUID != 0)); then
-    die "run as root (or with --dry-run)"
+  if ((!DRY_RUN)); then
+    ((EUID == 0)) || die "run as root (or with --dry-run)"
+    [[ -e /etc/nv_tegra_release ]] || die "not a Jetson: only --dry-run runs elsewhere"
   fi
   detect_jetpack
   set_platform_defaults
