@@ -17,34 +17,63 @@ from edge.gstreamer import (
 
 CASES = [
     # CSI on a Jetson: Argus ISP into NVMM, converted by nvvidconv.
-    (CsiCamera(), True,
-     "nvarguscamerasrc sensor-id=0 ! video/x-raw(memory:NVMM),width=1280,height=720,format=NV12,framerate=30/1 ! "
-     "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        CsiCamera(),
+        True,
+        "nvarguscamerasrc sensor-id=0 ! "
+        "video/x-raw(memory:NVMM),width=1280,height=720,format=NV12,framerate=30/1 ! "
+        "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
     # Second sensor, 1080p, mounted upside down.
-    (CsiCamera(sensor_id=1, resolution_wh=(1920, 1080), fps=60, flip_method=2), True,
-     "nvarguscamerasrc sensor-id=1 ! video/x-raw(memory:NVMM),width=1920,height=1080,format=NV12,framerate=60/1 ! "
-     "nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        CsiCamera(sensor_id=1, resolution_wh=(1920, 1080), fps=60, flip_method=2),
+        True,
+        "nvarguscamerasrc sensor-id=1 ! "
+        "video/x-raw(memory:NVMM),width=1920,height=1080,format=NV12,framerate=60/1 ! "
+        "nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
     # USB raw frames: the same anywhere.
-    (UsbCamera("/dev/video1", (640, 480), 30), False,
-     "v4l2src device=/dev/video1 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! "
-     "video/x-raw,format=BGR ! " + APPSINK),
+    (
+        UsbCamera("/dev/video1", (640, 480), 30),
+        False,
+        "v4l2src device=/dev/video1 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! "
+        "video/x-raw,format=BGR ! " + APPSINK,
+    ),
     # USB MJPEG on a Jetson: hardware JPEG decode.
-    (UsbCamera("/dev/video0", mjpeg=True), True,
-     "v4l2src device=/dev/video0 ! image/jpeg,width=1280,height=720,framerate=30/1 ! nvv4l2decoder mjpeg=1 ! "
-     "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        UsbCamera("/dev/video0", mjpeg=True),
+        True,
+        "v4l2src device=/dev/video0 ! image/jpeg,width=1280,height=720,framerate=30/1 ! "
+        "nvv4l2decoder mjpeg=1 ! "
+        "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
     # USB MJPEG elsewhere: software JPEG decode.
-    (UsbCamera("/dev/v4l/by-id/usb-Logitech_C920-video-index0", mjpeg=True), False,
-     "v4l2src device=/dev/v4l/by-id/usb-Logitech_C920-video-index0 ! image/jpeg,width=1280,height=720,"
-     "framerate=30/1 ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        UsbCamera("/dev/v4l/by-id/usb-Logitech_C920-video-index0", mjpeg=True),
+        False,
+        "v4l2src device=/dev/v4l/by-id/usb-Logitech_C920-video-index0 ! image/jpeg,width=1280,height=720,"
+        "framerate=30/1 ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
     # RTSP H.264 on a Jetson: nvv4l2decoder, watchdog, leaky queue.
-    (RtspCamera("rtsp://user:pw@10.0.0.5:554/stream1"), True,
-     'rtspsrc location="rtsp://user:pw@10.0.0.5:554/stream1" latency=200 protocols=tcp ! watchdog timeout=5000 ! '
-     "rtph264depay ! h264parse ! nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! "
-     "queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        RtspCamera("rtsp://user:pw@10.0.0.5:554/stream1"),
+        True,
+        'rtspsrc location="rtsp://user:pw@10.0.0.5:554/stream1" latency=200 protocols=tcp ! '
+        "watchdog timeout=5000 ! "
+        "rtph264depay ! h264parse ! nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! "
+        "queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
     # RTSP H.265 on a PC over UDP: software decoder.
-    (RtspCamera("rtsp://cam.local/h265", codec="h265", latency_ms=50, tcp=False), False,
-     'rtspsrc location="rtsp://cam.local/h265" latency=50 ! watchdog timeout=5000 ! rtph265depay ! h265parse ! '
-     "avdec_h265 ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK),
+    (
+        RtspCamera("rtsp://cam.local/h265", codec="h265", latency_ms=50, tcp=False),
+        False,
+        'rtspsrc location="rtsp://cam.local/h265" latency=50 ! watchdog timeout=5000 ! '
+        "rtph265depay ! h265parse ! "
+        "avdec_h265 ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
 ]
 
 

@@ -18,7 +18,10 @@ from models.backend import TensorRTConfig
 from models.tensorrt_build import BuildPlan, BuiltEngine
 from models.trt_profiles import ShapeRange
 
-PROFILES = [ShapeRange((1, 2, 4, 4), (4, 2, 4, 4), (8, 2, 4, 4)), ShapeRange((1, 2, 8, 8), (1, 2, 8, 8), (2, 2, 8, 8))]
+PROFILES = [
+    ShapeRange((1, 2, 4, 4), (4, 2, 4, 4), (8, 2, 4, 4)),
+    ShapeRange((1, 2, 8, 8), (1, 2, 8, 8), (2, 2, 8, 8)),
+]
 
 
 class FakeMemory:
@@ -94,9 +97,11 @@ class FakeContext:
         count = int(np.prod(self.shape))
         x = self.memory.device[self.addresses["input"]][: count * 4].view(np.float32).reshape(self.shape)
         self.memory.device[self.addresses["sum"]][: self.shape[0] * 4] = (
-            x.reshape(self.shape[0], -1).sum(1).astype(np.float32).view(np.uint8))
-        self.memory.device[self.addresses["double"]][: count * 4] = (2 * x).astype(np.float32).reshape(-1).view(
-            np.uint8)
+            x.reshape(self.shape[0], -1).sum(1).astype(np.float32).view(np.uint8)
+        )
+        self.memory.device[self.addresses["double"]][: count * 4] = (
+            (2 * x).astype(np.float32).reshape(-1).view(np.uint8)
+        )
         return True
 
 
@@ -130,13 +135,18 @@ def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tb.TensorRTBacke
     memory = FakeMemory()
     engine = FakeEngine(memory)
     trt = types.SimpleNamespace(
-        __version__="10.3.0", TensorIOMode=types.SimpleNamespace(INPUT="in"), nptype=lambda _: np.float32,
-        Runtime=lambda logger: types.SimpleNamespace(deserialize_cuda_engine=lambda data: engine))
+        __version__="10.3.0",
+        TensorIOMode=types.SimpleNamespace(INPUT="in"),
+        nptype=lambda _: np.float32,
+        Runtime=lambda logger: types.SimpleNamespace(deserialize_cuda_engine=lambda data: engine),
+    )
     plan = BuildPlan(tmp_path / "net.onnx", "fp16", "", "input", tuple(PROFILES))
     monkeypatch.setattr(tb, "import_tensorrt", lambda: trt)
     monkeypatch.setattr(tb, "open_cuda_memory", lambda library, device: memory)
     monkeypatch.setattr(tb, "make_logger", lambda trt: None)
-    monkeypatch.setattr(tb, "load_or_build", lambda *a: BuiltEngine(b"e", plan, tmp_path / "net.engine", True))
+    monkeypatch.setattr(
+        tb, "load_or_build", lambda *a: BuiltEngine(b"e", plan, tmp_path / "net.engine", True)
+    )
     return tb.TensorRTBackend(tmp_path / "net.onnx", TensorRTConfig(precision="fp16"))
 
 

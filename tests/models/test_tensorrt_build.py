@@ -19,12 +19,23 @@ def _tiny_net(path: Path, qdq: bool, hw: tuple[int | str, int | str] = (24, 24))
     """A one-op network with our input layout; with qdq=True it carries a Q/DQ pair like a quantized model."""
     x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, *hw])
     y = helper.make_tensor_value_info("out", TensorProto.FLOAT, ["N", 3, *hw])
-    inits = [helper.make_tensor("s", TensorProto.FLOAT, [], [0.05]), helper.make_tensor("z", TensorProto.INT8, [], [0])]
-    nodes = [helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"]),
-             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"]),
-             helper.make_node("Relu", ["dq"], ["out"])] if qdq else [helper.make_node("Relu", ["input"], ["out"])]
-    model = helper.make_model(helper.make_graph(nodes, "tiny", [x], [y], inits if qdq else []),
-                              opset_imports=[helper.make_opsetid("", 13)])
+    inits = [
+        helper.make_tensor("s", TensorProto.FLOAT, [], [0.05]),
+        helper.make_tensor("z", TensorProto.INT8, [], [0]),
+    ]
+    nodes = (
+        [
+            helper.make_node("QuantizeLinear", ["input", "s", "z"], ["q"]),
+            helper.make_node("DequantizeLinear", ["q", "s", "z"], ["dq"]),
+            helper.make_node("Relu", ["dq"], ["out"]),
+        ]
+        if qdq
+        else [helper.make_node("Relu", ["input"], ["out"])]
+    )
+    model = helper.make_model(
+        helper.make_graph(nodes, "tiny", [x], [y], inits if qdq else []),
+        opset_imports=[helper.make_opsetid("", 13)],
+    )
     onnx.save(model, str(path))
     return path
 
@@ -51,18 +62,27 @@ def test_fp16_builds_the_given_file(models: Path) -> None:
 
 def test_int8_prefers_the_qdq_graph(models: Path) -> None:
     plan = plan_build(models / "mtcnn-rnet.int8.onnx", TensorRTConfig(precision="int8"))
-    assert (plan.onnx_path.name, plan.int8_source, plan.calibration_npy) == ("mtcnn-rnet.int8.onnx", "qdq", None)
+    assert (plan.onnx_path.name, plan.int8_source, plan.calibration_npy) == (
+        "mtcnn-rnet.int8.onnx",
+        "qdq",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
     ("file", "int8_source"),
     [
         ("mtcnn-rnet.onnx", "auto"),  # no Q/DQ copy: calibrate the FP32 graph
-        ("mtcnn-rnet.int8.onnx", "calibrator"),  # asked for: the FP32 sibling is calibrated, not the Q/DQ graph
+        (
+            "mtcnn-rnet.int8.onnx",
+            "calibrator",
+        ),  # asked for: the FP32 sibling is calibrated, not the Q/DQ graph
     ],
 )
 def test_calibrator_path(models: Path, file: str, int8_source: str) -> None:
-    config = TensorRTConfig(precision="int8", int8_source=int8_source, calibration_dir=_calib(models / "calib"))  # type: ignore[arg-type]
+    config = TensorRTConfig(
+        precision="int8", int8_source=int8_source, calibration_dir=_calib(models / "calib")
+    )  # type: ignore[arg-type]
     plan = plan_build(models / file, config)
     assert plan.onnx_path.name == "mtcnn-rnet.onnx" and plan.int8_source == "calibrator"
     assert plan.calibration_npy == models / "calib" / "mtcnn-rnet.calib.npy"
@@ -88,8 +108,9 @@ def test_pnet_plan_has_the_pyramid_profile(models: Path) -> None:
 
 @pytest.mark.parametrize(("version", "flags"), [("8.5.2.2", 1), ("8.6.2", 1), ("10.3.0", 0), ("11.4.0", 0)])
 def test_network_flags(version: str, flags: int) -> None:
-    trt = types.SimpleNamespace(__version__=version, NetworkDefinitionCreationFlag=types.SimpleNamespace(
-        EXPLICIT_BATCH=0))
+    trt = types.SimpleNamespace(
+        __version__=version, NetworkDefinitionCreationFlag=types.SimpleNamespace(EXPLICIT_BATCH=0)
+    )
     assert network_flags(trt) == flags
 
 

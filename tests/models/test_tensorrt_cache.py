@@ -28,7 +28,9 @@ def test_digest_is_stable_and_short() -> None:
         {"gpu_name": "Xavier"},  # engine copied to another board
         {"compute_capability": (7, 2)},
         {"precision": "fp16"},
-        {"profiles": (ShapeRange((1, 3, 112, 112), (8, 3, 112, 112), (64, 3, 112, 112)),)},  # max_batch raised
+        {
+            "profiles": (ShapeRange((1, 3, 112, 112), (8, 3, 112, 112), (64, 3, 112, 112)),)
+        },  # max_batch raised
         {"int8_source": "calibrator"},
         {"calibration_sha256": "c" * 64},  # new calibration data
     ],
@@ -39,7 +41,11 @@ def test_every_field_changes_the_digest(change: dict[str, object]) -> None:
 
 @pytest.mark.parametrize(
     ("model_file", "prefix"),
-    [("sface.onnx", "sface.int8."), ("sface.int8.onnx", "sface.int8."), ("mtcnn-pnet.onnx", "mtcnn-pnet.int8.")],
+    [
+        ("sface.onnx", "sface.int8."),
+        ("sface.int8.onnx", "sface.int8."),
+        ("mtcnn-pnet.onnx", "mtcnn-pnet.int8."),
+    ],
 )
 def test_engine_path_names(tmp_path: Path, model_file: str, prefix: str) -> None:
     path = engine_path(tmp_path, model_file, BASE)
@@ -57,8 +63,9 @@ def test_store_and_load(tmp_path: Path) -> None:
     store_engine(path, b"engine-bytes", BASE)
     assert load_engine(path) == b"engine-bytes"
     sidecar = json.loads(path.with_suffix(".json").read_text())
-    assert sidecar["gpu_name"] == "Orin" and sidecar["profiles"] == [[[1, 3, 112, 112], [8, 3, 112, 112],
-                                                                      [32, 3, 112, 112]]]
+    assert sidecar["gpu_name"] == "Orin" and sidecar["profiles"] == [
+        [[1, 3, 112, 112], [8, 3, 112, 112], [32, 3, 112, 112]]
+    ]
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 

@@ -61,8 +61,9 @@ def test_cuda_memory_round_trip() -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 5, 32])
-def test_sface_fp16_matches_onnxruntime(model_dir: Path, tmp_path_factory: pytest.TempPathFactory,
-                                        batch: int) -> None:
+def test_sface_fp16_matches_onnxruntime(
+    model_dir: Path, tmp_path_factory: pytest.TempPathFactory, batch: int
+) -> None:
     engines = tmp_path_factory.getbasetemp() / "engines"
     config = TensorRTConfig(precision="fp16", max_batch=32, engine_cache_dir=engines)
     x = np.random.default_rng(batch).uniform(0, 255, (batch, 3, 112, 112)).astype(np.float32)
@@ -100,6 +101,10 @@ def test_pnet_over_the_pyramid_matches_onnxruntime(model_dir: Path, tmp_path: Pa
 def test_batches_beyond_the_profile_are_refused(model_dir: Path, tmp_path: Path) -> None:
     config = TensorRTConfig(precision="fp16", max_batch=4, engine_cache_dir=tmp_path)
     with open_backend(model_dir / "mtcnn-onet.onnx", config) as backend:  # type: ignore[attr-defined]
-        assert [o.shape for o in backend.run(np.zeros((4, 3, 48, 48), np.float32))] == [(4, 4), (4, 10), (4, 2)]
+        assert [o.shape for o in backend.run(np.zeros((4, 3, 48, 48), np.float32))] == [
+            (4, 4),
+            (4, 10),
+            (4, 2),
+        ]
         with pytest.raises(ValueError, match="max_batch"):
             backend.run(np.zeros((5, 3, 48, 48), np.float32))

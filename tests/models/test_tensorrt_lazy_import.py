@@ -15,9 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pipeline_import_does_not_load_tensorrt_or_cuda() -> None:
-    code = ("import sys, models.pipeline, models.tensorrt_build, models.cuda_memory, models.ort_providers; "
-            "bad = [m for m in ('tensorrt', 'pycuda', 'cuda') if m in sys.modules]; print(bad); sys.exit(bool(bad))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys, models.pipeline, models.tensorrt_build, models.cuda_memory, models.ort_providers; "
+        "bad = [m for m in ('tensorrt', 'pycuda', 'cuda') if m in sys.modules]; "
+        "print(bad); sys.exit(bool(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -1,4 +1,4 @@
-"""onnxruntime providers and TensorRT-provider options, built from the same profiles as the TensorRT backend."""
+"""onnxruntime providers and TensorRT-provider options, from the same profiles as the TensorRT backend."""
 
 from __future__ import annotations
 
@@ -19,12 +19,17 @@ GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvid
     [
         (GPU, GPU, GPU),  # a Jetson with onnxruntime-gpu
         (GPU, ["CPUExecutionProvider"], ["CPUExecutionProvider"]),  # the same config on a CPU-only hub
-        (["CUDAExecutionProvider"], GPU, ["CUDAExecutionProvider", "CPUExecutionProvider"]),  # CPU closes the list
+        (
+            ["CUDAExecutionProvider"],
+            GPU,
+            ["CUDAExecutionProvider", "CPUExecutionProvider"],
+        ),  # CPU closes the list
         (["CPUExecutionProvider", "CPUExecutionProvider"], GPU, ["CPUExecutionProvider"]),  # duplicates
     ],
 )
-def test_session_providers_order(tmp_path: Path, wanted: list[str], available: list[str],
-                                 names: list[str]) -> None:
+def test_session_providers_order(
+    tmp_path: Path, wanted: list[str], available: list[str], names: list[str]
+) -> None:
     model = _tiny_net(tmp_path / "m.onnx", qdq=False)
     specs = session_providers(OnnxRuntimeConfig(providers=wanted), model, available)
     assert [name for name, _ in specs] == names
@@ -32,8 +37,12 @@ def test_session_providers_order(tmp_path: Path, wanted: list[str], available: l
 
 def test_tensorrt_options_for_a_batched_net(tmp_path: Path) -> None:
     model = _tiny_net(tmp_path / "rnet.onnx", qdq=False)
-    config = OnnxRuntimeConfig(providers=GPU, tensorrt=OrtTensorRTOptions(
-        engine_cache_dir=tmp_path / "ort", profiles=ProfileConfig(max_batch=64, opt_batch=16)))
+    config = OnnxRuntimeConfig(
+        providers=GPU,
+        tensorrt=OrtTensorRTOptions(
+            engine_cache_dir=tmp_path / "ort", profiles=ProfileConfig(max_batch=64, opt_batch=16)
+        ),
+    )
     options = tensorrt_options(config, model)
     assert options["trt_profile_min_shapes"] == "input:1x3x24x24"
     assert options["trt_profile_opt_shapes"] == "input:16x3x24x24"
@@ -43,8 +52,9 @@ def test_tensorrt_options_for_a_batched_net(tmp_path: Path) -> None:
     assert "trt_int8_calibration_table_name" not in options  # never for a Q/DQ model, unused otherwise
 
 
-@pytest.mark.parametrize(("qdq", "precision", "int8"), [(True, "int8", "True"), (False, "int8", "False"),
-                                                        (True, "fp32", "False")])
+@pytest.mark.parametrize(
+    ("qdq", "precision", "int8"), [(True, "int8", "True"), (False, "int8", "False"), (True, "fp32", "False")]
+)
 def test_int8_only_for_qdq_graphs(tmp_path: Path, qdq: bool, precision: str, int8: str) -> None:
     model = _tiny_net(tmp_path / "m.onnx", qdq=qdq)
     options = tensorrt_options(OnnxRuntimeConfig(providers=GPU, precision=precision), model)  # type: ignore[arg-type]

@@ -37,7 +37,9 @@ class _RecordingNet:
 @pytest.mark.parametrize("resolution_wh", [(1280, 720), (640, 480), (1920, 1080), (250, 250)])
 def test_pnet_levels_are_the_shapes_the_detector_feeds(resolution_wh: tuple[int, int]) -> None:
     net = _RecordingNet()
-    MtcnnDetector(net, net, net, DetectorConfig()).detect(np.zeros((resolution_wh[1], resolution_wh[0], 3), np.uint8))
+    MtcnnDetector(net, net, net, DetectorConfig()).detect(
+        np.zeros((resolution_wh[1], resolution_wh[0], 3), np.uint8)
+    )
     assert [s[2:] for s in net.shapes] == pnet_level_hw(resolution_wh, 20, 0.709)
 
 
@@ -61,7 +63,12 @@ def test_per_scale_profiles_are_fixed_shapes_one_per_level() -> None:
     ("item", "max_batch", "opt_batch", "expected"),
     [
         ((3, 24, 24), 32, 8, ShapeRange((1, 3, 24, 24), (8, 3, 24, 24), (32, 3, 24, 24))),  # R-Net default
-        ((3, 112, 112), 4, 8, ShapeRange((1, 3, 112, 112), (4, 3, 112, 112), (4, 3, 112, 112))),  # opt clipped
+        (
+            (3, 112, 112),
+            4,
+            8,
+            ShapeRange((1, 3, 112, 112), (4, 3, 112, 112), (4, 3, 112, 112)),
+        ),  # opt clipped
         ((3, 48, 48), 1, 1, ShapeRange((1, 3, 48, 48), (1, 3, 48, 48), (1, 3, 48, 48))),  # batch 1 only
     ],
 )

@@ -13,7 +13,9 @@ SCRIPT = ROOT / "scripts" / "jetson" / "provision.sh"
 
 
 def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["bash", str(SCRIPT), "--dry-run", *args], capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        ["bash", str(SCRIPT), "--dry-run", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_shellcheck_clean() -> None:
@@ -55,8 +57,17 @@ def test_jetpack6_dry_run_plans(jp6: str, line: str) -> None:
 
 
 def test_steps_run_in_order(jp6: str) -> None:
-    order = ["system packages", "service user", "directories", "Python environment", "configuration",
-             "models from", "TensorRT engines", "power:", "systemd unit"]
+    order = [
+        "system packages",
+        "service user",
+        "directories",
+        "Python environment",
+        "configuration",
+        "models from",
+        "TensorRT engines",
+        "power:",
+        "systemd unit",
+    ]
     positions = [jp6.index(step) for step in order]
     assert positions == sorted(positions)
 
@@ -71,12 +82,19 @@ def test_power_is_left_alone_by_default(jp6: str) -> None:
         (["--jetpack", "5"], "jp5/cu114", "jp6/"),  # JetPack 5: CUDA 11.4 wheels
         (["--jetpack", "5"], "cuda-python\\>=11.4\\,\\<12", "cuda-python\\>=12"),
         (["--jetpack", "6", "--power-mode", "2"], "+ nvpmodel -m 2", "jetson-clocks"),
-        (["--jetpack", "6", "--jetson-clocks"], "systemctl enable --now facefleet-jetson-clocks.service",
-         "+ nvpmodel"),
+        (
+            ["--jetpack", "6", "--jetson-clocks"],
+            "systemctl enable --now facefleet-jetson-clocks.service",
+            "+ nvpmodel",
+        ),
         (["--jetpack", "6", "--no-engines"], "skipping the TensorRT engine build", "models engines"),
         (["--jetpack", "6", "--precision", "fp16"], "models engines --precision fp16", "--precision int8"),
         (["--jetpack", "6"], "no --hub-url: skipping model fetch", "manifest.json"),
-        (["--jetpack", "6", "--ort-index", "https://mirror.example/jp6"], "mirror.example/jp6", "jetson-ai-lab"),
+        (
+            ["--jetpack", "6", "--ort-index", "https://mirror.example/jp6"],
+            "mirror.example/jp6",
+            "jetson-ai-lab",
+        ),
     ],
 )
 def test_options(args: list[str], expected: str, absent: str) -> None:

@@ -72,7 +72,9 @@ def test_gates(row: dict[str, object], int8: bool, expected: str) -> None:
 
 
 def test_table_formatting() -> None:
-    row = format_row({"backend": "trt fp16", "lfw_acc": 0.99166, "emb_cos_min": 0.99951, "sface_b8_ips": 812.4})
+    row = format_row(
+        {"backend": "trt fp16", "lfw_acc": 0.99166, "emb_cos_min": 0.99951, "sface_b8_ips": 812.4}
+    )
     table = format_table([row], ["backend", "lfw_acc", "emb_cos_min", "sface_b8_ips", "note"])
     lines = table.splitlines()
     assert lines[0].split() == ["backend", "lfw_acc", "emb_cos_min", "sface_b8_ips", "note"]
@@ -94,9 +96,17 @@ def test_pack_round_trip(tmp_path: Path) -> None:
     frame = cv2.imencode(".jpg", np.zeros((720, 1280, 3), np.uint8))[1].tobytes()
     crops, crop_off = join_blobs([jpeg, jpeg])
     frames, frame_off = join_blobs([frame])
-    np.savez(pack / DATA_FILE, crops_jpeg=crops, crops_offsets=crop_off, pairs=np.array([[0, 1, 1]], np.int32),
-             pair_folds=np.zeros(1, np.int32), frames_jpeg=frames, frames_offsets=frame_off, calib_jpeg=crops,
-             calib_offsets=crop_off)
+    np.savez(
+        pack / DATA_FILE,
+        crops_jpeg=crops,
+        crops_offsets=crop_off,
+        pairs=np.array([[0, 1, 1]], np.int32),
+        pair_folds=np.zeros(1, np.int32),
+        frames_jpeg=frames,
+        frames_offsets=frame_off,
+        calib_jpeg=crops,
+        calib_offsets=crop_off,
+    )
     loaded = load_pack(pack, tmp_path / "models")
     assert loaded.crops_rgb.shape == (2, 112, 112, 3) and abs(int(loaded.crops_rgb[0, 0, 0, 0]) - 128) <= 2
     assert loaded.frames_bgr[0].shape == (720, 1280, 3) and loaded.calib_rgb.shape == (2, 112, 112, 3)
@@ -106,5 +116,7 @@ def test_pack_round_trip(tmp_path: Path) -> None:
 def test_read_pairs(tmp_path: Path) -> None:
     path = tmp_path / "pairs.txt"
     path.write_text("10\t300\nAbel_Pacheco\t1\t4\nAbdel_Madi_Shabneh\t1\tDean_Barker\t1\n")
-    assert read_pairs(path) == [("Abel_Pacheco", 1, "Abel_Pacheco", 4, True),
-                                ("Abdel_Madi_Shabneh", 1, "Dean_Barker", 1, False)]
+    assert read_pairs(path) == [
+        ("Abel_Pacheco", 1, "Abel_Pacheco", 4, True),
+        ("Abdel_Madi_Shabneh", 1, "Dean_Barker", 1, False),
+    ]

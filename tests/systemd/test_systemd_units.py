@@ -42,8 +42,12 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
         executable.parent.mkdir(parents=True, exist_ok=True)
         executable.write_text("#!/bin/sh\n")
         executable.chmod(0o755)
-    result = subprocess.run([binary, "verify", f"--root={tmp_path}", "--man=no", *(u.name for u in UNITS)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [binary, "verify", f"--root={tmp_path}", "--man=no", *(u.name for u in UNITS)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0 and result.stdout + result.stderr == "", result.stdout + result.stderr
 
 
