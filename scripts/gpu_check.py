@@ -14,6 +14,7 @@ Backends missing here are listed with the reason instead of failing the run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import platform
@@ -201,6 +202,16 @@ def format_row(row: dict[str, object]) -> dict[str, object]:
     return {k: fmt[k].format(v) if k in fmt and isinstance(v, float | int) else v for k, v in row.items()}
 
 
+def first_folds(pack: PackedCheck, folds: int) -> PackedCheck:
+    """The pack restricted to its first `folds` folds, keeping only the crops those pairs use."""
+    keep = pack.pair_folds < folds
+    pairs = pack.pairs[keep]
+    used, inverse = np.unique(pairs[:, :2], return_inverse=True)
+    remapped = np.column_stack([inverse.reshape(-1, 2), pairs[:, 2]]).astype(np.int32)
+    return dataclasses.replace(pack, crops_rgb=pack.crops_rgb[used], pairs=remapped,
+                               pair_folds=pack.pair_folds[keep])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pack", type=Path, default=Path(".gpucheck"))
@@ -208,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON results")
     parser.add_argument("--only", default="", help="comma-separated labels to run (default: all available)")
     parser.add_argument("--no-speed", action="store_true", help="skip the throughput columns")
+    parser.add_argument("--folds", type=int, default=0, help="use only the first N packed folds (0: all)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -215,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     for key, value in info.items():
         print(f"{key}: {value}")
     pack = load_pack(args.pack, args.work / "models")
+    if args.folds:
+        pack = first_folds(pack, args.folds)
     folds = len(np.unique(pack.pair_folds))
     print(f"pack: {len(pack.pairs)} LFW pairs in {folds} fold(s), {len(pack.crops_rgb)} crops, "
           f"{len(pack.frames_bgr)} 720p frames, {len(pack.calib_rgb)} calibration crops")

@@ -4,6 +4,7 @@
 #
 #   scripts/pack_gpu_check.py                          # first, where the LFW data is: -> .gpucheck/
 #   scripts/gpu_check_run.sh OUT_DIR [WHEEL_DIR]       # then on the GPU machine
+# GPU_CHECK_ARGS passes options to gpu_check.py (e.g. "--folds 1" for a quick run).
 set -uo pipefail
 
 out=${1:?usage: gpu_check_run.sh OUT_DIR [WHEEL_DIR]}
@@ -28,7 +29,9 @@ fi
 cat "$out/env.txt"
 
 work=$(mktemp -d)
-"$py" scripts/gpu_check.py --pack .gpucheck --work "$work" --out "$out/gpu_check.json" 2>&1 | tee "$out/gpu_check.log"
+read -ra extra <<<"${GPU_CHECK_ARGS:-}"
+"$py" scripts/gpu_check.py --pack .gpucheck --work "$work" --out "$out/gpu_check.json" "${extra[@]}" 2>&1 |
+  tee "$out/gpu_check.log"
 check=${PIPESTATUS[0]}
 FACEFLEET_MODEL_DIR="$work/models" "$py" -m pytest -p no:cacheprovider tests/models/test_tensorrt_gpu.py -m gpu -q -rs \
   2>&1 | tee "$out/pytest_gpu.log"

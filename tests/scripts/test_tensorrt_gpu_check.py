@@ -120,3 +120,15 @@ def test_read_pairs(tmp_path: Path) -> None:
         ("Abel_Pacheco", 1, "Abel_Pacheco", 4, True),
         ("Abdel_Madi_Shabneh", 1, "Dean_Barker", 1, False),
     ]
+
+
+def test_first_folds_keeps_only_the_crops_it_needs() -> None:
+    from scripts.gpu_check import first_folds
+    from scripts.gpucheck_pack import PackedCheck
+
+    crops = np.arange(6)[:, None, None, None] * np.ones((6, 2, 2, 3), np.uint8)
+    pairs = np.array([[0, 1, 1], [2, 3, 0], [4, 5, 1]], np.int32)
+    pack = PackedCheck(crops, pairs, np.array([0, 1, 2], np.int32), [], crops, Path("."))
+    small = first_folds(pack, 2)
+    assert small.pairs.tolist() == [[0, 1, 1], [2, 3, 0]] and small.pair_folds.tolist() == [0, 1]
+    assert small.crops_rgb[:, 0, 0, 0].tolist() == [0, 1, 2, 3]
