@@ -30,10 +30,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.backend import Backend, OnnxRuntimeConfig, TensorRTConfig, open_backend  # noqa: E402
+from models.backend import (  # noqa: E402
+    Backend,
+    OnnxRuntimeConfig,
+    OrtTensorRTOptions,
+    TensorRTConfig,
+    open_backend,
+)
 from models.embedder import Embedder  # noqa: E402
 from models.mtcnn import DetectorConfig, MtcnnDetector  # noqa: E402
 from models.registry import load_registry  # noqa: E402
+from models.trt_profiles import ProfileConfig  # noqa: E402
 from scripts.gpucheck_metrics import box_agreement, format_table, kfold_accuracy, row_cosines  # noqa: E402
 from scripts.gpucheck_pack import PackedCheck, load_pack  # noqa: E402
 
@@ -98,9 +105,13 @@ def roundtrip(memory) -> str:  # type: ignore[no-untyped-def]
 def variants(model_dir: Path, engine_dir: Path, calib_dir: Path, info: dict[str, object]) -> list[Variant]:
     import onnxruntime as ort
 
-    def ort_maker(providers: list[str], int8: bool) -> Callable[[str, str], Backend]:
+    def ort_maker(providers: list[str]) -> Callable[[str, str], Backend]:
         def make(file: str, role: str) -> Backend:
-            config = OnnxRuntimeConfig(providers=providers, precision="int8" if ".int8." in file else "fp32")
+            batch = EMB_MAX_BATCH if role == "embedder" else DET_MAX_BATCH
+            profiles = ProfileConfig(max_batch=batch, opt_batch=min(batch, 32))
+            trt_options = OrtTensorRTOptions(engine_cache_dir=engine_dir / "ort", profiles=profiles)
+            config = OnnxRuntimeConfig(providers=providers, precision="int8" if ".int8." in file else "fp32",
+                                       tensorrt=trt_options)
             return open_backend(model_dir / file, config)
         return make
 
@@ -115,14 +126,14 @@ def variants(model_dir: Path, engine_dir: Path, calib_dir: Path, info: dict[str,
             return open_backend(model_dir / file, config)
         return make
 
-    found = [Variant("ort-cpu fp32 (ref)", ort_maker(["CPUExecutionProvider"], False), "sface.onnx"),
-             Variant("ort-cpu int8", ort_maker(["CPUExecutionProvider"], True), "sface.int8.onnx")]
+    found = [Variant("ort-cpu fp32 (ref)", ort_maker(["CPUExecutionProvider"]), "sface.onnx"),
+             Variant("ort-cpu int8", ort_maker(["CPUExecutionProvider"]), "sface.int8.onnx")]
     available = ort.get_available_providers()
     if "CUDAExecutionProvider" in available:
-        found.append(Variant("ort-cuda fp32", ort_maker(["CUDAExecutionProvider"], False), "sface.onnx"))
+        found.append(Variant("ort-cuda fp32", ort_maker(["CUDAExecutionProvider"]), "sface.onnx"))
     if "TensorrtExecutionProvider" in available:
-        found.append(Variant("ort-trt fp16", ort_maker(["TensorrtExecutionProvider"], False), "sface.onnx"))
-        found.append(Variant("ort-trt int8", ort_maker(["TensorrtExecutionProvider"], True),
+        found.append(Variant("ort-trt fp16", ort_maker(["TensorrtExecutionProvider"]), "sface.onnx"))
+        found.append(Variant("ort-trt int8", ort_maker(["TensorrtExecutionProvider"]),
                              "sface.int8.onnx"))
     if not str(info["tensorrt"]).startswith("missing") and not str(info["cuda"]).startswith("unavailable"):
         found += [Variant("trt fp32", trt_maker("fp32"), "sface.onnx"),
