@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from models.artifacts import verified_model_path
 from models.backend import TensorRTConfig
@@ -29,7 +30,7 @@ def build_all(config: TensorRTConfig, model_dir: Path | None = None, embedder: s
         if precision == "int8" and not int8_file.exists() and model_id in NETS:
             log.info("%s has no INT8 copy: building FP16", model_id)
             precision = "fp16"
-        artifact = "int8" if precision == "int8" else "fp32"
+        artifact: Literal["fp32", "int8"] = "int8" if precision == "int8" else "fp32"
         path = verified_model_path(model_dir, model_id, artifact)
         with TensorRTBackend(path, config.model_copy(update={"precision": precision})) as backend:
             built.append(backend.engine_path)

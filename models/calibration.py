@@ -20,7 +20,7 @@ from models.trt_profiles import Shape
 
 def open_calibration(path: Path, item_shape: Shape) -> np.ndarray:
     """Memory-map (N, *item_shape) float32 calibration inputs, checking shape and dtype up front."""
-    data = np.load(path, mmap_mode="r", allow_pickle=False)
+    data: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
     if data.dtype != np.float32:
         raise ValueError(f"{path}: calibration data must be float32, got {data.dtype}")
     if data.ndim != 1 + len(item_shape) or tuple(data.shape[1:]) != tuple(item_shape):
@@ -62,7 +62,7 @@ def make_entropy_calibrator(trt: Any, data: np.ndarray, batch_size: int, cache_p
     batch_size = min(batch_size, len(data))
     nbytes = batch_size * int(np.prod(data.shape[1:])) * 4
 
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc, name-defined]
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):  # type: ignore[misc]
         def __init__(self) -> None:
             super().__init__()
             self.batches = calibration_batches(data, batch_size)

@@ -140,7 +140,9 @@ class PyCudaMemory:
         return self.cuda.pagelocked_empty(max(nbytes, 1), np.uint8)  # type: ignore[no-any-return]
 
     def free_host(self, array: np.ndarray) -> None:
-        array.base.free()  # pagelocked arrays free on garbage collection too; this is just earlier
+        free = getattr(array.base, "free", None)  # pagelocked arrays also free on garbage collection
+        if free is not None:
+            free()
 
     def create_stream(self) -> int:
         stream = self.cuda.Stream()
@@ -163,7 +165,8 @@ class PyCudaMemory:
         self.cuda.memcpy_htod(dst, np.ascontiguousarray(src))
 
     def device_info(self) -> tuple[str, tuple[int, int]]:
-        return str(self.dev.name()), tuple(self.dev.compute_capability())  # type: ignore[return-value]
+        major, minor = self.dev.compute_capability()
+        return str(self.dev.name()), (int(major), int(minor))
 
 
 def open_cuda_memory(library: CudaLibrary = "auto", device: int = 0) -> CudaMemory:

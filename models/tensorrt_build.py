@@ -98,7 +98,7 @@ def network_flags(trt: Any) -> int:
 def make_logger(trt: Any) -> Any:
     """A TensorRT logger that forwards to Python logging (warnings and up), so build errors reach the log."""
 
-    class _Logger(trt.ILogger):  # type: ignore[misc, name-defined]
+    class _Logger(trt.ILogger):  # type: ignore[misc]
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []

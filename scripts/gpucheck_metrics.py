@@ -12,7 +12,8 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, D), (N, D) -> (N,) cosine of each row pair (rows need not be unit length)."""
     num = (a * b).sum(1)
     den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
-    return num / np.maximum(den, 1e-12)
+    cosines: np.ndarray = num / np.maximum(den, 1e-12)
+    return cosines
 
 
 def box_agreement(ref_xyxy: np.ndarray, xyxy: np.ndarray) -> tuple[int, float]:

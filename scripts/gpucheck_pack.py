@@ -36,9 +36,16 @@ def split_blobs(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
     return [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)]
 
 
+def decode_bgr(jpeg: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError("a packed JPEG does not decode: re-run scripts/pack_gpu_check.py")
+    return image
+
+
 def decode_rgb(jpegs: list[bytes]) -> np.ndarray:
     """JPEG byte strings of equal-sized images -> (K, H, W, 3) uint8 RGB."""
-    images = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR) for b in jpegs]
+    images = [decode_bgr(b) for b in jpegs]
     return np.stack([cv2.cvtColor(im, cv2.COLOR_BGR2RGB) for im in images])
 
 
@@ -76,8 +83,7 @@ def unpack_models(pack_dir: Path, model_dir: Path) -> Path:
 def load_pack(pack_dir: Path, model_dir: Path) -> PackedCheck:
     with np.load(pack_dir / DATA_FILE) as data:
         crops = decode_rgb(split_blobs(data["crops_jpeg"], data["crops_offsets"]))
-        frames = [cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
-                  for b in split_blobs(data["frames_jpeg"], data["frames_offsets"])]
+        frames = [decode_bgr(b) for b in split_blobs(data["frames_jpeg"], data["frames_offsets"])]
         calib = decode_rgb(split_blobs(data["calib_jpeg"], data["calib_offsets"]))
         return PackedCheck(crops, data["pairs"], data["pair_folds"], frames, calib,
                            unpack_models(pack_dir, model_dir))

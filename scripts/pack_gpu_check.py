@@ -49,17 +49,24 @@ def image_path(lfw: Path, name: str, number: int) -> Path:
     return lfw / "images_deepfunneled" / name / f"{name}_{number:04d}.jpg"
 
 
+def read_bgr(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path))
+    if image is None:
+        raise FileNotFoundError(f"cannot read image {path}")
+    return image
+
+
 def aligned_crop(pipeline, path: Path) -> np.ndarray:  # type: ignore[no-untyped-def]
     """The face nearest the centre of an LFW image, aligned; a centre crop when MTCNN finds none."""
-    bgr = cv2.imread(str(path))
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    rgb = cv2.cvtColor(read_bgr(path), cv2.COLOR_BGR2RGB)
     faces = pipeline.detector.detect(rgb)
     if len(faces) == 0:
         h, w = rgb.shape[:2]
         return cv2.resize(rgb[h // 4: 3 * h // 4, w // 4: 3 * w // 4], (112, 112))
     centres = (faces.xyxy[:, :2] + faces.xyxy[:, 2:]) / 2
     best = int(np.argmin(np.linalg.norm(centres - np.array([rgb.shape[1], rgb.shape[0]]) / 2, axis=1)))
-    return align_faces(rgb, faces.landmarks[best:best + 1])[0]
+    crop: np.ndarray = align_faces(rgb, faces.landmarks[best:best + 1])[0]
+    return crop
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
@@ -71,7 +78,7 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
 
 def frame_720p(path: Path) -> bytes:
     """A 1280x720 frame (letterboxed if the photo has another aspect) as JPEG bytes."""
-    bgr = cv2.imread(str(path))
+    bgr = read_bgr(path)
     scale = min(1280 / bgr.shape[1], 720 / bgr.shape[0])
     resized = cv2.resize(bgr, (int(bgr.shape[1] * scale), int(bgr.shape[0] * scale)))
     canvas = np.zeros((720, 1280, 3), np.uint8)
@@ -92,7 +99,7 @@ def quantize_embedder(fp32: Path, out: Path, crops: list[np.ndarray]) -> Path:
     """Symmetric QDQ INT8 (activations and weights QInt8, weights per channel) calibrated on `crops`."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
             self.items = iter([{"data": cv2.dnn.blobFromImages([c], 1.0, swapRB=False)} for c in crops])
 
