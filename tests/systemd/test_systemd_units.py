@@ -72,7 +72,17 @@ def test_edge_unit_settings(key: str, value: str) -> None:
     assert _unit("facefleet-edge.service")["Service"][key] == value
 
 
-@pytest.mark.parametrize("key", ["PrivateDevices", "DevicePolicy", "PrivateTmp", "MemoryDenyWriteExecute"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "PrivateDevices",
+        "DevicePolicy",
+        "DeviceAllow",
+        "ProtectClock",  # implies DeviceAllow=char-rtc r: every other device, the GPU too, is then denied
+        "PrivateTmp",
+        "MemoryDenyWriteExecute",
+    ],
+)
 def test_edge_unit_keeps_gpu_camera_and_argus_reachable(key: str) -> None:
     # Each of these would hide the GPU or camera nodes, the Argus socket in /tmp, or break CUDA's JIT.
     assert key not in _unit("facefleet-edge.service")["Service"]
