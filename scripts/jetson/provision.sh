@@ -169,7 +169,7 @@ create_user() {
   fi
   local group
   for group in video render; do
-    # render exists on JetPack 6 only; /dev/nvmap and the GPU nodes belong to video there and on 5.
+    # /dev/nvmap and the Tegra GPU nodes belong to video; render (DRM render nodes) where the image has it.
     if getent group "$group" >/dev/null && ! id -nG "$SERVICE_USER" 2>/dev/null | grep -qw "$group"; then
       run usermod -aG "$group" "$SERVICE_USER"
     fi
