@@ -181,7 +181,7 @@ create_directories() {
   run install -d -m 0755 "$PREFIX"
   run install -d -m 0750 -o root -g "$SERVICE_USER" "$ETC_DIR"
   run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$STATE_DIR" "$STATE_DIR/models" \
-    "$CACHE_DIR" "$CACHE_DIR/engines"
+    "$STATE_DIR/.config" "$CACHE_DIR" "$CACHE_DIR/engines"
 }
 
 install_python_env() {

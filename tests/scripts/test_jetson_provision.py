@@ -43,7 +43,7 @@ def jp6() -> str:
         "cuda-python\\>=12.2\\,\\<13",
         "--shell /usr/sbin/nologin facefleet",
         "+ install -d -m 0750 -o facefleet -g facefleet /var/lib/facefleet /var/lib/facefleet/models "
-        "/var/cache/facefleet /var/cache/facefleet/engines",
+        "/var/lib/facefleet/.config /var/cache/facefleet /var/cache/facefleet/engines",
         "FACEFLEET_MQTT_HOST=hub.example",  # broker defaults to the hub's host
         "https://hub.example:8443/api/v1/models/edge/manifest.json",
         "facefleet models engines --precision int8",
