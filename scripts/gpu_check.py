@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             ref, ref_acc = out, float(row["lfw_acc"])  # type: ignore[arg-type]
         row["lfw_delta"] = 100 * (float(row["lfw_acc"]) - ref_acc)  # type: ignore[arg-type]
         row["gates"] = gates(row, ref_acc, "int8" in variant.label)
-        row["note"] = f"{time.perf_counter() - started:.0f}s incl. build"
+        row["note"] = f"{time.perf_counter() - started:.0f}s (engine builds included)"
         rows.append(row)
         log.info("%s done", variant.label)
     if str(info["tensorrt"]).startswith("missing"):
