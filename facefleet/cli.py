@@ -25,6 +25,17 @@ def _models_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_engines(args: argparse.Namespace) -> int:
+    from models.backend import TensorRTConfig
+    from models.build_engines import build_all
+
+    config = TensorRTConfig(precision=args.precision, max_batch=args.max_batch,
+                            engine_cache_dir=args.engine_dir, calibration_dir=args.calibration_dir)
+    for path in build_all(config, args.model_dir):
+        print(path)
+    return 0
+
+
 def _eval_lfw(args: argparse.Namespace) -> int:
     from models.eval_lfw import run_lfw_eval
 
@@ -66,6 +77,15 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--model-dir", type=Path)
     quant.add_argument("--images", type=int, default=300, help="calibration images")
     quant.set_defaults(func=_models_quantize)
+
+    engines = models.add_parser("engines", 
+                                  help="build TensorRT engines on this GPU (cached)")
+    engines.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8")
+    engines.add_argument("--max-batch", type=int, default=32)
+    engines.add_argument("--model-dir", type=Path)
+    engines.add_argument("--engine-dir", type=Path, help="default: <cache>/engines")
+    engines.add_argument("--calibration-dir", type=Path, help="<id>.calib.npy for the entropy calibrator")
+    engines.set_defaults(func=_models_engines)
 
     evaluate = commands.add_parser("eval", help="accuracy evaluations").add_subparsers(dest="action", required=True)
     lfw = evaluate.add_parser("lfw", help="10-fold LFW verification on pairs.txt")

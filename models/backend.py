@@ -13,6 +13,8 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.trt_profiles import PnetProfileConfig, ProfileConfig
+
 log = logging.getLogger(__name__)
 
 
@@ -24,23 +26,58 @@ class Backend(Protocol):
     def run(self, batch: np.ndarray) -> list[np.ndarray]: ...
 
 
+class OrtTensorRTOptions(BaseModel):
+    """The onnxruntime TensorRT provider's own block (the second GPU path, and the fallback where the
+    TensorRT Python API is missing). Shapes come from the same profiles as the TensorRT backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fp16: bool = True
+    engine_cache_dir: Path | None = Field(None, description="default: <cache>/engines/ort")
+    timing_cache: bool = True
+    workspace_mib: int = Field(1024, ge=64, le=65536)
+    profiles: ProfileConfig = ProfileConfig()
+
+
 class OnnxRuntimeConfig(BaseModel):
+    """onnxruntime. `providers` is a preference order; ones this onnxruntime build lacks are skipped, so one
+    config runs on a Jetson (TensorRT, CUDA providers) and on a CPU-only hub."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["onnxruntime"] = "onnxruntime"
     precision: Literal["fp32", "int8"] = "fp32"
     intra_op_threads: int = Field(0, ge=0, le=256, description="0 lets onnxruntime pick (one per core)")
     providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    device_id: int = Field(0, ge=0, le=64)
+    tensorrt: OrtTensorRTOptions = OrtTensorRTOptions()
 
 
 class TensorRTConfig(BaseModel):
+    """TensorRT engines built on the device from the ONNX artifacts and cached (see models.engine_cache).
+
+    INT8 comes from the Q/DQ ONNX (`<id>.int8.onnx`, explicit quantization) unless `int8_source` says
+    "calibrator", or the Q/DQ build fails and calibration data exists: then the FP32 ONNX is calibrated by
+    TensorRT's entropy calibrator from `<calibration_dir>/<id>.calib.npy` (preprocessed inputs, float32).
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["tensorrt"] = "tensorrt"
     precision: Literal["fp32", "fp16", "int8"] = "int8"
     max_batch: int = Field(32, ge=1, le=1024)
-    engine_cache_dir: Path | None = None
+    opt_batch: int = Field(8, ge=1, le=1024, description="batch the kernels are tuned for")
+    pnet: PnetProfileConfig = PnetProfileConfig()
+    engine_cache_dir: Path | None = Field(None, description="default: <cache>/engines")
     workspace_mib: int = Field(1024, ge=64, le=65536)
+    int8_source: Literal["auto", "qdq", "calibrator"] = "auto"
+    calibration_dir: Path | None = None
+    calibration_batch: int = Field(32, ge=1, le=1024)
+    cuda_library: Literal["auto", "cuda-python", "pycuda"] = "auto"
+    device: int = Field(0, ge=0, le=64)
+
+    def profiles(self) -> ProfileConfig:
+        return ProfileConfig(max_batch=self.max_batch, opt_batch=self.opt_batch, pnet=self.pnet)
 
 
 BackendConfig = OnnxRuntimeConfig | TensorRTConfig
@@ -52,17 +89,18 @@ class OnnxRuntimeBackend:
     def __init__(self, path: Path, config: OnnxRuntimeConfig) -> None:
         import onnxruntime as ort
 
+        from models.ort_providers import session_providers
+
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = config.intra_op_threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        available = set(ort.get_available_providers())
-        providers = [p for p in config.providers if p in available] or ["CPUExecutionProvider"]
+        providers = session_providers(config, path, ort.get_available_providers())
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         self.input_name = self.session.get_inputs()[0].name
         self.name = path.name
-        log.debug("onnxruntime %s on %s", path.name, providers)
+        log.debug("onnxruntime %s on %s", path.name, self.session.get_providers())
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         outputs: list[np.ndarray] = self.session.run(None, {self.input_name: batch})

@@ -1,0 +1,217 @@
+"""Build TensorRT engines from the ONNX artifacts on the device itself, and cache them.
+
+Written against the name-based API that exists from TensorRT 8.5 to 10.x (JetPack 5.1 to 6.2): explicit
+batch (a creation flag on 8.x, the only mode on 10), optimization profiles for every dynamic input,
+`set_memory_pool_limit` for the workspace, a timing cache shared by all builds on one GPU. The plan (which
+ONNX, which INT8 source, which profiles) is decided by pure code that the CPU tests cover; only
+`build_engine` touches TensorRT.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from models.artifacts import sha256_file
+from models.backend import TensorRTConfig
+from models.calibration import file_sha256, make_entropy_calibrator, open_calibration
+from models.cuda_memory import CudaMemory
+from models.engine_cache import (
+    EngineKey,
+    default_engine_dir,
+    engine_path,
+    load_engine,
+    store_engine,
+    timing_cache_path,
+    write_atomic,
+)
+from models.onnx_info import has_qdq, single_input
+from models.trt_profiles import ShapeRange, profiles_for_input
+
+log = logging.getLogger(__name__)
+
+
+class EngineBuildError(RuntimeError):
+    """TensorRT could not parse or build the network; the message carries TensorRT's own errors."""
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """What to build: the ONNX file, the precision, where INT8 scales come from, the input's profiles."""
+
+    onnx_path: Path
+    precision: str
+    int8_source: str
+    input_name: str
+    profiles: tuple[ShapeRange, ...]
+    calibration_npy: Path | None = None
+
+
+def fp32_sibling(path: Path) -> Path:
+    """`sface.int8.onnx` -> `sface.onnx` (the calibrator path quantizes the FP32 graph itself)."""
+    return path.with_name(path.name.replace(".int8.onnx", ".onnx"))
+
+
+def calibration_file(path: Path, config: TensorRTConfig) -> Path | None:
+    if config.calibration_dir is None:
+        return None
+    candidate = config.calibration_dir / f"{fp32_sibling(path).stem}.calib.npy"
+    return candidate if candidate.exists() else None
+
+
+def plan_build(path: Path, config: TensorRTConfig, force_calibrator: bool = False) -> BuildPlan:
+    """Decide the build for `path` (the artifact the pipeline chose: `<id>.int8.onnx` for INT8)."""
+    source, int8_source, calib = path, "", None
+    if config.precision == "int8":
+        qdq = has_qdq(path)
+        if config.int8_source == "qdq" and not qdq:
+            raise EngineBuildError(f"{path.name} has no Q/DQ nodes; run `facefleet models quantize`")
+        if config.int8_source == "calibrator" or force_calibrator or not qdq:
+            calib = calibration_file(path, config)
+            if calib is None:
+                raise EngineBuildError(f"INT8 for {path.name} needs a Q/DQ ONNX or calibration data "
+                                       f"<calibration_dir>/{fp32_sibling(path).stem}.calib.npy")
+            source, int8_source = fp32_sibling(path), "calibrator"
+        else:
+            int8_source = "qdq"
+    name, shape = single_input(source)
+    profiles = tuple(profiles_for_input(shape, config.profiles()))
+    return BuildPlan(source, config.precision, int8_source, name, profiles, calib)
+
+
+def engine_key(plan: BuildPlan, tensorrt_version: str, gpu_name: str, cc: tuple[int, int]) -> EngineKey:
+    calib_sha = file_sha256(plan.calibration_npy) if plan.calibration_npy else ""
+    return EngineKey(sha256_file(plan.onnx_path), tensorrt_version, gpu_name, cc, plan.precision,
+                     plan.profiles, plan.int8_source, calib_sha)
+
+
+def network_flags(trt: Any) -> int:
+    """Explicit batch: a flag on TensorRT 8.x, the default (and the flag deprecated) from 10 on."""
+    if int(trt.__version__.split(".")[0]) >= 10:
+        return 0
+    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+
+
+def make_logger(trt: Any) -> Any:
+    """A TensorRT logger that forwards to Python logging (warnings and up), so build errors reach the log."""
+
+    class _Logger(trt.ILogger):  # type: ignore[misc]
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            if int(severity) <= int(trt.ILogger.Severity.ERROR):
+                self.errors.append(msg)
+                log.error("TensorRT: %s", msg)
+            elif int(severity) == int(trt.ILogger.Severity.WARNING):
+                log.warning("TensorRT: %s", msg)
+
+    return _Logger()
+
+
+def _set_flag(trt: Any, builder_config: Any, name: str) -> None:
+    flag = getattr(trt.BuilderFlag, name, None)
+    if flag is None:
+        raise EngineBuildError(f"TensorRT {trt.__version__} has no BuilderFlag.{name}")
+    builder_config.set_flag(flag)
+
+
+def _apply_precision(trt: Any, builder_config: Any, plan: BuildPlan) -> None:
+    if plan.precision in ("fp16", "int8"):
+        _set_flag(trt, builder_config, "FP16")  # INT8 engines run unquantized layers in FP16, not FP32
+    if plan.precision == "int8":
+        _set_flag(trt, builder_config, "INT8")
+
+
+def _add_profiles(builder: Any, builder_config: Any, plan: BuildPlan) -> None:
+    for shapes in plan.profiles:
+        profile = builder.create_optimization_profile()
+        profile.set_shape(plan.input_name, shapes.min, shapes.opt, shapes.max)
+        builder_config.add_optimization_profile(profile)
+
+
+def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache: Path,
+                 memory: CudaMemory) -> bytes:
+    """Parse, configure and build; returns the serialized engine. Updates the timing cache file."""
+    logger = make_logger(trt)
+    builder = trt.Builder(logger)
+    network = builder.create_network(network_flags(trt))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(plan.onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(f"TensorRT could not parse {plan.onnx_path.name}: {'; '.join(errors)}")
+    builder_config = builder.create_builder_config()
+    builder_config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, config.workspace_mib << 20)
+    _apply_precision(trt, builder_config, plan)
+    _add_profiles(builder, builder_config, plan)
+    cache = builder_config.create_timing_cache(timing_cache.read_bytes() if timing_cache.exists() else b"")
+    builder_config.set_timing_cache(cache, False)
+    calibrator = None
+    if plan.int8_source == "calibrator" and plan.calibration_npy is not None:
+        item_shape = plan.profiles[0].opt[1:]
+        data = open_calibration(plan.calibration_npy, item_shape)
+        batch = min(config.calibration_batch, plan.profiles[0].max[0], len(data))
+        table = plan.calibration_npy.with_suffix(".table")
+        calibrator = make_entropy_calibrator(trt, data, batch, table, memory)
+        calib_profile = builder.create_optimization_profile()
+        fixed = (batch, *item_shape)
+        calib_profile.set_shape(plan.input_name, fixed, fixed, fixed)
+        builder_config.set_calibration_profile(calib_profile)
+        builder_config.int8_calibrator = calibrator
+    try:
+        serialized = builder.build_serialized_network(network, builder_config)
+    finally:
+        if calibrator is not None:
+            calibrator.release()
+    if serialized is None:
+        raise EngineBuildError(f"TensorRT failed to build {plan.onnx_path.name} ({plan.precision}): "
+                               + "; ".join(logger.errors[-5:]))
+    write_atomic(timing_cache, bytes(memoryview(builder_config.get_timing_cache().serialize())))
+    return bytes(memoryview(serialized))
+
+
+@dataclass(frozen=True)
+class BuiltEngine:
+    engine_bytes: bytes
+    plan: BuildPlan
+    path: Path
+    from_cache: bool
+
+
+def load_or_build(trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemory) -> BuiltEngine:
+    """The cached engine for this model/GPU/TensorRT/precision/profiles, else a fresh build (then cached).
+
+    A Q/DQ graph TensorRT refuses falls back to the entropy calibrator when calibration data exists.
+    """
+    cache_dir = config.engine_cache_dir or default_engine_dir()
+    gpu_name, cc = memory.device_info()
+    timing = timing_cache_path(cache_dir, trt.__version__, gpu_name, cc)
+    plan = plan_build(path, config)
+    try:
+        return _load_or_build_plan(trt, plan, config, memory, cache_dir, timing, gpu_name, cc)
+    except EngineBuildError as exc:
+        if plan.int8_source != "qdq" or calibration_file(path, config) is None:
+            raise
+        log.warning("Q/DQ build of %s failed (%s); falling back to the entropy calibrator", path.name, exc)
+        plan = plan_build(path, config, force_calibrator=True)
+        return _load_or_build_plan(trt, plan, config, memory, cache_dir, timing, gpu_name, cc)
+
+
+def _load_or_build_plan(trt: Any, plan: BuildPlan, config: TensorRTConfig, memory: CudaMemory,
+                        cache_dir: Path, timing: Path, gpu_name: str, cc: tuple[int, int]) -> BuiltEngine:
+    key = engine_key(plan, trt.__version__, gpu_name, cc)
+    target = engine_path(cache_dir, plan.onnx_path.name, key)
+    cached = load_engine(target)
+    if cached is not None:
+        return BuiltEngine(cached, plan, target, True)
+    log.info("building TensorRT engine %s (%s, %s, INT8 from %s) on %s; this takes a while once",
+             target.name, plan.onnx_path.name, plan.precision, plan.int8_source or "-", gpu_name)
+    started = time.monotonic()
+    engine_bytes = build_engine(trt, plan, config, timing, memory)
+    store_engine(target, engine_bytes, key)
+    log.info("built %s in %.1f s", target.name, time.monotonic() - started)
+    return BuiltEngine(engine_bytes, plan, target, False)

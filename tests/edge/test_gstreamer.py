@@ -1,0 +1,122 @@
+"""GStreamer pipeline strings, table by table; parsed by GStreamer itself where gst-launch is installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edge.gstreamer import (
+    APPSINK,
+    CsiCamera,
+    RtspCamera,
+    UsbCamera,
+    is_jetson,
+    pipeline_string,
+)
+
+CASES = [
+    # CSI on a Jetson: Argus ISP into NVMM, converted by nvvidconv.
+    (
+        CsiCamera(),
+        True,
+        "nvarguscamerasrc sensor-id=0 ! "
+        "video/x-raw(memory:NVMM),width=1280,height=720,format=NV12,framerate=30/1 ! "
+        "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
+    # Second sensor, 1080p, mounted upside down.
+    (
+        CsiCamera(sensor_id=1, resolution_wh=(1920, 1080), fps=60, flip_method=2),
+        True,
+        "nvarguscamerasrc sensor-id=1 ! "
+        "video/x-raw(memory:NVMM),width=1920,height=1080,format=NV12,framerate=60/1 ! "
+        "nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
+    # USB raw frames: the same anywhere.
+    (
+        UsbCamera("/dev/video1", (640, 480), 30),
+        False,
+        "v4l2src device=/dev/video1 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! "
+        "video/x-raw,format=BGR ! " + APPSINK,
+    ),
+    # USB MJPEG on a Jetson: hardware JPEG decode.
+    (
+        UsbCamera("/dev/video0", mjpeg=True),
+        True,
+        "v4l2src device=/dev/video0 ! image/jpeg,width=1280,height=720,framerate=30/1 ! "
+        "nvv4l2decoder mjpeg=1 ! "
+        "nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
+    # USB MJPEG elsewhere: software JPEG decode.
+    (
+        UsbCamera("/dev/v4l/by-id/usb-Logitech_C920-video-index0", mjpeg=True),
+        False,
+        "v4l2src device=/dev/v4l/by-id/usb-Logitech_C920-video-index0 ! image/jpeg,width=1280,height=720,"
+        "framerate=30/1 ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
+    # RTSP H.264 on a Jetson: nvv4l2decoder, watchdog, leaky queue.
+    (
+        RtspCamera("rtsp://user:pw@10.0.0.5:554/stream1"),
+        True,
+        'rtspsrc location="rtsp://user:pw@10.0.0.5:554/stream1" latency=200 protocols=tcp ! '
+        "watchdog timeout=5000 ! "
+        "rtph264depay ! h264parse ! nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! "
+        "queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
+    ),
+    # RTSP H.265 on a PC over UDP: software decoder.
+    (
+        RtspCamera("rtsp://cam.local/h265", codec="h265", latency_ms=50, tcp=False),
+        False,
+        'rtspsrc location="rtsp://cam.local/h265" latency=50 ! watchdog timeout=5000 ! '
+        "rtph265depay ! h265parse ! "
+        "avdec_h265 ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! "
+        + APPSINK,
+    ),
+]
+
+
+@pytest.mark.parametrize(("camera", "jetson", "expected"), CASES)
+def test_pipeline_strings(camera, jetson: bool, expected: str) -> None:  # type: ignore[no-untyped-def]
+    assert pipeline_string(camera, jetson) == expected
+
+
+@pytest.mark.parametrize("camera", [c for c, _, _ in CASES])
+def test_every_pipeline_keeps_only_the_newest_frame(camera) -> None:  # type: ignore[no-untyped-def]
+    assert pipeline_string(camera, True).endswith("appsink drop=true max-buffers=1 sync=false")
+
+
+@pytest.mark.parametrize(
+    ("camera", "jetson"),
+    [
+        (CsiCamera(), False),  # no Argus off a Jetson
+        (CsiCamera(flip_method=8), True),  # nvvidconv has 0..7
+        (UsbCamera("/dev/video0 ! filesink location=/etc/passwd"), False),  # pipeline injection
+        (UsbCamera("/dev/sda"), False),  # not a camera
+        (UsbCamera(resolution_wh=(8, 8)), False),
+        (UsbCamera(fps=0), False),
+        (RtspCamera("http://cam/stream"), False),  # wrong scheme
+        (RtspCamera('rtsp://cam/a" ! filesink location=x'), True),  # quote breaking out of location
+        (RtspCamera("rtsp://cam/a", latency_ms=-1), True),
+    ],
+)
+def test_invalid_cameras_are_refused(camera, jetson: bool) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError):
+        pipeline_string(camera, jetson)
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"etc/nv_tegra_release": "# R36 (release), REVISION: 4.0"}, True),  # L4T
+        ({"proc/device-tree/model": "NVIDIA Jetson Orin Nano Developer Kit\0"}, True),
+        ({"proc/device-tree/model": "Raspberry Pi 5 Model B\0"}, False),
+        ({}, False),  # a PC
+    ],
+)
+def test_is_jetson(tmp_path: Path, files: dict[str, str], expected: bool) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert is_jetson(tmp_path) is expected
