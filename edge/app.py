@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from edge import __version__
+from edge import __version__, sdnotify
 from edge.camera import CameraReader
 from edge.config import ConfigError, EdgeConfig
 from edge.download import ArtifactFetcher
@@ -114,9 +114,11 @@ class EdgeApp:
         self._stats.start()
         log.info("agent %s started with %d camera(s), model %s, gallery %s", self.config.device_id,
                  len(self.readers), self.holder.current.model_id, self.holder.current.gallery.version)
+        sdnotify.ready(f"{len(self.readers)} camera(s)")  # Type=notify: systemd counts us as started now
 
     def stop(self) -> None:
         log.info("agent %s stopping", self.config.device_id)
+        sdnotify.stopping()
         self._stop.set()
         self._stats.join(5)
         for reader in reversed(self.readers):

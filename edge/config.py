@@ -174,7 +174,7 @@ class UpdatesConfig(_Strict):
 class EdgeConfig(_Strict):
     device_id: str
     group: str = "default"
-    state_dir: Path = Path("/var/lib/facefleet-edge")
+    state_dir: Path = Path("/var/lib/facefleet/edge")
     gallery_path: Path | None = Field(None, description="gallery used until the hub sends one")
     cameras: list[CameraConfig] = Field(min_length=1)
     pipeline: PipelineConfig = PipelineConfig()

@@ -17,6 +17,7 @@ from edge.camera import CameraReader
 from edge.events import TrackEventRecord, describe
 from edge.metrics import EdgeMetrics
 from edge.processor import CameraProcessor, Frame, FrameResult
+from edge.sdnotify import WatchdogPinger
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ class FrameLoop:
         self.new_frame = new_frame
         self.lost_after = timedelta(seconds=lost_after_s)
         self.heartbeat = time.monotonic()
+        self._watchdog = WatchdogPinger()
         self._last_index = {r.name: 0 for r in readers}
         self._times: dict[str, deque[float]] = {r.name: deque(maxlen=300) for r in readers}
         self.stage_ms: dict[str, float] = {}  # moving average per stage, for the stats topic
@@ -71,6 +73,7 @@ class FrameLoop:
             self.new_frame.wait(0.5)
             self.new_frame.clear()
             self.heartbeat = time.monotonic()
+            self._watchdog.ping()  # from the loop itself: a hung loop stops the pings and systemd restarts us
             try:
                 self._round()
             except Exception:  # the loop is the agent's heartbeat: log, pause, go on

@@ -11,7 +11,7 @@ from edge.config import ConfigError, load_config
 
 GOOD = """
 device_id: door-1
-state_dir: /var/lib/facefleet-edge-test
+state_dir: /var/lib/facefleet/edge-test
 cameras:
   - name: front
     source: {type: rtsp, url: "rtsp://10.0.0.5/stream"}
@@ -34,7 +34,7 @@ def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
     assert config.pipeline.detector.min_face_px == 40
     assert config.recognition.window_frames == 200
     assert config.mqtt.password == "s3cret"
-    assert config.outbox_path == Path("/var/lib/facefleet-edge-test/outbox.db")
+    assert config.outbox_path == Path("/var/lib/facefleet/edge-test/outbox.db")
 
 
 @pytest.mark.parametrize(("text", "message"), [
