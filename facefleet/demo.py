@@ -23,7 +23,9 @@ from pathlib import Path
 from types import FrameType
 
 import httpx
+import paho.mqtt.client as mqtt
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
 from facefleet.wire import Topics, TrackEvent
@@ -225,10 +227,8 @@ class Demo:
         devices = ", ".join(f"{d['device_id']}={d['state']}" for d in state["devices"])
         print(f"rollout {state['state']} in {time.monotonic() - started:.1f} s: {devices}", flush=True)
 
-    def _listen(self):  # type: ignore[no-untyped-def]
-        import paho.mqtt.client as mqtt
-
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"demo-listener-{os.getpid()}")
+    def _listen(self) -> mqtt.Client:
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"demo-listener-{os.getpid()}")
         seen: set[str] = set()
 
         def on_message(_c: object, _u: object, message: mqtt.MQTTMessage) -> None:

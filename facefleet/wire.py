@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEVICE_ID_PATTERN = re.compile(_ID)
 

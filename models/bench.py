@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -49,6 +50,15 @@ def bench_frames(data_dir: Path, count: int = 8) -> dict[str, list[np.ndarray]]:
     return {"640x360": small, "1280x720": large}
 
 
+def _detect_all(detect: Callable[[np.ndarray], np.ndarray], images: list[np.ndarray]) -> list[np.ndarray]:
+    return [detect(image) for image in images]
+
+
+def _as_xyxy(boxes: object) -> np.ndarray:
+    """facenet-pytorch gives None for no face, else an (N, 4) array (object dtype in batches)."""
+    return np.zeros((0, 4), np.float32) if boxes is None else np.asarray(boxes, np.float32).reshape(-1, 4)
+
+
 def _agreement(ours: list[np.ndarray], theirs: list[np.ndarray]) -> tuple[int, int, int]:
     """(faces we found, faces they found, faces found by both at IoU >= 0.5)."""
     matched = 0
@@ -81,18 +91,17 @@ def run_bench(data_dir: Path, model_dir: Path | None = None, repeats: int = 20, 
     print(f"  {'':34s}{'640x360':>10s}{'1280x720':>10s}")
     results: dict[str, dict[str, float]] = {}
     found: dict[str, dict[str, list[np.ndarray]]] = {}
-    for label, detect in [
-        ("facefleet MTCNN fp32 (onnxruntime)", pipelines["fp32"].detector.detect),
-        ("facefleet MTCNN int8 (onnxruntime)", pipelines["int8"].detector.detect),
-        *([("facenet-pytorch MTCNN (torch)", lambda f: reference.detect(f)[0])] if reference else []),
-    ]:
+    detectors: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
+        ("facefleet MTCNN fp32 (onnxruntime)", lambda f: pipelines["fp32"].detector.detect(f).xyxy),
+        ("facefleet MTCNN int8 (onnxruntime)", lambda f: pipelines["int8"].detector.detect(f).xyxy),
+    ]
+    if reference is not None:
+        detectors.append(("facenet-pytorch MTCNN (torch)", lambda f: _as_xyxy(reference.detect(f)[0])))
+    for label, detect in detectors:
         results[label], found[label] = {}, {}
-        for size, batch in frames.items():
-            results[label][size] = _median_ms(lambda b=batch, d=detect: [d(f) for f in b], repeats) / len(batch)
-            outputs = [detect(f) for f in batch]
-            found[label][size] = [o.xyxy if hasattr(o, "xyxy") else np.asarray(o if o is not None else np.zeros((0, 4)),
-                                                                                np.float32).reshape(-1, 4)
-                                  for o in outputs]
+        for size, images in frames.items():
+            results[label][size] = _median_ms(partial(_detect_all, detect, images), repeats) / len(images)
+            found[label][size] = [detect(f) for f in images]
         print(f"  {label:34s}" + "".join(f"{results[label][s]:10.1f}" for s in frames))
     if reference:
         ours, theirs = "facefleet MTCNN fp32 (onnxruntime)", "facenet-pytorch MTCNN (torch)"
@@ -105,7 +114,7 @@ def run_bench(data_dir: Path, model_dir: Path | None = None, repeats: int = 20, 
     crops = np.stack([cv2.resize(f[100:260, 240:400], (112, 112)) for f in frames["640x360"]])
     for precision, pipeline in pipelines.items():
         row = []
-        for batch in (1, 16):
-            sample = np.resize(crops, (batch, 112, 112, 3))
-            row.append(_median_ms(lambda s=sample, p=pipeline: p.embedder.embed(s), repeats) / batch)
+        for batch_size in (1, 16):
+            sample = np.resize(crops, (batch_size, 112, 112, 3))
+            row.append(_median_ms(partial(pipeline.embedder.embed, sample), repeats) / batch_size)
         print(f"  {pipeline.model_id} {precision}: batch 1 {row[0]:.2f} ms/face, batch 16 {row[1]:.2f} ms/face")

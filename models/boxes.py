@@ -42,7 +42,8 @@ def regress(xyxy: np.ndarray, offsets: np.ndarray, inclusive: bool = True) -> np
     extra = 1.0 if inclusive else 0.0
     w = xyxy[:, 2] - xyxy[:, 0] + extra
     h = xyxy[:, 3] - xyxy[:, 1] + extra
-    return xyxy + offsets * np.stack([w, h, w, h], axis=1)
+    moved: np.ndarray = xyxy + offsets * np.stack([w, h, w, h], axis=1)
+    return moved
 
 
 def square(xyxy: np.ndarray) -> np.ndarray:
@@ -52,13 +53,14 @@ def square(xyxy: np.ndarray) -> np.ndarray:
     side = np.maximum(w, h)
     x1 = xyxy[:, 0] + w * 0.5 - side * 0.5
     y1 = xyxy[:, 1] + h * 0.5 - side * 0.5
-    return np.stack([x1, y1, x1 + side, y1 + side], axis=1)
+    squares: np.ndarray = np.stack([x1, y1, x1 + side, y1 + side], axis=1)
+    return squares
 
 
 def clip_int(xyxy: np.ndarray, resolution_wh: tuple[int, int]) -> np.ndarray:
     """Truncate to int and clip to the image, as 0-based [x1, x2) slices. (N,4) float -> (N,4) int32."""
     w, h = resolution_wh
-    boxes = np.trunc(xyxy).astype(np.int32)
+    boxes: np.ndarray = np.trunc(xyxy).astype(np.int32)
     boxes[:, 0] = np.maximum(boxes[:, 0] - 1, 0)  # MTCNN boxes are 1-based inclusive
     boxes[:, 1] = np.maximum(boxes[:, 1] - 1, 0)
     boxes[:, 2] = np.minimum(boxes[:, 2], w)
@@ -75,4 +77,5 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     inter = np.clip(br - tl, 0, None).prod(axis=2)
     area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
     area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
-    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    iou: np.ndarray = (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)).astype(np.float32)
+    return iou

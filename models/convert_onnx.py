@@ -37,8 +37,9 @@ def _dequantize(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis:
         shape[axis] = -1
         scale = scale.reshape(shape)
         zero = None if zero is None else zero.reshape(shape)
-    z = 0.0 if zero is None else zero.astype(np.float32)
-    return ((q32 - z) * scale.astype(np.float32)).astype(np.float32)
+    shifted = q32 if zero is None else q32 - zero.astype(np.float32)
+    value: np.ndarray = (shifted * scale.astype(np.float32)).astype(np.float32)
+    return value
 
 
 def _fold_constants(graph: onnx.GraphProto) -> int:
@@ -55,12 +56,12 @@ def _fold_constants(graph: onnx.GraphProto) -> int:
             keep.append(node)
             continue
         attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        args = [consts[name] if name else None for name in node.input]
+        args = [consts[name] for name in present]
         if node.op_type == "DequantizeLinear":
             zero = args[2] if len(args) > 2 else None
             value = _dequantize(args[0], args[1], zero, int(attrs.get("axis", 1)), int(attrs.get("block_size", 0)))
         elif node.op_type == "Reshape":
-            value = args[0].reshape([d if d != 0 else args[0].shape[i] for i, d in enumerate(args[1])])
+            value = args[0].reshape([int(d) if d != 0 else args[0].shape[i] for i, d in enumerate(args[1])])
         else:
             value = args[0]
         consts[node.output[0]] = value

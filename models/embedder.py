@@ -31,7 +31,8 @@ class Embedder:
         if self.flip_average:
             vectors = vectors + self._forward(crops_rgb[:, :, ::-1])
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+        return unit
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw network outputs (N, D); the input tensor is built per batch to keep memory flat."""

@@ -37,7 +37,8 @@ def lfw_crops(pipeline: FacePipeline, lfw_dir: Path, folds: int | None, tag: str
 
 
 def score_pairs(pairs: LfwPairs, embeddings: np.ndarray) -> np.ndarray:
-    return np.einsum("ij,ij->i", embeddings[pairs.index_a], embeddings[pairs.index_b])
+    scores: np.ndarray = np.einsum("ij,ij->i", embeddings[pairs.index_a], embeddings[pairs.index_b])
+    return scores
 
 
 def evaluate(pipeline: FacePipeline, lfw_dir: Path, folds: int | None = None, tag: str = "") -> LfwReport:

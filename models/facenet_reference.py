@@ -75,6 +75,6 @@ def facenet_mtcnn(min_face_px: int = 20) -> Any:
     _torchvision_stand_in()
     if str(target) not in sys.path:
         sys.path.insert(0, str(target))
-    from facenet_pytorch import MTCNN  # type: ignore[import-not-found]
+    from facenet_pytorch import MTCNN
 
     return MTCNN(keep_all=True, min_face_size=min_face_px, device="cpu")

@@ -43,7 +43,8 @@ class Faces:
     def size_px(self) -> np.ndarray:
         """(N,) face size in pixels: the shorter side of each box."""
         wh = self.xyxy[:, 2:] - self.xyxy[:, :2]
-        return np.minimum(wh[:, 0], wh[:, 1])
+        size: np.ndarray = np.minimum(wh[:, 0], wh[:, 1])
+        return size
 
     def nearest_centre(self, resolution_wh: tuple[int, int]) -> int:
         """Index of the face whose box centre is nearest the image centre (-1 when there is none)."""

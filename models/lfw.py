@@ -55,8 +55,8 @@ def read_pairs(lfw_dir: Path, folds: int | None = None) -> LfwPairs:
         rows.append((images.setdefault(a, len(images)), images.setdefault(b, len(images)), len(parts) == 3, fold))
     if folds is None and len(rows) != n_folds * 2 * per_fold:
         raise ValueError(f"pairs.txt has {len(rows)} pairs, header says {n_folds * 2 * per_fold}")
-    index_a, index_b, same, fold = (np.array(col) for col in zip(*rows, strict=True))
-    return LfwPairs(list(images), index_a, index_b, same.astype(bool), fold)
+    columns = [np.array(col) for col in zip(*rows, strict=True)]
+    return LfwPairs(list(images), columns[0], columns[1], columns[2].astype(bool), columns[3])
 
 
 def people_outside_pairs(lfw_dir: Path) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -53,7 +54,7 @@ class FacePipeline:
         config = config or PipelineConfig()
         registry = load_registry()
         model_dir = config.model_dir or default_model_dir()
-        precision = "int8" if config.backend.precision == "int8" else "fp32"
+        precision: Literal["fp32", "int8"] = "int8" if config.backend.precision == "int8" else "fp32"
         nets = {
             role: open_backend(verified_model_path(model_dir, f"mtcnn-{role}", precision), config.backend)
             for role in ("pnet", "rnet", "onet")

@@ -65,7 +65,7 @@ def quantize_model(fp32_path: Path, out_path: Path, batches: Sequence[np.ndarray
 
     input_name = ort.InferenceSession(str(fp32_path), providers=["CPUExecutionProvider"]).get_inputs()[0].name
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
         def __init__(self) -> None:
             self.items = iter(batches)
 
