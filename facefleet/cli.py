@@ -57,7 +57,7 @@ def _demo(args: argparse.Namespace) -> int:
     from facefleet.demo import run_demo
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-demo-"))
-    return run_demo(workdir, args.data, args.people, args.duration)
+    return run_demo(workdir, args.data, args.people, args.duration, args.agents)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data", type=Path, default=Path("../shared/data"))
     demo.add_argument("--people", type=Path, help="one folder of photos per person (default: <data>/clips/people)")
     demo.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
+    demo.add_argument("--agents", type=int, default=2, choices=range(1, 9), metavar="N", help="edge agents (1-8)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(func=_demo)
     return parser

@@ -260,7 +260,8 @@ def format_event(event: TrackEvent) -> str:
     return line
 
 
-def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s: float | None) -> int:
+def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s: float | None,
+             agents: int = 2) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -270,6 +271,6 @@ def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     workdir.mkdir(parents=True, exist_ok=True)
-    Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people").run(stop, duration_s)
+    Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s)
     print("demo stopped cleanly", flush=True)
     return 0
