@@ -77,6 +77,7 @@ class HubSettings(_Strict):
         0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
     )
     canary_timeout_s: float = Field(600.0, gt=0)
+    live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
             SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
