@@ -106,7 +106,7 @@ class Demo:
         return system.create_token(self.workdir / "hub.yaml", self.admin_token, "device", "demo-fleet")
 
     def _start_agents(self, device_token: str) -> None:
-        for device_id in tqdm(self.agents, desc="starting agents", unit="agent"):
+        for device_id in self.agents:
             config = system.write_agent_config(
                 self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.mqtt_port,
                 self.workdir / "hub" / "keys" / "hub.pub")
@@ -184,6 +184,7 @@ def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     workdir.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the events
     try:
         Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people").run(stop, duration_s)
     except KeyboardInterrupt:
