@@ -14,8 +14,10 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 from tqdm import tqdm
@@ -79,17 +81,17 @@ class _Clients:
         self.lock = threading.Lock()
         self.threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(count)]
 
-    def _timed(self, kind: str, send: object) -> httpx.Response | None:
+    def _timed(self, kind: str, send: Callable[..., httpx.Response], *args: Any, **kwargs: Any) -> None:
         started = time.perf_counter()
+        answer: httpx.Response | None
         try:
-            answer: httpx.Response = send()  # type: ignore[operator]
+            answer = send(*args, **kwargs)
         except httpx.HTTPError:
-            answer = None  # type: ignore[assignment]
+            answer = None
         with self.lock:
             self.latency_ms[kind].append((time.perf_counter() - started) * 1000)
             if answer is None or answer.status_code >= 400:
                 self.errors += 1
-        return answer
 
     def _run(self, k: int) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -98,9 +100,9 @@ class _Clients:
             while not self.stop.is_set():
                 photo = self.photos[(k + n * self.count) % len(self.photos)]
                 files = [("files", (photo.name, photo.read_bytes(), "image/jpeg"))]
-                self._timed("enroll", lambda: api.post("/api/samples/photos", data={"label": f"load {k}"},
-                                                       files=files))  # noqa: B023 - called at once
-                self._timed("events_recent", lambda: api.get("/api/events/recent", params={"limit": 50}))
+                label = f"load {k}.{n}"  # a new person each time: a repeated photo would be a refused duplicate
+                self._timed("enroll", api.post, "/api/samples/photos", data={"label": label}, files=files)
+                self._timed("events_recent", api.get, "/api/events/recent", params={"limit": 50})
                 n += 1
 
 

@@ -109,7 +109,12 @@ class HubSettings(_Strict):
 
 def load_settings(path: Path) -> HubSettings:
     """Read a YAML config; unknown keys are refused. Secrets are never read from the file."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     for secret in ("admin_token",):
