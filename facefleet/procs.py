@@ -96,10 +96,16 @@ class Processes:
 
 
 def start_broker(procs: Processes, workdir: Path, port: int, name: str = "mosquitto") -> None:
-    """Mosquitto on 127.0.0.1:`port`, anonymous, persistent (sessions survive a restart on the same port)."""
+    """Mosquitto on 127.0.0.1:`port`, anonymous, persistent (sessions survive a restart on the same port).
+
+    Started again with the same arguments after a kill, it reloads its persistence file.
+    """
     conf = workdir / f"{name}.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {workdir}/\nautosave_interval 1\n")
+                    f"persistence_location {workdir}/\nautosave_interval 1\n"
+                    # As root, Mosquitto drops to its own user, which cannot write `workdir`: sessions would
+                    # silently not survive a restart.
+                    + ("user root\n" if os.geteuid() == 0 else ""))
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     procs.start(name, [binary, "-c", str(conf)])
     wait_for(lambda: listening(port), "mosquitto", 15, every_s=0.05)
@@ -149,7 +155,10 @@ def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, 
     }
     if hub_public_key is not None:
         config["updates"] = {"hub_public_key": str(hub_public_key)}
-    path.write_text(yaml.safe_dump({**config, **overrides}))
+    for key, value in overrides.items():  # one level deep: `mqtt={"keepalive_s": 5}` keeps host and port
+        both_maps = isinstance(value, dict) and isinstance(config.get(key), dict)
+        config[key] = {**config[key], **value} if both_maps else value
+    path.write_text(yaml.safe_dump(config))
     return path
 
 

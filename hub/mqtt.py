@@ -35,7 +35,8 @@ class HubMqtt:
         self.on_update_state = on_update_state
         self.on_event = on_event
         self.connected = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=True)
+        # A persistent session: events published while the hub (or the broker) restarts wait in the broker.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=False)
         if config.username:
             self.client.username_pw_set(config.username, config.password.get_secret_value())
         self.client.on_connect = self._on_connect
