@@ -87,7 +87,8 @@ class Hub:
 
     async def start(self) -> None:
         moved, removed = self.library.recover()
-        self.artifacts.clean_tmp()
+        if orphans := self.artifacts.clean_tmp():
+            log.warning("artifact recovery: %d half-built artifact folders removed", orphans)
         if moved or removed:
             log.warning(
                 "library recovery: %d staged samples moved into place, %d orphan files removed",
