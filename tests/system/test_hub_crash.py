@@ -8,7 +8,6 @@ import hashlib
 import sqlite3
 import threading
 import time
-from pathlib import Path
 
 import httpx
 
