@@ -59,7 +59,10 @@ def quantiles(samples_ms: list[float]) -> dict[str, float]:
     if not samples_ms:
         return {"p50": 0.0, "p99": 0.0, "n": 0}
     ordered = sorted(samples_ms)
-    rank = lambda q: ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]  # noqa: E731
+
+    def rank(q: float) -> float:
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
     return {"p50": rank(0.5), "p99": rank(0.99), "n": len(ordered), "mean": statistics.fmean(ordered)}
 
 
@@ -147,7 +150,7 @@ def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds:
         for thread in users.threads:
             thread.join(timeout=180)
         peak.append(rss_mb(hub_pid))
-        by_device = counts["by_device"]
+        by_device: dict[str, int] = counts["by_device"]
         report.received = sum(by_device.get(d, 0) for d in sent)
         report.lost = sum(max(0, n - by_device.get(d, 0)) for d, n in sent.items())
         report.duplicates_dropped = counts["duplicates"]
@@ -174,12 +177,12 @@ def _wait_devices(procs: Processes, workdir: Path, devices: int, timeout_s: floa
     return sent
 
 
-def _wait_received(api: httpx.Client, sent: dict[str, int], timeout_s: float) -> dict[str, object]:
+def _wait_received(api: httpx.Client, sent: dict[str, int], timeout_s: float) -> dict[str, Any]:
     """The hub's counts, once it has every acknowledged event (or at `timeout_s`)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        counts: dict[str, object] = api.get("/api/events/recent", params={"limit": 1}).json()["counts"]
-        by_device: dict[str, int] = counts["by_device"]  # type: ignore[assignment]
+        counts: dict[str, Any] = api.get("/api/events/recent", params={"limit": 1}).json()["counts"]
+        by_device: dict[str, int] = counts["by_device"]
         if all(by_device.get(d, 0) >= n for d, n in sent.items()) or time.monotonic() > deadline:
             return counts
         time.sleep(0.5)
