@@ -159,8 +159,12 @@ class MqttLink:
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         handler = self._handlers.get(message.topic)
-        if handler is not None:
+        if handler is None:
+            return
+        try:
             handler(message.topic, bytes(message.payload))
+        except Exception:  # a bad message must not kill paho's network thread
+            log.exception("MQTT: handling a message on %s failed", message.topic)
 
     def _drain_loop(self) -> None:
         while not self._stop.is_set():

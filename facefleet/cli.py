@@ -60,6 +60,23 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(workdir, args.data, args.people, args.duration, args.agents)
 
 
+def _load(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+    import tempfile
+
+    from facefleet.load import run_load
+
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-load-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    report = run_load(workdir, args.data, args.devices, args.clients, args.seconds, args.rate)
+    for line in report.lines():
+        print(line, flush=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+    return 1 if report.lost else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facefleet", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -111,6 +128,16 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--agents", type=int, default=2, choices=range(1, 9), metavar="N", help="edge agents (1-8)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(func=_demo)
+
+    load = commands.add_parser("load", help="load benchmark: simulated devices and enrollment clients, one hub")
+    load.add_argument("--devices", type=int, default=20, help="simulated devices, one process each")
+    load.add_argument("--clients", type=int, default=4, help="concurrent enrollment clients")
+    load.add_argument("--seconds", type=float, default=30.0, help="how long devices publish")
+    load.add_argument("--rate", type=float, default=2.0, help="events per second per device")
+    load.add_argument("--data", type=Path, default=Path("../shared/data"))
+    load.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
+    load.add_argument("--json", type=Path, help="also write the report as JSON here")
+    load.set_defaults(func=_load)
     return parser
 
 

@@ -12,11 +12,7 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,65 +20,15 @@ from types import FrameType
 
 import httpx
 import paho.mqtt.client as mqtt
-import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
+from facefleet import procs as system
+from facefleet.procs import Processes, free_port, wait_for
 from facefleet.wire import Topics, TrackEvent
 
 log = logging.getLogger("facefleet.demo")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(check: object, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.3)
-    raise TimeoutError(f"timed out after {timeout_s:.0f} s waiting for {what}")
-
-
-class Processes:
-    """Child processes, stopped in reverse start order with SIGTERM, then SIGKILL."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self.started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-        out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it until it exits
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                start_new_session=True)
-        self.started.append((name, proc))
-        log.info("started %s (pid %d), log %s", name, proc.pid, out.name)
-        return proc
-
-    def check_alive(self) -> None:
-        for name, proc in self.started:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-
-    def stop_all(self) -> None:
-        for name, proc in reversed(self.started):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            log.info("stopped %s (exit %s)", name, proc.returncode)
-        self.started.clear()
 
 
 def people_photos(people_dir: Path) -> dict[str, list[Path]]:
@@ -115,13 +61,15 @@ class Demo:
             self._start_broker()
             api = self._start_hub()
             self._enroll(api)
+            print("building and signing the gallery ...", flush=True)
             version = api.post("/api/galleries", timeout=300).raise_for_status().json()["version"]
             print(f"gallery {version} built and signed", flush=True)
             device_token = self._device_token()
             listener = self._listen()
             self._start_agents(device_token)
             self._roll_out(api, version)
-            print(f"live: events below; web page {self.hub_url}/ (admin token: {self.admin_token}); Ctrl-C ends",
+            print(f"live: events below; live view on the web page {self.hub_url}/ (admin token: "
+                  f"{self.admin_token}); Ctrl-C ends",
                   flush=True)
             deadline = None if duration_s is None else time.monotonic() + duration_s
             while not stop.wait(1.0):
@@ -134,36 +82,14 @@ class Demo:
             self.procs.stop_all()
 
     def _start_broker(self) -> None:
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(f"listener {self.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                        f"persistence_location {self.workdir}/\n")
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.procs.start("mosquitto", [binary, "-c", str(conf)])
-
-        def listening() -> bool:
-            with socket.create_connection(("127.0.0.1", self.mqtt_port), timeout=0.5):
-                return True
-
-        wait_for(listening, "mosquitto", 15)
-
-    def _hub_config(self) -> Path:
-        path = self.workdir / "hub.yaml"
-        path.write_text(yaml.safe_dump({
-            "data_dir": str(self.workdir / "hub"), "host": "127.0.0.1", "port": self.hub_port,
-            "public_url": self.hub_url,
-            "mqtt": {"host": "127.0.0.1", "port": self.mqtt_port, "topic_prefix": "facefleet"},
-            "canary_timeout_s": 120,
-        }))
-        return path
+        system.start_broker(self.procs, self.workdir, self.mqtt_port)
 
     def _start_hub(self) -> httpx.Client:
-        config = self._hub_config()
-        self.procs.start("hub", [sys.executable, "-m", "hub", "serve", "--config", str(config)],
-                         env={"FACEFLEET_HUB_ADMIN_TOKEN": self.admin_token})
-        wait_for(lambda: httpx.get(f"{self.hub_url}/healthz", timeout=2).status_code == 200, "the hub", 120)
+        config = system.write_hub_config(self.workdir / "hub.yaml", self.workdir / "hub", self.hub_port,
+                                         self.mqtt_port)
+        api = system.start_hub(self.procs, config, self.hub_port, self.admin_token)
         print(f"hub up at {self.hub_url}", flush=True)
-        return httpx.Client(base_url=self.hub_url, headers={"Authorization": f"Bearer {self.admin_token}"},
-                            timeout=120)
+        return api
 
     def _enroll(self, api: httpx.Client) -> None:
         people = people_photos(self.people_dir)
@@ -179,30 +105,14 @@ class Demo:
                        + (f", rejected {rejected}" if rejected else ""))
 
     def _device_token(self) -> str:
-        done = subprocess.run([sys.executable, "-m", "hub", "token", "create", "--scope", "device", "--name",
-                               "demo-fleet", "--config", str(self.workdir / "hub.yaml")],
-                              capture_output=True, text=True, check=True,
-                              env={**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": self.admin_token})
-        return done.stdout.strip().splitlines()[-1].split()[-1]
-
-    def _agent_config(self, device_id: str) -> Path:
-        path = self.workdir / f"{device_id}.yaml"
-        path.write_text(yaml.safe_dump({
-            "device_id": device_id, "state_dir": str(self.workdir / device_id),
-            "cameras": [{"name": "stage", "source": {"type": "file", "path": str(self.clip), "loop": True,
-                                                     "pacing": "realtime"}}],
-            "pipeline": {"detector": {"min_face_px": 30}},
-            "mqtt": {"host": "127.0.0.1", "port": self.mqtt_port, "stats_every_s": 10},
-            "http": {"port": 0},
-            "updates": {"hub_public_key": str(self.workdir / "hub" / "keys" / "hub.pub")},
-        }))
-        return path
+        return system.create_token(self.workdir / "hub.yaml", self.admin_token, "device", "demo-fleet")
 
     def _start_agents(self, device_token: str) -> None:
         for device_id in self.agents:
-            config = self._agent_config(device_id)
-            self.procs.start(device_id, [sys.executable, "-m", "edge", "run", "--config", str(config)],
-                             env={"FACEFLEET_DEVICE_TOKEN": device_token})
+            config = system.write_agent_config(
+                self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.mqtt_port,
+                self.workdir / "hub" / "keys" / "hub.pub")
+            system.start_agent(self.procs, device_id, config, device_token)
 
     def _roll_out(self, api: httpx.Client, version: str) -> None:
         def online() -> bool:
@@ -267,10 +177,18 @@ def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s:
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         print("\nstopping ...", flush=True)
         stop.set()
+        # Further signals must not interrupt the orderly shutdown; the first one interrupts whatever step runs.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     workdir.mkdir(parents=True, exist_ok=True)
-    Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s)
-    print("demo stopped cleanly", flush=True)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the events
+    try:
+        Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s)
+    except KeyboardInterrupt:
+        pass
+    print(f"demo stopped cleanly (logs in {workdir / 'logs'})", flush=True)
     return 0

@@ -185,5 +185,14 @@ class ArtifactStore:
     def file_path(self, kind: str, version: str) -> Path:
         return self.root / kind / version / self.manifest(kind, version).manifest.file_name
 
-    def clean_tmp(self) -> None:
+    def clean_tmp(self) -> int:
+        """Remove half-built artifacts after a crash: the staging folder, and version folders without a
+        database row (moved into place, but the process died before the commit). Returns folders removed."""
         shutil.rmtree(self.root / ".tmp", ignore_errors=True)
+        with self.hub_db.read() as db:
+            known = {(kind, version) for kind, version in db.execute("SELECT kind, version FROM artifacts")}
+        orphans = [p for kind in ("gallery", "model") if (self.root / kind).is_dir()
+                   for p in (self.root / kind).iterdir() if (kind, p.name) not in known]
+        for path in orphans:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(orphans)

@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from hub.events import EventCounts
 
 
 class _FleetCollector(Collector):
@@ -32,9 +34,27 @@ class _FleetCollector(Collector):
         yield rollouts
 
 
+class _EventCollector(Collector):
+    """Track events from the MQTT subscription: kept, repeats dropped, malformed payloads ignored."""
+
+    def __init__(self, counts: Callable[[], EventCounts]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.counts()
+        events = CounterMetricFamily("facefleet_hub_events", "MQTT track events by outcome", labels=["outcome"])
+        events.add_metric(["received"], counts.received)
+        events.add_metric(["duplicate"], counts.duplicates)
+        events.add_metric(["malformed"], counts.malformed)
+        yield events
+
+
 class HubMetrics:
     def __init__(
-        self, devices_by_state: Callable[[], dict[str, int]], rollouts_by_state: Callable[[], dict[str, int]]
+        self,
+        devices_by_state: Callable[[], dict[str, int]],
+        rollouts_by_state: Callable[[], dict[str, int]],
+        event_counts: Callable[[], EventCounts] = EventCounts,
     ) -> None:
         self.registry = CollectorRegistry()
         self.samples_added = Counter(
@@ -54,6 +74,7 @@ class HubMetrics:
             "facefleet_hub_gallery_builds", "gallery versions built", registry=self.registry
         )
         self.registry.register(_FleetCollector(devices_by_state, rollouts_by_state))
+        self.registry.register(_EventCollector(event_counts))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

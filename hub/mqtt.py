@@ -1,4 +1,4 @@
-"""The hub's MQTT link: follows device status and update reports, publishes announcements.
+"""The hub's MQTT link: follows device status, update reports and track events, publishes announcements.
 
 Owns connect, reconnect and subscriptions; hands typed payloads to the registry and the rollout engine.
 """
@@ -26,14 +26,17 @@ class HubMqtt:
         on_status: Callable[[DeviceStatus], None],
         on_offline: Callable[[str], None],
         on_update_state: Callable[[UpdateState], None],
+        on_event: Callable[[bytes], object] | None = None,
     ) -> None:
         self.config = config
         self.topics = Topics(config.topic_prefix)
         self.on_status = on_status
         self.on_offline = on_offline
         self.on_update_state = on_update_state
+        self.on_event = on_event
         self.connected = threading.Event()
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=True)
+        # A persistent session: events published while the hub (or the broker) restarts wait in the broker.
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=False)
         if config.username:
             self.client.username_pw_set(config.username, config.password.get_secret_value())
         self.client.on_connect = self._on_connect
@@ -61,7 +64,10 @@ class HubMqtt:
         if reason_code.is_failure:
             log.error("MQTT connect to %s:%s refused: %s", self.config.host, self.config.port, reason_code)
             return
-        client.subscribe([(self.topics.all_of("status"), 1), (self.topics.all_of("updates/state"), 1)])
+        topics = [(self.topics.all_of("status"), 1), (self.topics.all_of("updates/state"), 1)]
+        if self.on_event is not None:
+            topics.append((self.topics.all_of("events"), 1))
+        client.subscribe(topics)
         self.connected.set()
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
 
@@ -72,7 +78,9 @@ class HubMqtt:
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
         parts = message.topic.split("/")
         try:
-            if message.topic.endswith("/updates/state"):
+            if message.topic.endswith("/events") and self.on_event is not None:
+                self.on_event(message.payload)  # parses, deduplicates and counts malformed payloads itself
+            elif message.topic.endswith("/updates/state"):
                 self.on_update_state(UpdateState.model_validate_json(message.payload))
             elif message.topic.endswith("/status"):
                 self._status(parts[-2], message.payload)

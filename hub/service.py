@@ -12,6 +12,7 @@ from facefleet.wire import DeviceStatus, Topics, UpdateState
 from hub.db import HubDb
 from hub.devices import DeviceRegistry
 from hub.enroll import Enroller
+from hub.events import RecentEvents
 from hub.galleries import ArtifactStore
 from hub.library import Library
 from hub.metrics import HubMetrics
@@ -40,14 +41,21 @@ class Hub:
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
         self.devices = DeviceRegistry(self.db)
+        self.events = RecentEvents(settings.live_events)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
             self.mqtt = HubMqtt(
-                settings.mqtt, self.devices.update, self.devices.mark_offline, self._on_update_state
+                settings.mqtt,
+                self.devices.update,
+                self.devices.mark_offline,
+                self._on_update_state,
+                self.events.ingest,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
-        self.metrics = HubMetrics(self._count_by_state("devices"), self._count_by_state("rollouts"))
+        self.metrics = HubMetrics(
+            self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
+        )
         self._ticker: asyncio.Task[None] | None = None
 
     def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
@@ -79,7 +87,8 @@ class Hub:
 
     async def start(self) -> None:
         moved, removed = self.library.recover()
-        self.artifacts.clean_tmp()
+        if orphans := self.artifacts.clean_tmp():
+            log.warning("artifact recovery: %d half-built artifact folders removed", orphans)
         if moved or removed:
             log.warning(
                 "library recovery: %d staged samples moved into place, %d orphan files removed",

@@ -77,6 +77,7 @@ class HubSettings(_Strict):
         0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
     )
     canary_timeout_s: float = Field(600.0, gt=0)
+    live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
             SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
@@ -108,7 +109,12 @@ class HubSettings(_Strict):
 
 def load_settings(path: Path) -> HubSettings:
     """Read a YAML config; unknown keys are refused. Secrets are never read from the file."""
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
     for secret in ("admin_token",):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from facefleet.wire import ArtifactKind
+from facefleet.wire import ArtifactKind, TrackEvent
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
 
@@ -143,3 +143,15 @@ class RolloutPublic(BaseModel):
     created: str
     updated: str
     devices: list[DeviceProgressPublic]
+
+
+class EventCountsPublic(BaseModel):
+    received: int = Field(description="unique track events since the hub started")
+    duplicates: int = Field(description="repeats of an event_id already received (QoS 1), dropped")
+    malformed: int = Field(description="payloads on an events topic that did not parse, ignored")
+    by_device: dict[str, int]
+
+
+class RecentEventsPublic(BaseModel):
+    events: list[TrackEvent] = Field(description="newest first")
+    counts: EventCountsPublic

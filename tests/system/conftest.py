@@ -1,0 +1,94 @@
+"""The system as real processes on loopback: Mosquitto, the hub and edge agents, built with facefleet.procs.
+
+Every child is stopped (SIGTERM, then SIGKILL) when its fixture ends, whatever the test did. The agents
+play a short LFW clip once, frame by frame (`pacing: every_frame`), with a small detector search.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from facefleet import procs as system
+from facefleet.procs import Processes, free_port
+from tests.conftest import LFW
+from tests.edge.scenes import ENROLLED, STRANGER, lfw_image, write_people_video
+
+
+@dataclass
+class System:
+    workdir: Path
+    procs: Processes
+    mqtt_port: int = field(default_factory=free_port)
+    hub_port: int = field(default_factory=free_port)
+    admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    api: httpx.Client | None = None
+    device_token: str = ""
+
+    @property
+    def hub_config(self) -> Path:
+        return self.workdir / "hub.yaml"
+
+    @property
+    def hub_data(self) -> Path:
+        return self.workdir / "hub"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://127.0.0.1:{self.hub_port}"
+
+    def start_broker(self) -> None:
+        system.start_broker(self.procs, self.workdir, self.mqtt_port)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: a crash, with no chance to clean up or say goodbye."""
+        self.procs.stop(name, signal.SIGKILL)
+
+    def start_hub(self, **overrides: Any) -> httpx.Client:
+        if not self.hub_config.exists():
+            system.write_hub_config(self.hub_config, self.hub_data, self.hub_port, self.mqtt_port,
+                                    canary_timeout_s=60, pipeline={"detector": {"min_face_px": 40}}, **overrides)
+        if self.api is not None:
+            self.api.close()
+        self.api = system.start_hub(self.procs, self.hub_config, self.hub_port, self.admin_token, timeout_s=90)
+        if not self.device_token:
+            self.device_token = system.create_token(self.hub_config, self.admin_token, "device", "test-fleet")
+        return self.api
+
+    def start_agent(self, device_id: str, clip: Path, updates: bool = False, **overrides: Any) -> None:
+        key = self.hub_data / "keys" / "hub.pub" if updates else None
+        config = system.write_agent_config(
+            self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, clip, self.mqtt_port, key,
+            pacing="every_frame", loop=False, min_face_px=40,
+            tracker={"lost_frames": 4, "lost_after_s": 1.0},
+            **({} if updates else {"updates": {"enabled": False}}), **overrides)
+        system.start_agent(self.procs, device_id, config, self.device_token)
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[System]:
+    """A system with nothing started; everything it starts is stopped at the end."""
+    sys_ = System(tmp_path, Processes(tmp_path / "logs"))
+    try:
+        yield sys_
+    finally:
+        if sys_.api is not None:
+            sys_.api.close()
+        sys_.procs.stop_all()
+
+
+@pytest.fixture(scope="session")
+def people_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two enrolled LFW people and a stranger, 12 frames each with 6 empty frames after each: 54 frames."""
+    names = [*list(ENROLLED.values())[:2], STRANGER]
+    photos = [(None, lfw_image(LFW, name, 10)) for name in names]
+    path = tmp_path_factory.mktemp("clip") / "people.avi"
+    write_people_video(path, photos, frames_each=12, gap=6)  # type: ignore[arg-type]
+    return path

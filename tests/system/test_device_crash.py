@@ -1,0 +1,100 @@
+"""A device killed (SIGKILL) during a gallery download and during the swap comes back on a consistent
+version (old or new, never a mix), reports it in its retained status, and then finishes the rollout
+(the announcement is retained)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+
+from edge.slots import SlotStore
+from facefleet.procs import free_port, wait_for
+from tests.conftest import LFW
+from tests.edge.conftest import Subscriber
+from tests.system.conftest import System
+from tests.system.slow_proxy import SlowProxy
+
+PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld")
+
+
+def enroll(api: httpx.Client, folder: str) -> None:
+    photos = [LFW / "images_deepfunneled" / folder / f"{folder}_{n:04d}.jpg" for n in range(1, 4)]
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
+    api.post("/api/samples/photos", data={"label": folder}, files=files).raise_for_status()
+
+
+def new_gallery(api: httpx.Client, folder: str) -> str:
+    enroll(api, folder)
+    return str(api.post("/api/galleries").raise_for_status().json()["version"])
+
+
+def roll_out(api: httpx.Client, version: str) -> str:
+    return str(api.post("/api/rollouts", json={"kind": "gallery", "version": version, "devices": ["edge-1"],
+                                               "canaries": ["edge-1"]}).raise_for_status().json()["id"])
+
+
+def running_gallery(fleet: System) -> str | None:
+    """The version the slots say is current, after checking its file against its signed hash."""
+    slots = SlotStore(fleet.workdir / "edge-1" / "galleries")
+    version = slots.current_version()
+    if version is not None:
+        signed = slots.manifest(version)
+        assert hashlib.sha256(slots.artifact(version).read_bytes()).hexdigest() == signed.manifest.sha256
+    return version
+
+
+def reported_gallery(fleet: System) -> str:
+    """The gallery version in the device's retained status, read by a fresh subscriber."""
+    sub = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/status", client_id=f"status-{free_port()}")
+    try:
+        sub.wait_for(lambda s: any(st["state"] == "online" for st in s.json("/status")), 60, "online status")
+        return str([st for st in sub.json("/status") if st["state"] == "online"][-1]["gallery_version"])
+    finally:
+        sub.close()
+
+
+def crash_and_recover(fleet: System, states: Subscriber, proxy: SlowProxy, rollout: str, kill_on: str,
+                      versions: tuple[str, ...], new: str) -> None:
+    """Kill the device when it reports `kill_on`; it must run one of `versions`, and after a restart `new`."""
+    states.wait_for(lambda s: any(m["rollout_id"] == rollout and m["state"] == kill_on
+                                  for m in s.json("/updates/state")), 60, f"{kill_on} of {new}")
+    fleet.kill("edge-1")
+    proxy.delay_s = 0.0  # the restarted device downloads at full speed
+    assert running_gallery(fleet) in versions
+    fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
+    assert reported_gallery(fleet) == running_gallery(fleet)
+    api = fleet.api
+    assert api is not None
+    wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "the rollout", 90)
+    wait_for(lambda: reported_gallery(fleet) == new, f"status with {new}", 30)
+    assert running_gallery(fleet) == new
+
+
+def test_device_killed_during_download_and_swap(fleet: System, people_clip: Path) -> None:
+    (fleet.workdir / "clip.avi").symlink_to(people_clip)
+    fleet.start_broker()
+    proxy = SlowProxy(f"http://127.0.0.1:{fleet.hub_port}")
+    states = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/updates/state", client_id="state-reader")
+    try:
+        api = fleet.start_hub(public_url=proxy.url)
+        fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
+        first = new_gallery(api, PEOPLE[0])
+        wait_for(lambda: any(d["state"] == "online" for d in api.get("/api/devices").json()), "edge-1", 90)
+        rollout = roll_out(api, first)
+        wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "v1", 90)
+
+        second = new_gallery(api, PEOPLE[1])
+        proxy.delay_s = 0.1  # about 10 KB/s: the download takes seconds
+        rollout = roll_out(api, second)
+        crash_and_recover(fleet, states, proxy, rollout, "downloading", (first,), second)  # mid-download: still old
+
+        third = new_gallery(api, PEOPLE[2])
+        rollout = roll_out(api, third)
+        crash_and_recover(fleet, states, proxy, rollout, "verifying", (second, third), third)  # in verify/stage/switch
+        log = fleet.procs.log_text("edge-1")
+        assert "Traceback" not in log, log[-3000:]
+    finally:
+        states.close()
+        proxy.close()
