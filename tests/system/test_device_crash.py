@@ -66,7 +66,7 @@ def crash_and_recover(fleet: System, states: Subscriber, proxy: SlowProxy, rollo
     proxy.delay_s = 0.0  # the restarted device downloads at full speed
     assert running_gallery(fleet) in versions
     fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
-    assert reported_gallery(fleet) == running_gallery(fleet)
+    assert reported_gallery(fleet) in (*versions, new)  # new only if it already finished the retried update
     api = fleet.api
     assert api is not None
     wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "the rollout", 90)
@@ -128,7 +128,7 @@ def test_device_killed_during_a_model_download(fleet: System, people_clip: Path)
         proxy.delay_s, proxy.chunk_bytes = 0.0, 1 << 20
         assert running_gallery(fleet, "models") is None  # still the bundled model: nothing half-installed
         fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
-        assert reported_gallery(fleet, "model_version") == before
+        assert reported_gallery(fleet, "model_version") in (before, version)  # never anything else
         # The retained announcement: the model downloads again, passes its probe and switches in.
         wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "rollout", 120)
         wait_for(lambda: reported_gallery(fleet, "model_version") == version, f"status with model {version}", 30)
