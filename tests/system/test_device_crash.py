@@ -1,16 +1,18 @@
-"""A device killed (SIGKILL) during a gallery download and during the swap comes back on a consistent
+"""A device killed (SIGKILL) during a gallery or model download and during the swap comes back on a consistent
 version (old or new, never a mix), reports it in its retained status, and then finishes the rollout
 (the announcement is retained)."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 from pathlib import Path
 
 import httpx
 
 from edge.slots import SlotStore
 from facefleet.procs import free_port, wait_for
+from models.registry import default_model_dir
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
@@ -35,9 +37,9 @@ def roll_out(api: httpx.Client, version: str) -> str:
                                                "canaries": ["edge-1"]}).raise_for_status().json()["id"])
 
 
-def running_gallery(fleet: System) -> str | None:
+def running_gallery(fleet: System, kind: str = "galleries") -> str | None:
     """The version the slots say is current, after checking its file against its signed hash."""
-    slots = SlotStore(fleet.workdir / "edge-1" / "galleries")
+    slots = SlotStore(fleet.workdir / "edge-1" / kind)
     version = slots.current_version()
     if version is not None:
         signed = slots.manifest(version)
@@ -45,12 +47,12 @@ def running_gallery(fleet: System) -> str | None:
     return version
 
 
-def reported_gallery(fleet: System) -> str:
-    """The gallery version in the device's retained status, read by a fresh subscriber."""
+def reported_gallery(fleet: System, field: str = "gallery_version") -> str:
+    """The gallery (or model) version in the device's retained status, read by a fresh subscriber."""
     sub = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/status", client_id=f"status-{free_port()}")
     try:
         sub.wait_for(lambda s: any(st["state"] == "online" for st in s.json("/status")), 60, "online status")
-        return str([st for st in sub.json("/status") if st["state"] == "online"][-1]["gallery_version"])
+        return str([st for st in sub.json("/status") if st["state"] == "online"][-1][field])
     finally:
         sub.close()
 
@@ -64,7 +66,7 @@ def crash_and_recover(fleet: System, states: Subscriber, proxy: SlowProxy, rollo
     proxy.delay_s = 0.0  # the restarted device downloads at full speed
     assert running_gallery(fleet) in versions
     fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
-    assert reported_gallery(fleet) == running_gallery(fleet)
+    assert reported_gallery(fleet) in (*versions, new)  # new only if it already finished the retried update
     api = fleet.api
     assert api is not None
     wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "the rollout", 90)
@@ -95,6 +97,42 @@ def test_device_killed_during_download_and_swap(fleet: System, people_clip: Path
         crash_and_recover(fleet, states, proxy, rollout, "verifying", (second, third), third)  # in verify/stage/switch
         log = fleet.procs.log_text("edge-1")
         assert "Traceback" not in log, log[-3000:]
+    finally:
+        states.close()
+        proxy.close()
+
+
+def test_device_killed_during_a_model_download(fleet: System, people_clip: Path) -> None:
+    (fleet.workdir / "clip.avi").symlink_to(people_clip)
+    fleet.start_broker()
+    proxy = SlowProxy(f"http://127.0.0.1:{fleet.hub_port}", chunk_bytes=64 * 1024)
+    states = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/updates/state", client_id="state-reader")
+    try:
+        api = fleet.start_hub(public_url=proxy.url)
+        fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
+        with (default_model_dir() / "sface.onnx").open("rb") as file:  # a good model: the one running now
+            version = api.post("/api/models", files={"file": ("sface.onnx", file, "application/octet-stream")}
+                               ).raise_for_status().json()["version"]
+        wait_for(lambda: any(d["state"] == "online" for d in api.get("/api/devices").json()), "edge-1", 90)
+        gallery = new_gallery(api, PEOPLE[3])  # the model switches in with the gallery of its model id
+        first = roll_out(api, gallery)
+        wait_for(lambda: api.get(f"/api/rollouts/{first}").json()["state"].startswith("completed"), "gallery", 90)
+        before = reported_gallery(fleet, "model_version")
+        proxy.delay_s = 0.1  # 640 KB/s: the 38 MB model takes a minute
+        rollout = str(api.post("/api/rollouts", json={"kind": "model", "version": version, "devices": ["edge-1"],
+                                                      "canaries": ["edge-1"]}).raise_for_status().json()["id"])
+        states.wait_for(lambda s: any(m["rollout_id"] == rollout and m["state"] == "downloading"
+                                      for m in s.json("/updates/state")), 60, "the model download")
+        time.sleep(1)
+        fleet.kill("edge-1")
+        proxy.delay_s, proxy.chunk_bytes = 0.0, 1 << 20
+        assert running_gallery(fleet, "models") is None  # still the bundled model: nothing half-installed
+        fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
+        assert reported_gallery(fleet, "model_version") in (before, version)  # never anything else
+        # The retained announcement: the model downloads again, passes its probe and switches in.
+        wait_for(lambda: api.get(f"/api/rollouts/{rollout}").json()["state"].startswith("completed"), "rollout", 120)
+        wait_for(lambda: reported_gallery(fleet, "model_version") == version, f"status with model {version}", 30)
+        assert running_gallery(fleet, "models") == version and running_gallery(fleet) == gallery
     finally:
         states.close()
         proxy.close()
