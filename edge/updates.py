@@ -52,6 +52,7 @@ class Updater:
         self.models = SlotStore(state_dir / "models")
         self.trust = TrustStore(state_dir / "trust.json")
         self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
+        self._waiting_model: UpdateAnnouncement | None = None  # a model rollout answered "verifying" so far
         self._answered: tuple[str, str] = ("", "")
         self._queue: queue.SimpleQueue[UpdateAnnouncement | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="updates", daemon=True)
@@ -108,6 +109,7 @@ class Updater:
             self._stage_model(signed, artifact)
             partner = self._gallery_for(manifest.model_id)
             if partner is None:
+                self._waiting_model = ann
                 self._report(ann, "verifying", f"staged; waiting for a gallery made with {manifest.model_id}")
                 return "verifying"
             return self._switch(ann, model_version=manifest.version, gallery_version=partner)
@@ -172,7 +174,7 @@ class Updater:
             self.galleries.restore(old_gallery_slot)
             if model_version:
                 self.models.restore(old_model_slot)
-            self._report(ann, "rolled_back", f"health check after the switch failed: {exc}")
+            self._report_pair(ann, model_version, "rolled_back", f"health check after the switch failed: {exc}")
             return "rolled_back"
         self.trust.record("gallery", gallery_version)
         if model_version:
@@ -181,8 +183,19 @@ class Updater:
         if model_version:
             self.models.prune()
         log.info("update: now running model %s, gallery %s", candidate.model_id, candidate.gallery.version)
-        self._report(ann, "applied", f"model {candidate.model_id}, gallery {candidate.gallery.version}")
+        running = f"model {candidate.model_id}, gallery {candidate.gallery.version}"
+        self._report_pair(ann, model_version, "applied", running)
         return "applied"
+
+    def _report_pair(self, ann: UpdateAnnouncement, model_version: str, state: StateName, detail: str) -> None:
+        """Report the switch for this announcement and, when it activated a model that was waiting for its
+        gallery, for that model's rollout too: the hub sees both rollouts finish."""
+        self._report(ann, state, detail)
+        waiting = self._waiting_model
+        if waiting is not None and model_version and waiting.version == model_version:
+            self._waiting_model = None
+            if waiting is not ann:
+                self._report(waiting, state, detail)
 
     def _build(self, old: Recognizer, model_version: str, gallery_version: str) -> Recognizer:
         gallery = Gallery.load(self.galleries.artifact(gallery_version))

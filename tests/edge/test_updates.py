@@ -164,6 +164,9 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         announce_and_wait(subscriber, paired, "applied")
         assert (app.holder.current.model_id, app.holder.current.model_version) == ("sface-ft1", "m1")
         assert app.holder.current.gallery.version == "9"
+        subscriber.wait_for(lambda s: any(st["rollout_id"] == model.rollout_id and st["state"] == "applied"
+                                          for st in s.json("/updates/state")), 5,
+                            "the model's own rollout to be reported applied once its gallery switched it in")
         subscriber.wait_for(lambda s: s.json("edge-test/status")[-1]["gallery_version"] == "9", 5,
                             "the retained status to name the new versions")
         assert subscriber.json("edge-test/status")[-1]["model_id"] == "sface-ft1"
