@@ -52,6 +52,10 @@ class TrainingConfig(_Strict):
     max_steps: int = Field(2000, ge=1, le=200_000)
     patience_steps: int = Field(300, ge=1, description="stop after this many steps without a held-out gain")
     eval_every: int = Field(50, ge=1, description="steps between held-out evaluations")
+    trainable_layers: int = Field(3, ge=1, le=1000, description="last Conv/Gemm layers fine-tuned (with what "
+                                  "follows them); the trunk before them is frozen and its features cached")
+    augmented_copies: int = Field(4, ge=0, le=64, description="augmented versions of each training crop "
+                                  "whose trunk features are cached, besides the plain one")
     freeze_batchnorm: bool = Field(True, description="keep BN running statistics (small batches would ruin them)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_threads: int | None = Field(None, ge=1, le=256, description="torch threads; leave cores for serving")

@@ -19,8 +19,8 @@ import numpy as np
 
 from hub.training.config import TrainingConfig
 from hub.training.dataset import PersonSamples, as_people, split_people
+from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
 from hub.training.retrain import RetrainContext, TrainingReport, retrain
-from hub.training.trainer import ProgressCallback, TrainingCancelled, TrainingProgress
 
 log = logging.getLogger(__name__)
 

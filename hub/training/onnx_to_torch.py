@@ -158,11 +158,37 @@ class OnnxEmbedder(nn.Module):
                 linear.bias.copy_(self._w(node.input[2]))
         return linear
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = {self.input_name: x}
-        for step in self.steps:
+    def forward(self, x: torch.Tensor, start: str | None = None) -> torch.Tensor:
+        """Run the graph; with `start`, x is the tensor of that name and only the nodes after it run."""
+        values = {start or self.input_name: x}
+        for step in self.steps[self._first_step(start):]:
             values[step.output_name] = self.layers[step.module_key](values[step.input_name])
         return values[self.output_name]
+
+    @torch.no_grad()
+    def forward_until(self, x: torch.Tensor, stop: str) -> torch.Tensor:
+        """The tensor `stop` for input x (the frozen trunk's features), without gradients."""
+        values = {self.input_name: x}
+        for step in self.steps[:self._first_step(stop)]:
+            values[step.output_name] = self.layers[step.module_key](values[step.input_name])
+        return values[stop]
+
+    def _first_step(self, start: str | None) -> int:
+        if start is None or start == self.input_name:
+            return 0
+        for index, step in enumerate(self.steps):
+            if step.output_name == start:
+                return index + 1
+        raise KeyError(f"no tensor {start!r} in the graph")
+
+    def split_tensor(self, trainable_layers: int) -> str:
+        """The tensor feeding the `trainable_layers`-th last Conv/Gemm: the trunk's output, the tail's input."""
+        weighted = [s for s in self.steps if isinstance(self.layers[s.module_key], nn.Conv2d | nn.Linear)]
+        return weighted[-min(trainable_layers, len(weighted))].input_name
+
+    def tail_parameters(self, start: str) -> list[nn.Parameter]:
+        """Parameters of the nodes after tensor `start` (the part that is fine-tuned)."""
+        return [p for s in self.steps[self._first_step(start):] for p in self.layers[s.module_key].parameters()]
 
     def freeze_batchnorm_statistics(self) -> None:
         """Put every BN layer in eval mode (running statistics used and kept); call after `train()`."""
@@ -173,6 +199,13 @@ class OnnxEmbedder(nn.Module):
 
 def load_onnx_embedder(path: Path) -> OnnxEmbedder:
     return OnnxEmbedder(onnx.load(str(path)))
+
+
+def extract_trunk(onnx_path: Path, out_path: Path, tensor: str) -> Path:
+    """The ONNX subgraph from the input up to `tensor` (the frozen trunk, run by onnxruntime)."""
+    model = onnx.load(str(onnx_path))
+    onnx.utils.extract_model(str(onnx_path), str(out_path), [model.graph.input[0].name], [tensor])
+    return out_path
 
 
 def export_onnx(module: OnnxEmbedder, path: Path, input_size: int = 112, opset: int = 17) -> Path:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -24,8 +25,9 @@ from hub.training.dataset import PersonSamples, TrainingSplit, as_people, split_
 from hub.training.evaluation import LfwBenchmark, build_gallery, held_out_identification, onnx_embed_fn
 from hub.training.gate import ModelScores, decide
 from hub.training.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
+from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
 from hub.training.release import new_version, publish_release
-from hub.training.trainer import ProgressCallback, Trainer, TrainingCancelled
+from hub.training.trainer import Trainer, TrainingResult
 from models.quantize import quantize_embedder
 from models.registry import Preprocess
 
@@ -70,6 +72,7 @@ class TrainingReport:
     steps: int
     best_step: int
     stopped_early: bool
+    feature_seconds: float
     training_seconds: float
     total_seconds: float
     conversion_max_abs_diff: float
@@ -109,6 +112,13 @@ def _calibration_crops(split: TrainingSplit, limit: int, seed: int) -> np.ndarra
     return crops[np.random.default_rng(seed).permutation(len(crops))[:limit]]
 
 
+def _announce(on_progress: ProgressCallback | None, phase: Literal["export", "gate", "release"],
+              result: TrainingResult, max_steps: int, start: float) -> None:
+    if on_progress is not None:
+        on_progress(TrainingProgress(phase, result.steps, max_steps, None, result.best.accuracy, result.best_step,
+                                     result.best.accuracy, time.perf_counter() - start))
+
+
 def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: TrainingConfig,
             context: RetrainContext, on_progress: ProgressCallback | None = None,
             cancel: threading.Event | None = None) -> TrainingReport:
@@ -124,8 +134,9 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     conversion_diff = max_abs_diff_to_onnx(backbone, current.fp32_path, split.held_out_crops[:8])
     if conversion_diff > MAX_CONVERSION_ERROR:
         raise RuntimeError(f"the torch copy of {current.fp32_path.name} differs from ONNX by {conversion_diff:.2e}")
-    trainer = Trainer(backbone, split, config)
+    trainer = Trainer(backbone, current.fp32_path, split, config)
     result = trainer.fit(on_progress, cancel)
+    _announce(on_progress, "export", result, config.max_steps, start)
     work = context.output_dir / f"candidate-{time.strftime('%Y%m%dT%H%M%S')}"
     fp32 = export_onnx(backbone, work / "model.onnx", current.preprocess.size)
     version = new_version(current.model_id, fp32)
@@ -136,6 +147,7 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
         raise TrainingCancelled("cancelled after training")
     int8 = quantize_embedder(fp32, work / f"{version}.int8.onnx",
                              _calibration_crops(split, config.calibration_max_crops, config.seed), current.preprocess)
+    _announce(on_progress, "gate", result, config.max_steps, start)
     before = {"fp32": _scores(current.fp32_path, current, split, context.lfw)}
     after = {"fp32": _scores(fp32, current, split, context.lfw), "int8": _scores(int8, current, split, context.lfw)}
     if current.int8_path is not None:
@@ -143,6 +155,7 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     decision = decide(before, after, config.gate)
     files = {"fp32": str(fp32), "int8": str(int8)}
     if decision.released:
+        _announce(on_progress, "release", result, config.max_steps, start)
         embed = onnx_embed_fn(fp32, current.preprocess, current.embedding_dim)
         all_crops = np.concatenate([p.crops_rgb for p in people])
         labels = np.concatenate([np.full(len(p.crops_rgb), i) for i, p in enumerate(people)])
@@ -154,8 +167,8 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     report = TrainingReport(
         version, decision.released, decision.reasons, decision.checks, split.people, len(split.train_labels),
         len(split.held_out_labels), 0 if context.lfw is None else len(context.lfw.same), str(trainer.device),
-        result.steps, result.best_step, result.stopped_early, result.seconds, time.perf_counter() - start,
-        conversion_diff, export_diff, {k: _figures(v) for k, v in before.items()},
+        result.steps, result.best_step, result.stopped_early, result.feature_seconds, result.seconds,
+        time.perf_counter() - start, conversion_diff, export_diff, {k: _figures(v) for k, v in before.items()},
         {k: _figures(v) for k, v in after.items()}, files)
     (work / "report.json").write_text(report.to_json(), encoding="utf-8")
     log.info("retraining %s: %s", version, "released" if report.released else "; ".join(report.reasons))
