@@ -52,6 +52,8 @@ class TrainingConfig(_Strict):
     max_steps: int = Field(2000, ge=1, le=200_000)
     patience_steps: int = Field(300, ge=1, description="stop after this many steps without a held-out gain")
     eval_every: int = Field(50, ge=1, description="steps between held-out evaluations")
+    min_margin_gain: float = Field(1e-3, ge=0, le=1, description="at equal held-out accuracy, a mean margin "
+                                   "gain below this does not count as progress for early stopping")
     trainable_layers: int = Field(3, ge=1, le=1000, description="last Conv/Gemm layers fine-tuned (with what "
                                   "follows them); the trunk before them is frozen and its features cached")
     augmented_copies: int = Field(4, ge=0, le=64, description="augmented versions of each training crop "

@@ -45,9 +45,9 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def better(a: IdentificationMetrics, b: IdentificationMetrics) -> bool:
+def better(a: IdentificationMetrics, b: IdentificationMetrics, min_margin_gain: float = 0.0) -> bool:
     """Held-out order: accuracy first, the mean margin breaks ties (accuracy saturates on small sets)."""
-    return a.accuracy > b.accuracy or (a.accuracy == b.accuracy and a.mean_margin > b.mean_margin)
+    return a.accuracy > b.accuracy or (a.accuracy == b.accuracy and a.mean_margin > b.mean_margin + min_margin_gain)
 
 
 class Trainer:
@@ -144,7 +144,7 @@ class Trainer:
             if step % c.eval_every == 0 or step == c.max_steps:
                 metrics = self.evaluate()
                 held_out = metrics.accuracy
-                if better(metrics, best):
+                if better(metrics, best, c.min_margin_gain):
                     best, best_step, best_state = metrics, step, copy.deepcopy(self.backbone.state_dict())
             snapshot = TrainingProgress("training", step, c.max_steps, float(np.mean(losses[-c.eval_every:])),
                                         held_out, best_step, best.accuracy, time.perf_counter() - start)
