@@ -119,6 +119,45 @@ def _announce(on_progress: ProgressCallback | None, phase: Literal["export", "ga
                                      result.best.accuracy, time.perf_counter() - start))
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    version: str
+    directory: Path
+    fp32: Path
+    int8: Path
+    export_diff: float
+
+
+def _export_candidate(backbone: OnnxEmbedder, split: TrainingSplit, config: TrainingConfig,
+                      context: RetrainContext) -> _Candidate:
+    """FP32 export (checked against the torch module) and its INT8 copy, in `<out>/<version>/`."""
+    current = context.current
+    work = context.output_dir / f"candidate-{time.strftime('%Y%m%dT%H%M%S')}"
+    exported = export_onnx(backbone, work / "model.onnx", current.preprocess.size)
+    version = new_version(current.model_id, exported)
+    work = work.rename(context.output_dir / version)
+    fp32 = (work / "model.onnx").rename(work / f"{version}.onnx")
+    export_diff = max_abs_diff_to_onnx(backbone, fp32, split.held_out_crops[:8])
+    if export_diff > MAX_CONVERSION_ERROR:
+        raise RuntimeError(f"the exported {fp32.name} differs from the trained module by {export_diff:.2e}")
+    int8 = quantize_embedder(fp32, work / f"{version}.int8.onnx",
+                             _calibration_crops(split, config.calibration_max_crops, config.seed), current.preprocess)
+    return _Candidate(version, work, fp32, int8, export_diff)
+
+
+def _publish(people: Sequence[PersonSamples], candidate: _Candidate, context: RetrainContext) -> Path:
+    """Gallery of every enrolled person embedded by the new model, then sign model and gallery."""
+    current = context.current
+    embed = onnx_embed_fn(candidate.fp32, current.preprocess, current.embedding_dim)
+    crops = np.concatenate([p.crops_rgb for p in people])
+    labels = np.concatenate([np.full(len(p.crops_rgb), i) for i, p in enumerate(people)])
+    gallery = build_gallery(embed(crops), labels, [p.person_id for p in people],
+                            [p.name or p.person_id for p in people], candidate.version, candidate.version)
+    release = publish_release(candidate.directory, candidate.version, candidate.fp32, candidate.int8, gallery,
+                              context.signing_key, context.key_id, current.model_id)
+    return release.gallery
+
+
 def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: TrainingConfig,
             context: RetrainContext, on_progress: ProgressCallback | None = None,
             cancel: threading.Event | None = None) -> TrainingReport:
@@ -137,39 +176,24 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     trainer = Trainer(backbone, current.fp32_path, split, config)
     result = trainer.fit(on_progress, cancel)
     _announce(on_progress, "export", result, config.max_steps, start)
-    work = context.output_dir / f"candidate-{time.strftime('%Y%m%dT%H%M%S')}"
-    fp32 = export_onnx(backbone, work / "model.onnx", current.preprocess.size)
-    version = new_version(current.model_id, fp32)
-    work = work.rename(context.output_dir / version)
-    fp32 = (work / "model.onnx").rename(work / f"{version}.onnx")
-    export_diff = max_abs_diff_to_onnx(backbone, fp32, split.held_out_crops[:8])
+    candidate = _export_candidate(backbone, split, config, context)
     if cancel is not None and cancel.is_set():
         raise TrainingCancelled("cancelled after training")
-    int8 = quantize_embedder(fp32, work / f"{version}.int8.onnx",
-                             _calibration_crops(split, config.calibration_max_crops, config.seed), current.preprocess)
     _announce(on_progress, "gate", result, config.max_steps, start)
-    before = {"fp32": _scores(current.fp32_path, current, split, context.lfw)}
-    after = {"fp32": _scores(fp32, current, split, context.lfw), "int8": _scores(int8, current, split, context.lfw)}
-    if current.int8_path is not None:
-        before["int8"] = _scores(current.int8_path, current, split, context.lfw)
+    models = {"fp32": (current.fp32_path, candidate.fp32), "int8": (current.int8_path, candidate.int8)}
+    before = {k: _scores(old, current, split, context.lfw) for k, (old, _) in models.items() if old is not None}
+    after = {k: _scores(new, current, split, context.lfw) for k, (_, new) in models.items()}
     decision = decide(before, after, config.gate)
-    files = {"fp32": str(fp32), "int8": str(int8)}
+    files = {"fp32": str(candidate.fp32), "int8": str(candidate.int8)}
     if decision.released:
         _announce(on_progress, "release", result, config.max_steps, start)
-        embed = onnx_embed_fn(fp32, current.preprocess, current.embedding_dim)
-        all_crops = np.concatenate([p.crops_rgb for p in people])
-        labels = np.concatenate([np.full(len(p.crops_rgb), i) for i, p in enumerate(people)])
-        gallery = build_gallery(embed(all_crops), labels, [p.person_id for p in people],
-                                [p.name or p.person_id for p in people], version, version)
-        release = publish_release(work, version, fp32, int8, gallery, context.signing_key, context.key_id,
-                                  current.model_id)
-        files["gallery"] = str(release.gallery)
+        files["gallery"] = str(_publish(people, candidate, context))
     report = TrainingReport(
-        version, decision.released, decision.reasons, decision.checks, split.people, len(split.train_labels),
-        len(split.held_out_labels), 0 if context.lfw is None else len(context.lfw.same), str(trainer.device),
-        result.steps, result.best_step, result.stopped_early, result.feature_seconds, result.seconds,
-        time.perf_counter() - start, conversion_diff, export_diff, {k: _figures(v) for k, v in before.items()},
-        {k: _figures(v) for k, v in after.items()}, files)
-    (work / "report.json").write_text(report.to_json(), encoding="utf-8")
-    log.info("retraining %s: %s", version, "released" if report.released else "; ".join(report.reasons))
+        candidate.version, decision.released, decision.reasons, decision.checks, split.people,
+        len(split.train_labels), len(split.held_out_labels), 0 if context.lfw is None else len(context.lfw.same),
+        str(trainer.device), result.steps, result.best_step, result.stopped_early, result.feature_seconds,
+        result.seconds, time.perf_counter() - start, conversion_diff, candidate.export_diff,
+        {k: _figures(v) for k, v in before.items()}, {k: _figures(v) for k, v in after.items()}, files)
+    (candidate.directory / "report.json").write_text(report.to_json(), encoding="utf-8")
+    log.info("retraining %s: %s", candidate.version, "released" if report.released else "; ".join(report.reasons))
     return report
