@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -32,6 +33,8 @@ class _BatchNormAnyRank(nn.modules.batchnorm._BatchNorm):
 
 class _ConstantOp(nn.Module):
     """Sub or Mul with a constant (the normalisation at the graph input)."""
+
+    value: torch.Tensor
 
     def __init__(self, op: str, value: np.ndarray, constant_first: bool) -> None:
         super().__init__()
@@ -59,6 +62,11 @@ class _Reshape(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.reshape([x.shape[i] if s == 0 else s for i, s in enumerate(self.shape)])
+
+
+def _pair(values: Any) -> tuple[int, int]:
+    first, second = (int(v) for v in values)
+    return first, second
 
 
 @dataclass(frozen=True)
@@ -107,8 +115,9 @@ class OnnxEmbedder(nn.Module):
             with torch.no_grad():
                 bn.weight.copy_(gamma)
                 bn.bias.copy_(beta)
-                bn.running_mean.copy_(mean)
-                bn.running_var.copy_(var)
+                for buffer, value in ((bn.running_mean, mean), (bn.running_var, var)):
+                    assert buffer is not None  # track_running_stats is on
+                    buffer.copy_(value)
             return bn
         if op == "PRelu":
             slope = self._w(node.input[1]).flatten()
@@ -118,8 +127,8 @@ class OnnxEmbedder(nn.Module):
             return prelu
         if op in ("Sub", "Mul"):
             constant_first = node.input[0] in self.weights
-            value = self.weights[node.input[0] if constant_first else node.input[1]]
-            return _ConstantOp(op, value, constant_first)
+            constant = self.weights[node.input[0] if constant_first else node.input[1]]
+            return _ConstantOp(op, constant, constant_first)
         if op == "Gemm":
             return self._gemm(node, attrs)
         if op == "Flatten":
@@ -130,15 +139,15 @@ class OnnxEmbedder(nn.Module):
             return nn.Identity()  # inference behaviour; the small fine-tuning sets do not need dropout
         raise UnsupportedGraphError(f"ONNX op {op} ({node.name!r}) is not supported")
 
-    def _conv(self, node: onnx.NodeProto, attrs: dict[str, object]) -> nn.Conv2d:
+    def _conv(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> nn.Conv2d:
         weight = self._w(node.input[1])
-        pads = list(attrs.get("pads", [0, 0, 0, 0]))  # type: ignore[call-overload]
+        pads = [int(v) for v in attrs.get("pads", [0, 0, 0, 0])]
         if pads[:2] != pads[2:] or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise UnsupportedGraphError(f"Conv {node.name!r}: asymmetric or automatic padding")
-        groups = int(attrs.get("group", 1))  # type: ignore[call-overload]
-        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], tuple(weight.shape[2:]),
-                         stride=tuple(attrs.get("strides", [1, 1])), padding=tuple(pads[:2]),  # type: ignore[call-overload]
-                         dilation=tuple(attrs.get("dilations", [1, 1])), groups=groups,  # type: ignore[call-overload]
+        groups = int(attrs.get("group", 1))
+        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], _pair(weight.shape[2:]),
+                         stride=_pair(attrs.get("strides", [1, 1])), padding=_pair(pads[:2]),
+                         dilation=_pair(attrs.get("dilations", [1, 1])), groups=groups,
                          bias=len(node.input) > 2 and bool(node.input[2]))
         with torch.no_grad():
             conv.weight.copy_(weight)
@@ -146,8 +155,8 @@ class OnnxEmbedder(nn.Module):
                 conv.bias.copy_(self._w(node.input[2]))
         return conv
 
-    def _gemm(self, node: onnx.NodeProto, attrs: dict[str, object]) -> nn.Linear:
-        if attrs.get("transA", 0) or float(attrs.get("alpha", 1.0)) != 1.0 or float(attrs.get("beta", 1.0)) != 1.0:  # type: ignore[arg-type]
+    def _gemm(self, node: onnx.NodeProto, attrs: dict[str, Any]) -> nn.Linear:
+        if attrs.get("transA", 0) or float(attrs.get("alpha", 1.0)) != 1.0 or float(attrs.get("beta", 1.0)) != 1.0:
             raise UnsupportedGraphError(f"Gemm {node.name!r}: only y = x W^T + b (or x W + b)")
         weight = self._w(node.input[1])
         weight = weight if attrs.get("transB", 0) else weight.T
