@@ -1,6 +1,6 @@
 """`python -m hub.training train-lfw`: a retraining run on LFW people, for the figures in the README.
 
-The enrolled people are taken from one fold of pairs.txt; LFW is evaluated on the other folds (people
+The enrolled people are taken from some folds of pairs.txt; LFW is evaluated on the other folds (people
 the model never saw). The hub runs the same `retrain` on its library through `TrainingJobs`.
 """
 
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("train-lfw", help="fine-tune on people of one LFW fold, gate on the other folds")
     run.add_argument("--lfw-dir", type=Path, default=Path("../shared/data/lfw"))
-    run.add_argument("--people-fold", type=int, default=9, help="fold whose people are enrolled")
+    run.add_argument("--people-folds", type=int, nargs="+", default=[9], help="folds whose people are enrolled")
     run.add_argument("--people", type=int, default=30, help="at most this many people (>= --min-images each)")
     run.add_argument("--min-images", type=int, default=6)
     run.add_argument("--max-images", type=int, default=12, help="samples per person")
@@ -53,7 +53,7 @@ def train_lfw(args: argparse.Namespace) -> int:
     config = _config(args.set)
     model_dir = args.model_dir or default_model_dir()
     pipeline = FacePipeline.from_config(PipelineConfig(model_dir=model_dir))
-    people = lfw_people_samples(pipeline, args.lfw_dir, args.people_fold, args.people, args.min_images,
+    people = lfw_people_samples(pipeline, args.lfw_dir, args.people_folds, args.people, args.min_images,
                                 args.max_images)
     folds = args.lfw_folds or lfw_folds_without(args.lfw_dir, [p.person_id for p in people])
     benchmark = load_lfw_benchmark(pipeline, args.lfw_dir, folds, args.lfw_pairs_per_fold)
@@ -63,7 +63,7 @@ def train_lfw(args: argparse.Namespace) -> int:
     current = CurrentModel("sface", model_dir / "sface.onnx", int8 if int8.exists() else None, spec.preprocess,
                            spec.embedding_dim)
     context = RetrainContext(current, args.out, load_or_create_key(args.key), args.key.stem, benchmark)
-    print(f"{len(people)} people of fold {args.people_fold} ({sum(len(p.crops_rgb) for p in people)} samples); "
+    print(f"{len(people)} people of folds {args.people_folds} ({sum(len(p.crops_rgb) for p in people)} samples); "
           f"LFW folds {folds} ({len(benchmark.same)} pairs)")
     report = retrain(people, config, context)
     print(report.to_json())

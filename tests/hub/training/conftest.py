@@ -25,7 +25,7 @@ def enrolled(pipeline, lfw_dir: Path):  # type: ignore[no-untyped-def]
     """20 real people of LFW fold 9 with 6 aligned crops each (fold 0 stays for the LFW check)."""
     from hub.training.lfw_people import lfw_people_samples
 
-    people = lfw_people_samples(pipeline, lfw_dir, fold=9, people=20, min_images=6, max_images=6)
+    people = lfw_people_samples(pipeline, lfw_dir, folds=[9], people=20, min_images=6, max_images=6)
     assert len(people) == 20
     return people
 
