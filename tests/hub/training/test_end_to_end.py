@@ -1,0 +1,63 @@
+"""Retraining end to end on real LFW people: job -> training -> export -> INT8 -> gate -> signed release,
+and the released model runs in the edge pipeline with the gallery built for it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facefleet.signing import generate_key
+from hub.training.config import GateConfig, TrainingConfig
+from hub.training.evaluation import lfw_folds_without, load_lfw_benchmark
+from hub.training.jobs import FINISHED, TrainingJobs
+from hub.training.release import load_release, release_files
+from hub.training.retrain import CurrentModel, RetrainContext
+from models.backend import OnnxRuntimeConfig
+from models.pipeline import FacePipeline, PipelineConfig
+from models.registry import default_model_dir, load_registry
+
+
+@pytest.mark.slow
+def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Path,  # type: ignore[no-untyped-def]
+                              tmp_path: Path) -> None:
+    assert 0 in lfw_folds_without(lfw_dir, [p.person_id for p in enrolled])  # LFW fold 0: strangers only
+    benchmark = load_lfw_benchmark(pipeline, lfw_dir, folds=[0], pairs_per_fold=100)
+    spec = load_registry().model("sface")
+    assert spec.preprocess is not None
+    current = CurrentModel("sface", sface_path, default_model_dir() / "sface.int8.onnx", spec.preprocess, 128)
+    key = generate_key(tmp_path / "keys" / "hub.pem")
+    context = RetrainContext(current, tmp_path / "models", key, "hub-test", benchmark)
+    # Bounded for a test: few steps, one augmented copy. 100 LFW pairs resolve 1 point, so the LFW allowance
+    # is 2 points here (the default 0.5 applies to the full folds of the CLI run).
+    config = TrainingConfig(max_steps=30, eval_every=10, patience_steps=30, batch_size=32, augmented_copies=1,
+                            calibration_max_crops=48, cpu_threads=2, gate=GateConfig(max_lfw_drop_points=2.0))
+    jobs = TrainingJobs()
+    job_id = jobs.submit_training(enrolled, config, context)
+    phases = set()
+    while (status := jobs.status(job_id)).state not in FINISHED:
+        if status.progress is not None:
+            phases.add(status.progress.phase)
+        time.sleep(0.2)
+    assert status.state == "done", status.error
+    assert {"features", "training"} <= phases
+    report = status.report
+    assert report is not None
+    print(report.to_json())
+    assert report.conversion_max_abs_diff < 1e-3 and report.export_max_abs_diff < 1e-3
+    assert report.people == 20 and report.lfw_pairs == 100 and report.steps <= 30
+    assert len(report.checks) == 4  # held-out and LFW, for FP32 and INT8
+    assert report.released, report.reasons
+    for precision in ("fp32", "int8"):
+        model_path, gallery_path = release_files(Path(report.files["fp32"]).parent, report.version, precision)
+        manifest, gallery = load_release(model_path, gallery_path, key.public_key())
+        assert manifest.model_id == gallery.model_id == report.version
+        assert gallery.person_ids == tuple(p.person_id for p in enrolled)
+        edge = FacePipeline.from_config(PipelineConfig(backend=OnnxRuntimeConfig(precision=precision)),
+                                        model_path=model_path)
+        vectors = edge.embedder.embed(enrolled[0].crops_rgb)
+        assert vectors.shape == (len(enrolled[0].crops_rgb), 128)
+        assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+        assert (gallery.best_match(vectors)[0] == 0).all()  # the person's own samples find them
