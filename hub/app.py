@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.api import devices, events, galleries, people, rollouts, samples, search
+from hub.api import devices, events, galleries, people, rollouts, samples, search, training
 from hub.enroll import VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
@@ -56,6 +56,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         devices.router,
         events.router,
         rollouts.router,
+        training.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():

@@ -116,6 +116,14 @@ class ArtifactStore:
         shutil.copyfile(source, tmp / f"model-{version}.onnx")
         return self._publish(tmp, "model", version, model_id, embedding_dim, 0, 0, base_model)
 
+    def add_gallery_file(
+        self, source: Path, version: str, model_id: str, embedding_dim: int, people: int, templates: int
+    ) -> ArtifactRecord:
+        """Register a gallery file made elsewhere (a retraining release) under the version it carries."""
+        tmp = self._tmp_dir()
+        shutil.copyfile(source, tmp / f"gallery-{version}.sqlite")
+        return self._publish(tmp, "gallery", version, model_id, embedding_dim, people, templates)
+
     def _tmp_dir(self) -> Path:
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)

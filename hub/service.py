@@ -20,6 +20,7 @@ from hub.mqtt import HubMqtt
 from hub.rollout import RolloutEngine
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
+from hub.training_service import HubTraining
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class Hub:
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
         self.devices = DeviceRegistry(self.db)
+        self.training = HubTraining(settings, self.pipeline, self.library, self.artifacts, self.signing_key)
         self.events = RecentEvents(settings.live_events)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
@@ -116,6 +118,7 @@ class Hub:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        self.training.jobs.shutdown(timeout_s=30.0)  # cancels a running job: it must not outlive the database
         if self.mqtt is not None:
             self.mqtt.stop()
         self.db.close()

@@ -77,6 +77,8 @@ class HubSettings(_Strict):
         0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
     )
     canary_timeout_s: float = Field(600.0, gt=0)
+    training_lfw_dir: Path | None = Field(None, description="LFW folder for the retraining gate (pairs.txt)")
+    training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
