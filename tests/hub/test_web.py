@@ -69,3 +69,30 @@ def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_da
     wait.until(lambda driver: not driver.find_elements(By.CSS_SELECTOR, ".sample"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "deleted 1 sample"))
     assert library_state(hub_server.hub)[1:] == (0, [])
+
+
+def test_start_and_cancel_retraining_in_browser(hub_server: HubServer, browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.conftest import LFW
+
+    admin = hub_server.client(hub_server.admin)
+    for name in ("Colin_Powell", "Tony_Blair"):
+        files = [("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(),
+                            "image/jpeg")) for n in range(1, 4)]
+        assert admin.post("/api/samples/photos", data={"label": name}, files=files).status_code == 201
+    browser.get(hub_server.url + "/")
+    wait = WebDriverWait(browser, 60)
+    browser.find_element(By.ID, "token").send_keys(hub_server.admin)
+    browser.find_element(By.ID, "save-token").click()
+    steps = browser.find_element(By.ID, "train-steps")
+    steps.clear()
+    steps.send_keys("100000")
+    browser.find_element(By.ID, "train-start").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "training job train-1 started"))
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '#training tr[data-state="running"]')))
+    browser.find_element(By.ID, "train-cancel").click()
+    wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '#training tr[data-state="cancelled"]')))
+    assert admin.get("/api/training/train-1").json()["state"] == "cancelled"
