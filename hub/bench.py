@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import uvicorn
-from tqdm import tqdm  # type: ignore[import-untyped]
+from tqdm import tqdm
 
 from hub.app import create_app
 from hub.enroll import EnrollReport
