@@ -17,6 +17,7 @@ from hub.galleries import ArtifactStore
 from hub.library import Library
 from hub.metrics import HubMetrics
 from hub.mqtt import HubMqtt
+from hub.release_rollout import ReleaseRollouts
 from hub.rollout import RolloutEngine
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
@@ -55,6 +56,7 @@ class Hub:
                 self.events.ingest,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
+        self.releases = ReleaseRollouts(self.rollouts)
         self.metrics = HubMetrics(
             self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
         )
@@ -110,6 +112,7 @@ class Hub:
             await asyncio.sleep(TICK_S)
             try:
                 await asyncio.to_thread(self.rollouts.tick)
+                await asyncio.to_thread(self.releases.tick)
             except Exception:
                 log.exception("rollout tick failed")
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, BrokerHubDep, HubDep
-from hub.api.schemas import RolloutCreate, RolloutPublic
-from hub.rollout import Rollout
+from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic
+from hub.release_rollout import Release
+from hub.rollout import Rollout, RolloutError
 
 router = APIRouter(prefix="/api/rollouts", tags=["rollouts"])
 
@@ -28,6 +29,30 @@ async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -
         hub.rollouts.start, body.kind, body.version, targets, body.canaries, timeout_s
     )
     return rollout_public(rollout)
+
+
+@router.post("/releases", status_code=status.HTTP_201_CREATED)
+async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -> ReleasePublic:
+    """A retrained model and its gallery: the model to every target (staged), then the gallery, canaries first."""
+    model = hub.artifacts.get("model", body.model_version)
+    gallery = hub.artifacts.get("gallery", body.gallery_version)
+    if gallery.model_id != model.model_id:
+        raise RolloutError(f"gallery {gallery.version} is for model {gallery.model_id}, not {model.model_id}")
+    targets = body.devices or [d.id for d in hub.devices.list(body.group)]
+    timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
+    release = await run_in_threadpool(
+        hub.releases.start, body.model_version, body.gallery_version, targets, body.canaries, timeout_s
+    )
+    return release_public(release)
+
+
+@router.get("/releases")
+def list_releases(hub: HubDep, _: AdminScope) -> list[ReleasePublic]:
+    return [release_public(r) for r in hub.releases.list()]
+
+
+def release_public(release: Release) -> ReleasePublic:
+    return ReleasePublic.model_validate(dataclasses.asdict(release))
 
 
 @router.get("")

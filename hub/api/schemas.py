@@ -126,6 +126,28 @@ class RolloutCreate(_In):
     canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
 
 
+class ReleaseCreate(_In):
+    model_version: str = Field(min_length=1, max_length=64, description="a released model artifact")
+    gallery_version: str = Field(min_length=1, max_length=64, description="the gallery built with that model")
+    group: str | None = Field(None, description="target every device of this group (default: all devices)")
+    devices: list[str] | None = Field(None, description="explicit targets instead of a group")
+    canaries: list[str] = Field(default_factory=list, description="switch first; the rest follow when all apply")
+    canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
+
+
+class ReleasePublic(BaseModel):
+    id: str
+    model_version: str
+    gallery_version: str
+    targets: list[str]
+    canaries: list[str]
+    canary_timeout_s: float
+    model_rollout_id: str
+    gallery_rollout_id: str
+    state: str
+    detail: str
+
+
 class DeviceProgressPublic(BaseModel):
     device_id: str
     canary: bool

@@ -157,3 +157,48 @@ def test_canary_timeout_halts(tmp_path: Path) -> None:
     now[0] += timedelta(seconds=2)
     assert engine.tick() == [started.id]
     assert engine.get(started.id).state == "halted" and published == ["facefleet/a/updates"]
+
+
+def _release(mqtt_hub: HubServer, gallery_version: str, canaries: list[str]) -> dict:  # type: ignore[type-arg]
+    from models.registry import default_model_dir
+
+    model_file = (default_model_dir() / "sface.onnx").read_bytes()
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        model = client.post("/api/models", files=[("file", ("sface.onnx", model_file, "application/octet-stream"))])
+        assert model.status_code == 201, model.text
+        started = client.post("/api/rollouts/releases", json={
+            "model_version": model.json()["version"], "gallery_version": gallery_version, "canaries": canaries})
+    assert started.status_code == 201, started.text
+    return started.json()  # type: ignore[no-any-return]
+
+
+def _release_state(mqtt_hub: HubServer, release_id: str) -> dict:  # type: ignore[type-arg]
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        return next(r for r in client.get("/api/rollouts/releases").json() if r["id"] == release_id)
+
+
+def test_release_stages_the_model_everywhere_then_switches_canaries_first(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    devices = [fleet(name) for name in ("edge-a", "edge-b")]
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
+    release = _release(mqtt_hub, gallery_version, ["edge-a"])
+    wait_for(lambda: _release_state(mqtt_hub, release["id"])["state"] == "switching", 30)
+    gallery_rollout = _release_state(mqtt_hub, release["id"])["gallery_rollout_id"]
+    wait_for(lambda: rollout(mqtt_hub, gallery_rollout)["state"] == "completed", 30)
+    assert rollout(mqtt_hub, release["model_rollout_id"])["state"] == "completed"
+    # every device saw the model announced before the gallery
+    for device in devices:
+        assert [a.kind for a in device.announcements] == ["model", "gallery"]
+
+
+def test_release_aborts_when_a_device_cannot_stage_the_model(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    fleet("edge-a")
+    fleet("edge-b", fail=True)
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
+    release = _release(mqtt_hub, gallery_version, ["edge-a"])
+    wait_for(lambda: _release_state(mqtt_hub, release["id"])["state"] == "aborted", 30)
+    state = _release_state(mqtt_hub, release["id"])
+    assert "edge-b" in state["detail"] and state["gallery_rollout_id"] == ""
