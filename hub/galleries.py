@@ -6,7 +6,6 @@ A build writes into a temporary folder, signs, records the row, and renames the 
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
 from hub.library import Library, NotFoundError
+from models.artifacts import sha256_file
 
 MANIFEST_NAME = "manifest.json"
 
@@ -34,14 +34,6 @@ class ArtifactRecord:
     created: str
     people: int
     templates: int
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def gallery_from_embeddings(

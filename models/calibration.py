@@ -8,7 +8,6 @@ It is memory-mapped: a few thousand 112x112 crops do not need to fit in RAM twic
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,14 +38,6 @@ def calibration_batches(data: np.ndarray, batch_size: int, limit: int | None = N
         return
     for start in range(0, count - batch_size + 1, batch_size):
         yield np.ascontiguousarray(data[start:start + batch_size])
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def make_entropy_calibrator(trt: Any, data: np.ndarray, batch_size: int, cache_path: Path,

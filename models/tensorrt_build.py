@@ -17,7 +17,7 @@ from typing import Any
 
 from models.artifacts import sha256_file
 from models.backend import TensorRTConfig
-from models.calibration import file_sha256, make_entropy_calibrator, open_calibration
+from models.calibration import make_entropy_calibrator, open_calibration
 from models.cuda_memory import CudaMemory
 from models.engine_cache import (
     EngineKey,
@@ -83,7 +83,7 @@ def plan_build(path: Path, config: TensorRTConfig, force_calibrator: bool = Fals
 
 
 def engine_key(plan: BuildPlan, tensorrt_version: str, gpu_name: str, cc: tuple[int, int]) -> EngineKey:
-    calib_sha = file_sha256(plan.calibration_npy) if plan.calibration_npy else ""
+    calib_sha = sha256_file(plan.calibration_npy) if plan.calibration_npy else ""
     return EngineKey(sha256_file(plan.onnx_path), tensorrt_version, gpu_name, cc, plan.precision,
                      plan.profiles, plan.int8_source, calib_sha)
 
