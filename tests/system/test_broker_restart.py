@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 from tests.edge.conftest import Subscriber
@@ -23,6 +24,24 @@ def ended(sub: Subscriber) -> dict[str, int]:
     return counts
 
 
+def sessions_saved(log: str) -> bool:
+    """True when an autosave line comes after the last client connected (subscriber and both agents)."""
+    lines = log.splitlines()
+    connected = [i for i, line in enumerate(lines) if "New client connected" in line]
+    clients = {c for c in ("system-test-subscriber", *(f"facefleet-edge-{d}" for d in AGENTS))
+               if any(c in lines[i] for i in connected)}
+    if len(clients) < 1 + len(AGENTS):
+        return False
+    return any("Saving in-memory database" in line for line in lines[connected[-1]:])
+
+
+def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
 def test_broker_killed_while_agents_publish(fleet: System, people_clip: Path) -> None:
     fleet.start_broker()
     api = fleet.start_hub()
@@ -31,6 +50,9 @@ def test_broker_killed_while_agents_publish(fleet: System, people_clip: Path) ->
         for device_id in AGENTS:
             fleet.start_agent(device_id, people_clip, mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2})
         sub.wait_for(lambda s: len(s.json("/events")) >= 1, 120, "the first event")
+        # A SIGKILL loses what the broker has not saved, and a subscriber whose session is lost misses what the
+        # agents send before it is back: kill right after an autosave that follows every client's connect.
+        wait_until(lambda: sessions_saved(fleet.procs.log_text("mosquitto")), 20, "the broker to save sessions")
         fleet.kill("mosquitto")  # mid-clip: the agents keep detecting and queue in their outboxes
         before_kill = len(sub.json("/events"))
         time.sleep(3)
