@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
+from facefleet.yamlfile import read_yaml_mapping
 from models.pipeline import PipelineConfig
 
 
@@ -211,14 +211,7 @@ def _secret(env_name: str | None) -> str | None:
 
 def load_config(path: Path) -> EdgeConfig:
     """Read and validate a YAML config; every problem becomes one `ConfigError` naming the field."""
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    data = read_yaml_mapping(path, ConfigError)
     try:
         return EdgeConfig.model_validate(data)
     except ValidationError as exc:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from facefleet.yamlfile import read_yaml_mapping
 from models.pipeline import PipelineConfig
 
 ADMIN_TOKEN_ENV = "FACEFLEET_HUB_ADMIN_TOKEN"
@@ -111,14 +111,7 @@ class HubSettings(_Strict):
 
 def load_settings(path: Path) -> HubSettings:
     """Read a YAML config; unknown keys are refused. Secrets are never read from the file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ValueError(f"cannot read config {path}: {exc.strerror}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
+    raw = read_yaml_mapping(path)
     for secret in ("admin_token",):
         if secret in raw:
             raise ValueError(f"{path}: {secret} belongs in the environment ({ADMIN_TOKEN_ENV}), not the file")
