@@ -96,10 +96,14 @@ class EdgeApp:
         if not cfg.hub_public_key.is_file():
             raise ConfigError(f"updates.hub_public_key: {cfg.hub_public_key} does not exist")
         state_dir = self.config.state_dir
+        if cfg.hub_url is None:  # the config refuses a key without it; kept for a config built in code
+            raise ConfigError("updates.hub_url is required with updates.hub_public_key")
         fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
-                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp")
+                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp", cfg.hub_url,
+                                  cfg.ca_file)
         updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
-                          probe_crop(cfg.probe_crop), self.store_update_state)
+                          probe_crop(cfg.probe_crop), self.store_update_state,
+                          lambda reason: self.metrics.updates_refused.labels(reason).inc())
         self.link.subscribe(self.topics.updates(self.config.device_id), updater.on_message)
         return updater
 
@@ -153,6 +157,8 @@ class EdgeApp:
     def store_update_state(self, state: UpdateState) -> None:
         self.outbox.append(self.topics.update_state(self.config.device_id),
                            lambda _seq, _eid: state.model_dump_json().encode(), stream="updates")
+        if state.state in ("applied", "failed", "rolled_back"):
+            self.metrics.updates.labels(state.kind, state.state).inc()
         if state.state in ("applied", "rolled_back"):
             self.link.update_status(self._status_fields())
 

@@ -117,6 +117,21 @@ class RecognitionConfig(_Strict):
         return self
 
 
+class TlsFiles(_Strict):
+    """TLS for a connection the agent makes: the CA that signed the server's certificate (its host name is
+    checked too), and an optional client certificate for servers that require one."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsFiles:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
 class MqttConfig(_Strict):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
@@ -129,6 +144,7 @@ class MqttConfig(_Strict):
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
     max_inflight: int = Field(20, ge=1, le=1000)
     stats_every_s: float = Field(10.0, gt=0, le=3600)
+    tls: TlsFiles | None = Field(None, description="verify the broker (port 8883 with the shipped config)")
 
     @field_validator("topic_prefix")
     @classmethod
@@ -161,10 +177,20 @@ class HttpConfig(_Strict):
 class UpdatesConfig(_Strict):
     enabled: bool = True
     hub_public_key: Path | None = Field(None, description="PEM of the hub's ed25519 key; no key, no updates")
+    hub_url: str | None = Field(None, pattern=r"^https?://[^/?#@\s]+(/[^?#\s]*)?$",
+                                description="the hub's base URL: the token goes nowhere else")
+    ca_file: Path | None = Field(None, description="CA of the hub's HTTPS certificate; default: the system's")
     token_env: str | None = Field("FACEFLEET_DEVICE_TOKEN", description="environment variable with the token")
     download_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_artifact_bytes: int = Field(512 * 1024 * 1024, ge=1)
     probe_crop: Path | None = Field(None, description="aligned 112x112 face image for health checks")
+
+    @model_validator(mode="after")
+    def _hub_url(self) -> UpdatesConfig:
+        if self.enabled and self.hub_public_key is not None and self.hub_url is None:
+            raise ValueError("updates.hub_url is required with hub_public_key: the device token is sent "
+                             "only to that origin")
+        return self
 
     @property
     def token(self) -> str | None:

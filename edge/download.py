@@ -3,11 +3,16 @@
 Nothing downloaded is trusted until its manifest's ed25519 signature checks out and the file's size and
 sha256 equal the manifest's. The artifact never lands in its final place from here: a broken or cut-off
 download leaves a temp file that is deleted, and the running version is untouched.
+
+The device token goes only to the configured hub (`updates.hub_url`: same scheme, host and port, under
+its path): an announcement naming any other URL is refused before a request is made (`ForeignUrl`), and
+redirects are not followed. HTTPS is verified against `updates.ca_file` (else the system's CAs).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ssl
 import tempfile
 from pathlib import Path
 
@@ -25,17 +30,45 @@ class DownloadError(RuntimeError):
     """The hub could not be reached, refused us, or sent something that fails verification."""
 
 
+class ForeignUrl(DownloadError):
+    """An announcement names a URL outside the configured hub: the token must not go there."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int]:
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)
+
+
 class ArtifactFetcher:
     def __init__(self, public_key: Ed25519PublicKey, token: str | None, timeout_s: float, max_bytes: int,
-                 tmp_dir: Path) -> None:
+                 tmp_dir: Path, hub_url: str, ca_file: Path | None = None) -> None:
         self.public_key = public_key
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.tmp_dir = tmp_dir
+        self.hub = httpx.URL(hub_url.rstrip("/") + "/")
+        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+
+    def check_urls(self, ann: UpdateAnnouncement) -> None:
+        """Refuse (`ForeignUrl`) an announcement whose URLs are not both on the configured hub."""
+        for url in (ann.manifest_url, ann.artifact_url):
+            self._check_url(url)
+
+    def _check_url(self, url: str) -> None:
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL as exc:
+            raise ForeignUrl(f"announced URL {url[:200]!r} is not a URL") from exc
+        if _origin(parsed) != _origin(self.hub) or not parsed.path.startswith(self.hub.path):
+            raise ForeignUrl(f"announced URL {url[:200]!r} is outside the hub {self.hub} "
+                             "(updates.hub_url): refused, the device token is not sent there")
 
     def manifest(self, ann: UpdateAnnouncement) -> SignedManifest:
         """Download and verify the manifest; it must describe exactly the announced kind and version."""
+        self.check_urls(ann)
         body = self._get_small(ann.manifest_url)
         try:
             signed = SignedManifest.model_validate_json(body)
@@ -51,13 +84,14 @@ class ArtifactFetcher:
 
     def artifact(self, url: str, manifest: ArtifactManifest) -> Path:
         """Stream the artifact to a temp file, checking size and sha256 against the signed manifest."""
+        self._check_url(url)
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix="download-", dir=self.tmp_dir)
         path = Path(name)
         try:
             digest, size = hashlib.sha256(), 0
             with open(fd, "wb") as fh, httpx.stream("GET", url, headers=self.headers, timeout=self.timeout_s,
-                                                    follow_redirects=True) as response:
+                                                    verify=self.verify) as response:
                 _check_status(response, url)
                 for chunk in response.iter_bytes(1 << 20):
                     size += len(chunk)
@@ -79,7 +113,7 @@ class ArtifactFetcher:
 
     def _get_small(self, url: str) -> bytes:
         try:
-            response = httpx.get(url, headers=self.headers, timeout=self.timeout_s, follow_redirects=True)
+            response = httpx.get(url, headers=self.headers, timeout=self.timeout_s, verify=self.verify)
         except httpx.HTTPError as exc:
             raise DownloadError(f"cannot fetch {url}: {exc}") from exc
         _check_status(response, url)

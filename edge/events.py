@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from edge.voting import UNKNOWN, Identity
-from facefleet.wire import EventType, TrackEvent
+from facefleet.wire import MAX_CROP_BYTES, EventType, TrackEvent
 
 
 @dataclass(frozen=True)
@@ -33,9 +33,13 @@ class TrackEventRecord:
 
 
 def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -> TrackEvent:
-    """The versioned wire document of a record, with its outbox sequence number and unique id."""
+    """The versioned wire document of a record, with its outbox sequence number and unique id.
+
+    A crop over the wire's `MAX_CROP_BYTES` (never from a 112 px face) is left out rather than refused.
+    """
     ident = record.identity
-    crop = base64.b64encode(record.best_crop_jpeg).decode() if record.best_crop_jpeg else None
+    jpeg = record.best_crop_jpeg
+    crop = base64.b64encode(jpeg).decode() if jpeg and len(jpeg) <= MAX_CROP_BYTES else None
     duration = (record.ended_at - record.started_at).total_seconds() if record.ended_at else None
     return TrackEvent(
         event_id=event_id, seq=seq, type=record.type, device_id=device_id, camera=record.camera,

@@ -33,3 +33,6 @@ class EdgeMetrics:
                                     registry=r)
         self.updates = Counter("facefleet_edge_updates", "update attempts by result", ["kind", "result"],
                                registry=r)
+        self.updates_refused = Counter("facefleet_edge_updates_refused",
+                                       "announcements refused before any request, by reason", ["reason"],
+                                       registry=r)

@@ -6,6 +6,11 @@ in seq order (at most `max_inflight` at a time) and deletes a row only when its 
 the messages it was handed and resends them, in order, after a reconnect; rows it never got (or that a
 previous process left behind) are published when the link is up again. So a subscriber sees every event,
 in order, at least once, and drops repeats by `event_id`.
+
+A PUBACK that says "no matching subscribers" (MQTT 5 reason 0x10: the hub's session is gone, so nobody
+got it) does not count as delivered: the row stays in the outbox and is sent again after a backoff
+(`reconnect_min_s`, doubling up to `reconnect_max_s`) until a PUBACK says somebody took it. The broker
+is verified over TLS when `mqtt.tls` is set (its CA, and its host name against `host`).
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -30,7 +37,9 @@ from facefleet.wire import DeviceStatus, Topics
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
+AckOutcome = Literal["delivered", "refused", "unheard"]
 _MAX_REFUSALS = 3
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 class MqttLink:
@@ -46,10 +55,13 @@ class MqttLink:
         self.connects = 0
         self._failed_connects = 0
         self._handlers: dict[str, MessageHandler] = {}
-        self._acks: queue.SimpleQueue[tuple[int, bool]] = queue.SimpleQueue()
+        self._acks: queue.SimpleQueue[tuple[int, AckOutcome]] = queue.SimpleQueue()
         self._inflight: dict[int, int] = {}  # paho mid -> outbox seq
         self._handed_seq = 0  # rows up to here are in paho's hands
         self._refusals: dict[int, int] = {}
+        self._unheard_backoff_s = 0.0  # 0 while PUBACKs say the rows were heard
+        self._resend_at = 0.0  # monotonic time before which nothing is handed over after an unheard row
+        self.unheard = 0  # PUBACKs that said nobody subscribed
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._sender = threading.Thread(target=self._drain_loop, name="mqtt-outbox", daemon=True)
@@ -62,6 +74,10 @@ class MqttLink:
                              protocol=mqtt.MQTTv5)
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password)
+        if cfg.tls is not None:  # CERT_REQUIRED and a host name check: a broker we cannot verify is refused
+            client.tls_set(ca_certs=str(cfg.tls.ca_file),
+                           certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                           keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None)
         will = self._status_payload("offline")
         client.will_set(self.topics.status(self.device_id), will, qos=1, retain=True)
         client.reconnect_delay_set(int(max(cfg.reconnect_min_s, 1)), int(max(cfg.reconnect_max_s, 1)))
@@ -154,7 +170,12 @@ class MqttLink:
     def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
                     properties: Properties | None) -> None:
         # Only queue it: paho holds its own locks here, the sender thread does the SQLite work.
-        self._acks.put((mid, not reason_code.is_failure))
+        outcome: AckOutcome = "delivered"
+        if reason_code.is_failure:
+            outcome = "refused"
+        elif reason_code.value == NO_MATCHING_SUBSCRIBERS:
+            outcome = "unheard"
+        self._acks.put((mid, outcome))
         self._wake.set()
 
     def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
@@ -180,27 +201,45 @@ class MqttLink:
     def _take_acks(self) -> None:
         while True:
             try:
-                mid, ok = self._acks.get_nowait()
+                mid, outcome = self._acks.get_nowait()
             except queue.Empty:
                 return
             seq = self._inflight.pop(mid, None)
             if seq is None:
                 continue  # status or stats message
-            if ok:
+            if outcome == "delivered":
                 self.outbox.ack(seq)
-                continue
-            self._refusals[seq] = self._refusals.get(seq, 0) + 1
-            if self._refusals[seq] >= _MAX_REFUSALS:  # e.g. an ACL: retrying forever would not help
-                log.error("MQTT: broker refused seq %d %d times; dropping it", seq, _MAX_REFUSALS)
-                self.outbox.drop(seq)
-                del self._refusals[seq]
+                self._unheard_backoff_s = 0.0
+            elif outcome == "unheard":
+                self._unheard(seq)
             else:
-                log.warning("MQTT: broker refused seq %d; it stays in the outbox", seq)
-                self._handed_seq = min(self._handed_seq, seq - 1)
+                self._refused(seq)
+
+    def _unheard(self, seq: int) -> None:
+        """Nobody subscribed (the hub's session is gone): keep the row and send it again after a backoff."""
+        self.unheard += 1
+        self._handed_seq = min(self._handed_seq, seq - 1)
+        if time.monotonic() < self._resend_at:
+            return  # one backoff step for the rows that were in flight together
+        cfg = self.config
+        self._unheard_backoff_s = min(max(self._unheard_backoff_s * 2, cfg.reconnect_min_s), cfg.reconnect_max_s)
+        self._resend_at = time.monotonic() + self._unheard_backoff_s
+        log.warning("MQTT: no subscriber got seq %d (is the hub away?); it stays in the outbox, resent in %.0f s",
+                    seq, self._unheard_backoff_s)
+
+    def _refused(self, seq: int) -> None:
+        self._refusals[seq] = self._refusals.get(seq, 0) + 1
+        if self._refusals[seq] >= _MAX_REFUSALS:  # e.g. an ACL: retrying forever would not help
+            log.error("MQTT: broker refused seq %d %d times; dropping it", seq, _MAX_REFUSALS)
+            self.outbox.drop(seq)
+            del self._refusals[seq]
+        else:
+            log.warning("MQTT: broker refused seq %d; it stays in the outbox", seq)
+            self._handed_seq = min(self._handed_seq, seq - 1)
 
     def _hand_over(self) -> None:
         room = self.config.max_inflight - len(self._inflight)
-        if room <= 0:
+        if room <= 0 or time.monotonic() < self._resend_at:
             return
         handed = set(self._inflight.values())
         for row in self.outbox.pending(after_seq=self._handed_seq, limit=room):

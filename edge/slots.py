@@ -8,12 +8,21 @@ version stays on disk (and `previous` points at it) so a failed health check can
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import TypeAdapter, ValidationError
+
+from facefleet.signing import verify_manifest
 from facefleet.wire import ArtifactKind, SignedManifest
+
+log = logging.getLogger(__name__)
+_TRUST_FILE = TypeAdapter(dict[str, str])
 
 MANIFEST_FILE = "manifest.json"
 
@@ -86,6 +95,9 @@ class SlotStore:
     def current_version(self) -> str | None:
         return self._read("current")
 
+    def previous_version(self) -> str | None:
+        return self._read("previous")
+
     def manifest(self, version: str) -> SignedManifest:
         text = (self.root / version / MANIFEST_FILE).read_text(encoding="utf-8")
         return SignedManifest.model_validate_json(text)
@@ -116,14 +128,22 @@ class SlotStore:
 
 
 class TrustStore:
-    """The newest version of each kind ever applied, persisted; older announcements are refused."""
+    """The newest version of each kind ever applied, persisted; older announcements are refused.
 
-    def __init__(self, path: Path) -> None:
+    Fails closed: the floor is never below the versions of the installed slots (`current` and `previous`,
+    whose signed manifests verify with the hub's key), so a lost, empty or damaged `trust.json` cannot let
+    an old artifact back in. Such a file is logged and read as empty; the next `record` writes it again.
+    """
+
+    def __init__(self, path: Path, slots: Mapping[ArtifactKind, SlotStore] | None = None,
+                 public_key: Ed25519PublicKey | None = None) -> None:
         self.path = path
+        self.slots = dict(slots or {})
+        self.public_key = public_key
 
     def last(self, kind: ArtifactKind) -> str | None:
-        data = self._load()
-        return data.get(kind)
+        versions = [v for v in (self._load().get(kind), *self._installed(kind)) if v]
+        return max(versions, key=version_key, default=None)
 
     def is_older(self, kind: ArtifactKind, version: str) -> bool:
         last = self.last(kind)
@@ -135,11 +155,34 @@ class TrustStore:
             data[kind] = version
             tmp = self.path.with_name(self.path.name + ".tmp")
             tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
             os.replace(tmp, self.path)
             fsync_dir(self.path.parent)
 
+    def _installed(self, kind: ArtifactKind) -> list[str]:
+        """Versions in the `current` and `previous` slots whose manifest is the hub's and names them."""
+        store = self.slots.get(kind)
+        if store is None:
+            return []
+        return [v for v in (store.current_version(), store.previous_version()) if v and self._signed(store, v)]
+
+    def _signed(self, store: SlotStore, version: str) -> bool:
+        try:
+            signed = store.manifest(version)
+            if self.public_key is not None:
+                verify_manifest(self.public_key, signed)
+        except (OSError, ValueError) as exc:  # ValidationError and SignatureError are ValueErrors
+            log.warning("trust: the manifest of slot %s/%s does not count: %s", store.root.name, version, exc)
+            return False
+        return signed.manifest.version == version
+
     def _load(self) -> dict[str, str]:
-        if not self.path.exists():
+        try:
+            return _TRUST_FILE.validate_json(self.path.read_bytes())
+        except FileNotFoundError:
             return {}
-        data: dict[str, str] = json.loads(self.path.read_text(encoding="utf-8"))
-        return data
+        except (OSError, ValidationError) as exc:
+            log.warning("trust: %s is unreadable (%s); the floor comes from the installed slots", self.path,
+                        str(exc).splitlines()[0])
+            return {}

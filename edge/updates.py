@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
-from edge.download import ArtifactFetcher
+from edge.download import ArtifactFetcher, ForeignUrl
 from edge.recognizer import Recognizer, RecognizerHolder, check_embedder, health_check, pipeline_for_model
 from edge.slots import SlotStore, TrustStore
 from facefleet.gallery import Gallery
@@ -30,6 +30,7 @@ from models.pipeline import FacePipeline, PipelineConfig
 log = logging.getLogger(__name__)
 
 Reporter = Callable[[UpdateState], None]
+RefusalCounter = Callable[[str], None]
 StateName = Literal["downloading", "verifying", "applied", "failed", "rolled_back"]
 
 
@@ -41,16 +42,19 @@ class Updater:
     """Handles announcements one at a time in its own thread (downloads must not block MQTT or frames)."""
 
     def __init__(self, device_id: str, state_dir: Path, fetcher: ArtifactFetcher, holder: RecognizerHolder,
-                 pipeline_config: PipelineConfig, probe_rgb: np.ndarray, report: Reporter) -> None:
+                 pipeline_config: PipelineConfig, probe_rgb: np.ndarray, report: Reporter,
+                 count_refusal: RefusalCounter | None = None) -> None:
         self.device_id = device_id
         self.fetcher = fetcher
         self.holder = holder
         self.pipeline_config = pipeline_config
         self.probe_rgb = probe_rgb
         self.report = report
+        self.count_refusal = count_refusal or (lambda reason: None)
         self.galleries = SlotStore(state_dir / "galleries")
         self.models = SlotStore(state_dir / "models")
-        self.trust = TrustStore(state_dir / "trust.json")
+        self.trust = TrustStore(state_dir / "trust.json", {"gallery": self.galleries, "model": self.models},
+                                fetcher.public_key)
         self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
         self._waiting_model: UpdateAnnouncement | None = None  # a model rollout answered "verifying" so far
         self._answered: tuple[str, str] = ("", "")
@@ -92,6 +96,7 @@ class Updater:
         try:
             if self.trust.is_older(ann.kind, ann.version):
                 raise UpdateRefused(f"{ann.version} is older than the trusted {self.trust.last(ann.kind)}")
+            self.fetcher.check_urls(ann)
             self._report(ann, "downloading")
             signed = self.fetcher.manifest(ann)
             self._check_pairing(signed)
@@ -99,6 +104,8 @@ class Updater:
             self._report(ann, "verifying", "signature, size and sha256 verified")
             return self._install(ann, signed, artifact)
         except Exception as exc:  # every failure keeps the old version and is reported, never raised
+            if isinstance(exc, ForeignUrl):
+                self.count_refusal("foreign_url")
             log.error("update: %s %s failed: %s", ann.kind, ann.version, exc)
             self._report(ann, "failed", str(exc))
             return "failed"

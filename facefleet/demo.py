@@ -1,9 +1,12 @@
 """`facefleet demo`: the whole system on the bundled data, as real processes on this machine.
 
 Mosquitto, the hub and two edge agents run as separate processes, talking MQTT and HTTP over loopback
-exactly as they would across a site. People are enrolled through the hub's web API, a gallery is built
-and rolled out (the first agent as canary), the agents play the real clip as their cameras, and every
-MQTT track event is printed as it arrives. Ctrl-C (or `--duration`) stops everything in reverse order.
+exactly as they would across a site: the broker runs the shipped config (passwords, ACL, client ids tied
+to user names), the agents reach it over TLS (a throwaway CA made at start) with their own passwords, and
+each agent downloads with a token bound to its device id. People are enrolled through the hub's web API,
+a gallery is built and rolled out (the first agent as canary), the agents play the real clip as their
+cameras, and every MQTT track event is printed as it arrives. Ctrl-C (or `--duration`) stops everything
+in reverse order.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
 from facefleet import procs as system
+from facefleet.broker import MONITOR_USER, prepare_broker
 from facefleet.procs import Processes, free_port, wait_for
 from facefleet.wire import Topics, TrackEvent
 
@@ -52,7 +56,7 @@ class Demo:
         self.pacing = "every_frame"
         self.clip = data_dir / "clips" / "short_hamilton_clip.mp4"
         self.procs = Processes(workdir / "logs")
-        self.mqtt_port = free_port()
+        self.broker = prepare_broker(workdir, self.agents, free_port(), free_port())
         self.hub_port = free_port()
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.admin_token = secrets.token_urlsafe(32)
@@ -67,9 +71,8 @@ class Demo:
             print("building and signing the gallery ...", flush=True)
             version = api.post("/api/galleries", timeout=300).raise_for_status().json()["version"]
             print(f"gallery {version} built and signed", flush=True)
-            device_token = self._device_token()
             listener = self._listen()
-            self._start_agents(device_token)
+            self._start_agents()
             self._roll_out(api, version)
             print(f"live: events below; live view on the web page {self.hub_url}/ (admin token: "
                   f"{self.admin_token}); Ctrl-C ends",
@@ -85,12 +88,12 @@ class Demo:
             self.procs.stop_all()
 
     def _start_broker(self) -> None:
-        system.start_broker(self.procs, self.workdir, self.mqtt_port)
+        system.start_broker(self.procs, self.broker)
 
     def _start_hub(self) -> httpx.Client:
         config = system.write_hub_config(self.workdir / "hub.yaml", self.workdir / "hub", self.hub_port,
-                                         self.mqtt_port)
-        api = system.start_hub(self.procs, config, self.hub_port, self.admin_token)
+                                         self.broker)
+        api = system.start_hub(self.procs, config, self.hub_port, self.admin_token, self.broker)
         print(f"hub up at {self.hub_url}", flush=True)
         return api
 
@@ -107,15 +110,14 @@ class Demo:
             tqdm.write(f"  {name}: {body['faces_extracted']} sample(s) from {len(photos)} photo(s)"
                        + (f", rejected {rejected}" if rejected else ""))
 
-    def _device_token(self) -> str:
-        return system.create_token(self.workdir / "hub.yaml", self.admin_token, "device", "demo-fleet")
-
-    def _start_agents(self, device_token: str) -> None:
+    def _start_agents(self) -> None:
         for device_id in self.agents:
+            token = system.create_token(self.workdir / "hub.yaml", self.admin_token, "device", f"demo-{device_id}",
+                                        device_id)
             config = system.write_agent_config(
-                self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.mqtt_port,
-                self.workdir / "hub" / "keys" / "hub.pub", pacing=self.pacing, min_face_px=40)
-            system.start_agent(self.procs, device_id, config, device_token)
+                self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.broker,
+                self.workdir / "hub" / "keys" / "hub.pub", self.hub_url, pacing=self.pacing, min_face_px=40)
+            system.start_agent(self.procs, device_id, config, self.broker, token)
 
     def _roll_out(self, api: httpx.Client, version: str) -> None:
         def online() -> bool:
@@ -156,7 +158,8 @@ class Demo:
             print(format_event(event), flush=True)
 
         client.on_message = on_message
-        client.connect("127.0.0.1", self.mqtt_port)
+        client.username_pw_set(MONITOR_USER, self.broker.passwords[MONITOR_USER])
+        client.connect("127.0.0.1", self.broker.plain_port)
         client.subscribe(self.topics.all_of("events"), qos=1)
         client.loop_start()
         return client

@@ -23,7 +23,8 @@ import httpx
 from tqdm import tqdm
 
 from facefleet import procs as system
-from facefleet.procs import Processes, free_port, wait_for
+from facefleet.broker import prepare_broker
+from facefleet.procs import AGENT_PASSWORD_ENV, Processes, free_port, wait_for
 
 
 @dataclass
@@ -118,24 +119,27 @@ def lfw_photos(lfw_dir: Path, count: int = 40) -> list[Path]:
 
 def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds: float, rate: float) -> LoadReport:
     procs = Processes(workdir / "logs")
-    mqtt_port, hub_port = free_port(), free_port()
+    hub_port = free_port()
+    broker = prepare_broker(workdir, [f"sim-{k + 1}" for k in range(devices)], free_port(), free_port())
     admin = secrets.token_urlsafe(32)
     report = LoadReport(devices, clients, seconds, devices * rate)
     photos = lfw_photos(data_dir / "lfw")
     try:
-        system.start_broker(procs, workdir, mqtt_port)
-        config = system.write_hub_config(workdir / "hub.yaml", workdir / "hub", hub_port, mqtt_port,
+        system.start_broker(procs, broker)
+        config = system.write_hub_config(workdir / "hub.yaml", workdir / "hub", hub_port, broker,
                                          live_events=1000)
-        api = system.start_hub(procs, config, hub_port, admin)
+        api = system.start_hub(procs, config, hub_port, admin, broker)
         hub_pid = procs.started["hub"].pid
         wait_for(lambda: "facefleet_hub_events" in api.get("/metrics").text, "the hub's MQTT link", 30)
         users = _Clients(str(api.base_url), admin, photos, clients)
         peak = [rss_mb(hub_pid)]
         for k in range(devices):
-            procs.start(f"sim-{k + 1}", [sys.executable, "-m", "facefleet.load_device", "--port", str(mqtt_port),
-                                         "--device-id", f"sim-{k + 1}", "--rate", str(rate), "--seconds",
-                                         str(seconds), "--out", str(workdir / f"sent-{k + 1}.txt"),
-                                         "--crop", str(photos[k % len(photos)])])
+            name = f"sim-{k + 1}"
+            procs.start(name, [sys.executable, "-m", "facefleet.load_device", "--port", str(broker.tls_port),
+                               "--ca-file", str(broker.ca_file), "--device-id", name, "--rate", str(rate),
+                               "--seconds", str(seconds), "--out", str(workdir / f"sent-{k + 1}.txt"),
+                               "--crop", str(photos[k % len(photos)])],
+                        env={AGENT_PASSWORD_ENV: broker.passwords[name]})
         started = time.monotonic()
         for thread in users.threads:
             thread.start()

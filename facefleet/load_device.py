@@ -4,13 +4,17 @@ Each track is three events (started, identity_confirmed, ended with a real face 
 watching people walk by. Every event's id goes to `--out` once the broker acknowledged it, so the load
 benchmark can compare what was sent with what the hub received.
 
-    python -m facefleet.load_device --port 1883 --device-id sim-1 --rate 2 --seconds 30 --out sent.txt
+    FACEFLEET_MQTT_PASSWORD=... python -m facefleet.load_device --port 8883 --ca-file ca.crt \
+        --device-id sim-1 --rate 2 --seconds 30 --out sent.txt
+
+It logs in as its device id (the password from `FACEFLEET_MQTT_PASSWORD`), over TLS with `--ca-file`.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import os
 import time
 import uuid
 from datetime import datetime, timezone
@@ -38,10 +42,15 @@ def make_event(device_id: str, seq: int, crop_b64: str) -> TrackEvent:
     )
 
 
-def run(port: int, device_id: str, rate: float, seconds: float, out: Path, crop: Path | None) -> int:
+def run(port: int, device_id: str, rate: float, seconds: float, out: Path, crop: Path | None,
+        ca_file: Path | None = None) -> int:
     """Publish for `seconds` at `rate` events/s; the number of events the broker acknowledged."""
     crop_b64 = base64.b64encode(crop.read_bytes()).decode() if crop else ""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"load-{device_id}")
+    if password := os.environ.get("FACEFLEET_MQTT_PASSWORD"):
+        client.username_pw_set(device_id, password)
+    if ca_file is not None:
+        client.tls_set(ca_certs=str(ca_file))
     client.max_queued_messages_set(0)
     client.connect("127.0.0.1", port, keepalive=30)
     client.loop_start()
@@ -73,8 +82,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--out", type=Path, required=True, help="acknowledged event ids, one a line")
     parser.add_argument("--crop", type=Path, help="JPEG sent as the best face of each ended track")
+    parser.add_argument("--ca-file", type=Path, help="CA of the broker's TLS certificate (TLS when given)")
     args = parser.parse_args()
-    run(args.port, args.device_id, args.rate, args.seconds, args.out, args.crop)
+    run(args.port, args.device_id, args.rate, args.seconds, args.out, args.crop, args.ca_file)
 
 
 if __name__ == "__main__":

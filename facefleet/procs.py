@@ -22,7 +22,10 @@ from typing import Any
 import httpx
 import yaml
 
+from facefleet.broker import HUB_USER, BrokerSetup
+
 log = logging.getLogger(__name__)
+AGENT_PASSWORD_ENV = "FACEFLEET_MQTT_PASSWORD"
 
 
 def free_port() -> int:
@@ -95,36 +98,32 @@ class Processes:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def start_broker(procs: Processes, workdir: Path, port: int, name: str = "mosquitto") -> None:
-    """Mosquitto on 127.0.0.1:`port`, anonymous, persistent (sessions survive a restart on the same port).
-
-    Started again with the same arguments after a kill, it reloads its persistence file.
-    """
-    conf = workdir / f"{name}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-                    f"persistence_location {workdir}/\nautosave_interval 1\n"
-                    # As root, Mosquitto drops to its own user, which cannot write `workdir`: sessions would
-                    # silently not survive a restart.
-                    + ("user root\n" if os.geteuid() == 0 else ""))
+def start_broker(procs: Processes, broker: BrokerSetup, name: str = "mosquitto") -> None:
+    """Mosquitto with the shipped config rendered by `facefleet.broker.prepare_broker`: passwords, ACL,
+    client ids tied to user names, plain MQTT on loopback and TLS. Persistent: started again after a
+    kill, it reloads its sessions from the last autosave."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    procs.start(name, [binary, "-c", str(conf)])
-    wait_for(lambda: listening(port), "mosquitto", 15, every_s=0.05)
+    procs.start(name, [binary, "-c", str(broker.conf)])
+    wait_for(lambda: listening(broker.plain_port) and listening(broker.tls_port), "mosquitto", 15, every_s=0.05)
 
 
-def write_hub_config(path: Path, data_dir: Path, port: int, mqtt_port: int, **overrides: Any) -> Path:
+def write_hub_config(path: Path, data_dir: Path, port: int, broker: BrokerSetup, **overrides: Any) -> Path:
+    """The hub on loopback, on the broker's plain loopback listener as `facefleet-hub`."""
     path.write_text(yaml.safe_dump({
         "data_dir": str(data_dir), "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}",
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "topic_prefix": "facefleet"},
+        "mqtt": {"host": "127.0.0.1", "port": broker.plain_port, "topic_prefix": "facefleet",
+                 "username": HUB_USER},
         "canary_timeout_s": 120, **overrides,
     }))
     return path
 
 
-def start_hub(procs: Processes, config: Path, port: int, admin_token: str, timeout_s: float = 120,
-              name: str = "hub") -> httpx.Client:
+def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broker: BrokerSetup,
+              timeout_s: float = 120, name: str = "hub") -> httpx.Client:
     """The hub process; an admin client once /healthz answers."""
     procs.start(name, [sys.executable, "-m", "hub", "serve", "--config", str(config)],
-                env={"FACEFLEET_HUB_ADMIN_TOKEN": admin_token})
+                env={"FACEFLEET_HUB_ADMIN_TOKEN": admin_token,
+                     "FACEFLEET_HUB_MQTT_PASSWORD": broker.passwords[HUB_USER]})
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
@@ -136,25 +135,29 @@ def start_hub(procs: Processes, config: Path, port: int, admin_token: str, timeo
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=120)
 
 
-def create_token(hub_config: Path, admin_token: str, scope: str, name: str) -> str:
+def create_token(hub_config: Path, admin_token: str, scope: str, name: str, device_id: str | None = None) -> str:
+    """A new token from `facefleet-hub token create`; a `device` one is bound to `device_id`."""
+    device = ["--device", device_id] if device_id else []
     done = subprocess.run([sys.executable, "-m", "hub", "token", "create", "--scope", scope, "--name", name,
-                           "--config", str(hub_config)], capture_output=True, text=True, check=True, timeout=120,
-                          env={**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": admin_token})
+                           *device, "--config", str(hub_config)], capture_output=True, text=True, check=True,
+                          timeout=120, env={**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": admin_token})
     return done.stdout.strip().splitlines()[-1].split()[-1]
 
 
-def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, mqtt_port: int,
-                       hub_public_key: Path | None, pacing: str = "realtime", loop: bool = True,
+def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, broker: BrokerSetup,
+                       hub_public_key: Path | None, hub_url: str, pacing: str = "realtime", loop: bool = True,
                        min_face_px: float = 30, **overrides: Any) -> Path:
+    """An agent on the broker's TLS listener (verified against its CA) as user `device_id`."""
     config: dict[str, Any] = {
         "device_id": device_id, "state_dir": str(state_dir),
         "cameras": [{"name": "stage", "source": {"type": "file", "path": str(clip), "loop": loop, "pacing": pacing}}],
         "pipeline": {"detector": {"min_face_px": min_face_px}},
-        "mqtt": {"host": "127.0.0.1", "port": mqtt_port, "stats_every_s": 10},
+        "mqtt": {"host": "127.0.0.1", "port": broker.tls_port, "stats_every_s": 10, "username": device_id,
+                 "password_env": AGENT_PASSWORD_ENV, "tls": {"ca_file": str(broker.ca_file)}},
         "http": {"port": 0},
     }
     if hub_public_key is not None:
-        config["updates"] = {"hub_public_key": str(hub_public_key)}
+        config["updates"] = {"hub_public_key": str(hub_public_key), "hub_url": hub_url}
     for key, value in overrides.items():  # one level deep: `mqtt={"keepalive_s": 5}` keeps host and port
         both_maps = isinstance(value, dict) and isinstance(config.get(key), dict)
         config[key] = {**config[key], **value} if both_maps else value
@@ -162,6 +165,9 @@ def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, 
     return path
 
 
-def start_agent(procs: Processes, device_id: str, config: Path, device_token: str = "") -> None:
-    env = {"FACEFLEET_DEVICE_TOKEN": device_token} if device_token else {}
+def start_agent(procs: Processes, device_id: str, config: Path, broker: BrokerSetup,
+                device_token: str = "") -> None:
+    env = {AGENT_PASSWORD_ENV: broker.passwords[device_id]}
+    if device_token:
+        env["FACEFLEET_DEVICE_TOKEN"] = device_token
     procs.start(device_id, [sys.executable, "-m", "edge", "run", "--config", str(config)], env=env)

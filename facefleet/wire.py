@@ -16,6 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field
 SCHEMA_VERSION: Literal[1] = 1
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEVICE_ID_PATTERN = re.compile(_ID)
+# Bounds a reader enforces before and while parsing. The edge's best-face crops are 112x112 JPEGs of about
+# 5 KB; 64 KiB decoded leaves room for any quality setting and keeps a hostile 5 MB crop out of memory.
+MAX_CROP_BYTES = 64 * 1024
+MAX_CROP_B64_CHARS = 4 * -(-MAX_CROP_BYTES // 3)
+# No device message is larger (an ended track with the largest crop is under 100 KB); the shipped broker
+# refuses bigger packets too (`max_packet_size`).
+MAX_MESSAGE_BYTES = 128 * 1024
 
 
 class _Payload(BaseModel):
@@ -83,7 +90,9 @@ class TrackEvent(_Payload):
     votes: dict[str, int] = Field(default_factory=dict, description="person id (or 'unknown') -> frames")
     frames: int = Field(0, ge=0, description="frames embedded for this track")
     liveness: float | None = Field(None, ge=0.0, le=1.0, description="1 = natural motion, 0 = still like a photo")
-    best_crop_jpeg_b64: str | None = Field(None, description="track_ended only: best face, JPEG, base64")
+    best_crop_jpeg_b64: str | None = Field(
+        None, max_length=MAX_CROP_B64_CHARS, description="track_ended only: best face, JPEG, base64"
+    )
     model_id: str = ""
     gallery_version: str = ""
 
@@ -148,14 +157,14 @@ class UpdateAnnouncement(_Payload):
 
     rollout_id: str = Field(min_length=1, max_length=64)
     kind: ArtifactKind
-    version: str
-    manifest_url: str
-    artifact_url: str
+    version: str = Field(min_length=1, max_length=64)
+    manifest_url: str = Field(max_length=2048, description="on the hub: a device sends its token only there")
+    artifact_url: str = Field(max_length=2048)
     ts: datetime
 
 
 class UpdateState(_Payload):
-    rollout_id: str
+    rollout_id: str = Field(min_length=1, max_length=64)
     device_id: str = Field(pattern=_ID)
     kind: ArtifactKind
     version: str

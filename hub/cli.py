@@ -24,8 +24,14 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import create_app
 
     settings = _settings(args)
+    tls = settings.tls
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level=args.log_level.lower()
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=args.log_level.lower(),
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
     )
     return 0
 
@@ -40,16 +46,20 @@ def _token_store(args: argparse.Namespace) -> TokenStore:
 
 
 def _token_create(args: argparse.Namespace) -> int:
-    info, secret = _token_store(args).create(args.name, args.scope)
+    info, secret = _token_store(args).create(args.name, args.scope, args.device)
+    bound = f", device {info.device_id}" if info.device_id else ""
     sys.stdout.write(f"{secret}\n")
-    sys.stderr.write(f"token {info.id} ({info.name}, scopes {' '.join(sorted(info.scopes))}); shown once\n")
+    sys.stderr.write(
+        f"token {info.id} ({info.name}, scopes {' '.join(sorted(info.scopes))}{bound}); shown once\n"
+    )
     return 0
 
 
 def _token_list(args: argparse.Namespace) -> int:
     for row in _token_store(args).list():
         state = "revoked" if row["revoked"] else "active"
-        sys.stdout.write(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{row['created']}\t{state}\n")
+        device = row["device_id"] or "-"
+        sys.stdout.write(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{device}\t{row['created']}\t{state}\n")
     return 0
 
 
@@ -85,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     create = token.add_parser("create", help="create a token and print it once")
     create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="repeat for several")
     create.add_argument("--name", default="cli")
+    create.add_argument("--device", help="device id a device-scope token is bound to (required for --scope device)")
     create.add_argument("--config", type=Path)
     create.set_defaults(func=_token_create)
     listing = token.add_parser("list", help="list tokens (never their secrets)")

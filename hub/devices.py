@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass
 
-from facefleet.wire import DeviceStatus
+from facefleet.wire import DeviceStats, DeviceStatus
 from hub.db import HubDb, now_iso
 
 
@@ -23,8 +24,24 @@ class Device:
 
 
 class DeviceRegistry:
+    """Devices in SQLite (from status), and the latest stats of each in memory (only of known devices, so
+    the map is as bounded as the registry)."""
+
     def __init__(self, hub_db: HubDb) -> None:
         self.hub_db = hub_db
+        self._stats: dict[str, DeviceStats] = {}
+        self._stats_lock = threading.Lock()
+
+    def record_stats(self, stats: DeviceStats) -> None:
+        with self.hub_db.read() as db:
+            known = db.execute("SELECT 1 FROM devices WHERE id = ?", [stats.device_id]).fetchone()
+        if known:
+            with self._stats_lock:
+                self._stats[stats.device_id] = stats
+
+    def latest_stats(self) -> dict[str, DeviceStats]:
+        with self._stats_lock:
+            return dict(self._stats)
 
     def update(self, status: DeviceStatus) -> None:
         """Record a status. An offline will keeps the versions last reported by the online status."""

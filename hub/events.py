@@ -1,6 +1,7 @@
 """Recent track events for the live view: a bounded ring buffer, deduplicated by `event_id`.
 
-Plain code (no paho, no FastAPI): the MQTT link hands it raw payloads, the API reads from it. QoS 1 is
+Plain code (no paho, no FastAPI): the MQTT link hands it events already checked against their topic
+(`hub.intake`, which counts the refused ones), the API reads from it. QoS 1 is
 at-least-once, so a repeat of an `event_id` already seen is counted and dropped. The set of seen ids is
 bounded too (oldest forgotten first); `seen_capacity` trades memory (about 100 bytes an id) against how
 far back a late duplicate is still recognised.
@@ -12,18 +13,15 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from facefleet.wire import TrackEvent
 
 
 @dataclass
 class EventCounts:
-    """Totals since the hub started: unique events kept, repeats dropped, payloads that did not parse."""
+    """Totals since the hub started: unique events kept, repeats dropped."""
 
     received: int = 0
     duplicates: int = 0
-    malformed: int = 0
     by_device: dict[str, int] = field(default_factory=dict)
 
 
@@ -36,16 +34,6 @@ class RecentEvents:
         self._seen_capacity = seen_capacity
         self._lock = threading.Lock()
         self.counts = EventCounts()
-
-    def ingest(self, payload: bytes) -> TrackEvent | None:
-        """Parse one MQTT payload; the event when it is new, None for a repeat or a malformed payload."""
-        try:
-            event = TrackEvent.model_validate_json(payload)
-        except (ValidationError, ValueError, UnicodeDecodeError):
-            with self._lock:
-                self.counts.malformed += 1
-            return None
-        return event if self.add(event) else None
 
     def add(self, event: TrackEvent) -> bool:
         """Keep `event` unless its id was seen; True when kept."""
@@ -70,4 +58,4 @@ class RecentEvents:
     def snapshot_counts(self) -> EventCounts:
         with self._lock:
             c = self.counts
-            return EventCounts(c.received, c.duplicates, c.malformed, dict(c.by_device))
+            return EventCounts(c.received, c.duplicates, dict(c.by_device))

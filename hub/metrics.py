@@ -11,17 +11,23 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from facefleet.wire import DeviceStats
 from hub.events import EventCounts
+from hub.intake import Kind, Reason
 
 
 class _FleetCollector(Collector):
     """Device and rollout counts by state, read from the database at scrape time."""
 
     def __init__(
-        self, devices_by_state: Callable[[], dict[str, int]], rollouts_by_state: Callable[[], dict[str, int]]
+        self,
+        devices_by_state: Callable[[], dict[str, int]],
+        rollouts_by_state: Callable[[], dict[str, int]],
+        device_stats: Callable[[], dict[str, DeviceStats]],
     ) -> None:
         self.devices_by_state = devices_by_state
         self.rollouts_by_state = rollouts_by_state
+        self.device_stats = device_stats
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         devices = GaugeMetricFamily("facefleet_hub_devices", "devices by state", labels=["state"])
@@ -30,23 +36,39 @@ class _FleetCollector(Collector):
         rollouts = GaugeMetricFamily("facefleet_hub_rollouts", "rollouts by state", labels=["state"])
         for state, count in self.rollouts_by_state().items():
             rollouts.add_metric([state], count)
+        backlog = GaugeMetricFamily(
+            "facefleet_hub_device_outbox_backlog",
+            "events a device has not delivered yet (from its stats)",
+            labels=["device"],
+        )
+        for device_id, stats in sorted(self.device_stats().items()):
+            backlog.add_metric([device_id], stats.outbox_backlog)
         yield devices
         yield rollouts
+        yield backlog
 
 
 class _EventCollector(Collector):
-    """Track events from the MQTT subscription: kept, repeats dropped, malformed payloads ignored."""
+    """Track events from the MQTT subscription (kept, repeats dropped) and every device message refused."""
 
-    def __init__(self, counts: Callable[[], EventCounts]) -> None:
+    def __init__(
+        self, counts: Callable[[], EventCounts], refused: Callable[[], dict[tuple[Kind, Reason], int]]
+    ) -> None:
         self.counts = counts
+        self.refused = refused
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         counts = self.counts()
         events = CounterMetricFamily("facefleet_hub_events", "MQTT track events by outcome", labels=["outcome"])
         events.add_metric(["received"], counts.received)
         events.add_metric(["duplicate"], counts.duplicates)
-        events.add_metric(["malformed"], counts.malformed)
+        refused = CounterMetricFamily(
+            "facefleet_hub_mqtt_refused", "device messages refused, by kind and reason", labels=["kind", "reason"]
+        )
+        for (kind, reason), count in self.refused().items():
+            refused.add_metric([kind, reason], count)
         yield events
+        yield refused
 
 
 class HubMetrics:
@@ -54,7 +76,9 @@ class HubMetrics:
         self,
         devices_by_state: Callable[[], dict[str, int]],
         rollouts_by_state: Callable[[], dict[str, int]],
-        event_counts: Callable[[], EventCounts] = EventCounts,
+        device_stats: Callable[[], dict[str, DeviceStats]],
+        event_counts: Callable[[], EventCounts],
+        refused: Callable[[], dict[tuple[Kind, Reason], int]],
     ) -> None:
         self.registry = CollectorRegistry()
         self.samples_added = Counter(
@@ -73,8 +97,8 @@ class HubMetrics:
         self.gallery_builds = Counter(
             "facefleet_hub_gallery_builds", "gallery versions built", registry=self.registry
         )
-        self.registry.register(_FleetCollector(devices_by_state, rollouts_by_state))
-        self.registry.register(_EventCollector(event_counts))
+        self.registry.register(_FleetCollector(devices_by_state, rollouts_by_state, device_stats))
+        self.registry.register(_EventCollector(event_counts, refused))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

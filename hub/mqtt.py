@@ -1,6 +1,10 @@
-"""The hub's MQTT link: follows device status, update reports and track events, publishes announcements.
+"""The hub's MQTT link: follows device status, stats, update reports and track events, publishes announcements.
 
-Owns connect, reconnect and subscriptions; hands typed payloads to the registry and the rollout engine.
+Owns connect, reconnect, TLS and subscriptions. A message's device is the topic's device segment (which
+the broker's ACL ties to the MQTT user name); `hub.intake` checks the payload against it, and only typed,
+matching payloads reach the registry, the rollout engine and the live view. MQTT 5 with a persistent
+session (`clean_start=False`, `session_expiry_s`): while the hub is away the broker keeps its
+subscriptions and queues the QoS 1 events and reports for it.
 """
 
 from __future__ import annotations
@@ -8,37 +12,49 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import ValidationError
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from facefleet.wire import DeviceStatus, Topics, UpdateState
+from facefleet.wire import DeviceStats, DeviceStatus, Topics, TrackEvent, UpdateState
+from hub.intake import Kind, Refusals, Refused, parse_claimed, split_topic
 from hub.settings import MqttConfig
 
 log = logging.getLogger(__name__)
+OFFLINE_WILLS = (b"offline", b'"offline"')
+
+
+@dataclass(frozen=True)
+class DeviceHandlers:
+    """Where checked device messages go. `update_state` answers False for a report it does not accept."""
+
+    status: Callable[[DeviceStatus], None]
+    offline: Callable[[str], None]
+    update_state: Callable[[UpdateState], bool]
+    event: Callable[[TrackEvent], object] | None = None
+    stats: Callable[[DeviceStats], None] | None = None
 
 
 class HubMqtt:
-    def __init__(
-        self,
-        config: MqttConfig,
-        on_status: Callable[[DeviceStatus], None],
-        on_offline: Callable[[str], None],
-        on_update_state: Callable[[UpdateState], None],
-        on_event: Callable[[bytes], object] | None = None,
-    ) -> None:
+    def __init__(self, config: MqttConfig, handlers: DeviceHandlers, refusals: Refusals) -> None:
         self.config = config
         self.topics = Topics(config.topic_prefix)
-        self.on_status = on_status
-        self.on_offline = on_offline
-        self.on_update_state = on_update_state
-        self.on_event = on_event
+        self.handlers = handlers
+        self.refusals = refusals
         self.connected = threading.Event()
-        # A persistent session: events published while the hub (or the broker) restarts wait in the broker.
-        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, clean_session=False)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id, protocol=mqtt.MQTTv5)
         if config.username:
             self.client.username_pw_set(config.username, config.password.get_secret_value())
+        if config.tls is not None:
+            tls = config.tls
+            self.client.tls_set(
+                ca_certs=str(tls.ca_file),
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+            )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -46,7 +62,11 @@ class HubMqtt:
 
     def start(self, wait_s: float = 5.0) -> bool:
         """Connect in the background; True when connected within `wait_s` (it keeps retrying otherwise)."""
-        self.client.connect_async(self.config.host, self.config.port, keepalive=30)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.config.session_expiry_s
+        self.client.connect_async(
+            self.config.host, self.config.port, keepalive=30, clean_start=False, properties=props
+        )
         self.client.loop_start()
         return self.connected.wait(wait_s)
 
@@ -60,37 +80,55 @@ class HubMqtt:
         if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
             log.warning("publish to %s failed with rc %s", topic, info.rc)
 
+    def _subscriptions(self) -> list[tuple[str, int]]:
+        kinds = ["status", "updates/state"]
+        kinds += ["events"] if self.handlers.event is not None else []
+        kinds += ["stats"] if self.handlers.stats is not None else []
+        return [(self.topics.all_of(kind), 1) for kind in kinds]
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         if reason_code.is_failure:
             log.error("MQTT connect to %s:%s refused: %s", self.config.host, self.config.port, reason_code)
             return
-        topics = [(self.topics.all_of("status"), 1), (self.topics.all_of("updates/state"), 1)]
-        if self.on_event is not None:
-            topics.append((self.topics.all_of("events"), 1))
-        client.subscribe(topics)
+        client.subscribe(self._subscriptions())
         self.connected.set()
-        log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
+        log.info(
+            "MQTT connected to %s:%s (session present: %s)",
+            self.config.host,
+            self.config.port,
+            flags.session_present,
+        )
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()
         log.warning("MQTT disconnected (%s); paho reconnects", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:  # type: ignore[no-untyped-def]
-        parts = message.topic.split("/")
+        where = split_topic(self.topics.prefix, message.topic)
+        if where is None:
+            return  # not a device message (a subscription pattern matched an unexpected topic)
+        device_id, kind = where
+        payload = bytes(message.payload)
         try:
-            if message.topic.endswith("/events") and self.on_event is not None:
-                self.on_event(message.payload)  # parses, deduplicates and counts malformed payloads itself
-            elif message.topic.endswith("/updates/state"):
-                self.on_update_state(UpdateState.model_validate_json(message.payload))
-            elif message.topic.endswith("/status"):
-                self._status(parts[-2], message.payload)
-        except ValidationError as exc:
-            log.warning("ignoring malformed message on %s: %s", message.topic, exc.errors()[:1])
+            self._dispatch(kind, device_id, payload)
+        except Refused as exc:
+            self.refusals.refuse(kind, device_id, exc, payload)
         except Exception:  # a bad message must not kill the network thread
             log.exception("handling a message on %s failed", message.topic)
 
-    def _status(self, device_id: str, payload: bytes) -> None:
-        if payload.strip() in (b"offline", b'"offline"'):
-            self.on_offline(device_id)
-        elif payload:
-            self.on_status(DeviceStatus.model_validate_json(payload))
+    def _dispatch(self, kind: Kind, device_id: str, payload: bytes) -> None:
+        """Hand one message from `device_id` (the topic's) to its handler; raises `Refused`."""
+        h = self.handlers
+        if kind == "status":
+            if payload.strip() in OFFLINE_WILLS:
+                h.offline(device_id)
+            elif payload:  # an empty payload clears a retained message: nothing to record
+                h.status(parse_claimed(DeviceStatus, device_id, payload))
+        elif kind == "updates/state":
+            report = parse_claimed(UpdateState, device_id, payload)
+            if not h.update_state(report):
+                raise Refused("not_a_target", f"rollout {report.rollout_id[:64]!r} never announced to it")
+        elif kind == "events" and h.event is not None:
+            h.event(parse_claimed(TrackEvent, device_id, payload))
+        elif kind == "stats" and h.stats is not None:
+            h.stats(parse_claimed(DeviceStats, device_id, payload))

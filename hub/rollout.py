@@ -136,7 +136,12 @@ class RolloutEngine:
             self.publish(self.topics.updates(device), message.model_dump_json().encode())
 
     def handle_state(self, report: UpdateState) -> Rollout | None:
-        """Record one device report and advance its rollout. Reports for unknown rollouts are ignored."""
+        """Record one device report and advance its rollout.
+
+        Only a report for a rollout of the same kind and version that announced to that device is
+        recorded; anything else (unknown rollout, a device it does not target or has not announced to
+        yet) changes nothing and answers None.
+        """
         with self.hub_db.lock:  # record and advance as one step: two reports must not both announce
             return self._handle_state(report)
 
@@ -144,13 +149,17 @@ class RolloutEngine:
         with self.hub_db.transaction() as db:
             found = db.execute(
                 "UPDATE rollout_devices SET state = ?, detail = ?, updated = ? WHERE rollout_id = ? "
-                "AND device_id = ?",
+                "AND device_id = ? AND state != 'pending' "
+                "AND EXISTS (SELECT 1 FROM rollouts WHERE id = ? AND kind = ? AND version = ?)",
                 [
                     report.state,
                     report.detail[:500],
                     self.clock().isoformat(),
                     report.rollout_id,
                     report.device_id,
+                    report.rollout_id,
+                    report.kind,
+                    report.version,
                 ],
             ).rowcount
         if not found:
@@ -197,6 +206,16 @@ class RolloutEngine:
                 "UPDATE rollouts SET state = ?, detail = ?, phase_started = ?, updated = ? WHERE id = ?",
                 [state, detail, now, now, rollout_id],
             )
+
+    def targets(self, device_id: str, kind: str, version: str) -> bool:
+        """True when a rollout of this artifact has `device_id` among its targets (so it may download it)."""
+        with self.hub_db.read() as db:
+            row = db.execute(
+                "SELECT 1 FROM rollout_devices d JOIN rollouts r ON r.id = d.rollout_id "
+                "WHERE d.device_id = ? AND r.kind = ? AND r.version = ? LIMIT 1",
+                [device_id, kind, version],
+            ).fetchone()
+        return row is not None
 
     def get(self, rollout_id: str) -> Rollout:
         with self.hub_db.read() as db:

@@ -8,15 +8,16 @@ import logging
 from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
-from facefleet.wire import DeviceStatus, Topics, UpdateState
+from facefleet.wire import Topics, UpdateState
 from hub.db import HubDb
 from hub.devices import DeviceRegistry
 from hub.enroll import Enroller
 from hub.events import RecentEvents
 from hub.galleries import ArtifactStore
+from hub.intake import Refusals
 from hub.library import Library
 from hub.metrics import HubMetrics
-from hub.mqtt import HubMqtt
+from hub.mqtt import DeviceHandlers, HubMqtt
 from hub.release_rollout import ReleaseRollouts
 from hub.rollout import RolloutEngine
 from hub.settings import HubSettings
@@ -45,20 +46,26 @@ class Hub:
         self.devices = DeviceRegistry(self.db)
         self.training = HubTraining(settings, self.pipeline, self.library, self.artifacts, self.signing_key)
         self.events = RecentEvents(settings.live_events)
+        self.refusals = Refusals()
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
-            self.mqtt = HubMqtt(
-                settings.mqtt,
-                self.devices.update,
-                self.devices.mark_offline,
-                self._on_update_state,
-                self.events.ingest,
+            handlers = DeviceHandlers(
+                status=self.devices.update,
+                offline=self.devices.mark_offline,
+                update_state=self._on_update_state,
+                event=self.events.add,
+                stats=self.devices.record_stats,
             )
+            self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.rollouts)
         self.metrics = HubMetrics(
-            self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
+            self._count_by_state("devices"),
+            self._count_by_state("rollouts"),
+            self.devices.latest_stats,
+            self.events.snapshot_counts,
+            self.refusals.snapshot,
         )
         self._ticker: asyncio.Task[None] | None = None
 
@@ -78,16 +85,16 @@ class Hub:
             raise RuntimeError("no MQTT broker configured: rollouts cannot be announced")
         self.mqtt.publish(topic, payload)
 
-    def _on_update_state(self, report: UpdateState) -> None:
-        """A device report advances its rollout and updates the version the registry shows it running."""
-        self.rollouts.handle_state(report)
+    def _on_update_state(self, report: UpdateState) -> bool:
+        """A report for a rollout that announced to its device advances that rollout and updates the version
+        the registry shows the device running; any other report changes nothing (False)."""
+        if self.rollouts.handle_state(report) is None:
+            return False
         if report.state == "applied":
             self.devices.set_running(report.device_id, report.kind, report.version)
         elif report.running_version:
             self.devices.set_running(report.device_id, report.kind, report.running_version)
-
-    def on_status(self, status: DeviceStatus) -> None:
-        self.devices.update(status)
+        return True
 
     async def start(self) -> None:
         moved, removed = self.library.recover()

@@ -53,13 +53,42 @@ class EnrollConfig(_Strict):
     max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
 
 
+class MqttTlsConfig(_Strict):
+    """TLS to the broker: the CA that signed its certificate (its host name is checked too), and an
+    optional client certificate for brokers that require one (`require_certificate true`)."""
+
+    ca_file: Path
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _pair(self) -> MqttTlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
 class MqttConfig(_Strict):
+    """The broker. With the shipped Mosquitto config (`use_username_as_clientid true`) the broker uses the
+    user name as the client id, so `client_id` matters only for other brokers."""
+
     host: str = "127.0.0.1"
     port: int = Field(1883, ge=1, le=65535)
     topic_prefix: str = "facefleet"
     client_id: str = "facefleet-hub"
     username: str = ""
     password: SecretStr = Field(default_factory=lambda: SecretStr(os.environ.get(MQTT_PASSWORD_ENV, "")))
+    session_expiry_s: int = Field(
+        7 * 24 * 3600, ge=60, le=2**32 - 1, description="broker keeps the hub's session and queue this long"
+    )
+    tls: MqttTlsConfig | None = None
+
+
+class HttpsConfig(_Strict):
+    """Serve the API over HTTPS (uvicorn's own TLS); leave it out behind a TLS-terminating reverse proxy."""
+
+    cert_file: Path
+    key_file: Path
 
 
 class HubSettings(_Strict):
@@ -68,7 +97,8 @@ class HubSettings(_Strict):
     data_dir: Path = Path("/var/lib/facefleet-hub")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
-    public_url: str = Field("", description="base URL devices use for downloads; default http://host:port")
+    public_url: str = Field("", description="base URL devices use for downloads; default http(s)://host:port")
+    tls: HttpsConfig | None = None
     signing_key: Path | None = Field(None, description="ed25519 private key; default <data_dir>/keys/hub.key")
     pipeline: PipelineConfig = PipelineConfig()
     enroll: EnrollConfig = EnrollConfig()
@@ -102,7 +132,8 @@ class HubSettings(_Strict):
 
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls is not None else "http"
+        return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
     @property
     def key_path(self) -> Path:

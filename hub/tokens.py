@@ -1,7 +1,8 @@
 """API tokens: random secrets shown once, stored only as sha256, each with a set of scopes.
 
 Scopes: `enroll` (people, samples, search), `admin` (everything, galleries, rollouts, devices), `device`
-(download artifacts only). `admin` implies `enroll` and `device`.
+(download artifacts only). `admin` implies `enroll` and `device`. A token with the `device` scope is bound
+to one device id: it downloads only artifacts of rollouts that target that device (and so its group).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+from facefleet.wire import DEVICE_ID_PATTERN
 from hub.db import HubDb, now_iso
 
 Scope = Literal["enroll", "admin", "device"]
@@ -24,9 +26,20 @@ class TokenInfo:
     id: str
     name: str
     scopes: frozenset[str]
+    device_id: str | None = None
 
     def allows(self, scope: str) -> bool:
         return any(scope in _IMPLIED[s] for s in self.scopes)
+
+
+def check_binding(scopes: list[str], device_id: str | None) -> None:
+    """A `device` token names exactly one valid device id; other tokens name none."""
+    if "device" in scopes and not device_id:
+        raise ValueError("a device token is bound to its device: give its id (--device ID)")
+    if device_id is not None and "device" not in scopes:
+        raise ValueError("only a token with the device scope is bound to a device")
+    if device_id is not None and not DEVICE_ID_PATTERN.fullmatch(device_id):
+        raise ValueError(f"bad device id {device_id!r}: lowercase letters, digits, '_' or '-' (at most 64)")
 
 
 def _digest(token: str) -> str:
@@ -37,13 +50,14 @@ class TokenStore:
     def __init__(self, hub_db: HubDb) -> None:
         self.hub_db = hub_db
 
-    def create(self, name: str, scopes: list[str]) -> tuple[TokenInfo, str]:
-        """A new token; the secret is returned once and never stored."""
+    def create(self, name: str, scopes: list[str], device_id: str | None = None) -> tuple[TokenInfo, str]:
+        """A new token (a `device` one bound to `device_id`); the secret is returned once and never stored."""
         unknown = set(scopes) - set(SCOPES)
         if not scopes or unknown:
             raise ValueError(f"scopes must be some of {', '.join(SCOPES)}; got {scopes}")
+        check_binding(scopes, device_id)
         secret = "ffh_" + secrets.token_urlsafe(32)
-        info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset(scopes))
+        info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset(scopes), device_id)
         with self.hub_db.transaction() as db:
             db.table("tokens").insert(
                 {
@@ -53,6 +67,7 @@ class TokenStore:
                     "sha256": _digest(secret),
                     "created": now_iso(),
                     "revoked": 0,
+                    "device_id": device_id,
                 }
             )
         return info, secret
@@ -76,9 +91,10 @@ class TokenStore:
     def lookup(self, secret: str) -> TokenInfo | None:
         with self.hub_db.read() as db:
             row = db.execute(
-                "SELECT id, name, scopes FROM tokens WHERE sha256 = ? AND revoked = 0", [_digest(secret)]
+                "SELECT id, name, scopes, device_id FROM tokens WHERE sha256 = ? AND revoked = 0",
+                [_digest(secret)],
             ).fetchone()
-        return TokenInfo(row[0], row[1], frozenset(row[2].split())) if row else None
+        return TokenInfo(row[0], row[1], frozenset(row[2].split()), row[3]) if row else None
 
     def revoke(self, token_id: str) -> bool:
         with self.hub_db.transaction() as db:
@@ -86,4 +102,6 @@ class TokenStore:
 
     def list(self) -> list[dict[str, object]]:
         with self.hub_db.read() as db:
-            return list(db.query("SELECT id, name, scopes, created, revoked FROM tokens ORDER BY created"))
+            return list(
+                db.query("SELECT id, name, scopes, device_id, created, revoked FROM tokens ORDER BY created")
+            )

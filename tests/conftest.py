@@ -5,11 +5,16 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from facefleet.broker import BrokerSetup
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -82,3 +87,89 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
     b.start()
     yield b
     b.stop()
+
+
+SITE_DEVICES = ("door-1", "door-2", "lobby-1", "edge-test")
+
+
+class ShippedBroker:
+    """Mosquitto with the shipped config (`facefleet.broker`): passwords for the hub, the monitor, the
+    SITE_DEVICES and two observers; plain MQTT on a loopback port, TLS on another. Restartable."""
+
+    def __init__(self, workdir: Path) -> None:
+        from facefleet.broker import prepare_broker
+
+        self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),
+                                    ("observer-1", "observer-2"))
+        self.log = workdir / "mosquitto" / "mosquitto.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def password(self, user: str) -> str:
+        return self.setup.passwords[user]
+
+    def start(self) -> None:
+        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([binary, "-c", str(self.setup.conf)], stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        for port in (self.setup.plain_port, self.setup.tls_port):
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"mosquitto did not listen on {port}") from None
+                    time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def shipped_broker(tmp_path: Path) -> Iterator[ShippedBroker]:
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.skip("mosquitto_passwd not installed")
+    b = ShippedBroker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+class BrokerClient:
+    """A paho MQTT 5 client that records its connect answer and every disconnect."""
+
+    def __init__(self, broker: BrokerSetup, user: str, password: str | None = None, client_id: str = "",
+                 tls: bool = False) -> None:
+        self.connack: list[mqtt.ReasonCode] = []
+        self.disconnects: list[mqtt.ReasonCode] = []
+        self.seen: list[str] = []
+        self._done = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or user, protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(user, broker.passwords[user] if password is None else password)
+        if tls:
+            self.client.tls_set(ca_certs=str(broker.ca_file))
+        self.client.on_connect = lambda c, u, f, rc, p: (self.connack.append(rc), self._done.set())
+        self.client.on_disconnect = lambda c, u, f, rc, p: self.disconnects.append(rc)
+        self.client.on_message = lambda c, u, m: self.seen.append(m.topic)
+        port = broker.tls_port if tls else broker.plain_port
+        self.client.connect("127.0.0.1", port, clean_start=True)
+        self.client.loop_start()
+        self._done.wait(10)
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.connack) and not self.connack[0].is_failure
+
+    def send(self, topic: str, payload: bytes | str) -> None:
+        """QoS 1, waiting for the PUBACK: the broker has taken it (and routed it) when this returns."""
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(10)
+        assert info.is_published(), f"no PUBACK for {topic}"
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()

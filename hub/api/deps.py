@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
+from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from facefleet.wire import ArtifactKind
 from hub.galleries import ArtifactStore
 from hub.library import Library
 from hub.service import Hub
@@ -68,6 +70,27 @@ def require(scope: str) -> Callable[[TokenInfo], TokenInfo]:
 EnrollScope = Annotated[TokenInfo, Depends(require("enroll"))]
 AdminScope = Annotated[TokenInfo, Depends(require("admin"))]
 DeviceScope = Annotated[TokenInfo, Depends(require("device"))]
+Version = Annotated[str, PathParam(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
+
+
+def may_download(kind: ArtifactKind, version: Version, hub: HubDep, token: DeviceScope) -> TokenInfo:
+    """Admins read every artifact; a device token only those of a rollout that targets its device."""
+    if token.allows("admin"):
+        return token
+    if token.device_id is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"token {token.name!r} is bound to no device: create one with `token create --scope device "
+            "--device ID`",
+        )
+    if not hub.rollouts.targets(token.device_id, kind, version):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, f"device {token.device_id} is not a target of a rollout of {kind} {version}"
+        )
+    return token
+
+
+ArtifactReader = Annotated[TokenInfo, Depends(may_download)]
 
 
 def require_broker(hub: HubDep) -> Hub:

@@ -21,5 +21,7 @@ def recent_events(
     device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> RecentEventsPublic:
     """Newest first; `track_ended` events carry the best face crop (JPEG, base64). Counts are since start."""
-    counts = EventCountsPublic(**dataclasses.asdict(hub.events.snapshot_counts()))
+    counts = EventCountsPublic(
+        **dataclasses.asdict(hub.events.snapshot_counts()), malformed=hub.refusals.total("events")
+    )
     return RecentEventsPublic(events=hub.events.recent(limit, device_id), counts=counts)

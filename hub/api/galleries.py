@@ -6,20 +6,17 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
 
 from fastapi import APIRouter, Response, UploadFile, status
-from fastapi import Path as PathParam
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
-from hub.api.deps import AdminScope, ArtifactsDep, DeviceScope, HubDep
+from hub.api.deps import AdminScope, ArtifactReader, ArtifactsDep, HubDep, Version
 from hub.api.schemas import ArtifactPublic
 from hub.galleries import ArtifactRecord, check_onnx
 
 router = APIRouter(prefix="/api", tags=["galleries"])
-Version = Annotated[str, PathParam(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
 def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
@@ -63,13 +60,13 @@ def signing_key(hub: HubDep) -> Response:
 
 
 @router.get("/artifacts/{kind}/{version}/manifest")
-def manifest(kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: DeviceScope) -> SignedManifest:
+def manifest(kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: ArtifactReader) -> SignedManifest:
     return artifacts.manifest(kind, version)
 
 
 @router.get("/artifacts/{kind}/{version}/file", response_class=FileResponse)
 def artifact_file(
-    kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: DeviceScope
+    kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: ArtifactReader
 ) -> FileResponse:
     """The artifact bytes. Honours `Range: bytes=...` so an interrupted download can resume."""
     path = artifacts.file_path(kind, version)

@@ -170,7 +170,10 @@ class RolloutPublic(BaseModel):
 class EventCountsPublic(BaseModel):
     received: int = Field(description="unique track events since the hub started")
     duplicates: int = Field(description="repeats of an event_id already received (QoS 1), dropped")
-    malformed: int = Field(description="payloads on an events topic that did not parse, ignored")
+    malformed: int = Field(
+        description="payloads on an events topic refused: too large, not parsing, a crop over 64 KiB, or "
+        "claiming another device than the topic's (by reason in /metrics: facefleet_hub_mqtt_refused)"
+    )
     by_device: dict[str, int]
 
 

@@ -54,18 +54,22 @@ def people_video(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[S
 
 
 class Subscriber:
-    """Collects every message under a prefix, with a persistent MQTT 5 session of its own."""
+    """Collects every message under a prefix, with a persistent MQTT 5 session of its own (a fresh one with
+    `fresh`). `auth` is (user, password) on a broker with passwords: the client id is then the user name."""
 
-    def __init__(self, port: int, topic: str = "facefleet/#", client_id: str = "test-subscriber") -> None:
+    def __init__(self, port: int, topic: str = "facefleet/#", client_id: str = "test-subscriber",
+                 auth: tuple[str, str] | None = None, fresh: bool = False) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+        if auth is not None:
+            self.client.username_pw_set(*auth)
         self.client.on_message = lambda _c, _u, msg: self._add(msg.topic, bytes(msg.payload))
         self.client.on_connect = lambda c, _u, _f, rc, _p: c.subscribe(topic, qos=1)
         self.client.reconnect_delay_set(1, 2)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 600
-        self.client.connect("127.0.0.1", port, clean_start=False, properties=props)
+        self.client.connect("127.0.0.1", port, clean_start=fresh, properties=props)
         self.client.loop_start()
 
     def _add(self, topic: str, payload: bytes) -> None:

@@ -70,3 +70,26 @@ def test_a_refused_connect_is_not_recorded_as_connected(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(5)
+
+
+def test_a_puback_saying_nobody_subscribed_keeps_the_rows(tmp_path: Path, broker: Any) -> None:
+    """MQTT 5 reason 0x10 ("no matching subscribers": the hub's session is gone) is not a delivery: the rows
+    stay in the outbox and go out, in order, once somebody subscribes."""
+    link = make_link(tmp_path, broker.port)
+    link.start()
+    for _ in range(5):
+        link.outbox.append("facefleet/dev-1/events", lambda seq, eid: json.dumps({"seq": seq}).encode())
+    deadline = time.monotonic() + 20
+    while link.outbox.backlog and getattr(link, "unheard", 0) < 5:  # main's code acks (and deletes) them
+        assert time.monotonic() < deadline, "no PUBACK came back"
+        time.sleep(0.05)
+    assert link.outbox.backlog == 5, "rows nobody received were deleted from the outbox"
+    sub = Subscriber(broker.port, topic="facefleet/dev-1/events", client_id="late-hub")
+    try:
+        sub.wait_for(lambda s: link.outbox.backlog == 0, 30, "the rows to be resent and acknowledged")
+        seqs = [e["seq"] for e in sub.json("/events")]
+        assert sorted(set(seqs)) == [1, 2, 3, 4, 5] and seqs[:5] == [1, 2, 3, 4, 5]
+    finally:
+        sub.close()
+        link.stop()
+        link.outbox.close()

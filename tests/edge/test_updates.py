@@ -16,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.app import EdgeApp, boot_recognizer
-from edge.download import ArtifactFetcher
+from edge.download import ArtifactFetcher, ForeignUrl
 from edge.recognizer import HealthError, Recognizer, RecognizerHolder, probe_crop
 from edge.slots import SlotStore, TrustStore, version_key
 from edge.updates import Updater
@@ -36,10 +36,12 @@ class HubFiles:
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.truncated: set[str] = set()
-        files, truncated = self.files, self.truncated
+        self.requests: list[str] = []
+        files, truncated, requests = self.files, self.truncated, self.requests
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802
+                requests.append(self.path)
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     self.send_response(401)
                     self.end_headers()
@@ -116,7 +118,7 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
     camera = {"name": "none", "source": {"type": "file", "path": str(tmp_path / "no-video.mp4")},
               "reconnect_min_s": 1, "reconnect_max_s": 5}
     config = agent_config(tmp_path, broker.port, [camera], gallery_path=str(gallery_file),
-                          updates={"hub_public_key": str(tmp_path / "hub.pub"),
+                          updates={"hub_public_key": str(tmp_path / "hub.pub"), "hub_url": hub.base,
                                    "token_env": "TEST_DEVICE_TOKEN"})
     app = EdgeApp(config)
     app.start()
@@ -177,11 +179,26 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
                            base_model="sface")
         announce_and_wait(subscriber, junk, "failed")
         assert app.holder.current.model_version == "m1" and not (config.state_dir / "models" / "m2").exists()
+
+        # The rollback floor fails closed: an emptied trust.json does not break a good rollout, and with the
+        # file lost the installed slots still refuse an older gallery.
+        trust_file = config.state_dir / "trust.json"
+        trust_file.write_text("")
+        newer = hub.publish(key, "gallery", "10", "sface-ft1", gallery_bytes(lfw_gallery, tmp_path, "10", "sface-ft1"))
+        announce_and_wait(subscriber, newer, "applied")
+        trust_file.unlink()
+        replayed = hub.publish(key, "gallery", "9", "sface-ft1", its_gallery)
+        replayed = replayed.model_copy(update={"rollout_id": "r-replayed"})
+        assert "older than the trusted 10" in announce_and_wait(subscriber, replayed, "failed")["detail"]
+        assert app.holder.current.gallery.version == "10"
     finally:
         app.stop()
     rebooted = boot_recognizer(config)
-    assert (rebooted.model_id, rebooted.gallery.version) == ("sface-ft1", "9"), "the pair survives a restart"
-    assert json.loads((config.state_dir / "trust.json").read_text()) == {"gallery": "9", "model": "m1"}
+    assert (rebooted.model_id, rebooted.gallery.version) == ("sface-ft1", "10"), "the pair survives a restart"
+    assert not (config.state_dir / "trust.json").exists()  # nothing newer was applied after it was lost
+    floor = TrustStore(config.state_dir / "trust.json", {"gallery": SlotStore(config.state_dir / "galleries"),
+                                                         "model": SlotStore(config.state_dir / "models")})
+    assert (floor.last("gallery"), floor.last("model")) == ("10", "m1")
 
 
 @pytest.mark.parametrize(("older", "newer"), [
@@ -203,6 +220,72 @@ def test_trust_only_moves_forward(tmp_path: Path) -> None:
     assert not trust.is_older("model", "1")
 
 
+def signed_slot(slots: SlotStore, key: Ed25519PrivateKey, version: str, tmp_path: Path) -> None:
+    body = f"gallery {version}".encode()
+    manifest = ArtifactManifest(kind="gallery", version=version, model_id="sface",
+                                sha256=hashlib.sha256(body).hexdigest(), size=len(body),
+                                created=datetime.now(timezone.utc), file_name="gallery.db", embedding_dim=128)
+    download = tmp_path / "download"
+    download.write_bytes(body)
+    slots.stage(sign_manifest(key, manifest), download)
+
+
+@pytest.mark.parametrize("damage", [
+    "lost",  # the file is gone
+    "empty",  # a power cut while it was rewritten on a file system without rename atomicity
+    "garbage",  # not JSON
+    "wrong shape",  # JSON, not a mapping of versions
+])
+def test_trust_floor_fails_closed_from_the_installed_slots(tmp_path: Path, damage: str) -> None:
+    key = Ed25519PrivateKey.generate()
+    slots = SlotStore(tmp_path / "galleries")
+    for version in ("4", "5"):
+        signed_slot(slots, key, version, tmp_path)
+        slots.activate(version)
+    trust = TrustStore(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
+    trust.record("gallery", "5")
+    damaged = {"lost": None, "empty": "", "garbage": "{not json", "wrong shape": "[1, 2]"}[damage]
+    if damaged is None:
+        trust.path.unlink()
+    else:
+        trust.path.write_text(damaged)
+    assert trust.last("gallery") == "5" and trust.is_older("gallery", "3") and not trust.is_older("gallery", "6")
+    trust.record("gallery", "6")  # a good rollout still records (and rewrites the file)
+    assert json.loads(trust.path.read_text()) == {"gallery": "6"}
+
+
+def test_a_slot_manifest_that_does_not_verify_does_not_raise_the_floor(tmp_path: Path) -> None:
+    key, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    slots = SlotStore(tmp_path / "galleries")
+    signed_slot(slots, key, "2", tmp_path)
+    signed_slot(slots, other, "900", tmp_path)  # planted with another key
+    slots.activate("2")
+    slots.activate("900")
+    trust = TrustStore(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
+    assert trust.last("gallery") == "2"
+
+
+def test_an_announcement_for_another_origin_is_refused_before_any_request(
+        tmp_path: Path, hub: HubFiles, fast_pipeline: FacePipeline, lfw_gallery: Gallery) -> None:
+    key = Ed25519PrivateKey.generate()
+    body = gallery_bytes(lfw_gallery, tmp_path, "2")
+    ann = hub.publish(key, "gallery", "2", lfw_gallery.model_id, body)
+    reports: list[UpdateState] = []
+    refused: list[str] = []
+    fetcher = ArtifactFetcher(key.public_key(), TOKEN, 5.0, 1 << 30, tmp_path / "tmp", "http://hub.example:8080")
+    updater = Updater("dev", tmp_path, fetcher, RecognizerHolder(Recognizer(fast_pipeline, lfw_gallery)),
+                      FAST_PIPELINE, probe_crop(None), reports.append, refused.append)
+    assert updater.handle(ann) == "failed"  # the test server is not hub.example:8080
+    assert refused == ["foreign_url"] and [r.state for r in reports] == ["failed"]
+    assert "outside the hub" in reports[0].detail and hub.requests == []
+    same_host_other_port = ann.model_copy(update={"manifest_url": "http://hub.example:8081/api/m",
+                                                  "artifact_url": "http://hub.example:8080/api/a"})
+    with pytest.raises(ForeignUrl):
+        fetcher.check_urls(same_host_other_port)
+    fetcher.check_urls(ann.model_copy(update={"manifest_url": "http://hub.example:8080/api/m",
+                                              "artifact_url": "http://HUB.example:8080/api/a"}))
+
+
 def test_slots_switch_and_keep_the_previous(tmp_path: Path) -> None:
     slots = SlotStore(tmp_path / "galleries")
     for v in ("1", "2", "3"):
@@ -220,7 +303,7 @@ def test_a_failed_check_after_the_switch_rolls_back(tmp_path: Path, fast_pipelin
     holder = RecognizerHolder(Recognizer(fast_pipeline, lfw_gallery))
     reports: list[UpdateState] = []
     key = Ed25519PrivateKey.generate()
-    fetcher = ArtifactFetcher(key.public_key(), None, 5.0, 1 << 30, tmp_path / "tmp")
+    fetcher = ArtifactFetcher(key.public_key(), None, 5.0, 1 << 30, tmp_path / "tmp", "http://hub")
     updater = Updater("dev", tmp_path, fetcher, holder, FAST_PIPELINE, probe_crop(None), reports.append)
     body = gallery_bytes(lfw_gallery, tmp_path, "2")
     manifest = ArtifactManifest(kind="gallery", version="2", model_id=lfw_gallery.model_id,

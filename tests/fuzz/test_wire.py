@@ -28,8 +28,8 @@ from facefleet.wire import (
     UpdateAnnouncement,
     UpdateState,
 )
-from hub.events import RecentEvents
-from hub.mqtt import HubMqtt
+from hub.intake import Refusals
+from hub.mqtt import DeviceHandlers, HubMqtt
 from hub.settings import MqttConfig
 from tests.fuzz.strategies import FUZZ, payloads
 
@@ -92,20 +92,26 @@ HUB_TOPICS = {"events": TrackEvent, "status": DeviceStatus, "updates/state": Upd
 def test_hub_mqtt_thread_survives_bad_payloads(kind: str) -> None:
     model = HUB_TOPICS[kind]
     calls: list[object] = []
-    events = RecentEvents()
-    link = HubMqtt(MqttConfig(client_id="fuzz"), calls.append, calls.append, calls.append, events.ingest)
+    refusals = Refusals()
+
+    def accept(record: object) -> bool:
+        calls.append(record)
+        return True
+
+    handlers = DeviceHandlers(status=calls.append, offline=calls.append, update_state=accept, event=calls.append)
+    link = HubMqtt(MqttConfig(client_id="fuzz"), handlers, refusals)
 
     @FUZZ
     @given(payloads(VALID[model]))
     def check(payload: bytes) -> None:
-        before, counts = len(calls), events.snapshot_counts()
+        before, refused = len(calls), refusals.total(kind)  # type: ignore[arg-type]
         link._on_message(link.client, None, _message(f"facefleet/edge-1/{kind}", payload))
-        after = events.snapshot_counts()
-        if kind == "events":
-            assert after.received + after.malformed + after.duplicates == (
-                counts.received + counts.malformed + counts.duplicates + 1)
-        elif len(calls) > before:  # handed on only when it parsed (or is the bare `offline` will)
+        handed, now_refused = len(calls) - before, refusals.total(kind) - refused  # type: ignore[arg-type]
+        if handed:  # handed on only when it parsed as edge-1's (or is the bare `offline` will)
             assert isinstance(calls[-1], model) or payload.strip() in (b"offline", b'"offline"')
+            assert calls[-1] == "edge-1" or getattr(calls[-1], "device_id", None) == "edge-1"
+        # every message is handed on or refused and counted, never both; an empty status clears a retained one
+        assert handed + now_refused == (0 if kind == "status" and not payload else 1)
 
     check()
 

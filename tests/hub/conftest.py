@@ -28,6 +28,10 @@ class HubServer:
     server: uvicorn.Server
     thread: threading.Thread
 
+    def device_token(self, device_id: str) -> str:
+        """A new `device` token bound to `device_id` (it downloads what rollouts target that device)."""
+        return self.hub.tokens.create(f"test-{device_id}", ["device"], device_id)[1]
+
     def client(self, token: str | None = None, timeout: float = 120.0) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
@@ -48,9 +52,8 @@ def serve(settings: HubSettings, pipeline) -> HubServer:  # type: ignore[no-unty
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.02)
     hub: Hub = app.state.hub
-    tokens = {
-        scope: hub.tokens.create(f"test-{scope}", [scope])[1] for scope in ("admin", "enroll", "device")
-    }
+    tokens = {scope: hub.tokens.create(f"test-{scope}", [scope])[1] for scope in ("admin", "enroll")}
+    tokens["device"] = hub.tokens.create("test-device", ["device"], "edge-test")[1]
     return HubServer(
         f"http://{settings.host}:{settings.port}",
         hub,

@@ -29,6 +29,7 @@ class FakeDevice:
         fail: bool = False,
         silent: bool = False,
         group: str = "default",
+        password: str | None = None,
     ) -> None:
         self.device_id = device_id
         self.topics = Topics("facefleet")
@@ -41,6 +42,8 @@ class FakeDevice:
         self.announcements: list[UpdateAnnouncement] = []
         self.connected = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=device_id)
+        if password is not None:  # a broker with passwords: the user name is the device id
+            self.client.username_pw_set(device_id, password)
         self.client.will_set(
             self.topics.status(device_id), self.status("offline").model_dump_json(), qos=1, retain=True
         )

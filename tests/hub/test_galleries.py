@@ -44,7 +44,9 @@ def test_build_download_verify(gallery_hub: HubServer, tmp_path: Path) -> None:
         assert record["people"] == 2 and record["templates"] >= 2
         assert [g["version"] for g in client.get("/api/galleries").json()] == [record["version"]]
         public_pem = client.get("/api/signing-key").content
-    with gallery_hub.client(gallery_hub.device) as device:
+    with gallery_hub.client(gallery_hub.device) as device:  # no rollout targets its device yet
+        assert device.get(record["manifest_url"]).status_code == 403
+    with gallery_hub.client(gallery_hub.admin) as device:  # admins read every artifact
         signed = SignedManifest.model_validate_json(device.get(record["manifest_url"]).content)
         data = device.get(record["artifact_url"]).content
         manifest = check_download(public_pem, signed, data)
@@ -91,7 +93,8 @@ def test_tampered_artifacts_are_refused(gallery_hub: HubServer) -> None:
     [
         (None, 401),  # no token
         ("enroll", 403),  # enroll scope cannot download artifacts
-        ("device", 404),  # right scope, unknown version
+        ("device", 403),  # right scope, but no rollout of this version targets its device
+        ("admin", 404),  # every artifact, but this version does not exist
     ],
 )
 def test_artifact_access(hub_server: HubServer, who: str | None, status: int) -> None:
@@ -116,7 +119,7 @@ def test_model_artifact_upload(hub_server: HubServer) -> None:
         assert created.status_code == 201, created.text
         record = created.json()
         public_pem = client.get("/api/signing-key").content
-    with hub_server.client(hub_server.device) as device:
+    with hub_server.client(hub_server.admin) as device:
         signed = SignedManifest.model_validate_json(device.get(record["manifest_url"]).content)
         data = device.get(record["artifact_url"]).content
     manifest = check_download(public_pem, signed, data)

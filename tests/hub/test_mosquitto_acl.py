@@ -1,93 +1,77 @@
-"""The shipped Mosquitto password script and ACL: a device writes only its own topics."""
+"""The shipped Mosquitto config, password script and ACL, on the real broker.
+
+A device writes only its own topics; nobody can take another client's id (the hub's included); plain
+MQTT is on loopback only and the network listener is TLS.
+"""
 
 from __future__ import annotations
 
-import getpass
-import shutil
+import re
 import subprocess
 import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.conftest import ROOT, Broker
-
-MOSQUITTO_DIR = ROOT / "hub" / "mosquitto"
-pytestmark = pytest.mark.skipif(
-    shutil.which("mosquitto_passwd") is None, reason="mosquitto_passwd not installed"
-)
+from facefleet.broker import HUB_USER, SHIPPED
+from tests.conftest import BrokerClient, ShippedBroker
 
 
-def credentials(out: Path, user: str) -> tuple[str, str]:
-    values = dict(line.split("=", 1) for line in (out / "credentials" / f"{user}.env").read_text().split())
-    return values["MQTT_USERNAME"], values["MQTT_PASSWORD"]
-
-
-def connect(port: int, user: str, password: str) -> tuple[mqtt.Client, mqtt.ReasonCode | None]:
-    result: list[mqtt.ReasonCode] = []
-    done = threading.Event()
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
-    client.username_pw_set(user, password)
-    client.on_connect = lambda c, u, f, rc, p: (result.append(rc), done.set())
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    done.wait(10)
-    return client, result[0] if result else None
-
-
-@pytest.fixture
-def secured_broker(tmp_path: Path) -> Broker:
-    devices = tmp_path / "devices.txt"
-    devices.write_text("# fleet\ndev-a\n\ndev-b\n")
-    subprocess.run(
-        ["sh", str(MOSQUITTO_DIR / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
-        check=True,
-        capture_output=True,
-    )
-    broker = Broker(tmp_path)
-    shipped = (MOSQUITTO_DIR / "mosquitto.conf").read_text()
-    conf = shipped.replace("listener 1883", f"listener {broker.port} 127.0.0.1")
-    conf = conf.replace("/etc/mosquitto/facefleet.passwd", str(tmp_path / "out" / "facefleet.passwd"))
-    conf = conf.replace("/etc/mosquitto/facefleet.acl", str(MOSQUITTO_DIR / "facefleet.acl"))
-    # run as the test user: the password file is private to it (mode 600)
-    broker.conf.write_text(
-        conf + f"persistence_location {tmp_path}/\nlog_dest file {tmp_path}/mosquitto.log\n"
-        f"user {getpass.getuser()}\n"
-    )
-    broker.start()
-    yield broker  # type: ignore[misc]
-    broker.stop()
-
-
-def test_device_writes_only_its_own_topics(secured_broker: Broker, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    hub_seen: list[str] = []
-    device_seen: list[str] = []
-    hub, rc = connect(secured_broker.port, *credentials(out, "facefleet-hub"))
-    assert rc is not None and not rc.is_failure
-    hub.on_message = lambda c, u, m: hub_seen.append(m.topic)
-    hub.subscribe("facefleet/+/status", qos=1)
-    device, rc = connect(secured_broker.port, *credentials(out, "dev-a"))
-    assert rc is not None and not rc.is_failure
-    device.on_message = lambda c, u, m: device_seen.append(m.topic)
-    device.subscribe([("facefleet/dev-a/updates", 1), ("facefleet/dev-b/updates", 1)])
+def test_device_writes_only_its_own_topics(shipped_broker: ShippedBroker) -> None:
+    hub = BrokerClient(shipped_broker.setup, HUB_USER)
+    device = BrokerClient(shipped_broker.setup, "door-1", tls=True)
+    assert hub.accepted and device.accepted
+    hub.client.subscribe("facefleet/+/status", qos=1)
+    device.client.subscribe([("facefleet/door-1/updates", 1), ("facefleet/door-2/updates", 1)])
     threading.Event().wait(0.3)
-    for topic in ("facefleet/dev-b/status", "facefleet/dev-a/status"):  # spoofed first, own second
-        device.publish(topic, b"{}", qos=1).wait_for_publish(5)
-    for topic in ("facefleet/dev-b/updates", "facefleet/dev-a/updates"):
-        hub.publish(topic, b"announcement", qos=1).wait_for_publish(5)
+    for topic in ("facefleet/door-2/status", "facefleet/door-1/status"):  # spoofed first, own second
+        device.client.publish(topic, b"{}", qos=1).wait_for_publish(5)
+    for topic in ("facefleet/door-2/updates", "facefleet/door-1/updates"):
+        hub.client.publish(topic, b"announcement", qos=1).wait_for_publish(5)
     threading.Event().wait(1.0)
-    assert hub_seen == ["facefleet/dev-a/status"]
-    assert device_seen == ["facefleet/dev-a/updates"]
+    assert hub.seen == ["facefleet/door-1/status"]
+    assert device.seen == ["facefleet/door-1/updates"]
     for client in (hub, device):
-        client.disconnect()
-        client.loop_stop()
+        client.close()
 
 
-def test_wrong_password_is_refused(secured_broker: Broker, tmp_path: Path) -> None:
-    user, _ = credentials(tmp_path / "out", "dev-a")
-    client, rc = connect(secured_broker.port, user, "not-the-password")
-    client.loop_stop()
-    assert rc is not None and rc.is_failure
+def test_wrong_password_is_refused(shipped_broker: ShippedBroker) -> None:
+    client = BrokerClient(shipped_broker.setup, "door-1", password="not-the-password", tls=True)
+    client.close()
+    assert client.connack and client.connack[0].is_failure
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["loopback listener", "TLS listener"])
+def test_no_device_can_take_the_hubs_client_id(shipped_broker: ShippedBroker, tls: bool) -> None:
+    """`use_username_as_clientid`: door-2 asking for the hub's client id gets its own, the hub stays."""
+    hub = BrokerClient(shipped_broker.setup, HUB_USER, client_id="facefleet-hub")
+    intruder = BrokerClient(shipped_broker.setup, "door-2", client_id="facefleet-hub", tls=tls)
+    assert hub.accepted and intruder.accepted
+    sent = intruder.client.publish("facefleet/door-2/status", b"{}", qos=1)  # a round trip: the broker is done
+    sent.wait_for_publish(5)
+    assert hub.disconnects == [] and hub.client.is_connected()
+    log = shipped_broker.log.read_text()
+    assert re.search(r"New client connected .* as door-2 \(.*u'door-2'\)", log), log
+    for client in (hub, intruder):
+        client.close()
+
+
+def test_shipped_config_listens_in_plain_text_only_on_loopback() -> None:
+    """Every listener without a certificate binds 127.0.0.1; every listener ties client ids to users."""
+    blocks = re.split(r"^listener ", (SHIPPED / "mosquitto.conf").read_text(), flags=re.M)[1:]
+    assert len(blocks) == 2
+    for block in blocks:
+        address = block.split("\n", 1)[0].split()
+        assert "use_username_as_clientid true" in block
+        if "certfile" not in block:
+            assert address[1:] == ["127.0.0.1"], f"plain listener on {address}"
+        else:
+            assert "cafile" in block and "keyfile" in block and address == ["8883"]
+
+
+def test_make_passwd_refuses_the_reserved_names(tmp_path: Path) -> None:
+    devices = tmp_path / "devices.txt"
+    devices.write_text("door-1\nfacefleet-hub\n")
+    done = subprocess.run(["sh", str(SHIPPED / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "reserved" in done.stderr

@@ -30,7 +30,8 @@ def fleet(mqtt_hub: HubServer, broker) -> Iterator[Callable[..., FakeDevice]]:  
     public_pem = mqtt_hub.hub.public_key_pem
 
     def add(device_id: str, **kwargs: object) -> FakeDevice:
-        device = FakeDevice(device_id, broker.port, mqtt_hub.device, public_pem, **kwargs)  # type: ignore[arg-type]
+        token = mqtt_hub.device_token(device_id)
+        device = FakeDevice(device_id, broker.port, token, public_pem, **kwargs)  # type: ignore[arg-type]
         devices.append(device)
         return device
 

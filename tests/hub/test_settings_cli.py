@@ -71,6 +71,8 @@ def test_token_create_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
                 "device",
                 "--name",
                 "laptop",
+                "--device",
+                "laptop-1",
                 "--config",
                 str(config),
             ]
@@ -81,8 +83,26 @@ def test_token_create_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     hub_db = HubDb(tmp_path / "data" / "hub.sqlite")
     info = TokenStore(hub_db).lookup(secret)
     assert info is not None and info.scopes == {"enroll", "device"} and not info.allows("admin")
+    assert info.device_id == "laptop-1"
     assert main(["token", "revoke", info.id, "--config", str(config)]) == 0
     assert TokenStore(hub_db).lookup(secret) is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--scope", "device"], "bound to its device"),  # a device token names its device
+        (["--scope", "enroll", "--device", "door-1"], "only a token with the device scope"),
+        (["--scope", "device", "--device", "Door 1"], "bad device id"),
+    ],
+)
+def test_token_binding_is_checked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    config = tmp_path / "hub.yaml"
+    config.write_text(f"data_dir: {tmp_path / 'data'}\n")
+    assert main(["token", "create", *args, "--config", str(config)]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_every_cli_command_is_documented() -> None:

@@ -15,22 +15,31 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from facefleet import procs as system
+from facefleet.broker import BrokerSetup, prepare_broker
 from facefleet.procs import Processes, free_port
 from tests.conftest import LFW
+from tests.edge.conftest import Subscriber
 from tests.edge.scenes import ENROLLED, STRANGER, lfw_image, write_people_video
+
+DEVICES = ("edge-1", "edge-2", "edge-3")
+OBSERVERS = ("observer-1", "observer-2", "observer-3")
 
 
 @dataclass
 class System:
+    """The broker runs the shipped config (passwords for DEVICES, read-only OBSERVERS); the hub is on its
+    loopback listener, the agents on its TLS one, each with a device token bound to its id."""
+
     workdir: Path
     procs: Processes
-    mqtt_port: int = field(default_factory=free_port)
     hub_port: int = field(default_factory=free_port)
     admin_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     api: httpx.Client | None = None
-    device_token: str = ""
+    device_tokens: dict[str, str] = field(default_factory=dict)
+    _broker: BrokerSetup | None = None
 
     @property
     def hub_config(self) -> Path:
@@ -44,8 +53,23 @@ class System:
     def hub_url(self) -> str:
         return f"http://127.0.0.1:{self.hub_port}"
 
+    @property
+    def broker(self) -> BrokerSetup:
+        if self._broker is None:
+            self._broker = prepare_broker(self.workdir, list(DEVICES), free_port(), free_port(), OBSERVERS)
+        return self._broker
+
+    @property
+    def mqtt_port(self) -> int:
+        """The plain loopback listener (the hub's and the observers')."""
+        return self.broker.plain_port
+
     def start_broker(self) -> None:
-        system.start_broker(self.procs, self.workdir, self.mqtt_port)
+        system.start_broker(self.procs, self.broker)
+
+    def subscriber(self, topic: str, who: str = "observer-1", fresh: bool = False) -> Subscriber:
+        """A read-only client; clients open at the same time need different `who`s."""
+        return Subscriber(self.mqtt_port, topic, auth=(who, self.broker.passwords[who]), fresh=fresh)
 
     def kill(self, name: str) -> None:
         """SIGKILL: a crash, with no chance to clean up or say goodbye."""
@@ -53,23 +77,30 @@ class System:
 
     def start_hub(self, **overrides: Any) -> httpx.Client:
         if not self.hub_config.exists():
-            system.write_hub_config(self.hub_config, self.hub_data, self.hub_port, self.mqtt_port,
+            system.write_hub_config(self.hub_config, self.hub_data, self.hub_port, self.broker,
                                     canary_timeout_s=60, pipeline={"detector": {"min_face_px": 40}}, **overrides)
         if self.api is not None:
             self.api.close()
-        self.api = system.start_hub(self.procs, self.hub_config, self.hub_port, self.admin_token, timeout_s=90)
-        if not self.device_token:
-            self.device_token = system.create_token(self.hub_config, self.admin_token, "device", "test-fleet")
+        self.api = system.start_hub(self.procs, self.hub_config, self.hub_port, self.admin_token, self.broker,
+                                    timeout_s=90)
         return self.api
+
+    def device_token(self, device_id: str) -> str:
+        if device_id not in self.device_tokens:
+            self.device_tokens[device_id] = system.create_token(self.hub_config, self.admin_token, "device",
+                                                                f"test-{device_id}", device_id)
+        return self.device_tokens[device_id]
 
     def start_agent(self, device_id: str, clip: Path, updates: bool = False, **overrides: Any) -> None:
         key = self.hub_data / "keys" / "hub.pub" if updates else None
+        public_url = yaml.safe_load(self.hub_config.read_text())["public_url"] if updates else self.hub_url
         config = system.write_agent_config(
-            self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, clip, self.mqtt_port, key,
-            pacing="every_frame", loop=False, min_face_px=40,
+            self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, clip, self.broker, key,
+            public_url, pacing="every_frame", loop=False, min_face_px=40,
             tracker={"lost_frames": 4, "lost_after_s": 1.0},
             **({} if updates else {"updates": {"enabled": False}}), **overrides)
-        system.start_agent(self.procs, device_id, config, self.device_token)
+        system.start_agent(self.procs, device_id, config, self.broker,
+                           self.device_token(device_id) if updates else "")
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from facefleet.procs import wait_for
-from tests.edge.conftest import Subscriber
 from tests.system.bad_model import write_nan_embedder
 from tests.system.conftest import System
 
@@ -37,7 +36,7 @@ def test_bad_model_on_the_canary_halts_the_rollout(fleet: System, people_clip: P
     assert running["edge-1"] != version
     assert 'facefleet_hub_rollouts{state="halted"} 1.0' in api.get("/metrics").text
 
-    sub = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/status", client_id="status-reader")
+    sub = fleet.subscriber("facefleet/edge-1/status")
     try:  # the canary's retained status says it still runs the old model
         sub.wait_for(lambda s: bool(s.json("/status")), 20, "the retained status")
         status = sub.json("/status")[-1]

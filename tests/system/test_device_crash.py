@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from edge.slots import SlotStore
-from facefleet.procs import free_port, wait_for
+from facefleet.procs import wait_for
 from models.registry import default_model_dir
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
@@ -49,7 +49,7 @@ def running_gallery(fleet: System, kind: str = "galleries") -> str | None:
 
 def reported_gallery(fleet: System, field: str = "gallery_version") -> str:
     """The gallery (or model) version in the device's retained status, read by a fresh subscriber."""
-    sub = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/status", client_id=f"status-{free_port()}")
+    sub = fleet.subscriber("facefleet/edge-1/status", who="observer-2", fresh=True)
     try:
         sub.wait_for(lambda s: any(st["state"] == "online" for st in s.json("/status")), 60, "online status")
         return str([st for st in sub.json("/status") if st["state"] == "online"][-1][field])
@@ -78,7 +78,7 @@ def test_device_killed_during_download_and_swap(fleet: System, people_clip: Path
     (fleet.workdir / "clip.avi").symlink_to(people_clip)
     fleet.start_broker()
     proxy = SlowProxy(f"http://127.0.0.1:{fleet.hub_port}")
-    states = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/updates/state", client_id="state-reader")
+    states = fleet.subscriber("facefleet/edge-1/updates/state")
     try:
         api = fleet.start_hub(public_url=proxy.url)
         fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
@@ -106,7 +106,7 @@ def test_device_killed_during_a_model_download(fleet: System, people_clip: Path)
     (fleet.workdir / "clip.avi").symlink_to(people_clip)
     fleet.start_broker()
     proxy = SlowProxy(f"http://127.0.0.1:{fleet.hub_port}", chunk_bytes=64 * 1024)
-    states = Subscriber(fleet.mqtt_port, topic="facefleet/edge-1/updates/state", client_id="state-reader")
+    states = fleet.subscriber("facefleet/edge-1/updates/state")
     try:
         api = fleet.start_hub(public_url=proxy.url)
         fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)

@@ -13,7 +13,6 @@ from pathlib import Path
 import httpx
 
 from facefleet.procs import free_port, wait_for
-from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
 
 MAX_EVENTS = 10
@@ -26,7 +25,7 @@ def dropped(metrics_url: str) -> float:
 
 def test_outbox_drops_the_oldest_past_its_bound_and_counts_them(fleet: System, people_clip: Path) -> None:
     fleet.start_broker()
-    sub = Subscriber(fleet.mqtt_port, topic="facefleet/+/events", client_id="outbox-test-subscriber")
+    sub = fleet.subscriber("facefleet/+/events")
     try:
         fleet.procs.stop("mosquitto")  # the subscriber's session is saved; nobody can publish now
         http_port = free_port()

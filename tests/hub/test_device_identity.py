@@ -1,0 +1,144 @@
+"""A device speaks only for itself: the hub takes its identity from the topic, never from the payload.
+
+The real hub on the real broker with the shipped config, ACL and passwords. With only door-1's
+credentials, on door-1's own topics (all the ACL allows), an attacker sends a status, an event and update
+states naming other devices, a status for a device that does not exist, and oversized and malformed
+payloads; lobby-1 reports on rollouts that never announced to it. Every one is refused and counted, and
+nothing about door-2, lobby-1 or a new device changes. door-1's own messages, sent last on the same
+topics, still work (and, the topics being ordered, say that everything before them was handled).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from facefleet.broker import HUB_USER
+from facefleet.wire import DeviceStatus, TrackEvent, UpdateState
+from hub.settings import MqttConfig
+from tests.conftest import BrokerClient, ShippedBroker
+from tests.hub.conftest import HubServer
+from tests.hub.fake_device import FakeDevice
+
+NOW = datetime.now(timezone.utc)
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def status(device_id: str, **fields: object) -> str:
+    return DeviceStatus.model_validate({"device_id": device_id, "state": "online", **fields}).model_dump_json()
+
+
+def event(device_id: str, n: int, crop_bytes: int = 0) -> str:
+    crop = base64.b64encode(b"\xff" * crop_bytes).decode() if crop_bytes else None
+    return TrackEvent.model_construct(
+        event_id=f"event-{device_id}-{n:04d}", seq=n, type="track_ended", device_id=device_id, camera="cam",
+        track_id=n, ts=NOW, started_at=NOW, best_crop_jpeg_b64=crop, schema_version=1, votes={}, frames=0,
+        confidence=0.0, model_id="", gallery_version="", ended_at=None, duration_s=None, person_id=None,
+        name=None, liveness=None,
+    ).model_dump_json()
+
+
+def state(device_id: str, rollout: dict[str, object], value: str = "applied") -> str:
+    return UpdateState(rollout_id=str(rollout["id"]), device_id=device_id, kind="gallery",
+                       version=str(rollout["version"]), state=value, ts=NOW).model_dump_json()  # type: ignore[arg-type]
+
+
+def refused(hub: HubServer) -> dict[tuple[str, str], float]:
+    with hub.client() as client:
+        text = client.get("/metrics").text
+    pattern = r'^facefleet_hub_mqtt_refused_total\{kind="([^"]+)",reason="([^"]+)"\} (\S+)$'
+    return {(k, r): float(v) for k, r, v in re.findall(pattern, text, re.M) if float(v)}
+
+
+@pytest.fixture
+def site(start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker) -> HubServer:
+    password = SecretStr(shipped_broker.password(HUB_USER))
+    return start_hub(mqtt=MqttConfig(port=shipped_broker.setup.plain_port, username=HUB_USER, password=password))
+
+
+@pytest.fixture
+def devices(site: HubServer, shipped_broker: ShippedBroker) -> Iterator[dict[str, FakeDevice]]:
+    """door-2 and lobby-1 online, silent (they never answer announcements themselves)."""
+    fleet = {
+        name: FakeDevice(name, shipped_broker.setup.plain_port, site.device_token(name), site.hub.public_key_pem,
+                         silent=True, group=group, password=shipped_broker.password(name))
+        for name, group in (("door-2", "door"), ("lobby-1", "lobby"))
+    }
+    yield fleet
+    for device in fleet.values():
+        device.stop()
+
+
+def test_spoofed_status_event_and_states_are_refused_and_counted(
+    site: HubServer, shipped_broker: ShippedBroker, devices: dict[str, FakeDevice], shared_data: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin = site.client(site.admin)
+    wait_for(lambda: {d["id"] for d in admin.get("/api/devices").json()} == {"door-2", "lobby-1"}, "devices")
+    photo = shared_data / "clips/people/obama/obama.jpg"
+    admin.post("/api/samples/photos", data={"label": "Obama"},
+               files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+    version = admin.post("/api/galleries").raise_for_status().json()["version"]
+    to_door2 = admin.post("/api/rollouts", json={"version": version, "devices": ["door-2"]}).json()
+    canary_first = admin.post("/api/rollouts", json={"version": version, "devices": ["door-1", "lobby-1"],
+                                                     "canaries": ["door-1"]}).json()
+    attacker = BrokerClient(shipped_broker.setup, "door-1", tls=True)
+    lobby = devices["lobby-1"].client
+    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+        attacker.send("facefleet/door-1/status", status("door-2", group="evil", gallery_version="spoofed"))
+        attacker.send("facefleet/door-1/status", status("ghost-1"))
+        attacker.send("facefleet/door-1/status", b'{"device_id": "door-1", "state": "' + b"x" * 200_000 + b'"}')
+        attacker.send("facefleet/door-1/status", b"{not json")
+        attacker.send("facefleet/door-1/events", event("door-2", 1))
+        attacker.send("facefleet/door-1/events", event("door-1", 1, crop_bytes=70_000))  # over 64 KiB decoded
+        attacker.send("facefleet/door-1/updates/state", state("door-2", to_door2))
+        attacker.send("facefleet/door-1/updates/state", state("lobby-1", canary_first))
+        attacker.send("facefleet/door-1/updates/state", b"[]")
+        for report in (state("lobby-1", canary_first), state("lobby-1", to_door2)):  # never announced to lobby-1
+            lobby.publish("facefleet/lobby-1/updates/state", report, qos=1).wait_for_publish(10)
+        # door-1's own messages, on the same topics: the hub has handled everything above once these show.
+        attacker.send("facefleet/door-1/status", status("door-1", group="door", cameras=["front"]))
+        attacker.send("facefleet/door-1/events", event("door-1", 2))
+        attacker.send("facefleet/door-1/updates/state", state("door-1", canary_first))
+
+        def rollout(r: dict[str, object]) -> dict[str, object]:
+            return dict(admin.get(f"/api/rollouts/{r['id']}").json())
+
+        wait_for(lambda: rollout(canary_first)["state"] == "rolling", "door-1's own report to promote its rollout")
+        wait_for(lambda: any(d["id"] == "door-1" for d in admin.get("/api/devices").json()), "door-1's status")
+        wait_for(lambda: admin.get("/api/events/recent").json()["counts"]["received"] == 1, "door-1's event")
+
+    registry = {d["id"]: d for d in admin.get("/api/devices").json()}
+    assert set(registry) == {"door-1", "door-2", "lobby-1"}  # no ghost-1
+    assert (registry["door-2"]["group"], registry["door-2"]["gallery_version"]) == ("door", "0")
+    assert registry["door-1"]["cameras"] == ["front"]
+    recent = admin.get("/api/events/recent").json()
+    assert [e["event_id"] for e in recent["events"]] == ["event-door-1-0002"]
+    assert recent["counts"]["malformed"] == 2  # the event for door-2 and the one with the huge crop
+    first = {d["device_id"]: d["state"] for d in rollout(to_door2)["devices"]}
+    second = {d["device_id"]: d["state"] for d in rollout(canary_first)["devices"]}
+    assert first == {"door-2": "announced"} and rollout(to_door2)["state"] == "rolling"
+    assert second == {"door-1": "applied", "lobby-1": "announced"}  # announced now, never applied
+    assert refused(site) == {
+        ("status", "device_mismatch"): 2, ("status", "oversized"): 1, ("status", "malformed"): 1,
+        ("events", "device_mismatch"): 1, ("events", "crop_too_large"): 1,
+        ("updates/state", "device_mismatch"): 2, ("updates/state", "malformed"): 1,
+        ("updates/state", "not_a_target"): 2,
+    }
+    lines = [r.getMessage() for r in caplog.records if r.name == "hub.intake"]
+    assert len(lines) == 11 and max(map(len, lines)) < 500  # the 200 KB status too: a bounded prefix
+    attacker.close()
