@@ -157,8 +157,10 @@ class MqttLink:
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         self._failed_connects += 1
         if self._failed_connects <= 3 or self._failed_connects % 10 == 0:
-            log.warning("MQTT: cannot reach %s:%d (attempt %d); retrying with backoff", self.config.host,
-                        self.config.port, self._failed_connects)
+            hint = " (or its TLS certificate is not from mqtt.tls.ca_file, or does not name the host)" \
+                if self.config.tls is not None else ""
+            log.warning("MQTT: cannot reach %s:%d%s (attempt %d); retrying with backoff", self.config.host,
+                        self.config.port, hint, self._failed_connects)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
                        reason_code: ReasonCode, properties: Properties | None) -> None:

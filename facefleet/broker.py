@@ -30,8 +30,12 @@ class BrokerSetup:
     conf: Path
     plain_port: int
     tls_port: int
-    ca_file: Path
+    ca: LocalCa
     passwords: dict[str, str]
+
+    @property
+    def ca_file(self) -> Path:
+        return self.ca.cert_file
 
 
 def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port: int,
@@ -81,4 +85,4 @@ def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port:
     user = "root" if os.geteuid() == 0 else getpass.getuser()
     conf = folder / "mosquitto.conf"
     conf.write_text(text + f"\npersistence_location {folder}/\nuser {user}\n")
-    return BrokerSetup(conf, plain_port, tls_port, ca.cert_file, passwords)
+    return BrokerSetup(conf, plain_port, tls_port, ca, passwords)

@@ -11,11 +11,29 @@ from typing import TYPE_CHECKING
 from hub.settings import HubSettings, load_settings
 
 if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
     from hub.tokens import TokenStore
 
 
 def _settings(args: argparse.Namespace) -> HubSettings:
     return load_settings(args.config) if args.config else HubSettings()
+
+
+def server_config(app: FastAPI, settings: HubSettings, log_level: str = "info") -> uvicorn.Config:
+    """How uvicorn serves the hub: its address and, with `tls` set, HTTPS with that certificate."""
+    import uvicorn
+
+    tls = settings.tls
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        ssl_certfile=str(tls.cert_file) if tls else None,
+        ssl_keyfile=str(tls.key_file) if tls else None,
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -24,15 +42,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import create_app
 
     settings = _settings(args)
-    tls = settings.tls
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=args.log_level.lower(),
-        ssl_certfile=str(tls.cert_file) if tls else None,
-        ssl_keyfile=str(tls.key_file) if tls else None,
-    )
+    uvicorn.Server(server_config(create_app(settings), settings, args.log_level.lower())).run()
     return 0
 
 

@@ -148,6 +148,17 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
         old = hub.publish(key, "gallery", "1", model_id, gallery_bytes(lfw_gallery, tmp_path, "1"))
         assert "older" in announce_and_wait(subscriber, old, "failed")["detail"]
 
+        # An announcement pointing elsewhere (validly signed, even): refused before the token leaves the device.
+        elsewhere = HubFiles()
+        try:
+            foreign = elsewhere.publish(key, "gallery", "5", model_id, gallery_bytes(lfw_gallery, tmp_path, "5"))
+            assert "outside the hub" in announce_and_wait(subscriber, foreign, "failed")["detail"]
+            assert elsewhere.requests == [] and app.holder.current.gallery.version == "2"
+            assert app.metrics.registry.get_sample_value("facefleet_edge_updates_refused_total",
+                                                         {"reason": "foreign_url"}) == 1
+        finally:
+            elsewhere.server.shutdown()
+
         forged = hub.publish(Ed25519PrivateKey.generate(), "gallery", "7", model_id, good)
         assert "signature" in announce_and_wait(subscriber, forged, "failed")["detail"]
 

@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from hub.app import create_app
+from hub.cli import server_config
 from hub.service import Hub
 from hub.settings import HubSettings, MqttConfig
 from tests.conftest import free_port
@@ -43,7 +44,7 @@ class HubServer:
 
 def serve(settings: HubSettings, pipeline) -> HubServer:  # type: ignore[no-untyped-def]
     app = create_app(settings, pipeline)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    server = uvicorn.Server(server_config(app, settings, "warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -55,7 +56,7 @@ def serve(settings: HubSettings, pipeline) -> HubServer:  # type: ignore[no-unty
     tokens = {scope: hub.tokens.create(f"test-{scope}", [scope])[1] for scope in ("admin", "enroll")}
     tokens["device"] = hub.tokens.create("test-device", ["device"], "edge-test")[1]
     return HubServer(
-        f"http://{settings.host}:{settings.port}",
+        f"{'https' if settings.tls else 'http'}://{settings.host}:{settings.port}",
         hub,
         tokens["admin"],
         tokens["enroll"],

@@ -47,7 +47,7 @@ class EventLog:
         self.client.disconnect()
 
 
-def _agent_config(tmp_path: Path, video: Path, hub_key: Path, broker_port: int) -> Path:
+def _agent_config(tmp_path: Path, video: Path, hub_key: Path, broker_port: int, hub_url: str) -> Path:
     path = tmp_path / "edge.yaml"
     path.write_text(yaml.safe_dump({
         "device_id": "door-1",
@@ -57,7 +57,7 @@ def _agent_config(tmp_path: Path, video: Path, hub_key: Path, broker_port: int) 
         "pipeline": {"detector": {"min_face_px": 40}},
         "mqtt": {"host": "127.0.0.1", "port": broker_port},
         "http": {"port": 0},
-        "updates": {"hub_public_key": str(hub_key)},
+        "updates": {"hub_public_key": str(hub_key), "hub_url": hub_url},
     }))
     return path
 
@@ -77,10 +77,10 @@ def test_enrolled_person_is_recognised_by_an_agent_after_rollout(mqtt_hub, broke
     write_people_video(video, [("newcomer", lfw_image(LFW, NEWCOMER, 12)), (None, lfw_image(LFW, STRANGER, 10))],
                        gap=30)  # longer than tracker.lost_frames: each appearance is its own track
     hub_key = mqtt_hub.hub.settings.data_dir / "keys" / "hub.pub"
-    config = _agent_config(tmp_path, video, hub_key, broker.port)
+    config = _agent_config(tmp_path, video, hub_key, broker.port, mqtt_hub.url)
     log = EventLog(broker.port)
     agent = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], cwd=ROOT,
-                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device},
+                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "wb"))  # noqa: SIM115
     admin = mqtt_hub.client(mqtt_hub.admin)
     try:
