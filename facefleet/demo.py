@@ -112,8 +112,8 @@ class Demo:
 
     def _start_agents(self) -> None:
         for device_id in self.agents:
-            token = system.create_token(self.workdir / "hub.yaml", self.admin_token, "device", f"demo-{device_id}",
-                                        device_id)
+            token = system.create_token(self.workdir / "hub.yaml", self.admin_token, self.broker, "device",
+                                        f"demo-{device_id}", device_id)
             config = system.write_agent_config(
                 self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.broker,
                 self.workdir / "hub" / "keys" / "hub.pub", self.hub_url, pacing=self.pacing, min_face_px=40)

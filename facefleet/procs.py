@@ -135,12 +135,15 @@ def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broke
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=120)
 
 
-def create_token(hub_config: Path, admin_token: str, scope: str, name: str, device_id: str | None = None) -> str:
+def create_token(hub_config: Path, admin_token: str, broker: BrokerSetup, scope: str, name: str,
+                 device_id: str | None = None) -> str:
     """A new token from `facefleet-hub token create`; a `device` one is bound to `device_id`."""
     device = ["--device", device_id] if device_id else []
+    env = {**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": admin_token,
+           "FACEFLEET_HUB_MQTT_PASSWORD": broker.passwords[HUB_USER]}  # the hub's config names its MQTT user
     done = subprocess.run([sys.executable, "-m", "hub", "token", "create", "--scope", scope, "--name", name,
                            *device, "--config", str(hub_config)], capture_output=True, text=True, check=True,
-                          timeout=120, env={**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": admin_token})
+                          timeout=120, env=env)
     return done.stdout.strip().splitlines()[-1].split()[-1]
 
 

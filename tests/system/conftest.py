@@ -87,8 +87,8 @@ class System:
 
     def device_token(self, device_id: str) -> str:
         if device_id not in self.device_tokens:
-            self.device_tokens[device_id] = system.create_token(self.hub_config, self.admin_token, "device",
-                                                                f"test-{device_id}", device_id)
+            self.device_tokens[device_id] = system.create_token(self.hub_config, self.admin_token, self.broker,
+                                                                "device", f"test-{device_id}", device_id)
         return self.device_tokens[device_id]
 
     def start_agent(self, device_id: str, clip: Path, updates: bool = False, **overrides: Any) -> None:
