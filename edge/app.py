@@ -100,7 +100,7 @@ class EdgeApp:
             raise ConfigError("updates.hub_url is required with updates.hub_public_key")
         fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
                                   cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp", cfg.hub_url,
-                                  cfg.ca_file)
+                                  cfg.tls)
         updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
                           probe_crop(cfg.probe_crop), self.store_update_state,
                           lambda reason: self.metrics.updates_refused.labels(reason).inc())

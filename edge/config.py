@@ -179,7 +179,8 @@ class UpdatesConfig(_Strict):
     hub_public_key: Path | None = Field(None, description="PEM of the hub's ed25519 key; no key, no updates")
     hub_url: str | None = Field(None, pattern=r"^https?://[^/?#@\s]+(/[^?#\s]*)?$",
                                 description="the hub's base URL: the token goes nowhere else")
-    ca_file: Path | None = Field(None, description="CA of the hub's HTTPS certificate; default: the system's")
+    tls: TlsFiles | None = Field(None, description="CA of the hub's HTTPS certificate (default: the system's CAs) "
+                                 "and an optional client certificate")
     token_env: str | None = Field("FACEFLEET_DEVICE_TOKEN", description="environment variable with the token")
     download_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_artifact_bytes: int = Field(512 * 1024 * 1024, ge=1)

@@ -6,7 +6,8 @@ download leaves a temp file that is deleted, and the running version is untouche
 
 The device token goes only to the configured hub (`updates.hub_url`: same scheme, host and port, under
 its path): an announcement naming any other URL is refused before a request is made (`ForeignUrl`), and
-redirects are not followed. HTTPS is verified against `updates.ca_file` (else the system's CAs).
+redirects are not followed. HTTPS is verified against `updates.tls.ca_file` (else the system's CAs), with
+`updates.tls.cert_file`/`key_file` as a client certificate where the hub (or its proxy) asks for one.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
+from edge.config import TlsFiles
 from facefleet.signing import verify_manifest
 from facefleet.wire import ArtifactManifest, SignedManifest, UpdateAnnouncement
 
@@ -41,16 +43,23 @@ def _origin(url: httpx.URL) -> tuple[str, str, int]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)
 
 
+def _ssl_context(tls: TlsFiles) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file is not None:
+        context.load_cert_chain(tls.cert_file, tls.key_file)
+    return context
+
+
 class ArtifactFetcher:
     def __init__(self, public_key: Ed25519PublicKey, token: str | None, timeout_s: float, max_bytes: int,
-                 tmp_dir: Path, hub_url: str, ca_file: Path | None = None) -> None:
+                 tmp_dir: Path, hub_url: str, tls: TlsFiles | None = None) -> None:
         self.public_key = public_key
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout_s = timeout_s
         self.max_bytes = max_bytes
         self.tmp_dir = tmp_dir
         self.hub = httpx.URL(hub_url.rstrip("/") + "/")
-        self.verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self.verify: ssl.SSLContext | bool = _ssl_context(tls) if tls else True
 
     def check_urls(self, ann: UpdateAnnouncement) -> None:
         """Refuse (`ForeignUrl`) an announcement whose URLs are not both on the configured hub."""

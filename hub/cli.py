@@ -23,9 +23,12 @@ def _settings(args: argparse.Namespace) -> HubSettings:
 
 def server_config(app: FastAPI, settings: HubSettings, log_level: str = "info") -> uvicorn.Config:
     """How uvicorn serves the hub: its address and, with `tls` set, HTTPS with that certificate."""
+    import ssl
+
     import uvicorn
 
     tls = settings.tls
+    client_ca = tls.client_ca_file if tls else None
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -33,6 +36,8 @@ def server_config(app: FastAPI, settings: HubSettings, log_level: str = "info") 
         log_level=log_level,
         ssl_certfile=str(tls.cert_file) if tls else None,
         ssl_keyfile=str(tls.key_file) if tls else None,
+        ssl_ca_certs=str(client_ca) if client_ca else None,
+        ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
     )
 
 

@@ -53,7 +53,7 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
-def _m005_token_device(db: Database) -> None:
+def _m007_token_device(db: Database) -> None:
     """A `device` token speaks for one device: artifacts are served to it only where it is a target."""
     db.execute("ALTER TABLE tokens ADD COLUMN device_id TEXT")
 
@@ -63,7 +63,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("002_tokens", _m002_tokens),
     ("003_artifacts", _m003_artifacts),
     ("004_devices_rollouts", _m004_devices_rollouts),
-    ("005_token_device", _m005_token_device),
+    ("007_token_device", _m007_token_device),
 )
 
 

@@ -89,6 +89,7 @@ class HttpsConfig(_Strict):
 
     cert_file: Path
     key_file: Path
+    client_ca_file: Path | None = Field(None, description="require client certificates signed by this CA")
 
 
 class HubSettings(_Strict):

@@ -1,8 +1,8 @@
 """A device speaks only for itself: the hub takes its identity from the topic, never from the payload.
 
 The real hub on the real broker with the shipped config, ACL and passwords. With only door-1's
-credentials, on door-1's own topics (all the ACL allows), an attacker sends a status, an event and update
-states naming other devices, a status for a device that does not exist, and oversized and malformed
+credentials, on door-1's own topics (all the ACL allows), an attacker sends a status, stats, an event and
+update states naming other devices, a status for a device that does not exist, and oversized and malformed
 payloads; lobby-1 reports on rollouts that never announced to it. Every one is refused and counted, and
 nothing about door-2, lobby-1 or a new device changes. door-1's own messages, sent last on the same
 topics, still work (and, the topics being ordered, say that everything before them was handled).
@@ -23,7 +23,7 @@ import pytest
 from pydantic import SecretStr
 
 from facefleet.broker import HUB_USER
-from facefleet.wire import DeviceStatus, TrackEvent, UpdateState
+from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
 from hub.settings import MqttConfig
 from tests.conftest import BrokerClient, ShippedBroker
 from tests.hub.conftest import HubServer
@@ -53,6 +53,11 @@ def event(device_id: str, n: int, crop_bytes: int = 0) -> str:
     ).model_dump_json()
 
 
+def stats(device_id: str, backlog: int) -> str:
+    return DeviceStats(device_id=device_id, ts=NOW, cameras={}, active_tracks=0,
+                       outbox_backlog=backlog).model_dump_json()
+
+
 def state(device_id: str, rollout: dict[str, object], value: str = "applied") -> str:
     return UpdateState(rollout_id=str(rollout["id"]), device_id=device_id, kind="gallery",
                        version=str(rollout["version"]), state=value, ts=NOW).model_dump_json()  # type: ignore[arg-type]
@@ -62,9 +67,13 @@ def recent_events(admin: httpx.Client) -> list[dict[str, object]]:
     return list(admin.get("/api/events/recent").json()["events"])
 
 
-def refused(hub: HubServer) -> dict[tuple[str, str], float]:
+def metrics(hub: HubServer) -> str:
     with hub.client() as client:
-        text = client.get("/metrics").text
+        return client.get("/metrics").text
+
+
+def refused(hub: HubServer) -> dict[tuple[str, str], float]:
+    text = metrics(hub)
     pattern = r'^facefleet_hub_mqtt_refused_total\{kind="([^"]+)",reason="([^"]+)"\} (\S+)$'
     return {(k, r): float(v) for k, r, v in re.findall(pattern, text, re.M) if float(v)}
 
@@ -108,6 +117,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
         attacker.send("facefleet/door-1/status", status("ghost-1"))
         attacker.send("facefleet/door-1/status", b'{"device_id": "door-1", "state": "' + b"x" * 200_000 + b'"}')
         attacker.send("facefleet/door-1/status", b"{not json")
+        attacker.send("facefleet/door-1/stats", stats("door-2", 99))
         attacker.send("facefleet/door-1/events", event("door-2", 1))
         attacker.send("facefleet/door-1/events", event("door-1", 1, crop_bytes=70_000))  # over 64 KiB decoded
         attacker.send("facefleet/door-1/updates/state", state("door-2", to_door2))
@@ -117,6 +127,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
             lobby.publish("facefleet/lobby-1/updates/state", report, qos=1).wait_for_publish(10)
         # door-1's own messages, on the same topics: the hub has handled everything above once these show.
         attacker.send("facefleet/door-1/status", status("door-1", group="door", cameras=["front"]))
+        attacker.send("facefleet/door-1/stats", stats("door-1", 7))
         attacker.send("facefleet/door-1/events", event("door-1", 2))
         attacker.send("facefleet/door-1/updates/state", state("door-1", canary_first))
 
@@ -126,6 +137,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
         wait_for(lambda: rollout(canary_first)["state"] in ("rolling", "completed"),  # completed: lobby-1 spoofed
                  "door-1's own report to promote its rollout")
         wait_for(lambda: any(d["id"] == "door-1" for d in admin.get("/api/devices").json()), "door-1's status")
+        wait_for(lambda: 'facefleet_hub_device_outbox_backlog{device="door-1"} 7.0' in metrics(site), "door-1's stats")
         wait_for(lambda: "event-door-1-0002" in {e["event_id"] for e in recent_events(admin)}, "door-1's event")
 
     registry = {d["id"]: d for d in admin.get("/api/devices").json()}
@@ -142,10 +154,12 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
     assert second == {"door-1": "applied", "lobby-1": "announced"}  # announced now, never applied
     assert refused(site) == {
         ("status", "device_mismatch"): 2, ("status", "oversized"): 1, ("status", "malformed"): 1,
+        ("stats", "device_mismatch"): 1,
         ("events", "device_mismatch"): 1, ("events", "crop_too_large"): 1,
         ("updates/state", "device_mismatch"): 2, ("updates/state", "malformed"): 1,
         ("updates/state", "not_a_target"): 2,
     }
     lines = [r.getMessage() for r in caplog.records if r.name == "hub.intake"]
-    assert len(lines) == 11 and max(map(len, lines)) < 500  # the 200 KB status too: a bounded prefix
+    assert 'facefleet_hub_device_outbox_backlog{device="door-2"}' not in metrics(site)  # its stats were spoofed
+    assert len(lines) == 12 and max(map(len, lines)) < 500  # the 200 KB status too: a bounded prefix
     attacker.close()
