@@ -10,13 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.api import devices, events, galleries, people, rollouts, samples, search, training
-from hub.enroll import VideoError
+from hub.api import audit, devices, events, galleries, people, rollouts, samples, search, training
+from hub.enroll import RequestTooLarge, VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
+from hub.names import NameRefused
+from hub.revocations import RevokedError
 from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
+from hub.uploads import UploadTooLarge
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
 
@@ -29,6 +32,10 @@ _ERRORS: dict[type[Exception], int] = {
     RolloutError: 422,
     ModelFileError: 422,
     SignatureError: 422,
+    RequestTooLarge: 413,
+    RevokedError: 410,
+    NameRefused: 422,
+    UploadTooLarge: 413,
 }
 
 
@@ -57,6 +64,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         events.router,
         rollouts.router,
         training.router,
+        audit.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():

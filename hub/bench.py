@@ -115,7 +115,7 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
         for path in sorted(folder.glob("*.jpg"))[:per_person]:
             hub.enroller._judge(load_image(path), f"photo:{path.name}", kept, report)
         if report.accepted:
-            hub.library.add_samples(folder.name, report.accepted)
+            hub.library.add_samples(hub.library.begin_upload(folder.name), report.accepted)
             figures.lfw_samples += len(report.accepted)
     figures.lfw_embed_s = time.perf_counter() - start
     figures.lfw_people = len(hub.library.people()) - 3  # minus the three HTTP uploads' people

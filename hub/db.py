@@ -53,11 +53,45 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
+def _m005_person_deletions(db: Database) -> None:
+    """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
+    galleries know whom they hold so a deletion can revoke them."""
+    db.execute("""CREATE TABLE person_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,
+        person_name TEXT NOT NULL, samples INTEGER NOT NULL, token_id TEXT NOT NULL, token_name TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, revoked_galleries TEXT NOT NULL)""")
+    db.execute("CREATE INDEX person_deletions_name ON person_deletions(person_name)")
+    db.execute("""CREATE TABLE gallery_people (version TEXT NOT NULL, person_id TEXT NOT NULL,
+        PRIMARY KEY (version, person_id))""")
+    db.execute("CREATE INDEX gallery_people_person ON gallery_people(person_id)")
+    db.execute("ALTER TABLE artifacts ADD COLUMN revoked TEXT NOT NULL DEFAULT ''")
+
+
+def _m006_name_skeletons(db: Database) -> None:
+    """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
+    from hub.names import skeleton
+
+    db.execute("ALTER TABLE people ADD COLUMN skeleton TEXT NOT NULL DEFAULT ''")
+    for person_id, name in db.execute("SELECT id, name FROM people").fetchall():
+        db.execute("UPDATE people SET skeleton = ? WHERE id = ?", [skeleton(name), person_id])
+    db.execute("CREATE INDEX people_skeleton ON people(skeleton)")
+
+
+def _m007_releases(db: Database) -> None:
+    """Release rollouts (model staged everywhere, then its gallery) survive a hub restart."""
+    db.execute("""CREATE TABLE releases (id TEXT PRIMARY KEY, model_version TEXT NOT NULL,
+        gallery_version TEXT NOT NULL, targets TEXT NOT NULL, canaries TEXT NOT NULL,
+        canary_timeout_s REAL NOT NULL, model_rollout_id TEXT NOT NULL, gallery_rollout_id TEXT NOT NULL,
+        state TEXT NOT NULL, detail TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)""")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
     ("003_artifacts", _m003_artifacts),
     ("004_devices_rollouts", _m004_devices_rollouts),
+    ("005_person_deletions", _m005_person_deletions),
+    ("006_name_skeletons", _m006_name_skeletons),
+    ("007_releases", _m007_releases),
 )
 
 
@@ -76,6 +110,7 @@ class HubDb:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted rows (embeddings of a deleted person) are zeroed
         conn.execute("PRAGMA journal_mode = WAL")
         self.db = Database(conn)
         self.path = path

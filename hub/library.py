@@ -19,6 +19,7 @@ from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
 from hub.enroll import SampleCandidate
+from hub.names import skeleton
 from hub.optimize import samples_to_drop
 
 STAGING = ".staging"
@@ -30,7 +31,21 @@ class NotFoundError(KeyError):
 
 
 class ConflictError(ValueError):
-    """A name that is already taken."""
+    """A name that is already taken (or looks like one that is)."""
+
+
+class PersonDeletedError(ConflictError):
+    """The person an upload was for was deleted while it was analyzed; nothing was stored (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """Taken when an upload starts: its label, the person it adds to ('' for a new one), and the last
+    deletion then, which the storing transaction checks against."""
+
+    label: str
+    person_id: str
+    deletion_mark: int
 
 
 @dataclass(frozen=True)
@@ -69,11 +84,21 @@ class Library:
             return self._create_person(db, name)
 
     def _create_person(self, db: Database, name: str) -> Person:
-        if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
-            raise ConflictError(f"a person named {name!r} exists already")
+        self._check_unique(db, name, "")
         person = Person(_new_id(), name, now_iso())
-        db.table("people").insert({"id": person.id, "name": name, "created": person.created})
+        db.table("people").insert({"id": person.id, "name": name, "created": person.created,
+                                   "skeleton": skeleton(name)})
         return person
+
+    @staticmethod
+    def _check_unique(db: Database, name: str, person_id: str) -> None:
+        """Refuse a name that another person has, or one that looks the same (equal skeletons)."""
+        clash = db.execute("SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?",
+                           [name, skeleton(name), person_id]).fetchone()
+        if clash and clash[0] == name:
+            raise ConflictError(f"a person named {name!r} exists already")
+        if clash:
+            raise ConflictError(f"{name!r} looks like the existing person {clash[0]!r}; use that name or another")
 
     def people(self) -> list[Person]:
         with self.hub_db.read() as db:
@@ -100,33 +125,43 @@ class Library:
     def rename_person(self, person_id: str, name: str) -> Person:
         with self.hub_db.transaction() as db:
             self.person(person_id)
-            clash = db.execute(
-                "SELECT id FROM people WHERE name = ? AND id != ?", [name, person_id]
-            ).fetchone()
-            if clash:
-                raise ConflictError(f"a person named {name!r} exists already")
-            db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+            self._check_unique(db, name, person_id)
+            db.execute("UPDATE people SET name = ?, skeleton = ? WHERE id = ?", [name, skeleton(name), person_id])
         return self.person(person_id)
 
-    def delete_person(self, person_id: str) -> int:
-        """Remove a person with all samples; returns how many samples went."""
-        with self.hub_db.transaction() as db:
-            person = self.person(person_id)
-            db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
-            db.execute("DELETE FROM people WHERE id = ?", [person_id])
+    def remove_person(self, db: Database, person_id: str) -> Person:
+        """Delete a person's rows and samples inside the caller's transaction (hub.deletions records the
+        fact); `remove_person_files` removes the crops once that has committed."""
+        person = self.person(person_id)
+        db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
+        db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        return person
+
+    def remove_person_files(self, person_id: str) -> None:
         shutil.rmtree(self.samples_dir / person_id, ignore_errors=True)
-        return person.samples
 
     # samples ------------------------------------------------------------------------------------------
-    def add_samples(self, label: str, candidates: list[SampleCandidate]) -> tuple[Person, list[Sample]]:
-        """Store candidates under the person named `label` (created if new), all or nothing."""
+    def begin_upload(self, label: str) -> UploadTicket:
+        """What an upload for `label` must still hold when it stores its samples (see add_samples)."""
+        with self.hub_db.read() as db:
+            found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
+            mark = db.execute("SELECT COALESCE(MAX(seq), 0) FROM person_deletions").fetchone()[0]
+        return UploadTicket(label, found[0] if found else "", int(mark))
+
+    def add_samples(self, ticket: UploadTicket, candidates: list[SampleCandidate]) -> tuple[Person, list[Sample]]:
+        """Store candidates under the person named `ticket.label` (created if new), all or nothing.
+
+        Raises PersonDeletedError when that person (by id or name) was deleted after the ticket was taken:
+        a delete that lands during an upload wins, and the upload does not re-create the person.
+        """
         staging = self.samples_dir / STAGING / _new_id()
         staging.mkdir(parents=True)
         try:
             rows = [self._stage(staging, c) for c in candidates]
             with self.hub_db.transaction() as db:
-                found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
-                person_id = found[0] if found else self._create_person(db, label).id
+                self._check_not_deleted(db, ticket)
+                found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
+                person_id = found[0] if found else self._create_person(db, ticket.label).id
                 for row in rows:
                     row["person_id"] = person_id
                 self._insert_samples(db, rows)
@@ -134,6 +169,13 @@ class Library:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.person(person_id), [self._sample(r) for r in rows]
+
+    @staticmethod
+    def _check_not_deleted(db: Database, ticket: UploadTicket) -> None:
+        deleted = db.execute("SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? "
+                             "OR person_id = ?)", [ticket.deletion_mark, ticket.label, ticket.person_id]).fetchone()
+        if deleted:
+            raise PersonDeletedError(f"{deleted[0]!r} was deleted while this upload was analyzed; nothing was stored")
 
     def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, Any]:
         sample_id = _new_id()

@@ -9,7 +9,9 @@ from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
 from facefleet.wire import DeviceStatus, Topics, UpdateState
+from hub import uploads
 from hub.db import HubDb
+from hub.deletions import Deletions
 from hub.devices import DeviceRegistry
 from hub.enroll import Enroller
 from hub.events import RecentEvents
@@ -22,10 +24,19 @@ from hub.rollout import RolloutEngine
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training_service import HubTraining
-from models.pipeline import FacePipeline
+from models.pipeline import FacePipeline, PipelineConfig
 
 log = logging.getLogger(__name__)
 TICK_S = 1.0
+
+
+def query_pipeline(pipeline: FacePipeline, config: PipelineConfig) -> FacePipeline:
+    """The pipeline 1:N search and verify run on, beside enrollment's. onnxruntime sessions may run from
+    several threads at once, so they are shared (no second copy of the weights); other backends (a
+    TensorRT execution context is single-threaded) get an instance of their own."""
+    if config.backend.type == "onnxruntime":
+        return pipeline
+    return FacePipeline.from_config(config)
 
 
 class Hub:
@@ -39,9 +50,11 @@ class Hub:
             self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
         self.library = Library(self.db, settings.data_dir / "samples", self.pipeline.model_id)
         self.enroller = Enroller(self.pipeline, settings.enroll)
+        self.searcher = Enroller(query_pipeline(self.pipeline, settings.pipeline), settings.enroll)
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
+        self.deletions = Deletions(self.db, self.library, self.artifacts.root)
         self.devices = DeviceRegistry(self.db)
         self.training = HubTraining(settings, self.pipeline, self.library, self.artifacts, self.signing_key)
         self.events = RecentEvents(settings.live_events)
@@ -90,6 +103,8 @@ class Hub:
         self.devices.update(status)
 
     async def start(self) -> None:
+        if spooled := uploads.clean(self.settings.data_dir):
+            log.warning("upload recovery: %d spooled uploads of interrupted requests removed", spooled)
         moved, removed = self.library.recover()
         if orphans := self.artifacts.clean_tmp():
             log.warning("artifact recovery: %d half-built artifact folders removed", orphans)

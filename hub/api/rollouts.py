@@ -22,7 +22,7 @@ def rollout_public(rollout: Rollout) -> RolloutPublic:
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -> RolloutPublic:
     """Targets: `devices`, else every device of `group`, else all devices. The artifact must exist."""
-    hub.artifacts.get(body.kind, body.version)
+    hub.artifacts.servable(body.kind, body.version)
     targets = body.devices or [d.id for d in hub.devices.list(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
     rollout = await run_in_threadpool(
@@ -34,8 +34,8 @@ async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -
 @router.post("/releases", status_code=status.HTTP_201_CREATED)
 async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -> ReleasePublic:
     """A retrained model and its gallery: the model to every target (staged), then the gallery, canaries first."""
-    model = hub.artifacts.get("model", body.model_version)
-    gallery = hub.artifacts.get("gallery", body.gallery_version)
+    model = hub.artifacts.servable("model", body.model_version)
+    gallery = hub.artifacts.servable("gallery", body.gallery_version)
     if gallery.model_id != model.model_id:
         raise RolloutError(f"gallery {gallery.version} is for model {gallery.model_id}, not {model.model_id}")
     targets = body.devices or [d.id for d in hub.devices.list(body.group)]

@@ -12,14 +12,13 @@ from hub.api.deps import EnrollScope, HubDep
 from hub.api.schemas import SearchHit, SearchPublic, VerifyPublic
 from hub.enroll import Enroller
 from hub.matching import rank_people
-from models.imageio import decode_image
 
 router = APIRouter(prefix="/api", tags=["search"])
 
 
-def central_embedding(enroller: Enroller, data: bytes) -> np.ndarray | None:
+def central_embedding(searcher: Enroller, name: str, data: bytes) -> np.ndarray | None:
     """(D,) embedding of the face nearest the image centre, or None when there is no face."""
-    analysis, index = enroller.main_face(decode_image(data))
+    analysis, index = searcher.main_face(searcher.decode(name, data))
     return analysis.embeddings[index] if index >= 0 else None
 
 
@@ -28,7 +27,7 @@ async def verify(a: UploadFile, b: UploadFile, hub: HubDep, _: EnrollScope) -> V
     """Compare the central faces of two images."""
     embeddings = []
     for name, upload in (("a", a), ("b", b)):
-        embedding = await run_in_threadpool(central_embedding, hub.enroller, await upload.read())
+        embedding = await run_in_threadpool(central_embedding, hub.searcher, name, await upload.read())
         if embedding is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no face found in image {name}")
         embeddings.append(embedding)
@@ -42,7 +41,7 @@ async def search(
     file: UploadFile, hub: HubDep, _: EnrollScope, top_k: Annotated[int, Form(ge=1, le=100)] = 5
 ) -> SearchPublic:
     """The enrolled people most like the central face, best sample cosine per person."""
-    embedding = await run_in_threadpool(central_embedding, hub.enroller, await file.read())
+    embedding = await run_in_threadpool(central_embedding, hub.searcher, file.filename or "file", await file.read())
     if embedding is None:
         return SearchPublic(face_found=False, hits=[])
     _sample_ids, owners, vectors = await run_in_threadpool(hub.library.embeddings)
