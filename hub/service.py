@@ -69,7 +69,7 @@ class Hub:
                 self.events.ingest,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
-        self.releases = ReleaseRollouts(self.rollouts)
+        self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(
             self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
         )
