@@ -15,13 +15,14 @@ webdriver = pytest.importorskip("selenium.webdriver")
 pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
+def chrome(*extra_flags: str) -> object:
+    """Headless Chromium that keeps its console log (CSP violations are reported there)."""
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
-    for flag in (
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for flag in (*extra_flags,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -36,8 +37,30 @@ def browser() -> Iterator[object]:
     options.binary_location = chromium
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+def csp_and_script_errors(driver) -> list[str]:  # type: ignore[no-untyped-def]
+    """Content-Security-Policy violations, uncaught script errors and failed loads of files (not API calls:
+    a 403 for a scope the token lacks is the page working) in the console since the last call."""
+    return [entry["message"] for entry in driver.get_log("browser")
+            if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
+            or "Uncaught" in entry["message"] or ("Failed to load" in entry["message"] and "/api/" not in entry["message"])]
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    driver = chrome()
     yield driver
-    driver.quit()
+    driver.quit()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def offline_browser() -> Iterator[object]:
+    """A browser for which no host but the hub's (127.0.0.1) resolves: a site without internet."""
+    driver = chrome("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1")
+    yield driver
+    driver.quit()  # type: ignore[attr-defined]
 
 
 def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
@@ -69,6 +92,40 @@ def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_da
     wait.until(lambda driver: not driver.find_elements(By.CSS_SELECTOR, ".sample"))
     wait.until(ec.text_to_be_present_in_element((By.ID, "status"), "deleted 1 sample"))
     assert library_state(hub_server.hub)[1:] == (0, [])
+    assert csp_and_script_errors(browser) == []  # the page works under its Content-Security-Policy, no violation
+
+
+def test_page_refuses_framing_and_inline_code(hub_server: HubServer) -> None:
+    with hub_server.client() as client:
+        for path in ("/", "/static/app.js", "/docs", "/healthz"):
+            headers = client.get(path).headers
+            policy = headers["content-security-policy"]
+            assert headers["x-frame-options"] == "DENY", path
+            assert "frame-ancestors 'none'" in policy and "default-src 'self'" in policy, path
+            assert "unsafe-inline" not in policy or path == "/docs", path  # only the docs pages need inline styles
+            assert "script-src" not in policy, path  # scripts fall back to default-src 'self': no inline script
+        page = client.get("/").text
+    assert "<script>" not in page and "style=" not in page and "<style" not in page
+
+
+def test_api_docs_render_without_internet(hub_server: HubServer, offline_browser) -> None:  # type: ignore[no-untyped-def]
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with hub_server.client() as client:
+        operations = sum(len(methods) for methods in client.get("/openapi.json").json()["paths"].values())
+    wait = WebDriverWait(offline_browser, 60)
+    offline_browser.get(hub_server.url + "/docs")
+    rendered = "return document.querySelectorAll('.opblock').length;"
+    wait.until(lambda driver: driver.execute_script(rendered) == operations)
+    assert "/api/people" in offline_browser.page_source
+    assert csp_and_script_errors(offline_browser) == []
+    offline_browser.get(hub_server.url + "/redoc")
+    rendered = "return document.querySelectorAll('[data-section-id*=\"operation/\"]').length;"
+    wait.until(lambda driver: driver.execute_script(rendered) >= operations)
+    # ReDoc's bundle hard-codes its "powered by" logo from its CDN; the policy blocks that image, and nothing
+    # else may be blocked or fail.
+    errors = csp_and_script_errors(offline_browser)
+    assert all("cdn.redoc.ly/redoc/logo-mini.svg" in e for e in errors), errors
 
 
 def test_start_and_cancel_retraining_in_browser(hub_server: HubServer, browser) -> None:  # type: ignore[no-untyped-def]
