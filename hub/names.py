@@ -58,7 +58,7 @@ def _check_chars(name: str) -> None:
     for char in name:
         category = unicodedata.category(char)
         if category in _REFUSED_CATEGORIES or _invisible(char):
-            label = unicodedata.name(char, "unnamed")
+            label = unicodedata.name(char, f"a {category} character")
             raise NameRefused(f"name contains an invisible or control character U+{ord(char):04X} ({label})")
     if not any(unicodedata.category(c)[0] in "LN" for c in name):
         raise NameRefused("name has no letter or digit")

@@ -43,9 +43,9 @@ def chrome(*extra_flags: str) -> object:
 def csp_and_script_errors(driver) -> list[str]:  # type: ignore[no-untyped-def]
     """Content-Security-Policy violations, uncaught script errors and failed loads of files (not API calls:
     a 403 for a scope the token lacks is the page working) in the console since the last call."""
-    return [entry["message"] for entry in driver.get_log("browser")
-            if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]
-            or "Uncaught" in entry["message"] or ("Failed to load" in entry["message"] and "/api/" not in entry["message"])]
+    messages = [entry["message"] for entry in driver.get_log("browser")]
+    return [m for m in messages if "Content Security Policy" in m or "Refused to" in m or "Uncaught" in m
+            or ("Failed to load" in m and "/api/" not in m)]
 
 
 @pytest.fixture
