@@ -53,7 +53,7 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
-def _m005_person_deletions(db: Database) -> None:
+def _m007_person_deletions(db: Database) -> None:
     """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
     galleries know whom they hold so a deletion can revoke them."""
     db.execute("""CREATE TABLE person_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,
@@ -66,7 +66,7 @@ def _m005_person_deletions(db: Database) -> None:
     db.execute("ALTER TABLE artifacts ADD COLUMN revoked TEXT NOT NULL DEFAULT ''")
 
 
-def _m006_name_skeletons(db: Database) -> None:
+def _m008_name_skeletons(db: Database) -> None:
     """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
     from hub.names import skeleton
 
@@ -76,7 +76,7 @@ def _m006_name_skeletons(db: Database) -> None:
     db.execute("CREATE INDEX people_skeleton ON people(skeleton)")
 
 
-def _m007_releases(db: Database) -> None:
+def _m009_releases(db: Database) -> None:
     """Release rollouts (model staged everywhere, then its gallery) survive a hub restart."""
     db.execute("""CREATE TABLE releases (id TEXT PRIMARY KEY, model_version TEXT NOT NULL,
         gallery_version TEXT NOT NULL, targets TEXT NOT NULL, canaries TEXT NOT NULL,
@@ -89,9 +89,10 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("002_tokens", _m002_tokens),
     ("003_artifacts", _m003_artifacts),
     ("004_devices_rollouts", _m004_devices_rollouts),
-    ("005_person_deletions", _m005_person_deletions),
-    ("006_name_skeletons", _m006_name_skeletons),
-    ("007_releases", _m007_releases),
+    # 005 and 006 are main's (embeddings per model, active model): numbered after them so the two merge.
+    ("007_person_deletions", _m007_person_deletions),
+    ("008_name_skeletons", _m008_name_skeletons),
+    ("009_releases", _m009_releases),
 )
 
 
