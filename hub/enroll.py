@@ -127,10 +127,12 @@ class Enroller:
                 )
             )
 
-    def decode(self, name: str, data: bytes) -> np.ndarray:
-        """Photo bytes -> (H, W, 3) BGR upright and within the pixel budget; ImageError names the file."""
+    def decode(self, name: str, file: BinaryIO) -> np.ndarray:
+        """A photo file -> (H, W, 3) BGR upright and within the pixel budget; ImageError names the file.
+        Its size and header are checked before it is read into memory."""
         try:
-            return decode_image(data, self.config.decode_limits)
+            read_header(file)
+            return decode_image(file.read(), self.config.decode_limits)
         except ImageError as exc:
             raise ImageError(f"{name}: {exc}") from exc
 
@@ -162,7 +164,7 @@ class Enroller:
         kept = list(existing)
         for name, file in photos:
             report.images += 1
-            self._judge(self.decode(name, file.read()), f"photo:{name}", kept, report)
+            self._judge(self.decode(name, file), f"photo:{name}", kept, report)
         return report
 
     def from_video(

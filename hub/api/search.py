@@ -16,9 +16,9 @@ from hub.matching import rank_people
 router = APIRouter(prefix="/api", tags=["search"])
 
 
-def central_embedding(searcher: Enroller, name: str, data: bytes) -> np.ndarray | None:
+def central_embedding(searcher: Enroller, upload: UploadFile) -> np.ndarray | None:
     """(D,) embedding of the face nearest the image centre, or None when there is no face."""
-    analysis, index = searcher.main_face(searcher.decode(name, data))
+    analysis, index = searcher.main_face(searcher.decode(upload.filename or "file", upload.file))
     return analysis.embeddings[index] if index >= 0 else None
 
 
@@ -27,7 +27,7 @@ async def verify(a: UploadFile, b: UploadFile, hub: HubDep, _: EnrollScope) -> V
     """Compare the central faces of two images."""
     embeddings = []
     for name, upload in (("a", a), ("b", b)):
-        embedding = await run_in_threadpool(central_embedding, hub.searcher, name, await upload.read())
+        embedding = await run_in_threadpool(central_embedding, hub.searcher, upload)
         if embedding is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no face found in image {name}")
         embeddings.append(embedding)
@@ -41,7 +41,7 @@ async def search(
     file: UploadFile, hub: HubDep, _: EnrollScope, top_k: Annotated[int, Form(ge=1, le=100)] = 5
 ) -> SearchPublic:
     """The enrolled people most like the central face, best sample cosine per person."""
-    embedding = await run_in_threadpool(central_embedding, hub.searcher, file.filename or "file", await file.read())
+    embedding = await run_in_threadpool(central_embedding, hub.searcher, file)
     if embedding is None:
         return SearchPublic(face_found=False, hits=[])
     _sample_ids, owners, vectors = await run_in_threadpool(hub.library.embeddings)
