@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from facefleet.gallery import Gallery, person_templates
+from facefleet.gallery import MAX_TEMPLATES, Gallery, person_templates
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
@@ -37,7 +37,7 @@ class ArtifactRecord:
 
 
 def gallery_from_embeddings(
-    version: str, model_id: str, people: list[tuple[str, str, np.ndarray]], max_templates: int = 3
+    version: str, model_id: str, people: list[tuple[str, str, np.ndarray]], max_templates: int = MAX_TEMPLATES
 ) -> Gallery:
     """people: (person id, name, (K, D) sample embeddings) -> a Gallery of per-person templates."""
     dim = people[0][2].shape[1] if people else 128
@@ -86,7 +86,7 @@ class ArtifactStore:
             count = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = ?", [kind]).fetchone()[0]
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
-    def build_gallery(self, library: Library, max_templates: int = 3) -> ArtifactRecord:
+    def build_gallery(self, library: Library, max_templates: int = MAX_TEMPLATES) -> ArtifactRecord:
         """A new gallery version from every person with samples of the library's current model."""
         _, owners, vectors = library.embeddings()
         names = {p.id: p.name for p in library.people()}

@@ -22,17 +22,28 @@ class Embedder:
         self.flip_average = flip_average
 
     def embed(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 RGB crops -> (N, D) unit embeddings."""
+        unit, _ = self.embed_with_norms(crops_rgb)
+        return unit
+
+    def embed_with_norms(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit embeddings (N, D) and the norms (N,) of the raw network outputs they were scaled from.
+
+        ArcFace-family networks give recognisable faces larger raw features than blurred, tiny or badly
+        aligned ones (the observation behind MagFace and AdaFace), so the norm is a quality cue that comes
+        from the crop itself. Its scale differs between models: compare norms of one model only.
+        """
         if crops_rgb.ndim != 4 or crops_rgb.shape[1:] != (self.preprocess.size, self.preprocess.size, 3):
             raise ValueError(f"embed expects (N, {self.preprocess.size}, {self.preprocess.size}, 3) crops, "
                              f"got {crops_rgb.shape}")
         if len(crops_rgb) == 0:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
         vectors = self._forward(crops_rgb)
         if self.flip_average:
             vectors = vectors + self._forward(crops_rgb[:, :, ::-1])
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
+        norms = np.linalg.norm(vectors, axis=1)
+        unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
+        return unit, norms.astype(np.float32)
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw network outputs (N, D); the input tensor is built per batch to keep memory flat."""

@@ -34,6 +34,15 @@ class PipelineConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class EmbeddedFaces:
+    """Aligned crops (N, S, S, 3) RGB of some faces, their unit embeddings (N, D) and raw norms (N,)."""
+
+    crops_rgb: np.ndarray
+    embeddings: np.ndarray
+    norms: np.ndarray
+
+
+@dataclass(frozen=True)
 class FaceAnalysis:
     """Faces of one image with their aligned crops (N, 112, 112, 3) RGB and unit embeddings (N, D)."""
 
@@ -71,13 +80,17 @@ class FacePipeline:
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
 
-    def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
-        """Aligned crops (N, S, S, 3) and embeddings (N, D) of the given faces of an RGB image."""
+    def detect_rgb(self, image_rgb: np.ndarray) -> Faces:
+        return self.detector.detect(image_rgb)
+
+    def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:
+        """Aligned crops, embeddings and raw norms of the given faces of an RGB image."""
         crops = align_faces(image_rgb, faces.landmarks, self.embedder.preprocess.size)
-        return crops, self.embedder.embed(crops)
+        embeddings, norms = self.embedder.embed_with_norms(crops)
+        return EmbeddedFaces(crops, embeddings, norms)
 
     def analyze(self, image_bgr: np.ndarray) -> FaceAnalysis:
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         faces = self.detector.detect(rgb)
-        crops, embeddings = self.embed_faces(rgb, faces)
-        return FaceAnalysis(faces, crops, embeddings)
+        embedded = self.embed_faces(rgb, faces)
+        return FaceAnalysis(faces, embedded.crops_rgb, embedded.embeddings)

@@ -31,6 +31,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "== installing facefleet[edge,hub,convert,dev]"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[edge,hub,convert,dev]'
+# The face_recognition peer of `facefleet eval video`: its dlib comes from dlib-bin (convert extra).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps face-recognition==1.3.0
 
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-10}
 echo "== fetching and converting models"

@@ -60,4 +60,4 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
         vectors = edge.embedder.embed(enrolled[0].crops_rgb)
         assert vectors.shape == (len(enrolled[0].crops_rgb), 128)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-        assert (gallery.best_match(vectors)[0] == 0).all()  # the person's own samples find them
+        assert (gallery.match(vectors).person_index == 0).all()  # the person's own samples find them
