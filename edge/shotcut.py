@@ -6,7 +6,8 @@ the hue-saturation histograms of downscaled consecutive frames (total variation 
 colours, 1 = none in common): a cut swaps most of the colours at once, while motion, panning, zooming and
 people walking through keep them. A cut must also stand out from the recent frame-to-frame changes (a
 multiple of their median), so that a shaky or flickering camera whose every frame changes a lot does not
-cut all the time. Cost: one 64x36 resize and histogram per frame (well under a millisecond at 1080p).
+cut all the time. Cost: a strided sample of the frame, a 64x36 resize and a histogram (under a millisecond
+at 1080p).
 """
 
 from __future__ import annotations
@@ -17,13 +18,15 @@ import cv2
 import numpy as np
 
 _SMALL_WH = (64, 36)
+_SAMPLED_WIDTH = 128  # every k-th pixel first, so a 1080p frame costs what a 128-pixel-wide one does
 _BINS = (16, 8)  # hue, saturation
 _RANGES = [0, 180, 0, 256]
 
 
 def colour_histogram(image_bgr: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 BGR frame -> (16 * 8,) float32 hue-saturation histogram summing to 1."""
-    small = cv2.resize(image_bgr, _SMALL_WH, interpolation=cv2.INTER_AREA)
+    step = max(1, image_bgr.shape[1] // _SAMPLED_WIDTH)
+    small = cv2.resize(image_bgr[::step, ::step], _SMALL_WH, interpolation=cv2.INTER_AREA)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     hist = cv2.calcHist([hsv], [0, 1], None, list(_BINS), _RANGES).ravel()
     total = float(hist.sum())
