@@ -58,7 +58,7 @@ def test_build_download_verify(gallery_hub: HubServer, tmp_path: Path) -> None:
     path.write_bytes(data)
     gallery = Gallery.load(path)
     assert sorted(gallery.names) == ["Biden", "Obama"] and gallery.version == record["version"]
-    _, _, obama = gallery_hub.hub.library.embeddings(gallery_hub.hub.library.person_by_name("Obama").id)
+    obama = gallery_hub.hub.library.embeddings(gallery_hub.hub.library.person_by_name("Obama").id).vectors
     index, score = gallery.best_match(obama)
     assert {gallery.names[i] for i in index} == {"Obama"} and score.min() > 0.5
 
