@@ -40,11 +40,6 @@ class SampleEmbeddings:
     person_ids: np.ndarray
     vectors: np.ndarray
 
-    def of_person(self, person_id: str) -> np.ndarray:
-        """(k, D) vectors of one person's samples."""
-        vectors: np.ndarray = self.vectors[self.person_ids == person_id]
-        return vectors
-
 
 class EmbeddingStore:
     def __init__(self, hub_db: HubDb) -> None:

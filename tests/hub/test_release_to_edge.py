@@ -6,7 +6,6 @@ agent process, then a person enrolled after the release, a gallery built and rol
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import httpx
 from tests.conftest import LFW, ROOT
 from tests.edge.scenes import lfw_image, write_people_video
 from tests.hub.conftest import HubServer
-from tests.hub.test_enroll_to_edge import EventLog, _agent_config, _wait
+from tests.hub.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
 from tests.hub.test_training_api import QUICK, _enroll, _people_with_photos, _wait_finished
 
 NEWCOMER = "Colin_Powell"
@@ -81,9 +80,5 @@ def test_new_person_reaches_an_agent_on_the_released_model(mqtt_hub: HubServer, 
         assert {e["name"] for e in log.events.values() if e["name"]} == {NEWCOMER}  # the stranger stays unknown
     finally:
         log.close()
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_agent(agent)
     assert agent.returncode == 0
