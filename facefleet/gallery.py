@@ -8,6 +8,7 @@ frame is always matched against exactly one version.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,3 +180,22 @@ def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
             break
         chosen.append(inliers[far])
     return np.stack(chosen).astype(np.float32)
+
+
+def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names: Sequence[str],
+                  embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES) -> Gallery:
+    """A gallery of per-person templates (`person_templates`) from sample embeddings.
+
+    Args:
+        embeddings: (N, D) unit sample embeddings (N may be 0; D is kept for the empty gallery).
+        labels: (N,) index into `person_ids` of each sample; every person needs one sample at least.
+    """
+    rows: list[np.ndarray] = []
+    owners: list[int] = []
+    for index in range(len(person_ids)):
+        templates = person_templates(embeddings[labels == index], max_templates)
+        rows.append(templates)
+        owners += [index] * len(templates)
+    matrix = np.concatenate(rows) if rows else np.zeros((0, embeddings.shape[1]), np.float32)
+    return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
+                   matrix.astype(np.float32))

@@ -10,13 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.api import devices, events, galleries, people, rollouts, samples, search, training
+from hub.active_model import UnknownModelError
+from hub.api import devices, events, galleries, models, people, rollouts, samples, search, training
+from hub.embeddings import ModelChangedError
 from hub.enroll import VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
+from hub.reembed import ReembedBusyError
 from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
+from hub.training_service import TrainingUnavailableError
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
 
@@ -29,6 +33,10 @@ _ERRORS: dict[type[Exception], int] = {
     RolloutError: 422,
     ModelFileError: 422,
     SignatureError: 422,
+    UnknownModelError: 422,
+    ModelChangedError: 409,
+    ReembedBusyError: 409,
+    TrainingUnavailableError: 503,
 }
 
 
@@ -53,6 +61,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         samples.router,
         search.router,
         galleries.router,
+        models.router,
         devices.router,
         events.router,
         rollouts.router,

@@ -27,7 +27,9 @@ ReleaseState = Literal["staging", "switching", "aborted"]
 
 
 @dataclass(frozen=True)
-class Release:
+class ReleaseRollout:
+    """One release being rolled out: a retrained model staged on every target, then its gallery."""
+
     id: str
     model_version: str
     gallery_version: str
@@ -44,12 +46,12 @@ class ReleaseRollouts:
     def __init__(self, engine: RolloutEngine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
-        self._releases: dict[str, Release] = {}
+        self._releases: dict[str, ReleaseRollout] = {}
 
     def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
-              canary_timeout_s: float) -> Release:
+              canary_timeout_s: float) -> ReleaseRollout:
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
-        release = Release(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets), tuple(canaries),
+        release = ReleaseRollout(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets), tuple(canaries),
                           canary_timeout_s, model.id)
         with self._lock:
             self._releases[release.id] = release
@@ -71,10 +73,10 @@ class ReleaseRollouts:
                 self._update(release, state="switching", gallery_rollout_id=gallery.id,
                              detail="model staged on every target")
 
-    def list(self) -> list[Release]:
+    def list(self) -> list[ReleaseRollout]:
         with self._lock:
             return list(self._releases.values())
 
-    def _update(self, release: Release, **changes: object) -> None:
+    def _update(self, release: ReleaseRollout, **changes: object) -> None:
         with self._lock:
             self._releases[release.id] = replace(release, **changes)  # type: ignore[arg-type]

@@ -16,9 +16,8 @@ from edge.events import TrackEventRecord
 from edge.frames import Frame
 from edge.processor import CameraProcessor, TrackSighting
 from edge.recognizer import Recognizer, RecognizerHolder
-from facefleet.gallery import Gallery
+from facefleet.gallery import Gallery, build_gallery
 from hub.enroll import Enroller
-from hub.galleries import gallery_from_embeddings
 from hub.settings import EnrollConfig
 from models.pipeline import FacePipeline
 
@@ -35,17 +34,23 @@ class Enrolled:
 
 def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig | None = None) -> Enrolled:
     """One person per sub-folder (its name is the person's id and name), photos inside, as the hub enrolls."""
-    enroller = Enroller(pipeline, config or EnrollConfig())
-    people, samples = [], {}
+    enroller = Enroller(lambda: pipeline, config or EnrollConfig())
+    embeddings: list[np.ndarray] = []
+    labels: list[int] = []
+    names: list[str] = []
+    samples: dict[str, int] = {}
     for folder in sorted(p for p in people_dir.iterdir() if p.is_dir()):
         photos = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
         report = enroller.from_photos(photos, np.zeros((0, pipeline.embedder.dim), np.float32))
         samples[folder.name] = len(report.accepted)
         if report.accepted:
-            people.append((folder.name, folder.name, np.stack([c.embedding for c in report.accepted])))
-    if not people:
+            embeddings += [c.embedding for c in report.accepted]
+            labels += [len(names)] * len(report.accepted)
+            names.append(folder.name)
+    if not names:
         raise ValueError(f"{people_dir}: no person folder gave a usable face")
-    return Enrolled(gallery_from_embeddings("eval", pipeline.model_id, people), samples)
+    gallery = build_gallery("eval", pipeline.model_id, names, names, np.stack(embeddings), np.array(labels))
+    return Enrolled(gallery, samples)
 
 
 @dataclass

@@ -36,9 +36,12 @@ def sample_public(request: Request, sample: Sample) -> SamplePublic:
     return SamplePublic(**dataclasses.asdict(sample), image_url=url)
 
 
-def existing_embeddings(library: Library, label: str) -> np.ndarray:
+def existing_samples(library: Library, label: str) -> tuple[np.ndarray, int]:
+    """The person's stored embeddings (K, D) (for duplicates) and how many samples they hold (for the limit)."""
     person = library.person_by_name(label)
-    return library.embeddings(person.id)[2] if person else np.zeros((0, 0), np.float32)
+    if person is None:
+        return np.zeros((0, 0), np.float32), 0
+    return library.embeddings(person.id).vectors, person.samples
 
 
 def clean_label(label: str) -> str:
@@ -53,15 +56,16 @@ async def store(request: Request, hub: Hub, label: str, report: EnrollReport) ->
     for reason, count in report.rejected.items():
         hub.metrics.faces_rejected.labels(reason).inc(count)
     if not report.accepted:
+        limit = hub.settings.enroll.max_samples_per_person
+        message = (f"the person holds max_samples_per_person ({limit}) samples already; nothing was stored"
+                   if rejected.over_limit else "no usable face found; nothing was stored")
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {
-                "message": "no usable face found; nothing was stored",
-                "rejected": rejected.model_dump(),
-                "faces_found": report.faces_found,
-            },
+            {"message": message, "rejected": rejected.model_dump(), "faces_found": report.faces_found},
         )
-    person, samples = await run_in_threadpool(hub.library.add_samples, label, report.accepted)
+    person, samples = await run_in_threadpool(
+        hub.library.add_samples, label, report.accepted, report.model_id, hub.settings.enroll.max_samples_per_person
+    )
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
         person=PersonPublic(**dataclasses.asdict(person)),
@@ -86,9 +90,9 @@ async def enroll_photos(
             status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
         )
     photos = [(f.filename or f"file{i}", await f.read()) for i, f in enumerate(files)]
-    existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+    existing, stored = await run_in_threadpool(existing_samples, hub.library, label)
     with hub.metrics.enroll_seconds.labels("photos").time():
-        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
+        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing, stored)
     return await store(request, hub, label, report)
 
 
@@ -110,10 +114,10 @@ async def enroll_video(
             await run_in_threadpool(shutil.copyfileobj, file.file, out)
         if path.stat().st_size > hub.settings.enroll.max_video_bytes:
             raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "video too large")
-        existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+        existing, stored = await run_in_threadpool(existing_samples, hub.library, label)
         with hub.metrics.enroll_seconds.labels("video").time():
             report = await run_in_threadpool(
-                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
+                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
             )
     return await store(request, hub, label, report)
 
@@ -143,7 +147,9 @@ def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> C
 
 
 @router.post("/optimize")
-async def optimize(body: OptimizeRequest, library: LibraryDep, _: EnrollScope) -> CountPublic:
-    """Keep at most `max_per_person` samples per person, dropping near-duplicates and low quality first."""
-    deleted = await run_in_threadpool(library.optimize, body.max_per_person, body.person_id)
+async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountPublic:
+    """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
+    near-duplicates and low quality first."""
+    keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
+    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)

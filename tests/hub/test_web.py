@@ -2,42 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.hub.conftest import HubServer, library_state
+from tests.hub.conftest import CHROMEDRIVER, HubServer, library_state
 
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-webdriver = pytest.importorskip("selenium.webdriver")
 pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    options.binary_location = chromium
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
