@@ -11,9 +11,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
-
-from pydantic import model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid
 

@@ -92,7 +92,7 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
 
     labels = pack.train_labels
     people = [PersonSamples(f"p{k}", pack.train_crops_rgb[labels == k]) for k in np.unique(labels)]
-    config = TrainingConfig(device=device, max_steps=steps, eval_every=steps, patience_steps=steps,  # type: ignore[arg-type]
+    config = TrainingConfig(device=device, max_steps=steps, eval_every=steps, patience_steps=steps,
                             augmented_copies=2)
     trainer = Trainer(load_onnx_embedder(sface_path), sface_path, split_people(people, config.held_out_fraction),
                       config)

@@ -60,7 +60,8 @@ def _measured(label: str, make: Callable[[], Row]) -> Row:
     except Exception as exc:  # noqa: BLE001 - one broken path must not hide the others' numbers
         log.exception("%s failed", label)
         return Row("error", label, gate="FAIL error", note=f"{type(exc).__name__}: {exc}"[:160])
-    row.note = f"{row.note}; {time.perf_counter() - started:.0f} s" if row.note else f"{time.perf_counter() - started:.0f} s"
+    took = f"{time.perf_counter() - started:.0f} s"
+    row.note = f"{row.note}; {took}" if row.note else took
     return row
 
 
@@ -77,7 +78,7 @@ def embed_rows(pack: PackedCheck, device: str, batches: list[int], max_drop: flo
 
     precisions = ("fp32", "fp16") if device == "cuda" else ("fp32",)
     for precision in precisions:
-        config = TorchConfig(device=device, precision=precision)  # type: ignore[arg-type]
+        config = TorchConfig(device=device, precision=precision)
         rows.append(_measured(f"torch {device} {precision}", lambda c=config, p=precision: embed(  # type: ignore[misc]
             f"torch {device} {p}", fp32, c, False)))
     rows.append(_measured("ort-cpu int8", lambda: embed("ort-cpu int8", int8, OnnxRuntimeConfig(precision="int8"),
@@ -104,7 +105,7 @@ def tensorrt_rows(embed: Callable[[str, Path, object, bool], Row], fp32: Path, i
         return [not_available("embed", f"trt {p}", reason) for p in ("fp16", "int8")]
     rows = []
     for precision, path in (("fp16", fp32), ("int8", int8)):
-        config = TensorRTConfig(precision=precision, max_batch=max(batches), opt_batch=min(32, max(batches)),  # type: ignore[arg-type]
+        config = TensorRTConfig(precision=precision, max_batch=max(batches), opt_batch=min(32, max(batches)),
                                 engine_cache_dir=work / "engines")
         rows.append(_measured(f"trt {precision}", lambda c=config, p=path, q=precision: embed(  # type: ignore[misc]
             f"trt {q}", p, c, q == "int8")))
