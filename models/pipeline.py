@@ -17,7 +17,7 @@ from models.embedder import Embedder
 from models.faces import Faces
 from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.registry import default_model_dir, load_registry
-from models.trt_profiles import Pyramid, pnet_level_hw
+from models.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 
 
 def detector_pyramid(detector: DetectorConfig) -> Pyramid:
@@ -82,6 +82,20 @@ def check_pnet_levels(config: TensorRTConfig, detector: DetectorConfig) -> None:
 def _artifact(backend: BackendConfig) -> Literal["fp32", "int8"]:
     """Which converted file a backend runs: the Q/DQ copy for INT8, the float graph otherwise."""
     return "int8" if backend.precision == "int8" else "fp32"
+
+
+def check_frame_fits(config: PipelineConfig, resolution_wh: tuple[int, int]) -> None:
+    """A ValueError when a TensorRT P-Net engine of this config cannot take every pyramid level of frames of
+    `resolution_wh` (a camera larger than pnet.resolution_wh, or another size with pnet.mode per_scale)."""
+    if not isinstance(config.backend, TensorRTConfig):
+        return
+    pyramid, pnet = detector_pyramid(config.detector), config.backend.pnet
+    profiles = pnet_profiles(3, pnet, pyramid)
+    w, h = resolution_wh
+    for level_h, level_w in pnet_level_hw(resolution_wh, pyramid.min_face_px, pyramid.scale_factor):
+        if not any(p.contains((1, 3, level_h, level_w)) for p in profiles):
+            raise ValueError(f"{w}x{h} frames do not fit the P-Net engine built for pnet.resolution_wh "
+                             f"{pnet.resolution_wh} (mode {pnet.mode}): set it to the largest camera")
 
 
 @dataclass(frozen=True)

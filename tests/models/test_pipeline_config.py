@@ -45,6 +45,27 @@ def test_documented_combinations_load() -> None:
     assert detector_pyramid(jetson.detector).min_face_px == 40
 
 
+@pytest.mark.parametrize(
+    ("pnet", "camera_wh", "fits"),
+    [
+        ({"resolution_wh": [1280, 720]}, (1280, 720), True),
+        ({"resolution_wh": [1280, 720]}, (640, 480), True),  # smaller frames fit the range profile
+        ({"resolution_wh": [1280, 720]}, (1920, 1080), False),  # a larger camera would be refused every frame
+        ({"resolution_wh": [1280, 720], "mode": "per_scale"}, (640, 480), False),  # per_scale: that size only
+    ],
+)
+def test_cameras_must_fit_the_pnet_engine(pnet: dict[str, object], camera_wh: tuple[int, int], fits: bool) -> None:
+    from edge.config import EdgeConfig
+
+    raw = {"device_id": "door-1", "cameras": [{"name": "c", "source": {"type": "csi", "resolution_wh": camera_wh}}],
+           "pipeline": {"backend": {"type": "tensorrt", "pnet": pnet}}}
+    if fits:
+        EdgeConfig.model_validate(raw)
+    else:
+        with pytest.raises(ValidationError, match="pnet.resolution_wh"):
+            EdgeConfig.model_validate(raw)
+
+
 class _LimitedNet:
     """A backend with a TensorRT-like batch limit that records what it is fed."""
 
