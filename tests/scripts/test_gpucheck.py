@@ -125,3 +125,30 @@ def test_whole_check_runs_on_the_cpu(tmp_path: Path, shared_data: Path) -> None:
     assert rows[("embed", "trt int8")]["note"].startswith("not available: tensorrt")
     assert rows[("retrain", "torch cpu")]["value"].endswith("ms/step")
     assert "cuda memory" in ran.stdout and "trt fp16" in ran.stdout
+
+
+def test_missing_packages_come_from_the_packed_wheels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bare GPU image lacks pydantic: the run installs the pack's wheels into a temp dir and re-runs itself
+    # once with them on PYTHONPATH (standard library only until then).
+    from scripts.gpucheck import deps
+
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "pydantic-2-py3-none-any.whl").write_bytes(b"")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(deps, "missing_modules", lambda: ["pydantic"])
+    monkeypatch.setattr(deps.subprocess, "run", lambda cmd, check: calls.append(cmd))
+    monkeypatch.delenv(deps.MARKER, raising=False)
+
+    def execve(path: str, argv: list[str], env: dict[str, str]) -> None:
+        calls.append(argv)
+        assert env[deps.MARKER] == "1" and env["PYTHONPATH"].split(":")[0] == calls[0][calls[0].index("--target") + 1]
+        raise SystemExit(0)
+
+    monkeypatch.setattr(deps.os, "execve", execve)
+    with pytest.raises(SystemExit):
+        deps.ensure_dependencies(tmp_path, ["run", "--pack", str(tmp_path)])
+    assert "--no-index" in calls[0] and calls[0][-1].endswith("pydantic-2-py3-none-any.whl")
+    assert calls[1][1:] == ["-m", "scripts.gpucheck", "run", "--pack", str(tmp_path)]
+    monkeypatch.setenv(deps.MARKER, "1")  # a second time round, still missing: a clear error, no loop
+    with pytest.raises(SystemExit, match="missing Python modules"):
+        deps.ensure_dependencies(tmp_path, ["run"])
