@@ -9,15 +9,19 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.api import audit, devices, events, galleries, people, rollouts, samples, search, training
+from hub.active_model import UnknownModelError
+from hub.api import audit, devices, events, galleries, models, people, rollouts, samples, search, training
+from hub.embeddings import ModelChangedError
 from hub.enroll import RequestTooLarge, VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
 from hub.names import NameRefused
+from hub.reembed import ReembedBusyError
 from hub.revocations import RevokedError
 from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
+from hub.training_service import TrainingUnavailableError
 from hub.uploads import UploadTooLarge
 from hub.web import mount_web
 from models.imageio import ImageError
@@ -35,6 +39,10 @@ _ERRORS: dict[type[Exception], int] = {
     RevokedError: 410,
     NameRefused: 422,
     UploadTooLarge: 413,
+    UnknownModelError: 422,
+    ModelChangedError: 409,
+    ReembedBusyError: 409,
+    TrainingUnavailableError: 503,
 }
 
 
@@ -61,6 +69,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         samples.router,
         search.router,
         galleries.router,
+        models.router,
         devices.router,
         events.router,
         rollouts.router,

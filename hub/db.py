@@ -53,6 +53,27 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
+def _m005_embeddings_per_model(db: Database) -> None:
+    """Embeddings move out of `samples` into one row per (sample, model): a library re-embedded with a
+    released model keeps the old model's embeddings beside the new ones until they are pruned."""
+    db.execute("""CREATE TABLE sample_embeddings (
+        sample_id TEXT NOT NULL REFERENCES samples(id) ON DELETE CASCADE, model_id TEXT NOT NULL,
+        embedding BLOB NOT NULL, PRIMARY KEY (sample_id, model_id))""")
+    db.execute("CREATE INDEX sample_embeddings_model ON sample_embeddings(model_id)")
+    db.execute("INSERT INTO sample_embeddings SELECT id, model_id, embedding FROM samples")
+    db.execute("ALTER TABLE samples DROP COLUMN embedding")
+    db.execute("ALTER TABLE samples DROP COLUMN model_id")
+
+
+def _m006_active_model(db: Database) -> None:
+    """The hub's active model (one row, written at first start) and the re-embedding jobs that switch it."""
+    db.execute("""CREATE TABLE active_model (id INTEGER PRIMARY KEY CHECK (id = 1), model_id TEXT NOT NULL,
+        version TEXT NOT NULL, previous_model_id TEXT NOT NULL, updated TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE reembeds (id TEXT PRIMARY KEY, model_id TEXT NOT NULL, version TEXT NOT NULL,
+        state TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL, error TEXT NOT NULL,
+        created TEXT NOT NULL, updated TEXT NOT NULL)""")
+
+
 def _m007_person_deletions(db: Database) -> None:
     """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
     galleries know whom they hold so a deletion can revoke them."""
@@ -89,7 +110,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("002_tokens", _m002_tokens),
     ("003_artifacts", _m003_artifacts),
     ("004_devices_rollouts", _m004_devices_rollouts),
-    # 005 and 006 are main's (embeddings per model, active model): numbered after them so the two merge.
+    ("005_embeddings_per_model", _m005_embeddings_per_model),
+    ("006_active_model", _m006_active_model),
     ("007_person_deletions", _m007_person_deletions),
     ("008_name_skeletons", _m008_name_skeletons),
     ("009_releases", _m009_releases),

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from facefleet.gallery import Gallery, person_templates
+from facefleet.gallery import MAX_TEMPLATES, build_gallery
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
-from hub.library import Library, NotFoundError
+from hub.embeddings import SampleEmbeddings
+from hub.library import NotFoundError
 from hub.revocations import (
     MANIFEST_NAME,
     RevokedError,
@@ -33,7 +35,7 @@ from models.artifacts import sha256_file
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    kind: str
+    kind: ArtifactKind
     version: str
     model_id: str
     sha256: str
@@ -42,27 +44,6 @@ class ArtifactRecord:
     people: int
     templates: int
     revoked: str = ""  # when a deletion revoked it ('' while it is servable)
-
-
-def gallery_from_embeddings(
-    version: str, model_id: str, people: list[tuple[str, str, np.ndarray]], max_templates: int = 3
-) -> Gallery:
-    """people: (person id, name, (K, D) sample embeddings) -> a Gallery of per-person templates."""
-    dim = people[0][2].shape[1] if people else 128
-    templates, owners = [], []
-    for index, (_, _, embeddings) in enumerate(people):
-        person = person_templates(embeddings, max_templates)
-        templates.append(person)
-        owners += [index] * len(person)
-    matrix = np.concatenate(templates) if templates else np.zeros((0, dim), np.float32)
-    return Gallery(
-        version,
-        model_id,
-        tuple(p[0] for p in people),
-        tuple(p[1] for p in people),
-        np.array(owners, np.int64),
-        matrix.astype(np.float32),
-    )
 
 
 class ModelFileError(ValueError):
@@ -89,23 +70,28 @@ class ArtifactStore:
         self.key_id = key_id
         root.mkdir(parents=True, exist_ok=True)
 
-    def next_version(self, kind: str) -> str:
+    def next_version(self, kind: ArtifactKind) -> str:
         with self.hub_db.read() as db:
             count = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = ?", [kind]).fetchone()[0]
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
-    def build_gallery(self, library: Library, max_templates: int = 3) -> ArtifactRecord:
-        """A new gallery version from every person with samples of the library's current model."""
-        _, owners, vectors = library.embeddings()
-        names = {p.id: p.name for p in library.people()}
-        people = [(pid, names[pid], vectors[owners == pid]) for pid in sorted(set(owners.tolist()))]
+    def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
+                      max_templates: int = MAX_TEMPLATES) -> ArtifactRecord:
+        """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
+
+        names: person id -> display name; dim: the model's embedding size (for an empty library).
+        """
+        person_ids = sorted(set(found.person_ids.tolist()))
+        position = {p: i for i, p in enumerate(person_ids)}
+        labels = np.array([position[p] for p in found.person_ids.tolist()], np.int64)
+        vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
-        gallery = gallery_from_embeddings(version, library.model_id, people, max_templates)
+        gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
+                                labels, max_templates)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
-        return self._publish(
-            tmp, "gallery", version, library.model_id, gallery.dim, len(people), len(gallery.templates)
-        )
+        return self._publish(tmp, "gallery", version, found.model_id, dim, len(person_ids),
+                             len(gallery.templates))
 
     def add_model(
         self, source: Path, model_id: str, embedding_dim: int, base_model: str = ""
@@ -165,30 +151,30 @@ class ArtifactStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def list(self, kind: str | None = None) -> list[ArtifactRecord]:
+    def list(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
         sql = "SELECT * FROM artifacts" + (" WHERE kind = ?" if kind else "") + " ORDER BY created"
         with self.hub_db.read() as db:
             return [ArtifactRecord(**row) for row in db.query(sql, [kind] if kind else [])]
 
-    def get(self, kind: str, version: str) -> ArtifactRecord:
+    def get(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM artifacts WHERE kind = ? AND version = ?", [kind, version]))
         if not rows:
             raise NotFoundError(f"no {kind} artifact {version}")
         return ArtifactRecord(**rows[0])
 
-    def servable(self, kind: str, version: str) -> ArtifactRecord:
+    def servable(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
         """The record of an artifact that may be rolled out and downloaded (RevokedError, 410, if revoked)."""
         record = self.get(kind, version)
         if record.revoked:
             raise RevokedError(f"{kind} {version} was revoked at {record.revoked} (it held a deleted person)")
         return record
 
-    def manifest(self, kind: str, version: str) -> SignedManifest:
+    def manifest(self, kind: ArtifactKind, version: str) -> SignedManifest:
         self.servable(kind, version)
         return SignedManifest.model_validate_json((self.root / kind / version / MANIFEST_NAME).read_text())
 
-    def file_path(self, kind: str, version: str) -> Path:
+    def file_path(self, kind: ArtifactKind, version: str) -> Path:
         return self.root / kind / version / self.manifest(kind, version).manifest.file_name
 
     def clean_tmp(self) -> int:

@@ -28,7 +28,9 @@ ReleaseState = Literal["staging", "switching", "aborted"]
 
 
 @dataclass(frozen=True)
-class Release:
+class ReleaseRollout:
+    """One release being rolled out: a retrained model staged on every target, then its gallery."""
+
     id: str
     model_version: str
     gallery_version: str
@@ -47,10 +49,10 @@ class ReleaseRollouts:
         self.engine = engine
 
     def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
-              canary_timeout_s: float) -> Release:
+              canary_timeout_s: float) -> ReleaseRollout:
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
-        release = Release(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets), tuple(canaries),
-                          canary_timeout_s, model.id)
+        release = ReleaseRollout(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets),
+                                 tuple(canaries), canary_timeout_s, model.id)
         now = now_iso()
         with self.hub_db.transaction() as db:
             db.table("releases").insert({**_row(release), "created": now, "updated": now})
@@ -70,23 +72,23 @@ class ReleaseRollouts:
                 self._update(release, state="switching", gallery_rollout_id=gallery.id,
                              detail="model staged on every target")
 
-    def list(self) -> list[Release]:
+    def list(self) -> list[ReleaseRollout]:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM releases ORDER BY created"))
         return [_release(r) for r in rows]
 
-    def _update(self, release: Release, **changes: object) -> None:
+    def _update(self, release: ReleaseRollout, **changes: object) -> None:
         changed = replace(release, **changes)  # type: ignore[arg-type]
         with self.hub_db.transaction() as db:
             db.table("releases").update(release.id, {**_row(changed), "updated": now_iso()})
 
 
-def _row(release: Release) -> dict[str, Any]:
+def _row(release: ReleaseRollout) -> dict[str, Any]:
     row = asdict(release)
     return {**row, "targets": json.dumps(row["targets"]), "canaries": json.dumps(row["canaries"])}
 
 
-def _release(row: dict[str, Any]) -> Release:
+def _release(row: dict[str, Any]) -> ReleaseRollout:
     fields = {k: v for k, v in row.items() if k not in ("created", "updated")}
-    return Release(**{**fields, "targets": tuple(json.loads(row["targets"])),
-                      "canaries": tuple(json.loads(row["canaries"]))})
+    return ReleaseRollout(**{**fields, "targets": tuple(json.loads(row["targets"])),
+                             "canaries": tuple(json.loads(row["canaries"]))})

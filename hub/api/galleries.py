@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
 from hub.api.deps import AdminScope, ArtifactsDep, DeviceScope, HubDep
-from hub.api.schemas import ArtifactPublic
+from hub.api.schemas import ArtifactPublic, GalleryCreate
 from hub.galleries import ArtifactRecord, check_onnx
 from hub.uploads import copy_limited, spool_dir
 
@@ -27,9 +27,10 @@ def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
 
 
 @router.post("/galleries", status_code=status.HTTP_201_CREATED)
-async def build_gallery(hub: HubDep, _: AdminScope) -> ArtifactPublic:
-    """Build a new gallery version (templates per person, current model) and sign its manifest."""
-    record = await run_in_threadpool(hub.artifacts.build_gallery, hub.library)
+async def build_gallery(hub: HubDep, _: AdminScope, body: GalleryCreate | None = None) -> ArtifactPublic:
+    """Build a new gallery version (templates per person) for the active model, or for `model_id`, and sign
+    its manifest."""
+    record = await run_in_threadpool(hub.build_gallery, body.model_id if body else None)
     hub.metrics.gallery_builds.inc()
     return artifact_public(hub, record)
 

@@ -35,11 +35,15 @@ def sample_public(request: Request, sample: Sample) -> SamplePublic:
     return SamplePublic(**dataclasses.asdict(sample), image_url=url)
 
 
-def begin(library: Library, label: str) -> tuple[UploadTicket, np.ndarray]:
-    """The upload's ticket (checked again when it stores) and the person's stored embeddings (K, D)."""
+def begin(library: Library, label: str) -> tuple[UploadTicket, np.ndarray, int]:
+    """The upload's ticket (checked again when it stores), the person's stored embeddings (K, D) of the
+    active model (for duplicates) and how many samples they hold (for the limit: every sample has an
+    embedding of the active model, so K)."""
     ticket = library.begin_upload(label)
-    existing = library.embeddings(ticket.person_id)[2] if ticket.person_id else np.zeros((0, 0), np.float32)
-    return ticket, existing
+    if not ticket.person_id:
+        return ticket, np.zeros((0, 0), np.float32), 0
+    found = library.embeddings(ticket.person_id)
+    return ticket, found.vectors, len(found.sample_ids)
 
 
 def clean_label(label: str) -> str:
@@ -55,15 +59,16 @@ async def store(request: Request, hub: Hub, ticket: UploadTicket, report: Enroll
     for reason, count in report.rejected.items():
         hub.metrics.faces_rejected.labels(reason).inc(count)
     if not report.accepted:
+        limit = hub.settings.enroll.max_samples_per_person
+        message = (f"the person holds max_samples_per_person ({limit}) samples already; nothing was stored"
+                   if rejected.over_limit else "no usable face found; nothing was stored")
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {
-                "message": "no usable face found; nothing was stored",
-                "rejected": rejected.model_dump(),
-                "faces_found": report.faces_found,
-            },
+            {"message": message, "rejected": rejected.model_dump(), "faces_found": report.faces_found},
         )
-    person, samples = await run_in_threadpool(hub.library.add_samples, ticket, report.accepted)
+    person, samples = await run_in_threadpool(
+        hub.library.add_samples, ticket, report.accepted, report.model_id, hub.settings.enroll.max_samples_per_person
+    )
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
         person=PersonPublic(**dataclasses.asdict(person)),
@@ -88,9 +93,9 @@ async def enroll_photos(
             status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
         )
     photos = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]  # read one at a time
-    ticket, existing = await run_in_threadpool(begin, hub.library, label)
+    ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
     with hub.metrics.enroll_seconds.labels("photos").time():
-        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
+        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing, stored)
     return await store(request, hub, ticket, report)
 
 
@@ -109,10 +114,10 @@ async def enroll_video(
     with spool_dir(hub.settings.data_dir) as tmp:
         path = tmp / "upload"
         await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
-        ticket, existing = await run_in_threadpool(begin, hub.library, label)
+        ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
         with hub.metrics.enroll_seconds.labels("video").time():
             report = await run_in_threadpool(
-                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
+                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
             )
     return await store(request, hub, ticket, report)
 
@@ -142,7 +147,9 @@ def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> C
 
 
 @router.post("/optimize")
-async def optimize(body: OptimizeRequest, library: LibraryDep, _: EnrollScope) -> CountPublic:
-    """Keep at most `max_per_person` samples per person, dropping near-duplicates and low quality first."""
-    deleted = await run_in_threadpool(library.optimize, body.max_per_person, body.person_id)
+async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountPublic:
+    """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
+    near-duplicates and low quality first."""
+    keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
+    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)

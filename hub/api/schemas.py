@@ -48,7 +48,8 @@ class Rejections(BaseModel):
     too_small: int = 0
     blurred: int = 0
     duplicate: int = 0
-    over_limit: int = Field(0, description="video: accepted faces beyond max_samples (kept evenly spread)")
+    over_limit: int = Field(0, description="accepted faces beyond a video's max_samples or the person's "
+                                           "max_samples_per_person (those kept are evenly spread)")
 
 
 class EnrollPublic(BaseModel):
@@ -67,7 +68,7 @@ class SampleDelete(_In):
 
 
 class OptimizeRequest(_In):
-    max_per_person: int = Field(200, ge=1, le=100_000)
+    max_per_person: int | None = Field(None, ge=1, le=100_000, description="default: max_samples_per_person")
     person_id: str | None = None
 
 
@@ -108,8 +109,13 @@ class SearchPublic(BaseModel):
     hits: list[SearchHit]
 
 
+class GalleryCreate(_In):
+    model_id: str | None = Field(None, min_length=1, max_length=128,
+                                 description="the model to build for (default: the hub's active model)")
+
+
 class ArtifactPublic(BaseModel):
-    kind: str
+    kind: ArtifactKind
     version: str
     model_id: str
     sha256: str
@@ -177,13 +183,37 @@ class DeviceProgressPublic(BaseModel):
 
 class RolloutPublic(BaseModel):
     id: str
-    kind: str
+    kind: ArtifactKind
     version: str
     state: Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
     detail: str
     created: str
     updated: str
     devices: list[DeviceProgressPublic]
+    also_started: list[str] = Field(
+        default_factory=list,
+        description="gallery rollouts started with this one for targets on other models, each with a gallery "
+                    "built for its model")
+
+
+class ReembedPublic(BaseModel):
+    id: str
+    model_id: str
+    version: str = Field(description="the model artifact ('' for a registry model)")
+    state: Literal["running", "done", "failed"]
+    done: int = Field(description="samples embedded with the model so far")
+    total: int
+    error: str
+    created: str
+    updated: str
+
+
+class ActiveModelPublic(BaseModel):
+    model_id: str = Field(description="what enrollment, search and the default gallery use")
+    version: str = Field(description="its model artifact ('' for the configured registry model)")
+    previous_model_id: str
+    reembed: ReembedPublic | None = Field(description="the latest switch (running: the old model is active)")
+    embeddings: dict[str, int] = Field(description="model id -> samples with an embedding of it")
 
 
 class EventCountsPublic(BaseModel):

@@ -115,6 +115,24 @@ async function loadLive() {
   }
 }
 
+function modelLine(m) {
+  const j = m.reembed;
+  let line = "Hub model: " + m.model_id;
+  if (j && j.state === "running") line += "; re-embedding the library with " + j.model_id + ": " + j.done + " / " + j.total;
+  if (j && j.state === "failed") line += "; switching to " + j.model_id + " failed: " + j.error;
+  return line;
+}
+
+async function loadModel() {
+  try {
+    $("#hub-model").textContent = modelLine(await (await api("/api/models/active")).json());
+    const a = await (await api("/api/training/availability")).json();
+    $("#training-unavailable").hidden = a.available;
+    $("#training-unavailable").textContent = a.detail;
+    $("#train-start").disabled = !a.available;
+  } catch (e) { $("#hub-model").textContent = "(" + e.message + ")"; }
+}
+
 async function loadTraining() {
   const body = $("#training tbody");
   try {
@@ -156,7 +174,7 @@ async function cancelTraining() {
 }
 
 async function poll() {
-  if (token()) await Promise.all([loadLive(), loadDevices(), loadTraining()]);
+  if (token()) await Promise.all([loadLive(), loadDevices(), loadTraining(), loadModel()]);
   setTimeout(poll, 2000);
 }
 
@@ -214,7 +232,7 @@ $("#delete-selected").addEventListener("click", () =>
 $("#optimize").addEventListener("click", async () => {
   try {
     const r = await api("/api/samples/optimize", { method: "POST", headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ max_per_person: Number($("#keep").value), person_id: state.personId }) });
+      body: JSON.stringify({ max_per_person: Number($("#keep").value) || null, person_id: state.personId }) });
     say("optimize removed " + (await r.json()).deleted + " sample(s)");
   } catch (e) { say(e.message, false); }
   refresh();

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
-from hub.galleries import gallery_from_embeddings
 from hub.library import ConflictError
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
@@ -60,8 +60,9 @@ def test_deletion_revokes_galleries_and_the_next_one_says_so(mqtt_hub: HubServer
 def test_a_gallery_holding_a_person_deleted_meanwhile_is_refused(hub_server: HubServer) -> None:
     gone = enroll(hub_server, "Tony_Blair")
     hub = hub_server.hub
-    _, owners, vectors = hub.library.embeddings()
-    gallery = gallery_from_embeddings("99990101.0001", hub.library.model_id, [(gone, "Tony_Blair", vectors)])
+    found = hub.library.embeddings()
+    gallery = build_gallery("99990101.0001", hub.library.model_id, [gone], ["Tony_Blair"], found.vectors,
+                            np.zeros(len(found.vectors), np.int64))
     with hub_server.client(hub_server.enroll) as client:
         client.delete(f"/api/people/{gone}").raise_for_status()  # lands after the templates were made
     path = hub.settings.data_dir / "built-elsewhere.sqlite"
@@ -69,7 +70,7 @@ def test_a_gallery_holding_a_person_deleted_meanwhile_is_refused(hub_server: Hub
     with pytest.raises(ConflictError, match="deleted while it was built"):
         hub.artifacts.add_gallery_file(path, gallery.version, hub.library.model_id, gallery.dim, 1, 1)
     assert [r.version for r in hub.artifacts.list("gallery")] == []
-    assert np.array_equal(owners, np.array([gone] * len(owners), object))
+    assert np.array_equal(found.person_ids, np.array([gone] * len(found.person_ids), object))
 
 
 def test_galleries_from_before_the_index_are_indexed_at_start(hub_server: HubServer) -> None:

@@ -38,7 +38,7 @@ ALTERATIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], str | None]] = 
 
 @pytest.fixture(scope="module")
 def enroller(pipeline) -> Enroller:  # type: ignore[no-untyped-def]
-    return Enroller(pipeline, EnrollConfig())
+    return Enroller(lambda: pipeline, EnrollConfig())
 
 
 @pytest.mark.parametrize(("case", "alter", "reason"), ALTERATIONS, ids=[a[0] for a in ALTERATIONS])

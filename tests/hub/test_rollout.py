@@ -234,3 +234,29 @@ def test_release_survives_a_hub_restart(start_hub, broker, shared_data: Path) ->
     finally:
         for device in devices:
             device.stop()
+def test_gallery_rollout_builds_for_the_model_each_target_runs(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    from models.registry import default_model_dir
+
+    mqtt_hub.hub.artifacts.add_model(default_model_dir() / "sface.onnx", "sface-copy", 128, base_model="sface")
+    fleet("on-base")
+    fleet("on-copy", model_id="sface-copy")
+    fleet("on-mystery", model_id="mystery")
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        refused = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-mystery"]})
+        assert refused.status_code == 422 and "mystery" in refused.json()["detail"]
+        assert client.get("/api/rollouts").json() == []  # nothing half started
+        started = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-copy"],
+                                                     "canaries": ["on-copy"]})
+        assert started.status_code == 201, started.text
+        base, (other_id,) = started.json(), started.json()["also_started"]
+        galleries = {g["version"]: g for g in client.get("/api/galleries").json()}
+    assert base["version"] == gallery_version and [d["device_id"] for d in base["devices"]] == ["on-base"]
+    other = rollout(mqtt_hub, other_id)
+    assert [(d["device_id"], d["canary"]) for d in other["devices"]] == [("on-copy", True)]
+    assert galleries[other["version"]]["model_id"] == "sface-copy" and galleries[other["version"]]["people"] == 1
+    for rollout_id in (base["id"], other_id):
+        wait_for(lambda rid=rollout_id: rollout(mqtt_hub, rid)["state"] == "completed")  # type: ignore[misc]
+    assert devices_by_id(mqtt_hub)["on-copy"]["gallery_version"] == other["version"]

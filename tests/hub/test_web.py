@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.hub.conftest import HubServer, library_state
+from tests.hub.conftest import CHROMEDRIVER, HubServer, chrome, library_state
 
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-webdriver = pytest.importorskip("selenium.webdriver")
 pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
-
-
-def chrome(*extra_flags: str) -> object:
-    """Headless Chromium that keeps its console log (CSP violations are reported there)."""
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    for flag in (*extra_flags,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    options.binary_location = chromium
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
 
 
 def csp_and_script_errors(driver) -> list[str]:  # type: ignore[no-untyped-def]
@@ -46,13 +18,6 @@ def csp_and_script_errors(driver) -> list[str]:  # type: ignore[no-untyped-def]
     messages = [entry["message"] for entry in driver.get_log("browser")]
     return [m for m in messages if "Content Security Policy" in m or "Refused to" in m or "Uncaught" in m
             or ("Failed to load" in m and "/api/" not in m)]
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    driver = chrome()
-    yield driver
-    driver.quit()  # type: ignore[attr-defined]
 
 
 @pytest.fixture
