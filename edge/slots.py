@@ -117,6 +117,17 @@ class SlotStore:
             if version not in kept:
                 shutil.rmtree(self.root / version, ignore_errors=True)
 
+    def purge(self, revoked: list[str]) -> list[str]:
+        """Delete revoked versions (a signed manifest said so), never the current one; a `previous` link to
+        one is removed first, so no rollback can bring it back. Returns the versions deleted."""
+        gone = sorted((set(revoked) & set(self.versions())) - {self.current_version()})
+        if self.previous_version() in gone:
+            (self.root / "previous").unlink()
+            fsync_dir(self.root)
+        for version in gone:
+            shutil.rmtree(self.root / version, ignore_errors=True)
+        return gone
+
     def versions(self) -> list[str]:
         """Stored versions (staging leftovers and the links excluded), sorted by name."""
         return sorted(p.name for p in self.root.iterdir()

@@ -107,23 +107,27 @@ def start_broker(procs: Processes, broker: BrokerSetup, name: str = "mosquitto")
     wait_for(lambda: listening(broker.plain_port) and listening(broker.tls_port), "mosquitto", 15, every_s=0.05)
 
 
-def write_hub_config(path: Path, data_dir: Path, port: int, broker: BrokerSetup, **overrides: Any) -> Path:
-    """The hub on loopback, on the broker's plain loopback listener as `facefleet-hub`."""
+def write_hub_config(path: Path, data_dir: Path, port: int, broker: BrokerSetup | None,
+                     **overrides: Any) -> Path:
+    """The hub on loopback, on the broker's plain loopback listener as `facefleet-hub` (no broker: a hub
+    without MQTT, which serves the API but announces no rollouts)."""
+    mqtt = None if broker is None else {"host": "127.0.0.1", "port": broker.plain_port,
+                                        "topic_prefix": "facefleet", "username": HUB_USER}
     path.write_text(yaml.safe_dump({
         "data_dir": str(data_dir), "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}",
-        "mqtt": {"host": "127.0.0.1", "port": broker.plain_port, "topic_prefix": "facefleet",
-                 "username": HUB_USER},
-        "canary_timeout_s": 120, **overrides,
+        "mqtt": mqtt, "canary_timeout_s": 120, **overrides,
     }))
     return path
 
 
-def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broker: BrokerSetup,
+def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broker: BrokerSetup | None,
               timeout_s: float = 120, name: str = "hub") -> httpx.Client:
-    """The hub process; an admin client once /healthz answers."""
-    procs.start(name, [sys.executable, "-m", "hub", "serve", "--config", str(config)],
-                env={"FACEFLEET_HUB_ADMIN_TOKEN": admin_token,
-                     "FACEFLEET_HUB_MQTT_PASSWORD": broker.passwords[HUB_USER]})
+    """The hub process (its MQTT password from `broker`, None for a hub without MQTT); an admin client once
+    /healthz answers."""
+    env = {"FACEFLEET_HUB_ADMIN_TOKEN": admin_token}
+    if broker is not None:
+        env["FACEFLEET_HUB_MQTT_PASSWORD"] = broker.passwords[HUB_USER]
+    procs.start(name, [sys.executable, "-m", "hub", "serve", "--config", str(config)], env=env)
     url = f"http://127.0.0.1:{port}"
 
     def healthy() -> bool:
