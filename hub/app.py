@@ -11,7 +11,20 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from facefleet.signing import SignatureError
 from hub.active_model import UnknownModelError
-from hub.api import devices, events, galleries, models, people, rollouts, samples, search, training
+from hub.api import (
+    devices,
+    events,
+    galleries,
+    models,
+    people,
+    rollouts,
+    samples,
+    search,
+    suggestions,
+    tracks,
+    training,
+    visitors,
+)
 from hub.embeddings import ModelChangedError
 from hub.enroll import VideoError
 from hub.galleries import ModelFileError
@@ -21,6 +34,7 @@ from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training_service import TrainingUnavailableError
+from hub.visitors.records import VisitorError
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
 
@@ -37,6 +51,7 @@ _ERRORS: dict[type[Exception], int] = {
     ModelChangedError: 409,
     ReembedBusyError: 409,
     TrainingUnavailableError: 503,
+    VisitorError: 422,
 }
 
 
@@ -66,6 +81,9 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         events.router,
         rollouts.router,
         training.router,
+        visitors.router,
+        tracks.router,
+        suggestions.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():

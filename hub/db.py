@@ -74,6 +74,26 @@ def _m006_active_model(db: Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL)""")
 
 
+def _m007_visitors(db: Database) -> None:
+    """Ended tracks received with a template (unknown ones grouped into visitors), and suggested samples."""
+    db.execute("""CREATE TABLE visitors (id TEXT PRIMARY KEY, model_id TEXT NOT NULL,
+        ignored INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE ended_tracks (event_id TEXT PRIMARY KEY,
+        visitor_id TEXT REFERENCES visitors(id) ON DELETE CASCADE, person_id TEXT, device_id TEXT NOT NULL,
+        camera TEXT NOT NULL, track_id INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+        model_id TEXT NOT NULL, template BLOB NOT NULL, confidence REAL NOT NULL, frames INTEGER NOT NULL,
+        liveness REAL, sharpness REAL NOT NULL, crop_file TEXT, ignored INTEGER NOT NULL,
+        received TEXT NOT NULL)""")
+    db.execute("CREATE INDEX ended_tracks_visitor ON ended_tracks(visitor_id)")
+    db.execute("CREATE INDEX ended_tracks_received ON ended_tracks(received)")
+    db.execute("CREATE INDEX ended_tracks_person ON ended_tracks(person_id)")
+    db.execute("""CREATE TABLE suggestions (event_id TEXT PRIMARY KEY REFERENCES ended_tracks(event_id)
+        ON DELETE CASCADE, person_id TEXT NOT NULL, margin REAL NOT NULL, state TEXT NOT NULL,
+        auto INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+        decided TEXT)""")
+    db.execute("CREATE INDEX suggestions_person ON suggestions(person_id, state)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -81,6 +101,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("004_devices_rollouts", _m004_devices_rollouts),
     ("005_embeddings_per_model", _m005_embeddings_per_model),
     ("006_active_model", _m006_active_model),
+    ("007_visitors", _m007_visitors),
 )
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from facefleet.gallery import MAX_TEMPLATES, build_gallery
+from facefleet.gallery import MAX_TEMPLATES, IgnoreEntries, build_gallery
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
@@ -68,10 +68,11 @@ class ArtifactStore:
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
     def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
-                      max_templates: int = MAX_TEMPLATES) -> ArtifactRecord:
+                      max_templates: int = MAX_TEMPLATES, ignores: IgnoreEntries | None = None) -> ArtifactRecord:
         """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
 
-        names: person id -> display name; dim: the model's embedding size (for an empty library).
+        names: person id -> display name; dim: the model's embedding size (for an empty library);
+        ignores: ignore entries (ignored visitors) of the same model to carry.
         """
         person_ids = sorted(set(found.person_ids.tolist()))
         position = {p: i for i, p in enumerate(person_ids)}
@@ -79,7 +80,7 @@ class ArtifactStore:
         vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
         gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
-                                labels, max_templates)
+                                labels, max_templates, ignores)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
         return self._publish(tmp, "gallery", version, found.model_id, dim, len(person_ids),

@@ -25,6 +25,11 @@ from hub.rollout import Rollout, RolloutEngine, RolloutError
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training_service import HubTraining, training_unavailable
+from hub.visitors.enrolling import enroll_crops
+from hub.visitors.intake import VisitorIntake
+from hub.visitors.metrics import VisitorCollector
+from hub.visitors.store import VisitorStore
+from hub.visitors.suggestions import Suggestions
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -52,6 +57,9 @@ class Hub:
         self.reembedder = Reembedder(self.db, self.library, self.models, self.device_models)
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
         self.events = RecentEvents(settings.live_events)
+        self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
+        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness)
+        self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
@@ -60,13 +68,14 @@ class Hub:
                 self.devices.update,
                 self.devices.mark_offline,
                 self._on_update_state,
-                self.events.ingest,
+                self._on_event,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.rollouts)
         self.metrics = HubMetrics(
             self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
         )
+        self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         self._ticker: asyncio.Task[None] | None = None
 
     def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
@@ -96,8 +105,22 @@ class Hub:
         pipeline = self.models.pipeline_for(model_id)
         embed_missing(self.library, self.embedding_store, model_id, pipeline)
         names = {p.id: p.name for p in self.library.people()}
+        ignores = self.visitor_store.ignore_entries(model_id, pipeline.embedder.embed)
         return self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
-                                            pipeline.embedder.dim)
+                                            pipeline.embedder.dim, ignores=ignores)
+
+    def _on_event(self, payload: bytes) -> None:
+        """A track event from MQTT: the live view keeps it (dropping repeats), the visitor intake stores it."""
+        event = self.events.ingest(payload)
+        if event is not None:
+            self.visitors.on_event(event)
+
+    def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
+        """Track crops into the library through the enrollment path (auto-accepted suggestions)."""
+        limit = self.settings.enroll.max_samples_per_person
+        added, why = enroll_crops(self.enroller, self.library, label, crops, limit)
+        self.metrics.samples_added.inc(added)
+        return added, why
 
     def gallery_plan(self, version: str, targets: list[str]) -> list[tuple[str, list[str]]]:
         """Which gallery version each target gets: `version` where a device runs its model (or has not said
@@ -155,6 +178,7 @@ class Hub:
                 removed,
             )
         self.reembedder.resume()
+        self.visitors.start()
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():
@@ -171,6 +195,7 @@ class Hub:
             try:
                 await asyncio.to_thread(self.rollouts.tick)
                 await asyncio.to_thread(self.releases.tick)
+                await asyncio.to_thread(self.visitors.tick)
             except Exception:
                 log.exception("rollout tick failed")
 
