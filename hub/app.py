@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from facefleet.signing import SignatureError
 from hub.active_model import UnknownModelError
@@ -88,6 +89,8 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -93,5 +93,6 @@ def relabel(old: list[str | None], new: np.ndarray, fresh_id: list[str]) -> list
             taken.add(names[k])
     fresh = iter(fresh_id)
     for k in range(len(clusters)):
-        names.setdefault(k, next(fresh))
+        if k not in names:
+            names[k] = next(fresh)
     return [names[int(k)] for k in new]
