@@ -55,14 +55,14 @@ def embed_images(pipeline: FacePipeline, lfw_dir: Path, part: LabelledImages, ta
 
 def online_labels(templates: np.ndarray, join_cosine: float, order: np.ndarray) -> np.ndarray:
     """The online rule of `hub.visitors.cluster` alone (no database), for the threshold sweep."""
-    sums = np.zeros((0, templates.shape[1]))
+    sums = np.zeros_like(templates, np.float64)
     labels = np.empty(len(templates), np.int64)
+    visitors = 0
     for i in order.tolist():
-        row = nearest_centre(templates[i], unit_rows(sums), join_cosine) if len(sums) else -1
+        row = nearest_centre(templates[i], unit_rows(sums[:visitors]), join_cosine)
         if row < 0:
-            sums, row = np.vstack([sums, templates[i]]), len(sums)
-        else:
-            sums[row] += templates[i]
+            row, visitors = visitors, visitors + 1
+        sums[row] += templates[i]
         labels[i] = row
     return labels
 

@@ -49,7 +49,8 @@ class VisitorIntake:
         self.names = TrackNames()
         self.counts = IntakeCounts()
         self.last_purge: PurgeReport | None = None
-        self._next_purge = self._next_recluster = time.monotonic() + config.recluster_every_s
+        self._next_purge = time.monotonic() + config.purge_every_s  # the first purge runs in `start`
+        self._next_recluster = time.monotonic() + config.recluster_every_s
 
     def on_event(self, event: TrackEvent) -> TrackRecord | None:
         """Store a `track_ended` event's track (and maybe a suggestion); None when nothing was stored."""
