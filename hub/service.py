@@ -26,6 +26,7 @@ from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training_service import HubTraining, training_unavailable
 from hub.visitors.enrolling import enroll_crops
+from hub.visitors.ignores import ignore_entries
 from hub.visitors.intake import VisitorIntake
 from hub.visitors.metrics import VisitorCollector
 from hub.visitors.store import VisitorStore
@@ -105,7 +106,7 @@ class Hub:
         pipeline = self.models.pipeline_for(model_id)
         embed_missing(self.library, self.embedding_store, model_id, pipeline)
         names = {p.id: p.name for p in self.library.people()}
-        ignores = self.visitor_store.ignore_entries(model_id, pipeline.embedder.embed)
+        ignores = ignore_entries(self.visitor_store, model_id, pipeline.embedder.embed)
         return self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
                                             pipeline.embedder.dim, ignores=ignores)
 

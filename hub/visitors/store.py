@@ -11,15 +11,12 @@ committed; `hub.visitors.maintenance.recover` removes files a crash left without
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from sqlite_utils import Database
 
-from facefleet.gallery import IgnoreEntries, person_templates
 from hub.db import HubDb, now_iso
 from hub.library import NotFoundError
 from hub.settings import VisitorConfig
@@ -31,18 +28,6 @@ _VISITOR_SQL = """SELECT v.id, v.model_id, v.ignored, v.pinned, v.created, COUNT
     (SELECT c.event_id FROM ended_tracks c WHERE c.visitor_id = v.id AND c.crop_file IS NOT NULL
      ORDER BY c.sharpness DESC LIMIT 1)
     FROM visitors v JOIN ended_tracks t ON t.visitor_id = v.id"""
-
-
-CropEmbedder = Callable[[np.ndarray], np.ndarray]
-"""(N, 112, 112, 3) RGB aligned crops -> (N, D) unit embeddings of one model."""
-
-
-def read_crop(path: Path) -> np.ndarray | None:
-    """A stored crop as (112, 112, 3) RGB uint8, None when unreadable."""
-    image = cv2.imread(str(path))
-    if image is None:
-        return None
-    return cv2.cvtColor(cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
 
 
 @dataclass
@@ -291,26 +276,6 @@ class VisitorStore:
         self.trim_crops(visitor_id)
         return self.visitor(visitor_id)
 
-    def ignore_entries(self, model_id: str, embed_crops: CropEmbedder | None = None) -> IgnoreEntries:
-        """Ignore entries for a gallery of `model_id`: up to 8 templates per ignored visitor (as for a person)
-        from its tracks' templates; ignored visitors of other models count too when `embed_crops` (that
-        model's embedder on (N, 112, 112, 3) RGB crops) is given and they kept crops."""
-        with self.hub_db.read() as db:
-            rows = db.execute("""SELECT t.visitor_id, v.model_id, t.template, t.crop_file FROM ended_tracks t
-                                 JOIN visitors v ON v.id = t.visitor_id WHERE v.ignored = 1
-                                 ORDER BY t.visitor_id, t.received""").fetchall()
-        vectors: dict[str, list[np.ndarray]] = {}
-        for visitor_id, visitor_model, blob, crop_file in rows:
-            if visitor_model == model_id:
-                vectors.setdefault(visitor_id, []).append(np.frombuffer(blob, "<f4"))
-            elif embed_crops is not None and crop_file and (crop := read_crop(self.crops_dir / crop_file)) is not None:
-                vectors.setdefault(visitor_id, []).append(embed_crops(crop[None])[0])
-        ids = sorted(vectors)
-        if not ids:
-            return IgnoreEntries()
-        parts = [person_templates(np.stack(vectors[i])) for i in ids]
-        owner = np.concatenate([np.full(len(p), i, np.int64) for i, p in enumerate(parts)])
-        return IgnoreEntries(tuple(ids), owner, np.concatenate(parts).astype(np.float32))
 
 def _row(track: EndedTrack, visitor_id: str | None, crop_file: str | None) -> dict[str, object]:
     return {"event_id": track.event_id, "visitor_id": visitor_id, "person_id": track.person_id,

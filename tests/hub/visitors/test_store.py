@@ -13,6 +13,7 @@ from facefleet.visitor_eval.metrics import cluster_quality
 from hub.db import utc_now
 from hub.library import NotFoundError
 from hub.visitors.cluster import recluster, relabel
+from hub.visitors.ignores import ignore_entries
 from hub.visitors.maintenance import purge, recluster_all, recover
 from hub.visitors.records import VisitorError
 from tests.hub.visitors.conftest import track_event
@@ -59,7 +60,7 @@ def test_models_never_meet_and_a_wrong_size_is_refused(make_hub, lfw_faces) -> N
         hub.visitor_store.merge(a.visitor_id, b.visitor_id)
 
 
-def test_merge_ignore_delete(make_hub, lfw_faces) -> None:  # type: ignore[no-untyped-def]
+def test_merge_ignore_delete(make_hub, lfw_faces, pipeline) -> None:  # type: ignore[no-untyped-def]
     hub = make_hub(crops_per_visitor=2)
     first = [i for i in range(len(lfw_faces.labels)) if lfw_faces.labels[i] == lfw_faces.labels[0]]
     second = [i for i in range(len(lfw_faces.labels)) if lfw_faces.labels[i] == lfw_faces.labels[4]]
@@ -73,9 +74,12 @@ def test_merge_ignore_delete(make_hub, lfw_faces) -> None:  # type: ignore[no-un
     with pytest.raises(NotFoundError):
         store.visitor(b)
     assert store.set_ignored(a, True).ignored
-    entries = store.ignore_entries("sface")
+    entries = ignore_entries(store, "sface")
     assert entries.ids == (a,) and 1 <= len(entries.templates) <= 8
-    assert store.ignore_entries("other-model").ids == ()
+    assert ignore_entries(store, "other-model").ids == ()
+    # a gallery of another model gets the ignored visitor's kept crops embedded with that model
+    other = ignore_entries(store, "other-model", pipeline.embedder.embed)
+    assert other.ids == (a,) and float((other.templates @ entries.templates.T).max()) > 0.95
     files = list(store.crops_dir.glob("*.jpg"))
     assert store.delete(a) == 8 and store.count() == (0, 0)
     assert files and not any(f.exists() for f in files)
