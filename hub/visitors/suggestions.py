@@ -84,7 +84,7 @@ def hub_margin(person_ids: np.ndarray, vectors: np.ndarray, template: np.ndarray
     cosines = vectors @ template
     own = float(cosines[person_ids == person_id].max())
     others = cosines[person_ids != person_id]
-    margin = own - (float(others.max()) if len(others) else -1.0)
+    margin = own - (float(others.max()) if len(others) else 0.0)  # nobody else: lead over an unrelated face
     return margin if margin > 0 else None
 
 
