@@ -47,8 +47,11 @@ class SuggestionRecall:
     suggested: int
     accepted: int
     refused: dict[str, int]  # why the enrollment path refused accepted crops
+    not_suggested: dict[str, int]  # named tracks of the first pass not offered, by the rule that refused
     before: Totals
     after: Totals
+    before_people: list[str]  # "shot person outcome" of the held-out part
+    after_people: list[str]
 
 
 def enroll_people(hub: Hub, people_dir: Path) -> dict[str, str]:
@@ -129,13 +132,15 @@ def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, peop
             before = hub_gallery(hub)
             _feed(hub, replay_clip(clip, pipeline, before, tracker, recognition, first), "first-pass")
             accepted, refused = _accept_all(hub)
+            not_suggested = dict(hub.visitors.not_suggested)
             after = hub_gallery(hub)
         finally:
             hub.db.close()
     scores = [score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, second), names), truth)
               for g in (before, after)]
+    people = [[f"{p.shot} {p.person} {p.outcome}" for p in score.people] for score in scores]
     return SuggestionRecall(len(first), len(second), accepted + sum(refused.values()), accepted, dict(refused),
-                            scores[0].totals, scores[1].totals)
+                            not_suggested, scores[0].totals, scores[1].totals, people[0], people[1])
 
 
 def _accept_all(hub: Hub) -> tuple[int, Counter[str]]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from edge.config import RecognitionConfig, TrackerConfig
 from facefleet.video_eval.score import Totals
-from facefleet.video_eval.truth import load_truth
+from facefleet.video_eval.truth import align_to_cuts, frame_changes, load_truth
 from facefleet.visitor_eval.clips import ClipVisitors, SuggestionRecall, clip_visitors, suggestion_recall
 from facefleet.visitor_eval.lfw import LfwVisitors, run_lfw_visitors
 from facefleet.visitor_eval.metrics import ClusterQuality
@@ -34,7 +34,8 @@ def run_visitor_eval(data: Path, join_cosine: float, people: int = 200, orders: 
     if clips:
         folder, hamilton = data / "clips", data / "clips" / "short_hamilton_clip.mp4"
         truth = hamilton.with_suffix(".truth.yaml")
-        for clip, clip_truth in ((hamilton, load_truth(truth)), (folder / "crowd_1080p.mp4", None)):
+        aligned, _ = align_to_cuts(load_truth(truth), frame_changes(hamilton))
+        for clip, clip_truth in ((hamilton, aligned), (folder / "crowd_1080p.mp4", None)):
             clip_results.append(clip_visitors(clip, clip_truth, pipeline, folder / "people", join_cosine, tracker,
                                               recognition))
         recall = suggestion_recall(hamilton, truth, pipeline, folder / "people", join_cosine, tracker, recognition)
@@ -76,8 +77,12 @@ def format_visitor_eval(ev: VisitorEval) -> list[str]:
         lines.append(f"suggestions: first halves of every shot ({s.first_pass_frames} frames) offered {s.suggested} "
                      f"crops, {s.accepted} accepted by the enrollment path"
                      + (f" (refused: {', '.join(f'{k} x{v}' for k, v in s.refused.items())})" if s.refused else ""))
+        lines.append("  named tracks not offered: " + (", ".join(f"{k} x{v}" for k, v in s.not_suggested.items())
+                                                      or "none"))
         lines.append(f"  held-out second halves ({s.held_out_frames} frames), before: {_totals(s.before)}")
+        lines.append("    " + "; ".join(s.before_people))
         lines.append(f"  held-out second halves, after accepting: {_totals(s.after)}")
+        lines.append("    " + "; ".join(s.after_people))
     return lines
 
 

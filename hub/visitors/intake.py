@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,6 +49,7 @@ class VisitorIntake:
         self.enroll_crops = enroll_crops
         self.names = TrackNames()
         self.counts = IntakeCounts()
+        self.not_suggested: Counter[str] = Counter()  # named tracks not offered, by the rule that refused
         self.last_purge: PurgeReport | None = None
         self._next_purge = time.monotonic() + config.purge_every_s  # the first purge runs in `start`
         self._next_recluster = time.monotonic() + config.recluster_every_s
@@ -77,7 +79,8 @@ class VisitorIntake:
         return stored
 
     def _suggest(self, track: EndedTrack, votes: dict[str, int], names: set[str]) -> None:
-        if self.suggestions.consider(track, votes, names) is not None:
+        if (why := self.suggestions.consider(track, votes, names)) is not None:
+            self.not_suggested[why] += 1
             return
         self.counts.suggested += 1
         if self.config.suggest.auto_accept:
