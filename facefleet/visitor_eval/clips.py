@@ -138,9 +138,9 @@ def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, peop
             hub.db.close()
     scores = [score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, second), names), truth)
               for g in (before, after)]
-    people = [[f"{p.shot} {p.person} {p.outcome}" for p in score.people] for score in scores]
+    outcomes = [[f"{p.shot} {p.person} {p.outcome}" for p in score.people] for score in scores]
     return SuggestionRecall(len(first), len(second), accepted + sum(refused.values()), accepted, dict(refused),
-                            not_suggested, scores[0].totals, scores[1].totals, people[0], people[1])
+                            not_suggested, scores[0].totals, scores[1].totals, outcomes[0], outcomes[1])
 
 
 def _accept_all(hub: Hub) -> tuple[int, Counter[str]]:
