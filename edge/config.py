@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from facefleet.yamlfile import read_yaml_mapping
-from models.pipeline import PipelineConfig
+from models.pipeline import PipelineConfig, check_frame_fits
 
 
 class ConfigError(ValueError):
@@ -222,6 +222,15 @@ class EdgeConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"camera names must be unique, got {names}")
         return value
+
+    @model_validator(mode="after")
+    def _cameras_fit_the_engines(self) -> EdgeConfig:
+        """A camera of known size whose frames a TensorRT P-Net engine would refuse is refused here."""
+        for camera in self.cameras:
+            resolution = getattr(camera.source, "resolution_wh", None)
+            if resolution is not None:
+                check_frame_fits(self.pipeline, resolution)
+        return self
 
     @property
     def outbox_path(self) -> Path:

@@ -26,12 +26,18 @@ def _models_quantize(args: argparse.Namespace) -> int:
 
 
 def _models_engines(args: argparse.Namespace) -> int:
-    from models.backend import TensorRTConfig
     from models.build_engines import build_all
+    from models.pipeline import PipelineConfig
 
-    config = TensorRTConfig(precision=args.precision, max_batch=args.max_batch,
-                            engine_cache_dir=args.engine_dir, calibration_dir=args.calibration_dir)
-    for path in build_all(config, args.model_dir):
+    if args.config is not None:
+        from facefleet.yamlfile import read_yaml_mapping
+
+        pipeline = PipelineConfig.model_validate(read_yaml_mapping(args.config).get("pipeline", {}))
+    else:
+        backend = {"type": "tensorrt", "precision": args.precision, "max_batch": args.max_batch,
+                   "engine_cache_dir": args.engine_dir, "calibration_dir": args.calibration_dir}
+        pipeline = PipelineConfig.model_validate({"model_dir": args.model_dir, "backend": backend})
+    for path in build_all(pipeline):
         print(path)
     return 0
 
@@ -134,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     engines = models.add_parser("engines", 
                                   help="build TensorRT engines on this GPU (cached)")
+    engines.add_argument("--config", type=Path, help="edge or hub YAML: build for its `pipeline` block "
+                         "(then the options below are not used)")
     engines.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8")
     engines.add_argument("--max-batch", type=int, default=32)
     engines.add_argument("--model-dir", type=Path)

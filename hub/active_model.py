@@ -36,6 +36,8 @@ class HubModels:
         self.training_dir = training_dir
         self._lock = threading.Lock()
         self._pipelines: dict[str, FacePipeline] = {configured.model_id: configured}
+        self._versions: dict[str, str] = {configured.model_id: ""}
+        self._query_pipelines: dict[str, FacePipeline] = {}
         active = store.ensure_active(configured.model_id)
         self._active = self.pipeline_for(active.model_id, active.version)
 
@@ -43,6 +45,20 @@ class HubModels:
     def pipeline(self) -> FacePipeline:
         """The active pipeline: what new samples are embedded with and what search compares against."""
         return self._active
+
+    def query_pipeline(self) -> FacePipeline:
+        """The active model's pipeline for 1:N search and verify, which run beside enrollment (under a lock of
+        their own). onnxruntime sessions may run from several threads at once, so they are shared (no second
+        copy of the weights); other backends (a TensorRT execution context is single-threaded) get an
+        instance of their own, built once per model. It follows the active model like `pipeline`."""
+        active = self._active
+        if _shares_sessions(self.config):
+            return active
+        with self._lock:
+            if active.model_id not in self._query_pipelines:
+                self._query_pipelines[active.model_id] = self._build(active.model_id,
+                                                                     self._versions.get(active.model_id, ""))
+            return self._query_pipelines[active.model_id]
 
     def activate(self, pipeline: FacePipeline) -> None:
         """Swap the active pipeline (called once the database says this model is active)."""
@@ -54,6 +70,7 @@ class HubModels:
         with self._lock:
             if model_id not in self._pipelines:
                 self._pipelines[model_id] = self._build(model_id, version)
+                self._versions[model_id] = version
             return self._pipelines[model_id]
 
     def _build(self, model_id: str, version: str) -> FacePipeline:
@@ -105,3 +122,8 @@ def _is_registry_embedder(model_id: str) -> bool:
         return load_registry().model(model_id).role == "embedder"
     except (KeyError, ValueError):
         return False
+
+
+def _shares_sessions(config: PipelineConfig) -> bool:
+    """Whether every net of the pipeline runs on onnxruntime (sessions safe to call from several threads)."""
+    return config.backend.type == "onnxruntime" and config.embedder.type == "onnxruntime"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse, Response
 
 from facefleet.signing import SignatureError
 from hub.active_model import UnknownModelError
 from hub.api import (
+    audit,
     devices,
     events,
     galleries,
@@ -27,19 +26,22 @@ from hub.api import (
     visitors,
 )
 from hub.embeddings import ModelChangedError
-from hub.enroll import VideoError
+from hub.enroll import RequestTooLarge, VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
+from hub.names import NameRefused
 from hub.reembed import ReembedBusyError
+from hub.revocations import RevokedError
 from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training_service import TrainingUnavailableError
+from hub.uploads import UploadTooLarge
 from hub.visitors.records import VisitorError
+from hub.web import mount_web
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
 
-STATIC = Path(__file__).with_name("static")
 _ERRORS: dict[type[Exception], int] = {
     NotFoundError: 404,
     ConflictError: 409,
@@ -48,6 +50,10 @@ _ERRORS: dict[type[Exception], int] = {
     RolloutError: 422,
     ModelFileError: 422,
     SignatureError: 422,
+    RequestTooLarge: 413,
+    RevokedError: 410,
+    NameRefused: 422,
+    UploadTooLarge: 413,
     UnknownModelError: 422,
     ModelChangedError: 409,
     ReembedBusyError: 409,
@@ -69,6 +75,8 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         title="FaceFleet hub",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # hub.web serves Swagger UI and ReDoc from local files instead of a CDN
+        redoc_url=None,
         description="Enrollment, sample library, 1:1 verify, 1:N search, signed galleries, rollouts.",
     )
     app.state.hub = hub
@@ -82,6 +90,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         events.router,
         rollouts.router,
         training.router,
+        audit.router,
         visitors.router,
         tracks.router,
         suggestions.router,
@@ -89,12 +98,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    mount_web(app)
 
     @app.get("/metrics", tags=["meta"], response_class=Response)
     def metrics() -> Response:

@@ -10,6 +10,7 @@ Runs a real hub (uvicorn on a free port, temporary data folder) and the shared d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import tempfile
@@ -109,10 +110,12 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
     start = time.perf_counter()
     limit = hub.settings.enroll.max_samples_per_person
     for folder in tqdm(folders, desc="LFW people", unit="person"):
-        photos = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))[:per_person]]
-        report = hub.enroller.from_photos(photos, np.zeros((0, 0), np.float32))
+        paths = sorted(folder.glob("*.jpg"))[:per_person]
+        with contextlib.ExitStack() as files:
+            photos = [(p.name, files.enter_context(p.open("rb"))) for p in paths]
+            report = hub.enroller.from_photos(photos, np.zeros((0, 0), np.float32))
         if report.accepted:
-            hub.library.add_samples(folder.name, report.accepted, report.model_id, limit)
+            hub.library.add_samples(hub.library.begin_upload(folder.name), report.accepted, report.model_id, limit)
             figures.lfw_samples += len(report.accepted)
     figures.lfw_embed_s = time.perf_counter() - start
     figures.lfw_people = len(hub.library.people()) - 3  # minus the three HTTP uploads' people

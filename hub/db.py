@@ -74,8 +74,40 @@ def _m006_active_model(db: Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL)""")
 
 
-def _m007_visitors(db: Database) -> None:
-    """Ended tracks received with a template (unknown ones grouped into visitors), and suggested samples."""
+def _m007_person_deletions(db: Database) -> None:
+    """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
+    galleries know whom they hold so a deletion can revoke them."""
+    db.execute("""CREATE TABLE person_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,
+        person_name TEXT NOT NULL, samples INTEGER NOT NULL, token_id TEXT NOT NULL, token_name TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, revoked_galleries TEXT NOT NULL)""")
+    db.execute("CREATE INDEX person_deletions_name ON person_deletions(person_name)")
+    db.execute("""CREATE TABLE gallery_people (version TEXT NOT NULL, person_id TEXT NOT NULL,
+        PRIMARY KEY (version, person_id))""")
+    db.execute("CREATE INDEX gallery_people_person ON gallery_people(person_id)")
+    db.execute("ALTER TABLE artifacts ADD COLUMN revoked TEXT NOT NULL DEFAULT ''")
+
+
+def _m008_name_skeletons(db: Database) -> None:
+    """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
+    from hub.names import skeleton
+
+    db.execute("ALTER TABLE people ADD COLUMN skeleton TEXT NOT NULL DEFAULT ''")
+    for person_id, name in db.execute("SELECT id, name FROM people").fetchall():
+        db.execute("UPDATE people SET skeleton = ? WHERE id = ?", [skeleton(name), person_id])
+    db.execute("CREATE INDEX people_skeleton ON people(skeleton)")
+
+
+def _m009_releases(db: Database) -> None:
+    """Release rollouts (model staged everywhere, then its gallery) survive a hub restart."""
+    db.execute("""CREATE TABLE releases (id TEXT PRIMARY KEY, model_version TEXT NOT NULL,
+        gallery_version TEXT NOT NULL, targets TEXT NOT NULL, canaries TEXT NOT NULL,
+        canary_timeout_s REAL NOT NULL, model_rollout_id TEXT NOT NULL, gallery_rollout_id TEXT NOT NULL,
+        state TEXT NOT NULL, detail TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)""")
+
+
+def _m011_visitors(db: Database) -> None:
+    """Ended tracks received with a template (unknown ones grouped into visitors), suggested samples, and
+    the record of visitors a user deleted (checked, as person deletions are, when a gallery is registered)."""
     db.execute("""CREATE TABLE visitors (id TEXT PRIMARY KEY, model_id TEXT NOT NULL,
         ignored INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL)""")
     db.execute("""CREATE TABLE ended_tracks (event_id TEXT PRIMARY KEY,
@@ -92,6 +124,9 @@ def _m007_visitors(db: Database) -> None:
         auto INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
         decided TEXT)""")
     db.execute("CREATE INDEX suggestions_person ON suggestions(person_id, state)")
+    db.execute("""CREATE TABLE visitor_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL,
+        tracks INTEGER NOT NULL, deleted_at TEXT NOT NULL, revoked_galleries TEXT NOT NULL)""")
+    db.execute("CREATE INDEX visitor_deletions_visitor ON visitor_deletions(visitor_id)")
 
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
@@ -101,7 +136,10 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("004_devices_rollouts", _m004_devices_rollouts),
     ("005_embeddings_per_model", _m005_embeddings_per_model),
     ("006_active_model", _m006_active_model),
-    ("007_visitors", _m007_visitors),
+    ("007_person_deletions", _m007_person_deletions),
+    ("008_name_skeletons", _m008_name_skeletons),
+    ("009_releases", _m009_releases),
+    ("011_visitors", _m011_visitors),
 )
 
 
@@ -120,6 +158,7 @@ class HubDb:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted rows (embeddings of a deleted person) are zeroed
         conn.execute("PRAGMA journal_mode = WAL")
         self.db = Database(conn)
         self.path = path
@@ -137,7 +176,12 @@ class HubDb:
             yield self.db
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied, each in its own transaction. Returns their names."""
+        """Apply the migrations not yet applied, each in its own transaction. Returns their names.
+
+        A migration is known by its name, not its number: those not recorded in `_migrations` run in the
+        order of MIGRATIONS, so a number left free (one another line of work takes) is harmless, and a
+        migration added below a number already applied still runs.
+        """
         with self.transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"

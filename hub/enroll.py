@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from hub.settings import EnrollConfig
-from models.imageio import ImageError, decode_image
+from models.imageio import ImageError, check_header, decode_image, fit_pixels, read_header
 from models.pipeline import FaceAnalysis, FacePipeline
 
 REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "over_limit")
@@ -25,7 +26,11 @@ PipelineSource = Callable[[], FacePipeline]
 
 
 class VideoError(ValueError):
-    """The upload is not a video we can read; the message says why."""
+    """The upload is not a video we can read, or one over the limits; the message says why."""
+
+
+class RequestTooLarge(ValueError):
+    """One request asks for more work than `enroll.max_request_pixels` allows (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +85,9 @@ def evenly_spread(count: int, keep: int) -> np.ndarray:
 
 
 class Enroller:
-    """Runs the hub's active face pipeline over uploads. Thread-safe: one analysis at a time.
+    """Runs the hub's active face pipeline over uploads under the configured pixel budget. Thread-safe: one
+    analysis at a time (the hub gives 1:N search and verify an Enroller of their own, so a query never waits
+    behind an enrollment's lock).
 
     One upload is analysed by one pipeline (asked for once at its start), so its candidates all carry the
     embeddings of one model, named in the report.
@@ -138,20 +145,47 @@ class Enroller:
                 )
             )
 
-    def from_photos(self, photos: list[tuple[str, bytes]], existing: np.ndarray, stored: int = 0) -> EnrollReport:
-        """Photos as (file name, bytes); `existing` (K, D) are the person's stored embeddings (duplicates),
+    def decode(self, name: str, file: BinaryIO) -> np.ndarray:
+        """A photo file -> (H, W, 3) BGR upright and within the pixel budget; ImageError names the file.
+        Its size and header are checked before it is read into memory."""
+        try:
+            read_header(file)
+            return decode_image(file.read(), self.config.decode_limits)
+        except ImageError as exc:
+            raise ImageError(f"{name}: {exc}") from exc
+
+    def check_photos(self, photos: Sequence[tuple[str, BinaryIO]]) -> None:
+        """Every header within the limits, and their declared pixels summed within the request budget,
+        before any photo is decoded (ImageError naming the file, or RequestTooLarge)."""
+        total = 0
+        for name, file in photos:
+            try:
+                header = read_header(file)
+                check_header(header, self.config.decode_limits)
+            except ImageError as exc:
+                raise ImageError(f"{name}: {exc}") from exc
+            total += header.pixels
+        if total > self.config.max_request_pixels:
+            raise RequestTooLarge(f"the photos declare {total / 1e6:.0f} MP together; one request may "
+                                  f"declare at most {self.config.max_request_pixels / 1e6:.0f} MP")
+
+    def from_photos(self, photos: Sequence[tuple[str, BinaryIO]], existing: np.ndarray,
+                    stored: int = 0) -> EnrollReport:
+        """Photos as (file name, open file); `existing` (K, D) are the person's stored embeddings (duplicates),
         `stored` how many samples the person has (faces past `max_samples_per_person` are `over_limit`).
 
-        Raises ImageError (naming the file) for the first undecodable photo: the request fails as a whole
-        (nothing is stored before the whole report exists). Photos are decoded one at a time, so memory
-        holds one full-size image, not all of them.
+        Headers are checked first (`check_photos`), then photos are read and decoded one at a time, so
+        memory holds one photo within the budget, not all of them. Raises ImageError (naming the file) for
+        the first undecodable photo: the request fails as a whole (nothing is stored before the whole
+        report exists).
         """
+        self.check_photos(photos)
         pipeline = self._pipeline()
         report = EnrollReport(model_id=pipeline.model_id)
         kept = list(existing)
-        for name, data in photos:
+        for name, file in photos:
             report.images += 1
-            self._judge(_decode_named(name, data), f"photo:{name}", kept, report, pipeline)
+            self._judge(self.decode(name, file), f"photo:{name}", kept, report, pipeline)
         self._keep_spread(report, self._room(stored, len(report.accepted)))
         return report
 
@@ -173,6 +207,7 @@ class Enroller:
         """
         max_frames = min(max_frames or self.config.max_video_frames, self.config.max_video_frames)
         max_samples = min(max_samples or self.config.max_video_samples, self.config.max_video_samples)
+        self.check_video(path)
         pipeline = self._pipeline()
         report = EnrollReport(model_id=pipeline.model_id)
         report.frames_read = _count_frames(path, max_frames)
@@ -180,16 +215,23 @@ class Enroller:
         kept = list(existing)
         for index, frame in _frames_at(path, wanted):
             report.frames_analyzed += 1
+            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # the container lied
+                raise VideoError(f"frame {index} of {frame.shape[1]}x{frame.shape[0]} is over the frame limit")
+            frame = fit_pixels(frame, self.config.analysis_pixels)
             self._judge(frame, f"video:{name}#{index}", kept, report, pipeline)
         self._keep_spread(report, self._room(stored, max_samples))
         return report
 
-
-def _decode_named(name: str, data: bytes) -> np.ndarray:
-    try:
-        return decode_image(data)
-    except ImageError as exc:
-        raise ImageError(f"{name}: {exc}") from exc
+    def check_video(self, path: Path) -> None:
+        """Refuse (VideoError) a video whose frame size or duration, as its container declares them, is
+        over the limits, before any frame is decoded."""
+        width, height, frames, fps = _video_header(path)
+        if width * height > self.config.max_video_frame_pixels:
+            raise VideoError(f"frames of {width}x{height} ({width * height / 1e6:.1f} MP) exceed the "
+                             f"{self.config.max_video_frame_pixels / 1e6:.1f} MP frame limit")
+        if frames > 0 and fps > 0 and frames / fps > self.config.max_video_duration_s:
+            limit_s = self.config.max_video_duration_s
+            raise VideoError(f"a video of {frames / fps:.0f} s exceeds the {limit_s:g} s limit")
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
@@ -197,6 +239,17 @@ def _open_video(path: Path) -> cv2.VideoCapture:
     if not capture.isOpened():
         raise VideoError("not a readable video (no decodable stream)")
     return capture
+
+
+def _video_header(path: Path) -> tuple[int, int, int, float]:
+    """(width, height, frame count, fps) as the container declares them; 0 where it does not say."""
+    capture = _open_video(path)
+    try:
+        props = (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FPS)
+        width, height, frames, fps = (max(0.0, capture.get(p)) for p in props)
+    finally:
+        capture.release()
+    return int(width), int(height), int(frames), float(fps)
 
 
 def _count_frames(path: Path, max_frames: int) -> int:

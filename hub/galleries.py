@@ -21,9 +21,16 @@ from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
 from hub.embeddings import SampleEmbeddings
 from hub.library import NotFoundError
+from hub.revocations import (
+    MANIFEST_NAME,
+    RevokedError,
+    gallery_holder_ids,
+    index_gallery_people,
+    index_unindexed_galleries,
+    purge_revoked_files,
+    revokes_for_new_gallery,
+)
 from models.artifacts import sha256_file
-
-MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,7 @@ class ArtifactRecord:
     created: str
     people: int
     templates: int
+    revoked: str = ""  # when a deletion revoked it ('' while it is servable)
 
 
 class ModelFileError(ValueError):
@@ -121,33 +129,24 @@ class ArtifactStore:
     ) -> ArtifactRecord:
         try:
             (file,) = [p for p in tmp.iterdir() if p.name != MANIFEST_NAME]
-            manifest = ArtifactManifest(
-                kind=kind,
-                version=version,
-                model_id=model_id,
-                sha256=sha256_file(file),
-                size=file.stat().st_size,
-                created=utc_now(),
-                file_name=file.name,
-                embedding_dim=dim,
-                base_model=base_model,
-            )
-            signed = sign_manifest(self.key, manifest, self.key_id)
-            (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
-            record = ArtifactRecord(
-                kind,
-                version,
-                model_id,
-                manifest.sha256,
-                manifest.size,
-                manifest.created.isoformat(),
-                people,
-                templates,
-            )
+            sha256, size = sha256_file(file), file.stat().st_size
+            holds = gallery_holder_ids(file) if kind == "gallery" else ()
             target = self.root / kind / version
             target.parent.mkdir(parents=True, exist_ok=True)
+            # Revocations are read, signed into the manifest and committed with the row as one step, so a
+            # deletion cannot land between them.
             with self.hub_db.transaction() as db:
+                revokes = revokes_for_new_gallery(db, holds) if kind == "gallery" else []
+                manifest = ArtifactManifest(
+                    kind=kind, version=version, model_id=model_id, sha256=sha256, size=size, created=utc_now(),
+                    file_name=file.name, embedding_dim=dim, base_model=base_model, revokes=revokes,
+                )
+                signed = sign_manifest(self.key, manifest, self.key_id)
+                (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
+                record = ArtifactRecord(kind, version, model_id, sha256, size, manifest.created.isoformat(),
+                                        people, templates)
                 db.table("artifacts").insert(record.__dict__)
+                index_gallery_people(db, version, holds)
                 tmp.replace(target)
             return record
         finally:
@@ -165,8 +164,15 @@ class ArtifactStore:
             raise NotFoundError(f"no {kind} artifact {version}")
         return ArtifactRecord(**rows[0])
 
+    def servable(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
+        """The record of an artifact that may be rolled out and downloaded (RevokedError, 410, if revoked)."""
+        record = self.get(kind, version)
+        if record.revoked:
+            raise RevokedError(f"{kind} {version} was revoked at {record.revoked} (it held a deleted person)")
+        return record
+
     def manifest(self, kind: ArtifactKind, version: str) -> SignedManifest:
-        self.get(kind, version)
+        self.servable(kind, version)
         return SignedManifest.model_validate_json((self.root / kind / version / MANIFEST_NAME).read_text())
 
     def file_path(self, kind: ArtifactKind, version: str) -> Path:
@@ -174,8 +180,12 @@ class ArtifactStore:
 
     def clean_tmp(self) -> int:
         """Remove half-built artifacts after a crash: the staging folder, and version folders without a
-        database row (moved into place, but the process died before the commit). Returns folders removed."""
+        database row (moved into place, but the process died before the commit). Returns folders removed.
+        Also finishes revocations (files of revoked galleries) and indexes galleries' people where a hub
+        before the index registered them."""
         shutil.rmtree(self.root / ".tmp", ignore_errors=True)
+        index_unindexed_galleries(self.hub_db, self.root)
+        purge_revoked_files(self.hub_db, self.root)
         with self.hub_db.read() as db:
             known = {(kind, version) for kind, version in db.execute("SELECT kind, version FROM artifacts")}
         orphans = [p for kind in ("gallery", "model") if (self.root / kind).is_dir()

@@ -21,6 +21,7 @@ from sqlite_utils import Database
 from hub.db import HubDb, now_iso
 from hub.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.enroll import SampleCandidate
+from hub.names import skeleton
 from hub.optimize import samples_to_drop
 
 STAGING = ".staging"
@@ -33,7 +34,22 @@ class NotFoundError(KeyError):
 
 
 class ConflictError(ValueError):
-    """A name that is already taken, or a write the library's state refuses (a person's sample limit)."""
+    """A name that is already taken (or looks like one that is), or a write the library's state refuses (a
+    person's sample limit)."""
+
+
+class PersonDeletedError(ConflictError):
+    """The person an upload was for was deleted while it was analyzed; nothing was stored (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """Taken when an upload starts: its label, the person it adds to ('' for a new one), and the last
+    deletion then, which the storing transaction checks against."""
+
+    label: str
+    person_id: str
+    deletion_mark: int
 
 
 @dataclass(frozen=True)
@@ -77,11 +93,21 @@ class Library:
             return self._create_person(db, name)
 
     def _create_person(self, db: Database, name: str) -> Person:
-        if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
-            raise ConflictError(f"a person named {name!r} exists already")
+        self._check_unique(db, name, "")
         person = Person(_new_id(), name, now_iso())
-        db.table("people").insert({"id": person.id, "name": name, "created": person.created})
+        db.table("people").insert({"id": person.id, "name": name, "created": person.created,
+                                   "skeleton": skeleton(name)})
         return person
+
+    @staticmethod
+    def _check_unique(db: Database, name: str, person_id: str) -> None:
+        """Refuse a name that another person has, or one that looks the same (equal skeletons)."""
+        clash = db.execute("SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?",
+                           [name, skeleton(name), person_id]).fetchone()
+        if clash and clash[0] == name:
+            raise ConflictError(f"a person named {name!r} exists already")
+        if clash:
+            raise ConflictError(f"{name!r} looks like the existing person {clash[0]!r}; use that name or another")
 
     def people(self) -> list[Person]:
         with self.hub_db.read() as db:
@@ -108,39 +134,53 @@ class Library:
     def rename_person(self, person_id: str, name: str) -> Person:
         with self.hub_db.transaction() as db:
             self.person(person_id)
-            clash = db.execute(
-                "SELECT id FROM people WHERE name = ? AND id != ?", [name, person_id]
-            ).fetchone()
-            if clash:
-                raise ConflictError(f"a person named {name!r} exists already")
-            db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+            self._check_unique(db, name, person_id)
+            db.execute("UPDATE people SET name = ?, skeleton = ? WHERE id = ?", [name, skeleton(name), person_id])
         return self.person(person_id)
 
-    def delete_person(self, person_id: str) -> int:
-        """Remove a person with all samples; returns how many samples went."""
-        with self.hub_db.transaction() as db:
-            person = self.person(person_id)
-            db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
-            db.execute("DELETE FROM people WHERE id = ?", [person_id])
+    def remove_person(self, db: Database, person_id: str) -> Person:
+        """Delete a person's rows and samples inside the caller's transaction (hub.deletions records the
+        fact); `remove_person_files` removes the crops once that has committed. The samples' embeddings of
+        every model go too (named here rather than left to the foreign key's cascade)."""
+        person = self.person(person_id)
+        db.execute("DELETE FROM sample_embeddings WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
+                   [person_id])
+        db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
+        db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        return person
+
+    def remove_person_files(self, person_id: str) -> None:
         shutil.rmtree(self.samples_dir / person_id, ignore_errors=True)
-        return person.samples
 
     # samples ------------------------------------------------------------------------------------------
-    def add_samples(self, label: str, candidates: list[SampleCandidate], model_id: str,
+    def begin_upload(self, label: str) -> UploadTicket:
+        """What an upload for `label` must still hold when it stores its samples (see add_samples)."""
+        with self.hub_db.read() as db:
+            found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
+            mark = db.execute("SELECT COALESCE(MAX(seq), 0) FROM person_deletions").fetchone()[0]
+        return UploadTicket(label, found[0] if found else "", int(mark))
+
+    def add_samples(self, ticket: UploadTicket, candidates: list[SampleCandidate], model_id: str,
                     max_per_person: int) -> tuple[Person, list[Sample]]:
-        """Store candidates embedded by `model_id` under the person named `label` (created if new), all or
-        nothing. Refused when `model_id` is no longer the active model (ModelChangedError) or when the person
-        would hold more than `max_per_person` samples (ConflictError)."""
+        """Store candidates embedded by `model_id` under the person named `ticket.label` (created if new), all
+        or nothing.
+
+        Refused (nothing stored) when that person (by id or name) was deleted after the ticket was taken
+        (PersonDeletedError: a delete that lands during an upload wins, and the upload does not re-create the
+        person), when `model_id` is no longer the active model (ModelChangedError), or when the person would
+        hold more than `max_per_person` samples (ConflictError).
+        """
         staging = self.samples_dir / STAGING / _new_id()
         staging.mkdir(parents=True)
         try:
             rows = [self._stage(staging, c) for c in candidates]
             with self.hub_db.transaction() as db:
+                self._check_not_deleted(db, ticket)
                 if (active := self.embedding_store.active(db).model_id) != model_id:
                     raise ModelChangedError(f"the hub switched to model {active} while this upload was analysed "
                                             f"with {model_id}; nothing was stored, send it again")
-                found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
-                person_id = found[0] if found else self._create_person(db, label).id
+                found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
+                person_id = found[0] if found else self._create_person(db, ticket.label).id
                 self._check_room(db, person_id, len(rows), max_per_person)
                 for row in rows:
                     row["person_id"] = person_id
@@ -151,6 +191,13 @@ class Library:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.person(person_id), [self._sample(r) for r in rows]
+
+    @staticmethod
+    def _check_not_deleted(db: Database, ticket: UploadTicket) -> None:
+        deleted = db.execute("SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? "
+                             "OR person_id = ?)", [ticket.deletion_mark, ticket.label, ticket.person_id]).fetchone()
+        if deleted:
+            raise PersonDeletedError(f"{deleted[0]!r} was deleted while this upload was analyzed; nothing was stored")
 
     @staticmethod
     def _check_room(db: Database, person_id: str, adding: int, max_per_person: int) -> None:

@@ -63,6 +63,8 @@ def embed_missing(library: Library, store: EmbeddingStore, model_id: str, pipeli
         for sample_id in ids:
             try:
                 crop = library.crop_rgb(sample_id)
+                if crop is None:  # a deletion removes the rows, then the files: is the sample still there?
+                    library.sample_path(sample_id)
             except NotFoundError:  # deleted meanwhile
                 continue
             if crop is None:

@@ -9,8 +9,10 @@ from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
 from facefleet.wire import ArtifactKind, DeviceStatus, Topics, UpdateState
+from hub import uploads
 from hub.active_model import HubModels
 from hub.db import HubDb
+from hub.deletions import Deletions
 from hub.devices import DeviceRegistry
 from hub.embeddings import EmbeddingStore
 from hub.enroll import Enroller
@@ -51,9 +53,11 @@ class Hub:
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
+        self.deletions = Deletions(self.db, self.library, self.artifacts.root)
         self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
                                 self.artifacts, self.embedding_store, settings.data_dir / "training")
         self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
+        self.searcher = Enroller(self.models.query_pipeline, settings.enroll)
         self.devices = DeviceRegistry(self.db)
         self.reembedder = Reembedder(self.db, self.library, self.models, self.device_models)
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
@@ -72,7 +76,7 @@ class Hub:
                 self._on_event,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
-        self.releases = ReleaseRollouts(self.rollouts)
+        self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(
             self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
         )
@@ -169,6 +173,8 @@ class Hub:
         self.devices.update(status)
 
     async def start(self) -> None:
+        if spooled := uploads.clean(self.settings.data_dir):
+            log.warning("upload recovery: %d spooled uploads of interrupted requests removed", spooled)
         moved, removed = self.library.recover()
         if orphans := self.artifacts.clean_tmp():
             log.warning("artifact recovery: %d half-built artifact folders removed", orphans)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.backend import Backend
+from models.backend import Backend, batch_limit
 from models.registry import Preprocess
 
 
@@ -14,11 +14,12 @@ class Embedder:
 
     def __init__(self, backend: Backend, preprocess: Preprocess, embedding_dim: int, max_batch: int = 32,
                  flip_average: bool = False) -> None:
-        """flip_average: also embed the mirrored crop and average (about +0.1 point on LFW, 2x the cost)."""
+        """max_batch: crops per backend call, capped by the backend's own limit (a TensorRT profile's max).
+        flip_average: also embed the mirrored crop and average (about +0.1 point on LFW, 2x the cost)."""
         self.backend = backend
         self.preprocess = preprocess
         self.dim = embedding_dim
-        self.max_batch = max_batch
+        self.max_batch = batch_limit(backend, max_batch)
         self.flip_average = flip_average
 
     def embed(self, crops_rgb: np.ndarray) -> np.ndarray:

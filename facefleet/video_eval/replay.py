@@ -3,6 +3,7 @@ own `CameraProcessor`, every frame, and keep what each track did."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
@@ -41,8 +42,10 @@ def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig
     names: list[str] = []
     samples: dict[str, int] = {}
     for folder in sorted(p for p in people_dir.iterdir() if p.is_dir()):
-        photos = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-        report = enroller.from_photos(photos, np.zeros((0, pipeline.embedder.dim), np.float32))
+        paths = [f for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        with contextlib.ExitStack() as files:
+            photos = [(f.name, files.enter_context(f.open("rb"))) for f in paths]
+            report = enroller.from_photos(photos, np.zeros((0, pipeline.embedder.dim), np.float32))
         samples[folder.name] = len(report.accepted)
         if report.accepted:
             embeddings += [c.embedding for c in report.accepted]

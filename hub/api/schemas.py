@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from facefleet.wire import ArtifactKind, TrackEvent
+from hub.names import clean_name
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
+Name = Annotated[str, _NAME, AfterValidator(clean_name)]  # NFC, visible characters, one script a word
 
 
 class _In(BaseModel):
@@ -16,11 +18,11 @@ class _In(BaseModel):
 
 
 class PersonCreate(_In):
-    name: str = _NAME
+    name: Name
 
 
 class PersonUpdate(_In):
-    name: str = _NAME
+    name: Name
 
 
 class PersonPublic(BaseModel):
@@ -74,6 +76,22 @@ class CountPublic(BaseModel):
     deleted: int
 
 
+class PersonDeletePublic(BaseModel):
+    deleted: int = Field(description="samples deleted with the person")
+    revoked_galleries: list[str] = Field(description="gallery versions that held them, revoked now")
+
+
+class DeletionPublic(BaseModel):
+    seq: int = Field(description="the deletion's version: uploads begun before it fail for this person")
+    person_id: str
+    person_name: str
+    samples: int
+    token_id: str = Field(description="the API token that deleted")
+    token_name: str
+    deleted_at: str
+    revoked_galleries: list[str]
+
+
 class VerifyPublic(BaseModel):
     same_person: bool
     score: float = Field(description="cosine similarity of the central faces, -1..1")
@@ -105,6 +123,7 @@ class ArtifactPublic(BaseModel):
     created: str
     people: int
     templates: int
+    revoked: str = Field(description="when a deletion revoked it ('' while it can be rolled out and downloaded)")
     manifest_url: str
     artifact_url: str
 

@@ -7,10 +7,9 @@ import dataclasses
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from hub.api.schemas import Name
 from hub.visitors.records import TrackRecord, Visitor
 from hub.visitors.suggestions import Suggestion
-
-_NAME = Field(min_length=1, max_length=100, pattern=r"\S")
 
 
 class _In(BaseModel):
@@ -64,7 +63,7 @@ class VisitorDetailPublic(BaseModel):
 
 
 class VisitorName(_In):
-    name: str = _NAME
+    name: Name = Field(description="the person's name (created if new), checked as any person's name")
 
 
 class VisitorMerge(_In):

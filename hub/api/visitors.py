@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.samples import existing_samples, store
+from hub.api.samples import store
 from hub.api.schemas import CountPublic, EnrollPublic
 from hub.api.visitor_schemas import (
     ReclusterPublic,
@@ -21,6 +21,7 @@ from hub.api.visitor_schemas import (
     track_public,
     visitor_public,
 )
+from hub.visitors.enrolling import analyse_crops
 from hub.visitors.maintenance import recluster_all
 
 router = APIRouter(prefix="/api/visitors", tags=["visitors"])
@@ -50,14 +51,13 @@ async def name_visitor(visitor_id: str, body: VisitorName, request: Request, hub
                        _: AdminScope) -> EnrollPublic:
     """Enroll the visitor's sharpest crops as samples of the person `name` (created if new) through the
     normal enrollment path (face check, blur, duplicates, per-person cap); then the visitor is removed."""
-    label = body.name.strip()
+    label = body.name
     crops = await run_in_threadpool(hub.visitor_store.best_crops, visitor_id, hub.settings.visitors.name_max_samples)
     if not crops:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the visitor has no crop left to enroll")
-    existing, stored = await run_in_threadpool(existing_samples, hub.library, label)
     photos = [(f"track-{event_id}.jpg", jpeg) for event_id, jpeg in crops]
-    report = await run_in_threadpool(hub.enroller.from_photos, photos, existing, stored)
-    answer = await store(request, hub, label, report)
+    ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, label, photos)
+    answer = await store(request, hub, ticket, report)
     await run_in_threadpool(hub.visitor_store.delete, visitor_id)
     return answer
 

@@ -163,7 +163,7 @@
       async () => (await post("/api/visitors/" + ids[0] + "/merge", { other_id: ids[1] })).json());
   }
 
-  // Also offered on each sample of the page's sample grid (see index.html).
+  // Also offered on each sample of the page's sample grid (see app.js).
   window.facefleetSampleNotThisPerson = (sampleId) => act(
     (v) => "the sample left the library; its face joined visitor " + v.id,
     async () => (await post("/api/tracks/from-sample", { sample_id: sampleId })).json());

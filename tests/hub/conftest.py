@@ -108,15 +108,16 @@ def library_state(hub: Hub) -> tuple[int, int, list[str]]:
     return people, samples, files
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    """Headless Chromium (Selenium)."""
+def chrome(*extra_flags: str) -> object:
+    """Headless Chromium (Selenium) that keeps its console log (CSP violations are reported there)."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     for flag in (
+        *extra_flags,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -131,5 +132,12 @@ def browser() -> Iterator[object]:
     options.binary_location = chromium
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium (Selenium)."""
+    driver = chrome()
     yield driver
-    driver.quit()
+    driver.quit()  # type: ignore[attr-defined]

@@ -6,13 +6,17 @@ the mechanics run in seconds (tests/hub/test_release_to_edge.py switches to a re
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+import pytest
 
 from hub.db import now_iso
+from hub.embeddings import ModelChangedError
+from hub.library import PersonDeletedError
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
 
@@ -143,3 +147,95 @@ def test_max_samples_per_person(start_hub, tmp_path: Path) -> None:  # type: ign
 
     tighter = start_hub(data_dir=tmp_path / "hub", enroll={"max_samples_per_person": limit - 1})
     assert tighter.client(tighter.admin).post("/api/samples/optimize", json={}).json() == {"deleted": 1}
+
+
+def test_after_a_switch_search_follows_and_deletion_reaches_every_model(hub_server: HubServer) -> None:
+    admin = hub_server.client(hub_server.admin)
+    stored = enroll(admin, PEOPLE)
+    for_sface = admin.post("/api/galleries").json()["version"]
+    version = register_copy(hub_server)
+    admin.post(f"/api/models/{version}/activate")
+    assert wait_switch(admin)["model_id"] == COPY
+    for_copy = admin.post("/api/galleries").json()["version"]
+    assert hub_server.hub.models.query_pipeline().model_id == COPY
+    with hub_server.hub.db.transaction() as db:  # search must compare with the new model's embeddings only
+        db.execute("DELETE FROM sample_embeddings WHERE model_id = 'sface'")
+    _, probe = photos("Colin_Powell", range(4, 5))[0]
+    assert admin.post("/api/search", files={"file": probe}).json()["hits"][0]["name"] == "Colin_Powell"
+    _, other = photos("Colin_Powell", range(5, 6))[0]
+    assert admin.post("/api/verify", files={"a": probe, "b": other}).json()["same_person"] is True
+
+    admin.post("/api/galleries", json={"model_id": "sface"}).raise_for_status()  # sface embeddings again
+    assert admin.get("/api/models/active").json()["embeddings"] == {"sface": stored, COPY: stored}
+    powell = next(p for p in admin.get("/api/people").json() if p["name"] == "Colin_Powell")
+    held = [s["id"] for s in admin.get("/api/samples", params={"person_id": powell["id"]}).json()]
+    deleted = admin.delete(f"/api/people/{powell['id']}").json()
+    assert deleted["deleted"] == len(held) > 0
+    for_sface_again = next(g["version"] for g in admin.get("/api/galleries").json()
+                           if g["model_id"] == "sface" and g["version"] != for_sface)
+    assert sorted(deleted["revoked_galleries"]) == sorted([for_sface, for_copy, for_sface_again])
+    left = {"sface": stored - len(held), COPY: stored - len(held)}
+    assert admin.get("/api/models/active").json()["embeddings"] == left
+    with hub_server.hub.db.read() as db:
+        rows = db.execute("SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN (SELECT value FROM "
+                          "json_each(?))", [json.dumps(held)]).fetchone()[0]
+    assert rows == 0
+
+
+def test_an_upload_in_flight_fails_after_a_switch_or_a_deletion(hub_server: HubServer) -> None:
+    """Library level: what the storing transaction checks against the ticket taken at the upload's start."""
+    hub = hub_server.hub
+    enroll(hub_server.client(hub_server.admin), {"Tony_Blair": range(1, 3)})
+    folder = LFW / "images_deepfunneled" / "Tony_Blair"
+    with (folder / "Tony_Blair_0005.jpg").open("rb") as file:
+        report = hub.enroller.from_photos([("5.jpg", file)], np.zeros((0, 128), np.float32))
+    assert report.model_id == "sface" and report.accepted
+    limit = hub.settings.enroll.max_samples_per_person
+
+    ticket = hub.library.begin_upload("Tony_Blair")
+    with hub.db.transaction() as db:  # the hub switches its model while the upload is analysed
+        db.execute("UPDATE active_model SET model_id = ?", [COPY])
+    with pytest.raises(ModelChangedError, match="send it again"):
+        hub.library.add_samples(ticket, report.accepted, report.model_id, limit)
+    with hub.db.transaction() as db:
+        db.execute("UPDATE active_model SET model_id = 'sface'")
+
+    ticket = hub.library.begin_upload("Tony_Blair")
+    actor = hub.tokens.lookup(hub_server.admin)
+    assert actor is not None
+    hub.deletions.delete_person(ticket.person_id, actor)
+    with pytest.raises(PersonDeletedError, match="deleted while this upload"):
+        hub.library.add_samples(ticket, report.accepted, report.model_id, limit)
+    assert hub.library.person_by_name("Tony_Blair") is None
+
+
+def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Search and verify run beside enrollment: onnxruntime sessions are shared, a torch embedder gets an
+    instance of its own per model, and either follows the active model."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from hub.active_model import HubModels
+    from hub.db import HubDb
+    from hub.embeddings import EmbeddingStore
+    from hub.galleries import ArtifactStore
+    from models.backend import TorchConfig
+    from models.pipeline import PipelineConfig
+    from models.registry import default_model_dir
+
+    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db.migrate()
+    store = EmbeddingStore(hub_db)
+    artifacts = ArtifactStore(hub_db, tmp_path / "artifacts", Ed25519PrivateKey.generate())
+    shared = HubModels(PipelineConfig(), pipeline, artifacts, store, tmp_path / "training")
+    assert shared.query_pipeline() is shared.pipeline
+
+    own = HubModels(PipelineConfig(embedder_backend=TorchConfig(device="cpu")), pipeline, artifacts, store,
+                    tmp_path / "training")
+    query = own.query_pipeline()
+    assert query is not own.pipeline and query.model_id == own.pipeline.model_id == "sface"
+    assert query.embedder.backend.name.startswith("sface.onnx[torch cpu") and own.query_pipeline() is query
+    version = artifacts.add_model(default_model_dir() / "sface.onnx", COPY, 128, base_model="sface").version
+    own.activate(own.pipeline_for(COPY, version))
+    switched = own.query_pipeline()
+    assert switched.model_id == COPY and switched is not own.pipeline and switched is not query
+    hub_db.close()

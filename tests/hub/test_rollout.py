@@ -204,6 +204,36 @@ def test_release_aborts_when_a_device_cannot_stage_the_model(
     assert "edge-b" in state["detail"] and state["gallery_rollout_id"] == ""
 
 
+def test_release_survives_a_hub_restart(start_hub, broker, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from hub.settings import MqttConfig
+
+    mqtt = MqttConfig(port=broker.port, client_id="hub-test")
+    first = start_hub(mqtt=mqtt)
+    devices = [FakeDevice(name, broker.port, first.device, first.hub.public_key_pem, silent=True)
+               for name in ("edge-a", "edge-b")]
+    try:
+        wait_for(lambda: len(devices_by_id(first)) == 2)
+        photo = shared_data / "clips/people/obama/obama.jpg"
+        with first.client(first.admin) as client:
+            client.post("/api/samples/photos", data={"label": "Obama"},
+                        files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+            gallery = str(client.post("/api/galleries").json()["version"])
+        release = _release(first, gallery, ["edge-a"])
+        wait_for(lambda: all(d.announcements for d in devices))  # the model is announced; nobody staged it yet
+        first.stop()  # mid-release: every device still has to stage the model
+
+        second = start_hub(data_dir=first.hub.settings.data_dir, port=first.hub.settings.port, mqtt=mqtt)
+        assert _release_state(second, release["id"])["state"] == "staging"
+        for device in devices:  # now the devices stage the model they were told about before the restart
+            device.silent = False
+            device._apply(device.announcements[-1])
+        wait_for(lambda: _release_state(second, release["id"])["state"] == "switching", 30)
+        gallery_rollout = _release_state(second, release["id"])["gallery_rollout_id"]
+        wait_for(lambda: rollout(second, gallery_rollout)["state"] == "completed", 30)
+        assert [a.kind for a in devices[0].announcements] == ["model", "gallery"]
+    finally:
+        for device in devices:
+            device.stop()
 def test_gallery_rollout_builds_for_the_model_each_target_runs(
     mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
 ) -> None:
