@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 
 from edge.identity import UNKNOWN, Identity
-from facefleet.wire import MAX_CROP_BYTES, EventType, TrackEvent
+from facefleet.wire import MAX_CROP_BYTES, EmbeddingPayload, EventType, TrackEvent
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -
         duration_s=max(duration, 0.0) if duration is not None else None,
         person_id=ident.person_id, name=ident.name, confidence=max(-1.0, min(1.0, ident.confidence)),
         votes=dict(ident.votes), frames=record.samples, liveness=record.liveness,
-        best_crop_jpeg_b64=crop,
+        best_crop_jpeg_b64=crop, ignored=ident.ignored,
+        template=EmbeddingPayload.from_vector(record.template) if record.template is not None else None,
         model_id=record.model_id, gallery_version=record.gallery_version,
     )
 

@@ -5,7 +5,9 @@ template reaches `match_threshold` and beats the next person by `match_margin`. 
 number for "this is P", chosen for a stated false-accept rate on strangers (`facefleet eval lfw` prints the
 open-set figures it comes from). Once named, a track keeps its name while its score stays within
 `identity_hysteresis` of the threshold, so one poor frame does not flip it. Each embedding's own best match
-is kept as evidence (`votes`, a bounded window), not as the rule.
+is kept as evidence (`votes`, a bounded window), not as the rule. An unknown track whose template reaches the
+threshold against an ignore entry of the gallery (an ignored visitor), and no enrolled person higher, is
+`ignored` (with the same hysteresis).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Identity:
     confidence: cosine of the pooled template to the named person (unknown: to the best gallery match).
     votes: person id (or "unknown") -> embeddings of the recent window whose own best match it was.
     embeddings: embeddings pooled into the template so far.
+    ignored: unknown, and matching an ignore entry of the gallery.
     """
 
     person_id: str | None
@@ -35,6 +38,7 @@ class Identity:
     votes: dict[str, int]
     confirmed: bool
     embeddings: int = 0
+    ignored: bool = False
 
 
 NOBODY = Identity(None, None, 0.0, {}, confirmed=False)
@@ -84,19 +88,27 @@ class TrackIdentity:
         self._votes.append(person_id or UNKNOWN)
 
     def update(self, scores: np.ndarray, person_ids: tuple[str, ...], names: tuple[str, ...],
-               embeddings: int) -> IdentityChange:
-        """Decide again from the pooled template's (P,) person scores of the current gallery."""
+               embeddings: int, ignore_score: float = -1.0) -> IdentityChange:
+        """Decide again from the pooled template's (P,) person scores of the current gallery and its best
+        cosine to the gallery's ignore entries (-1: none)."""
         cfg = self.config
         current = self.identity.person_id
         current_index = person_ids.index(current) if current in person_ids else -1
         chosen = decide(scores, current_index, cfg.match_threshold, cfg.match_margin, cfg.identity_hysteresis)
         person = person_ids[chosen] if chosen >= 0 else None
-        changed = person != current
+        ignored = person is None and self._ignored(ignore_score, float(scores.max()) if len(scores) else -1.0)
+        changed = person != current or ignored != self.identity.ignored
         self._streak = 1 if changed else self._streak + 1
         was_confirmed = self.identity.confirmed and not changed
         confirmed = person is not None and (was_confirmed or self._streak >= cfg.confirm_embeddings)
         best = int(np.argmax(scores)) if len(scores) else -1
         confidence = float(scores[chosen if chosen >= 0 else best]) if best >= 0 else 0.0
         self.identity = Identity(person, names[chosen] if chosen >= 0 else None, confidence,
-                                 dict(Counter(self._votes)), confirmed, embeddings)
+                                 dict(Counter(self._votes)), confirmed, embeddings, ignored)
         return IdentityChange(changed, confirmed and not was_confirmed)
+
+    def _ignored(self, ignore_score: float, best_person: float) -> bool:
+        """An ignore entry at the threshold (while ignored: within the hysteresis) and above every person."""
+        cfg = self.config
+        floor = cfg.match_threshold - (cfg.identity_hysteresis if self.identity.ignored else 0.0)
+        return ignore_score >= floor and ignore_score > best_person

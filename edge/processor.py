@@ -275,8 +275,9 @@ class CameraProcessor:
             person = int(own.person_index[k])
             state.identity.vote(rec.gallery.person_ids[person] if person >= 0 and own.cosine[k] >= threshold else None)
             scores = rec.gallery.person_scores(state.template.vector[None])[0]
+            ignore = float(rec.gallery.ignore_scores(state.template.vector[None])[0])
             changes.append((tid, state.identity.update(scores, rec.gallery.person_ids, rec.gallery.names,
-                                                       state.template.count)))
+                                                       state.template.count, ignore)))
         return changes
 
     def _new_state(self, tid: int, ts: datetime, rec: Recognizer, active: bool = False) -> _TrackState:

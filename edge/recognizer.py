@@ -27,7 +27,7 @@ class Recognizer:
     model_version: str = ""
 
     def __post_init__(self) -> None:
-        if len(self.gallery.person_ids) and self.gallery.model_id != self.pipeline.model_id:
+        if (self.gallery.person_ids or self.gallery.ignores.ids) and self.gallery.model_id != self.pipeline.model_id:
             raise GalleryError(f"gallery {self.gallery.version} is for model {self.gallery.model_id!r}, "
                                f"the pipeline runs {self.pipeline.model_id!r}")
         if self.gallery.dim != self.pipeline.embedder.dim:

@@ -74,6 +74,19 @@ def _eval_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval_visitors(args: argparse.Namespace) -> int:
+    from facefleet.visitor_eval.report import format_visitor_eval, run_visitor_eval, write_json
+    from hub.settings import VisitorConfig
+
+    join = args.join_cosine if args.join_cosine is not None else VisitorConfig().join_cosine
+    result = run_visitor_eval(args.data, join, args.people, args.orders, lfw=not args.no_lfw, clips=not args.no_clips)
+    for line in format_visitor_eval(result):
+        print(line, flush=True)
+    if args.json is not None:
+        write_json(result, args.json)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from models.bench import run_bench
 
@@ -158,6 +171,16 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--no-peer", action="store_true", help="skip the face_recognition comparison")
     video.add_argument("--json", type=Path, help="also write the result as JSON here")
     video.set_defaults(func=_eval_video)
+
+    visitors = evaluate.add_parser("visitors", help="unknown tracks clustered into visitors: LFW and real clips")
+    visitors.add_argument("--data", type=Path, default=Path("../shared/data"))
+    visitors.add_argument("--join-cosine", type=float, help="default: the hub's visitors.join_cosine")
+    visitors.add_argument("--people", type=int, default=200, help="LFW people clustered")
+    visitors.add_argument("--orders", type=int, default=3, help="random arrival orders of the LFW photos")
+    visitors.add_argument("--no-lfw", action="store_true", help="skip the LFW part")
+    visitors.add_argument("--no-clips", action="store_true", help="skip the clips and the suggestion recall")
+    visitors.add_argument("--json", type=Path, help="also write the result as JSON here")
+    visitors.set_defaults(func=_eval_visitors)
 
     bench = commands.add_parser("bench", help="detector and embedder speed on this machine")
     bench.add_argument("--data", type=Path, default=Path("../shared/data"))

@@ -2,19 +2,22 @@
 
 The hub writes a gallery file (one version of the enrolled people, for one embedding model); an edge
 agent loads it into a `Gallery` and swaps the whole object at once when a new version arrives, so a
-frame is always matched against exactly one version.
+frame is always matched against exactly one version. Since schema 2 a gallery also carries ignore entries:
+templates of visitors a user chose to ignore, which an agent reports as `ignored` instead of unknown. A
+schema 1 file (written before ignore entries existed) reads as a gallery without any.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-GALLERY_SCHEMA = 1
+GALLERY_SCHEMA = 2
+READABLE_SCHEMAS = ("1", "2")  # schema 1: no ignore entries
 
 
 class GalleryError(ValueError):
@@ -38,6 +41,24 @@ class GalleryMatch:
 
 
 @dataclass(frozen=True)
+class IgnoreEntries:
+    """Ignored visitors: ids (I,), owner (T,) index into ids of each template, templates (T, D) unit vectors.
+
+    An empty set has templates of shape (0, 0)."""
+
+    ids: tuple[str, ...] = ()
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    templates: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
+
+    def __post_init__(self) -> None:
+        t = len(self.templates)
+        if self.templates.ndim != 2 or self.owner.shape != (t,):
+            raise GalleryError(f"ignore templates {self.templates.shape} and owners {self.owner.shape} disagree")
+        if t and (self.owner.min() < 0 or self.owner.max() >= len(self.ids)):
+            raise GalleryError("an ignore template points at no entry")
+
+
+@dataclass(frozen=True)
 class Gallery:
     """Templates of enrolled people.
 
@@ -48,6 +69,7 @@ class Gallery:
         person_ids: (P,) person ids. names: (P,) display names.
         template_person: (T,) index into person_ids for each template row.
         templates: (T, D) float32 unit vectors.
+        ignores: ignore entries (templates of the same model and dimension).
     """
 
     version: str
@@ -56,6 +78,7 @@ class Gallery:
     names: tuple[str, ...]
     template_person: np.ndarray
     templates: np.ndarray
+    ignores: IgnoreEntries = field(default_factory=IgnoreEntries)
 
     def __post_init__(self) -> None:
         t = len(self.templates)
@@ -65,6 +88,9 @@ class Gallery:
             raise GalleryError("person_ids and names differ in length")
         if t and (self.template_person.min() < 0 or self.template_person.max() >= len(self.person_ids)):
             raise GalleryError("a template points at no person")
+        if len(self.ignores.templates) and self.ignores.templates.shape[1] != self.templates.shape[1]:
+            raise GalleryError(f"ignore templates of dim {self.ignores.templates.shape[1]} in a gallery of dim "
+                               f"{self.templates.shape[1]}")
 
     @property
     def dim(self) -> int:
@@ -84,6 +110,13 @@ class Gallery:
         cosines = embeddings.astype(np.float32) @ self.templates.T  # (N, T)
         scores = np.full((n, p), -1.0, np.float32)
         np.maximum.at(scores.T, self.template_person, cosines.T)
+        return scores
+
+    def ignore_scores(self, embeddings: np.ndarray) -> np.ndarray:
+        """(N, D) unit embeddings -> (N,) best cosine to any ignore template (-1 without ignore entries)."""
+        if len(self.ignores.templates) == 0 or len(embeddings) == 0:
+            return np.full(len(embeddings), -1.0, np.float32)
+        scores: np.ndarray = (embeddings.astype(np.float32) @ self.ignores.templates.T).max(axis=1)
         return scores
 
     def match(self, embeddings: np.ndarray) -> GalleryMatch:
@@ -109,6 +142,7 @@ class Gallery:
                 CREATE TABLE persons (idx INTEGER PRIMARY KEY, person_id TEXT UNIQUE NOT NULL, name TEXT NOT NULL);
                 CREATE TABLE templates (id INTEGER PRIMARY KEY, person_idx INTEGER NOT NULL
                     REFERENCES persons(idx), vector BLOB NOT NULL);
+                CREATE TABLE ignore_templates (id INTEGER PRIMARY KEY, ignore_id TEXT NOT NULL, vector BLOB NOT NULL);
             """)
             meta = {"schema": str(GALLERY_SCHEMA), "version": self.version, "model_id": self.model_id,
                     "dim": str(self.dim)}
@@ -118,6 +152,9 @@ class Gallery:
             db.executemany("INSERT INTO templates (person_idx, vector) VALUES (?, ?)",
                            [(int(p), v.astype("<f4").tobytes()) for p, v in zip(self.template_person, self.templates,
                                                                                  strict=True)])
+            db.executemany("INSERT INTO ignore_templates (ignore_id, vector) VALUES (?, ?)",
+                           [(self.ignores.ids[int(i)], v.astype("<f4").tobytes())
+                            for i, v in zip(self.ignores.owner, self.ignores.templates, strict=True)])
         db.close()
         tmp.replace(path)
 
@@ -131,20 +168,30 @@ class Gallery:
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 persons = db.execute("SELECT idx, person_id, name FROM persons ORDER BY idx").fetchall()
                 rows = db.execute("SELECT person_idx, vector FROM templates ORDER BY id").fetchall()
+                ignored = (db.execute("SELECT ignore_id, vector FROM ignore_templates ORDER BY id").fetchall()
+                           if meta.get("schema") == str(GALLERY_SCHEMA) else [])
             finally:
                 db.close()
         except sqlite3.DatabaseError as exc:
             raise GalleryError(f"{path}: not a gallery file ({exc})") from exc
-        if meta.get("schema") != str(GALLERY_SCHEMA):
+        if meta.get("schema") not in READABLE_SCHEMAS:
             raise GalleryError(f"{path}: gallery schema {meta.get('schema')} (expected {GALLERY_SCHEMA})")
         dim = int(meta["dim"])
         if [p[0] for p in persons] != list(range(len(persons))):
             raise GalleryError(f"{path}: person indices are not 0..P-1")
-        vectors = np.frombuffer(b"".join(r[1] for r in rows), "<f4") if rows else np.zeros(0, np.float32)
-        if vectors.size != len(rows) * dim:
-            raise GalleryError(f"{path}: template sizes do not match dim {dim}")
+        ids = tuple(dict.fromkeys(r[0] for r in ignored))
+        ignores = IgnoreEntries(ids, np.array([ids.index(r[0]) for r in ignored], np.int64),
+                                _vectors(path, [r[1] for r in ignored], dim)) if ignored else IgnoreEntries()
         return cls(meta["version"], meta["model_id"], tuple(p[1] for p in persons), tuple(p[2] for p in persons),
-                   np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), dim).astype(np.float32))
+                   np.array([r[0] for r in rows], np.int64), _vectors(path, [r[1] for r in rows], dim), ignores)
+
+
+def _vectors(path: Path, blobs: list[bytes], dim: int) -> np.ndarray:
+    """(len(blobs), dim) float32 from little-endian float32 blobs; GalleryError when a size is off."""
+    vectors = np.frombuffer(b"".join(blobs), "<f4") if blobs else np.zeros(0, np.float32)
+    if vectors.size != len(blobs) * dim:
+        raise GalleryError(f"{path}: template sizes do not match dim {dim}")
+    return vectors.reshape(len(blobs), dim).astype(np.float32)
 
 
 # Templates kept per person. Matching takes a person's best template, so each extra template covers another
@@ -183,12 +230,14 @@ def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
 
 
 def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names: Sequence[str],
-                  embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES) -> Gallery:
+                  embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES,
+                  ignores: IgnoreEntries | None = None) -> Gallery:
     """A gallery of per-person templates (`person_templates`) from sample embeddings.
 
     Args:
         embeddings: (N, D) unit sample embeddings (N may be 0; D is kept for the empty gallery).
         labels: (N,) index into `person_ids` of each sample; every person needs one sample at least.
+        ignores: ignore entries to carry (of the same model).
     """
     rows: list[np.ndarray] = []
     owners: list[int] = []
@@ -198,4 +247,4 @@ def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names:
         owners += [index] * len(templates)
     matrix = np.concatenate(rows) if rows else np.zeros((0, embeddings.shape[1]), np.float32)
     return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
-                   matrix.astype(np.float32))
+                   matrix.astype(np.float32), ignores or IgnoreEntries())

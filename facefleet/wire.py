@@ -7,11 +7,14 @@ version it does not know instead of guessing. Topic layout follows what Frigate 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 SCHEMA_VERSION: Literal[1] = 1
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -65,6 +68,46 @@ class Topics:
 
 
 EventType = Literal["track_started", "identity_changed", "identity_confirmed", "track_ended"]
+MAX_EMBEDDING_DIM = 4096  # the largest `ArtifactManifest.embedding_dim`
+
+
+class EmbeddingPayload(BaseModel):
+    """A track's pooled template on the wire: `dim` little-endian float16 values, base64 (`encoding` names
+    the format, so a later one can be added beside it). float16 keeps cosines within about 1e-3 at a
+    quarter of the JSON float text (a 128-d SFace template is 344 characters). Refused when the data is not
+    `dim` values, not finite, or not a unit vector (within 1%).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    encoding: Literal["f16le"] = "f16le"
+    dim: int = Field(ge=16, le=MAX_EMBEDDING_DIM)
+    data_b64: str = Field(max_length=4 * -(-2 * MAX_EMBEDDING_DIM // 3))
+
+    @model_validator(mode="after")
+    def _unit_vector(self) -> EmbeddingPayload:
+        try:
+            raw = base64.b64decode(self.data_b64, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("data_b64 is not base64") from exc
+        if len(raw) != 2 * self.dim:
+            raise ValueError(f"data_b64 holds {len(raw)} bytes; {self.dim} float16 values are {2 * self.dim}")
+        values = np.frombuffer(raw, "<f2").astype(np.float32)
+        if not np.isfinite(values).all() or abs(float(np.linalg.norm(values)) - 1.0) > 0.01:
+            raise ValueError("the template is not a finite unit vector")
+        return self
+
+    @classmethod
+    def from_vector(cls, vector: np.ndarray) -> EmbeddingPayload:
+        """(D,) unit vector -> payload."""
+        data = np.asarray(vector, np.float32).astype("<f2").tobytes()
+        return cls(dim=int(vector.shape[0]), data_b64=base64.b64encode(data).decode())
+
+    def vector(self) -> np.ndarray:
+        """(D,) float32 unit vector (renormalised after the float16 rounding)."""
+        values = np.frombuffer(base64.b64decode(self.data_b64), "<f2").astype(np.float32)
+        unit: np.ndarray = values / np.linalg.norm(values)
+        return unit
 
 
 class TrackEvent(_Payload):
@@ -93,8 +136,19 @@ class TrackEvent(_Payload):
     best_crop_jpeg_b64: str | None = Field(
         None, max_length=MAX_CROP_B64_CHARS, description="track_ended only: best face, JPEG, base64"
     )
+    template: EmbeddingPayload | None = Field(None, description="track_ended only: the pooled template, of "
+                                                                 "`model_id`")
+    ignored: bool = Field(False, description="unknown, but matching an ignore entry of the gallery")
     model_id: str = ""
     gallery_version: str = ""
+
+    @model_validator(mode="after")
+    def _template_of_a_model(self) -> TrackEvent:
+        if self.template is not None and (self.type != "track_ended" or not self.model_id):
+            raise ValueError("a template travels only on track_ended, with the model_id it belongs to")
+        if self.ignored and self.person_id is not None:
+            raise ValueError("a named track is not ignored")
+        return self
 
 
 class DeviceStatus(_Payload):

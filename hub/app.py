@@ -10,7 +10,21 @@ from fastapi.responses import JSONResponse, Response
 
 from facefleet.signing import SignatureError
 from hub.active_model import UnknownModelError
-from hub.api import audit, devices, events, galleries, models, people, rollouts, samples, search, training
+from hub.api import (
+    audit,
+    devices,
+    events,
+    galleries,
+    models,
+    people,
+    rollouts,
+    samples,
+    search,
+    suggestions,
+    tracks,
+    training,
+    visitors,
+)
 from hub.embeddings import ModelChangedError
 from hub.enroll import RequestTooLarge, VideoError
 from hub.galleries import ModelFileError
@@ -23,6 +37,7 @@ from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training_service import TrainingUnavailableError
 from hub.uploads import UploadTooLarge
+from hub.visitors.records import VisitorError
 from hub.web import mount_web
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
@@ -43,6 +58,7 @@ _ERRORS: dict[type[Exception], int] = {
     ModelChangedError: 409,
     ReembedBusyError: 409,
     TrainingUnavailableError: 503,
+    VisitorError: 422,
 }
 
 
@@ -75,6 +91,9 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         rollouts.router,
         training.router,
         audit.router,
+        visitors.router,
+        tracks.router,
+        suggestions.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():

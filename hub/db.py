@@ -110,6 +110,30 @@ def _m010_token_device(db: Database) -> None:
     db.execute("ALTER TABLE tokens ADD COLUMN device_id TEXT")
 
 
+def _m011_visitors(db: Database) -> None:
+    """Ended tracks received with a template (unknown ones grouped into visitors), suggested samples, and
+    the record of visitors a user deleted (checked, as person deletions are, when a gallery is registered)."""
+    db.execute("""CREATE TABLE visitors (id TEXT PRIMARY KEY, model_id TEXT NOT NULL,
+        ignored INTEGER NOT NULL DEFAULT 0, pinned INTEGER NOT NULL DEFAULT 0, created TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE ended_tracks (event_id TEXT PRIMARY KEY,
+        visitor_id TEXT REFERENCES visitors(id) ON DELETE CASCADE, person_id TEXT, device_id TEXT NOT NULL,
+        camera TEXT NOT NULL, track_id INTEGER NOT NULL, started_at TEXT NOT NULL, ended_at TEXT NOT NULL,
+        model_id TEXT NOT NULL, template BLOB NOT NULL, confidence REAL NOT NULL, frames INTEGER NOT NULL,
+        liveness REAL, sharpness REAL NOT NULL, crop_file TEXT, ignored INTEGER NOT NULL,
+        received TEXT NOT NULL)""")
+    db.execute("CREATE INDEX ended_tracks_visitor ON ended_tracks(visitor_id)")
+    db.execute("CREATE INDEX ended_tracks_received ON ended_tracks(received)")
+    db.execute("CREATE INDEX ended_tracks_person ON ended_tracks(person_id)")
+    db.execute("""CREATE TABLE suggestions (event_id TEXT PRIMARY KEY REFERENCES ended_tracks(event_id)
+        ON DELETE CASCADE, person_id TEXT NOT NULL, margin REAL NOT NULL, state TEXT NOT NULL,
+        auto INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '', created TEXT NOT NULL,
+        decided TEXT)""")
+    db.execute("CREATE INDEX suggestions_person ON suggestions(person_id, state)")
+    db.execute("""CREATE TABLE visitor_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, visitor_id TEXT NOT NULL,
+        tracks INTEGER NOT NULL, deleted_at TEXT NOT NULL, revoked_galleries TEXT NOT NULL)""")
+    db.execute("CREATE INDEX visitor_deletions_visitor ON visitor_deletions(visitor_id)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -121,6 +145,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("008_name_skeletons", _m008_name_skeletons),
     ("009_releases", _m009_releases),
     ("010_token_device", _m010_token_device),
+    ("011_visitors", _m011_visitors),
 )
 
 
@@ -157,7 +182,12 @@ class HubDb:
             yield self.db
 
     def migrate(self) -> list[str]:
-        """Apply the migrations not yet applied, each in its own transaction. Returns their names."""
+        """Apply the migrations not yet applied, each in its own transaction. Returns their names.
+
+        A migration is known by its name, not its number: those not recorded in `_migrations` run in the
+        order of MIGRATIONS, so a number left free (one another line of work takes) is harmless, and a
+        migration added below a number already applied still runs.
+        """
         with self.transaction() as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from facefleet.gallery import MAX_TEMPLATES, build_gallery
+from facefleet.gallery import MAX_TEMPLATES, IgnoreEntries, build_gallery
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
@@ -24,7 +24,7 @@ from hub.library import NotFoundError
 from hub.revocations import (
     MANIFEST_NAME,
     RevokedError,
-    gallery_person_ids,
+    gallery_holder_ids,
     index_gallery_people,
     index_unindexed_galleries,
     purge_revoked_files,
@@ -76,10 +76,11 @@ class ArtifactStore:
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
     def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
-                      max_templates: int = MAX_TEMPLATES) -> ArtifactRecord:
+                      max_templates: int = MAX_TEMPLATES, ignores: IgnoreEntries | None = None) -> ArtifactRecord:
         """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
 
-        names: person id -> display name; dim: the model's embedding size (for an empty library).
+        names: person id -> display name; dim: the model's embedding size (for an empty library);
+        ignores: ignore entries (ignored visitors) of the same model to carry.
         """
         person_ids = sorted(set(found.person_ids.tolist()))
         position = {p: i for i, p in enumerate(person_ids)}
@@ -87,7 +88,7 @@ class ArtifactStore:
         vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
         gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
-                                labels, max_templates)
+                                labels, max_templates, ignores)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
         return self._publish(tmp, "gallery", version, found.model_id, dim, len(person_ids),
@@ -129,7 +130,7 @@ class ArtifactStore:
         try:
             (file,) = [p for p in tmp.iterdir() if p.name != MANIFEST_NAME]
             sha256, size = sha256_file(file), file.stat().st_size
-            holds = gallery_person_ids(file) if kind == "gallery" else ()
+            holds = gallery_holder_ids(file) if kind == "gallery" else ()
             target = self.root / kind / version
             target.parent.mkdir(parents=True, exist_ok=True)
             # Revocations are read, signed into the manifest and committed with the row as one step, so a

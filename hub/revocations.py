@@ -1,7 +1,8 @@
 """Galleries revoked because a person they hold was deleted.
 
-Every gallery's people are indexed (`gallery_people`) when it is registered. Deleting a person marks each
-gallery holding them revoked in the same transaction (the artifact is answered with 410 from then on) and
+Every gallery's people, and the ignored visitors whose templates it carries as ignore entries, are indexed
+(`gallery_people`) when it is registered. Deleting a person (or an ignored visitor) marks each gallery
+holding them revoked in the same transaction (the artifact is answered with 410 from then on) and
 removes its file from disk, keeping the manifest and the row as the record. The next gallery's signed
 manifest lists every revoked gallery version (`ArtifactManifest.revokes`), and a device that installs it
 deletes those versions from its slots, its `previous` (rollback) slot included: the purge is only ever
@@ -26,16 +27,20 @@ class RevokedError(ValueError):
     """An artifact revoked after a deletion: gone for good (HTTP 410)."""
 
 
-def gallery_person_ids(path: Path) -> tuple[str, ...]:
-    return Gallery.load(path).person_ids
+def gallery_holder_ids(path: Path) -> tuple[str, ...]:
+    """Whom a gallery file holds templates of: its people's ids, then its ignored visitors' ids."""
+    gallery = Gallery.load(path)
+    return gallery.person_ids + gallery.ignores.ids
 
 
-def revokes_for_new_gallery(db: Database, person_ids: tuple[str, ...]) -> list[str]:
-    """The versions a new gallery's manifest must revoke; ConflictError if it holds a deleted person (a
-    deletion that landed while it was built: build again)."""
+def revokes_for_new_gallery(db: Database, holder_ids: tuple[str, ...]) -> list[str]:
+    """The versions a new gallery's manifest must revoke; ConflictError if it holds a deleted person or
+    visitor (a deletion that landed while it was built: build again)."""
+    held = json.dumps(list(holder_ids))
     deleted = [row[0] for row in db.execute(
-        "SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN (SELECT value FROM json_each(?))",
-        [json.dumps(list(person_ids))])]
+        "SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN (SELECT value FROM json_each(?)) "
+        "UNION SELECT 'visitor ' || visitor_id FROM visitor_deletions WHERE visitor_id IN "
+        "(SELECT value FROM json_each(?))", [held, held])]
     if deleted:
         raise ConflictError(f"the gallery holds {', '.join(map(repr, deleted))}, deleted while it was built; "
                             "build it again")
@@ -47,8 +52,16 @@ def index_gallery_people(db: Database, version: str, person_ids: tuple[str, ...]
     db.conn.executemany("INSERT OR IGNORE INTO gallery_people VALUES (?, ?)", [(version, p) for p in person_ids])
 
 
+def carry_holders(db: Database, moves: list[tuple[str, str]]) -> None:
+    """(old id, new id) of visitors whose tracks moved to another (a merge, a re-clustering): galleries that
+    hold the old id hold the new one too, so deleting the visitor the tracks went to revokes them."""
+    db.conn.executemany("INSERT OR IGNORE INTO gallery_people SELECT version, ? FROM gallery_people WHERE "
+                        "person_id = ?", [(new, old) for old, new in moves if old != new])
+
+
 def revoke_galleries_of(db: Database, person_id: str, when: str) -> list[str]:
-    """Mark every gallery that holds `person_id` revoked (inside the deletion's transaction); their versions."""
+    """Mark every gallery that holds `person_id` (a person's or an ignored visitor's id) revoked (inside the
+    deletion's transaction); their versions."""
     versions = [row[0] for row in db.execute(
         "SELECT a.version FROM artifacts a JOIN gallery_people g ON g.version = a.version "
         "WHERE a.kind = 'gallery' AND g.person_id = ? AND a.revoked = '' ORDER BY a.version", [person_id])]
@@ -80,5 +93,5 @@ def index_unindexed_galleries(hub_db: HubDb, root: Path) -> int:
         files = [p for p in (root / "gallery" / version).glob("*") if p.name != MANIFEST_NAME]
         if files:
             with hub_db.transaction() as db:
-                index_gallery_people(db, version, gallery_person_ids(files[0]))
+                index_gallery_people(db, version, gallery_holder_ids(files[0]))
     return len(versions)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
-from facefleet.wire import ArtifactKind, Topics, UpdateState
+from facefleet.wire import ArtifactKind, Topics, TrackEvent, UpdateState
 from hub import uploads
 from hub.active_model import HubModels
 from hub.db import HubDb
@@ -28,6 +28,12 @@ from hub.rollout import Rollout, RolloutEngine, RolloutError
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training_service import HubTraining, training_unavailable
+from hub.visitors.enrolling import enroll_crops
+from hub.visitors.ignores import ignore_entries
+from hub.visitors.intake import VisitorIntake
+from hub.visitors.metrics import VisitorCollector
+from hub.visitors.store import VisitorStore
+from hub.visitors.suggestions import Suggestions
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -58,6 +64,9 @@ class Hub:
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
+        self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
+        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness)
+        self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
@@ -65,7 +74,7 @@ class Hub:
                 status=self.devices.update,
                 offline=self.devices.mark_offline,
                 update_state=self._on_update_state,
-                event=self.events.add,
+                event=self._on_event,
                 stats=self.devices.record_stats,
             )
             self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
@@ -78,6 +87,7 @@ class Hub:
             self.events.snapshot_counts,
             self.refusals.snapshot,
         )
+        self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         self._ticker: asyncio.Task[None] | None = None
 
     def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
@@ -107,8 +117,22 @@ class Hub:
         pipeline = self.models.pipeline_for(model_id)
         embed_missing(self.library, self.embedding_store, model_id, pipeline)
         names = {p.id: p.name for p in self.library.people()}
+        ignores = ignore_entries(self.visitor_store, model_id, pipeline.embedder.embed)
         return self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
-                                            pipeline.embedder.dim)
+                                            pipeline.embedder.dim, ignores=ignores)
+
+    def _on_event(self, event: TrackEvent) -> None:
+        """A track event from MQTT, checked against its topic: the live view keeps it (dropping repeats),
+        the visitor intake stores a new one."""
+        if self.events.add(event):
+            self.visitors.on_event(event)
+
+    def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
+        """Track crops into the library through the enrollment path (auto-accepted suggestions)."""
+        limit = self.settings.enroll.max_samples_per_person
+        added, why = enroll_crops(self.enroller, self.library, label, crops, limit)
+        self.metrics.samples_added.inc(added)
+        return added, why
 
     def gallery_plan(self, version: str, targets: list[str]) -> list[tuple[str, list[str]]]:
         """Which gallery version each target gets: `version` where a device runs its model (or has not said
@@ -168,6 +192,7 @@ class Hub:
                 removed,
             )
         self.reembedder.resume()
+        self.visitors.start()
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():
@@ -184,6 +209,7 @@ class Hub:
             try:
                 await asyncio.to_thread(self.rollouts.tick)
                 await asyncio.to_thread(self.releases.tick)
+                await asyncio.to_thread(self.visitors.tick)
             except Exception:
                 log.exception("rollout tick failed")
 

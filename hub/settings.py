@@ -96,6 +96,55 @@ class MqttTlsConfig(_Strict):
         return self
 
 
+class SuggestConfig(_Strict):
+    """When a named track's best crop is offered as a new sample of that person (see hub/README.md).
+
+    A track qualifies when the agent's cosine to the person is at least `min_confidence` (well above the
+    agents' naming threshold), the hub's own library puts that person first by `min_margin` over anyone
+    else, it pooled `min_frames` embeddings, its liveness shows natural motion (`min_liveness`), its crop
+    is sharp enough to enroll, and no other name ever came up for it. Higher bounds offer fewer, safer crops.
+    auto_accept: accept qualifying crops without a click, at most `auto_accept_per_day` per person per day
+        (never past `enroll.max_samples_per_person`); off by default, so nothing is added silently.
+    """
+
+    min_confidence: float = Field(0.6, gt=0, lt=1)
+    min_margin: float = Field(0.15, ge=0, lt=1)
+    min_frames: int = Field(3, ge=1, le=1000)
+    min_liveness: float = Field(0.3, ge=0, le=1)
+    max_pending_per_person: int = Field(20, ge=1, le=1000)
+    auto_accept: bool = False
+    auto_accept_per_day: int = Field(3, ge=1, le=50)
+
+
+class VisitorConfig(_Strict):
+    """Unknown tracks grouped into visitors, and how long unknown faces are kept (see hub/README.md).
+
+    join_cosine: a track joins the visitor whose centre is at least this similar (and re-clustering merges
+        groups whose tracks are this similar on average); higher splits a person into more visitors, lower
+        merges strangers. Chosen on LFW's development pairs (`facefleet eval visitors`).
+    retention_days: unknown tracks (their crops and templates) and named tracks are deleted this long
+        after they arrived; ignored visitors are kept (their tracks make the ignore entry) and the
+        library's samples are never touched.
+    max_tracks: tracks kept at most, oldest deleted first past it (about 6 KB each): bounds the disk.
+    crops_per_visitor: best crops (sharpest) kept per visitor; the other tracks keep only their template.
+    name_max_samples: crops offered to enrollment when a visitor is named (the sharpest first).
+    match_threshold: the agents' `recognition.match_threshold`; "not this person" removes samples until a
+        track's template no longer reaches it.
+    """
+
+    enabled: bool = True
+    join_cosine: float = Field(0.48, gt=0, lt=1)
+    recluster_every_s: float = Field(3600.0, ge=10, le=7 * 86400)
+    recluster_max_tracks: int = Field(4000, ge=2, le=10_000)
+    retention_days: float = Field(30.0, gt=0, le=3650)
+    purge_every_s: float = Field(3600.0, ge=10, le=86400)
+    max_tracks: int = Field(20_000, ge=10, le=1_000_000)
+    crops_per_visitor: int = Field(12, ge=1, le=1000)
+    name_max_samples: int = Field(10, ge=1, le=200)
+    match_threshold: float = Field(0.45, gt=-1, lt=1)
+    suggest: SuggestConfig = SuggestConfig()
+
+
 class MqttConfig(_Strict):
     """The broker. With the shipped Mosquitto config (`use_username_as_clientid true`) the broker uses the
     user name as the client id, so `client_id` matters only for other brokers."""
@@ -139,6 +188,7 @@ class HubSettings(_Strict):
     training_lfw_dir: Path | None = Field(None, description="LFW folder for the retraining gate (pairs.txt)")
     training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
+    visitors: VisitorConfig = VisitorConfig()
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
             SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -78,16 +79,21 @@ class TrackLog:
 
 @dataclass(frozen=True)
 class Replay:
+    """tracks: what each active track did; events: every event the processor produced, in order (the
+    `track_ended` ones carry crops and templates)."""
+
     tracks: list[TrackLog]
     cut_frames: list[int]
     frames: int
     fps: float
     seconds: float
+    events: list[TrackEventRecord] = field(default_factory=list)
 
 
 def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: TrackerConfig,
-                recognition: RecognitionConfig) -> Replay:
-    """Every frame of `clip` through a fresh processor; the events at the end included."""
+                recognition: RecognitionConfig, only: Collection[int] | None = None) -> Replay:
+    """Every frame of `clip` (or the frame numbers in `only`) through a fresh processor; the events at the
+    end included. Frames keep their clip numbers, so a replay of part of a clip scores against its truth."""
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():
         raise ValueError(f"{clip}: not a readable video")
@@ -95,23 +101,27 @@ def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: T
     processor = CameraProcessor("eval", RecognizerHolder(Recognizer(pipeline, gallery)), tracker, recognition)
     logs: dict[int, TrackLog] = {}
     cuts: list[int] = []
+    events: list[TrackEventRecord] = []
     start, t0, index = time.perf_counter(), datetime(2000, 1, 1, tzinfo=timezone.utc), 0
     try:
         while True:
             ok, image = capture.read()
             if not ok:
                 break
-            result = processor.process(Frame("eval", image, t0 + timedelta(seconds=index / fps), index))
-            if result.cut:
-                cuts.append(index)
-            _log_frame(logs, index, result.sightings, result.events)
+            if only is None or index in only:
+                result = processor.process(Frame("eval", image, t0 + timedelta(seconds=index / fps), index))
+                if result.cut:
+                    cuts.append(index)
+                _log_frame(logs, index, result.sightings, result.events)
+                events += result.events
             index += 1
     finally:
         capture.release()
     seconds = time.perf_counter() - start
-    _log_frame(logs, index - 1, (), processor.end_all(t0 + timedelta(seconds=index / fps)))
+    last = processor.end_all(t0 + timedelta(seconds=index / fps))
+    _log_frame(logs, index - 1, (), last)
     tracks = sorted((t for t in logs.values() if t.started), key=lambda t: t.track_id)
-    return Replay(tracks, cuts, index, fps, seconds)
+    return Replay(tracks, cuts, index if only is None else len(set(only)), fps, seconds, events + last)
 
 
 def _log_frame(logs: dict[int, TrackLog], index: int, sightings: tuple[TrackSighting, ...],

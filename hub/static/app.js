@@ -63,7 +63,8 @@ async function loadSamples() {
     check.type = "checkbox"; check.className = "select-sample"; check.value = s.id;
     const info = document.createElement("div");
     info.textContent = "q " + s.quality.toFixed(2) + ", " + Math.round(s.face_px) + " px";
-    box.append(img, check, info, button("Delete", "delete-sample", () => deleteSamples([s.id])));
+    box.append(img, check, info, button("Delete", "delete-sample", () => deleteSamples([s.id])),
+      button("Not this person", "sample-not-this-person", () => window.facefleetSampleNotThisPerson(s.id)));
     grid.append(box);
     api(s.image_url).then((r) => r.blob()).then((blob) => {
       const url = URL.createObjectURL(blob); state.thumbs.push(url); img.src = url;

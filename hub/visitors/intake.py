@@ -1,0 +1,127 @@
+"""Track events into the visitor store and the suggestions; the retention purge and re-clustering on a clock.
+
+Called from the MQTT link's thread (`on_event`) and the hub's ticker (`tick`). Events without a template
+(older agents, or tracks that were never embedded) only feed the names a live track has shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from facefleet.wire import TrackEvent
+from hub.db import utc_now
+from hub.library import NotFoundError
+from hub.settings import VisitorConfig
+from hub.visitors.maintenance import PurgeReport, purge, recluster_all, recover
+from hub.visitors.records import EndedTrack, TrackRecord, VisitorError
+from hub.visitors.store import VisitorStore
+from hub.visitors.suggestions import Suggestions, TrackNames
+
+log = logging.getLogger(__name__)
+CropEnroller = Callable[[str, list[tuple[str, bytes]]], tuple[int, str]]
+"""(person name, [(file name, JPEG)]) -> (samples added, why not when 0), through the enrollment path."""
+
+
+@dataclass
+class IntakeCounts:
+    """Since start: tracks stored (unknown, named), repeats, refused templates, suggestions, purged tracks."""
+
+    unknown: int = 0
+    named: int = 0
+    repeats: int = 0
+    refused: int = 0
+    suggested: int = 0
+    auto_accepted: int = 0
+    purged: int = 0
+
+
+class VisitorIntake:
+    def __init__(self, store: VisitorStore, suggestions: Suggestions, config: VisitorConfig,
+                 enroll_crops: CropEnroller) -> None:
+        self.store = store
+        self.suggestions = suggestions
+        self.config = config
+        self.enroll_crops = enroll_crops
+        self.names = TrackNames()
+        self.counts = IntakeCounts()
+        self.not_suggested: Counter[str] = Counter()  # named tracks not offered, by the rule that refused
+        self.last_purge: PurgeReport | None = None
+        self._next_purge = time.monotonic() + config.purge_every_s  # the first purge runs in `start`
+        self._next_recluster = time.monotonic() + config.recluster_every_s
+
+    def on_event(self, event: TrackEvent) -> TrackRecord | None:
+        """Store a `track_ended` event's track (and maybe a suggestion); None when nothing was stored."""
+        if not self.config.enabled:
+            return None
+        names = self.names.observe(event)
+        track = EndedTrack.from_event(event)
+        if track is None:
+            return None
+        try:
+            stored = self.store.add(track)
+        except VisitorError as exc:
+            self.counts.refused += 1
+            log.warning("track %s from %s refused: %s", event.event_id, event.device_id, exc)
+            return None
+        if stored is None:
+            self.counts.repeats += 1
+            return None
+        if track.person_id is None:
+            self.counts.unknown += 1
+        else:
+            self.counts.named += 1
+            self._suggest(track, event.votes, names)
+        return stored
+
+    def _suggest(self, track: EndedTrack, votes: dict[str, int], names: set[str]) -> None:
+        if (why := self.suggestions.consider(track, votes, names)) is not None:
+            self.not_suggested[why] += 1
+            return
+        self.counts.suggested += 1
+        if self.config.suggest.auto_accept:
+            self._auto_accept(track)
+
+    def _auto_accept(self, track: EndedTrack) -> None:
+        """Accept within the stated bounds: per person per day, the enrollment path's checks and cap."""
+        assert track.person_id is not None and track.crop_jpeg is not None
+        if self.suggestions.auto_accepted_since(track.person_id, utc_now()) >= self.config.suggest.auto_accept_per_day:
+            return
+        try:
+            name = self.suggestions.library.person(track.person_id).name
+        except NotFoundError:
+            return
+        added, why = self.enroll_crops(name, [(f"track-{track.event_id}.jpg", track.crop_jpeg)])
+        self.suggestions.decide(track.event_id, "accepted" if added else "rejected", auto=True, detail=why)
+        self.counts.auto_accepted += added
+
+    def start(self) -> PurgeReport:
+        """At hub start: remove orphan crops, then purge what expired while the hub was down."""
+        if removed := recover(self.store):
+            log.warning("visitor recovery: %d crop files without a row removed", removed)
+        return self.purge()
+
+    def purge(self, now: datetime | None = None) -> PurgeReport:
+        report = purge(self.store, now or utc_now())
+        self.counts.purged += report.tracks
+        self.last_purge = report
+        if report.tracks:
+            log.info("retention: %d tracks and %d visitors purged", report.tracks, report.visitors)
+        return report
+
+    def tick(self) -> None:
+        """From the hub's ticker: purge when due (or past `max_tracks`), re-cluster when due."""
+        now = time.monotonic()
+        if now >= self._next_purge or self.store.count()[1] > self.config.max_tracks:
+            self._next_purge = now + self.config.purge_every_s
+            self.purge()
+        if self.config.enabled and now >= self._next_recluster:
+            self._next_recluster = now + self.config.recluster_every_s
+            for report in recluster_all(self.store):
+                log.info("re-clustering %s: %d tracks, %d moved, %d -> %d visitors%s", report.model_id,
+                         report.tracks, report.moved, report.visitors_before, report.visitors_after,
+                         "" if report.applied else " (skipped: the store changed meanwhile)")
