@@ -107,12 +107,11 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
     lfw = data_dir / "lfw" / "images_deepfunneled"
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())[:people]
     start = time.perf_counter()
-    limit = hub.settings.enroll.max_samples_per_person
     for folder in tqdm(folders, desc="LFW people", unit="person"):
         photos = [(p.name, p.read_bytes()) for p in sorted(folder.glob("*.jpg"))[:per_person]]
         report = hub.enroller.from_photos(photos, np.zeros((0, 0), np.float32))
         if report.accepted:
-            hub.library.add_samples(folder.name, report.accepted, report.model_id, limit)
+            hub.add_samples(folder.name, report.accepted, report.model_id)
             figures.lfw_samples += len(report.accepted)
     figures.lfw_embed_s = time.perf_counter() - start
     figures.lfw_people = len(hub.library.people()) - 3  # minus the three HTTP uploads' people

@@ -13,10 +13,12 @@ from hub.active_model import HubModels
 from hub.db import HubDb
 from hub.devices import DeviceRegistry
 from hub.embeddings import EmbeddingStore
-from hub.enroll import Enroller
+from hub.enroll import Enroller, SampleCandidate
 from hub.events import RecentEvents
 from hub.galleries import ArtifactRecord, ArtifactStore
-from hub.library import Library
+from hub.home_assistant import HomeAssistant
+from hub.library import Library, NotFoundError, Person, Sample
+from hub.library_index import LibraryIndex
 from hub.metrics import HubMetrics
 from hub.mqtt import HubMqtt
 from hub.reembed import Reembedder, ReembedJob, embed_missing
@@ -42,6 +44,7 @@ class Hub:
             self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
         self.embedding_store = EmbeddingStore(self.db)
         self.library = Library(self.db, settings.data_dir / "samples", self.embedding_store)
+        self.search_index = LibraryIndex(self.embedding_store, settings.search)
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
@@ -57,11 +60,13 @@ class Hub:
         if settings.mqtt is not None:
             self.mqtt = HubMqtt(
                 settings.mqtt,
-                self.devices.update,
+                self.on_status,
                 self.devices.mark_offline,
                 self._on_update_state,
-                self.events.ingest,
+                self._on_event,
             )
+        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self._publish,
+                                            settings.data_dir / "home_assistant.json")
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.rollouts)
         self.metrics = HubMetrics(
@@ -143,6 +148,50 @@ class Hub:
 
     def on_status(self, status: DeviceStatus) -> None:
         self.devices.update(status)
+        self.home_assistant.device_status(status)
+
+    def forget_device(self, device_id: str) -> None:
+        """Remove a device from the registry, clear its retained status, remove its Home Assistant sensors."""
+        if not self.devices.remove(device_id):
+            raise NotFoundError(f"no device {device_id}")
+        if self.mqtt is not None:
+            self.mqtt.publish(self.topics.status(device_id), b"")  # an empty retained message clears it
+        self.home_assistant.device_removed(device_id)
+
+    def _on_event(self, payload: bytes) -> None:
+        if (event := self.events.ingest(payload)) is not None:
+            self.home_assistant.track_event(event)
+
+    # library writes: the library commits, then the 1:N index and Home Assistant follow ----------------
+    def add_samples(self, label: str, candidates: list[SampleCandidate], model_id: str) -> tuple[Person, list[Sample]]:
+        person, samples = self.library.add_samples(label, candidates, model_id,
+                                                   self.settings.enroll.max_samples_per_person)
+        self.person_changed(person.id)
+        return person, samples
+
+    def delete_samples(self, sample_ids: list[str]) -> int:
+        deleted = self.library.delete_samples(sample_ids)
+        self.search_index.remove_samples(sample_ids)
+        return deleted
+
+    def delete_person(self, person_id: str) -> int:
+        deleted = self.library.delete_person(person_id)
+        self.search_index.remove_person(person_id)
+        self.home_assistant.person_removed(person_id)
+        return deleted
+
+    def optimize(self, max_per_person: int, person_id: str | None = None) -> int:
+        deleted = self.library.optimize(max_per_person, person_id)
+        if deleted and person_id:
+            self.search_index.refresh_person(person_id)
+        elif deleted:
+            self.search_index.rebuild()
+        return deleted
+
+    def person_changed(self, person_id: str) -> None:
+        """After a person was created, renamed or given samples."""
+        self.search_index.refresh_person(person_id)
+        self.home_assistant.person(self.library.person(person_id))
 
     async def start(self) -> None:
         moved, removed = self.library.recover()
@@ -155,6 +204,8 @@ class Hub:
                 removed,
             )
         self.reembedder.resume()
+        await asyncio.to_thread(self.search_index.rebuild)
+        self.home_assistant.start(self.library.people(), self.devices.list())
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():

@@ -7,7 +7,7 @@ import dataclasses
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import EnrollScope, LibraryDep
+from hub.api.deps import EnrollScope, HubDep, LibraryDep
 from hub.api.schemas import CountPublic, PersonCreate, PersonPublic, PersonUpdate
 
 router = APIRouter(prefix="/api/people", tags=["people"])
@@ -19,8 +19,10 @@ def list_people(library: LibraryDep, _: EnrollScope) -> list[PersonPublic]:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-def create_person(body: PersonCreate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return PersonPublic(**dataclasses.asdict(library.create_person(body.name.strip())))
+def create_person(body: PersonCreate, hub: HubDep, _: EnrollScope) -> PersonPublic:
+    person = hub.library.create_person(body.name.strip())
+    hub.person_changed(person.id)
+    return PersonPublic(**dataclasses.asdict(person))
 
 
 @router.get("/{person_id}")
@@ -29,11 +31,13 @@ def get_person(person_id: str, library: LibraryDep, _: EnrollScope) -> PersonPub
 
 
 @router.patch("/{person_id}")
-def rename_person(person_id: str, body: PersonUpdate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return PersonPublic(**dataclasses.asdict(library.rename_person(person_id, body.name.strip())))
+def rename_person(person_id: str, body: PersonUpdate, hub: HubDep, _: EnrollScope) -> PersonPublic:
+    person = hub.library.rename_person(person_id, body.name.strip())
+    hub.person_changed(person.id)
+    return PersonPublic(**dataclasses.asdict(person))
 
 
 @router.delete("/{person_id}")
-async def delete_person(person_id: str, library: LibraryDep, _: EnrollScope) -> CountPublic:
-    """Remove the person and every sample of theirs (rows and crops)."""
-    return CountPublic(deleted=await run_in_threadpool(library.delete_person, person_id))
+async def delete_person(person_id: str, hub: HubDep, _: EnrollScope) -> CountPublic:
+    """Remove the person and every sample of theirs (rows and crops, the 1:N index, Home Assistant)."""
+    return CountPublic(deleted=await run_in_threadpool(hub.delete_person, person_id))

@@ -63,9 +63,7 @@ async def store(request: Request, hub: Hub, label: str, report: EnrollReport) ->
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             {"message": message, "rejected": rejected.model_dump(), "faces_found": report.faces_found},
         )
-    person, samples = await run_in_threadpool(
-        hub.library.add_samples, label, report.accepted, report.model_id, hub.settings.enroll.max_samples_per_person
-    )
+    person, samples = await run_in_threadpool(hub.add_samples, label, report.accepted, report.model_id)
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
         person=PersonPublic(**dataclasses.asdict(person)),
@@ -136,14 +134,14 @@ def sample_image(sample_id: str, library: LibraryDep, _: EnrollScope) -> FileRes
 
 
 @router.delete("/{sample_id}")
-def delete_sample(sample_id: str, library: LibraryDep, _: EnrollScope) -> CountPublic:
-    return CountPublic(deleted=library.delete_samples([sample_id]))
+def delete_sample(sample_id: str, hub: HubDep, _: EnrollScope) -> CountPublic:
+    return CountPublic(deleted=hub.delete_samples([sample_id]))
 
 
 @router.post("/delete")
-def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> CountPublic:
+def delete_samples(body: SampleDelete, hub: HubDep, _: EnrollScope) -> CountPublic:
     """Delete the chosen samples; if any id is unknown, nothing is deleted (404)."""
-    return CountPublic(deleted=library.delete_samples(body.ids))
+    return CountPublic(deleted=hub.delete_samples(body.ids))
 
 
 @router.post("/optimize")
@@ -151,5 +149,5 @@ async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountP
     """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
     near-duplicates and low quality first."""
     keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
-    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
+    deleted = await run_in_threadpool(hub.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)
