@@ -115,52 +115,67 @@ def _ids(prefix: str, count: int) -> np.ndarray:
     return np.array([f"{prefix}{i}" for i in range(count)], dtype=object)
 
 
-def measure(data: QuerySet, config: SearchConfig) -> tuple[AnnRow, list[list[str]]]:
-    """Build an index over `data` with `config` and time its queries; the row (recall 1 until compared) and
-    the top-10 people of each query."""
+def build(data: QuerySet, config: SearchConfig) -> tuple[LibraryIndex, float, float]:
+    """The hub's index over `data`: the index, its build time (s) and the process RSS it added (MB)."""
     gc.collect()
     before = rss_mb()
     index = LibraryIndex(None, config)
     stats = index.replace("bench", np.arange(len(data.vectors), dtype=np.int64), data.person_ids, data.vectors)
-    grown = rss_mb() - before
-    for query in data.queries[:5]:  # warm up caches and FAISS' threads
+    return index, stats.build_s, rss_mb() - before
+
+
+def timed_answers(index: LibraryIndex, queries: np.ndarray) -> tuple[list[float], list[list[str]]]:
+    """Latency (ms) and top-10 people of each query, one query at a time."""
+    for query in queries[:5]:  # warm up caches and FAISS' threads
         index.search_people(query, TOP_K, "bench")
     took, answers = [], []
-    for query in data.queries:
+    for query in queries:
         started = time.perf_counter()
         hits = index.search_people(query, TOP_K, "bench")
         took.append((time.perf_counter() - started) * 1000)
         answers.append([person for person, _ in hits])
-    ivf = stats.kind == "ivf"
-    row = AnnRow(len(data.vectors), data.name, stats.kind, stats.build_s, float(np.percentile(took, 50)),
-                 float(np.percentile(took, 99)), stats.memory_bytes / 2**20, grown, 1.0,
-                 ivf_cells(len(data.vectors), config) if ivf else 0, config.nprobe if ivf else 0)
-    return row, answers
+    return took, answers
 
 
-def measure_pair(data: QuerySet, ivf: SearchConfig) -> list[AnnRow]:
-    """Exact (the truth) and IVF on the same library; IVF first so the exact index reuses the matrix."""
-    exact = SearchConfig(type="exact")
-    approximate, answers = measure(data, ivf)
-    exact_row, truth = measure(data, exact)
-    hits = [len(set(a) & set(t)) / max(1, len(t)) for a, t in zip(answers, truth, strict=True)]
-    approximate.recall_at_10 = float(np.mean(hits))
-    return [exact_row, approximate]
+def measure_all(data: QuerySet, ivf: SearchConfig, nprobes: tuple[int, ...]) -> list[AnnRow]:
+    """IVF at each nprobe, then exact (the truth) on the same matrix; recall@10 of each IVF row against it."""
+    size = len(data.vectors)
+    index, build_s, grown = build(data, ivf)
+    memory_mb = index.stats().memory_bytes / 2**20
+    rows, answers = [], []
+    for nprobe in nprobes:
+        index.set_nprobe(nprobe)
+        took, found = timed_answers(index, data.queries)
+        answers.append(found)
+        rows.append(AnnRow(size, data.name, "ivf", build_s, float(np.percentile(took, 50)),
+                           float(np.percentile(took, 99)), memory_mb, grown, 0.0, ivf_cells(size, ivf),
+                           min(nprobe, ivf_cells(size, ivf))))
+    del index
+    exact, build_s, grown = build(data, SearchConfig(type="exact"))
+    took, truth = timed_answers(exact, data.queries)
+    for row, found in zip(rows, answers, strict=True):
+        row.recall_at_10 = float(np.mean([len(set(a) & set(t)) / max(1, len(t))
+                                          for a, t in zip(found, truth, strict=True)]))
+    exact_row = AnnRow(size, data.name, "exact", build_s, float(np.percentile(took, 50)),
+                       float(np.percentile(took, 99)), exact.stats().memory_bytes / 2**20, grown, 1.0)
+    return [exact_row, *rows]
 
 
 def run_ann_bench(sizes: tuple[int, ...], queries: int, lfw: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
-                  config: SearchConfig, seed: int = 0) -> AnnReport:
-    """lfw: (L, D) library embeddings, (L,) their people, (Q', D) query embeddings; None skips the lfw rows."""
+                  config: SearchConfig, nprobes: tuple[int, ...] = (), seed: int = 0) -> AnnReport:
+    """lfw: (L, D) library embeddings, (L,) their people, (Q', D) query embeddings (None skips the lfw rows);
+    nprobes: the IVF settings measured (default: the config's)."""
+    nprobes = nprobes or (config.nprobe,)
     rng = np.random.default_rng(seed)
     ivf = config.model_copy(update={"type": "ivf"})
     report = AnnReport(queries)
     for size in tqdm(sizes, desc="ANN sizes", unit="size"):
-        report.rows += measure_pair(random_set(size, queries, rng), ivf)
+        report.rows += measure_all(random_set(size, queries, rng), ivf, nprobes)
         gc.collect()
         if lfw is not None:
             library, names, lfw_queries = lfw
             picked = lfw_queries[rng.choice(len(lfw_queries), min(queries, len(lfw_queries)), replace=False)]
-            report.rows += measure_pair(lfw_set(size, library, names, picked, rng), ivf)
+            report.rows += measure_all(lfw_set(size, library, names, picked, rng), ivf, nprobes)
             report.lfw_library, report.lfw_queries = min(size, len(library)), len(picked)
             gc.collect()
     report.peak_rss_mb = rss_mb("VmHWM")
@@ -170,23 +185,33 @@ def run_ann_bench(sizes: tuple[int, ...], queries: int, lfw: tuple[np.ndarray, n
 def lfw_embeddings(lfw_dir: Path, people: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """SFace embeddings of LFW's open-set split (`models.eval_openset`): the library (one photo of each
     person: the gallery, then the people with one photo), its people, and the queries (the gallery people's
-    other photos). `people` keeps only the first that many gallery people (and skips the crop cache)."""
+    other photos). The whole split's crops are the ones `facefleet eval lfw` caches, and its embeddings are
+    cached beside them (keyed by the crops and the embedder file); `people` keeps only the first that many
+    gallery people and caches nothing."""
+    from models.artifacts import load_manifest
     from models.eval_openset import lfw_open_set_split
     from models.lfw import cache_key, crops_for_images
     from models.pipeline import FacePipeline
-    from models.registry import default_cache_dir
+    from models.registry import default_cache_dir, default_model_dir
 
     pipeline = FacePipeline.from_config()
     split = lfw_open_set_split(lfw_dir)
     gallery, non_mated = split.gallery[:people], split.non_mated if people is None else []
     mated = [p for p, owner in zip(split.mated, split.mated_owner, strict=True) if people is None or owner < people]
     paths = gallery + mated + non_mated  # the order of the cached crops
-    cache = None
-    if people is None:  # the crops `facefleet eval lfw` caches for its open-set figures
+    crops_cache = embeddings_cache = None
+    if people is None:
         key = cache_key(lfw_dir.resolve(), len(paths), pipeline.detector.config, "openset", "")
-        cache = default_cache_dir() / "lfw" / f"{key}.npz"
-    crops, _ = crops_for_images(pipeline.detector, paths, cache, desc="LFW detect+align")
-    embeddings = np.concatenate([pipeline.embedder.embed(crops[s:s + 512]) for s in range(0, len(crops), 512)])
+        crops_cache = default_cache_dir() / "lfw" / f"{key}.npz"
+        sha = load_manifest(default_model_dir()).get(f"{pipeline.model_id}.onnx", {}).get("sha256", "")
+        embeddings_cache = default_cache_dir() / "lfw" / f"ann-{cache_key(key, pipeline.model_id, sha)}.npz"
+    if embeddings_cache is not None and embeddings_cache.exists():
+        embeddings = np.load(embeddings_cache)["embeddings"]
+    else:
+        crops, _ = crops_for_images(pipeline.detector, paths, crops_cache, desc="LFW detect+align")
+        embeddings = np.concatenate([pipeline.embedder.embed(crops[s:s + 512]) for s in range(0, len(crops), 512)])
+        if embeddings_cache is not None:
+            np.savez(embeddings_cache, embeddings=embeddings)
     g, m = len(gallery), len(mated)
     library = np.concatenate([embeddings[:g], embeddings[g + m:]])
     names = np.array([p.parent.name for p in gallery + non_mated], dtype=object)

@@ -78,8 +78,9 @@ def _bench_ann(args: argparse.Namespace) -> int:
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
     lfw = None if args.no_lfw else lfw_embeddings(args.data / "lfw", args.lfw_people)
-    config = SearchConfig(nprobe=args.nprobe, cells_per_sqrt=args.cells_per_sqrt)
-    report = run_ann_bench(sizes, args.queries, lfw, config)
+    nprobes = tuple(int(n) for n in args.nprobe.split(","))
+    config = SearchConfig(nprobe=nprobes[0], cells_per_sqrt=args.cells_per_sqrt)
+    report = run_ann_bench(sizes, args.queries, lfw, config, nprobes)
     for line in report.lines():
         sys.stdout.write(line + "\n")
     if args.json:
@@ -121,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--per-person", type=int, default=2, help="enroll: LFW photos enrolled per person")
     bench.add_argument("--sizes", default="10000,100000,1000000", help="ann: identities, comma-separated")
     bench.add_argument("--queries", type=int, default=200, help="ann: timed queries per index")
-    bench.add_argument("--nprobe", type=int, default=SearchConfig().nprobe, help="ann: IVF cells scanned")
+    bench.add_argument("--nprobe", default=str(SearchConfig().nprobe),
+                       help="ann: IVF cells scanned per query, comma-separated to compare several")
     bench.add_argument("--cells-per-sqrt", type=float, default=SearchConfig().cells_per_sqrt,
                        help="ann: IVF cells per sqrt(identities)")
     bench.add_argument("--no-lfw", action="store_true", help="ann: random vectors only (no LFW embedding)")

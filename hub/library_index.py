@@ -205,6 +205,12 @@ class LibraryIndex:
                 self._owners[np.searchsorted(self._labels, labels[found])]]
             return Neighbours(owners, np.where(found, scores, -1.0).astype(np.float32))
 
+    def set_nprobe(self, cells: int) -> None:
+        """IVF cells scanned per query from now on (no effect on an exact index)."""
+        with self._lock:
+            if isinstance(self._index, IvfIndex):
+                self._index.nprobe = cells
+
     def stats(self) -> IndexStats:
         with self._lock:
             return self._stats_locked()

@@ -80,7 +80,7 @@ class SearchConfig(_Strict):
 
     type: Literal["auto", "exact", "ivf"] = "auto"
     exact_max_samples: int = Field(20_000, ge=0, le=10_000_000)
-    nprobe: int = Field(32, ge=1, le=65_536)
+    nprobe: int = Field(64, ge=1, le=65_536)
     cells_per_sqrt: float = Field(1.0, gt=0, le=64)
     retrain_growth: float = Field(4.0, ge=1.5, le=1000)
     oversample: int = Field(4, ge=1, le=100)

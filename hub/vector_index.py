@@ -105,6 +105,14 @@ class IvfIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    @property
+    def nprobe(self) -> int:
+        return int(self._index.nprobe)
+
+    @nprobe.setter
+    def nprobe(self, cells: int) -> None:
+        self._index.nprobe = max(1, min(cells, int(self._index.nlist)))
+
     def add(self, labels: np.ndarray, vectors: np.ndarray) -> None:
         self._index.add_with_ids(_checked(vectors, self.dim), labels.astype(np.int64))
 
