@@ -178,7 +178,7 @@ def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds:
         peaks = _drive(procs, api, admin, photos, clients, seconds, pids, report)
         report.hub_rss_mb_peak, report.broker_rss_mb_peak = peaks["hub"], peaks["broker"]
         sent = _wait_fleet(procs, workdir, groups, report, timeout_s=seconds + 120)
-        counts = _wait_received(api, sent, timeout_s=60)
+        counts = _wait_received(api, sent, timeout_s=max(60.0, seconds))  # a backlog queued for the hub drains
         by_device: dict[str, int] = counts["by_device"]
         report.received = sum(min(n, by_device.get(d, 0)) for d, n in sent.items())
         report.lost = sum(max(0, n - by_device.get(d, 0)) for d, n in sent.items())

@@ -103,6 +103,7 @@ def start_broker(procs: Processes, workdir: Path, port: int, name: str = "mosqui
     conf = workdir / f"{name}.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
                     f"persistence_location {workdir}/\nautosave_interval 1\n"
+                    "max_queued_messages 1000000\nmax_queued_bytes 1073741824\n"  # as the shipped config
                     # As root, Mosquitto drops to its own user, which cannot write `workdir`: sessions would
                     # silently not survive a restart.
                     + ("user root\n" if os.geteuid() == 0 else ""))

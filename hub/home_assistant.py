@@ -179,16 +179,17 @@ class HomeAssistant:
             device=HaDevice(identifiers=[f"{self.config.node_id}_hub"], name="FaceFleet hub", model="FaceFleet hub"))
 
     # what the hub calls ---------------------------------------------------------------------------------
-    def start(self, people: Iterable[Named], devices: Iterable[DeviceInfo]) -> None:
-        """At hub start: announce everyone and every known camera again; remove what went while it was away."""
+    def start(self, people: Callable[[], Iterable[Named]], devices: Callable[[], Iterable[DeviceInfo]]) -> None:
+        """At hub start: announce everyone and every known camera again; remove what went while it was away.
+        The lists are read only when enabled."""
         if not self.config.enabled:
             return
-        people = list(people)
-        for gone in self._people - {p.id for p in people}:
+        everyone = list(people())
+        for gone in self._people - {p.id for p in everyone}:
             self.person_removed(gone)
-        for person in people:
+        for person in everyone:
             self.person(person)
-        for device in devices:
+        for device in devices():
             self.device(device)
 
     def device_status(self, status: DeviceStatus) -> None:

@@ -205,7 +205,7 @@ class Hub:
             )
         self.reembedder.resume()
         await asyncio.to_thread(self.search_index.rebuild)
-        self.home_assistant.start(self.library.people(), self.devices.list())
+        self.home_assistant.start(self.library.people, self.devices.list)
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():

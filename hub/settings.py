@@ -68,9 +68,10 @@ class SearchConfig(_Strict):
 
     type: `auto` is exact (numpy) up to `exact_max_samples` samples and FAISS IVF above; `exact` or `ivf`
         force one.
-    exact_max_samples: up to this many samples exact search is fast enough (a few ms a query at 20k samples
-        of 128 floats) and costs no build.
-    nprobe: IVF cells scanned per query; more is slower and finds more of the true neighbours.
+    exact_max_samples: up to this many samples exact search is fast enough (about 9 ms a query at 100k
+        samples of 128 floats on one loaded core, 50 ms at 1M) and costs no build.
+    nprobe: IVF cells scanned per query; more is slower and finds more of the true neighbours (on LFW faces
+        at 1M: 64 of 1000 cells find 0.50 of exact search's top 10 in 7 ms, 256 find 0.84 in 18 ms).
     cells_per_sqrt: IVF cells = this x sqrt(samples at build time), within 16..65536.
     retrain_growth: an IVF index is rebuilt (cells trained again) once it holds this many times the samples
         it was trained on.
@@ -79,8 +80,8 @@ class SearchConfig(_Strict):
     """
 
     type: Literal["auto", "exact", "ivf"] = "auto"
-    exact_max_samples: int = Field(20_000, ge=0, le=10_000_000)
-    nprobe: int = Field(64, ge=1, le=65_536)
+    exact_max_samples: int = Field(200_000, ge=0, le=10_000_000)
+    nprobe: int = Field(256, ge=1, le=65_536)
     cells_per_sqrt: float = Field(1.0, gt=0, le=64)
     retrain_growth: float = Field(4.0, ge=1.5, le=1000)
     oversample: int = Field(4, ge=1, le=100)

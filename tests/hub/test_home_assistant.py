@@ -12,6 +12,7 @@ import json
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -160,3 +161,32 @@ def test_sensors_per_camera_and_person_follow_events_and_go_away(ha_hub: HubServ
 def test_enabled_needs_a_broker(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="needs an mqtt broker"):
         HubSettings(data_dir=tmp_path, home_assistant={"enabled": True})  # type: ignore[arg-type]
+
+
+def test_a_restarted_hub_removes_what_went_while_it_was_away(tmp_path: Path) -> None:
+    from facefleet.wire import DeviceStatus, Topics
+    from hub.home_assistant import HomeAssistant
+    from hub.settings import HomeAssistantConfig
+
+    sent: list[tuple[str, bytes]] = []
+    config, state = HomeAssistantConfig(enabled=True), tmp_path / "home_assistant.json"
+
+    def hub() -> HomeAssistant:  # a hub process: what it announced is only in the state file
+        return HomeAssistant(config, Topics(), lambda topic, payload: sent.append((topic, payload)), state)
+
+    @dataclass(frozen=True)
+    class P:
+        id: str
+        name: str
+
+    first = hub()
+    first.device_status(DeviceStatus(device_id=DEVICE, state="online", cameras=["door", "hall"]))
+    first.person(P("p1", "Ann"))
+    sent.clear()
+    again = hub()  # meanwhile the device lost its hall camera and Ann was deleted
+    again.start(lambda: [], lambda: [])
+    again.device_status(DeviceStatus(device_id=DEVICE, state="online", cameras=["door"]))
+    removed = {topic for topic, payload in sent if payload == b""}
+    assert again.config_topic(again.person_object("p1")) in removed
+    assert again.config_topic(again.camera_object(DEVICE, "hall")) in removed
+    assert again.config_topic(again.camera_object(DEVICE, "door")) not in removed
