@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from hub.settings import SearchConfig
-
-if TYPE_CHECKING:
-    from collections.abc import Iterator
 
 
 class VectorIndex(Protocol):
@@ -168,11 +165,6 @@ def random_unit_vectors(count: int, dim: int, rng: np.random.Generator) -> np.nd
     out = rng.standard_normal((count, dim), dtype=np.float32)
     out /= np.linalg.norm(out, axis=1, keepdims=True)
     return out
-
-
-def chunks(count: int, size: int) -> Iterator[slice]:
-    for start in range(0, count, size):
-        yield slice(start, min(count, start + size))
 
 
 def _faiss() -> Any:
