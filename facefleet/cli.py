@@ -112,7 +112,8 @@ def _load(args: argparse.Namespace) -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report = run_load(workdir, args.data, args.devices, args.clients, args.seconds, args.rate)
+    report = run_load(workdir, args.data, args.devices, args.clients, args.seconds, args.track_every,
+                      args.stats_every)
     for line in report.lines():
         print(line, flush=True)
     if args.json is not None:
@@ -197,11 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     demo.set_defaults(func=_demo)
 
-    load = commands.add_parser("load", help="load benchmark: simulated devices and enrollment clients, one hub")
-    load.add_argument("--devices", type=int, default=20, help="simulated devices, one process each")
-    load.add_argument("--clients", type=int, default=4, help="concurrent enrollment clients")
-    load.add_argument("--seconds", type=float, default=30.0, help="how long devices publish")
-    load.add_argument("--rate", type=float, default=2.0, help="events per second per device")
+    load = commands.add_parser("load", help="load benchmark: simulated devices and API clients, one hub")
+    load.add_argument("--devices", type=int, default=1000, help="simulated devices (250 to a process)")
+    load.add_argument("--clients", type=int, default=2, help="concurrent API clients (enroll, events, devices)")
+    load.add_argument("--seconds", type=float, default=60.0, help="how long devices publish")
+    load.add_argument("--track-every", type=float, default=30.0, help="seconds between one device's tracks "
+                      "(three events each)")
+    load.add_argument("--stats-every", type=float, default=10.0, help="seconds between one device's stats")
     load.add_argument("--data", type=Path, default=Path("../shared/data"))
     load.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
     load.add_argument("--json", type=Path, help="also write the report as JSON here")

@@ -74,6 +74,11 @@ class DeviceRegistry:
                 "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?", [now_iso(), device_id]
             )
 
+    def remove(self, device_id: str) -> bool:
+        """Forget a device (its rollout history stays); False when it was not registered."""
+        with self.hub_db.transaction() as db:
+            return bool(db.execute("DELETE FROM devices WHERE id = ?", [device_id]).rowcount)
+
     def set_running(self, device_id: str, kind: str, version: str) -> None:
         column = "gallery_version" if kind == "gallery" else "model_version"
         with self.hub_db.transaction() as db:

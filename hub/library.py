@@ -12,7 +12,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -75,11 +75,26 @@ def _new_id() -> str:
     return uuid.uuid4().hex[:16]
 
 
+class LibraryFollower(Protocol):
+    """What follows the library (the hub's 1:N index, Home Assistant): told after each committed write, in
+    the writer's thread, whichever path made it."""
+
+    def person_changed(self, person_id: str) -> None:
+        """Created, renamed or given samples."""
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        """Deleted samples (one at a time, by optimizing, by "not this person")."""
+
+    def person_removed(self, person_id: str) -> None:
+        """Deleted with all samples."""
+
+
 class Library:
     def __init__(self, hub_db: HubDb, samples_dir: Path, embedding_store: EmbeddingStore) -> None:
         self.hub_db = hub_db
         self.samples_dir = samples_dir
         self.embedding_store = embedding_store
+        self.followers: list[LibraryFollower] = []
         samples_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -90,7 +105,10 @@ class Library:
     # people -------------------------------------------------------------------------------------------
     def create_person(self, name: str) -> Person:
         with self.hub_db.transaction() as db:
-            return self._create_person(db, name)
+            person = self._create_person(db, name)
+        for follower in self.followers:
+            follower.person_changed(person.id)
+        return person
 
     def _create_person(self, db: Database, name: str) -> Person:
         self._check_unique(db, name, "")
@@ -136,6 +154,8 @@ class Library:
             self.person(person_id)
             self._check_unique(db, name, person_id)
             db.execute("UPDATE people SET name = ?, skeleton = ? WHERE id = ?", [name, skeleton(name), person_id])
+        for follower in self.followers:
+            follower.person_changed(person_id)
         return self.person(person_id)
 
     def remove_person(self, db: Database, person_id: str) -> Person:
@@ -150,7 +170,10 @@ class Library:
         return person
 
     def remove_person_files(self, person_id: str) -> None:
+        """After `remove_person` committed: the crops go, and the followers are told."""
         shutil.rmtree(self.samples_dir / person_id, ignore_errors=True)
+        for follower in self.followers:
+            follower.person_removed(person_id)
 
     # samples ------------------------------------------------------------------------------------------
     def begin_upload(self, label: str) -> UploadTicket:
@@ -190,6 +213,8 @@ class Library:
             self._move_into_place(staging, person_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        for follower in self.followers:
+            follower.person_changed(person_id)
         return self.person(person_id), [self._sample(r) for r in rows]
 
     @staticmethod
@@ -279,6 +304,8 @@ class Library:
                 db.execute("DELETE FROM samples WHERE id = ?", [sample_id])
         for path in paths:
             path.unlink(missing_ok=True)
+        for follower in self.followers:
+            follower.samples_removed(sample_ids)
         return len(paths)
 
     def embeddings(self, person_id: str | None = None, model_id: str | None = None) -> SampleEmbeddings:

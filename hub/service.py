@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from facefleet.signing import load_or_create_key, public_pem
-from facefleet.wire import ArtifactKind, Topics, TrackEvent, UpdateState
+from facefleet.wire import ArtifactKind, DeviceStatus, Topics, TrackEvent, UpdateState
 from hub import uploads
 from hub.active_model import HubModels
 from hub.db import HubDb
@@ -18,8 +19,10 @@ from hub.embeddings import EmbeddingStore
 from hub.enroll import Enroller
 from hub.events import RecentEvents
 from hub.galleries import ArtifactRecord, ArtifactStore
+from hub.home_assistant import HomeAssistant
 from hub.intake import Refusals
-from hub.library import Library
+from hub.library import Library, NotFoundError
+from hub.library_index import LibraryIndex
 from hub.metrics import HubMetrics
 from hub.mqtt import DeviceHandlers, HubMqtt
 from hub.reembed import Reembedder, ReembedJob, embed_missing
@@ -40,6 +43,27 @@ log = logging.getLogger(__name__)
 TICK_S = 1.0
 
 
+@dataclass(frozen=True)
+class LibraryFollowers:
+    """The 1:N index and Home Assistant, kept in step with every committed library write (whichever path
+    made it: an upload, a deletion, a named visitor, an accepted suggestion, "not this person")."""
+
+    library: Library
+    index: LibraryIndex
+    home_assistant: HomeAssistant
+
+    def person_changed(self, person_id: str) -> None:
+        self.index.refresh_person(person_id)
+        self.home_assistant.person(self.library.person(person_id))
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        self.index.remove_samples(sample_ids)
+
+    def person_removed(self, person_id: str) -> None:
+        self.index.remove_person(person_id)
+        self.home_assistant.person_removed(person_id)
+
+
 class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
@@ -51,6 +75,7 @@ class Hub:
             self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
         self.embedding_store = EmbeddingStore(self.db)
         self.library = Library(self.db, settings.data_dir / "samples", self.embedding_store)
+        self.search_index = LibraryIndex(self.embedding_store, settings.search)
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
@@ -71,13 +96,16 @@ class Hub:
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
             handlers = DeviceHandlers(
-                status=self.devices.update,
+                status=self.on_status,
                 offline=self.devices.mark_offline,
                 update_state=self._on_update_state,
                 event=self._on_event,
                 stats=self.devices.record_stats,
             )
             self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
+        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self._publish,
+                                            settings.data_dir / "home_assistant.json")
+        self.library.followers.append(LibraryFollowers(self.library, self.search_index, self.home_assistant))
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(
@@ -126,6 +154,7 @@ class Hub:
         the visitor intake stores a new one."""
         if self.events.add(event):
             self.visitors.on_event(event)
+            self.home_assistant.track_event(event)
 
     def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
         """Track crops into the library through the enrollment path (auto-accepted suggestions)."""
@@ -179,6 +208,18 @@ class Hub:
             self.devices.set_running(report.device_id, report.kind, report.running_version)
         return True
 
+    def on_status(self, status: DeviceStatus) -> None:
+        self.devices.update(status)
+        self.home_assistant.device_status(status)
+
+    def forget_device(self, device_id: str) -> None:
+        """Remove a device from the registry, clear its retained status, remove its Home Assistant sensors."""
+        if not self.devices.remove(device_id):
+            raise NotFoundError(f"no device {device_id}")
+        if self.mqtt is not None:
+            self.mqtt.publish(self.topics.status(device_id), b"")  # an empty retained message clears it
+        self.home_assistant.device_removed(device_id)
+
     async def start(self) -> None:
         if spooled := uploads.clean(self.settings.data_dir):
             log.warning("upload recovery: %d spooled uploads of interrupted requests removed", spooled)
@@ -193,6 +234,8 @@ class Hub:
             )
         self.reembedder.resume()
         self.visitors.start()
+        await asyncio.to_thread(self.search_index.rebuild)
+        self.home_assistant.start(self.library.people, self.devices.list)
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub.api.deps import AdminScope, HubDep
-from hub.api.schemas import DevicePublic
+from hub.api.schemas import CountPublic, DevicePublic
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -19,3 +19,11 @@ def list_devices(
 ) -> list[DevicePublic]:
     """Every device seen: online/offline (last will), versions running, last seen."""
     return [DevicePublic(**dataclasses.asdict(d)) for d in hub.devices.list(group)]
+
+
+@router.delete("/{device_id}")
+def forget_device(device_id: str, hub: HubDep, _: AdminScope) -> CountPublic:
+    """Forget a decommissioned device: its registry row, its retained status on the broker and its Home
+    Assistant sensors (a device that is still running registers again with its next status). 404 if unknown."""
+    hub.forget_device(device_id)
+    return CountPublic(deleted=1)

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from hub.api.deps import EnrollScope, HubDep
 from hub.api.schemas import SearchHit, SearchPublic, VerifyPublic
 from hub.enroll import Enroller
-from hub.matching import rank_people
+from hub.library import Library, NotFoundError
 from models.pipeline import FacePipeline
 
 router = APIRouter(prefix="/api", tags=["search"])
@@ -41,15 +41,22 @@ async def verify(a: UploadFile, b: UploadFile, hub: HubDep, _: EnrollScope) -> V
 async def search(
     file: UploadFile, hub: HubDep, _: EnrollScope, top_k: Annotated[int, Form(ge=1, le=100)] = 5
 ) -> SearchPublic:
-    """The enrolled people most like the central face, best sample cosine per person (active model)."""
+    """The enrolled people most like the central face, best sample cosine per person (active model), from
+    the hub's 1:N index (exact for small libraries, approximate IVF for large ones: `search` config)."""
     pipeline = hub.models.query_pipeline()
     embedding = await run_in_threadpool(central_embedding, hub.searcher, file, pipeline)
     if embedding is None:
         return SearchPublic(face_found=False, hits=[])
-    found = await run_in_threadpool(hub.library.embeddings, None, pipeline.model_id)
-    names = {p.id: p.name for p in hub.library.people()}
-    hits = [
-        SearchHit(person_id=pid, name=names.get(pid, ""), score=score)
-        for pid, score in rank_people(embedding, found.person_ids, found.vectors, top_k)
-    ]
-    return SearchPublic(face_found=True, hits=hits)
+    ranked = await run_in_threadpool(hub.search_index.search_people, embedding, top_k, pipeline.model_id)
+    return SearchPublic(face_found=True, hits=await run_in_threadpool(named_hits, hub.library, ranked))
+
+
+def named_hits(library: Library, ranked: list[tuple[str, float]]) -> list[SearchHit]:
+    """Hits with the people's names; a person deleted since the index answered is left out."""
+    hits = []
+    for person_id, score in ranked:
+        try:
+            hits.append(SearchHit(person_id=person_id, name=library.person(person_id).name, score=score))
+        except NotFoundError:
+            continue
+    return hits
