@@ -70,10 +70,10 @@ def _build_nets(fast: bool) -> dict[str, Any]:
             """As nn.Module's; in the fast net the classifier then gives b - a and a - b, not a and b."""
             result = super().load_state_dict(state, strict, assign)
             if fast:
+                w, b = state["conv4_1.weight"], state["conv4_1.bias"]
                 with torch.no_grad():
-                    w, b = self.conv4_1.weight.clone(), self.conv4_1.bias.clone()
                     self.conv4_1.weight.copy_(torch.stack([w[0] - w[1], w[1] - w[0]]))
-                    self.conv4_1.bias.copy_(torch.stack([b[0] - b[1], b[1] - b[0]]))
+                    self.conv4_1.bias.copy_(torch.stack([b[0] - b[1], b[1] - b[0]]))  # type: ignore[union-attr]
             return result
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
