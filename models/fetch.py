@@ -30,7 +30,7 @@ from models.registry import (
 log = logging.getLogger(__name__)
 
 # Bumped when a converter's output changes, so that `models fetch` converts again.
-CONVERTER_VERSIONS = {"mtcnn_torch": 2, "onnx_embedder": 1}  # mtcnn 2: fast PReLU and P-Net softmax
+CONVERTER_VERSIONS = {"mtcnn_torch": 2, "onnx_embedder": 2}  # 2: PReLU without the PRelu kernel
 
 
 class ModelFetchError(RuntimeError):
