@@ -11,7 +11,7 @@ _DNN: Any = cv2.dnn  # its stubs ask for Python sequences; it takes numpy arrays
 
 
 def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float,
-        method: Literal["union", "min"] = "union", groups: np.ndarray | None = None) -> np.ndarray:
+        method: Literal["union", "min"] = "union") -> np.ndarray:
     """Greedy non-maximum suppression (boxes are inclusive pixel boxes: width = x2 - x1 + 1).
 
     Args:
@@ -19,8 +19,6 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float,
         iou_threshold: a box overlapping a kept one by more than this is dropped.
         method: "union" divides the intersection by the union (IoU); "min" by the smaller box, which also
             removes a small box lying inside a bigger one (used after O-Net).
-        groups: (N,) int ids; boxes of different groups never suppress each other ("union" only), e.g. one
-            group per pyramid level, so one call does what one call per level did.
     Returns:
         (K,) int64 indices of kept boxes, best first.
 
@@ -30,24 +28,18 @@ def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float,
     if len(xyxy) == 0:
         return np.zeros((0,), np.int64)
     if method == "union":
-        return _nms_union(xyxy, scores, iou_threshold, groups)
-    if groups is not None:
-        raise ValueError("groups are supported with method='union' only")
+        return _nms_union(xyxy, scores, iou_threshold)
     return _nms_loop(xyxy, scores, iou_threshold, method)
 
 
-def _nms_union(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, groups: np.ndarray | None) -> np.ndarray:
+def _nms_union(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     # OpenCV's rects are x, y, w, h with area w * h and intersections of [x, x + w): the +1 widths make
     # them the same IoU as the inclusive boxes.
     rects = np.empty((len(xyxy), 4), np.float64)
     rects[:, :2] = xyxy[:, :2]
     rects[:, 2:] = xyxy[:, 2:] - xyxy[:, :2] + 1
     scores32 = np.ascontiguousarray(scores, np.float32)
-    if groups is None:
-        kept = _DNN.NMSBoxes(rects, scores32, 0.0, float(iou_threshold))
-    else:
-        kept = _DNN.NMSBoxesBatched(rects, scores32, np.ascontiguousarray(groups, np.int32), 0.0,
-                                       float(iou_threshold))
+    kept = _DNN.NMSBoxes(rects, scores32, 0.0, float(iou_threshold))
     return np.asarray(kept, np.int64).reshape(-1)
 
 

@@ -7,11 +7,14 @@ P-Net runs once per pyramid level. Packing all levels into one image (one run, t
 measured on the 2-core AVX-512 CPU and lost: 0.63-0.85x of the per-level runs at 640x360 to 1920x1080
 (the packed image is 1.17x the levels' area, and onnxruntime's per-run cost is small next to the convs).
 
-`detect_in_regions` skips the full pyramid: P-Net on a few scales of squares around given boxes (all
-squares of a frame in one batch per scale, see `models.regions`), then the same R-Net and O-Net.
+`detect_in_regions` skips most of P-Net's work: it runs only on the parts of the pyramid levels that cover
+squares around given boxes, at the few levels matching the faces expected there (`models.regions`), then
+the same R-Net and O-Net.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
@@ -20,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.backend import Backend
 from models.boxes import clip_int, nms, regress, square
 from models.faces import Faces
-from models.regions import cells_to_boxes, cut_square, level_fractions, level_side_px, region_squares
+from models.regions import best_per_square, level_window, region_squares
 
 _MEAN = (127.5, 127.5, 127.5)
 _SCALE = 1.0 / 128.0
@@ -44,6 +47,8 @@ class DetectorConfig(BaseModel):
     max_batch: int = Field(256, ge=1, le=4096, description="R-Net/O-Net crops per inference call")
     region_face_fraction: tuple[float, float] = Field(
         (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
+    region_max_candidates: int = Field(
+        10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees")
 
     @field_validator("region_face_fraction")
     @classmethod
@@ -100,47 +105,67 @@ class MtcnnDetector:
         squares = region_squares(regions_xyxy, (image_rgb.shape[1], image_rgb.shape[0]))
         if len(squares) == 0:
             return Faces.empty()
-        return self._cascade(image_rgb, *self._region_proposals(image_rgb, squares))
+        return self._cascade(image_rgb, *self._region_proposals(image_rgb, squares), squares=squares)
 
-    def _cascade(self, image: np.ndarray, xyxy: np.ndarray, score: np.ndarray, offset: np.ndarray) -> Faces:
-        """P-Net candidates (after per-level NMS) -> NMS across levels -> R-Net -> O-Net."""
+    def _cascade(self, image: np.ndarray, xyxy: np.ndarray, score: np.ndarray, offset: np.ndarray,
+                 squares: np.ndarray | None = None) -> Faces:
+        """P-Net candidates (after per-level NMS) -> NMS across levels -> R-Net -> O-Net. With `squares`
+        (regions), O-Net sees only the best `region_max_candidates` of each: one face per region is the
+        rule, and the near-duplicates R-Net leaves around it cost O-Net 8x R-Net's MACs each."""
         if len(xyxy) == 0:
             return Faces.empty()
         keep = nms(xyxy, score, 0.7)
         boxes = square(regress(xyxy[keep], offset[keep], inclusive=False))
         boxes = self._refine(image, boxes)
+        if squares is not None:
+            boxes = boxes[best_per_square(boxes, squares, self.config.region_max_candidates)]
         if len(boxes) == 0:
             return Faces.empty()
         return self._output(image, boxes)
 
-    def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
+    def _levels(self, image: np.ndarray) -> Iterator[tuple[float, np.ndarray]]:
+        """The pyramid, largest level first: (scale, (h, w, 3) level image)."""
         h, w = image.shape[:2]
-        found = []
         resized = image
         for scale in pyramid_scales((w, h), self.config.min_face_px, self.config.scale_factor):
             # Each level is made from the previous one: every step shrinks by less than 2x, so bilinear
             # does not alias, and it costs a fraction of INTER_AREA from full resolution (3 ms vs 70 ms at 720p).
             resized = cv2.resize(resized, (int(w * scale + 1), int(h * scale + 1)), interpolation=cv2.INTER_LINEAR)
-            reg, prob = self.pnet.run(cv2.dnn.blobFromImage(resized, _SCALE, mean=_MEAN, swapRB=False))
-            index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
-            cells = np.stack([xs, ys], axis=1).astype(np.float32)
-            xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + _PNET_CELL) / scale)], 1)
-            found.append(_level_nms(xyxy, prob[index, 1, ys, xs], reg[index, :, ys, xs]))
-        return _concat(found)
+            yield scale, resized
+
+    def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
+        found = [self._pnet_cells(level, scale, (0, 0)) for scale, level in self._levels(image)]
+        return _concat([_level_nms(*cells) for cells in found])
 
     def _region_proposals(self, image: np.ndarray,
                           squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Stage 1 in regions: P-Net on each square at a few scales, all squares in one batch per scale."""
+        """Stage 1 in regions: P-Net on the part of each pyramid level that covers a square, at the levels
+        whose 12 px window matches faces of `region_face_fraction` of that square's side. The windows
+        inside a cut-out see the same pixels as in the whole level, so the candidates are the full
+        detection's candidates there."""
+        sides = (squares[:, 2] - squares[:, 0]).astype(np.float32)
+        low, high = self.config.region_face_fraction
         found = []
-        for fraction in level_fractions(self.config.region_face_fraction, self.config.scale_factor):
-            side = level_side_px(fraction)
-            patches = [cut_square(image, sq, side) for sq in squares]
-            reg, prob = self.pnet.run(cv2.dnn.blobFromImages(patches, _SCALE, mean=_MEAN, swapRB=False))
-            index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
-            xyxy = cells_to_boxes(np.stack([xs, ys], axis=1).astype(np.float32), squares[index], side)
-            found.append(_level_nms(xyxy, prob[index, 1, ys, xs], reg[index, :, ys, xs], index))
+        for scale, level in self._levels(image):
+            face_px = _PNET_CELL / scale
+            if face_px > high * sides.max():
+                break  # every later level looks for even bigger faces
+            for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
+                x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
+                if min(x1 - x0, y1 - y0) >= _PNET_CELL:
+                    found.append(_level_nms(*self._pnet_cells(level[y0:y1, x0:x1], scale, (x0 // 2, y0 // 2))))
         return _concat(found)
+
+    def _pnet_cells(self, level: np.ndarray, scale: float,
+                    cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P-Net on (a part of) one level: frame boxes (N, 4), scores (N,), offsets (N, 4) of the cells over
+        threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
+        reg, prob = self.pnet.run(cv2.dnn.blobFromImage(level, _SCALE, mean=_MEAN, swapRB=False))
+        index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
+        cells = np.stack([xs + cell_origin_xy[0], ys + cell_origin_xy[1]], axis=1).astype(np.float32)
+        xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + _PNET_CELL) / scale)], 1)
+        return xyxy, prob[index, 1, ys, xs], reg[index, :, ys, xs]
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on all proposals at once; keep, NMS, regress, square. (N, 4) -> (M, 4)."""
@@ -195,10 +220,9 @@ def _check_image(image_rgb: np.ndarray) -> None:
         raise ValueError(f"detect expects (H, W, 3) uint8 RGB, got {image_rgb.shape} {image_rgb.dtype}")
 
 
-def _level_nms(xyxy: np.ndarray, score: np.ndarray, offset: np.ndarray,
-               groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """NMS at 0.5 among one level's P-Net cells; cells of different groups (regions) kept apart."""
-    keep = nms(xyxy, score, 0.5, groups=groups)
+def _level_nms(xyxy: np.ndarray, score: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """NMS at 0.5 among one level's (or one region's) P-Net cells."""
+    keep = nms(xyxy, score, 0.5)
     return xyxy[keep], score[keep], offset[keep]
 
 

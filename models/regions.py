@@ -1,15 +1,17 @@
-"""Geometry of MTCNN's search inside given regions (`MtcnnDetector.detect_in_regions`). Pure numpy/OpenCV.
+"""Geometry of MTCNN's search inside given regions (`MtcnnDetector.detect_in_regions`). Pure numpy.
 
-A region (say a live track's predicted face box, enlarged by a margin) is made square and cut out of the
-frame; P-Net then looks at it at a few scales only, for faces from `face_fraction[0]` to `face_fraction[1]`
-of the square's side. Because the scales are relative to the square, every region of a frame has the same
-P-Net input sizes (a 56 px square with faces from 0.25 to 0.9 of it: 14, 19, 27, 38, 54 px), so all
-regions run as one batch per scale, whatever their size in the frame.
+A region (say a live track's predicted face box, enlarged by a margin) is made square; P-Net then runs on
+the part of each pyramid level that covers the square, at the levels that find faces of a quarter to
+nine tenths of its side (three or four levels). The parts are cut at even offsets of the very level
+images full detection uses, so the windows inside see the same pixels and give the same candidates.
+
+Measured against the first version of this search (each square resampled to fixed sizes, all squares in
+one batch): on the Hamilton clip with full detection every 5 frames it kept more of the faces that
+full detection finds on every frame, see `facefleet bench --schedule`.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 PNET_CELL_PX = 12
@@ -36,50 +38,37 @@ def region_squares(regions_xyxy: np.ndarray, resolution_wh: tuple[int, int]) -> 
     return squares[keep].astype(np.int32)
 
 
-def level_fractions(face_fraction: tuple[float, float], scale_factor: float) -> list[float]:
-    """Face sizes searched, as fractions of the square's side: largest first, one pyramid step apart."""
-    low, high = face_fraction
-    fractions = []
-    fraction = high
-    while fraction >= low:
-        fractions.append(fraction)
-        fraction *= scale_factor
-    return fractions
-
-
-def level_side_px(fraction: float) -> int:
-    """P-Net input side for one level: the square resized so that a face of `fraction` is 12 px."""
-    return max(PNET_CELL_PX, round(PNET_CELL_PX / fraction))
-
-
-def cut_square(image: np.ndarray, square: np.ndarray, out_side_px: int) -> np.ndarray:
-    """One square of the frame (black outside it) resized to (out_side_px, out_side_px, 3) with area
-    interpolation. image: (H, W, 3) uint8; square: (4,) int x0 y0 x1 y1, x1 exclusive."""
-    h, w = image.shape[:2]
-    x0, y0, x1, y1 = (int(v) for v in square)
-    if x0 >= 0 and y0 >= 0 and x1 <= w and y1 <= h:
-        patch = image[y0:y1, x0:x1]
-    else:
-        patch = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
-        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
-        patch[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = image[cy0:cy1, cx0:cx1]
-    resized: np.ndarray = cv2.resize(patch, (out_side_px, out_side_px), interpolation=cv2.INTER_AREA)
-    return resized
-
-
-def cells_to_boxes(cells_xy: np.ndarray, squares: np.ndarray, level_px: int) -> np.ndarray:
-    """P-Net output cells of the squares' level images -> their 12 px windows in frame pixels.
+def level_window(square: np.ndarray, scale: float, level_hw: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The part of a pyramid level that covers a square: x0, y0, x1, y1 in level pixels, clipped to the
+    level, x0 and y0 even (P-Net's stride is 2, so the part's cells are whole cells of the level).
 
     Args:
-        cells_xy: (K, 2) cell column, row in the level image.
-        squares: (K, 4) int the square each cell belongs to.
-        level_px: side of the level image.
-    Returns:
-        (K, 4) float32 boxes, in the 1-based inclusive convention of the full-frame P-Net boxes.
+        square: (4,) x0 y0 x1 y1 in frame pixels. scale: level pixels per frame pixel.
+        level_hw: the level image's (h, w, ...) shape.
     """
-    scale = level_px / (squares[:, 2:3] - squares[:, 0:1]).astype(np.float32)  # level px per frame px
-    origin = squares[:, :2].astype(np.float32)
-    top_left = origin + (2 * cells_xy + 1) / scale
-    bottom_right = origin + (2 * cells_xy + PNET_CELL_PX) / scale
-    boxes: np.ndarray = np.concatenate([top_left, bottom_right], axis=1).astype(np.float32)
-    return boxes
+    h, w = level_hw[0], level_hw[1]
+    x0 = max(0, int(np.floor(square[0] * scale)) // 2 * 2)
+    y0 = max(0, int(np.floor(square[1] * scale)) // 2 * 2)
+    x1 = min(w, int(np.ceil(square[2] * scale)))
+    y1 = min(h, int(np.ceil(square[3] * scale)))
+    return x0, y0, x1, y1
+
+
+def best_per_square(xyxy: np.ndarray, squares: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the first `count` boxes of each square, in the given (best first) order.
+
+    Args:
+        xyxy: (N, 4) boxes sorted best first; each belongs to the square whose centre is nearest its own.
+        squares: (K, 4) the regions' squares. count: boxes kept per square.
+    Returns:
+        (M,) int64 indices into xyxy, ascending (so still best first).
+    """
+    if len(xyxy) == 0 or len(squares) == 0:
+        return np.zeros((0,), np.int64)
+    centres = (xyxy[:, None, :2] + xyxy[:, None, 2:]) / 2
+    square_centres = (squares[None, :, :2] + squares[None, :, 2:]).astype(np.float32) / 2
+    owner = ((centres - square_centres) ** 2).sum(axis=2).argmin(axis=1)
+    order = np.argsort(owner, kind="stable")  # grouped by square, best first within each
+    grouped = owner[order]
+    rank = np.arange(len(order)) - np.searchsorted(grouped, grouped)
+    return np.sort(order[rank < count])

@@ -55,12 +55,3 @@ def test_opencv_union_nms_is_the_greedy_rule(seed: int) -> None:
         scores = np.round(scores, 2)  # ties
     for threshold in (0.5, 0.7):
         assert nms(xyxy, scores, threshold).tolist() == _nms_loop(xyxy, scores, threshold, "union").tolist()
-
-
-def test_nms_groups_never_suppress_each_other() -> None:
-    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10]], np.float32)
-    scores = np.array([0.9, 0.8, 0.7], np.float32)
-    assert nms(boxes, scores, 0.5, groups=np.array([0, 0, 1])).tolist() == [0, 2]  # 1 lost to 0, 2 alone
-    assert nms(boxes, scores, 0.5).tolist() == [0]
-    with pytest.raises(ValueError, match="union"):
-        nms(boxes, scores, 0.5, method="min", groups=np.array([0, 0, 1]))

@@ -1,10 +1,9 @@
-"""Region geometry for detect_in_regions: squares, level sizes, cut-outs, cells back to frame pixels."""
+"""Region geometry for detect_in_regions: squares, their windows in pyramid levels, the per-square cap."""
 
-import cv2
 import numpy as np
 import pytest
 
-from models.regions import cells_to_boxes, cut_square, level_fractions, level_side_px, region_squares
+from models.regions import level_window, region_squares
 
 
 @pytest.mark.parametrize(
@@ -28,37 +27,30 @@ def test_region_squares_of_nothing() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fractions", "factor", "sides"),
+    ("square", "scale", "expected"),
     [
-        ((0.25, 0.9), 0.709, [13, 19, 27, 37]),  # the default search: faces from a quarter to 0.9 of the side
-        ((0.5, 0.5), 0.709, [24]),  # one level
-        ((0.05, 1.0), 0.5, [12, 24, 48, 96, 192]),  # halving steps; never under P-Net's 12 px
+        ([100, 50, 200, 150], 0.5, (50, 24, 100, 75)),  # scaled; origin rounded down to even
+        ([-40, -40, 60, 60], 0.5, (0, 0, 30, 30)),  # clipped at the level's top-left
+        ([500, 300, 700, 500], 0.5, (250, 150, 321, 181)),  # clipped at the level's size (181 x 321)
+        ([101, 51, 151, 101], 1.0, (100, 50, 151, 101)),  # odd origin: one pixel more, cells stay whole
     ],
 )
-def test_level_sides(fractions: tuple[float, float], factor: float, sides: list[int]) -> None:
-    assert [level_side_px(f) for f in level_fractions(fractions, factor)] == sides
-
-
-def test_cut_square_inside_is_an_area_resize() -> None:
-    image = np.random.default_rng(0).integers(0, 255, (100, 120, 3), dtype=np.uint8)
-    out = cut_square(image, np.array([10, 20, 58, 68]), 24)
-    np.testing.assert_array_equal(out, cv2.resize(image[20:68, 10:58], (24, 24), interpolation=cv2.INTER_AREA))
-
-
-def test_cut_square_outside_the_frame_is_black() -> None:
-    image = np.full((50, 50, 3), 200, np.uint8)
-    out = cut_square(image, np.array([-50, 0, 50, 100]), 10)  # left half and bottom half outside
-    assert out.shape == (10, 10, 3)
-    assert (out[:5, 5:] == 200).all() and (out[:, :5] == 0).all() and (out[5:] == 0).all()
+def test_level_window(square: list[int], scale: float, expected: tuple[int, int, int, int]) -> None:
+    assert level_window(np.array(square), scale, (181, 321, 3)) == expected
 
 
 @pytest.mark.parametrize(
-    ("cell", "square", "level_px", "expected"),
+    ("centres_x", "count", "expected"),
     [
-        ([0, 0], [100, 50, 148, 98], 24, [102, 52, 124, 74]),  # level at half scale: windows twice as big
-        ([3, 1], [0, 0, 24, 24], 24, [7, 3, 18, 14]),  # level at frame scale: 2 px stride
+        ([10, 12, 90, 11, 91], 1, [0, 2]),  # best of each square (boxes come best first)
+        ([10, 12, 90, 11, 91], 2, [0, 1, 2, 4]),
+        ([10, 12, 11], 5, [0, 1, 2]),  # fewer than the cap: all
+        ([], 3, []),  # nothing in
     ],
 )
-def test_cells_to_boxes(cell: list[int], square: list[int], level_px: int, expected: list[float]) -> None:
-    boxes = cells_to_boxes(np.array([cell], np.float32), np.array([square], np.int32), level_px)
-    np.testing.assert_allclose(boxes, [expected])
+def test_best_per_square(centres_x: list[int], count: int, expected: list[int]) -> None:
+    from models.regions import best_per_square
+
+    boxes = np.array([[x - 5, 45, x + 5, 55] for x in centres_x], np.float32).reshape(-1, 4)
+    squares = np.array([[0, 0, 50, 100], [50, 0, 150, 100]], np.int32)  # centres at x 25 and 100
+    assert best_per_square(boxes, squares, count).tolist() == expected
