@@ -29,7 +29,8 @@ import numpy as np
 from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
 from edge.events import TrackEventRecord
 from edge.frame_loop import EventSink
-from edge.processor import STAGES, CameraProcessor, Frame
+from edge.frames import Frame
+from edge.processor import STAGES, CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.backend import OnnxRuntimeConfig

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from edge.config import CameraConfig, CsiSource, FileSource, RtspSource, UsbSource
-from edge.processor import Frame
+from edge.frames import Frame
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from facefleet.yamlfile import read_yaml_mapping
-from models.pipeline import PipelineConfig
+from models.pipeline import PipelineConfig, check_frame_fits
 
 
 class ConfigError(ValueError):
@@ -72,48 +72,71 @@ class CameraConfig(_Strict):
 
 
 class TrackerConfig(_Strict):
-    """SORT-style tracking. iou_match_threshold: lowest IoU between a prediction and a detection to call
-    them the same face (lower follows fast motion, higher swaps ids less). activation_frames: hits before a
-    track exists for the outside world (filters one-frame false faces). lost_frames: misses before it ends."""
+    """SORT-style tracking with shot cuts and an appearance gate.
+
+    iou_match_threshold: lowest IoU between a prediction and a detection to call them the same face (lower
+        follows fast motion, higher swaps ids less). activation_frames: hits before a track exists for the
+        outside world (filters one-frame false faces). lost_frames: misses before it ends.
+    cut_threshold / cut_ratio: a frame whose colour histogram differs from the previous one by at least
+        cut_threshold (total variation, 0-1) and by cut_ratio times the recent median change is a shot cut,
+        and every track ends there. Lower finds subtler cuts and ends more tracks on sudden light changes.
+    """
 
     iou_match_threshold: float = Field(0.3, gt=0, lt=1)
     activation_frames: int = Field(3, ge=1, le=100)
     lost_frames: int = Field(15, ge=1, le=1000)
     lost_after_s: float = Field(3.0, gt=0, le=600, description="end tracks of a camera that sends no frames")
+    cut_threshold: float = Field(0.3, gt=0, le=1)
+    cut_ratio: float = Field(3.0, ge=1, le=100)
 
 
 class RecognitionConfig(_Strict):
-    """Which faces get embedded and how votes become an identity.
+    """Which faces get embedded, how a track's embeddings become one identity, and the liveness cue.
 
-    embed_every_frames: a track is embedded at most every k frames unless its face quality improved by
-        quality_improvement (relative); more embeds means faster identities and more CPU.
-    match_threshold: cosine at or above which a sample votes for the gallery person, below it votes unknown.
-    confirm_votes / confirm_share: votes and share of the window the leading identity needs to be confirmed.
+    min_embed_face_px: faces smaller than this (shorter box side) are tracked but never embedded. On LFW
+        faces shrunk to 24 px are still identified 91% of the time (98% at full size) with no more false
+        accepts; at 20 px 81%, at 16 px 60%: below 24 an embedding costs more than it tells.
+    good_face_px: size at which a face counts fully in the track's pooled template; smaller faces count
+        less, never zero.
+    embed_every_frames: a track is embedded at most every k processed frames unless its face quality
+        improved by quality_improvement (relative) or its appearance must be checked; more embeds mean
+        faster and firmer identities and more CPU. max_embeds_per_frame bounds the embedder's work per frame
+        (tracks never embedded go first).
+    match_threshold: cosine of the track's pooled template to a person's best template needed to name the
+        track; `facefleet eval lfw` prints the open-set false-accept rate each threshold gives.
+    match_margin: the named person must lead the next person by this much (two similar enrolled people).
+    identity_hysteresis: a named track keeps its name until its score falls this far below the threshold.
+    confirm_embeddings: consecutive decisions for the same person before `identity_confirmed`.
+    appearance_gate: cosine to a track's template below which a comparably good crop is someone else's
+        face: the association is refused and the face starts a new track.
+    vote_window: recent embeddings whose own best match is reported as `votes` (evidence, bounded).
     """
 
-    min_face_px: float = Field(40, ge=8, description="faces smaller than this are tracked but never embedded")
-    good_face_px: float = Field(112, ge=8, description="size at which the size part of quality saturates")
-    min_quality: float = Field(0.2, ge=0, le=1)
+    min_embed_face_px: float = Field(24, ge=8)
+    good_face_px: float = Field(112, ge=8)
     embed_every_frames: int = Field(5, ge=1, le=1000)
     quality_improvement: float = Field(0.25, ge=0, le=10)
-    match_threshold: float = Field(0.4, gt=-1, lt=1)
-    window_frames: int = Field(200, ge=1, le=100_000)
-    change_votes: int = Field(2, ge=1, le=1000)
-    confirm_votes: int = Field(4, ge=1, le=1000)
-    confirm_share: float = Field(0.6, gt=0.5, le=1)
+    max_embeds_per_frame: int = Field(8, ge=1, le=256)
+    match_threshold: float = Field(0.45, gt=-1, lt=1)
+    match_margin: float = Field(0.03, ge=0, lt=1)
+    identity_hysteresis: float = Field(0.05, ge=0, lt=1)
+    confirm_embeddings: int = Field(3, ge=1, le=1000)
+    appearance_gate: float = Field(0.3, gt=-1, lt=1)
+    vote_window: int = Field(50, ge=1, le=10_000)
     liveness_window: int = Field(30, ge=4, le=1000)
     liveness_noise_floor: float = Field(0.02, ge=0, le=1, description="landmark jitter of a still photo, in "
                                         "eye distances: motion up to this scores liveness 0")
     liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid motion that scores 1")
 
     @model_validator(mode="after")
-    def _sizes(self) -> RecognitionConfig:
-        if self.good_face_px < self.min_face_px:
-            raise ValueError("good_face_px must be >= min_face_px")
+    def _consistent(self) -> RecognitionConfig:
+        if self.good_face_px < self.min_embed_face_px:
+            raise ValueError("good_face_px must be >= min_embed_face_px")
         if self.liveness_motion_ref <= self.liveness_noise_floor:
             raise ValueError("liveness_motion_ref must be above liveness_noise_floor")
-        if self.confirm_votes < self.change_votes:
-            raise ValueError("confirm_votes must be >= change_votes")
+        if self.appearance_gate >= self.match_threshold:
+            raise ValueError("appearance_gate must be below match_threshold (a face that may be named as the "
+                             "track's person must not split it)")
         return self
 
 
@@ -199,6 +222,15 @@ class EdgeConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"camera names must be unique, got {names}")
         return value
+
+    @model_validator(mode="after")
+    def _cameras_fit_the_engines(self) -> EdgeConfig:
+        """A camera of known size whose frames a TensorRT P-Net engine would refuse is refused here."""
+        for camera in self.cameras:
+            resolution = getattr(camera.source, "resolution_wh", None)
+            if resolution is not None:
+                check_frame_fits(self.pipeline, resolution)
+        return self
 
     @property
     def outbox_path(self) -> Path:

@@ -10,13 +10,16 @@ import base64
 from dataclasses import dataclass
 from datetime import datetime
 
-from edge.voting import UNKNOWN, Identity
+import numpy as np
+
+from edge.identity import UNKNOWN, Identity
 from facefleet.wire import EventType, TrackEvent
 
 
 @dataclass(frozen=True)
 class TrackEventRecord:
-    """One event of one track. `best_crop_jpeg` is set on `track_ended` only (the best face, JPEG bytes)."""
+    """One event of one track. On `track_ended` only: `best_crop_jpeg` (the best face, JPEG bytes) and
+    `template` ((D,) float32 unit vector: the track's pooled embedding, None when nothing was embedded)."""
 
     type: EventType
     camera: str
@@ -30,6 +33,7 @@ class TrackEventRecord:
     gallery_version: str
     ended_at: datetime | None = None
     best_crop_jpeg: bytes | None = None
+    template: np.ndarray | None = None
 
 
 def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -> TrackEvent:

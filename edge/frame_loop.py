@@ -15,8 +15,9 @@ from datetime import datetime, timedelta, timezone
 
 from edge.camera import CameraReader
 from edge.events import TrackEventRecord, describe
+from edge.frames import Frame
 from edge.metrics import EdgeMetrics
-from edge.processor import CameraProcessor, Frame, FrameResult
+from edge.processor import CameraProcessor, FrameResult
 from edge.sdnotify import WatchdogPinger
 
 log = logging.getLogger(__name__)

@@ -45,6 +45,7 @@ class Outbox:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across process crashes
+        self._db.execute("PRAGMA secure_delete=ON")  # a delivered row (its face crop) is zeroed, not left in free pages
         self._db.executescript(_SCHEMA)
         self.notify: Callable[[], None] = lambda: None  # set by the sender to wake up on new rows
 

@@ -1,7 +1,9 @@
-"""One camera's frames -> track events: detect -> track -> pick faces to embed -> embed -> match -> vote.
+"""One camera's frames -> track events.
 
-Pure library code: no MQTT, no threads. The caller hands in frames and gets back `FrameResult`s with the
-events and how long each stage took.
+Per frame: shot-cut test -> detect -> face quality -> predict tracks -> embed the faces that are due ->
+associate (IoU, refused where a good crop disagrees with the track's template) -> pool embeddings ->
+open-set decision per track -> events. Pure library code: no MQTT, no threads. The caller hands in frames
+and gets back `FrameResult`s with the events and how long each stage took.
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ import numpy as np
 
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.events import TrackEventRecord
+from edge.frames import Frame
+from edge.identity import IdentityChange, TrackIdentity
 from edge.liveness import LivenessCue
-from edge.quality import face_quality
+from edge.pooling import PooledTemplate, appearance_verdict, pool_weight
+from edge.quality import FaceQuality, assess
 from edge.recognizer import Recognizer, RecognizerHolder
-from edge.tracker import FaceTracker
-from edge.voting import TrackVotes
+from edge.shotcut import ShotCutDetector
+from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match, iou_matrix
 from facefleet.wire import EventType
 from models.faces import Faces
+from models.pipeline import EmbeddedFaces
 
 STAGES = ("convert", "detect", "track", "quality", "embed", "match")
 
@@ -37,32 +43,53 @@ def _convert(image: np.ndarray, code: int, buffer: np.ndarray | None) -> np.ndar
 
 
 @dataclass(frozen=True)
-class Frame:
-    """A camera frame: (H, W, 3) uint8 BGR, its wall-clock capture time and its number on that camera."""
+class TrackSighting:
+    """One track's face in one frame: whether the track is active and the face could be embedded."""
 
-    camera: str
-    image_bgr: np.ndarray
-    ts: datetime
-    index: int
+    track_id: int
+    active: bool
+    embeddable: bool
 
 
 @dataclass(frozen=True)
 class FrameResult:
+    """What one frame produced: events, counts, seconds per stage, whether it was a shot cut, and which
+    tracks were seen (for evaluation and debugging; a few small records per frame)."""
+
     events: list[TrackEventRecord]
     faces: int
     embedded: int
     stage_s: dict[str, float]
+    cut: bool = False
+    sightings: tuple[TrackSighting, ...] = ()
 
 
 @dataclass
 class _TrackState:
-    started_at: datetime
+    """Everything the processor knows about one track (tentative ones included)."""
+
+    first_seen: datetime
     last_seen: datetime
-    votes: TrackVotes
+    template: PooledTemplate
+    identity: TrackIdentity
     liveness: LivenessCue
+    model_id: str
+    active: bool = False
     last_embed_frame: int = -(10**9)
-    best_quality: float = 0.0
+    best_face_weight: float = 0.0  # best pre-embedding weight of an embedded face
+    must_check: bool = False  # an association was refused: check the next face before trusting boxes
+    best_weight: float = 0.0
     best_crop_rgb: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Embedded:
+    """The faces embedded this frame: face indices (K,) into the frame's Faces and their embeddings."""
+
+    index: np.ndarray
+    faces: EmbeddedFaces
+    face_weight: np.ndarray  # (K,) quality weights of the faces (edge.quality)
+    weight: np.ndarray  # (K,) pooling weights (quality x raw norm)
 
 
 @dataclass
@@ -84,7 +111,9 @@ class CameraProcessor:
         self.camera = camera
         self.holder = holder
         self.config = recognition
+        self.tracker_config = tracker
         self.tracker = FaceTracker(tracker)
+        self.cuts = ShotCutDetector(tracker.cut_threshold, tracker.cut_ratio)
         self.tracks: dict[int, _TrackState] = {}
         self.last_frame_ts: datetime | None = None
         self._rgb: np.ndarray | None = None  # reused per frame: the hot path allocates no full frames
@@ -95,74 +124,175 @@ class CameraProcessor:
         watch = _Stopwatch()
         self._processed += 1
         rec = self.holder.current  # one (model, gallery) pair for the whole frame
+        cut = self.cuts.update(frame.image_bgr)
+        events = self._end_all(frame.ts, rec) if cut else []
         rgb = self._rgb = _convert(frame.image_bgr, cv2.COLOR_BGR2RGB, self._rgb)
         watch.lap("convert")
-        faces = rec.pipeline.detector.detect(rgb)
+        faces = rec.pipeline.detect_rgb(rgb)
         watch.lap("detect")
-        update = self.tracker.update(faces)
-        self.last_frame_ts = frame.ts
-        events = [self._start(tid, frame.ts, rec) for tid in update.started]
-        events += [self._end(tid, frame.ts, rec) for tid in update.ended]
-        watch.lap("track")
-        due = self._due(rgb, faces, update.matched, frame)
+        gray = self._gray = _convert(rgb, cv2.COLOR_RGB2GRAY, self._gray)
+        quality = assess(gray, faces, self.config.min_embed_face_px, self.config.good_face_px)
+        prediction = self.tracker.predict()
+        iou = iou_matrix(prediction.xyxy, faces.xyxy)
+        proposals = greedy_match(iou, self.tracker_config.iou_match_threshold)
+        due = self._due(prediction, proposals, quality)
         watch.lap("quality")
-        embedded = self._embed_and_vote(rgb, faces, due, frame, rec, events, watch)
-        return FrameResult(events, len(faces), embedded, watch.stage_s)
+        embedded = self._embed(rgb, faces, due, quality, rec)
+        watch.lap("embed")
+        cosines = self._template_cosines(prediction, embedded)
+        allowed = self._appearance_gate(prediction, embedded, cosines, len(faces))
+        refused = {int(prediction.ids[row]) for row, face in proposals if allowed[row, face] == 0}
+        update = self.tracker.update(faces, greedy_match(iou * allowed, self.tracker_config.iou_match_threshold))
+        watch.lap("track")
+        events += self._apply(update, faces, embedded, cosines, prediction, refused, frame, rec)
+        watch.lap("match")
+        sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]))
+                          for tid, face in update.assigned)
+        return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, cut, sightings)
 
     def end_all(self, ts: datetime) -> list[TrackEventRecord]:
         """End every active track (camera lost or agent stopping)."""
-        rec = self.holder.current
-        return [self._end(tid, ts, rec) for tid in self.tracker.end_all()]
+        return self._end_all(ts, self.holder.current)
 
-    def _due(self, rgb: np.ndarray, faces: Faces, matched: list[tuple[int, int]],
-             frame: Frame) -> list[tuple[int, int, float]]:
-        """(track id, face index, quality) of the matched faces worth an embedding in this frame."""
-        if not matched:
-            return []
-        gray = self._gray = _convert(rgb, cv2.COLOR_RGB2GRAY, self._gray)
+    @property
+    def active_tracks(self) -> int:
+        return sum(1 for s in self.tracks.values() if s.active)
+
+    # -- choosing what to embed ------------------------------------------------------------------------
+
+    def _due(self, prediction: TrackPrediction, proposals: list[tuple[int, int]],
+             quality: FaceQuality) -> list[int]:
+        """Face indices to embed this frame, most needed first, at most `max_embeds_per_frame`.
+
+        A face is due when its (proposed) track is or becomes active and has no embedding yet (first ones
+        go first: every track gets its best face embedded early), must be checked after a refused
+        association, has not been embedded for `embed_every_frames`, or shows a clearly better face.
+        """
         cfg = self.config
-        quality = face_quality(gray, faces, cfg.min_face_px, cfg.good_face_px)
-        due = []
-        for tid, idx in matched:
-            state = self.tracks[tid]
-            state.last_seen = frame.ts
-            state.liveness.update(faces.landmarks[idx])
-            q = float(quality[idx])
-            if q < cfg.min_quality:
+        ranked: list[tuple[int, int, int]] = []  # (priority, -age, face)
+        for row, face in proposals:
+            state = self.tracks.get(int(prediction.ids[row]))
+            if state is None or not quality.embeddable[face] or not prediction.will_activate[row]:
                 continue
-            stale = self._processed - state.last_embed_frame >= cfg.embed_every_frames
-            better = q > state.best_quality * (1 + cfg.quality_improvement)
-            if stale or better:
-                due.append((tid, idx, q))
-        return due
+            age = self._processed - state.last_embed_frame
+            weight = float(quality.weight[face])
+            if state.template.empty:
+                ranked.append((0, -age, face))
+            elif state.must_check:
+                ranked.append((1, -age, face))
+            elif age >= cfg.embed_every_frames or weight > state.best_face_weight * (1 + cfg.quality_improvement):
+                ranked.append((2, -age, face))
+        ranked.sort()
+        return [face for _, _, face in ranked[:cfg.max_embeds_per_frame]]
 
-    def _embed_and_vote(self, rgb: np.ndarray, faces: Faces, due: list[tuple[int, int, float]], frame: Frame,
-                        rec: Recognizer, events: list[TrackEventRecord], watch: _Stopwatch) -> int:
-        if not due:
-            return 0
-        crops, embeddings = rec.pipeline.embed_faces(rgb, faces.select([idx for _, idx, _ in due]))
-        watch.lap("embed")
-        person_index, cosine = rec.gallery.best_match(embeddings)
-        for (tid, _, q), crop, p, c in zip(due, crops, person_index.tolist(), cosine.tolist(), strict=True):
+    def _embed(self, rgb: np.ndarray, faces: Faces, due: list[int], quality: FaceQuality,
+               rec: Recognizer) -> _Embedded:
+        index = np.array(due, np.int64)
+        embedded = rec.pipeline.embed_faces(rgb, faces.select(index))
+        face_weight = quality.weight[index]
+        return _Embedded(index, embedded, face_weight, pool_weight(face_weight, embedded.norms))
+
+    # -- association -------------------------------------------------------------------------------------
+
+    def _template_cosines(self, prediction: TrackPrediction, embedded: _Embedded) -> np.ndarray:
+        """(T, K) cosine of each predicted track's template to each embedded face (0 for empty templates)."""
+        if len(prediction.ids) == 0 or len(embedded.index) == 0:
+            return np.zeros((len(prediction.ids), len(embedded.index)), np.float32)
+        templates = np.stack([self.tracks[int(t)].template.vector for t in prediction.ids])
+        cosines: np.ndarray = templates @ embedded.faces.embeddings.T
+        return cosines
+
+    def _appearance_gate(self, prediction: TrackPrediction, embedded: _Embedded, cosines: np.ndarray,
+                         faces: int) -> np.ndarray:
+        """(T, N) 1 where a track may take a face, 0 where an embedded face is someone else's (`split`)."""
+        allowed = np.ones((len(prediction.ids), faces), np.float32)
+        gate = self.config.appearance_gate
+        for row, track_id in enumerate(prediction.ids.tolist()):
+            template = self.tracks[track_id].template
+            for k, face in enumerate(embedded.index.tolist()):
+                if appearance_verdict(float(cosines[row, k]), float(embedded.weight[k]), template, gate) == "split":
+                    allowed[row, face] = 0.0
+        return allowed
+
+    # -- applying the frame --------------------------------------------------------------------------------
+
+    def _apply(self, update: TrackUpdate, faces: Faces, embedded: _Embedded, cosines: np.ndarray,
+               prediction: TrackPrediction, refused: set[int], frame: Frame,
+               rec: Recognizer) -> list[TrackEventRecord]:
+        """Update per-track state from the tracker's verdict and the embeddings; the frame's events."""
+        ts = frame.ts
+        self.last_frame_ts = ts
+        events = [self._end(tid, ts, rec) for tid in update.ended]
+        for tid in update.dropped:
+            self.tracks.pop(tid, None)
+        for tid, face in update.assigned:
+            state = self.tracks.get(tid) or self._new_state(tid, ts, rec)
+            state.last_seen = ts
+            state.liveness.update(faces.landmarks[face])
+            if state.model_id != rec.model_id:  # the model changed under a live track: start its evidence anew
+                self.tracks[tid] = state = self._new_state(tid, state.first_seen, rec, state.active)
+        for tid in refused:
+            if tid in self.tracks:
+                self.tracks[tid].must_check = True
+        started = set(update.started)
+        for tid in started:
+            self.tracks[tid].active = True
+        changes = self._pool(update, embedded, cosines, prediction, rec)
+        for tid in update.started:
+            events.append(self._record("track_started", tid, ts, rec))
+        for tid, change in changes:
+            state = self.tracks[tid]
+            if not state.active:
+                continue
+            if change.changed and tid not in started:
+                events.append(self._record("identity_changed", tid, ts, rec))
+            if change.confirmed:
+                events.append(self._record("identity_confirmed", tid, ts, rec))
+        return events
+
+    def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
+              rec: Recognizer) -> list[tuple[int, IdentityChange]]:
+        """Add each embedded face to its track's template (unless an outlier) and decide the identity."""
+        track_of_face = {face: tid for tid, face in update.assigned}
+        row_of_track = {int(t): row for row, t in enumerate(prediction.ids.tolist())}
+        own = rec.gallery.match(embedded.faces.embeddings)
+        gate, threshold = self.config.appearance_gate, self.config.match_threshold
+        changes = []
+        for k, face in enumerate(embedded.index.tolist()):
+            tid = track_of_face[face]
             state = self.tracks[tid]
             state.last_embed_frame = self._processed
-            if q > state.best_quality:
-                state.best_quality, state.best_crop_rgb = q, crop.copy()
-            person = rec.gallery.person_ids[p] if p >= 0 else None
-            name = rec.gallery.names[p] if p >= 0 else None
-            change = state.votes.add(person, name, c if p >= 0 else 0.0)  # empty gallery: neutral, not -1
-            if change.changed:
-                events.append(self._record("identity_changed", tid, frame.ts, rec))
-            if change.confirmed:
-                events.append(self._record("identity_confirmed", tid, frame.ts, rec))
-        watch.lap("match")
-        return len(due)
+            row = row_of_track.get(tid)
+            cosine = float(cosines[row, k]) if row is not None else 1.0
+            weight = float(embedded.weight[k])
+            if appearance_verdict(cosine, weight, state.template, gate) != "pool":
+                continue  # a poor crop far from the template: kept by the boxes, not by the evidence
+            state.must_check = False
+            state.template.add(embedded.faces.embeddings[k], weight)
+            state.best_face_weight = max(state.best_face_weight, float(embedded.face_weight[k]))
+            if weight > state.best_weight:
+                state.best_weight, state.best_crop_rgb = weight, embedded.faces.crops_rgb[k].copy()
+            person = int(own.person_index[k])
+            state.identity.vote(rec.gallery.person_ids[person] if person >= 0 and own.cosine[k] >= threshold else None)
+            scores = rec.gallery.person_scores(state.template.vector[None])[0]
+            changes.append((tid, state.identity.update(scores, rec.gallery.person_ids, rec.gallery.names,
+                                                       state.template.count)))
+        return changes
 
-    def _start(self, tid: int, ts: datetime, rec: Recognizer) -> TrackEventRecord:
+    def _new_state(self, tid: int, ts: datetime, rec: Recognizer, active: bool = False) -> _TrackState:
         cfg = self.config
         liveness = LivenessCue(cfg.liveness_window, cfg.liveness_noise_floor, cfg.liveness_motion_ref)
-        self.tracks[tid] = _TrackState(ts, ts, TrackVotes(cfg), liveness)
-        return self._record("track_started", tid, ts, rec)
+        state = _TrackState(ts, ts, PooledTemplate(rec.pipeline.embedder.dim), TrackIdentity(cfg), liveness,
+                            rec.model_id, active=active)
+        self.tracks[tid] = state
+        return state
+
+    def _end_all(self, ts: datetime, rec: Recognizer) -> list[TrackEventRecord]:
+        ended, dropped = self.tracker.end_all()
+        events = [self._end(tid, ts, rec) for tid in ended]
+        for tid in dropped:
+            self.tracks.pop(tid, None)
+        return events
 
     def _end(self, tid: int, ts: datetime, rec: Recognizer) -> TrackEventRecord:
         state = self.tracks[tid]
@@ -171,17 +301,16 @@ class CameraProcessor:
             ok, buf = cv2.imencode(".jpg", cv2.cvtColor(state.best_crop_rgb, cv2.COLOR_RGB2BGR),
                                    [cv2.IMWRITE_JPEG_QUALITY, 90])
             jpeg = buf.tobytes() if ok else None
-        record = self._record("track_ended", tid, ts, rec, ended_at=state.last_seen, best_crop_jpeg=jpeg)
+        template = None if state.template.empty else state.template.vector
+        record = self._record("track_ended", tid, ts, rec, ended_at=state.last_seen, best_crop_jpeg=jpeg,
+                              template=template)
         del self.tracks[tid]
         return record
 
-    def _record(self, kind: EventType, tid: int, ts: datetime, rec: Recognizer,
-                ended_at: datetime | None = None, best_crop_jpeg: bytes | None = None) -> TrackEventRecord:
+    def _record(self, kind: EventType, tid: int, ts: datetime, rec: Recognizer, ended_at: datetime | None = None,
+                best_crop_jpeg: bytes | None = None, template: np.ndarray | None = None) -> TrackEventRecord:
         state = self.tracks[tid]
-        return TrackEventRecord(kind, self.camera, tid, ts, state.started_at, state.votes.identity,
-                                state.votes.samples, state.liveness.score(), rec.model_id,
-                                rec.gallery.version, ended_at=ended_at, best_crop_jpeg=best_crop_jpeg)
-
-    @property
-    def active_tracks(self) -> int:
-        return len(self.tracks)
+        identity = state.identity.identity
+        return TrackEventRecord(kind, self.camera, tid, ts, state.first_seen, identity, identity.embeddings,
+                                state.liveness.score(), state.model_id, rec.gallery.version, ended_at=ended_at,
+                                best_crop_jpeg=best_crop_jpeg, template=template)

@@ -90,8 +90,8 @@ def health_check(rec: Recognizer, probe_rgb: np.ndarray) -> None:
     if not np.isfinite(rec.gallery.person_scores(embedding)).all():
         raise HealthError("gallery scores of the probe are not finite")
     if len(rec.gallery.templates):
-        index, cosine = rec.gallery.best_match(rec.gallery.templates[:1])
-        if index[0] != rec.gallery.template_person[0] or cosine[0] < 0.99:
+        match = rec.gallery.match(rec.gallery.templates[:1])
+        if match.person_index[0] != rec.gallery.template_person[0] or match.cosine[0] < 0.99:
             raise HealthError("the gallery does not match its own first template")
 
 

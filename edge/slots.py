@@ -86,6 +86,9 @@ class SlotStore:
     def current_version(self) -> str | None:
         return self._read("current")
 
+    def previous_version(self) -> str | None:
+        return self._read("previous")
+
     def manifest(self, version: str) -> SignedManifest:
         text = (self.root / version / MANIFEST_FILE).read_text(encoding="utf-8")
         return SignedManifest.model_validate_json(text)
@@ -104,6 +107,17 @@ class SlotStore:
         for version in self.versions():
             if version not in kept:
                 shutil.rmtree(self.root / version, ignore_errors=True)
+
+    def purge(self, revoked: list[str]) -> list[str]:
+        """Delete revoked versions (a signed manifest said so), never the current one; a `previous` link to
+        one is removed first, so no rollback can bring it back. Returns the versions deleted."""
+        gone = sorted((set(revoked) & set(self.versions())) - {self.current_version()})
+        if self.previous_version() in gone:
+            (self.root / "previous").unlink()
+            fsync_dir(self.root)
+        for version in gone:
+            shutil.rmtree(self.root / version, ignore_errors=True)
+        return gone
 
     def versions(self) -> list[str]:
         """Stored versions (staging leftovers and the links excluded), sorted by name."""

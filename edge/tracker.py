@@ -1,8 +1,10 @@
-"""Face tracking across frames: a constant-velocity Kalman filter per face and IoU association (SORT).
+"""Face tracking across frames: a constant-velocity Kalman filter per face (SORT).
 
-Track ids are per camera, start at 1 and never repeat within a tracker's life. A track becomes active
-after `activation_frames` hits (a single false detection never reaches the outside world) and ends after
-`lost_frames` frames without a matching detection.
+Per frame: `predict()` moves every track one step; the caller associates detections with the predictions
+(`greedy_match` on the IoU matrix, masked by whatever else it knows, e.g. appearance) and hands the pairs to
+`update(faces, pairs)`. Track ids are per camera, start at 1 and never repeat within a tracker's life. A
+track becomes active after `activation_frames` hits (a single false detection never reaches the outside
+world) and ends after `lost_frames` frames without a matching detection.
 """
 
 from __future__ import annotations
@@ -109,29 +111,56 @@ class Track:
 
 
 @dataclass(frozen=True)
+class TrackPrediction:
+    """Where the live tracks should be in this frame, one row per track.
+
+    ids: (T,) track ids. xyxy: (T, 4) predicted boxes. will_activate: (T,) bool, active already or
+    activated by a hit in this frame.
+    """
+
+    ids: np.ndarray
+    xyxy: np.ndarray
+    will_activate: np.ndarray
+
+
+@dataclass(frozen=True)
 class TrackUpdate:
     """What one frame did to the tracks.
 
-    matched: (track_id, face index) for active tracks seen in this frame.
-    started: ids that became active now. ended: ids that were active and are now lost.
+    assigned: (track_id, face index) for every face of the frame, tentative and new tracks included.
+    matched: the pairs of active tracks. started: ids that became active now. ended: ids that were active
+    and are now lost. dropped: tentative ids that vanished before becoming active.
     """
 
+    assigned: list[tuple[int, int]]
     matched: list[tuple[int, int]]
     started: list[int]
     ended: list[int]
+    dropped: list[int]
 
 
 class FaceTracker:
-    """`update(faces) -> TrackUpdate` once per frame; `end_all()` when the camera stops."""
+    """`predict()` then `update(faces, pairs)` once per frame; `end_all()` at a shot cut or camera stop."""
 
     def __init__(self, config: TrackerConfig) -> None:
         self.config = config
         self.tracks: list[Track] = []
         self._next_id = 1
 
-    def update(self, faces: Faces) -> TrackUpdate:
-        predicted = np.stack([t.kalman.predict() for t in self.tracks]) if self.tracks else np.zeros((0, 4))
-        pairs = greedy_match(iou_matrix(predicted, faces.xyxy), self.config.iou_match_threshold)
+    def predict(self) -> TrackPrediction:
+        """Advance every track's Kalman filter to this frame (call once per frame, before `update`)."""
+        if not self.tracks:
+            return TrackPrediction(np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros(0, bool))
+        xyxy = np.stack([t.kalman.predict() for t in self.tracks])
+        ids = np.array([t.track_id for t in self.tracks], np.int64)
+        soon = np.array([t.active or t.hits + 1 >= self.config.activation_frames for t in self.tracks])
+        return TrackPrediction(ids, xyxy, soon)
+
+    def update(self, faces: Faces, pairs: list[tuple[int, int]]) -> TrackUpdate:
+        """Apply this frame's associations: pairs of (row of `predict()`, face index), each used once.
+
+        Faces left unpaired start new tentative tracks.
+        """
         for track in self.tracks:
             track.detection = -1
         for row, col in pairs:
@@ -146,25 +175,29 @@ class FaceTracker:
         return self._lifecycle()
 
     def _lifecycle(self) -> TrackUpdate:
-        started, ended, kept = [], [], []
+        started: list[int] = []
+        ended: list[int] = []
+        dropped: list[int] = []
+        kept: list[Track] = []
         for track in self.tracks:
             if track.detection < 0:
                 track.misses += 1
             # A tentative track gets one miss of grace; an active one rides out `lost_frames` (occlusion).
             if track.misses > (self.config.lost_frames if track.active else 1):
-                if track.active:
-                    ended.append(track.track_id)
+                (ended if track.active else dropped).append(track.track_id)
                 continue
             if not track.active and track.hits >= self.config.activation_frames:
                 track.active = True
                 started.append(track.track_id)
             kept.append(track)
         self.tracks = kept
+        assigned = [(t.track_id, t.detection) for t in kept if t.detection >= 0]
         matched = [(t.track_id, t.detection) for t in kept if t.active and t.detection >= 0]
-        return TrackUpdate(matched, started, ended)
+        return TrackUpdate(assigned, matched, started, ended, dropped)
 
-    def end_all(self) -> list[int]:
-        """Forget every track; returns the ids of the active ones (they need a `track_ended`)."""
+    def end_all(self) -> tuple[list[int], list[int]]:
+        """Forget every track; returns (active ids, which need a `track_ended`; tentative ids)."""
         ended = [t.track_id for t in self.tracks if t.active]
+        dropped = [t.track_id for t in self.tracks if not t.active]
         self.tracks = []
-        return ended
+        return ended, dropped

@@ -179,6 +179,8 @@ class Updater:
         self.trust.record("gallery", gallery_version)
         if model_version:
             self.trust.record("model", model_version)
+        if purged := self.galleries.purge(self.galleries.manifest(gallery_version).manifest.revokes):
+            log.info("update: revoked galleries %s deleted (a person in them was deleted on the hub)", purged)
         self.galleries.prune()
         if model_version:
             self.models.prune()

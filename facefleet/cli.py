@@ -26,21 +26,51 @@ def _models_quantize(args: argparse.Namespace) -> int:
 
 
 def _models_engines(args: argparse.Namespace) -> int:
-    from models.backend import TensorRTConfig
     from models.build_engines import build_all
+    from models.pipeline import PipelineConfig
 
-    config = TensorRTConfig(precision=args.precision, max_batch=args.max_batch,
-                            engine_cache_dir=args.engine_dir, calibration_dir=args.calibration_dir)
-    for path in build_all(config, args.model_dir):
+    if args.config is not None:
+        from facefleet.yamlfile import read_yaml_mapping
+
+        pipeline = PipelineConfig.model_validate(read_yaml_mapping(args.config).get("pipeline", {}))
+    else:
+        backend = {"type": "tensorrt", "precision": args.precision, "max_batch": args.max_batch,
+                   "engine_cache_dir": args.engine_dir, "calibration_dir": args.calibration_dir}
+        pipeline = PipelineConfig.model_validate({"model_dir": args.model_dir, "backend": backend})
+    for path in build_all(pipeline):
         print(path)
     return 0
 
 
 def _eval_lfw(args: argparse.Namespace) -> int:
+    from edge.config import RecognitionConfig
     from models.eval_lfw import run_lfw_eval
 
+    threshold = None if args.no_open_set else RecognitionConfig().match_threshold
     run_lfw_eval(args.data, precisions=tuple(args.precision.split(",")), model_dir=args.model_dir, plot=args.plot,
-                 limit_folds=args.folds, flip_average=args.flip)
+                 limit_folds=args.folds, flip_average=args.flip, open_set_threshold=threshold)
+    return 0
+
+
+def _eval_video(args: argparse.Namespace) -> int:
+    from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig, load_config
+    from facefleet.video_eval.report import format_eval, run_video_eval, write_json
+    from models.mtcnn import DetectorConfig
+    from models.pipeline import PipelineConfig
+
+    if args.config is not None:
+        edge: EdgeConfig = load_config(args.config)
+        pipeline, tracker, recognition = edge.pipeline, edge.tracker, edge.recognition
+    else:
+        pipeline, tracker, recognition = PipelineConfig(), TrackerConfig(), RecognitionConfig()
+    if args.min_face_px is not None:
+        detector = DetectorConfig(**(pipeline.detector.model_dump() | {"min_face_px": args.min_face_px}))
+        pipeline = pipeline.model_copy(update={"detector": detector})
+    result = run_video_eval(args.clip, args.truth, args.people, pipeline, tracker, recognition, peer=not args.no_peer)
+    for line in format_eval(result):
+        print(line, flush=True)
+    if args.json is not None:
+        write_json(result, args.json)
     return 0
 
 
@@ -106,6 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     engines = models.add_parser("engines", 
                                   help="build TensorRT engines on this GPU (cached)")
+    engines.add_argument("--config", type=Path, help="edge or hub YAML: build for its `pipeline` block "
+                         "(then the options below are not used)")
     engines.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8")
     engines.add_argument("--max-batch", type=int, default=32)
     engines.add_argument("--model-dir", type=Path)
@@ -121,7 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--plot", type=Path, default=Path("lfw_roc.png"), help="ROC curve PNG")
     lfw.add_argument("--folds", type=int, default=10, help="evaluate only the first N folds (quick checks)")
     lfw.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
+    lfw.add_argument("--no-open-set", action="store_true",
+                     help="skip the open-set identification figures (all 13,233 images are embedded for them)")
     lfw.set_defaults(func=_eval_lfw)
+
+    video = evaluate.add_parser("video", help="the agent's recognition on a real clip against its truth file")
+    video.add_argument("--clip", type=Path, default=Path("../shared/data/clips/short_hamilton_clip.mp4"))
+    video.add_argument("--truth", type=Path, default=Path("../shared/data/clips/short_hamilton_clip.truth.yaml"))
+    video.add_argument("--people", type=Path, default=Path("../shared/data/clips/people"),
+                       help="one folder of photos per person, enrolled as the hub enrolls")
+    video.add_argument("--config", type=Path, help="an edge.yaml whose pipeline, tracker and recognition to use")
+    video.add_argument("--min-face-px", type=int, help="override the detector's smallest face")
+    video.add_argument("--no-peer", action="store_true", help="skip the face_recognition comparison")
+    video.add_argument("--json", type=Path, help="also write the result as JSON here")
+    video.set_defaults(func=_eval_video)
 
     bench = commands.add_parser("bench", help="detector and embedder speed on this machine")
     bench.add_argument("--data", type=Path, default=Path("../shared/data"))

@@ -8,6 +8,7 @@ frame is always matched against exactly one version.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,22 @@ GALLERY_SCHEMA = 1
 
 class GalleryError(ValueError):
     """A gallery file is unreadable, of another schema, or inconsistent."""
+
+
+@dataclass(frozen=True)
+class GalleryMatch:
+    """Best gallery person of each of N embeddings.
+
+    Attributes:
+        person_index: (N,) index into `Gallery.person_ids`, -1 for an empty gallery.
+        cosine: (N,) cosine to that person's best template (-1 for an empty gallery).
+        runner_up: (N,) the next person's cosine (-1 when there is none): the margin tells how clear the
+            choice between two enrolled people was.
+    """
+
+    person_index: np.ndarray
+    cosine: np.ndarray
+    runner_up: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,7 @@ class Gallery:
         return cls(version, model_id, (), (), np.zeros(0, np.int64), np.zeros((0, dim), np.float32))
 
     def person_scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """(N, D) unit embeddings -> (N, P) best cosine per person (-1 where a person has no template)."""
+        """(N, D) unit embeddings -> (N, P) cosine to each person's best template (-1: no template)."""
         n, p = len(embeddings), len(self.person_ids)
         if n == 0 or p == 0:
             return np.full((n, p), -1.0, np.float32)
@@ -69,13 +86,18 @@ class Gallery:
         np.maximum.at(scores.T, self.template_person, cosines.T)
         return scores
 
-    def best_match(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(N, D) -> person index (N,) (-1 for an empty gallery) and its cosine (N,)."""
+    def match(self, embeddings: np.ndarray) -> GalleryMatch:
+        """(N, D) unit embeddings -> each one's best person, that person's cosine and the runner-up's."""
         scores = self.person_scores(embeddings)
+        n = len(embeddings)
         if scores.shape[1] == 0:
-            return np.full(len(embeddings), -1, np.int64), np.full(len(embeddings), -1.0, np.float32)
-        index = scores.argmax(axis=1)
-        return index, scores[np.arange(len(index)), index]
+            none = np.full(n, -1.0, np.float32)
+            return GalleryMatch(np.full(n, -1, np.int64), none, none.copy())
+        order = np.argsort(-scores, axis=1)
+        rows = np.arange(n)
+        best = order[:, 0]
+        runner_up = scores[rows, order[:, 1]] if scores.shape[1] > 1 else np.full(n, -1.0, np.float32)
+        return GalleryMatch(best.astype(np.int64), scores[rows, best], runner_up)
 
     def write(self, path: Path) -> None:
         """Write atomically (temp file + rename) as a standalone SQLite file."""
@@ -125,12 +147,21 @@ class Gallery:
                    np.array([r[0] for r in rows], np.int64), vectors.reshape(len(rows), dim).astype(np.float32))
 
 
-def person_templates(embeddings: np.ndarray, max_templates: int = 3, outlier_cosine: float = 0.2) -> np.ndarray:
+# Templates kept per person. Matching takes a person's best template, so each extra template covers another
+# pose or light of that person; it also gives a stranger one more chance to match, which the open-set
+# threshold (calibrated with galleries built by this same rule) accounts for.
+MAX_TEMPLATES = 8
+
+
+def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
+                     outlier_cosine: float = 0.2, duplicate_cosine: float = 0.95) -> np.ndarray:
     """Templates for one person from their sample embeddings (K, D) -> (T, D) unit vectors, T <= max_templates.
 
     Samples far from the person's mean (cosine below `outlier_cosine`) are dropped first: a wrong face in
-    the library should not become a template. The mean is the first template; further ones are the samples
-    farthest from the templates chosen so far (pose or lighting the mean does not cover).
+    the library should not become a template. The mean of the rest is the first template (it matches the
+    person's typical face best); then samples are added farthest-first from the templates chosen so far
+    (the poses and lights the mean does not cover), until `max_templates` or until every remaining sample
+    is within `duplicate_cosine` of a template.
     """
     if len(embeddings) == 0:
         raise ValueError("a person needs at least one sample")
@@ -145,7 +176,26 @@ def person_templates(embeddings: np.ndarray, max_templates: int = 3, outlier_cos
     while len(chosen) < min(max_templates, len(inliers) + 1):
         nearest = (inliers @ np.stack(chosen).T).max(axis=1)
         far = int(nearest.argmin())
-        if nearest[far] > 0.95:
+        if nearest[far] > duplicate_cosine:
             break
         chosen.append(inliers[far])
     return np.stack(chosen).astype(np.float32)
+
+
+def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names: Sequence[str],
+                  embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES) -> Gallery:
+    """A gallery of per-person templates (`person_templates`) from sample embeddings.
+
+    Args:
+        embeddings: (N, D) unit sample embeddings (N may be 0; D is kept for the empty gallery).
+        labels: (N,) index into `person_ids` of each sample; every person needs one sample at least.
+    """
+    rows: list[np.ndarray] = []
+    owners: list[int] = []
+    for index in range(len(person_ids)):
+        templates = person_templates(embeddings[labels == index], max_templates)
+        rows.append(templates)
+        owners += [index] * len(templates)
+    matrix = np.concatenate(rows) if rows else np.zeros((0, embeddings.shape[1]), np.float32)
+    return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
+                   matrix.astype(np.float32))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,6 +123,7 @@ class DeviceStats(_Payload):
 
 
 ArtifactKind = Literal["gallery", "model"]
+ArtifactVersion = Annotated[str, Field(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
 class ArtifactManifest(_Payload):
@@ -137,6 +138,13 @@ class ArtifactManifest(_Payload):
     file_name: str = Field(pattern=r"^[0-9A-Za-z._-]{1,128}$")
     embedding_dim: int = Field(ge=16, le=4096)
     base_model: str = Field("", description="model: registry id it was trained from")
+    # Joined the manifest later: left out of the JSON while empty, so manifests signed before it still verify
+    # and agents that predate it still read galleries that revoke nothing.
+    revokes: list[ArtifactVersion] = Field(
+        default_factory=list, max_length=100_000, exclude_if=lambda versions: not versions,
+        description="gallery: earlier gallery versions revoked because a person in them was deleted; a device "
+                    "that installs this gallery deletes them from its slots",
+    )
 
     def canonical_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=False).encode("utf-8")

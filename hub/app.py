@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.api import devices, events, galleries, people, rollouts, samples, search, training
-from hub.enroll import VideoError
+from hub.active_model import UnknownModelError
+from hub.api import audit, devices, events, galleries, models, people, rollouts, samples, search, training
+from hub.embeddings import ModelChangedError
+from hub.enroll import RequestTooLarge, VideoError
 from hub.galleries import ModelFileError
 from hub.library import ConflictError, NotFoundError
+from hub.names import NameRefused
+from hub.reembed import ReembedBusyError
+from hub.revocations import RevokedError
 from hub.rollout import RolloutError
 from hub.service import Hub
 from hub.settings import HubSettings
+from hub.training_service import TrainingUnavailableError
+from hub.uploads import UploadTooLarge
+from hub.web import mount_web
 from models.imageio import ImageError
 from models.pipeline import FacePipeline
 
-STATIC = Path(__file__).with_name("static")
 _ERRORS: dict[type[Exception], int] = {
     NotFoundError: 404,
     ConflictError: 409,
@@ -29,6 +35,14 @@ _ERRORS: dict[type[Exception], int] = {
     RolloutError: 422,
     ModelFileError: 422,
     SignatureError: 422,
+    RequestTooLarge: 413,
+    RevokedError: 410,
+    NameRefused: 422,
+    UploadTooLarge: 413,
+    UnknownModelError: 422,
+    ModelChangedError: 409,
+    ReembedBusyError: 409,
+    TrainingUnavailableError: 503,
 }
 
 
@@ -45,6 +59,8 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         title="FaceFleet hub",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # hub.web serves Swagger UI and ReDoc from local files instead of a CDN
+        redoc_url=None,
         description="Enrollment, sample library, 1:1 verify, 1:N search, signed galleries, rollouts.",
     )
     app.state.hub = hub
@@ -53,18 +69,17 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         samples.router,
         search.router,
         galleries.router,
+        models.router,
         devices.router,
         events.router,
         rollouts.router,
         training.router,
+        audit.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html", media_type="text/html")
+    mount_web(app)
 
     @app.get("/metrics", tags=["meta"], response_class=Response)
     def metrics() -> Response:

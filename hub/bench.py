@@ -10,6 +10,7 @@ Runs a real hub (uvicorn on a free port, temporary data folder) and the shared d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import tempfile
@@ -25,10 +26,8 @@ import uvicorn
 from tqdm import tqdm
 
 from hub.app import create_app
-from hub.enroll import EnrollReport
 from hub.service import Hub
 from hub.settings import HubSettings
-from models.imageio import load_image
 
 log = logging.getLogger(__name__)
 
@@ -109,18 +108,19 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
     lfw = data_dir / "lfw" / "images_deepfunneled"
     folders = sorted(p for p in lfw.iterdir() if p.is_dir())[:people]
     start = time.perf_counter()
+    limit = hub.settings.enroll.max_samples_per_person
     for folder in tqdm(folders, desc="LFW people", unit="person"):
-        report = EnrollReport()
-        kept: list[np.ndarray] = []
-        for path in sorted(folder.glob("*.jpg"))[:per_person]:
-            hub.enroller._judge(load_image(path), f"photo:{path.name}", kept, report)
+        paths = sorted(folder.glob("*.jpg"))[:per_person]
+        with contextlib.ExitStack() as files:
+            photos = [(p.name, files.enter_context(p.open("rb"))) for p in paths]
+            report = hub.enroller.from_photos(photos, np.zeros((0, 0), np.float32))
         if report.accepted:
-            hub.library.add_samples(folder.name, report.accepted)
+            hub.library.add_samples(hub.library.begin_upload(folder.name), report.accepted, report.model_id, limit)
             figures.lfw_samples += len(report.accepted)
     figures.lfw_embed_s = time.perf_counter() - start
     figures.lfw_people = len(hub.library.people()) - 3  # minus the three HTTP uploads' people
     start = time.perf_counter()
-    record = hub.artifacts.build_gallery(hub.library)
+    record = hub.build_gallery()
     figures.gallery_build_s = time.perf_counter() - start
     figures.gallery_bytes = record.size
 

@@ -61,10 +61,30 @@ def _token_revoke(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from hub.bench import run_bench
+    import dataclasses
+    import json
+    import tempfile
 
-    for line in run_bench(args.data, people=args.people, per_person=args.per_person).lines():
-        sys.stdout.write(line + "\n")
+    from facefleet.procs import Processes
+    from hub.bench import run_bench
+    from hub.bench_upload import run_upload_bench
+
+    report: dict[str, object] = {}
+    if args.suite in ("all", "enroll"):
+        figures = run_bench(args.data, people=args.people, per_person=args.per_person)
+        report["enroll"] = dataclasses.asdict(figures)
+        sys.stdout.write("".join(line + "\n" for line in figures.lines()))
+    if args.suite in ("all", "uploads"):
+        with tempfile.TemporaryDirectory() as tmp:
+            procs = Processes(Path(tmp) / "logs")
+            try:
+                uploads = run_upload_bench(procs, Path(tmp), args.data)
+            finally:
+                procs.stop_all()
+        report["uploads"] = dataclasses.asdict(uploads)
+        sys.stdout.write("".join(line + "\n" for line in uploads.lines()))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
     return 0
 
 
@@ -98,6 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
     bench.add_argument("--people", type=int, default=1000)
     bench.add_argument("--per-person", type=int, default=2, help="LFW photos enrolled per person")
+    bench.add_argument("--suite", choices=["all", "enroll", "uploads"], default="all",
+                       help="enroll: the timing figures; uploads: hub peak RSS under hostile uploads and search "
+                            "latency behind a long enrollment (a hub process)")
+    bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.set_defaults(func=_bench)
     return parser
 

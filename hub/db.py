@@ -53,11 +53,68 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
+def _m005_embeddings_per_model(db: Database) -> None:
+    """Embeddings move out of `samples` into one row per (sample, model): a library re-embedded with a
+    released model keeps the old model's embeddings beside the new ones until they are pruned."""
+    db.execute("""CREATE TABLE sample_embeddings (
+        sample_id TEXT NOT NULL REFERENCES samples(id) ON DELETE CASCADE, model_id TEXT NOT NULL,
+        embedding BLOB NOT NULL, PRIMARY KEY (sample_id, model_id))""")
+    db.execute("CREATE INDEX sample_embeddings_model ON sample_embeddings(model_id)")
+    db.execute("INSERT INTO sample_embeddings SELECT id, model_id, embedding FROM samples")
+    db.execute("ALTER TABLE samples DROP COLUMN embedding")
+    db.execute("ALTER TABLE samples DROP COLUMN model_id")
+
+
+def _m006_active_model(db: Database) -> None:
+    """The hub's active model (one row, written at first start) and the re-embedding jobs that switch it."""
+    db.execute("""CREATE TABLE active_model (id INTEGER PRIMARY KEY CHECK (id = 1), model_id TEXT NOT NULL,
+        version TEXT NOT NULL, previous_model_id TEXT NOT NULL, updated TEXT NOT NULL)""")
+    db.execute("""CREATE TABLE reembeds (id TEXT PRIMARY KEY, model_id TEXT NOT NULL, version TEXT NOT NULL,
+        state TEXT NOT NULL, done INTEGER NOT NULL, total INTEGER NOT NULL, error TEXT NOT NULL,
+        created TEXT NOT NULL, updated TEXT NOT NULL)""")
+
+
+def _m007_person_deletions(db: Database) -> None:
+    """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
+    galleries know whom they hold so a deletion can revoke them."""
+    db.execute("""CREATE TABLE person_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,
+        person_name TEXT NOT NULL, samples INTEGER NOT NULL, token_id TEXT NOT NULL, token_name TEXT NOT NULL,
+        deleted_at TEXT NOT NULL, revoked_galleries TEXT NOT NULL)""")
+    db.execute("CREATE INDEX person_deletions_name ON person_deletions(person_name)")
+    db.execute("""CREATE TABLE gallery_people (version TEXT NOT NULL, person_id TEXT NOT NULL,
+        PRIMARY KEY (version, person_id))""")
+    db.execute("CREATE INDEX gallery_people_person ON gallery_people(person_id)")
+    db.execute("ALTER TABLE artifacts ADD COLUMN revoked TEXT NOT NULL DEFAULT ''")
+
+
+def _m008_name_skeletons(db: Database) -> None:
+    """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
+    from hub.names import skeleton
+
+    db.execute("ALTER TABLE people ADD COLUMN skeleton TEXT NOT NULL DEFAULT ''")
+    for person_id, name in db.execute("SELECT id, name FROM people").fetchall():
+        db.execute("UPDATE people SET skeleton = ? WHERE id = ?", [skeleton(name), person_id])
+    db.execute("CREATE INDEX people_skeleton ON people(skeleton)")
+
+
+def _m009_releases(db: Database) -> None:
+    """Release rollouts (model staged everywhere, then its gallery) survive a hub restart."""
+    db.execute("""CREATE TABLE releases (id TEXT PRIMARY KEY, model_version TEXT NOT NULL,
+        gallery_version TEXT NOT NULL, targets TEXT NOT NULL, canaries TEXT NOT NULL,
+        canary_timeout_s REAL NOT NULL, model_rollout_id TEXT NOT NULL, gallery_rollout_id TEXT NOT NULL,
+        state TEXT NOT NULL, detail TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)""")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
     ("003_artifacts", _m003_artifacts),
     ("004_devices_rollouts", _m004_devices_rollouts),
+    ("005_embeddings_per_model", _m005_embeddings_per_model),
+    ("006_active_model", _m006_active_model),
+    ("007_person_deletions", _m007_person_deletions),
+    ("008_name_skeletons", _m008_name_skeletons),
+    ("009_releases", _m009_releases),
 )
 
 
@@ -76,6 +133,7 @@ class HubDb:
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA secure_delete = ON")  # deleted rows (embeddings of a deleted person) are zeroed
         conn.execute("PRAGMA journal_mode = WAL")
         self.db = Database(conn)
         self.path = path

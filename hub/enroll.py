@@ -8,22 +8,29 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 
 from hub.settings import EnrollConfig
-from models.imageio import ImageError, decode_image
+from models.imageio import ImageError, check_header, decode_image, fit_pixels, read_header
 from models.pipeline import FaceAnalysis, FacePipeline
 
 REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "over_limit")
+PipelineSource = Callable[[], FacePipeline]
+"""The hub's active pipeline at the moment of asking (it changes when a released model is activated)."""
 
 
 class VideoError(ValueError):
-    """The upload is not a video we can read; the message says why."""
+    """The upload is not a video we can read, or one over the limits; the message says why."""
+
+
+class RequestTooLarge(ValueError):
+    """One request asks for more work than `enroll.max_request_pixels` allows (HTTP 413)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +51,9 @@ class SampleCandidate:
 
 @dataclass
 class EnrollReport:
-    """What came of one upload: the kept candidates and a count per rejection reason."""
+    """What came of one upload: the kept candidates (embedded by `model_id`) and a count per rejection reason."""
 
+    model_id: str = ""
     accepted: list[SampleCandidate] = field(default_factory=list)
     rejected: Counter[str] = field(default_factory=Counter)
     images: int = 0
@@ -77,28 +85,45 @@ def evenly_spread(count: int, keep: int) -> np.ndarray:
 
 
 class Enroller:
-    """Runs the shared face pipeline over uploads. Thread-safe: one analysis at a time."""
+    """Runs the hub's active face pipeline over uploads under the configured pixel budget. Thread-safe: one
+    analysis at a time (the hub gives 1:N search and verify an Enroller of their own, so a query never waits
+    behind an enrollment's lock).
 
-    def __init__(self, pipeline: FacePipeline, config: EnrollConfig) -> None:
-        self.pipeline = pipeline
+    One upload is analysed by one pipeline (asked for once at its start), so its candidates all carry the
+    embeddings of one model, named in the report.
+    """
+
+    def __init__(self, pipeline: PipelineSource, config: EnrollConfig) -> None:
+        self._pipeline = pipeline
         self.config = config
         self._lock = threading.Lock()
 
-    def analyze(self, image_bgr: np.ndarray) -> FaceAnalysis:
+    def analyze(self, image_bgr: np.ndarray, pipeline: FacePipeline | None = None) -> FaceAnalysis:
         with self._lock:
-            return self.pipeline.analyze(image_bgr)
+            return (pipeline or self._pipeline()).analyze(image_bgr)
 
-    def main_face(self, image_bgr: np.ndarray) -> tuple[FaceAnalysis, int]:
+    def main_face(self, image_bgr: np.ndarray, pipeline: FacePipeline | None = None) -> tuple[FaceAnalysis, int]:
         """The analysis of an image and the index of the face nearest its centre (-1 when none)."""
-        analysis = self.analyze(image_bgr)
+        analysis = self.analyze(image_bgr, pipeline)
         height, width = image_bgr.shape[:2]
         return analysis, analysis.faces.nearest_centre((width, height))
 
-    def _judge(
-        self, image_bgr: np.ndarray, source: str, kept: list[np.ndarray], report: EnrollReport
-    ) -> None:
+    def _room(self, stored: int, wanted: int) -> int:
+        """How many more samples a person holding `stored` may get: `wanted`, capped by the per-person limit."""
+        return max(0, min(wanted, self.config.max_samples_per_person - stored))
+
+    @staticmethod
+    def _keep_spread(report: EnrollReport, keep: int) -> None:
+        """Keep `keep` accepted candidates evenly spread over the upload; count the rest as `over_limit`."""
+        chosen = set(evenly_spread(len(report.accepted), keep).tolist()) if keep else set()
+        if dropped := len(report.accepted) - len(chosen):
+            report.rejected["over_limit"] += dropped
+            report.accepted = [c for i, c in enumerate(report.accepted) if i in chosen]
+
+    def _judge(self, image_bgr: np.ndarray, source: str, kept: list[np.ndarray], report: EnrollReport,
+               pipeline: FacePipeline) -> None:
         """Add the central face of one image to the report as accepted or with its rejection reason."""
-        analysis, index = self.main_face(image_bgr)
+        analysis, index = self.main_face(image_bgr, pipeline)
         if index < 0:
             report.rejected["no_face"] += 1
             return
@@ -120,18 +145,48 @@ class Enroller:
                 )
             )
 
-    def from_photos(self, photos: list[tuple[str, bytes]], existing: np.ndarray) -> EnrollReport:
-        """Photos as (file name, bytes); `existing` (K, D) are the person's stored embeddings (duplicates).
+    def decode(self, name: str, file: BinaryIO) -> np.ndarray:
+        """A photo file -> (H, W, 3) BGR upright and within the pixel budget; ImageError names the file.
+        Its size and header are checked before it is read into memory."""
+        try:
+            read_header(file)
+            return decode_image(file.read(), self.config.decode_limits)
+        except ImageError as exc:
+            raise ImageError(f"{name}: {exc}") from exc
 
-        Raises ImageError (naming the file) for the first undecodable photo: the request fails as a whole
-        (nothing is stored before the whole report exists). Photos are decoded one at a time, so memory
-        holds one full-size image, not all of them.
+    def check_photos(self, photos: Sequence[tuple[str, BinaryIO]]) -> None:
+        """Every header within the limits, and their declared pixels summed within the request budget,
+        before any photo is decoded (ImageError naming the file, or RequestTooLarge)."""
+        total = 0
+        for name, file in photos:
+            try:
+                header = read_header(file)
+                check_header(header, self.config.decode_limits)
+            except ImageError as exc:
+                raise ImageError(f"{name}: {exc}") from exc
+            total += header.pixels
+        if total > self.config.max_request_pixels:
+            raise RequestTooLarge(f"the photos declare {total / 1e6:.0f} MP together; one request may "
+                                  f"declare at most {self.config.max_request_pixels / 1e6:.0f} MP")
+
+    def from_photos(self, photos: Sequence[tuple[str, BinaryIO]], existing: np.ndarray,
+                    stored: int = 0) -> EnrollReport:
+        """Photos as (file name, open file); `existing` (K, D) are the person's stored embeddings (duplicates),
+        `stored` how many samples the person has (faces past `max_samples_per_person` are `over_limit`).
+
+        Headers are checked first (`check_photos`), then photos are read and decoded one at a time, so
+        memory holds one photo within the budget, not all of them. Raises ImageError (naming the file) for
+        the first undecodable photo: the request fails as a whole (nothing is stored before the whole
+        report exists).
         """
-        report = EnrollReport()
+        self.check_photos(photos)
+        pipeline = self._pipeline()
+        report = EnrollReport(model_id=pipeline.model_id)
         kept = list(existing)
-        for name, data in photos:
+        for name, file in photos:
             report.images += 1
-            self._judge(_decode_named(name, data), f"photo:{name}", kept, report)
+            self._judge(self.decode(name, file), f"photo:{name}", kept, report, pipeline)
+        self._keep_spread(report, self._room(stored, len(report.accepted)))
         return report
 
     def from_video(
@@ -141,33 +196,42 @@ class Enroller:
         existing: np.ndarray,
         max_frames: int | None = None,
         max_samples: int | None = None,
+        stored: int = 0,
     ) -> EnrollReport:
         """At most `max_frames` frames are read; `frames_per_sample` per wanted sample, evenly spaced, are
         analyzed; of the accepted faces at most `max_samples` are kept, evenly spread over the video.
 
         The configured `max_video_frames` / `max_video_samples` are the defaults and the ceilings: a
         request may ask for less, never for more (a long video must not hold the pipeline for minutes).
+        A person holding `stored` samples gets at most `max_samples_per_person - stored` more.
         """
         max_frames = min(max_frames or self.config.max_video_frames, self.config.max_video_frames)
         max_samples = min(max_samples or self.config.max_video_samples, self.config.max_video_samples)
-        report = EnrollReport()
+        self.check_video(path)
+        pipeline = self._pipeline()
+        report = EnrollReport(model_id=pipeline.model_id)
         report.frames_read = _count_frames(path, max_frames)
         wanted = set(evenly_spread(report.frames_read, max_samples * self.config.frames_per_sample).tolist())
         kept = list(existing)
         for index, frame in _frames_at(path, wanted):
             report.frames_analyzed += 1
-            self._judge(frame, f"video:{name}#{index}", kept, report)
-        chosen = set(evenly_spread(len(report.accepted), max_samples).tolist())
-        report.rejected["over_limit"] += len(report.accepted) - len(chosen)
-        report.accepted = [c for i, c in enumerate(report.accepted) if i in chosen]
+            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # the container lied
+                raise VideoError(f"frame {index} of {frame.shape[1]}x{frame.shape[0]} is over the frame limit")
+            frame = fit_pixels(frame, self.config.analysis_pixels)
+            self._judge(frame, f"video:{name}#{index}", kept, report, pipeline)
+        self._keep_spread(report, self._room(stored, max_samples))
         return report
 
-
-def _decode_named(name: str, data: bytes) -> np.ndarray:
-    try:
-        return decode_image(data)
-    except ImageError as exc:
-        raise ImageError(f"{name}: {exc}") from exc
+    def check_video(self, path: Path) -> None:
+        """Refuse (VideoError) a video whose frame size or duration, as its container declares them, is
+        over the limits, before any frame is decoded."""
+        width, height, frames, fps = _video_header(path)
+        if width * height > self.config.max_video_frame_pixels:
+            raise VideoError(f"frames of {width}x{height} ({width * height / 1e6:.1f} MP) exceed the "
+                             f"{self.config.max_video_frame_pixels / 1e6:.1f} MP frame limit")
+        if frames > 0 and fps > 0 and frames / fps > self.config.max_video_duration_s:
+            limit_s = self.config.max_video_duration_s
+            raise VideoError(f"a video of {frames / fps:.0f} s exceeds the {limit_s:g} s limit")
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:
@@ -175,6 +239,17 @@ def _open_video(path: Path) -> cv2.VideoCapture:
     if not capture.isOpened():
         raise VideoError("not a readable video (no decodable stream)")
     return capture
+
+
+def _video_header(path: Path) -> tuple[int, int, int, float]:
+    """(width, height, frame count, fps) as the container declares them; 0 where it does not say."""
+    capture = _open_video(path)
+    try:
+        props = (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FPS)
+        width, height, frames, fps = (max(0.0, capture.get(p)) for p in props)
+    finally:
+        capture.release()
+    return int(width), int(height), int(frames), float(fps)
 
 
 def _count_frames(path: Path, max_frames: int) -> int:

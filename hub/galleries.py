@@ -8,25 +8,34 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from facefleet.gallery import Gallery, person_templates
+from facefleet.gallery import MAX_TEMPLATES, build_gallery
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.db import HubDb, utc_now
-from hub.library import Library, NotFoundError
+from hub.embeddings import SampleEmbeddings
+from hub.library import NotFoundError
+from hub.revocations import (
+    MANIFEST_NAME,
+    RevokedError,
+    gallery_person_ids,
+    index_gallery_people,
+    index_unindexed_galleries,
+    purge_revoked_files,
+    revokes_for_new_gallery,
+)
 from models.artifacts import sha256_file
-
-MANIFEST_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    kind: str
+    kind: ArtifactKind
     version: str
     model_id: str
     sha256: str
@@ -34,27 +43,7 @@ class ArtifactRecord:
     created: str
     people: int
     templates: int
-
-
-def gallery_from_embeddings(
-    version: str, model_id: str, people: list[tuple[str, str, np.ndarray]], max_templates: int = 3
-) -> Gallery:
-    """people: (person id, name, (K, D) sample embeddings) -> a Gallery of per-person templates."""
-    dim = people[0][2].shape[1] if people else 128
-    templates, owners = [], []
-    for index, (_, _, embeddings) in enumerate(people):
-        person = person_templates(embeddings, max_templates)
-        templates.append(person)
-        owners += [index] * len(person)
-    matrix = np.concatenate(templates) if templates else np.zeros((0, dim), np.float32)
-    return Gallery(
-        version,
-        model_id,
-        tuple(p[0] for p in people),
-        tuple(p[1] for p in people),
-        np.array(owners, np.int64),
-        matrix.astype(np.float32),
-    )
+    revoked: str = ""  # when a deletion revoked it ('' while it is servable)
 
 
 class ModelFileError(ValueError):
@@ -81,23 +70,28 @@ class ArtifactStore:
         self.key_id = key_id
         root.mkdir(parents=True, exist_ok=True)
 
-    def next_version(self, kind: str) -> str:
+    def next_version(self, kind: ArtifactKind) -> str:
         with self.hub_db.read() as db:
             count = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = ?", [kind]).fetchone()[0]
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
-    def build_gallery(self, library: Library, max_templates: int = 3) -> ArtifactRecord:
-        """A new gallery version from every person with samples of the library's current model."""
-        _, owners, vectors = library.embeddings()
-        names = {p.id: p.name for p in library.people()}
-        people = [(pid, names[pid], vectors[owners == pid]) for pid in sorted(set(owners.tolist()))]
+    def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
+                      max_templates: int = MAX_TEMPLATES) -> ArtifactRecord:
+        """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
+
+        names: person id -> display name; dim: the model's embedding size (for an empty library).
+        """
+        person_ids = sorted(set(found.person_ids.tolist()))
+        position = {p: i for i, p in enumerate(person_ids)}
+        labels = np.array([position[p] for p in found.person_ids.tolist()], np.int64)
+        vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
-        gallery = gallery_from_embeddings(version, library.model_id, people, max_templates)
+        gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
+                                labels, max_templates)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
-        return self._publish(
-            tmp, "gallery", version, library.model_id, gallery.dim, len(people), len(gallery.templates)
-        )
+        return self._publish(tmp, "gallery", version, found.model_id, dim, len(person_ids),
+                             len(gallery.templates))
 
     def add_model(
         self, source: Path, model_id: str, embedding_dim: int, base_model: str = ""
@@ -134,61 +128,63 @@ class ArtifactStore:
     ) -> ArtifactRecord:
         try:
             (file,) = [p for p in tmp.iterdir() if p.name != MANIFEST_NAME]
-            manifest = ArtifactManifest(
-                kind=kind,
-                version=version,
-                model_id=model_id,
-                sha256=sha256_file(file),
-                size=file.stat().st_size,
-                created=utc_now(),
-                file_name=file.name,
-                embedding_dim=dim,
-                base_model=base_model,
-            )
-            signed = sign_manifest(self.key, manifest, self.key_id)
-            (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
-            record = ArtifactRecord(
-                kind,
-                version,
-                model_id,
-                manifest.sha256,
-                manifest.size,
-                manifest.created.isoformat(),
-                people,
-                templates,
-            )
+            sha256, size = sha256_file(file), file.stat().st_size
+            holds = gallery_person_ids(file) if kind == "gallery" else ()
             target = self.root / kind / version
             target.parent.mkdir(parents=True, exist_ok=True)
+            # Revocations are read, signed into the manifest and committed with the row as one step, so a
+            # deletion cannot land between them.
             with self.hub_db.transaction() as db:
+                revokes = revokes_for_new_gallery(db, holds) if kind == "gallery" else []
+                manifest = ArtifactManifest(
+                    kind=kind, version=version, model_id=model_id, sha256=sha256, size=size, created=utc_now(),
+                    file_name=file.name, embedding_dim=dim, base_model=base_model, revokes=revokes,
+                )
+                signed = sign_manifest(self.key, manifest, self.key_id)
+                (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
+                record = ArtifactRecord(kind, version, model_id, sha256, size, manifest.created.isoformat(),
+                                        people, templates)
                 db.table("artifacts").insert(record.__dict__)
+                index_gallery_people(db, version, holds)
                 tmp.replace(target)
             return record
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def list(self, kind: str | None = None) -> list[ArtifactRecord]:
+    def list(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
         sql = "SELECT * FROM artifacts" + (" WHERE kind = ?" if kind else "") + " ORDER BY created"
         with self.hub_db.read() as db:
             return [ArtifactRecord(**row) for row in db.query(sql, [kind] if kind else [])]
 
-    def get(self, kind: str, version: str) -> ArtifactRecord:
+    def get(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM artifacts WHERE kind = ? AND version = ?", [kind, version]))
         if not rows:
             raise NotFoundError(f"no {kind} artifact {version}")
         return ArtifactRecord(**rows[0])
 
-    def manifest(self, kind: str, version: str) -> SignedManifest:
-        self.get(kind, version)
+    def servable(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
+        """The record of an artifact that may be rolled out and downloaded (RevokedError, 410, if revoked)."""
+        record = self.get(kind, version)
+        if record.revoked:
+            raise RevokedError(f"{kind} {version} was revoked at {record.revoked} (it held a deleted person)")
+        return record
+
+    def manifest(self, kind: ArtifactKind, version: str) -> SignedManifest:
+        self.servable(kind, version)
         return SignedManifest.model_validate_json((self.root / kind / version / MANIFEST_NAME).read_text())
 
-    def file_path(self, kind: str, version: str) -> Path:
+    def file_path(self, kind: ArtifactKind, version: str) -> Path:
         return self.root / kind / version / self.manifest(kind, version).manifest.file_name
 
     def clean_tmp(self) -> int:
         """Remove half-built artifacts after a crash: the staging folder, and version folders without a
-        database row (moved into place, but the process died before the commit). Returns folders removed."""
+        database row (moved into place, but the process died before the commit). Returns folders removed.
+        Also finishes revocations (files of revoked galleries) and indexes galleries' people where a hub
+        before the index registered them."""
         shutil.rmtree(self.root / ".tmp", ignore_errors=True)
+        index_unindexed_galleries(self.hub_db, self.root)
+        purge_revoked_files(self.hub_db, self.root)
         with self.hub_db.read() as db:
             known = {(kind, version) for kind, version in db.execute("SELECT kind, version FROM artifacts")}
         orphans = [p for kind in ("gallery", "model") if (self.root / kind).is_dir()

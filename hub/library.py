@@ -1,4 +1,5 @@
-"""The sample library: people, their aligned face crops on disk, and embeddings in SQLite.
+"""The sample library: people, their aligned face crops on disk, and embeddings in SQLite (per model:
+`hub.embeddings`).
 
 Writes are all-or-nothing per request: crops go to a staging folder, the rows are inserted in one
 transaction, and only after the commit are the files renamed into place. `recover()` at startup finishes
@@ -18,11 +19,14 @@ import numpy as np
 from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
+from hub.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.enroll import SampleCandidate
+from hub.names import skeleton
 from hub.optimize import samples_to_drop
 
 STAGING = ".staging"
 JPEG_QUALITY = 92
+CROP_PX = 112
 
 
 class NotFoundError(KeyError):
@@ -30,7 +34,22 @@ class NotFoundError(KeyError):
 
 
 class ConflictError(ValueError):
-    """A name that is already taken."""
+    """A name that is already taken (or looks like one that is), or a write the library's state refuses (a
+    person's sample limit)."""
+
+
+class PersonDeletedError(ConflictError):
+    """The person an upload was for was deleted while it was analyzed; nothing was stored (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    """Taken when an upload starts: its label, the person it adds to ('' for a new one), and the last
+    deletion then, which the storing transaction checks against."""
+
+    label: str
+    person_id: str
+    deletion_mark: int
 
 
 @dataclass(frozen=True)
@@ -57,11 +76,16 @@ def _new_id() -> str:
 
 
 class Library:
-    def __init__(self, hub_db: HubDb, samples_dir: Path, model_id: str) -> None:
+    def __init__(self, hub_db: HubDb, samples_dir: Path, embedding_store: EmbeddingStore) -> None:
         self.hub_db = hub_db
         self.samples_dir = samples_dir
-        self.model_id = model_id
+        self.embedding_store = embedding_store
         samples_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def model_id(self) -> str:
+        """The active model: what `embeddings()` returns and what new samples must be embedded by."""
+        return self.embedding_store.active().model_id
 
     # people -------------------------------------------------------------------------------------------
     def create_person(self, name: str) -> Person:
@@ -69,11 +93,21 @@ class Library:
             return self._create_person(db, name)
 
     def _create_person(self, db: Database, name: str) -> Person:
-        if db.execute("SELECT 1 FROM people WHERE name = ?", [name]).fetchone():
-            raise ConflictError(f"a person named {name!r} exists already")
+        self._check_unique(db, name, "")
         person = Person(_new_id(), name, now_iso())
-        db.table("people").insert({"id": person.id, "name": name, "created": person.created})
+        db.table("people").insert({"id": person.id, "name": name, "created": person.created,
+                                   "skeleton": skeleton(name)})
         return person
+
+    @staticmethod
+    def _check_unique(db: Database, name: str, person_id: str) -> None:
+        """Refuse a name that another person has, or one that looks the same (equal skeletons)."""
+        clash = db.execute("SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?",
+                           [name, skeleton(name), person_id]).fetchone()
+        if clash and clash[0] == name:
+            raise ConflictError(f"a person named {name!r} exists already")
+        if clash:
+            raise ConflictError(f"{name!r} looks like the existing person {clash[0]!r}; use that name or another")
 
     def people(self) -> list[Person]:
         with self.hub_db.read() as db:
@@ -100,40 +134,77 @@ class Library:
     def rename_person(self, person_id: str, name: str) -> Person:
         with self.hub_db.transaction() as db:
             self.person(person_id)
-            clash = db.execute(
-                "SELECT id FROM people WHERE name = ? AND id != ?", [name, person_id]
-            ).fetchone()
-            if clash:
-                raise ConflictError(f"a person named {name!r} exists already")
-            db.execute("UPDATE people SET name = ? WHERE id = ?", [name, person_id])
+            self._check_unique(db, name, person_id)
+            db.execute("UPDATE people SET name = ?, skeleton = ? WHERE id = ?", [name, skeleton(name), person_id])
         return self.person(person_id)
 
-    def delete_person(self, person_id: str) -> int:
-        """Remove a person with all samples; returns how many samples went."""
-        with self.hub_db.transaction() as db:
-            person = self.person(person_id)
-            db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
-            db.execute("DELETE FROM people WHERE id = ?", [person_id])
+    def remove_person(self, db: Database, person_id: str) -> Person:
+        """Delete a person's rows and samples inside the caller's transaction (hub.deletions records the
+        fact); `remove_person_files` removes the crops once that has committed. The samples' embeddings of
+        every model go too (named here rather than left to the foreign key's cascade)."""
+        person = self.person(person_id)
+        db.execute("DELETE FROM sample_embeddings WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
+                   [person_id])
+        db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
+        db.execute("DELETE FROM people WHERE id = ?", [person_id])
+        return person
+
+    def remove_person_files(self, person_id: str) -> None:
         shutil.rmtree(self.samples_dir / person_id, ignore_errors=True)
-        return person.samples
 
     # samples ------------------------------------------------------------------------------------------
-    def add_samples(self, label: str, candidates: list[SampleCandidate]) -> tuple[Person, list[Sample]]:
-        """Store candidates under the person named `label` (created if new), all or nothing."""
+    def begin_upload(self, label: str) -> UploadTicket:
+        """What an upload for `label` must still hold when it stores its samples (see add_samples)."""
+        with self.hub_db.read() as db:
+            found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
+            mark = db.execute("SELECT COALESCE(MAX(seq), 0) FROM person_deletions").fetchone()[0]
+        return UploadTicket(label, found[0] if found else "", int(mark))
+
+    def add_samples(self, ticket: UploadTicket, candidates: list[SampleCandidate], model_id: str,
+                    max_per_person: int) -> tuple[Person, list[Sample]]:
+        """Store candidates embedded by `model_id` under the person named `ticket.label` (created if new), all
+        or nothing.
+
+        Refused (nothing stored) when that person (by id or name) was deleted after the ticket was taken
+        (PersonDeletedError: a delete that lands during an upload wins, and the upload does not re-create the
+        person), when `model_id` is no longer the active model (ModelChangedError), or when the person would
+        hold more than `max_per_person` samples (ConflictError).
+        """
         staging = self.samples_dir / STAGING / _new_id()
         staging.mkdir(parents=True)
         try:
             rows = [self._stage(staging, c) for c in candidates]
             with self.hub_db.transaction() as db:
-                found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
-                person_id = found[0] if found else self._create_person(db, label).id
+                self._check_not_deleted(db, ticket)
+                if (active := self.embedding_store.active(db).model_id) != model_id:
+                    raise ModelChangedError(f"the hub switched to model {active} while this upload was analysed "
+                                            f"with {model_id}; nothing was stored, send it again")
+                found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
+                person_id = found[0] if found else self._create_person(db, ticket.label).id
+                self._check_room(db, person_id, len(rows), max_per_person)
                 for row in rows:
                     row["person_id"] = person_id
                 self._insert_samples(db, rows)
+                self.embedding_store.add(db, model_id, [r["id"] for r in rows],
+                                         np.stack([c.embedding for c in candidates]))
             self._move_into_place(staging, person_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.person(person_id), [self._sample(r) for r in rows]
+
+    @staticmethod
+    def _check_not_deleted(db: Database, ticket: UploadTicket) -> None:
+        deleted = db.execute("SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? "
+                             "OR person_id = ?)", [ticket.deletion_mark, ticket.label, ticket.person_id]).fetchone()
+        if deleted:
+            raise PersonDeletedError(f"{deleted[0]!r} was deleted while this upload was analyzed; nothing was stored")
+
+    @staticmethod
+    def _check_room(db: Database, person_id: str, adding: int, max_per_person: int) -> None:
+        count = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", [person_id]).fetchone()[0]
+        if count + adding > max_per_person:
+            raise ConflictError(f"the person has {count} samples; {adding} more would pass "
+                                f"max_samples_per_person ({max_per_person}); nothing was stored")
 
     def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, Any]:
         sample_id = _new_id()
@@ -149,8 +220,6 @@ class Library:
             "id": sample_id,
             "file_name": f"{sample_id}.jpg",
             "source": candidate.source[:200],
-            "model_id": self.model_id,
-            "embedding": candidate.embedding.astype("<f4").tobytes(),
             "face_px": candidate.face_px,
             "detector_score": candidate.detector_score,
             "sharpness": candidate.sharpness,
@@ -193,6 +262,15 @@ class Library:
             raise NotFoundError(f"no sample {sample_id}")
         return self.samples_dir / str(row[0]) / str(row[1])
 
+    def crop_rgb(self, sample_id: str) -> np.ndarray | None:
+        """The stored aligned crop as (112, 112, 3) RGB uint8, or None when its file is unreadable."""
+        image = cv2.imread(str(self.sample_path(sample_id)))
+        if image is None:
+            return None
+        if image.shape[:2] != (CROP_PX, CROP_PX):
+            image = cv2.resize(image, (CROP_PX, CROP_PX), interpolation=cv2.INTER_AREA)
+        return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
     def delete_samples(self, sample_ids: list[str]) -> int:
         """Delete the given samples (unknown ids are an error, and then nothing is deleted)."""
         paths = [self.sample_path(i) for i in sample_ids]
@@ -203,18 +281,9 @@ class Library:
             path.unlink(missing_ok=True)
         return len(paths)
 
-    def embeddings(self, person_id: str | None = None) -> tuple[list[str], np.ndarray, np.ndarray]:
-        """(sample ids, owning person ids (K,), embeddings (K, D)) of the current model."""
-        sql = "SELECT id, person_id, embedding FROM samples WHERE model_id = ?"
-        args = [self.model_id]
-        if person_id:
-            sql, args = sql + " AND person_id = ?", [*args, person_id]
-        with self.hub_db.read() as db:
-            rows = db.execute(sql + " ORDER BY created, id", args).fetchall()
-        if not rows:
-            return [], np.zeros(0, object), np.zeros((0, 0), np.float32)
-        vectors = np.stack([np.frombuffer(r[2], "<f4") for r in rows]).astype(np.float32)
-        return [r[0] for r in rows], np.array([r[1] for r in rows], object), vectors
+    def embeddings(self, person_id: str | None = None, model_id: str | None = None) -> SampleEmbeddings:
+        """Embeddings of `model_id` (default: the active model), of one person or of everyone."""
+        return self.embedding_store.of_model(model_id or self.model_id, person_id)
 
     def optimize(self, max_per_person: int, person_id: str | None = None) -> int:
         """Keep at most `max_per_person` samples per person; near-duplicates and low quality go first."""
@@ -222,13 +291,11 @@ class Library:
         for person in [self.person(person_id)] if person_id else self.people():
             if person.samples <= max_per_person:
                 continue
+            found = self.embeddings(person.id)
             with self.hub_db.read() as db:
-                rows = db.execute(
-                    "SELECT id, embedding, quality FROM samples WHERE person_id = ?", [person.id]
-                ).fetchall()
-            vectors = np.stack([np.frombuffer(r[1], "<f4") for r in rows])
-            quality = np.array([r[2] for r in rows], np.float32)
-            dropped += [rows[i][0] for i in samples_to_drop(vectors, quality, max_per_person)]
+                quality = dict(db.execute("SELECT id, quality FROM samples WHERE person_id = ?", [person.id]))
+            scores = np.array([quality[i] for i in found.sample_ids], np.float32)
+            dropped += [found.sample_ids[i] for i in samples_to_drop(found.vectors, scores, max_per_person)]
         return self.delete_samples(dropped) if dropped else 0
 
     # crash recovery -----------------------------------------------------------------------------------

@@ -6,18 +6,19 @@ nothing a device does), and the gallery, which is what switches, goes through th
 switch first and health-check; one that fails rolls back on the device and halts the gallery rollout, and
 the rest of the fleet never switches. The gallery phase starts only once every target has staged the
 model: each device has one retained announcement topic, so a device that was offline would otherwise see
-the gallery before the model it needs. Pending releases live in memory; a hub restart while one waits
-leaves the model staged and the gallery to be rolled out by hand.
+the gallery before the model it needs. Releases are rows of the `releases` table, so a hub restarted while
+one waits for its model to be staged picks it up again at its first tick.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import uuid
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal
 
+from hub.db import HubDb, now_iso
 from hub.rollout import FAILED, RolloutEngine
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ ReleaseState = Literal["staging", "switching", "aborted"]
 
 
 @dataclass(frozen=True)
-class Release:
+class ReleaseRollout:
+    """One release being rolled out: a retrained model staged on every target, then its gallery."""
+
     id: str
     model_version: str
     gallery_version: str
@@ -41,25 +44,23 @@ class Release:
 
 
 class ReleaseRollouts:
-    def __init__(self, engine: RolloutEngine) -> None:
+    def __init__(self, hub_db: HubDb, engine: RolloutEngine) -> None:
+        self.hub_db = hub_db
         self.engine = engine
-        self._lock = threading.Lock()
-        self._releases: dict[str, Release] = {}
 
     def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
-              canary_timeout_s: float) -> Release:
+              canary_timeout_s: float) -> ReleaseRollout:
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
-        release = Release(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets), tuple(canaries),
-                          canary_timeout_s, model.id)
-        with self._lock:
-            self._releases[release.id] = release
+        release = ReleaseRollout(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets),
+                                 tuple(canaries), canary_timeout_s, model.id)
+        now = now_iso()
+        with self.hub_db.transaction() as db:
+            db.table("releases").insert({**_row(release), "created": now, "updated": now})
         return release
 
     def tick(self) -> None:
         """Start the gallery phase of releases whose model every target has staged; abort on a failure."""
-        with self._lock:
-            waiting = [r for r in self._releases.values() if r.state == "staging"]
-        for release in waiting:
+        for release in [r for r in self.list() if r.state == "staging"]:
             devices = self.engine.get(release.model_rollout_id).devices
             failed = [d.device_id for d in devices if d.state in FAILED]
             if failed:
@@ -71,10 +72,23 @@ class ReleaseRollouts:
                 self._update(release, state="switching", gallery_rollout_id=gallery.id,
                              detail="model staged on every target")
 
-    def list(self) -> list[Release]:
-        with self._lock:
-            return list(self._releases.values())
+    def list(self) -> list[ReleaseRollout]:
+        with self.hub_db.read() as db:
+            rows = list(db.query("SELECT * FROM releases ORDER BY created"))
+        return [_release(r) for r in rows]
 
-    def _update(self, release: Release, **changes: object) -> None:
-        with self._lock:
-            self._releases[release.id] = replace(release, **changes)  # type: ignore[arg-type]
+    def _update(self, release: ReleaseRollout, **changes: object) -> None:
+        changed = replace(release, **changes)  # type: ignore[arg-type]
+        with self.hub_db.transaction() as db:
+            db.table("releases").update(release.id, {**_row(changed), "updated": now_iso()})
+
+
+def _row(release: ReleaseRollout) -> dict[str, Any]:
+    row = asdict(release)
+    return {**row, "targets": json.dumps(row["targets"]), "canaries": json.dumps(row["canaries"])}
+
+
+def _release(row: dict[str, Any]) -> ReleaseRollout:
+    fields = {k: v for k, v in row.items() if k not in ("created", "updated")}
+    return ReleaseRollout(**{**fields, "targets": tuple(json.loads(row["targets"])),
+                             "canaries": tuple(json.loads(row["canaries"]))})

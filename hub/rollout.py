@@ -23,7 +23,7 @@ from hub.db import HubDb, utc_now
 from hub.library import NotFoundError
 
 Publish = Callable[[str, bytes], None]
-UrlsFor = Callable[[str, str], tuple[str, str]]
+UrlsFor = Callable[[ArtifactKind, str], tuple[str, str]]
 FAILED = frozenset({"failed", "rolled_back"})
 FINISHED = FAILED | {"applied"}
 
@@ -44,7 +44,7 @@ class DeviceProgress:
 @dataclass(frozen=True)
 class Rollout:
     id: str
-    kind: str
+    kind: ArtifactKind
     version: str
     state: str
     detail: str
@@ -119,7 +119,7 @@ class RolloutEngine:
         manifest_url, artifact_url = self.urls_for(rollout.kind, rollout.version)
         message = UpdateAnnouncement(
             rollout_id=rollout_id,
-            kind=cast(ArtifactKind, rollout.kind),
+            kind=rollout.kind,
             version=rollout.version,
             manifest_url=manifest_url,
             artifact_url=artifact_url,
@@ -211,7 +211,8 @@ class RolloutEngine:
             raise NotFoundError(f"no rollout {rollout_id}")
         r = rows[0]
         return Rollout(
-            r["id"], r["kind"], r["version"], r["state"], r["detail"], r["created"], r["updated"], devices
+            r["id"], cast(ArtifactKind, r["kind"]), r["version"], r["state"], r["detail"], r["created"],
+            r["updated"], devices
         )
 
     def list(self) -> list[Rollout]:

@@ -8,20 +8,25 @@ import logging
 from collections.abc import Callable
 
 from facefleet.signing import load_or_create_key, public_pem
-from facefleet.wire import DeviceStatus, Topics, UpdateState
+from facefleet.wire import ArtifactKind, DeviceStatus, Topics, UpdateState
+from hub import uploads
+from hub.active_model import HubModels
 from hub.db import HubDb
+from hub.deletions import Deletions
 from hub.devices import DeviceRegistry
+from hub.embeddings import EmbeddingStore
 from hub.enroll import Enroller
 from hub.events import RecentEvents
-from hub.galleries import ArtifactStore
+from hub.galleries import ArtifactRecord, ArtifactStore
 from hub.library import Library
 from hub.metrics import HubMetrics
 from hub.mqtt import HubMqtt
+from hub.reembed import Reembedder, ReembedJob, embed_missing
 from hub.release_rollout import ReleaseRollouts
-from hub.rollout import RolloutEngine
+from hub.rollout import Rollout, RolloutEngine, RolloutError
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
-from hub.training_service import HubTraining
+from hub.training_service import HubTraining, training_unavailable
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -30,20 +35,26 @@ TICK_S = 1.0
 
 class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
+        """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
         self.settings = settings
-        self.pipeline = pipeline or FacePipeline.from_config(settings.pipeline)
         self.db = HubDb(settings.data_dir / "hub.sqlite")
         self.db.migrate()
         self.tokens = TokenStore(self.db)
         if settings.admin_token is not None:
             self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
-        self.library = Library(self.db, settings.data_dir / "samples", self.pipeline.model_id)
-        self.enroller = Enroller(self.pipeline, settings.enroll)
+        self.embedding_store = EmbeddingStore(self.db)
+        self.library = Library(self.db, settings.data_dir / "samples", self.embedding_store)
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
+        self.deletions = Deletions(self.db, self.library, self.artifacts.root)
+        self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
+                                self.artifacts, self.embedding_store, settings.data_dir / "training")
+        self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
+        self.searcher = Enroller(self.models.query_pipeline, settings.enroll)
         self.devices = DeviceRegistry(self.db)
-        self.training = HubTraining(settings, self.pipeline, self.library, self.artifacts, self.signing_key)
+        self.reembedder = Reembedder(self.db, self.library, self.models, self.device_models)
+        self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
         self.events = RecentEvents(settings.live_events)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
@@ -56,7 +67,7 @@ class Hub:
                 self.events.ingest,
             )
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
-        self.releases = ReleaseRollouts(self.rollouts)
+        self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(
             self._count_by_state("devices"), self._count_by_state("rollouts"), self.events.snapshot_counts
         )
@@ -69,7 +80,55 @@ class Hub:
 
         return count
 
-    def artifact_urls(self, kind: str, version: str) -> tuple[str, str]:
+    @property
+    def pipeline(self) -> FacePipeline:
+        """The active model's pipeline."""
+        return self.models.pipeline
+
+    def device_models(self) -> set[str]:
+        """The models registered devices run (their embeddings survive a switch of the hub's model)."""
+        return {d.model_id for d in self.devices.list() if d.model_id}
+
+    def activate_model(self, model: ArtifactRecord) -> ReembedJob | None:
+        """Make a `model` artifact the hub's model: re-embed the library in the background, then switch."""
+        return self.reembedder.start(model.model_id, model.version)
+
+    def build_gallery(self, model_id: str | None = None) -> ArtifactRecord:
+        """A gallery of everyone for `model_id` (default: the active model). Samples without an embedding
+        of that model (enrolled after the hub switched away from it, or pruned) are embedded first."""
+        model_id = model_id or self.library.model_id
+        pipeline = self.models.pipeline_for(model_id)
+        embed_missing(self.library, self.embedding_store, model_id, pipeline)
+        names = {p.id: p.name for p in self.library.people()}
+        return self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
+                                            pipeline.embedder.dim)
+
+    def gallery_plan(self, version: str, targets: list[str]) -> list[tuple[str, list[str]]]:
+        """Which gallery version each target gets: `version` where a device runs its model (or has not said
+        what it runs), else one built now for the model the device runs. All are built before any rollout
+        starts, so an UnknownModelError leaves nothing half started. The `version` group comes first."""
+        record = self.artifacts.get("gallery", version)
+        running = {d.id: d.model_id for d in self.devices.list()}
+        groups: dict[str, list[str]] = {}
+        for device in targets:
+            groups.setdefault(running.get(device) or record.model_id, []).append(device)
+        ordered = sorted(groups.items(), key=lambda group: group[0] != record.model_id)
+        return [(version if model == record.model_id else self.build_gallery(model).version, devices)
+                for model, devices in ordered]
+
+    def start_rollouts(self, kind: ArtifactKind, version: str, targets: list[str], canaries: list[str],
+                       timeout_s: float) -> list[Rollout]:
+        """One rollout, or for a gallery one per model the targets run (`gallery_plan`), each with the
+        canaries among its targets."""
+        if not targets:
+            raise RolloutError("no target devices")
+        if unknown := set(canaries) - set(targets):
+            raise RolloutError(f"canaries {sorted(unknown)} are not among the targets")
+        plan = self.gallery_plan(version, targets) if kind == "gallery" else [(version, targets)]
+        return [self.rollouts.start(kind, v, devices, [c for c in canaries if c in devices], timeout_s)
+                for v, devices in plan]
+
+    def artifact_urls(self, kind: ArtifactKind, version: str) -> tuple[str, str]:
         base = f"{self.settings.base_url}/api/artifacts/{kind}/{version}"
         return f"{base}/manifest", f"{base}/file"
 
@@ -90,6 +149,8 @@ class Hub:
         self.devices.update(status)
 
     async def start(self) -> None:
+        if spooled := uploads.clean(self.settings.data_dir):
+            log.warning("upload recovery: %d spooled uploads of interrupted requests removed", spooled)
         moved, removed = self.library.recover()
         if orphans := self.artifacts.clean_tmp():
             log.warning("artifact recovery: %d half-built artifact folders removed", orphans)
@@ -99,6 +160,9 @@ class Hub:
                 moved,
                 removed,
             )
+        self.reembedder.resume()
+        if reason := training_unavailable():
+            log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():
             log.warning(
                 "MQTT broker %s:%s not reachable yet; retrying in the background",
@@ -122,6 +186,7 @@ class Hub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         self.training.jobs.shutdown(timeout_s=30.0)  # cancels a running job: it must not outlive the database
+        self.reembedder.stop(timeout_s=30.0)  # a running re-embedding resumes at the next start
         if self.mqtt is not None:
             self.mqtt.stop()
         self.db.close()

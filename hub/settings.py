@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from facefleet.yamlfile import read_yaml_mapping
+from models.imageio import DecodeLimits
 from models.pipeline import PipelineConfig
 
 ADMIN_TOKEN_ENV = "FACEFLEET_HUB_ADMIN_TOKEN"
@@ -40,6 +41,17 @@ class EnrollConfig(_Strict):
     min_sharpness: variance of the Laplacian of the aligned 112 px crop; below it a face is "blurred".
     duplicate_cosine: a face at least this similar to one already kept in the same request (or in the
         person's library) is a duplicate; lower keeps fewer, more varied samples.
+
+    The pixel budget (checked from headers and container metadata before anything is decoded):
+    analysis_pixels: every photo and video frame is scaled down to at most this before detection (JPEG
+        decoded reduced); detection costs about 70 bytes a pixel, so this bounds memory and time per image.
+        Faces are measured (`min_face_px`) on the scaled image.
+    max_image_pixels: declared size above which any photo is refused (422).
+    max_full_decode_pixels: declared size above which a photo of a format that cannot be decoded reduced
+        (PNG, WebP, BMP, TIFF) is refused (422): it exists whole in memory before scaling.
+    max_request_pixels: declared pixels summed over the photos of one request (413 above).
+    max_video_frame_pixels: frame size above which a video is refused (422), read before any frame.
+    max_video_duration_s: a video whose container says it is longer is refused (422).
     """
 
     max_video_frames: int = Field(200, ge=1, le=10_000)
@@ -51,6 +63,22 @@ class EnrollConfig(_Strict):
     duplicate_cosine: float = Field(0.97, gt=0, le=1)
     max_upload_files: int = Field(50, ge=1, le=1000)
     max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
+    analysis_pixels: int = Field(2_100_000, ge=100_000, le=40_000_000)
+    max_image_pixels: int = Field(40_000_000, ge=100_000, le=200_000_000)
+    max_full_decode_pixels: int = Field(12_000_000, ge=100_000, le=200_000_000)
+    max_request_pixels: int = Field(600_000_000, ge=100_000, le=10_000_000_000)
+    max_video_frame_pixels: int = Field(3840 * 2160, ge=100_000, le=100_000_000)
+    max_video_duration_s: float = Field(600.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _budget_order(self) -> EnrollConfig:
+        if not self.analysis_pixels <= self.max_full_decode_pixels <= self.max_image_pixels:
+            raise ValueError("need analysis_pixels <= max_full_decode_pixels <= max_image_pixels")
+        return self
+
+    @property
+    def decode_limits(self) -> DecodeLimits:
+        return DecodeLimits(self.max_image_pixels, self.max_full_decode_pixels, self.analysis_pixels)
 
 
 class MqttConfig(_Strict):

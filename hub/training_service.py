@@ -1,43 +1,60 @@
 """The hub's side of retraining: library samples in, one background job, a released pair registered.
 
-A released model and the gallery rebuilt with it are registered as two signed artifacts of the hub's
-store, named by the new model id (the release version), so that they can be rolled out: the model first
-(devices stage it and report `verifying`), then its gallery (the pair switches, canaries first). The hub
-itself keeps enrolling with its configured model; galleries it builds later stay on that model.
+Retraining is an optional part of the hub (the `training` extra: torch). This module and everything it
+imports at import time are torch-free; `hub.training.retrain` is imported when a job starts, and a hub
+without the extra answers a start with `TrainingUnavailableError` (503) and says so on its page.
+
+A released model and the gallery rebuilt with it are registered (signed, once, by the artifact store) as two
+artifacts named by the new model id (the release version), so that they can be rolled out: the model first
+(devices stage it and report `verifying`), then its gallery (the pair switches, canaries first). Releasing
+also makes the model the hub's own (`on_release`): the library is re-embedded with it in the background.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import logging
 import threading
-from pathlib import Path
+from collections.abc import Callable
 
-import cv2
 import numpy as np
 
 from facefleet.gallery import Gallery
+from hub.active_model import HubModels
 from hub.galleries import ArtifactRecord, ArtifactStore
 from hub.library import Library
 from hub.settings import HubSettings
 from hub.training.config import TrainingConfig
+from hub.training.context import RetrainContext
 from hub.training.dataset import PersonSamples, as_people, split_people
 from hub.training.evaluation import LfwBenchmark, load_lfw_benchmark
 from hub.training.jobs import JobStatus, TrainingJobs
-from hub.training.progress import ProgressCallback
-from hub.training.retrain import CurrentModel, RetrainContext, TrainingReport, retrain
-from models.artifacts import ModelIntegrityError, verified_model_path
-from models.pipeline import FacePipeline
-from models.registry import default_model_dir, load_registry
+from hub.training.progress import ProgressCallback, TrainingReport
 
 log = logging.getLogger(__name__)
+TRAINING_EXTRA = "retraining needs the hub's `training` extra (torch): pip install 'facefleet[hub,training]'"
+
+
+class TrainingUnavailableError(RuntimeError):
+    """The `training` extra (torch) is not installed."""
+
+
+def training_unavailable() -> str:
+    """Why retraining cannot run here ('' when it can). Looks for torch without importing it."""
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        found = False
+    return "" if found else TRAINING_EXTRA
 
 
 class HubTraining:
-    def __init__(self, settings: HubSettings, pipeline: FacePipeline, library: Library, artifacts: ArtifactStore,
-                 signing_key: object) -> None:
-        self.settings, self.pipeline, self.library, self.artifacts = settings, pipeline, library, artifacts
-        self.signing_key = signing_key
+    def __init__(self, settings: HubSettings, models: HubModels, library: Library, artifacts: ArtifactStore,
+                 on_release: Callable[[ArtifactRecord], object]) -> None:
+        """on_release: called with the registered model artifact of a released job."""
+        self.settings, self.models, self.library, self.artifacts = settings, models, library, artifacts
+        self.on_release = on_release
         self.jobs = TrainingJobs()
         self.released: dict[str, tuple[ArtifactRecord, ArtifactRecord]] = {}
         self._lfw: LfwBenchmark | None = None
@@ -47,39 +64,29 @@ class HubTraining:
         names = {p.id: p.name for p in self.library.people()}
         crops: dict[str, list[np.ndarray]] = {}
         for sample in self.library.samples():
-            image = cv2.imread(str(self.library.sample_path(sample.id)))
-            if image is None:
+            crop = self.library.crop_rgb(sample.id)
+            if crop is None:
                 log.warning("sample %s: crop file unreadable, left out of training", sample.id)
                 continue
-            if image.shape[:2] != (112, 112):
-                image = cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA)
-            crops.setdefault(sample.person_id, []).append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+            crops.setdefault(sample.person_id, []).append(crop)
         return [PersonSamples(pid, np.stack(c), names.get(pid, pid)) for pid, c in sorted(crops.items())]
 
-    def current_model(self) -> CurrentModel:
-        config = self.settings.pipeline
-        model_dir = config.model_dir or default_model_dir()
-        spec = load_registry().model(config.embedder_model)
-        assert spec.preprocess is not None and spec.embedding_dim is not None
-        try:
-            int8: Path | None = verified_model_path(model_dir, config.embedder_model, "int8")
-        except ModelIntegrityError:
-            int8 = None
-        return CurrentModel(self.pipeline.model_id, verified_model_path(model_dir, config.embedder_model), int8,
-                            spec.preprocess, spec.embedding_dim)
-
     def start(self, config: TrainingConfig) -> str:
-        """Check the library now (NotEnoughPeopleError before queueing), then train in the background."""
+        """Check the extra and the library now (errors before queueing), then train in the background."""
+        if reason := training_unavailable():
+            raise TrainingUnavailableError(reason)
         people = as_people(self.people())
         split_people(people, config.held_out_fraction, config.min_people, config.min_samples_per_person,
                      config.seed)
-        context = RetrainContext(self.current_model(), self.settings.data_dir / "training",
-                                 self.signing_key, "hub", self._lfw_benchmark())  # type: ignore[arg-type]
+        context = RetrainContext(self.models.current_model(), self.settings.data_dir / "training",
+                                 self._lfw_benchmark())
 
         def run(on_progress: ProgressCallback, cancel: threading.Event) -> TrainingReport:
+            from hub.training.retrain import retrain  # torch: imported when a job starts
+
             report = retrain(people, config, context, on_progress, cancel)
             if report.released:
-                self._register(report)
+                self._register(report, context)
             return report
 
         return self.jobs.submit(run)
@@ -94,20 +101,27 @@ class HubTraining:
             return None
         if self._lfw is None:
             folds = range(self.settings.training_lfw_folds)
-            self._lfw = load_lfw_benchmark(self.pipeline, lfw_dir, list(folds))
+            self._lfw = load_lfw_benchmark(self.models.pipeline, lfw_dir, list(folds))
         return self._lfw
 
-    def _register(self, report: TrainingReport) -> None:
-        """Sign and store the released model and its gallery (renumbered to a hub gallery version)."""
-        dim = self.pipeline.embedder.dim
-        model = self.artifacts.add_model(Path(report.files["fp32"]), report.version, dim,
-                                         base_model=self.pipeline.model_id)
-        released = Gallery.load(Path(report.files["gallery"]))
+    def _register(self, report: TrainingReport, context: RetrainContext) -> None:
+        """Register the released model and its gallery (renumbered to a hub gallery version), then hand the
+        model over to become the hub's own."""
+        assert report.files.gallery is not None
+        dim = context.current.embedding_dim
+        model = self.artifacts.add_model(report.files.fp32, report.version, dim,
+                                         base_model=context.current.registry_model)
+        released = Gallery.load(report.files.gallery)
         version = self.artifacts.next_version("gallery")
-        gallery_file = self.settings.data_dir / "training" / f"gallery-{version}.sqlite"
+        gallery_file = report.files.gallery.with_name(f"gallery-{version}.sqlite")
         dataclasses.replace(released, version=version).write(gallery_file)
         gallery = self.artifacts.add_gallery_file(gallery_file, version, report.version, dim,
                                                   len(released.person_ids), len(released.templates))
         gallery_file.unlink(missing_ok=True)
         self.released[report.version] = (model, gallery)
         log.info("released model %s with gallery %s", model.version, gallery.version)
+        try:
+            self.on_release(model)
+        except Exception:  # the release stands; the hub's model can still be switched by hand
+            log.exception("released model %s could not become the hub's model; activate it with "
+                          "POST /api/models/%s/activate", model.version, model.version)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.backend import Backend
+from models.backend import Backend, batch_limit
 from models.registry import Preprocess
 
 
@@ -14,25 +14,37 @@ class Embedder:
 
     def __init__(self, backend: Backend, preprocess: Preprocess, embedding_dim: int, max_batch: int = 32,
                  flip_average: bool = False) -> None:
-        """flip_average: also embed the mirrored crop and average (about +0.1 point on LFW, 2x the cost)."""
+        """max_batch: crops per backend call, capped by the backend's own limit (a TensorRT profile's max).
+        flip_average: also embed the mirrored crop and average (about +0.1 point on LFW, 2x the cost)."""
         self.backend = backend
         self.preprocess = preprocess
         self.dim = embedding_dim
-        self.max_batch = max_batch
+        self.max_batch = batch_limit(backend, max_batch)
         self.flip_average = flip_average
 
     def embed(self, crops_rgb: np.ndarray) -> np.ndarray:
+        """(N, S, S, 3) uint8 RGB crops -> (N, D) unit embeddings."""
+        unit, _ = self.embed_with_norms(crops_rgb)
+        return unit
+
+    def embed_with_norms(self, crops_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Unit embeddings (N, D) and the norms (N,) of the raw network outputs they were scaled from.
+
+        ArcFace-family networks give recognisable faces larger raw features than blurred, tiny or badly
+        aligned ones (the observation behind MagFace and AdaFace), so the norm is a quality cue that comes
+        from the crop itself. Its scale differs between models: compare norms of one model only.
+        """
         if crops_rgb.ndim != 4 or crops_rgb.shape[1:] != (self.preprocess.size, self.preprocess.size, 3):
             raise ValueError(f"embed expects (N, {self.preprocess.size}, {self.preprocess.size}, 3) crops, "
                              f"got {crops_rgb.shape}")
         if len(crops_rgb) == 0:
-            return np.zeros((0, self.dim), np.float32)
+            return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
         vectors = self._forward(crops_rgb)
         if self.flip_average:
             vectors = vectors + self._forward(crops_rgb[:, :, ::-1])
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-        return unit
+        norms = np.linalg.norm(vectors, axis=1)
+        unit: np.ndarray = (vectors / np.maximum(norms, 1e-12)[:, None]).astype(np.float32)
+        return unit, norms.astype(np.float32)
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw network outputs (N, D); the input tensor is built per batch to keep memory flat."""

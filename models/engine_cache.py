@@ -3,7 +3,7 @@
 An engine is only valid for the exact network, TensorRT version and GPU it was built with, and for the
 profiles and precision it was built for; loading a stale one fails at best and gives wrong numbers at worst.
 So the file name carries a digest of all of them (model sha256, TensorRT version, GPU name and compute
-capability, precision, INT8 source, profile shapes), and a JSON sidecar spells the fields out for people.
+capability, precision, INT8 source, typing, profile shapes), and a JSON sidecar spells the fields out for people.
 Timing caches are shared by every engine of one TensorRT version on one GPU: they only speed up builds.
 """
 
@@ -19,12 +19,13 @@ from pathlib import Path
 from models.registry import default_cache_dir
 from models.trt_profiles import ShapeRange
 
-KEY_SCHEMA = 1
+KEY_SCHEMA = 2  # 2: the network's typing (strong/weak) joined the key
 
 
 @dataclass(frozen=True)
 class EngineKey:
-    """Everything an engine depends on. `int8_source` is "qdq", "calibrator" or "" (not INT8)."""
+    """Everything an engine depends on. `int8_source` is "qdq", "calibrator" or "" (not INT8); `typing` is
+    "strong" or "weak" (how the network was created); `model_sha256` is of the file TensorRT parsed."""
 
     model_sha256: str
     tensorrt_version: str
@@ -34,6 +35,7 @@ class EngineKey:
     profiles: tuple[ShapeRange, ...]
     int8_source: str = ""
     calibration_sha256: str = ""
+    typing: str = "weak"
 
     def fields(self) -> dict[str, object]:
         data = asdict(self)
@@ -57,7 +59,7 @@ def _slug(text: str) -> str:
 
 def engine_path(cache_dir: Path, model_file: str, key: EngineKey) -> Path:
     """<cache>/<model stem>.<precision>.<digest>.engine, e.g. sface.int8.3f2a....engine."""
-    stem = model_file.removesuffix(".onnx").removesuffix(".int8")
+    stem = re.sub(r"(\.int8|\.fp16\.[0-9a-f]+)?\.onnx$", "", model_file)
     return cache_dir / f"{stem}.{key.precision}.{key.digest()}.engine"
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from models.artifacts import sha256_file
 from models.backend import OnnxRuntimeConfig
+from models.eval_openset import evaluate_open_set, format_open_set
 from models.lfw import LfwPairs, cache_key, crops_for_images, read_pairs
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_cache_dir
@@ -89,8 +90,12 @@ def format_report(label: str, report: LfwReport) -> str:
 
 def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] = ("fp32",),
                  model_dir: Path | None = None, plot: Path | None = None, limit_folds: int = 10,
-                 flip_average: bool = False) -> dict[str, LfwReport]:
-    """Evaluate the whole pipeline (detector and embedder) at each precision; one ROC plot for all."""
+                 flip_average: bool = False, open_set_threshold: float | None = None) -> dict[str, LfwReport]:
+    """Evaluate the whole pipeline (detector and embedder) at each precision; one ROC plot for all.
+
+    With `open_set_threshold` (the agent's naming threshold) the open-set identification figures
+    (`models.eval_openset`) follow each precision's verification line.
+    """
     reports: dict[str, LfwReport] = {}
     for precision in precisions:
         config = PipelineConfig(model_dir=model_dir, flip_average=flip_average,
@@ -99,6 +104,9 @@ def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] 
         label = f"{config.embedder_model} {precision}{' +flip' if flip_average else ''}"
         reports[label] = evaluate(pipeline, lfw_dir, None if limit_folds >= 10 else limit_folds, tag=precision)
         print(format_report(label, reports[label]), flush=True)
+        if open_set_threshold is not None:
+            open_set = evaluate_open_set(pipeline, lfw_dir, open_set_threshold, tag=precision)
+            print("\n".join(format_open_set(label, open_set)), flush=True)
     if len(reports) == 2:
         (a, ra), (b, rb) = reports.items()
         print(f"{b} - {a}: {100 * (rb.metrics.accuracy - ra.metrics.accuracy):+.2f} points")

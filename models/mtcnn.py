@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from models.backend import Backend
+from models.backend import Backend, batch_limit
 from models.boxes import clip_int, nms, regress, square
 from models.faces import Faces
 from models.regions import best_per_square, level_window, region_squares
@@ -44,7 +44,8 @@ class DetectorConfig(BaseModel):
     min_face_px: int = Field(20, ge=8, le=4096)
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     scale_factor: float = Field(0.709, gt=0.3, lt=0.95)
-    max_batch: int = Field(256, ge=1, le=4096, description="R-Net/O-Net crops per inference call")
+    max_batch: int = Field(256, ge=1, le=4096, description="R-Net/O-Net crops per inference call (at most the "
+                           "backend's own limit, e.g. a TensorRT profile's max batch)")
     region_face_fraction: tuple[float, float] = Field(
         (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
     region_max_candidates: int = Field(
@@ -210,7 +211,7 @@ class MtcnnDetector:
         if len(blob) == 0:
             dims = {id(self.rnet): (4, 2), id(self.onet): (4, 10, 2)}[id(net)]
             return [np.zeros((0, d), np.float32) for d in dims]
-        step = self.config.max_batch
+        step = batch_limit(net, self.config.max_batch)  # a TensorRT engine refuses more than its profile
         parts = [net.run(blob[i:i + step]) for i in range(0, len(blob), step)]
         return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
 

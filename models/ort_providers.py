@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from models.engine_cache import default_engine_dir
 from models.onnx_info import has_qdq, single_input
-from models.trt_profiles import ShapeRange, profiles_for_input, shape_string
+from models.trt_profiles import Pyramid, ShapeRange, profiles_for_input, shape_string
 
 if TYPE_CHECKING:
     from models.backend import OnnxRuntimeConfig
@@ -28,10 +28,11 @@ def union_profile(profiles: list[ShapeRange]) -> ShapeRange:
     return ShapeRange(mins, profiles[0].opt, maxs)
 
 
-def tensorrt_options(config: OnnxRuntimeConfig, model_path: Path) -> dict[str, str]:
+def tensorrt_options(config: OnnxRuntimeConfig, model_path: Path, pyramid: Pyramid | None = None) -> dict[str, str]:
+    """The provider's options; `pyramid` (the detector's) gives P-Net's shape range."""
     trt = config.tensorrt
     name, shape = single_input(model_path)
-    profile = union_profile(profiles_for_input(shape, trt.profiles))
+    profile = union_profile(profiles_for_input(shape, trt.profiles, pyramid))
     cache_dir = trt.engine_cache_dir or default_engine_dir() / "ort"
     options = {
         "device_id": str(config.device_id),
@@ -49,8 +50,8 @@ def tensorrt_options(config: OnnxRuntimeConfig, model_path: Path) -> dict[str, s
     return options
 
 
-def session_providers(config: OnnxRuntimeConfig, model_path: Path,
-                      available: list[str]) -> list[ProviderSpec]:
+def session_providers(config: OnnxRuntimeConfig, model_path: Path, available: list[str],
+                      pyramid: Pyramid | None = None) -> list[ProviderSpec]:
     """The configured providers this build has, with options; the CPU provider always closes the list so a
     node the GPU providers reject still runs."""
     specs: list[ProviderSpec] = []
@@ -58,7 +59,7 @@ def session_providers(config: OnnxRuntimeConfig, model_path: Path,
         if provider not in available or any(p == provider for p, _ in specs):
             continue
         if provider == "TensorrtExecutionProvider":
-            specs.append((provider, tensorrt_options(config, model_path)))
+            specs.append((provider, tensorrt_options(config, model_path, pyramid)))
         elif provider == "CUDAExecutionProvider":
             specs.append((provider, {"device_id": str(config.device_id)}))
         else:

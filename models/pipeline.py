@@ -7,20 +7,32 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.align import align_faces
 from models.artifacts import verified_model_path
-from models.backend import BackendConfig, OnnxRuntimeConfig, open_backend
+from models.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig, open_backend
 from models.embedder import Embedder
 from models.faces import Faces
 from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry
+from models.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
+
+
+def detector_pyramid(detector: DetectorConfig) -> Pyramid:
+    """The pyramid geometry engines derive P-Net's profiles from: the detector's own, the one source."""
+    return Pyramid(detector.min_face_px, detector.scale_factor)
 
 
 class PipelineConfig(BaseModel):
     """Which models run, where, and at what precision. The hub and every edge agent must agree on
-    `embedder_model` and `flip_average`, or their embeddings will not be comparable."""
+    `embedder_model` and `flip_average`, or their embeddings will not be comparable.
+
+    `backend` runs the detector's nets and, unless `embedder_backend` is given, the embedder too; a GPU hub
+    sets `embedder_backend: {type: torch, device: cuda}` and keeps the detector on onnxruntime. Contradictions
+    that would only show at run time (a TensorRT profile no frame fits, a batch the engines are not tuned
+    for) are refused here, when the config is loaded.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -30,6 +42,63 @@ class PipelineConfig(BaseModel):
     embed_max_batch: int = Field(32, ge=1, le=1024)
     flip_average: bool = False
     backend: BackendConfig = Field(default_factory=OnnxRuntimeConfig, discriminator="type")
+    embedder_backend: BackendConfig | None = Field(None, discriminator="type",
+                                                   description="the embedder's own backend; default: backend")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineConfig:
+        if self.backend.type == "torch":
+            raise ValueError("pipeline.backend type torch runs the embedder only (MTCNN's nets have several "
+                             "outputs): keep backend for the detector and set embedder_backend: {type: torch}")
+        if isinstance(self.backend, TensorRTConfig):
+            check_tensorrt_fits(self.backend, self.detector.max_batch, "detector.max_batch")
+            check_pnet_levels(self.backend, self.detector)
+        if isinstance(self.embedder, TensorRTConfig):
+            check_tensorrt_fits(self.embedder, self.embed_max_batch, "embed_max_batch")
+        return self
+
+    @property
+    def embedder(self) -> BackendConfig:
+        """The backend the embedder runs on."""
+        return self.embedder_backend or self.backend
+
+
+def check_tensorrt_fits(config: TensorRTConfig, fed_batch: int, fed_name: str) -> None:
+    """Engines tuned (`opt_batch`) for more than the caller ever feeds in one call are a contradiction."""
+    if config.opt_batch > fed_batch:
+        raise ValueError(f"backend opt_batch ({config.opt_batch}) is larger than {fed_name} ({fed_batch}), the "
+                         "largest batch the engines are fed: TensorRT would tune its kernels for a batch that "
+                         "never comes")
+
+
+def check_pnet_levels(config: TensorRTConfig, detector: DetectorConfig) -> None:
+    """P-Net's engine is built for frames up to pnet.resolution_wh: at least one pyramid level must exist."""
+    if not pnet_level_hw(config.pnet.resolution_wh, detector.min_face_px, detector.scale_factor):
+        raise ValueError(f"backend pnet.resolution_wh {config.pnet.resolution_wh} is smaller than detector."
+                         f"min_face_px ({detector.min_face_px}): P-Net's engine would have no pyramid level")
+
+
+def check_frame_fits(config: PipelineConfig, resolution_wh: tuple[int, int]) -> None:
+    """A ValueError when a TensorRT P-Net engine of this config cannot take every pyramid level of frames of
+    `resolution_wh` (a camera larger than pnet.resolution_wh, or another size with pnet.mode per_scale)."""
+    if not isinstance(config.backend, TensorRTConfig):
+        return
+    pyramid, pnet = detector_pyramid(config.detector), config.backend.pnet
+    profiles = pnet_profiles(3, pnet, pyramid)
+    w, h = resolution_wh
+    for level_h, level_w in pnet_level_hw(resolution_wh, pyramid.min_face_px, pyramid.scale_factor):
+        if not any(p.contains((1, 3, level_h, level_w)) for p in profiles):
+            raise ValueError(f"{w}x{h} frames do not fit the P-Net engine built for pnet.resolution_wh "
+                             f"{pnet.resolution_wh} (mode {pnet.mode}): set it to the largest camera")
+
+
+@dataclass(frozen=True)
+class EmbeddedFaces:
+    """Aligned crops (N, S, S, 3) RGB of some faces, their unit embeddings (N, D) and raw norms (N,)."""
+
+    crops_rgb: np.ndarray
+    embeddings: np.ndarray
+    norms: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -79,29 +148,34 @@ class FacePipeline:
         config = config or PipelineConfig()
         registry = load_registry()
         model_dir = config.model_dir or default_model_dir()
+        pyramid = detector_pyramid(config.detector)
         paths = {model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id),
                                                                                  config.backend))
                  for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")}
-        pnet, rnet, onet = (open_backend(path, config.backend) for path in paths.values())
+        pnet, rnet, onet = (open_backend(path, config.backend, pyramid) for path in paths.values())
         spec = registry.model(config.embedder_model)
         if spec.role != "embedder" or spec.preprocess is None or spec.embedding_dim is None:
             raise ValueError(f"{config.embedder_model} is not an embedder")
-        path = model_path or verified_model_path(model_dir, config.embedder_model, artifact_kind(spec, config.backend))
+        path = model_path or verified_model_path(model_dir, config.embedder_model, artifact_kind(spec, config.embedder))
         paths[config.embedder_model] = path
-        embedder = Embedder(open_backend(path, config.backend), spec.preprocess, spec.embedding_dim,
+        embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
                             config.embed_max_batch, config.flip_average)
         return cls(MtcnnDetector(pnet, rnet, onet, config.detector), embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
 
-    def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> tuple[np.ndarray, np.ndarray]:
-        """Aligned crops (N, S, S, 3) and embeddings (N, D) of the given faces of an RGB image."""
+    def detect_rgb(self, image_rgb: np.ndarray) -> Faces:
+        return self.detector.detect(image_rgb)
+
+    def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:
+        """Aligned crops, embeddings and raw norms of the given faces of an RGB image."""
         crops = align_faces(image_rgb, faces.landmarks, self.embedder.preprocess.size)
-        return crops, self.embedder.embed(crops)
+        embeddings, norms = self.embedder.embed_with_norms(crops)
+        return EmbeddedFaces(crops, embeddings, norms)
 
     def analyze(self, image_bgr: np.ndarray) -> FaceAnalysis:
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)
         faces = self.detector.detect(rgb)
-        crops, embeddings = self.embed_faces(rgb, faces)
-        return FaceAnalysis(faces, crops, embeddings)
+        embedded = self.embed_faces(rgb, faces)
+        return FaceAnalysis(faces, embedded.crops_rgb, embedded.embeddings)

@@ -2,9 +2,10 @@
 
 Input and outputs are found by name (`num_io_tensors` / `get_tensor_name`), shapes set with
 `set_input_shape`, buffers bound with `set_tensor_address` and the work queued with `execute_async_v3`:
-the API TensorRT 8.5 through 10.x share. Device buffers and pinned host buffers grow to the largest batch
+the API TensorRT 8.5, 10.x and 11.x share. Device buffers and pinned host buffers grow to the largest batch
 seen and are reused, so the steady state allocates nothing. One lock per instance: TensorRT contexts are
-not thread-safe, and PyCUDA wants all calls of one context on one thread at a time.
+not thread-safe, and PyCUDA wants all calls of one context on one thread at a time. The engine accepts
+batches up to its profile's max only, and says so in `max_batch`; the detector and embedder chunk by it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from models.backend import TensorRTConfig
 from models.cuda_memory import open_cuda_memory
 from models.tensorrt_build import load_or_build, make_logger
-from models.trt_profiles import ShapeRange, select_profile
+from models.trt_profiles import Pyramid, ShapeRange, select_profile
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,11 @@ class _Buffer:
 class TensorRTBackend:
     """Runs one network through a TensorRT engine built (or loaded from cache) for this GPU."""
 
-    def __init__(self, path: Path, config: TensorRTConfig) -> None:
+    def __init__(self, path: Path, config: TensorRTConfig, pyramid: Pyramid | None = None) -> None:
+        """pyramid: the detector's, for P-Net's profiles (see `models.trt_profiles`)."""
         trt = import_tensorrt()
         self.memory = open_cuda_memory(config.cuda_library, config.device)
-        built = load_or_build(trt, path, config, self.memory)
+        built = load_or_build(trt, path, config, self.memory, pyramid)
         self.engine_path = built.path
         self._logger = make_logger(trt)
         self._runtime = trt.Runtime(self._logger)
@@ -66,6 +68,7 @@ class TensorRTBackend:
         self.profiles = [
             ShapeRange(*(tuple(s) for s in self.engine.get_tensor_profile_shape(self.input_name, i)))
             for i in range(self.engine.num_optimization_profiles)]
+        self.max_batch = max(p.max[0] for p in self.profiles)
         self.stream = self.memory.create_stream()
         self.profile_index = 0
         self.buffers: dict[str, _Buffer] = {}

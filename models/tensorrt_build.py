@@ -1,10 +1,13 @@
 """Build TensorRT engines from the ONNX artifacts on the device itself, and cache them.
 
-Written against the name-based API that exists from TensorRT 8.5 to 10.x (JetPack 5.1 to 6.2): explicit
-batch (a creation flag on 8.x, the only mode on 10), optimization profiles for every dynamic input,
-`set_memory_pool_limit` for the workspace, a timing cache shared by all builds on one GPU. The plan (which
-ONNX, which INT8 source, which profiles) is decided by pure code that the CPU tests cover; only
-`build_engine` touches TensorRT.
+Written for the three API shapes in the field (8.5/8.6, 10.x, 11.x; `models.trt_api` tells them apart by
+the names the module has): explicit batch, optimization profiles for every dynamic input,
+`set_memory_pool_limit` for the workspace, a timing cache shared by all builds on one GPU. Where strongly
+typed networks exist (10.x, 11.x) they are used: INT8 from the symmetric Q/DQ ONNX, FP16 from a float16 copy
+of the ONNX (`models.onnx_fp16`). Weak typing (`BuilderFlag.FP16`/`INT8`) and the entropy calibrator are
+used only where the module still has them: every build on 8.x, and calibrator builds on 10.x. The plan
+(which ONNX, which typing, which INT8 source, which profiles) is decided by pure code that the CPU tests
+cover; only `build_engine` touches TensorRT.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ from models.engine_cache import (
     timing_cache_path,
     write_atomic,
 )
+from models.onnx_fp16 import Fp16ConversionError, fp16_onnx
 from models.onnx_info import has_qdq, single_input
-from models.trt_profiles import ShapeRange, profiles_for_input
+from models.trt_api import TensorRTApi, Typing, network_flags, precision_for_device, tensorrt_api
+from models.trt_profiles import Pyramid, ShapeRange, profiles_for_input
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,8 @@ class EngineBuildError(RuntimeError):
 
 @dataclass(frozen=True)
 class BuildPlan:
-    """What to build: the ONNX file, the precision, where INT8 scales come from, the input's profiles."""
+    """What to build: the ONNX file TensorRT parses, the precision and typing, where INT8 scales come from,
+    the input's profiles."""
 
     onnx_path: Path
     precision: str
@@ -48,10 +54,11 @@ class BuildPlan:
     input_name: str
     profiles: tuple[ShapeRange, ...]
     calibration_npy: Path | None = None
+    typing: Typing = "weak"
 
 
 def fp32_sibling(path: Path) -> Path:
-    """`sface.int8.onnx` -> `sface.onnx` (the calibrator path quantizes the FP32 graph itself)."""
+    """`sface.int8.onnx` -> `sface.onnx` (the calibrator and FP16 paths start from the FP32 graph)."""
     return path.with_name(path.name.replace(".int8.onnx", ".onnx"))
 
 
@@ -62,37 +69,52 @@ def calibration_file(path: Path, config: TensorRTConfig) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def plan_build(path: Path, config: TensorRTConfig, force_calibrator: bool = False) -> BuildPlan:
-    """Decide the build for `path` (the artifact the pipeline chose: `<id>.int8.onnx` for INT8)."""
+def _int8_source(path: Path, config: TensorRTConfig, api: TensorRTApi,
+                 force_calibrator: bool) -> tuple[Path, str, Path | None]:
+    """(ONNX to parse, "qdq" or "calibrator", calibration data) for an INT8 build of `path`."""
+    qdq = has_qdq(path)
+    if config.int8_source == "qdq" and not qdq:
+        raise EngineBuildError(f"{path.name} has no Q/DQ nodes; run `facefleet models quantize`")
+    if not (config.int8_source == "calibrator" or force_calibrator or not qdq):
+        return path, "qdq", None
+    if not api.calibrator:
+        raise EngineBuildError(f"{path.name}: this TensorRT has no implicit INT8 calibration (removed in 11.x); "
+                               "INT8 needs the Q/DQ ONNX from `facefleet models quantize`")
+    calib = calibration_file(path, config)
+    if calib is None:
+        raise EngineBuildError(f"INT8 for {path.name} needs a Q/DQ ONNX or calibration data "
+                               f"<calibration_dir>/{fp32_sibling(path).stem}.calib.npy")
+    return fp32_sibling(path), "calibrator", calib
+
+
+def plan_build(path: Path, config: TensorRTConfig, api: TensorRTApi, pyramid: Pyramid | None = None,
+               cache_dir: Path | None = None, force_calibrator: bool = False) -> BuildPlan:
+    """Decide the build for `path` (the artifact the pipeline chose: `<id>.int8.onnx` for INT8).
+
+    Strongly typed where the module can (10.x, 11.x), except calibrator builds, which need weak typing.
+    FP16 on a strongly typed TensorRT parses a float16 copy of the ONNX, made in `cache_dir`.
+    """
     source, int8_source, calib = path, "", None
+    typing: Typing = "strong" if api.strongly_typed else "weak"
     if config.precision == "int8":
-        qdq = has_qdq(path)
-        if config.int8_source == "qdq" and not qdq:
-            raise EngineBuildError(f"{path.name} has no Q/DQ nodes; run `facefleet models quantize`")
-        if config.int8_source == "calibrator" or force_calibrator or not qdq:
-            calib = calibration_file(path, config)
-            if calib is None:
-                raise EngineBuildError(f"INT8 for {path.name} needs a Q/DQ ONNX or calibration data "
-                                       f"<calibration_dir>/{fp32_sibling(path).stem}.calib.npy")
-            source, int8_source = fp32_sibling(path), "calibrator"
-        else:
-            int8_source = "qdq"
+        source, int8_source, calib = _int8_source(path, config, api, force_calibrator)
+        typing = "weak" if int8_source == "calibrator" else typing
+    elif config.precision == "fp16" and typing == "strong":
+        try:
+            source = fp16_onnx(fp32_sibling(path), cache_dir or default_engine_dir())
+        except Fp16ConversionError as exc:
+            raise EngineBuildError(str(exc)) from exc
+    else:
+        source = fp32_sibling(path)
     name, shape = single_input(source)
-    profiles = tuple(profiles_for_input(shape, config.profiles()))
-    return BuildPlan(source, config.precision, int8_source, name, profiles, calib)
+    profiles = tuple(profiles_for_input(shape, config.profiles(), pyramid))
+    return BuildPlan(source, config.precision, int8_source, name, profiles, calib, typing)
 
 
 def engine_key(plan: BuildPlan, tensorrt_version: str, gpu_name: str, cc: tuple[int, int]) -> EngineKey:
     calib_sha = sha256_file(plan.calibration_npy) if plan.calibration_npy else ""
     return EngineKey(sha256_file(plan.onnx_path), tensorrt_version, gpu_name, cc, plan.precision,
-                     plan.profiles, plan.int8_source, calib_sha)
-
-
-def network_flags(trt: Any) -> int:
-    """Explicit batch: a flag on TensorRT 8.x, the default (and the flag deprecated) from 10 on."""
-    if int(trt.__version__.split(".")[0]) >= 10:
-        return 0
-    return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
+                     plan.profiles, plan.int8_source, calib_sha, plan.typing)
 
 
 def make_logger(trt: Any) -> Any:
@@ -121,6 +143,9 @@ def _set_flag(trt: Any, builder_config: Any, name: str) -> None:
 
 
 def _apply_precision(trt: Any, builder_config: Any, plan: BuildPlan) -> None:
+    """Weak typing only: a strongly typed network takes its precision from the graph and has no such flags."""
+    if plan.typing == "strong":
+        return
     if plan.precision in ("fp16", "int8"):
         _set_flag(trt, builder_config, "FP16")  # INT8 engines run unquantized layers in FP16, not FP32
     if plan.precision == "int8":
@@ -139,7 +164,7 @@ def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache
     """Parse, configure and build; returns the serialized engine. Updates the timing cache file."""
     logger = make_logger(trt)
     builder = trt.Builder(logger)
-    network = builder.create_network(network_flags(trt))
+    network = builder.create_network(network_flags(trt, tensorrt_api(trt), plan.typing))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(plan.onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
@@ -150,18 +175,7 @@ def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache
     _add_profiles(builder, builder_config, plan)
     cache = builder_config.create_timing_cache(timing_cache.read_bytes() if timing_cache.exists() else b"")
     builder_config.set_timing_cache(cache, False)
-    calibrator = None
-    if plan.int8_source == "calibrator" and plan.calibration_npy is not None:
-        item_shape = plan.profiles[0].opt[1:]
-        data = open_calibration(plan.calibration_npy, item_shape)
-        batch = min(config.calibration_batch, plan.profiles[0].max[0], len(data))
-        table = plan.calibration_npy.with_suffix(".table")
-        calibrator = make_entropy_calibrator(trt, data, batch, table, memory)
-        calib_profile = builder.create_optimization_profile()
-        fixed = (batch, *item_shape)
-        calib_profile.set_shape(plan.input_name, fixed, fixed, fixed)
-        builder_config.set_calibration_profile(calib_profile)
-        builder_config.int8_calibrator = calibrator
+    calibrator = _attach_calibrator(trt, builder, builder_config, plan, config, memory)
     try:
         serialized = builder.build_serialized_network(network, builder_config)
     finally:
@@ -174,6 +188,23 @@ def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache
     return bytes(memoryview(serialized))
 
 
+def _attach_calibrator(trt: Any, builder: Any, builder_config: Any, plan: BuildPlan, config: TensorRTConfig,
+                       memory: CudaMemory) -> Any:
+    """The entropy calibrator of a calibrator plan (weak typing: 8.x and 10.x only), attached; else None."""
+    if plan.int8_source != "calibrator" or plan.calibration_npy is None:
+        return None
+    item_shape = plan.profiles[0].opt[1:]
+    data = open_calibration(plan.calibration_npy, item_shape)
+    batch = min(config.calibration_batch, plan.profiles[0].max[0], len(data))
+    calibrator = make_entropy_calibrator(trt, data, batch, plan.calibration_npy.with_suffix(".table"), memory)
+    calib_profile = builder.create_optimization_profile()
+    fixed = (batch, *item_shape)
+    calib_profile.set_shape(plan.input_name, fixed, fixed, fixed)
+    builder_config.set_calibration_profile(calib_profile)
+    builder_config.int8_calibrator = calibrator
+    return calibrator
+
+
 @dataclass(frozen=True)
 class BuiltEngine:
     engine_bytes: bytes
@@ -182,22 +213,29 @@ class BuiltEngine:
     from_cache: bool
 
 
-def load_or_build(trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemory) -> BuiltEngine:
+def load_or_build(trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemory,
+                  pyramid: Pyramid | None = None) -> BuiltEngine:
     """The cached engine for this model/GPU/TensorRT/precision/profiles, else a fresh build (then cached).
 
-    A Q/DQ graph TensorRT refuses falls back to the entropy calibrator when calibration data exists.
+    INT8 on a GPU without fast INT8 (the original Nano, the TX2) builds FP16 instead. A Q/DQ graph TensorRT
+    refuses falls back to the entropy calibrator when calibration data exists and the module still has it.
     """
     cache_dir = config.engine_cache_dir or default_engine_dir()
     gpu_name, cc = memory.device_info()
+    precision = precision_for_device(config.precision, cc)
+    if precision != config.precision:
+        log.warning("%s (sm%d%d) has no fast INT8: building %s as FP16", gpu_name, *cc, path.name)
+        config, path = config.model_copy(update={"precision": precision}), fp32_sibling(path)
     timing = timing_cache_path(cache_dir, trt.__version__, gpu_name, cc)
-    plan = plan_build(path, config)
+    api = tensorrt_api(trt)
+    plan = plan_build(path, config, api, pyramid, cache_dir)
     try:
         return _load_or_build_plan(trt, plan, config, memory, cache_dir, timing, gpu_name, cc)
     except EngineBuildError as exc:
-        if plan.int8_source != "qdq" or calibration_file(path, config) is None:
+        if plan.int8_source != "qdq" or not api.calibrator or calibration_file(path, config) is None:
             raise
         log.warning("Q/DQ build of %s failed (%s); falling back to the entropy calibrator", path.name, exc)
-        plan = plan_build(path, config, force_calibrator=True)
+        plan = plan_build(path, config, api, pyramid, cache_dir, force_calibrator=True)
         return _load_or_build_plan(trt, plan, config, memory, cache_dir, timing, gpu_name, cc)
 
 
@@ -208,8 +246,8 @@ def _load_or_build_plan(trt: Any, plan: BuildPlan, config: TensorRTConfig, memor
     cached = load_engine(target)
     if cached is not None:
         return BuiltEngine(cached, plan, target, True)
-    log.info("building TensorRT engine %s (%s, %s, INT8 from %s) on %s; this takes a while once",
-             target.name, plan.onnx_path.name, plan.precision, plan.int8_source or "-", gpu_name)
+    log.info("building TensorRT engine %s (%s, %s, %s typing, INT8 from %s) on %s; this takes a while once",
+             target.name, plan.onnx_path.name, plan.precision, plan.typing, plan.int8_source or "-", gpu_name)
     started = time.monotonic()
     engine_bytes = build_engine(trt, plan, config, timing, memory)
     store_engine(target, engine_bytes, key)

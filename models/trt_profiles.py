@@ -5,7 +5,9 @@ kept as narrow as the pipeline allows: R-Net, O-Net and the embedder get a batch
 at the batch they usually see; P-Net gets its height/width range from the image pyramid of the camera
 resolution, either as one profile covering every level (smaller engine, one tactic set for all levels) or as
 one fixed-shape profile per level (best kernels per level, longer build, one context switch per level).
-Pure functions: the CPU tests cover them, the GPU code only consumes the shapes.
+The pyramid itself (`min_face_px`, `scale_factor`) is the detector's: it is passed in as a `Pyramid` taken
+from `DetectorConfig`, never configured a second time. Pure functions: the CPU tests cover them, the GPU code
+only consumes the shapes.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Shape = tuple[int, ...]
 PNET_CELL_PX = 12  # P-Net's receptive field: the smallest input it accepts
@@ -40,16 +42,31 @@ class ShapeRange:
             lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True))
 
 
+@dataclass(frozen=True)
+class Pyramid:
+    """The detector's image pyramid: the smallest face searched for (px) and the step between levels.
+
+    Built from `DetectorConfig` (`models.pipeline.detector_pyramid`) so P-Net's profiles always match what
+    the detector feeds."""
+
+    min_face_px: int
+    scale_factor: float
+
+
 class PnetProfileConfig(BaseModel):
-    """The camera geometry P-Net is built for. Must match the detector's min_face_px and scale_factor and
-    the largest frame the agent feeds, or P-Net levels fall outside the engine's profiles."""
+    """The largest frame P-Net is built for (the pyramid geometry comes from the detector's config)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    resolution_wh: tuple[int, int] = (1280, 720)
-    min_face_px: int = Field(20, ge=8, le=4096)
-    scale_factor: float = Field(0.709, gt=0.3, lt=0.95)
+    resolution_wh: tuple[int, int] = Field((1280, 720), description="largest camera frame (width, height)")
     mode: Literal["range", "per_scale"] = "range"
+
+    @field_validator("resolution_wh")
+    @classmethod
+    def _positive(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < PNET_CELL_PX or max(value) > 16384:
+            raise ValueError(f"resolution_wh must lie within {PNET_CELL_PX}..16384 px, got {value}")
+        return value
 
 
 class ProfileConfig(BaseModel):
@@ -71,16 +88,16 @@ def pnet_level_hw(resolution_wh: tuple[int, int], min_face_px: int,
     return [(int(h * s + 1), int(w * s + 1)) for s in pyramid_scales((w, h), min_face_px, scale_factor)]
 
 
-def pnet_profiles(channels: int, config: PnetProfileConfig) -> list[ShapeRange]:
+def pnet_profiles(channels: int, config: PnetProfileConfig, pyramid: Pyramid) -> list[ShapeRange]:
     """P-Net profiles at batch 1.
 
     "range": one profile from P-Net's 12x12 window up to the largest level, opt at the largest (where the
     time goes); any frame up to `resolution_wh`, of any aspect, fits. "per_scale": one fixed shape per
     level of exactly `resolution_wh`; best kernels, but only that frame size fits.
     """
-    levels = pnet_level_hw(config.resolution_wh, config.min_face_px, config.scale_factor)
+    levels = pnet_level_hw(config.resolution_wh, pyramid.min_face_px, pyramid.scale_factor)
     if not levels:
-        raise ValueError(f"no pyramid level for {config.resolution_wh} with min_face_px={config.min_face_px}")
+        raise ValueError(f"no pyramid level for {config.resolution_wh} with min_face_px={pyramid.min_face_px}")
     if config.mode == "per_scale":
         return [ShapeRange((1, channels, h, w), (1, channels, h, w), (1, channels, h, w)) for h, w in levels]
     h_max, w_max = levels[0]
@@ -94,10 +111,12 @@ def batch_profile(item_shape: Shape, max_batch: int, opt_batch: int) -> ShapeRan
     return ShapeRange((1, *item_shape), (opt, *item_shape), (max_batch, *item_shape))
 
 
-def profiles_for_input(input_shape: list[int | str], config: ProfileConfig) -> list[ShapeRange]:
+def profiles_for_input(input_shape: list[int | str], config: ProfileConfig,
+                       pyramid: Pyramid | None = None) -> list[ShapeRange]:
     """Profiles for a single-input net given its ONNX shape ([N, C, H, W], symbolic dims as str or <= 0).
 
-    Dynamic H/W means the fully convolutional P-Net; otherwise only the batch is dynamic.
+    Dynamic H/W means the fully convolutional P-Net, whose profiles need the detector's `pyramid`;
+    otherwise only the batch is dynamic.
     """
     if len(input_shape) != 4:
         raise ValueError(f"expected an NCHW input, got {input_shape}")
@@ -106,7 +125,9 @@ def profiles_for_input(input_shape: list[int | str], config: ProfileConfig) -> l
         raise ValueError(f"the channel dimension must be fixed, got {input_shape}")
     spatial_dynamic = [not isinstance(d, int) or d <= 0 for d in (h, w)]
     if all(spatial_dynamic):
-        return pnet_profiles(channels, config.pnet)
+        if pyramid is None:
+            raise ValueError("P-Net's profiles need the detector's pyramid (min_face_px, scale_factor)")
+        return pnet_profiles(channels, config.pnet, pyramid)
     if any(spatial_dynamic):
         raise ValueError(f"only both or neither of H, W may be dynamic: {input_shape}")
     return [batch_profile((channels, int(h), int(w)), config.max_batch, config.opt_batch)]
@@ -117,8 +138,8 @@ def select_profile(profiles: list[ShapeRange], shape: Shape) -> int:
     for index, profile in enumerate(profiles):
         if profile.contains(shape):
             return index
-    raise ValueError(f"input shape {shape} is outside every optimization profile {profiles}: raise "
-                     "max_batch, or set the P-Net profile's resolution_wh/min_face_px to the detector's")
+    raise ValueError(f"input shape {shape} is outside every optimization profile {profiles}: feed batches of "
+                     "at most max_batch, or raise pnet.resolution_wh to the largest camera frame")
 
 
 def shape_string(name: str, shape: Shape) -> str:

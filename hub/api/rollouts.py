@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, BrokerHubDep, HubDep
 from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic
-from hub.release_rollout import Release
+from hub.release_rollout import ReleaseRollout
 from hub.rollout import Rollout, RolloutError
 
 router = APIRouter(prefix="/api/rollouts", tags=["rollouts"])
@@ -21,21 +21,27 @@ def rollout_public(rollout: Rollout) -> RolloutPublic:
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -> RolloutPublic:
-    """Targets: `devices`, else every device of `group`, else all devices. The artifact must exist."""
-    hub.artifacts.get(body.kind, body.version)
+    """Targets: `devices`, else every device of `group`, else all devices. The artifact must exist and not
+    be revoked.
+
+    A gallery goes as it is to the targets running its model; targets on another model get a gallery built
+    now for their model, in a rollout of its own (`also_started`; each with the canaries among its targets).
+    The answer is the rollout of the requested version, or the first of the others when no target runs it.
+    """
+    hub.artifacts.servable(body.kind, body.version)
     targets = body.devices or [d.id for d in hub.devices.list(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
-    rollout = await run_in_threadpool(
-        hub.rollouts.start, body.kind, body.version, targets, body.canaries, timeout_s
+    started = await run_in_threadpool(
+        hub.start_rollouts, body.kind, body.version, targets, body.canaries, timeout_s
     )
-    return rollout_public(rollout)
+    return rollout_public(started[0]).model_copy(update={"also_started": [r.id for r in started[1:]]})
 
 
 @router.post("/releases", status_code=status.HTTP_201_CREATED)
 async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -> ReleasePublic:
     """A retrained model and its gallery: the model to every target (staged), then the gallery, canaries first."""
-    model = hub.artifacts.get("model", body.model_version)
-    gallery = hub.artifacts.get("gallery", body.gallery_version)
+    model = hub.artifacts.servable("model", body.model_version)
+    gallery = hub.artifacts.servable("gallery", body.gallery_version)
     if gallery.model_id != model.model_id:
         raise RolloutError(f"gallery {gallery.version} is for model {gallery.model_id}, not {model.model_id}")
     targets = body.devices or [d.id for d in hub.devices.list(body.group)]
@@ -51,7 +57,7 @@ def list_releases(hub: HubDep, _: AdminScope) -> list[ReleasePublic]:
     return [release_public(r) for r in hub.releases.list()]
 
 
-def release_public(release: Release) -> ReleasePublic:
+def release_public(release: ReleaseRollout) -> ReleasePublic:
     return ReleasePublic.model_validate(dataclasses.asdict(release))
 
 

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 import numpy as np
@@ -24,8 +21,10 @@ from hub.api.schemas import (
     SamplePublic,
 )
 from hub.enroll import EnrollReport
-from hub.library import Library, Sample
+from hub.library import Library, Sample, UploadTicket
+from hub.names import NameRefused, clean_name
 from hub.service import Hub
+from hub.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
@@ -36,32 +35,40 @@ def sample_public(request: Request, sample: Sample) -> SamplePublic:
     return SamplePublic(**dataclasses.asdict(sample), image_url=url)
 
 
-def existing_embeddings(library: Library, label: str) -> np.ndarray:
-    person = library.person_by_name(label)
-    return library.embeddings(person.id)[2] if person else np.zeros((0, 0), np.float32)
+def begin(library: Library, label: str) -> tuple[UploadTicket, np.ndarray, int]:
+    """The upload's ticket (checked again when it stores), the person's stored embeddings (K, D) of the
+    active model (for duplicates) and how many samples they hold (for the limit: every sample has an
+    embedding of the active model, so K)."""
+    ticket = library.begin_upload(label)
+    if not ticket.person_id:
+        return ticket, np.zeros((0, 0), np.float32), 0
+    found = library.embeddings(ticket.person_id)
+    return ticket, found.vectors, len(found.sample_ids)
 
 
 def clean_label(label: str) -> str:
-    if not label.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "label must not be blank")
-    return label.strip()
+    try:
+        return clean_name(label)
+    except NameRefused as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"label: {exc}") from exc
 
 
-async def store(request: Request, hub: Hub, label: str, report: EnrollReport) -> EnrollPublic:
+async def store(request: Request, hub: Hub, ticket: UploadTicket, report: EnrollReport) -> EnrollPublic:
     """Store the accepted faces in one transaction, or refuse (422) when there are none."""
     rejected = Rejections(**report.rejected)
     for reason, count in report.rejected.items():
         hub.metrics.faces_rejected.labels(reason).inc(count)
     if not report.accepted:
+        limit = hub.settings.enroll.max_samples_per_person
+        message = (f"the person holds max_samples_per_person ({limit}) samples already; nothing was stored"
+                   if rejected.over_limit else "no usable face found; nothing was stored")
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {
-                "message": "no usable face found; nothing was stored",
-                "rejected": rejected.model_dump(),
-                "faces_found": report.faces_found,
-            },
+            {"message": message, "rejected": rejected.model_dump(), "faces_found": report.faces_found},
         )
-    person, samples = await run_in_threadpool(hub.library.add_samples, label, report.accepted)
+    person, samples = await run_in_threadpool(
+        hub.library.add_samples, ticket, report.accepted, report.model_id, hub.settings.enroll.max_samples_per_person
+    )
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
         person=PersonPublic(**dataclasses.asdict(person)),
@@ -85,11 +92,11 @@ async def enroll_photos(
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
         )
-    photos = [(f.filename or f"file{i}", await f.read()) for i, f in enumerate(files)]
-    existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+    photos = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]  # read one at a time
+    ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
     with hub.metrics.enroll_seconds.labels("photos").time():
-        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing)
-    return await store(request, hub, label, report)
+        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing, stored)
+    return await store(request, hub, ticket, report)
 
 
 @router.post("/video", status_code=status.HTTP_201_CREATED)
@@ -104,18 +111,15 @@ async def enroll_video(
 ) -> EnrollPublic:
     """Samples from a short video: at most `max_frames` read, at most `max_samples` kept, evenly spread."""
     label = clean_label(label)
-    with tempfile.TemporaryDirectory(dir=hub.settings.data_dir) as tmp:
-        path = Path(tmp) / "upload"
-        with path.open("wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, file.file, out)
-        if path.stat().st_size > hub.settings.enroll.max_video_bytes:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "video too large")
-        existing = await run_in_threadpool(existing_embeddings, hub.library, label)
+    with spool_dir(hub.settings.data_dir) as tmp:
+        path = tmp / "upload"
+        await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
+        ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
         with hub.metrics.enroll_seconds.labels("video").time():
             report = await run_in_threadpool(
-                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples
+                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
             )
-    return await store(request, hub, label, report)
+    return await store(request, hub, ticket, report)
 
 
 @router.get("")
@@ -143,7 +147,9 @@ def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> C
 
 
 @router.post("/optimize")
-async def optimize(body: OptimizeRequest, library: LibraryDep, _: EnrollScope) -> CountPublic:
-    """Keep at most `max_per_person` samples per person, dropping near-duplicates and low quality first."""
-    deleted = await run_in_threadpool(library.optimize, body.max_per_person, body.person_id)
+async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountPublic:
+    """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
+    near-duplicates and low quality first."""
+    keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
+    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)

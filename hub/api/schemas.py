@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from facefleet.wire import ArtifactKind, TrackEvent
+from hub.names import clean_name
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
+Name = Annotated[str, _NAME, AfterValidator(clean_name)]  # NFC, visible characters, one script a word
 
 
 class _In(BaseModel):
@@ -16,11 +18,11 @@ class _In(BaseModel):
 
 
 class PersonCreate(_In):
-    name: str = _NAME
+    name: Name
 
 
 class PersonUpdate(_In):
-    name: str = _NAME
+    name: Name
 
 
 class PersonPublic(BaseModel):
@@ -46,7 +48,8 @@ class Rejections(BaseModel):
     too_small: int = 0
     blurred: int = 0
     duplicate: int = 0
-    over_limit: int = Field(0, description="video: accepted faces beyond max_samples (kept evenly spread)")
+    over_limit: int = Field(0, description="accepted faces beyond a video's max_samples or the person's "
+                                           "max_samples_per_person (those kept are evenly spread)")
 
 
 class EnrollPublic(BaseModel):
@@ -65,12 +68,28 @@ class SampleDelete(_In):
 
 
 class OptimizeRequest(_In):
-    max_per_person: int = Field(200, ge=1, le=100_000)
+    max_per_person: int | None = Field(None, ge=1, le=100_000, description="default: max_samples_per_person")
     person_id: str | None = None
 
 
 class CountPublic(BaseModel):
     deleted: int
+
+
+class PersonDeletePublic(BaseModel):
+    deleted: int = Field(description="samples deleted with the person")
+    revoked_galleries: list[str] = Field(description="gallery versions that held them, revoked now")
+
+
+class DeletionPublic(BaseModel):
+    seq: int = Field(description="the deletion's version: uploads begun before it fail for this person")
+    person_id: str
+    person_name: str
+    samples: int
+    token_id: str = Field(description="the API token that deleted")
+    token_name: str
+    deleted_at: str
+    revoked_galleries: list[str]
 
 
 class VerifyPublic(BaseModel):
@@ -90,8 +109,13 @@ class SearchPublic(BaseModel):
     hits: list[SearchHit]
 
 
+class GalleryCreate(_In):
+    model_id: str | None = Field(None, min_length=1, max_length=128,
+                                 description="the model to build for (default: the hub's active model)")
+
+
 class ArtifactPublic(BaseModel):
-    kind: str
+    kind: ArtifactKind
     version: str
     model_id: str
     sha256: str
@@ -99,6 +123,7 @@ class ArtifactPublic(BaseModel):
     created: str
     people: int
     templates: int
+    revoked: str = Field(description="when a deletion revoked it ('' while it can be rolled out and downloaded)")
     manifest_url: str
     artifact_url: str
 
@@ -158,13 +183,37 @@ class DeviceProgressPublic(BaseModel):
 
 class RolloutPublic(BaseModel):
     id: str
-    kind: str
+    kind: ArtifactKind
     version: str
     state: Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
     detail: str
     created: str
     updated: str
     devices: list[DeviceProgressPublic]
+    also_started: list[str] = Field(
+        default_factory=list,
+        description="gallery rollouts started with this one for targets on other models, each with a gallery "
+                    "built for its model")
+
+
+class ReembedPublic(BaseModel):
+    id: str
+    model_id: str
+    version: str = Field(description="the model artifact ('' for a registry model)")
+    state: Literal["running", "done", "failed"]
+    done: int = Field(description="samples embedded with the model so far")
+    total: int
+    error: str
+    created: str
+    updated: str
+
+
+class ActiveModelPublic(BaseModel):
+    model_id: str = Field(description="what enrollment, search and the default gallery use")
+    version: str = Field(description="its model artifact ('' for the configured registry model)")
+    previous_model_id: str
+    reembed: ReembedPublic | None = Field(description="the latest switch (running: the old model is active)")
+    embeddings: dict[str, int] = Field(description="model id -> samples with an embedding of it")
 
 
 class EventCountsPublic(BaseModel):

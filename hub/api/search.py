@@ -12,23 +12,23 @@ from hub.api.deps import EnrollScope, HubDep
 from hub.api.schemas import SearchHit, SearchPublic, VerifyPublic
 from hub.enroll import Enroller
 from hub.matching import rank_people
-from models.imageio import decode_image
+from models.pipeline import FacePipeline
 
 router = APIRouter(prefix="/api", tags=["search"])
 
 
-def central_embedding(enroller: Enroller, data: bytes) -> np.ndarray | None:
-    """(D,) embedding of the face nearest the image centre, or None when there is no face."""
-    analysis, index = enroller.main_face(decode_image(data))
+def central_embedding(searcher: Enroller, upload: UploadFile, pipeline: FacePipeline) -> np.ndarray | None:
+    """(D,) embedding by `pipeline` of the face nearest the image centre, or None when there is no face."""
+    analysis, index = searcher.main_face(searcher.decode(upload.filename or "file", upload.file), pipeline)
     return analysis.embeddings[index] if index >= 0 else None
 
 
 @router.post("/verify")
 async def verify(a: UploadFile, b: UploadFile, hub: HubDep, _: EnrollScope) -> VerifyPublic:
-    """Compare the central faces of two images."""
-    embeddings = []
+    """Compare the central faces of two images (both embedded by the active model)."""
+    embeddings, pipeline = [], hub.models.query_pipeline()
     for name, upload in (("a", a), ("b", b)):
-        embedding = await run_in_threadpool(central_embedding, hub.enroller, await upload.read())
+        embedding = await run_in_threadpool(central_embedding, hub.searcher, upload, pipeline)
         if embedding is None:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"no face found in image {name}")
         embeddings.append(embedding)
@@ -41,14 +41,15 @@ async def verify(a: UploadFile, b: UploadFile, hub: HubDep, _: EnrollScope) -> V
 async def search(
     file: UploadFile, hub: HubDep, _: EnrollScope, top_k: Annotated[int, Form(ge=1, le=100)] = 5
 ) -> SearchPublic:
-    """The enrolled people most like the central face, best sample cosine per person."""
-    embedding = await run_in_threadpool(central_embedding, hub.enroller, await file.read())
+    """The enrolled people most like the central face, best sample cosine per person (active model)."""
+    pipeline = hub.models.query_pipeline()
+    embedding = await run_in_threadpool(central_embedding, hub.searcher, file, pipeline)
     if embedding is None:
         return SearchPublic(face_found=False, hits=[])
-    _sample_ids, owners, vectors = await run_in_threadpool(hub.library.embeddings)
+    found = await run_in_threadpool(hub.library.embeddings, None, pipeline.model_id)
     names = {p.id: p.name for p in hub.library.people()}
     hits = [
         SearchHit(person_id=pid, name=names.get(pid, ""), score=score)
-        for pid, score in rank_people(embedding, owners, vectors, top_k)
+        for pid, score in rank_people(embedding, found.person_ids, found.vectors, top_k)
     ]
     return SearchPublic(face_found=True, hits=hits)

@@ -1,33 +1,41 @@
-"""Retraining jobs: start one, watch its progress and gate report, cancel it."""
+"""Retraining jobs: start one, watch its progress and gate report, cancel it.
+
+Retraining is the hub's optional `training` extra: without it a start answers 503 saying how to install it,
+and `GET /api/training/availability` tells the page so before anyone presses the button.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from hub.api.deps import AdminScope, HubDep
 from hub.training.config import TrainingConfig
 from hub.training.dataset import NotEnoughPeopleError
-from hub.training.jobs import JobBusyError, JobStatus, UnknownJobError
+from hub.training.jobs import JobBusyError, JobState, JobStatus, UnknownJobError
+from hub.training.progress import TrainingProgress, TrainingReport
+from hub.training_service import training_unavailable
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 
 
 class JobPublic(BaseModel):
     job_id: str
-    state: str
+    state: JobState
     created: str
     started: str | None
     finished: str | None
-    progress: dict[str, Any] | None
-    report: dict[str, Any] | None
+    progress: TrainingProgress | None
+    report: TrainingReport | None
     error: str
-    released_model: str | None = None
-    released_gallery: str | None = None
+    released_model: str | None = Field(None, description="the released `model` artifact version")
+    released_gallery: str | None = Field(None, description="the `gallery` artifact built with it")
+
+
+class AvailabilityPublic(BaseModel):
+    available: bool
+    detail: str = Field(description="why retraining cannot run here ('' when it can)")
 
 
 def job_public(hub: HubDep, job: JobStatus) -> JobPublic:
@@ -36,15 +44,21 @@ def job_public(hub: HubDep, job: JobStatus) -> JobPublic:
         job_id=job.job_id, state=job.state, created=job.created.isoformat(),
         started=job.started.isoformat() if job.started else None,
         finished=job.finished.isoformat() if job.finished else None,
-        progress=asdict(job.progress) if job.progress else None,
-        report=asdict(job.report) if job.report else None, error=job.error,
+        progress=job.progress, report=job.report, error=job.error,
         released_model=pair[0].version if pair else None, released_gallery=pair[1].version if pair else None,
     )
 
 
+@router.get("/availability")
+def availability(_: AdminScope) -> AvailabilityPublic:
+    """Whether this hub can retrain (the `training` extra, torch, is installed)."""
+    reason = training_unavailable()
+    return AvailabilityPublic(available=not reason, detail=reason)
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
 async def start_training(hub: HubDep, _: AdminScope, body: TrainingConfig | None = None) -> JobPublic:
-    """Fine-tune the embedder on the library (ArcFace loss by default); one job at a time."""
+    """Fine-tune the active model on the library (ArcFace loss by default); one job at a time."""
     try:
         job_id = await run_in_threadpool(hub.training.start, body or TrainingConfig())
     except NotEnoughPeopleError as exc:

@@ -14,11 +14,11 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from facefleet.signing import load_or_create_key
 from hub.training.config import TrainingConfig
+from hub.training.context import CurrentModel, RetrainContext
 from hub.training.evaluation import lfw_folds_without, load_lfw_benchmark
 from hub.training.lfw_people import lfw_people_samples
-from hub.training.retrain import CurrentModel, RetrainContext, retrain
+from hub.training.retrain import retrain
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_model_dir, load_registry
 
@@ -35,8 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lfw-folds", type=int, nargs="*", help="default: every fold without the enrolled people")
     run.add_argument("--lfw-pairs-per-fold", type=int, help="default: all 600")
     run.add_argument("--model-dir", type=Path, help="converted models (default: the model cache)")
-    run.add_argument("--out", type=Path, default=Path("var/training"), help="candidates and releases")
-    run.add_argument("--key", type=Path, default=Path("var/keys/hub.pem"), help="ed25519 signing key")
+    run.add_argument("--out", type=Path, default=Path("var/training"),
+                     help="candidates and releases (unsigned files; the hub signs what it registers)")
     run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                      help="a TrainingConfig field, e.g. --set max_steps=500 --set margin=cosface")
     return parser
@@ -62,11 +62,11 @@ def train_lfw(args: argparse.Namespace) -> int:
     int8 = model_dir / "sface.int8.onnx"
     current = CurrentModel("sface", model_dir / "sface.onnx", int8 if int8.exists() else None, spec.preprocess,
                            spec.embedding_dim)
-    context = RetrainContext(current, args.out, load_or_create_key(args.key), args.key.stem, benchmark)
+    context = RetrainContext(current, args.out, benchmark)
     print(f"{len(people)} people of folds {args.people_folds} ({sum(len(p.crops_rgb) for p in people)} samples); "
           f"LFW folds {folds} ({len(benchmark.same)} pairs)")
     report = retrain(people, config, context)
-    print(report.to_json())
+    print(report.model_dump_json(indent=2))
     for line in report.checks:
         print(line)
     print(f"{'RELEASED' if report.released else 'NOT released'} {report.version}; trunk features "

@@ -1,12 +1,18 @@
-"""The enrolled people's samples as a training set: validation, a per-person held-out split, batches."""
+"""The enrolled people's samples as a training set: validation, a per-person held-out split, batches.
+
+Imported by the hub without the training extra: torch only inside `to_pixels`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 CROP_SIZE = 112
 
@@ -82,6 +88,8 @@ def split_people(items: Sequence[PersonSamples | tuple[str, np.ndarray]], held_o
 
 def to_pixels(crops_rgb: np.ndarray, device: torch.device) -> torch.Tensor:
     """(N, S, S, 3) uint8 RGB -> (N, 3, S, S) float32 0..255: the registry's `data` input (mean 0, std 1)."""
+    import torch  # the training extra; the hub imports this module without it
+
     return torch.from_numpy(np.ascontiguousarray(crops_rgb.transpose(0, 3, 1, 2))).to(device).float()
 
 

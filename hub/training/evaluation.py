@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facefleet.gallery import Gallery, person_templates
+from facefleet.gallery import Gallery, build_gallery
 from models.backend import OnnxRuntimeConfig, open_backend
 from models.embedder import Embedder
 from models.eval_lfw import lfw_crops
@@ -33,18 +33,6 @@ class IdentificationMetrics:
     samples: int
 
 
-def build_gallery(embeddings: np.ndarray, labels: np.ndarray, person_ids: Sequence[str], names: Sequence[str],
-                  version: str, model_id: str) -> Gallery:
-    """Templates per person (`person_templates`, as the hub enrolls) from embeddings (N, D), labels (N,)."""
-    rows, owners = [], []
-    for index in range(len(person_ids)):
-        templates = person_templates(embeddings[labels == index])
-        rows.append(templates)
-        owners.extend([index] * len(templates))
-    return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
-                   np.concatenate(rows).astype(np.float32))
-
-
 def identification(gallery: Gallery, embeddings: np.ndarray, labels: np.ndarray) -> IdentificationMetrics:
     """Nearest-template identification of (N, D) unit embeddings with true person indices (N,)."""
     scores = gallery.person_scores(embeddings)  # (N, P)
@@ -60,7 +48,7 @@ def held_out_identification(embed: EmbedFn, train_crops: np.ndarray, train_label
                             held_out_crops: np.ndarray, held_out_labels: np.ndarray) -> IdentificationMetrics:
     people = int(train_labels.max()) + 1
     ids = tuple(str(i) for i in range(people))
-    gallery = build_gallery(embed(train_crops), train_labels, ids, ids, "eval", "eval")
+    gallery = build_gallery("eval", "eval", ids, ids, embed(train_crops), train_labels)
     return identification(gallery, embed(held_out_crops), held_out_labels)
 
 

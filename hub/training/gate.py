@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from hub.training.config import GateConfig
 from hub.training.evaluation import IdentificationMetrics
+from hub.training.progress import Precision
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ def _lfw_check(before: float, after: float, max_drop_points: float) -> tuple[boo
     return change >= -max_drop_points, text
 
 
-def decide(before: Mapping[str, ModelScores], after: Mapping[str, ModelScores], config: GateConfig) -> GateDecision:
+def decide(before: Mapping[Precision, ModelScores], after: Mapping[Precision, ModelScores],
+           config: GateConfig) -> GateDecision:
     """Compare each precision in `config.precisions` (fp32 with fp32, int8 with int8)."""
     reasons: list[str] = []
     checks: list[str] = []

@@ -1,5 +1,6 @@
 """Training jobs in the background: one at a time, with status, progress snapshots and cancellation.
 
+Imports no torch (the hub's training extra is optional): `retrain` is imported when a job is submitted.
 The hub keeps serving while a job runs (it is a thread; torch releases the GIL in its kernels, and
 `TrainingConfig.cpu_threads` leaves cores for enrollment and matching). Status is read under a lock as
 immutable snapshots, so a status page never sees a half-updated job.
@@ -18,9 +19,9 @@ from typing import Literal
 import numpy as np
 
 from hub.training.config import TrainingConfig
+from hub.training.context import RetrainContext
 from hub.training.dataset import PersonSamples, as_people, split_people
-from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
-from hub.training.retrain import RetrainContext, TrainingReport, retrain
+from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress, TrainingReport
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class TrainingJobs:
     def submit_training(self, people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: TrainingConfig,
                         context: RetrainContext) -> str:
         """Check the people now (a clear error before queueing), then `retrain` in the background."""
+        from hub.training.retrain import retrain  # torch: the training extra
+
         checked = as_people(people)
         split_people(checked, config.held_out_fraction, config.min_people, config.min_samples_per_person,
                      config.seed)

@@ -1,88 +1,47 @@
 """One retraining run end to end: split, convert, fine-tune, export, quantize, gate, and (if it passes) release.
 
-Inputs are explicit (the enrolled people's crops, the current model files, a signing key, an LFW
-benchmark) so the hub's HTTP layer, a CLI or a test can all drive it; nothing here knows about FastAPI.
+Inputs are explicit (the enrolled people's crops, the current model files, an LFW benchmark) so the hub's
+HTTP layer, a CLI or a test can all drive it; nothing here knows about FastAPI. A released model is a folder
+of unsigned files (`hub.training.release`); the hub's artifact store signs what it registers.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
 import torch
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from facefleet.gallery import build_gallery
 from hub.training.config import TrainingConfig
+from hub.training.context import CurrentModel, RetrainContext
 from hub.training.dataset import PersonSamples, TrainingSplit, as_people, split_people, to_pixels
-from hub.training.evaluation import LfwBenchmark, build_gallery, held_out_identification, onnx_embed_fn
+from hub.training.evaluation import LfwBenchmark, held_out_identification, onnx_embed_fn
 from hub.training.gate import ModelScores, decide
 from hub.training.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
-from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
-from hub.training.release import new_version, publish_release
+from hub.training.progress import (
+    CandidateFiles,
+    ModelFigures,
+    Precision,
+    ProgressCallback,
+    TrainingCancelled,
+    TrainingPhase,
+    TrainingProgress,
+    TrainingReport,
+)
+from hub.training.release import new_version, write_release
 from hub.training.trainer import Trainer, TrainingResult
 from models.quantize import quantize_embedder
-from models.registry import Preprocess
 
 log = logging.getLogger(__name__)
 
 MAX_CONVERSION_ERROR = 1e-3  # raw embedding units (values are about +-2); float32 reordering gives ~1e-5
-
-
-@dataclass(frozen=True)
-class CurrentModel:
-    """The model in service: its id (registry id or release version) and files, its input spec."""
-
-    model_id: str
-    fp32_path: Path
-    int8_path: Path | None
-    preprocess: Preprocess
-    embedding_dim: int
-
-
-@dataclass(frozen=True)
-class RetrainContext:
-    current: CurrentModel
-    output_dir: Path
-    signing_key: Ed25519PrivateKey
-    key_id: str = ""
-    lfw: LfwBenchmark | None = None
-
-
-@dataclass(frozen=True)
-class TrainingReport:
-    """What a job did and why its model was or was not released; `to_json` for the hub and the CLI."""
-
-    version: str
-    released: bool
-    reasons: tuple[str, ...]
-    checks: tuple[str, ...]
-    people: int
-    train_samples: int
-    held_out_samples: int
-    lfw_pairs: int
-    device: str
-    steps: int
-    best_step: int
-    stopped_early: bool
-    feature_seconds: float
-    training_seconds: float
-    total_seconds: float
-    conversion_max_abs_diff: float
-    export_max_abs_diff: float
-    before: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    after: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    files: dict[str, str] = field(default_factory=dict)
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
 
 
 def max_abs_diff_to_onnx(module: OnnxEmbedder, onnx_path: Path, crops_rgb: np.ndarray) -> float:
@@ -102,9 +61,9 @@ def _scores(path: Path, current: CurrentModel, split: TrainingSplit, lfw: LfwBen
     return ModelScores(held_out, None if lfw is None else lfw.accuracy(embed))
 
 
-def _figures(scores: ModelScores) -> dict[str, float | None]:
-    return {"held_out_accuracy": scores.held_out.accuracy, "held_out_mean_margin": scores.held_out.mean_margin,
-            "lfw_accuracy": scores.lfw_accuracy}
+def _figures(scores: ModelScores) -> ModelFigures:
+    return ModelFigures(held_out_accuracy=scores.held_out.accuracy, held_out_mean_margin=scores.held_out.mean_margin,
+                        lfw_accuracy=scores.lfw_accuracy)
 
 
 def _calibration_crops(split: TrainingSplit, limit: int, seed: int) -> np.ndarray:
@@ -112,11 +71,13 @@ def _calibration_crops(split: TrainingSplit, limit: int, seed: int) -> np.ndarra
     return crops[np.random.default_rng(seed).permutation(len(crops))[:limit]]
 
 
-def _announce(on_progress: ProgressCallback | None, phase: Literal["export", "gate", "release"],
-              result: TrainingResult, max_steps: int, start: float) -> None:
+def _announce(on_progress: ProgressCallback | None, phase: TrainingPhase, result: TrainingResult, max_steps: int,
+              start: float) -> None:
     if on_progress is not None:
-        on_progress(TrainingProgress(phase, result.steps, max_steps, None, result.best.accuracy, result.best_step,
-                                     result.best.accuracy, time.perf_counter() - start))
+        on_progress(TrainingProgress(phase=phase, step=result.steps, max_steps=max_steps,
+                                     held_out_accuracy=result.best.accuracy, best_step=result.best_step,
+                                     best_held_out_accuracy=result.best.accuracy,
+                                     elapsed_s=time.perf_counter() - start))
 
 
 @dataclass(frozen=True)
@@ -134,7 +95,7 @@ def _export_candidate(backbone: OnnxEmbedder, split: TrainingSplit, config: Trai
     current = context.current
     work = context.output_dir / f"candidate-{time.strftime('%Y%m%dT%H%M%S')}"
     exported = export_onnx(backbone, work / "model.onnx", current.preprocess.size)
-    version = new_version(current.model_id, exported)
+    version = new_version(current.registry_model, exported)
     work = work.rename(context.output_dir / version)
     fp32 = (work / "model.onnx").rename(work / f"{version}.onnx")
     export_diff = max_abs_diff_to_onnx(backbone, fp32, split.held_out_crops[:8])
@@ -145,17 +106,14 @@ def _export_candidate(backbone: OnnxEmbedder, split: TrainingSplit, config: Trai
     return _Candidate(version, work, fp32, int8, export_diff)
 
 
-def _publish(people: Sequence[PersonSamples], candidate: _Candidate, context: RetrainContext) -> Path:
-    """Gallery of every enrolled person embedded by the new model, then sign model and gallery."""
-    current = context.current
+def _release_gallery(people: Sequence[PersonSamples], candidate: _Candidate, current: CurrentModel) -> Path:
+    """The gallery of every enrolled person embedded by the new model, written beside its files."""
     embed = onnx_embed_fn(candidate.fp32, current.preprocess, current.embedding_dim)
     crops = np.concatenate([p.crops_rgb for p in people])
     labels = np.concatenate([np.full(len(p.crops_rgb), i) for i, p in enumerate(people)])
-    gallery = build_gallery(embed(crops), labels, [p.person_id for p in people],
-                            [p.name or p.person_id for p in people], candidate.version, candidate.version)
-    release = publish_release(candidate.directory, candidate.version, candidate.fp32, candidate.int8, gallery,
-                              context.signing_key, context.key_id, current.model_id)
-    return release.gallery
+    gallery = build_gallery(candidate.version, candidate.version, [p.person_id for p in people],
+                            [p.name or p.person_id for p in people], embed(crops), labels)
+    return write_release(candidate.directory, candidate.version, candidate.fp32, candidate.int8, gallery).gallery
 
 
 def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: TrainingConfig,
@@ -180,20 +138,25 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     if cancel is not None and cancel.is_set():
         raise TrainingCancelled("cancelled after training")
     _announce(on_progress, "gate", result, config.max_steps, start)
-    models = {"fp32": (current.fp32_path, candidate.fp32), "int8": (current.int8_path, candidate.int8)}
+    models: dict[Precision, tuple[Path | None, Path]] = {"fp32": (current.fp32_path, candidate.fp32),
+                                                          "int8": (current.int8_path, candidate.int8)}
     before = {k: _scores(old, current, split, context.lfw) for k, (old, _) in models.items() if old is not None}
     after = {k: _scores(new, current, split, context.lfw) for k, (_, new) in models.items()}
     decision = decide(before, after, config.gate)
-    files = {"fp32": str(candidate.fp32), "int8": str(candidate.int8)}
+    gallery = None
     if decision.released:
         _announce(on_progress, "release", result, config.max_steps, start)
-        files["gallery"] = str(_publish(people, candidate, context))
+        gallery = _release_gallery(people, candidate, current)
     report = TrainingReport(
-        candidate.version, decision.released, decision.reasons, decision.checks, split.people,
-        len(split.train_labels), len(split.held_out_labels), 0 if context.lfw is None else len(context.lfw.same),
-        str(trainer.device), result.steps, result.best_step, result.stopped_early, result.feature_seconds,
-        result.seconds, time.perf_counter() - start, conversion_diff, candidate.export_diff,
-        {k: _figures(v) for k, v in before.items()}, {k: _figures(v) for k, v in after.items()}, files)
-    (candidate.directory / "report.json").write_text(report.to_json(), encoding="utf-8")
+        version=candidate.version, released=decision.released, reasons=decision.reasons, checks=decision.checks,
+        people=split.people, train_samples=len(split.train_labels), held_out_samples=len(split.held_out_labels),
+        lfw_pairs=0 if context.lfw is None else len(context.lfw.same), device=str(trainer.device),
+        steps=result.steps, best_step=result.best_step, stopped_early=result.stopped_early,
+        feature_seconds=result.feature_seconds, training_seconds=result.seconds,
+        total_seconds=time.perf_counter() - start, conversion_max_abs_diff=conversion_diff,
+        export_max_abs_diff=candidate.export_diff, before={k: _figures(v) for k, v in before.items()},
+        after={k: _figures(v) for k, v in after.items()},
+        files=CandidateFiles(fp32=candidate.fp32, int8=candidate.int8, gallery=gallery))
+    (candidate.directory / "report.json").write_text(report.model_dump_json(indent=2), encoding="utf-8")
     log.info("retraining %s: %s", candidate.version, "released" if report.released else "; ".join(report.reasons))
     return report

@@ -14,9 +14,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from facefleet.gallery import build_gallery
 from hub.training.config import TrainingConfig
 from hub.training.dataset import BatchSampler, TrainingSplit
-from hub.training.evaluation import IdentificationMetrics, build_gallery, identification
+from hub.training.evaluation import IdentificationMetrics, identification
 from hub.training.margins import CombinedMarginHead
 from hub.training.onnx_to_torch import OnnxEmbedder
 from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
@@ -89,7 +90,7 @@ class Trainer:
     def evaluate(self) -> IdentificationMetrics:
         s = self.split
         ids = tuple(str(i) for i in range(s.people))
-        gallery = build_gallery(self._embed(self.train_features), s.train_labels, ids, ids, "eval", "eval")
+        gallery = build_gallery("eval", "eval", ids, ids, self._embed(self.train_features), s.train_labels)
         return identification(gallery, self._embed(self.held_out_features), s.held_out_labels)
 
     def _make_head(self) -> None:
@@ -121,7 +122,7 @@ class Trainer:
         """Train up to `max_steps`; stop after `patience_steps` without a held-out gain; restore the best."""
         c, start = self.config, time.perf_counter()
         if on_progress is not None:
-            on_progress(TrainingProgress("features", 0, c.max_steps, None, None, 0, None, 0.0))
+            on_progress(TrainingProgress(phase="features", step=0, max_steps=c.max_steps))
         self._cache_features(cancel)
         feature_seconds = time.perf_counter() - start
         self._make_head()
@@ -146,8 +147,10 @@ class Trainer:
                 held_out = metrics.accuracy
                 if better(metrics, best, c.min_margin_gain):
                     best, best_step, best_state = metrics, step, copy.deepcopy(self.backbone.state_dict())
-            snapshot = TrainingProgress("training", step, c.max_steps, float(np.mean(losses[-c.eval_every:])),
-                                        held_out, best_step, best.accuracy, time.perf_counter() - start)
+            snapshot = TrainingProgress(phase="training", step=step, max_steps=c.max_steps,
+                                        loss=float(np.mean(losses[-c.eval_every:])), held_out_accuracy=held_out,
+                                        best_step=best_step, best_held_out_accuracy=best.accuracy,
+                                        elapsed_s=time.perf_counter() - start)
             if held_out is not None:
                 history.append(snapshot)
                 log.info("step %d/%d loss %.3f held-out %.3f margin %.3f (best %.3f / %.3f at %d)", step,

@@ -17,7 +17,8 @@ Usage: provision.sh [options]
   --hub-url URL          the FaceFleet hub (models are fetched from it)
   --models-url URL       where manifest.json and the model files are (default: <hub-url>/api/v1/models/edge)
   --mqtt-host HOST       MQTT broker (default: the hub's host)   --mqtt-port PORT (default 8883, TLS)
-  --precision P          engine precision: int8 (default), fp16, fp32
+  --precision P          engine precision: auto (default: int8, or fp16 where the GPU has no fast INT8), int8,
+                         fp16, fp32
   --power-mode ID|maxn|keep   nvpmodel mode (default keep: leave the board's mode alone)
   --jetson-clocks        lock clocks at the mode's maximum, now and at every boot
   --ort-index URL        pip index with onnxruntime-gpu for this JetPack
@@ -32,7 +33,7 @@ HUB_URL=""
 MODELS_URL=""
 MQTT_HOST=""
 MQTT_PORT=8883
-PRECISION=int8
+PRECISION=auto
 POWER_MODE=keep
 JETSON_CLOCKS=0
 ORT_INDEX=""
@@ -105,7 +106,7 @@ parse_args() {
     esac
     shift
   done
-  [[ $PRECISION =~ ^(int8|fp16|fp32)$ ]] || die "--precision must be int8, fp16 or fp32"
+  [[ $PRECISION =~ ^(auto|int8|fp16|fp32)$ ]] || die "--precision must be auto, int8, fp16 or fp32"
   [[ $POWER_MODE =~ ^([0-9]+|maxn|keep)$ ]] || die "--power-mode must be a mode id, maxn or keep"
   [[ $MQTT_PORT =~ ^[0-9]+$ ]] || die "--mqtt-port must be a number"
   [[ -z $HUB_URL || $HUB_URL =~ ^https?://[^[:space:]]+$ ]] || die "--hub-url must be an http(s) URL"
@@ -194,13 +195,31 @@ install_python_env() {
   run "${pip[@]}" install --upgrade pip
   # --no-deps for our package: pip's opencv-python has no GStreamer and would shadow JetPack's OpenCV.
   run "${pip[@]}" install --no-deps "$PREFIX/src"
+  # onnxconverter-common: the float16 ONNX copies FP16 engines are built from on TensorRT 10's strongly
+  # typed networks (weak typing is deprecated there and gone in 11).
   run "${pip[@]}" install "numpy<2" "onnx>=1.14" "pydantic>=2.6" pyyaml tqdm "paho-mqtt>=2.0" \
-    "sqlite-utils>=3.36" "prometheus-client>=0.20" "cryptography>=42" "$CUDA_PYTHON_SPEC"
+    "sqlite-utils>=3.36" "prometheus-client>=0.20" "cryptography>=42" "onnxconverter-common>=1.14,<2" \
+    "$CUDA_PYTHON_SPEC"
   run "${pip[@]}" install --extra-index-url "$ORT_INDEX" onnxruntime-gpu
   # PyCUDA compiles against JetPack's CUDA; only a fallback when cuda-python is unusable.
   run env CUDA_ROOT=/usr/local/cuda PATH=/usr/local/cuda/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     "${pip[@]}" install pycuda
   run "$PREFIX/venv/bin/python" "$PREFIX/src/scripts/jetson/check_env.py"
+}
+
+# --precision auto: INT8 engines, or FP16 on a GPU without fast INT8 (the original Nano, the TX2), as
+# check_env.py reads it off the GPU's compute capability.
+resolve_precision() {
+  [[ $PRECISION == auto ]] || return 0
+  if ((DRY_RUN)); then
+    run "$PREFIX/venv/bin/python" "$PREFIX/src/scripts/jetson/check_env.py" --precision
+    PRECISION=int8
+    step "dry run: assuming INT8 (check_env.py --precision chooses fp16 on a GPU without fast INT8)"
+  else
+    PRECISION=$("$PREFIX/venv/bin/python" "$PREFIX/src/scripts/jetson/check_env.py" --precision) ||
+      die "check_env.py found no GPU to choose an engine precision for"
+    step "engine precision for this GPU: $PRECISION"
+  fi
 }
 
 write_configs() {
@@ -261,9 +280,12 @@ build_engines() {
     step "skipping the TensorRT engine build (--no-engines): the agent builds them on first start"
     return
   fi
-  step "TensorRT engines ($PRECISION), built on this device and cached in $CACHE_DIR/engines"
+  # With the agent's edge.yaml the engines are planned from its pipeline block (same cache keys as the agent).
+  local source=(--precision "$PRECISION")
+  [[ -e $ETC_DIR/edge.yaml ]] && source=(--config "$ETC_DIR/edge.yaml")
+  step "TensorRT engines (${source[*]}), built on this device and cached in $CACHE_DIR/engines"
   run runuser -u "$SERVICE_USER" -- env FACEFLEET_MODEL_DIR="$STATE_DIR/models" \
-    FACEFLEET_CACHE_DIR="$CACHE_DIR" "$PREFIX/venv/bin/facefleet" models engines --precision "$PRECISION"
+    FACEFLEET_CACHE_DIR="$CACHE_DIR" "$PREFIX/venv/bin/facefleet" models engines "${source[@]}"
 }
 
 set_power() {
@@ -310,6 +332,7 @@ main() {
   create_user
   create_directories
   install_python_env
+  resolve_precision
   write_configs
   fetch_models
   build_engines

@@ -20,7 +20,7 @@ from facefleet.gallery import Gallery
 from models.mtcnn import DetectorConfig
 from models.pipeline import FacePipeline, PipelineConfig
 from tests.conftest import LFW
-from tests.edge.scenes import ENROLLED, STRANGER, Segment, build_gallery, lfw_image, write_people_video
+from tests.edge.scenes import ENROLLED, STRANGER, Segment, enrolled_gallery, lfw_image, write_people_video
 
 # Faces in the test videos are ~120 px: searching from 40 px skips the costly small pyramid levels.
 FAST_PIPELINE = PipelineConfig(detector=DetectorConfig(min_face_px=40))
@@ -34,7 +34,7 @@ def fast_pipeline() -> FacePipeline:
 @pytest.fixture(scope="session")
 def lfw_gallery(fast_pipeline: FacePipeline) -> Gallery:
     """Enrolled people from LFW photos 1-4 (the videos use photo 10)."""
-    return build_gallery(fast_pipeline, LFW, range(1, 5), version="1")
+    return enrolled_gallery(fast_pipeline, LFW, range(1, 5), version="1")
 
 
 @pytest.fixture(scope="session")

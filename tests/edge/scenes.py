@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facefleet.gallery import Gallery, person_templates
+from facefleet.gallery import Gallery, build_gallery
 from models.pipeline import FacePipeline
 
 FRAME_WH = (320, 240)
@@ -69,20 +69,15 @@ def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], 
     return segments
 
 
-def build_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1") -> Gallery:
+def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1") -> Gallery:
     """Templates of the enrolled people from the given photo numbers (not the ones in the video)."""
-    person_ids, names, owners, templates = [], [], [], []
-    for p, (person_id, name) in enumerate(ENROLLED.items()):
-        samples = []
+    samples, labels = [], []
+    for p, name in enumerate(ENROLLED.values()):
         for n in numbers:
             analysis = pipeline.analyze(lfw_image(lfw, name, n))
             i = analysis.faces.nearest_centre((250, 250))
             if i >= 0:
                 samples.append(analysis.embeddings[i])
-        t = person_templates(np.stack(samples))
-        person_ids.append(person_id)
-        names.append(name.replace("_", " "))
-        owners += [p] * len(t)
-        templates.append(t)
-    return Gallery(version, pipeline.model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
-                   np.concatenate(templates))
+                labels.append(p)
+    return build_gallery(version, pipeline.model_id, list(ENROLLED), [n.replace("_", " ") for n in ENROLLED.values()],
+                         np.stack(samples), np.array(labels))

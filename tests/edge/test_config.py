@@ -32,7 +32,7 @@ def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
     config = load_config(path)
     assert [c.name for c in config.cameras] == ["front", "lobby"]
     assert config.pipeline.detector.min_face_px == 40
-    assert config.recognition.window_frames == 200
+    assert config.recognition.vote_window == 50 and config.recognition.match_threshold == 0.45
     assert config.mqtt.password == "s3cret"
     assert config.outbox_path == Path("/var/lib/facefleet/edge-test/outbox.db")
 
@@ -43,9 +43,12 @@ def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
     # unknown key inside the embedded pipeline block
     (GOOD.replace("min_face_px: 40", "min_face: 40"), "pipeline.detector.min_face"),
     # number out of bounds
-    (GOOD + "recognition: {window_frames: 0}\n", "recognition.window_frames"),
+    (GOOD + "recognition: {vote_window: 0}\n", "recognition.vote_window"),
+    (GOOD + "recognition: {appearance_gate: 0.5, match_threshold: 0.45}\n", "appearance_gate must be below"),
+    (GOOD + "tracker: {cut_threshold: 0}\n", "tracker.cut_threshold"),
     # cross-field rule
-    (GOOD + "recognition: {min_face_px: 200, good_face_px: 100}\n", "good_face_px must be >= min_face_px"),
+    (GOOD + "recognition: {min_embed_face_px: 200, good_face_px: 100}\n",
+     "good_face_px must be >= min_embed_face_px"),
     # bad device id
     (GOOD.replace("door-1", "Door 1"), "device_id"),
     # unknown camera type

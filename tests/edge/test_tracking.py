@@ -6,11 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.config import RecognitionConfig, TrackerConfig
+from edge.config import TrackerConfig
 from edge.liveness import LivenessCue, nonrigid_motion
-from edge.quality import pose_score, sharpness_score, size_score
+from edge.quality import alignable, assess, sharpness_score, size_score
 from edge.tracker import FaceTracker, greedy_match, iou_matrix
-from edge.voting import TrackVotes
 from models.faces import Faces
 
 # A frontal face's 5 landmarks in a 100 px box at the origin.
@@ -42,37 +41,85 @@ def test_iou_of_nothing_and_greedy_match() -> None:
     assert greedy_match(np.zeros((0, 0)), 0.3) == []
 
 
+def step(tracker: FaceTracker, faces: Faces):  # type: ignore[no-untyped-def]
+    """One frame of plain IoU tracking."""
+    prediction = tracker.predict()
+    pairs = greedy_match(iou_matrix(prediction.xyxy, faces.xyxy), tracker.config.iou_match_threshold)
+    return tracker.update(faces, pairs)
+
+
 def test_tracks_keep_ids_while_faces_move_and_end_after_misses() -> None:
     tracker = FaceTracker(TrackerConfig(activation_frames=2, lost_frames=2))
     started, ended, matched = [], [], []
     for i in range(6):
         right, left = (10 + 3 * i, 10, 110 + 3 * i, 110), (200 - 2 * i, 50, 280 - 2 * i, 130)
-        update = tracker.update(faces_at(right, left))
+        update = step(tracker, faces_at(right, left))
         started += update.started
         matched.append(sorted(update.matched))
     assert started == [1, 2]
     assert matched[-1] == [(1, 0), (2, 1)], "ids stay with their faces"
     for _ in range(3):
-        ended += tracker.update(faces_at()).ended
+        ended += step(tracker, faces_at()).ended
     assert sorted(ended) == [1, 2]
 
 
 def test_a_single_false_detection_never_starts_a_track() -> None:
     tracker = FaceTracker(TrackerConfig(activation_frames=3))
-    assert tracker.update(faces_at((0, 0, 50, 50))).started == []
+    assert step(tracker, faces_at((0, 0, 50, 50))).started == []
+    dropped = []
     for _ in range(3):
-        assert tracker.update(faces_at()).started == []
-    assert tracker.end_all() == []
+        update = step(tracker, faces_at())
+        assert update.started == [] and update.ended == []
+        dropped += update.dropped
+    assert dropped == [1], "the tentative track is dropped, never ended"
+    assert tracker.end_all() == ([], [])
 
 
-@pytest.mark.parametrize(("landmarks", "low", "high"), [
-    (FRONTAL, 0.9, 1.0),  # frontal
-    # nose far to one side: a profile
-    (FRONTAL + np.array([[0, 0], [0, 0], [18, 0], [0, 0], [0, 0]]), 0.0, 0.2),
-    (FRONTAL @ np.array([[0.8, 0.6], [-0.6, 0.8]], np.float32), 0.0, 0.4),  # rolled ~37 degrees
+def test_end_all_splits_active_and_tentative_tracks() -> None:
+    tracker = FaceTracker(TrackerConfig(activation_frames=2))
+    step(tracker, faces_at((0, 0, 50, 50)))
+    step(tracker, faces_at((0, 0, 50, 50), (200, 0, 250, 50)))  # track 1 active, track 2 tentative
+    assert tracker.end_all() == ([1], [2])
+    assert len(tracker.predict().ids) == 0
+
+
+def test_prediction_says_which_tracks_activate_with_this_frame() -> None:
+    tracker = FaceTracker(TrackerConfig(activation_frames=3))
+    step(tracker, faces_at((0, 0, 50, 50)))
+    assert not tracker.predict().will_activate[0], "one hit so far: a hit now makes two of three"
+    tracker.update(faces_at((0, 0, 50, 50)), [(0, 0)])
+    assert tracker.predict().will_activate[0], "two hits: a hit in this frame activates it"
+
+
+def test_a_refused_pair_starts_a_new_track_for_the_face() -> None:
+    tracker = FaceTracker(TrackerConfig(activation_frames=1))
+    step(tracker, faces_at((0, 0, 50, 50)))
+    tracker.predict()
+    update = tracker.update(faces_at((0, 0, 50, 50)), [])  # the caller refused the IoU pair
+    assert update.assigned == [(2, 0)] and update.started == [2]
+
+
+@pytest.mark.parametrize(("landmarks", "ok"), [
+    (FRONTAL, True),  # frontal
+    (FRONTAL + np.array([[0, 0], [0, 0], [-25, 0], [0, 0], [0, 0]]), True),  # nose beside the eyes: a profile
+    (np.array([[48, 40], [52, 40], [50, 60], [35, 80], [65, 80]], np.float32), False),  # eyes collapsed
+    (np.array([[30, 80], [70, 80], [50, 60], [35, 40], [65, 40]], np.float32), False),  # mouth above the eyes
+    (FRONTAL + np.array([[0, 0], [0, 0], [0, 0], [0, 0], [90, 0]]), False),  # a point far outside the box
 ])
-def test_pose_score(landmarks: np.ndarray, low: float, high: float) -> None:
-    assert low <= pose_score(landmarks[None].astype(np.float32))[0] <= high
+def test_alignable(landmarks: np.ndarray, ok: bool) -> None:
+    box = np.array([[0, 0, 100, 100]], np.float32)
+    assert alignable(box, landmarks[None].astype(np.float32))[0] == ok
+
+
+def test_quality_weighs_small_faces_less_but_never_zero() -> None:
+    rng = np.random.default_rng(2)
+    gray = (rng.random((400, 400)) * 255).astype(np.uint8)
+    quality = assess(gray, faces_at((0, 0, 20, 20), (0, 0, 40, 40), (100, 100, 250, 250)), 32, 112)
+    assert quality.embeddable.tolist() == [False, True, True]
+    assert quality.weight[0] == 0.0, "below the embedder's useful size: not embedded"
+    assert 0 < quality.weight[1] < quality.weight[2] <= 1.0
+    empty = assess(gray, Faces.empty(), 32, 112)
+    assert empty.embeddable.shape == (0,) and empty.weight.shape == (0,)
 
 
 def test_size_score() -> None:
@@ -92,25 +139,6 @@ def test_liveness_separates_a_still_photo_from_a_moving_face() -> None:
     assert photo_score is not None and photo_score < 0.2
     assert live_score is not None and live_score > 0.8
     assert nonrigid_motion(np.stack([FRONTAL] * 4)) == pytest.approx(0.0, abs=1e-5)
-
-
-def test_votes_change_confirm_and_fall_back_to_unknown() -> None:
-    config = RecognitionConfig(match_threshold=0.4, change_votes=2, confirm_votes=3, confirm_share=0.6)
-    votes = TrackVotes(config)
-    assert not votes.add("ann", "Ann", 0.7).changed, "one vote is not enough to switch"
-    change = votes.add("ann", "Ann", 0.8)
-    assert change.changed and votes.identity.person_id == "ann" and votes.identity.name == "Ann"
-    assert votes.add("ann", "Ann", 0.75).confirmed and votes.identity.confirmed
-    assert votes.identity.confidence == pytest.approx(0.75)
-    assert not votes.add("bob", "Bob", 0.2).changed, "below the threshold votes unknown, still a minority"
-    assert votes.identity.votes == {"ann": 3, "unknown": 1}
-
-
-def test_vote_window_is_bounded() -> None:
-    votes = TrackVotes(RecognitionConfig(window_frames=5))
-    for _ in range(20):
-        votes.add(None, None, -1.0)
-    assert votes.identity.votes == {"unknown": 5} and votes.samples == 20 and votes.identity.person_id is None
 
 
 def test_sharpness_drops_with_blur() -> None:

@@ -194,6 +194,34 @@ def test_version_order(older: str, newer: str) -> None:
     assert version_key(older) < version_key(newer)
 
 
+def test_revoked_versions_are_purged_from_the_slots(tmp_path: Path) -> None:
+    slots = SlotStore(tmp_path / "galleries")
+    for v in ("1", "2", "3"):
+        (slots.root / v).mkdir()
+    slots.activate("2")
+    slots.activate("3")
+    assert slots.previous_version() == "2"
+    # the new gallery's manifest revokes 2 and 1 (and, wrongly, the running 3, which is never removed)
+    assert slots.purge(["1", "2", "3", "9"]) == ["1", "2"]
+    assert slots.versions() == ["3"] and slots.current_version() == "3" and slots.previous_version() is None
+
+
+def test_signed_revocations_verify_and_old_manifests_still_do() -> None:
+    from facefleet.signing import SignatureError, verify_manifest
+
+    key = Ed25519PrivateKey.generate()
+    plain = ArtifactManifest(kind="gallery", version="5", model_id="sface", sha256="0" * 64, size=1,
+                             created=datetime.now(timezone.utc), file_name="g.sqlite", embedding_dim=128)
+    assert "revokes" not in plain.model_dump_json()  # what a manifest from before revocations signed
+    revoking = plain.model_copy(update={"revokes": ["3", "4"]})
+    signed = sign_manifest(key, revoking)
+    assert verify_manifest(key.public_key(), signed).revokes == ["3", "4"]
+    forged = signed.model_copy(update={"manifest": revoking.model_copy(update={"revokes": ["5"]})})
+    with pytest.raises(SignatureError):  # an unsigned change of what to purge is refused
+        verify_manifest(key.public_key(), forged)
+    assert verify_manifest(key.public_key(), sign_manifest(key, plain)).revokes == []
+
+
 def test_trust_only_moves_forward(tmp_path: Path) -> None:
     trust = TrustStore(tmp_path / "trust.json")
     assert not trust.is_older("gallery", "1")

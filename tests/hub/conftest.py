@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from hub.app import create_app
 from hub.service import Hub
 from hub.settings import HubSettings, MqttConfig
 from tests.conftest import free_port
+
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 
 
 @dataclass
@@ -103,3 +106,38 @@ def library_state(hub: Hub) -> tuple[int, int, list[str]]:
         str(p.relative_to(hub.library.samples_dir)) for p in hub.library.samples_dir.rglob("*") if p.is_file()
     )
     return people, samples, files
+
+
+def chrome(*extra_flags: str) -> object:
+    """Headless Chromium (Selenium) that keeps its console log (CSP violations are reported there)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    for flag in (
+        *extra_flags,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
+        options.add_argument(flag)
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    options.binary_location = chromium
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator[object]:
+    """Headless Chromium (Selenium)."""
+    driver = chrome()
+    yield driver
+    driver.quit()  # type: ignore[attr-defined]

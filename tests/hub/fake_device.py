@@ -29,8 +29,11 @@ class FakeDevice:
         fail: bool = False,
         silent: bool = False,
         group: str = "default",
+        model_id: str = "sface",
     ) -> None:
+        """model_id: the model it says it runs; a gallery of another model fails, as on a real device."""
         self.device_id = device_id
+        self.model_id = model_id
         self.topics = Topics("facefleet")
         self.token = token
         self.public_key = load_public_key(public_pem)
@@ -57,7 +60,7 @@ class FakeDevice:
             state=state,
             ts=datetime.now(timezone.utc),  # type: ignore[arg-type]
             agent_version="test",
-            model_id="sface",
+            model_id=self.model_id,
             model_version="1",
             gallery_version=self.gallery_version,
             group=self.group,
@@ -98,6 +101,9 @@ class FakeDevice:
             data = http.get(announcement.artifact_url).content
         self._report(announcement, "verifying")
         manifest = verify_manifest(self.public_key, signed)
+        if manifest.kind == "gallery" and manifest.model_id != self.model_id:
+            self._report(announcement, "failed", f"gallery of {manifest.model_id}, running {self.model_id}")
+            return
         if self.fail or hashlib.sha256(data).hexdigest() != manifest.sha256:
             self._report(announcement, "failed", "health check failed")
             self._report(announcement, "rolled_back", f"back on {self.gallery_version}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,11 @@ def jpeg(image: np.ndarray) -> bytes:
     return cv2.imencode(".jpg", image)[1].tobytes()
 
 
+def photos(*named: tuple[str, bytes]) -> list[tuple[str, io.BytesIO]]:
+    """(name, bytes) pairs as the (name, open file) pairs an upload hands the enroller."""
+    return [(name, io.BytesIO(data)) for name, data in named]
+
+
 ALTERATIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], str | None]] = [
     # the photo as it is: accepted
     ("as is", lambda im: im, None),
@@ -32,7 +38,7 @@ ALTERATIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], str | None]] = 
 
 @pytest.fixture(scope="module")
 def enroller(pipeline) -> Enroller:  # type: ignore[no-untyped-def]
-    return Enroller(pipeline, EnrollConfig())
+    return Enroller(lambda: pipeline, EnrollConfig())
 
 
 @pytest.mark.parametrize(("case", "alter", "reason"), ALTERATIONS, ids=[a[0] for a in ALTERATIONS])
@@ -44,7 +50,7 @@ def test_rejection_reasons(
     reason: str | None,
 ) -> None:
     image = alter(load_image(shared_data / "clips/people/obama/obama2.jpg"))
-    report = enroller.from_photos([(f"{case}.jpg", jpeg(image))], np.zeros((0, 128), np.float32))
+    report = enroller.from_photos(photos((f"{case}.jpg", jpeg(image))), np.zeros((0, 128), np.float32))
     assert report.images == 1
     if reason is None:
         assert len(report.accepted) == 1 and not report.rejected
@@ -54,10 +60,10 @@ def test_rejection_reasons(
 
 def test_duplicate_within_request_and_against_library(enroller: Enroller, shared_data: Path) -> None:
     data = (shared_data / "clips/people/obama/obama2.jpg").read_bytes()
-    report = enroller.from_photos([("a.jpg", data), ("b.jpg", data)], np.zeros((0, 128), np.float32))
+    report = enroller.from_photos(photos(("a.jpg", data), ("b.jpg", data)), np.zeros((0, 128), np.float32))
     assert len(report.accepted) == 1 and report.rejected["duplicate"] == 1
     stored = np.stack([report.accepted[0].embedding])
-    again = enroller.from_photos([("c.jpg", data)], stored)
+    again = enroller.from_photos(photos(("c.jpg", data)), stored)
     assert not again.accepted and again.rejected["duplicate"] == 1
 
 
@@ -69,7 +75,7 @@ def test_two_people_takes_the_face_nearest_the_centre(enroller: Enroller, shared
     centres = (analysis.faces.xyxy[:, :2] + analysis.faces.xyxy[:, 2:]) / 2
     distances = np.linalg.norm(centres - np.array([width / 2, height / 2]), axis=1)
     assert index == int(distances.argmin())
-    report = enroller.from_photos([("two.jpg", jpeg(image))], np.zeros((0, 128), np.float32))
+    report = enroller.from_photos(photos(("two.jpg", jpeg(image))), np.zeros((0, 128), np.float32))
     assert len(report.accepted) == 1
     assert float(report.accepted[0].embedding @ analysis.embeddings[index]) > 0.95  # same face, re-encoded
 

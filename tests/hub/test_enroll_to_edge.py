@@ -62,6 +62,15 @@ def _agent_config(tmp_path: Path, video: Path, hub_key: Path, broker_port: int) 
     return path
 
 
+def stop_agent(agent: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    """SIGTERM, then kill if it has not exited within 30 s."""
+    agent.send_signal(signal.SIGTERM)
+    try:
+        agent.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+
+
 def _wait(condition, what: str, timeout_s: float, agent: subprocess.Popen) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -111,9 +120,5 @@ def test_enrolled_person_is_recognised_by_an_agent_after_rollout(mqtt_hub, broke
         assert {e["name"] for e in log.events.values() if e["name"]} == {NEWCOMER}
     finally:
         log.close()
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            agent.kill()
+        stop_agent(agent)
     assert agent.returncode == 0

@@ -58,9 +58,9 @@ def test_build_download_verify(gallery_hub: HubServer, tmp_path: Path) -> None:
     path.write_bytes(data)
     gallery = Gallery.load(path)
     assert sorted(gallery.names) == ["Biden", "Obama"] and gallery.version == record["version"]
-    _, _, obama = gallery_hub.hub.library.embeddings(gallery_hub.hub.library.person_by_name("Obama").id)
-    index, score = gallery.best_match(obama)
-    assert {gallery.names[i] for i in index} == {"Obama"} and score.min() > 0.5
+    obama = gallery_hub.hub.library.embeddings(gallery_hub.hub.library.person_by_name("Obama").id).vectors
+    match = gallery.match(obama)
+    assert {gallery.names[i] for i in match.person_index} == {"Obama"} and match.cosine.min() > 0.5
 
 
 def test_tampered_artifacts_are_refused(gallery_hub: HubServer) -> None:

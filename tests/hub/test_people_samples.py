@@ -20,7 +20,7 @@ def test_people_create_rename_list_delete(hub_server: HubServer) -> None:
         renamed = client.patch(f"/api/people/{person_id}", json={"name": "Ada L."})
         assert renamed.json()["name"] == "Ada L."
         assert [p["name"] for p in client.get("/api/people").json()] == ["Ada L."]
-        assert client.delete(f"/api/people/{person_id}").json() == {"deleted": 0}
+        assert client.delete(f"/api/people/{person_id}").json() == {"deleted": 0, "revoked_galleries": []}
         assert client.get(f"/api/people/{person_id}").status_code == 404
         assert client.post("/api/people", json={"name": "   "}).status_code == 422
 
@@ -45,7 +45,7 @@ def test_enroll_photos_list_thumbnails_delete(hub_server: HubServer, shared_data
         assert client.post("/api/samples/delete", json={"ids": [samples[0]["id"]]}).json() == {"deleted": 1}
         assert client.delete(f"/api/samples/{samples[0]['id']}").status_code == 404
         assert client.get(samples[0]["image_url"]).status_code == 404
-        assert client.delete(f"/api/people/{report['person']['id']}").json() == {"deleted": 1}
+        assert client.delete(f"/api/people/{report['person']['id']}").json()["deleted"] == 1
     assert library_state(hub_server.hub) == (0, 0, [])
 
 

@@ -202,3 +202,61 @@ def test_release_aborts_when_a_device_cannot_stage_the_model(
     wait_for(lambda: _release_state(mqtt_hub, release["id"])["state"] == "aborted", 30)
     state = _release_state(mqtt_hub, release["id"])
     assert "edge-b" in state["detail"] and state["gallery_rollout_id"] == ""
+
+
+def test_release_survives_a_hub_restart(start_hub, broker, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    from hub.settings import MqttConfig
+
+    mqtt = MqttConfig(port=broker.port, client_id="hub-test")
+    first = start_hub(mqtt=mqtt)
+    devices = [FakeDevice(name, broker.port, first.device, first.hub.public_key_pem, silent=True)
+               for name in ("edge-a", "edge-b")]
+    try:
+        wait_for(lambda: len(devices_by_id(first)) == 2)
+        photo = shared_data / "clips/people/obama/obama.jpg"
+        with first.client(first.admin) as client:
+            client.post("/api/samples/photos", data={"label": "Obama"},
+                        files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+            gallery = str(client.post("/api/galleries").json()["version"])
+        release = _release(first, gallery, ["edge-a"])
+        wait_for(lambda: all(d.announcements for d in devices))  # the model is announced; nobody staged it yet
+        first.stop()  # mid-release: every device still has to stage the model
+
+        second = start_hub(data_dir=first.hub.settings.data_dir, port=first.hub.settings.port, mqtt=mqtt)
+        assert _release_state(second, release["id"])["state"] == "staging"
+        for device in devices:  # now the devices stage the model they were told about before the restart
+            device.silent = False
+            device._apply(device.announcements[-1])
+        wait_for(lambda: _release_state(second, release["id"])["state"] == "switching", 30)
+        gallery_rollout = _release_state(second, release["id"])["gallery_rollout_id"]
+        wait_for(lambda: rollout(second, gallery_rollout)["state"] == "completed", 30)
+        assert [a.kind for a in devices[0].announcements] == ["model", "gallery"]
+    finally:
+        for device in devices:
+            device.stop()
+def test_gallery_rollout_builds_for_the_model_each_target_runs(
+    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+) -> None:
+    from models.registry import default_model_dir
+
+    mqtt_hub.hub.artifacts.add_model(default_model_dir() / "sface.onnx", "sface-copy", 128, base_model="sface")
+    fleet("on-base")
+    fleet("on-copy", model_id="sface-copy")
+    fleet("on-mystery", model_id="mystery")
+    wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
+        refused = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-mystery"]})
+        assert refused.status_code == 422 and "mystery" in refused.json()["detail"]
+        assert client.get("/api/rollouts").json() == []  # nothing half started
+        started = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-copy"],
+                                                     "canaries": ["on-copy"]})
+        assert started.status_code == 201, started.text
+        base, (other_id,) = started.json(), started.json()["also_started"]
+        galleries = {g["version"]: g for g in client.get("/api/galleries").json()}
+    assert base["version"] == gallery_version and [d["device_id"] for d in base["devices"]] == ["on-base"]
+    other = rollout(mqtt_hub, other_id)
+    assert [(d["device_id"], d["canary"]) for d in other["devices"]] == [("on-copy", True)]
+    assert galleries[other["version"]]["model_id"] == "sface-copy" and galleries[other["version"]]["people"] == 1
+    for rollout_id in (base["id"], other_id):
+        wait_for(lambda rid=rollout_id: rollout(mqtt_hub, rid)["state"] == "completed")  # type: ignore[misc]
+    assert devices_by_id(mqtt_hub)["on-copy"]["gallery_version"] == other["version"]

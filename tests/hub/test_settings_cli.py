@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from hub.cli import build_parser, main
 from hub.db import MIGRATIONS, HubDb
+from hub.names import skeleton
 from hub.settings import HubSettings, load_settings
 from hub.tokens import TokenStore
 from tests.conftest import ROOT
@@ -53,8 +54,32 @@ def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
 
 def test_migrations_are_recorded_once(tmp_path: Path) -> None:
     hub_db = HubDb(tmp_path / "hub.sqlite")
-    assert hub_db.migrate() == [name for name, _ in MIGRATIONS]
+    names = [name for name, _ in MIGRATIONS]
+    assert names == sorted(names) and [n[:3] for n in names] == [f"{i:03d}" for i in range(1, len(names) + 1)]
+    assert hub_db.migrate() == names
     assert hub_db.migrate() == []
+
+
+def test_later_migrations_run_over_a_database_of_the_first_six(tmp_path: Path) -> None:
+    """A hub database made before deletions, name skeletons and persisted releases (migrations 001-006:
+    embeddings per model, the active model) takes 007-009 and keeps its rows."""
+    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db.db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
+    for name, migration in MIGRATIONS[:6]:
+        with hub_db.transaction() as db:
+            migration(db)
+            db.execute("INSERT INTO _migrations VALUES (?, '2025-01-01')", [name])
+    with hub_db.transaction() as db:
+        db.execute("INSERT INTO people VALUES ('p1', 'Zoë', '2025-01-01')")
+        db.execute("INSERT INTO samples VALUES ('s1', 'p1', 's1.jpg', 'photo:a.jpg', 120, 0.99, 300, 0.9, '2025')")
+        db.execute("INSERT INTO sample_embeddings VALUES ('s1', 'sface', ?)", [b"\0" * 512])
+        db.execute("INSERT INTO artifacts VALUES ('gallery', '20250101.0001', 'sface', 'ab', 1, '2025', 1, 1)")
+    assert hub_db.migrate() == [name for name, _ in MIGRATIONS[6:]]
+    with hub_db.read() as db:
+        assert db.execute("SELECT name, skeleton FROM people").fetchall() == [("Zoë", skeleton("Zoë"))]
+        assert db.execute("SELECT revoked FROM artifacts").fetchall() == [("",)]
+        assert db.execute("SELECT sample_id, model_id FROM sample_embeddings").fetchall() == [("s1", "sface")]
+        assert db.execute("SELECT COUNT(*) FROM releases").fetchone() == (0,)
 
 
 def test_token_create_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

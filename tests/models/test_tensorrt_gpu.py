@@ -1,7 +1,7 @@
 """TensorRT engines against onnxruntime FP32 on a real GPU. Skipped with a reason on CPU-only machines.
 
-Uses the converted models from $FACEFLEET_MODEL_DIR (or the cache); `scripts/gpu_check.py` is the fuller
-check (LFW accuracy, INT8, throughput) and prints a table.
+Uses the converted models from $FACEFLEET_MODEL_DIR (or the cache); `python -m scripts.gpucheck run` is
+the fuller check (LFW accuracy, INT8, throughput) and prints a table.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 
 from models.backend import OnnxRuntimeConfig, TensorRTConfig, open_backend
 from models.registry import default_model_dir
+from models.trt_profiles import Pyramid
 
 pytestmark = pytest.mark.gpu
 
@@ -91,7 +92,8 @@ def test_pnet_over_the_pyramid_matches_onnxruntime(model_dir: Path, tmp_path: Pa
     config = TensorRTConfig(precision="fp32", engine_cache_dir=tmp_path, pnet={"mode": mode})  # type: ignore[arg-type]
     ort = _ort(model_dir / "mtcnn-pnet.onnx")
     rng = np.random.default_rng(0)
-    with open_backend(model_dir / "mtcnn-pnet.onnx", config) as trt_backend:  # type: ignore[attr-defined]
+    pyramid = Pyramid(20, 0.709)
+    with open_backend(model_dir / "mtcnn-pnet.onnx", config, pyramid) as trt_backend:  # type: ignore[attr-defined]
         for h, w in pnet_level_hw((1280, 720), 20, 0.709):
             x = rng.uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
             for got, want in zip(trt_backend.run(x), ort.run(x), strict=True):

@@ -14,10 +14,11 @@ from models.backend import TensorRTConfig, open_backend
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_pipeline_import_does_not_load_tensorrt_or_cuda() -> None:
+def test_pipeline_import_does_not_load_tensorrt_cuda_or_torch() -> None:
     code = (
-        "import sys, models.pipeline, models.tensorrt_build, models.cuda_memory, models.ort_providers; "
-        "bad = [m for m in ('tensorrt', 'pycuda', 'cuda') if m in sys.modules]; "
+        "import sys, models.pipeline, models.tensorrt_build, models.cuda_memory, models.ort_providers, "
+        "models.torch_backend, models.onnx_fp16, models.trt_api; "
+        "bad = [m for m in ('tensorrt', 'pycuda', 'cuda', 'torch', 'onnxconverter_common') if m in sys.modules]; "
         "print(bad); sys.exit(bool(bad))"
     )
     result = subprocess.run(

@@ -8,7 +8,7 @@ import pytest
 
 from models.backend import OnnxRuntimeConfig, OrtTensorRTOptions
 from models.ort_providers import session_providers, tensorrt_options, union_profile
-from models.trt_profiles import PnetProfileConfig, ProfileConfig, ShapeRange
+from models.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid, ShapeRange
 from tests.models.test_tensorrt_build import _tiny_net
 
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -64,7 +64,8 @@ def test_int8_only_for_qdq_graphs(tmp_path: Path, qdq: bool, precision: str, int
 def test_pnet_per_scale_profiles_merge_into_one_range(tmp_path: Path) -> None:
     model = _tiny_net(tmp_path / "pnet.onnx", qdq=False, hw=("H", "W"))
     profiles = ProfileConfig(pnet=PnetProfileConfig(mode="per_scale"))
-    options = tensorrt_options(OnnxRuntimeConfig(tensorrt=OrtTensorRTOptions(profiles=profiles)), model)
+    config = OnnxRuntimeConfig(tensorrt=OrtTensorRTOptions(profiles=profiles))
+    options = tensorrt_options(config, model, Pyramid(20, 0.709))
     assert options["trt_profile_min_shapes"] == "input:1x3x14x25"
     assert options["trt_profile_max_shapes"] == "input:1x3x433x769"
 

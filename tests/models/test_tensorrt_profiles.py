@@ -9,6 +9,7 @@ from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.trt_profiles import (
     PnetProfileConfig,
     ProfileConfig,
+    Pyramid,
     ShapeRange,
     batch_profile,
     pnet_level_hw,
@@ -17,6 +18,8 @@ from models.trt_profiles import (
     select_profile,
     shape_string,
 )
+
+PYRAMID = Pyramid(min_face_px=20, scale_factor=0.709)  # DetectorConfig's defaults
 
 
 class _RecordingNet:
@@ -46,13 +49,13 @@ def test_pnet_levels_are_the_shapes_the_detector_feeds(resolution_wh: tuple[int,
 @pytest.mark.parametrize("frame_wh", [(1280, 720), (640, 480), (960, 540), (720, 1280)[::-1], (320, 240)])
 def test_range_profile_accepts_every_level_of_smaller_frames(frame_wh: tuple[int, int]) -> None:
     # The range profile is built for 720p; every level of any frame up to 720p must fit, whatever its aspect.
-    (profile,) = pnet_profiles(3, PnetProfileConfig(resolution_wh=(1280, 720)))
+    (profile,) = pnet_profiles(3, PnetProfileConfig(resolution_wh=(1280, 720)), PYRAMID)
     for h, w in pnet_level_hw(frame_wh, 20, 0.709):
         assert profile.contains((1, 3, h, w)), (h, w)
 
 
 def test_per_scale_profiles_are_fixed_shapes_one_per_level() -> None:
-    profiles = pnet_profiles(3, PnetProfileConfig(mode="per_scale"))
+    profiles = pnet_profiles(3, PnetProfileConfig(mode="per_scale"), PYRAMID)
     levels = pnet_level_hw((1280, 720), 20, 0.709)
     assert len(profiles) == len(levels) == 11
     assert all(p.min == p.opt == p.max for p in profiles)
@@ -86,7 +89,7 @@ def test_batch_profile(item: tuple[int, ...], max_batch: int, opt_batch: int, ex
     ],
 )
 def test_profiles_for_input(onnx_shape: list[int | str], count: int, first_min: tuple[int, ...]) -> None:
-    profiles = profiles_for_input(onnx_shape, ProfileConfig())
+    profiles = profiles_for_input(onnx_shape, ProfileConfig(), PYRAMID)
     assert len(profiles) == count and profiles[0].min == first_min
 
 
@@ -100,7 +103,25 @@ def test_profiles_for_input(onnx_shape: list[int | str], count: int, first_min: 
 )
 def test_profiles_for_input_rejects(onnx_shape: list[int | str]) -> None:
     with pytest.raises(ValueError):
-        profiles_for_input(onnx_shape, ProfileConfig())
+        profiles_for_input(onnx_shape, ProfileConfig(), PYRAMID)
+
+
+def test_pnet_profiles_need_the_detector_pyramid() -> None:
+    with pytest.raises(ValueError, match="pyramid"):
+        profiles_for_input(["N", 3, "H", "W"], ProfileConfig())
+
+
+@pytest.mark.parametrize("min_face_px", [20, 40, 80])
+def test_pnet_profile_follows_the_detector_min_face(min_face_px: int) -> None:
+    # One source: a larger smallest face shrinks the largest level, so the profile shrinks with it.
+    (profile,) = pnet_profiles(3, PnetProfileConfig(), Pyramid(min_face_px, 0.709))
+    assert profile.max[2:] == pnet_level_hw((1280, 720), min_face_px, 0.709)[0]
+
+
+def test_pnet_profile_config_has_no_second_copy_of_the_pyramid() -> None:
+    assert set(PnetProfileConfig.model_fields) == {"resolution_wh", "mode"}
+    with pytest.raises(ValueError):
+        PnetProfileConfig.model_validate({"min_face_px": 20})
 
 
 @pytest.mark.parametrize(
@@ -117,7 +138,7 @@ def test_shape_range_validation(lo: tuple[int, ...], opt: tuple[int, ...], hi: t
 
 
 def test_select_profile_picks_the_first_that_fits_and_explains_misses() -> None:
-    profiles = pnet_profiles(3, PnetProfileConfig(mode="per_scale"))
+    profiles = pnet_profiles(3, PnetProfileConfig(mode="per_scale"), PYRAMID)
     assert select_profile(profiles, (1, 3, 307, 545)) == 1
     with pytest.raises(ValueError, match="max_batch"):
         select_profile(profiles, (1, 3, 100, 100))

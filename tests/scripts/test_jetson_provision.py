@@ -88,7 +88,9 @@ def test_power_is_left_alone_by_default(jp6: str) -> None:
             "+ nvpmodel",
         ),
         (["--jetpack", "6", "--no-engines"], "skipping the TensorRT engine build", "models engines"),
-        (["--jetpack", "6", "--precision", "fp16"], "models engines --precision fp16", "--precision int8"),
+        (["--jetpack", "6", "--precision", "fp16"], "models engines --precision fp16", "check_env.py --precision"),
+        # default: INT8 unless check_env.py finds a GPU without fast INT8
+        (["--jetpack", "6"], "scripts/jetson/check_env.py --precision", "--precision fp16"),
         (["--jetpack", "6"], "no --hub-url: skipping model fetch", "manifest.json"),
         (
             ["--jetpack", "6", "--ort-index", "https://mirror.example/jp6"],
@@ -130,3 +132,44 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
     result = dry_run("--jetpack", "6", "--prefix", str(prefix), "--jetson-clocks", "--power-mode", "maxn")
     assert result.returncode == 0, result.stderr
     assert not prefix.exists() and list(tmp_path.iterdir()) == []
+
+
+def _check_env():  # type: ignore[no-untyped-def]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_env", ROOT / "scripts" / "jetson" / "check_env.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("capability", "precision"), [((5, 3), "fp16"), ((6, 2), "fp16"), ((7, 2), "int8"),
+                                                       ((8, 7), "int8")])
+def test_check_env_chooses_fp16_where_int8_is_missing(capability: tuple[int, int], precision: str,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # 5.3: the original Nano; 6.2: TX2; 7.2: Xavier; 8.7: Orin.
+    check_env = _check_env()
+    monkeypatch.setattr(check_env, "gpu_capability", lambda: ("Jetson", capability))
+    assert check_env.main(["--precision"]) == 0
+    assert capsys.readouterr().out.strip() == precision
+
+
+def test_check_env_without_a_gpu_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    check_env = _check_env()
+    monkeypatch.setattr(check_env, "gpu_capability", lambda: None)
+    assert check_env.main(["--precision"]) == 1
+    assert check_env.check_gpu()[0][1] is False
+
+
+@pytest.mark.parametrize(("shape", "detail"), [("8.5", "8.5.2.2 (weak typing, INT8 calibrator)"),
+                                               ("10", "10.3.0 (strongly typed, weak typing, INT8 calibrator)"),
+                                               ("11", "11.4.0 (strongly typed)")])
+def test_check_env_names_the_tensorrt_api_shape(shape: str, detail: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from tests.models.trt_standins import FakeMemory, make_tensorrt
+
+    monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(shape, FakeMemory()))  # type: ignore[arg-type]
+    assert _check_env().check_tensorrt() == ("tensorrt", True, detail)

@@ -10,7 +10,7 @@ import pytest
 from facefleet.procs import wait_for
 from tests.conftest import LFW
 from tests.edge.scenes import ENROLLED
-from tests.hub.test_web import CHROMEDRIVER, browser
+from tests.hub.conftest import CHROMEDRIVER, browser
 from tests.system.conftest import System
 
 __all__ = ["browser"]

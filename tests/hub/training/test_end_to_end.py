@@ -1,5 +1,5 @@
-"""Retraining end to end on real LFW people: job -> training -> export -> INT8 -> gate -> signed release,
-and the released model runs in the edge pipeline with the gallery built for it."""
+"""Retraining end to end on real LFW people: job -> training -> export -> INT8 -> gate -> release, and the
+released model runs in the edge pipeline with the gallery built for it."""
 
 from __future__ import annotations
 
@@ -9,12 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facefleet.signing import generate_key
+from facefleet.gallery import Gallery
 from hub.training.config import GateConfig, TrainingConfig
+from hub.training.context import CurrentModel, RetrainContext
 from hub.training.evaluation import lfw_folds_without, load_lfw_benchmark
 from hub.training.jobs import FINISHED, TrainingJobs
-from hub.training.release import load_release, release_files
-from hub.training.retrain import CurrentModel, RetrainContext
 from models.backend import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_model_dir, load_registry
@@ -28,8 +27,7 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     spec = load_registry().model("sface")
     assert spec.preprocess is not None
     current = CurrentModel("sface", sface_path, default_model_dir() / "sface.int8.onnx", spec.preprocess, 128)
-    key = generate_key(tmp_path / "keys" / "hub.pem")
-    context = RetrainContext(current, tmp_path / "models", key, "hub-test", benchmark)
+    context = RetrainContext(current, tmp_path / "models", benchmark)
     # Bounded for a test: few steps, one augmented copy. 100 LFW pairs resolve 1 point, so the LFW allowance
     # is 2 points here (the default 0.5 applies to the full folds of the CLI run).
     config = TrainingConfig(max_steps=30, eval_every=10, patience_steps=30, batch_size=32, augmented_copies=1,
@@ -45,19 +43,20 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     assert {"features", "training"} <= phases
     report = status.report
     assert report is not None
-    print(report.to_json())
+    print(report.model_dump_json(indent=2))
     assert report.conversion_max_abs_diff < 1e-3 and report.export_max_abs_diff < 1e-3
     assert report.people == 20 and report.lfw_pairs == 100 and report.steps <= 30
     assert len(report.checks) == 4  # held-out and LFW, for FP32 and INT8
     assert report.released, report.reasons
-    for precision in ("fp32", "int8"):
-        model_path, gallery_path = release_files(Path(report.files["fp32"]).parent, report.version, precision)
-        manifest, gallery = load_release(model_path, gallery_path, key.public_key())
-        assert manifest.model_id == gallery.model_id == report.version
-        assert gallery.person_ids == tuple(p.person_id for p in enrolled)
+    assert report.files.gallery is not None
+    gallery = Gallery.load(report.files.gallery)
+    assert gallery.model_id == gallery.version == report.version
+    assert gallery.person_ids == tuple(p.person_id for p in enrolled)
+    for precision, model_path in (("fp32", report.files.fp32), ("int8", report.files.int8)):
+        assert model_path.name == f"{report.version}{'' if precision == 'fp32' else '.int8'}.onnx"
         edge = FacePipeline.from_config(PipelineConfig(backend=OnnxRuntimeConfig(precision=precision)),
                                         model_path=model_path)
         vectors = edge.embedder.embed(enrolled[0].crops_rgb)
         assert vectors.shape == (len(enrolled[0].crops_rgb), 128)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
-        assert (gallery.best_match(vectors)[0] == 0).all()  # the person's own samples find them
+        assert (gallery.match(vectors).person_index == 0).all()  # the person's own samples find them

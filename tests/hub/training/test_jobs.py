@@ -17,7 +17,7 @@ from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingP
 def _blocking_job(release: threading.Event) -> Any:
     def run(progress: ProgressCallback, cancel: threading.Event) -> Any:
         for step in range(1, 1000):
-            progress(TrainingProgress("training", step, 1000, 1.0 / step, None, 0, None, 0.0))
+            progress(TrainingProgress(phase="training", step=step, max_steps=1000, loss=1.0 / step))
             if cancel.wait(0.01):
                 raise TrainingCancelled(f"cancelled at step {step}")
             if release.is_set():

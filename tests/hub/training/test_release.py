@@ -1,15 +1,17 @@
-"""Signed model and gallery artifacts: verified on load, tampering and mismatched pairs refused."""
+"""A release's files: the version names the base model and the FP32 file; a gallery of another model is refused.
+
+Signing is the artifact store's (tests/hub/test_training_api.py downloads and verifies a released pair)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facefleet.gallery import Gallery
-from facefleet.signing import SignatureError, generate_key
-from hub.training.release import ReleaseError, load_release, new_version, publish_release, release_files
+from hub.training.release import ReleaseError, new_version, write_release
 
 
 def _gallery(model_id: str) -> Gallery:
@@ -17,56 +19,24 @@ def _gallery(model_id: str) -> Gallery:
     return Gallery(model_id, model_id, ("p1", "p2"), ("One", "Two"), np.array([0, 1]), vectors)
 
 
-@pytest.fixture
-def release(tmp_path: Path):  # type: ignore[no-untyped-def]
-    key = generate_key(tmp_path / "keys" / "hub.pem")
-    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model.int8.onnx"
+def test_version_names_base_time_and_file(tmp_path: Path) -> None:
+    fp32 = tmp_path / "model.onnx"
     fp32.write_bytes(b"fp32 model bytes")
-    version = new_version("sface", fp32)
-    fp32, int8 = fp32.rename(tmp_path / f"{version}.onnx"), tmp_path / f"{version}.int8.onnx"
-    int8.write_bytes(b"int8 model bytes")
-    return publish_release(tmp_path, version, fp32, int8, _gallery(version), key, "hub-1", "sface"), key
+    when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    version = new_version("sface", fp32, when)
+    assert version.startswith("sface-ft-20260102T030405Z-") and len(version.rsplit("-", 1)[1]) == 8
+    fp32.write_bytes(b"other bytes")
+    assert new_version("sface", fp32, when) != version  # another trained file, another version
 
 
-def test_roundtrip(release) -> None:  # type: ignore[no-untyped-def]
-    published, key = release
-    assert published.version.startswith("sface-ft-")
-    for precision in ("fp32", "int8"):
-        model_path, gallery_path = release_files(published.directory, published.version, precision)
-        manifest, gallery = load_release(model_path, gallery_path, key.public_key())
-        assert manifest.kind == "model" and manifest.model_id == published.version == gallery.model_id
-        assert manifest.base_model == "sface" and manifest.embedding_dim == 128
-
-
-def test_altered_model_file_is_refused(release) -> None:  # type: ignore[no-untyped-def]
-    published, key = release
-    published.model_fp32.write_bytes(b"something else")
-    with pytest.raises(ReleaseError, match="not the file"):
-        load_release(published.model_fp32, published.gallery, key.public_key())
-
-
-def test_other_key_is_refused(release, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    published, _key = release
-    stranger = generate_key(tmp_path / "other.pem")
-    with pytest.raises(SignatureError):
-        load_release(published.model_fp32, published.gallery, stranger.public_key())
-
-
-def test_gallery_of_another_model_is_refused(release, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    published, key = release
-    other_dir = tmp_path / "other"
-    other_dir.mkdir()
-    fp32 = other_dir / "m.onnx"
-    fp32.write_bytes(b"another model")
-    version = new_version("sface", fp32)
-    other = publish_release(other_dir, version, fp32, fp32, _gallery(version), key, "", "sface")
-    with pytest.raises(ReleaseError, match="cannot be used with model"):
-        load_release(published.model_fp32, other.gallery, key.public_key())
+def test_release_files_and_gallery(tmp_path: Path) -> None:
+    fp32, int8 = tmp_path / "v1.onnx", tmp_path / "v1.int8.onnx"
+    release = write_release(tmp_path, "v1", fp32, int8, _gallery("v1"))
+    assert release.gallery == tmp_path / "v1.gallery.sqlite"
+    assert Gallery.load(release.gallery).model_id == "v1" and release.model_fp32 == fp32
 
 
 def test_gallery_must_name_the_model(tmp_path: Path) -> None:
-    key = generate_key(tmp_path / "k.pem")
-    fp32 = tmp_path / "m.onnx"
-    fp32.write_bytes(b"x")
     with pytest.raises(ReleaseError, match="belongs to model"):
-        publish_release(tmp_path, "v1", fp32, fp32, _gallery("sface"), key, "", "sface")
+        write_release(tmp_path, "v1", tmp_path / "m.onnx", tmp_path / "m.int8.onnx", _gallery("sface"))
+    assert not (tmp_path / "v1.gallery.sqlite").exists()

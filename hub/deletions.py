@@ -1,0 +1,60 @@
+"""Deleting a person as a versioned, audited fact.
+
+One transaction removes the person's rows and samples, revokes every gallery that holds them
+(hub.revocations) and appends a row to `person_deletions`: who deleted (token id and name), whom (id and
+name), when, how many samples, which galleries were revoked. Its `seq` is the version: an upload takes the
+last `seq` when it starts (`Library.begin_upload`) and its storing transaction fails if the person was
+deleted after it, so a delete that lands during an upload is never undone by it. After the commit the
+person's crops and the revoked gallery files are removed from disk.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.db import HubDb, now_iso
+from hub.library import Library
+from hub.revocations import purge_revoked_files, revoke_galleries_of
+from hub.tokens import TokenInfo
+
+
+@dataclass(frozen=True)
+class Deletion:
+    seq: int
+    person_id: str
+    person_name: str
+    samples: int
+    token_id: str
+    token_name: str
+    deleted_at: str
+    revoked_galleries: tuple[str, ...]
+
+
+class Deletions:
+    def __init__(self, hub_db: HubDb, library: Library, artifacts_root: Path) -> None:
+        self.hub_db = hub_db
+        self.library = library
+        self.artifacts_root = artifacts_root
+
+    def delete_person(self, person_id: str, actor: TokenInfo) -> Deletion:
+        """Delete a person with all samples, revoke the galleries holding them, and record who did it."""
+        when = now_iso()
+        with self.hub_db.transaction() as db:
+            person = self.library.remove_person(db, person_id)
+            revoked = revoke_galleries_of(db, person_id, when)
+            seq = db.execute(
+                "INSERT INTO person_deletions (person_id, person_name, samples, token_id, token_name, deleted_at, "
+                "revoked_galleries) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [person.id, person.name, person.samples, actor.id, actor.name, when, " ".join(revoked)],
+            ).lastrowid
+        self.library.remove_person_files(person_id)
+        purge_revoked_files(self.hub_db, self.artifacts_root)
+        return Deletion(int(seq or 0), person.id, person.name, person.samples, actor.id, actor.name, when,
+                        tuple(revoked))
+
+    def list(self) -> list[Deletion]:
+        """Every deletion, oldest first."""
+        with self.hub_db.read() as db:
+            rows = db.execute("SELECT * FROM person_deletions ORDER BY seq").fetchall()
+        return [Deletion(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], tuple(r[7].split())) for r in rows]

@@ -1,0 +1,108 @@
+"""The processor's per-track evidence on LFW faces pasted on a plain frame (synthetic scenes: unit tests
+only; the real clip is judged in tests/facefleet/video_eval)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+
+from edge.config import RecognitionConfig, TrackerConfig
+from edge.events import TrackEventRecord
+from edge.frames import Frame
+from edge.processor import CameraProcessor
+from edge.recognizer import Recognizer, RecognizerHolder
+from facefleet.gallery import Gallery
+from models.pipeline import FacePipeline
+from tests.conftest import LFW
+from tests.edge.scenes import face_patch, lfw_image
+
+T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def show(processor: CameraProcessor, patches: list[np.ndarray], frames: range) -> list[TrackEventRecord]:
+    """The patches side by side on a grey 320x240 frame, jittering a pixel or two, for these frame numbers."""
+    events = []
+    for i in frames:
+        image = np.full((240, 320, 3), 96, np.uint8)
+        for k, patch in enumerate(patches):
+            x = 10 + 150 * k + (i % 3)
+            image[60:60 + len(patch), x:x + len(patch)] = patch
+        events += processor.process(Frame("cam", image, T0 + timedelta(seconds=i / 25), i)).events
+    return events
+
+
+def play(processor: CameraProcessor, patches: list[np.ndarray], frames: int = 20) -> list[TrackEventRecord]:
+    """`show` for `frames` frames, then the end of every track."""
+    return show(processor, patches, range(frames)) + processor.end_all(T0 + timedelta(seconds=frames / 25))
+
+
+def processor_for(pipeline: FacePipeline, gallery: Gallery, **recognition: float) -> CameraProcessor:
+    holder = RecognizerHolder(Recognizer(pipeline, gallery))
+    return CameraProcessor("cam", holder, TrackerConfig(), RecognitionConfig(**recognition))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def powell(fast_pipeline: FacePipeline) -> tuple[Gallery, np.ndarray]:
+    """A gallery of Colin Powell from his photo 1, and a 130 px face patch of his photo 10."""
+    analysis = fast_pipeline.analyze(lfw_image(LFW, "Colin_Powell", 1))
+    index = analysis.faces.nearest_centre((250, 250))
+    gallery = Gallery("1", fast_pipeline.model_id, ("powell",), ("Colin Powell",), np.zeros(1, np.int64),
+                      analysis.embeddings[index:index + 1])
+    return gallery, face_patch(lfw_image(LFW, "Colin_Powell", 10), 130)
+
+
+def ended(events: list[TrackEventRecord]) -> list[TrackEventRecord]:
+    return [e for e in events if e.type == "track_ended"]
+
+
+def test_a_known_face_is_named_at_the_start_of_its_track(fast_pipeline: FacePipeline,
+                                                         powell: tuple[Gallery, np.ndarray]) -> None:
+    gallery, patch = powell
+    events = play(processor_for(fast_pipeline, gallery), [patch])
+    started = [e for e in events if e.type == "track_started"]
+    assert len(started) == 1 and started[0].identity.person_id == "powell", "named in track_started already"
+    assert [e.type for e in events].count("identity_confirmed") == 1
+    last = ended(events)[0]
+    assert last.identity.person_id == "powell" and last.template is not None and last.best_crop_jpeg
+
+
+def test_one_embedding_decides_alone(fast_pipeline: FacePipeline, powell: tuple[Gallery, np.ndarray]) -> None:
+    gallery, patch = powell
+    last = ended(play(processor_for(fast_pipeline, gallery, embed_every_frames=1000), [patch]))[0]
+    assert last.identity.embeddings == 1 and last.identity.person_id == "powell"
+    assert not last.identity.confirmed, "one decision does not confirm"
+
+
+def test_a_track_whose_faces_are_all_below_the_floor_is_never_embedded(
+        fast_pipeline: FacePipeline, powell: tuple[Gallery, np.ndarray]) -> None:
+    gallery, patch = powell
+    events = play(processor_for(fast_pipeline, gallery, min_embed_face_px=200, good_face_px=200), [patch])
+    last = ended(events)[0]
+    assert last.identity.person_id is None and last.identity.embeddings == 0
+    assert last.template is None and last.best_crop_jpeg is None
+
+
+def test_an_empty_gallery_leaves_every_track_unknown(fast_pipeline: FacePipeline,
+                                                     powell: tuple[Gallery, np.ndarray]) -> None:
+    _, patch = powell
+    events = play(processor_for(fast_pipeline, Gallery.empty(fast_pipeline.model_id)), [patch])
+    assert {e.identity.person_id for e in events} == {None}
+    assert ended(events)[0].identity.embeddings >= 1, "still embedded: the template is kept for the hub"
+
+
+def test_a_face_swapped_in_place_starts_a_new_track(fast_pipeline: FacePipeline,
+                                                    powell: tuple[Gallery, np.ndarray]) -> None:
+    """No cut (the plain background stays) and the same box, but the face in it becomes someone else's:
+    the appearance gate refuses the association and the new face gets its own track."""
+    gallery, patch = powell
+    other = face_patch(lfw_image(LFW, "Gerhard_Schroeder", 10), 130)
+    processor = processor_for(fast_pipeline, gallery, embed_every_frames=2)
+    events = show(processor, [patch], range(10)) + show(processor, [other], range(10, 24))
+    events += processor.end_all(T0 + timedelta(seconds=1))
+    names = {e.track_id: e.identity.person_id for e in ended(events)}
+    assert len(names) == 2, f"one track per person, got {names}"
+    assert set(names.values()) == {"powell", None}
+    assert not any(e.type == "identity_changed" and e.identity.person_id is None for e in events), \
+        "Powell's track never turned into the stranger's"

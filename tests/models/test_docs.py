@@ -1,0 +1,28 @@
+"""Every pipeline and backend config key is documented in the top-level README's reference tables."""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel
+
+from models.backend import OnnxRuntimeConfig, OrtTensorRTOptions, TensorRTConfig, TorchConfig
+from models.mtcnn import DetectorConfig
+from models.pipeline import PipelineConfig
+from models.trt_profiles import PnetProfileConfig
+from tests.conftest import ROOT
+
+README = (ROOT / "README.md").read_text()
+SECTION = README[README.index("## Pipeline configuration"):README.index("## TensorRT and the Jetson")]
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    return [f"{prefix}{name}" for name in model.model_fields if name != "type"]
+
+
+def test_every_pipeline_key_is_documented() -> None:
+    keys = [k for k in _keys(PipelineConfig) if k != "detector"] + _keys(DetectorConfig, "detector.")
+    keys += _keys(OnnxRuntimeConfig) + _keys(OrtTensorRTOptions) + _keys(TorchConfig)
+    keys += [k for k in _keys(TensorRTConfig) if k != "pnet"] + _keys(PnetProfileConfig, "pnet.")
+    missing = [key for key in keys if not re.search(rf"`{re.escape(key)}`", SECTION)]
+    assert not missing
