@@ -174,8 +174,9 @@ class EdgeApp:
         return True, "ok\n"
 
     def stats(self) -> DeviceStats:
-        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected,
-                                       reconnects=r.reconnects) for r in self.readers}
+        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected, reconnects=r.reconnects,
+                                       dropped=self.loop.dropped[r.name], lag_ms=round(self.loop.lag_ms[r.name], 1))
+                   for r in self.readers}
         return DeviceStats(device_id=self.config.device_id, ts=datetime.now(timezone.utc), cameras=cameras,
                            active_tracks=self.loop.active_tracks, outbox_backlog=self.outbox.backlog,
                            stage_ms={k: round(v, 2) for k, v in self.loop.stage_ms.items()})

@@ -45,7 +45,8 @@ def _check_config(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from edge.bench import run_bench
 
-    run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto)
+    run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
+              precision=args.precision, latency_frames=args.latency_frames, json_path=args.json)
     return 0
 
 
@@ -64,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--frames", type=int, default=40, help="frames per scenario")
     bench.add_argument("--min-face-px", type=int, default=40)
     bench.add_argument("--mosquitto", default="mosquitto", help="broker binary for the latency run")
+    bench.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="onnxruntime CPU precision")
+    bench.add_argument("--latency-frames", type=int, default=500, help="frames of the latency runs (25 fps)")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
     bench.set_defaults(func=_bench)
     return parser
 

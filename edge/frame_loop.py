@@ -41,6 +41,8 @@ class FrameLoop:
         self._last_index = {r.name: 0 for r in readers}
         self._times: dict[str, deque[float]] = {r.name: deque(maxlen=300) for r in readers}
         self.stage_ms: dict[str, float] = {}  # moving average per stage, for the stats topic
+        self.dropped = dict.fromkeys(self._last_index, 0)  # frames a newer frame overtook, per camera
+        self.lag_ms = dict.fromkeys(self._last_index, 0.0)  # capture -> processed, moving average
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="frame-loop", daemon=True)
 
@@ -88,10 +90,19 @@ class FrameLoop:
                 return
             frame = reader.latest(self._last_index[reader.name])
             if frame is not None:
+                self._count_dropped(reader.name, frame.index)
                 self._last_index[reader.name] = frame.index
                 self._step(reader.name, frame)
                 self.new_frame.set()  # others may have frames waiting: go round again
             self._expire(reader)
+
+    def _count_dropped(self, camera: str, index: int) -> None:
+        """Frames numbered between the last one taken and this one were replaced in the reader's one-frame
+        slot before the loop came to them: the camera's frames are dropped, the agent's latency is not."""
+        skipped = max(index - self._last_index[camera] - 1, 0)
+        if skipped:
+            self.dropped[camera] += skipped
+            self.metrics.dropped.labels(camera).inc(skipped)
 
     def _step(self, camera: str, frame: Frame) -> None:
         try:
@@ -100,6 +111,9 @@ class FrameLoop:
             log.exception("camera %s: frame processing failed", camera)
             return
         self._times[camera].append(time.monotonic())
+        lag_s = max((datetime.now(timezone.utc) - frame.ts).total_seconds(), 0.0)
+        self.metrics.lag.labels(camera).observe(lag_s)
+        self.lag_ms[camera] = 0.9 * self.lag_ms[camera] + 100 * lag_s if self.lag_ms[camera] else 1000 * lag_s
         self._record(camera, result)
         self._emit(result.events)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5)
 
 
 class EdgeMetrics:
@@ -12,6 +13,10 @@ class EdgeMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.frames = Counter("facefleet_edge_frames", "frames processed", ["camera"], registry=r)
+        self.dropped = Counter("facefleet_edge_frames_dropped", "camera frames skipped: a newer one was there first",
+                               ["camera"], registry=r)
+        self.lag = Histogram("facefleet_edge_frame_lag_seconds", "capture to the end of processing, per frame",
+                             ["camera"], buckets=_LAG_BUCKETS, registry=r)
         self.fps = Gauge("facefleet_edge_fps", "frames processed per second (last 10 s)", ["camera"],
                          registry=r)
         self.camera_up = Gauge("facefleet_edge_camera_connected", "1 while the camera delivers", ["camera"],

@@ -88,9 +88,18 @@ def _eval_visitors(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
+    if args.schedule:
+        from models.bench_schedule import run_schedule_bench
+        from models.mtcnn import DetectorConfig
+        from models.pipeline import FacePipeline, PipelineConfig
+
+        config = PipelineConfig(model_dir=args.model_dir, detector=DetectorConfig(min_face_px=args.min_face_px))
+        run_schedule_bench(args.data, FacePipeline.from_config(config).detector, per_frame=args.per_frame)
+        return 0
     from models.bench import run_bench
 
-    run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet)
+    run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet,
+              json_path=args.json)
     return 0
 
 
@@ -186,8 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="detector and embedder speed on this machine")
     bench.add_argument("--data", type=Path, default=Path("../shared/data"))
     bench.add_argument("--model-dir", type=Path)
-    bench.add_argument("--repeats", type=int, default=20)
+    bench.add_argument("--repeats", type=int, default=10, help="interleaved passes over the frames")
     bench.add_argument("--no-facenet", action="store_true", help="skip the facenet-pytorch comparison")
+    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.add_argument("--schedule", action="store_true",
+                       help="instead: faces found with full detection every frame vs every 2, 3, 5 frames")
+    bench.add_argument("--min-face-px", type=int, default=20, help="detector min_face_px for --schedule")
+    bench.add_argument("--per-frame", action="store_true", help="with --schedule: print every frame's counts")
     bench.set_defaults(func=_bench)
 
     demo = commands.add_parser("demo", help="the whole system on the bundled data: broker, hub, two agents")

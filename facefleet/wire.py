@@ -166,9 +166,14 @@ class DeviceStatus(_Payload):
 
 
 class CameraStats(_Payload):
+    """fps: frames processed per second (last 10 s); dropped: camera frames never processed because a newer
+    one was there first (since the agent started); lag_ms: capture to the end of processing (moving average)."""
+
     fps: float = Field(ge=0)
     connected: bool
     reconnects: int = Field(ge=0)
+    dropped: int = Field(0, ge=0)
+    lag_ms: float = Field(0.0, ge=0)
 
 
 class DeviceStats(_Payload):

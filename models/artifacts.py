@@ -5,9 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Literal
 
-from models.registry import artifact_name
+from models.registry import ArtifactKind, artifact_name
 
 MANIFEST = "manifest.json"
 
@@ -42,11 +41,11 @@ def record_artifact(model_dir: Path, file_name: str, **fields: str) -> None:
     tmp.replace(model_dir / MANIFEST)
 
 
-def verified_model_path(model_dir: Path, model_id: str, precision: Literal["fp32", "int8"] = "fp32") -> Path:
+def verified_model_path(model_dir: Path, model_id: str, kind: ArtifactKind = "fp32") -> Path:
     """The path of a converted model after checking its sha256 against the manifest."""
-    name = artifact_name(model_id, precision)
+    name = artifact_name(model_id, kind)
     path = model_dir / name
-    hint = "run `facefleet models fetch`" + (" and `facefleet models quantize`" if precision == "int8" else "")
+    hint = "run `facefleet models fetch`" + (" and `facefleet models quantize`" if kind != "fp32" else "")
     if not path.exists():
         raise ModelIntegrityError(f"model file {path} is missing: {hint}")
     entry = load_manifest(model_dir).get(name)

@@ -9,6 +9,7 @@ from typing import Literal
 
 import numpy as np
 
+from models.artifacts import sha256_file
 from models.backend import OnnxRuntimeConfig
 from models.eval_openset import evaluate_open_set, format_open_set
 from models.lfw import LfwPairs, cache_key, crops_for_images, read_pairs
@@ -29,9 +30,11 @@ class LfwReport:
 
 def lfw_crops(pipeline: FacePipeline, lfw_dir: Path, folds: int | None, tag: str) -> tuple[LfwPairs, np.ndarray,
                                                                                           np.ndarray]:
-    """Pairs, aligned crops of their images and found flags; crops are cached per detector setup."""
+    """Pairs, aligned crops of their images and found flags; crops are cached per detector setup (its config
+    and the sha256 of the files its nets run from, so a re-converted or re-quantized net detects afresh)."""
     pairs = read_pairs(lfw_dir, folds)
-    key = cache_key(lfw_dir.resolve(), len(pairs.images), pipeline.detector.config, tag)
+    nets = [sha256_file(path) for net, path in sorted(pipeline.model_paths.items()) if net.startswith("mtcnn")]
+    key = cache_key(lfw_dir.resolve(), len(pairs.images), pipeline.detector.config, tag, *nets)
     crops, found = crops_for_images(pipeline.detector, pairs.images, default_cache_dir() / "lfw" / f"{key}.npz",
                                     desc="LFW detect+align")
     return pairs, crops, found

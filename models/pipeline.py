@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -16,7 +15,7 @@ from models.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig, ope
 from models.embedder import Embedder
 from models.faces import Faces
 from models.mtcnn import DetectorConfig, MtcnnDetector
-from models.registry import default_model_dir, load_registry
+from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry
 from models.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 
 
@@ -79,11 +78,6 @@ def check_pnet_levels(config: TensorRTConfig, detector: DetectorConfig) -> None:
                          f"min_face_px ({detector.min_face_px}): P-Net's engine would have no pyramid level")
 
 
-def _artifact(backend: BackendConfig) -> Literal["fp32", "int8"]:
-    """Which converted file a backend runs: the Q/DQ copy for INT8, the float graph otherwise."""
-    return "int8" if backend.precision == "int8" else "fp32"
-
-
 def check_frame_fits(config: PipelineConfig, resolution_wh: tuple[int, int]) -> None:
     """A ValueError when a TensorRT P-Net engine of this config cannot take every pyramid level of frames of
     `resolution_wh` (a camera larger than pnet.resolution_wh, or another size with pnet.mode per_scale)."""
@@ -116,11 +110,37 @@ class FaceAnalysis:
     embeddings: np.ndarray
 
 
+def runs_on_cpu(backend: BackendConfig) -> bool:
+    """Whether onnxruntime would run this config on the CPU: its first configured provider that this
+    onnxruntime build has is the CPU one."""
+    if backend.type != "onnxruntime":
+        return False
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    first = next((p for p in backend.providers if p in available), "CPUExecutionProvider")
+    return first == "CPUExecutionProvider"
+
+
+def artifact_kind(spec: ModelSpec, backend: BackendConfig) -> ArtifactKind:
+    """Which file of a model a backend runs: INT8 on a GPU (TensorRT, or onnxruntime's TensorRT/CUDA
+    providers) takes the symmetric Q/DQ copy; INT8 on onnxruntime's CPU provider the U8/S8 copy, or FP32
+    for a net whose CPU INT8 copy does not pay (`cpu_int8: false` in the registry)."""
+    if backend.precision != "int8":
+        return "fp32"
+    if not runs_on_cpu(backend):
+        return "int8"
+    return "int8cpu" if spec.cpu_int8 else "fp32"
+
+
 class FacePipeline:
-    def __init__(self, detector: MtcnnDetector, embedder: Embedder, model_id: str) -> None:
+    def __init__(self, detector: MtcnnDetector, embedder: Embedder, model_id: str,
+                 model_paths: dict[str, Path] | None = None) -> None:
+        """model_paths: model id -> the file each net runs from (for reports and cache keys)."""
         self.detector = detector
         self.embedder = embedder
         self.model_id = model_id
+        self.model_paths = model_paths or {}
 
     @classmethod
     def from_config(cls, config: PipelineConfig | None = None, model_path: Path | None = None) -> FacePipeline:
@@ -129,19 +149,18 @@ class FacePipeline:
         registry = load_registry()
         model_dir = config.model_dir or default_model_dir()
         pyramid = detector_pyramid(config.detector)
-        nets = {
-            role: open_backend(verified_model_path(model_dir, f"mtcnn-{role}", _artifact(config.backend)),
-                               config.backend, pyramid)
-            for role in ("pnet", "rnet", "onet")
-        }
+        paths = {model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id),
+                                                                                 config.backend))
+                 for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")}
+        pnet, rnet, onet = (open_backend(path, config.backend, pyramid) for path in paths.values())
         spec = registry.model(config.embedder_model)
         if spec.role != "embedder" or spec.preprocess is None or spec.embedding_dim is None:
             raise ValueError(f"{config.embedder_model} is not an embedder")
-        path = model_path or verified_model_path(model_dir, config.embedder_model, _artifact(config.embedder))
+        path = model_path or verified_model_path(model_dir, config.embedder_model, artifact_kind(spec, config.embedder))
+        paths[config.embedder_model] = path
         embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
                             config.embed_max_batch, config.flip_average)
-        return cls(MtcnnDetector(nets["pnet"], nets["rnet"], nets["onet"], config.detector), embedder,
-                   config.embedder_model)
+        return cls(MtcnnDetector(pnet, rnet, onet, config.detector), embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))

@@ -57,6 +57,7 @@ class ModelSpec(_Strict):
     outputs: list[TensorSpec]
     embedding_dim: int | None = Field(None, ge=16, le=4096)
     preprocess: Preprocess | None = None
+    cpu_int8: bool = Field(True, description="an onnxruntime CPU INT8 copy pays; if not, INT8 on a CPU runs FP32")
 
     @model_validator(mode="after")
     def _embedder_fields(self) -> ModelSpec:
@@ -99,5 +100,11 @@ def default_model_dir() -> Path:
     return Path(os.environ.get(MODEL_DIR_ENV) or default_cache_dir() / "models")
 
 
-def artifact_name(model_id: str, precision: Literal["fp32", "int8"] = "fp32") -> str:
-    return f"{model_id}.onnx" if precision == "fp32" else f"{model_id}.{precision}.onnx"
+ArtifactKind = Literal["fp32", "int8", "int8cpu"]
+
+
+def artifact_name(model_id: str, kind: ArtifactKind = "fp32") -> str:
+    """File name of one converted model: `<id>.onnx` (FP32), `<id>.int8.onnx` (symmetric S8/S8 Q/DQ, what
+    TensorRT builds INT8 engines from) or `<id>.int8cpu.onnx` (U8 activations, S8 per-channel weights, what
+    onnxruntime's x86 INT8 kernels run fast)."""
+    return f"{model_id}.onnx" if kind == "fp32" else f"{model_id}.{kind}.onnx"

@@ -37,7 +37,9 @@ echo "== installing facefleet[edge,hub,training,convert,dev]"
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-10}
 echo "== fetching and converting models"
 .venv/bin/facefleet models fetch
-if [ ! -f "${FACEFLEET_MODEL_DIR:-$HOME/.cache/facefleet/models}/sface.int8.onnx" ]; then
+# Both INT8 copies: <id>.int8.onnx (symmetric Q/DQ, for TensorRT) and <id>.int8cpu.onnx (U8/S8, onnxruntime CPU).
+models_dir="${FACEFLEET_MODEL_DIR:-$HOME/.cache/facefleet/models}"
+if [ ! -f "$models_dir/sface.int8.onnx" ] || [ ! -f "$models_dir/sface.int8cpu.onnx" ]; then
   echo "== quantizing models to INT8 (calibration on LFW people outside pairs.txt)"
   .venv/bin/facefleet models quantize --data ../shared/data/lfw
 fi

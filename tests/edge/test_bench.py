@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.bench import faceless_background, make_scene, throughput
+from edge.bench import crowd_frames, faceless_background, make_scene, throughput
 from models.pipeline import FacePipeline
 
 
@@ -14,6 +14,21 @@ from models.pipeline import FacePipeline
 def test_scene_has_the_faces_it_claims(fast_pipeline: FacePipeline, shared_data: Path, faces: int) -> None:
     frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), faces, frames=3)
     assert frames[0].shape == (360, 640, 3)
-    fps, cpu_s, shares, found = throughput(fast_pipeline, frames)
-    assert found == faces and fps > 0 and cpu_s > 0
-    assert sum(shares.values()) == pytest.approx(1.0)
+    run = throughput(fast_pipeline, frames)
+    assert run.faces == faces and run.fps > 0 and run.cpu_ms > 0
+    assert sum(run.shares.values()) == pytest.approx(1.0)
+
+
+def test_faces_come_and_go(fast_pipeline: FacePipeline, shared_data: Path) -> None:
+    frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), 1, frames=6,
+                        on_off_frames=(2, 3))  # shown in frames 0-1 and 5, hidden in 2-4
+    found = [len(fast_pipeline.detect(f)) for f in frames]
+    assert found == [1, 1, 0, 0, 0, 1]
+
+
+def test_two_cameras_and_the_real_crowd(fast_pipeline: FacePipeline, shared_data: Path) -> None:
+    frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), 1, frames=3)
+    two = throughput(fast_pipeline, frames, cameras=2)
+    assert two.faces == 1 and two.fps > 0  # per camera: each camera saw each frame
+    crowd = throughput(fast_pipeline, crowd_frames(shared_data, 3))
+    assert crowd.faces >= 3  # 5-10 faces of 40-150 px in the real clip

@@ -40,3 +40,18 @@ def test_iou_matrix() -> None:
     b = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], np.float32)
     np.testing.assert_allclose(iou_matrix(a, b), [[1.0, 0.0], [0.25, 0.0]], atol=1e-6)
     assert iou_matrix(a[:0], b).shape == (0, 2)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_opencv_union_nms_is_the_greedy_rule(seed: int) -> None:
+    from models.boxes import _nms_loop
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    xy = rng.uniform(0, 300, (n, 2))
+    xyxy = np.floor(np.concatenate([xy, xy + rng.uniform(5, 60, (n, 1))], 1)).astype(np.float32)
+    scores = rng.uniform(0.6, 1.0, n).astype(np.float32)
+    if seed % 2:
+        scores = np.round(scores, 2)  # ties
+    for threshold in (0.5, 0.7):
+        assert nms(xyxy, scores, threshold).tolist() == _nms_loop(xyxy, scores, threshold, "union").tolist()

@@ -8,16 +8,24 @@ import pytest
 from models.registry import default_cache_dir, load_registry
 
 
-def test_mtcnn_export_matches_torch(tmp_path) -> None:
+@pytest.mark.parametrize(("role", "shape"), [
+    ("pnet", (1, 3, 37, 53)),  # fully convolutional: any frame size; softmax folded into a sigmoid
+    ("rnet", (7, 3, 24, 24)),
+    ("onet", (3, 3, 48, 48)),
+])
+def test_mtcnn_export_matches_torch(tmp_path, role: str, shape: tuple[int, ...]) -> None:
     pytest.importorskip("torch", reason="conversion needs the convert extra")
     from models.convert_mtcnn import export_mtcnn_net
 
-    raw = default_cache_dir() / "raw" / "mtcnn-rnet" / "rnet.pt"
-    worst = export_mtcnn_net("rnet", raw, tmp_path / "rnet.onnx")
+    raw = default_cache_dir() / "raw" / f"mtcnn-{role}" / f"{role}.pt"
+    worst = export_mtcnn_net(role, raw, tmp_path / f"{role}.onnx")  # compared with nn.PReLU / nn.Softmax
     assert worst < 1e-4
-    session = ort.InferenceSession(str(tmp_path / "rnet.onnx"), providers=["CPUExecutionProvider"])
-    reg, prob = session.run(None, {"input": np.zeros((7, 3, 24, 24), np.float32)})
-    assert reg.shape == (7, 4) and prob.shape == (7, 2)
+    model = onnx.load(str(tmp_path / f"{role}.onnx"))
+    assert "PRelu" not in {n.op_type for n in model.graph.node}  # the slow kernel is gone
+    session = ort.InferenceSession(str(tmp_path / f"{role}.onnx"), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(1).uniform(-1, 1, shape).astype(np.float32)
+    prob = session.run(None, {"input": x})[-1]
+    assert prob.shape[:2] == (shape[0], 2)
     np.testing.assert_allclose(prob.sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -30,7 +38,7 @@ def test_cleaned_embedder_is_fp32_dynamic_and_agrees(tmp_path) -> None:
     assert len(shipped.graph.input) > 100  # every weight listed as a graph input, as shipped
     clean_embedder(raw, tmp_path / "sface.onnx", "data")
     model = onnx.load(str(tmp_path / "sface.onnx"))
-    assert {n.op_type for n in model.graph.node}.isdisjoint({"DequantizeLinear", "QuantizeLinear"})
+    assert {n.op_type for n in model.graph.node}.isdisjoint({"DequantizeLinear", "QuantizeLinear", "PRelu"})
     assert [i.name for i in model.graph.input] == ["data"]
     assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "N"
     session = ort.InferenceSession(str(tmp_path / "sface.onnx"), providers=["CPUExecutionProvider"])
