@@ -74,7 +74,8 @@ class EdgeApp:
         self.topics = self.link.topics
         self.new_frame = threading.Event()
         self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
-        processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition)
+        processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition,
+                                                      config.detection)
                       for c in config.cameras}
         self.loop = FrameLoop(self.readers, processors, self.store_events, self.metrics, self.new_frame,
                               config.tracker.lost_after_s)

@@ -36,6 +36,7 @@ from facefleet.gallery import Gallery
 from models.backend import OnnxRuntimeConfig
 from models.mtcnn import DetectorConfig
 from models.pipeline import FacePipeline, PipelineConfig
+from models.schedule import ScheduleConfig
 
 RESOLUTION_WH = (640, 360)
 BENCH_PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")
@@ -95,7 +96,7 @@ class Throughput:
 
 def _processor(pipeline: FacePipeline, camera: str) -> CameraProcessor:
     holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
-    return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig())
+    return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), ScheduleConfig())
 
 
 def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], cameras: int = 1) -> Throughput:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from facefleet.yamlfile import read_yaml_mapping
 from models.pipeline import PipelineConfig, check_frame_fits
+from models.schedule import ScheduleConfig
 
 
 class ConfigError(ValueError):
@@ -228,6 +229,7 @@ class EdgeConfig(_Strict):
     gallery_path: Path | None = Field(None, description="gallery used until the hub sends one")
     cameras: list[CameraConfig] = Field(min_length=1)
     pipeline: PipelineConfig = PipelineConfig()
+    detection: ScheduleConfig = ScheduleConfig()
     tracker: TrackerConfig = TrackerConfig()
     recognition: RecognitionConfig = RecognitionConfig()
     mqtt: MqttConfig = MqttConfig()

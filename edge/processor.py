@@ -1,6 +1,8 @@
 """One camera's frames -> track events.
 
-Per frame: shot-cut test -> detect -> face quality -> predict tracks -> embed the faces that are due ->
+Per frame: shot-cut test -> predict tracks -> detect (on the camera's schedule: the whole pyramid, or only
+around the predicted faces, or nothing in a still, empty scene; `models.schedule`) -> face quality -> embed
+the faces that are due ->
 associate (IoU, refused where a good crop disagrees with the track's template) -> pool embeddings ->
 open-set decision per track -> events. Pure library code: no MQTT, no threads. The caller hands in frames
 and gets back `FrameResult`s with the events and how long each stage took.
@@ -28,6 +30,7 @@ from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
 from models.faces import Faces
 from models.pipeline import EmbeddedFaces
+from models.schedule import DetectionKind, DetectionSchedule, ScheduleConfig
 
 STAGES = ("convert", "detect", "track", "quality", "embed", "match")
 
@@ -53,8 +56,8 @@ class TrackSighting:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What one frame produced: events, counts, seconds per stage, whether it was a shot cut, and which
-    tracks were seen (for evaluation and debugging; a few small records per frame)."""
+    """What one frame produced: events, counts, seconds per stage, whether it was a shot cut, which
+    detection ran, and which tracks were seen (for evaluation and debugging; a few small records per frame)."""
 
     events: list[TrackEventRecord]
     faces: int
@@ -62,6 +65,7 @@ class FrameResult:
     stage_s: dict[str, float]
     cut: bool = False
     sightings: tuple[TrackSighting, ...] = ()
+    detection: DetectionKind = "full"
 
 
 @dataclass
@@ -107,13 +111,14 @@ class CameraProcessor:
     """Tracks and identities of one camera. `process(frame)` per frame; `end_all(ts)` when it stops."""
 
     def __init__(self, camera: str, holder: RecognizerHolder, tracker: TrackerConfig,
-                 recognition: RecognitionConfig) -> None:
+                 recognition: RecognitionConfig, detection: ScheduleConfig) -> None:
         self.camera = camera
         self.holder = holder
         self.config = recognition
         self.tracker_config = tracker
         self.tracker = FaceTracker(tracker)
         self.cuts = ShotCutDetector(tracker.cut_threshold, tracker.cut_ratio)
+        self.schedule = DetectionSchedule(detection)
         self.tracks: dict[int, _TrackState] = {}
         self.last_frame_ts: datetime | None = None
         self._rgb: np.ndarray | None = None  # reused per frame: the hot path allocates no full frames
@@ -128,11 +133,12 @@ class CameraProcessor:
         events = self._end_all(frame.ts, rec) if cut else []
         rgb = self._rgb = _convert(frame.image_bgr, cv2.COLOR_BGR2RGB, self._rgb)
         watch.lap("convert")
-        faces = rec.pipeline.detect_rgb(rgb)
+        prediction = self.tracker.predict()
+        found = self.schedule.detect(rec.pipeline.detector, rgb, prediction.xyxy, force_full=cut)
+        faces = found.faces
         watch.lap("detect")
         gray = self._gray = _convert(rgb, cv2.COLOR_RGB2GRAY, self._gray)
         quality = assess(gray, faces, self.config.min_embed_face_px, self.config.good_face_px)
-        prediction = self.tracker.predict()
         iou = iou_matrix(prediction.xyxy, faces.xyxy)
         proposals = greedy_match(iou, self.tracker_config.iou_match_threshold)
         due = self._due(prediction, proposals, quality)
@@ -148,7 +154,7 @@ class CameraProcessor:
         watch.lap("match")
         sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]))
                           for tid, face in update.assigned)
-        return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, cut, sightings)
+        return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, cut, sightings, found.kind)
 
     def end_all(self, ts: datetime) -> list[TrackEventRecord]:
         """End every active track (camera lost or agent stopping)."""

@@ -57,16 +57,19 @@ def _eval_video(args: argparse.Namespace) -> int:
     from facefleet.video_eval.report import format_eval, run_video_eval, write_json
     from models.mtcnn import DetectorConfig
     from models.pipeline import PipelineConfig
+    from models.schedule import ScheduleConfig
 
     if args.config is not None:
         edge: EdgeConfig = load_config(args.config)
-        pipeline, tracker, recognition = edge.pipeline, edge.tracker, edge.recognition
+        pipeline, tracker, recognition, detection = edge.pipeline, edge.tracker, edge.recognition, edge.detection
     else:
         pipeline, tracker, recognition = PipelineConfig(), TrackerConfig(), RecognitionConfig()
+        detection = ScheduleConfig()
     if args.min_face_px is not None:
         detector = DetectorConfig(**(pipeline.detector.model_dump() | {"min_face_px": args.min_face_px}))
         pipeline = pipeline.model_copy(update={"detector": detector})
-    result = run_video_eval(args.clip, args.truth, args.people, pipeline, tracker, recognition, peer=not args.no_peer)
+    result = run_video_eval(args.clip, args.truth, args.people, pipeline, tracker, recognition, detection,
+                            peer=not args.no_peer)
     for line in format_eval(result):
         print(line, flush=True)
     if args.json is not None:

@@ -21,7 +21,7 @@ import yaml
 
 from models.boxes import iou_matrix
 from models.mtcnn import MtcnnDetector
-from models.schedule import ScheduleConfig, ScheduledDetector
+from models.schedule import DetectionSchedule, ScheduleConfig
 
 
 def clip_frames(path: Path) -> Iterator[np.ndarray]:
@@ -78,7 +78,7 @@ def run_clip(detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: t
     """Full detection on every frame (the reference, run first) and one schedule per interval k."""
     reference = ScheduleRun("every frame")
     runs = [ScheduleRun(f"every {k}") for k in intervals]
-    schedules = [ScheduledDetector(detector, ScheduleConfig(full_every_frames=k)) for k in intervals]
+    schedules = [DetectionSchedule(ScheduleConfig(full_every_frames=k)) for k in intervals]
     history: list[deque[np.ndarray]] = [deque(maxlen=coast_frames) for _ in intervals]
     for rgb in frames:
         start = time.perf_counter()
@@ -89,7 +89,7 @@ def run_clip(detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: t
         reference.kinds.append("full")
         for i, (run, schedule) in enumerate(zip(runs, schedules, strict=True)):
             start = time.perf_counter()
-            result = schedule.detect(rgb, live_boxes(history[i]))
+            result = schedule.detect(detector, rgb, live_boxes(history[i]))
             run.seconds += time.perf_counter() - start
             history[i].append(result.faces.xyxy)
             run.faces.append(len(result.faces))

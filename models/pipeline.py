@@ -165,9 +165,6 @@ class FacePipeline:
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
 
-    def detect_rgb(self, image_rgb: np.ndarray) -> Faces:
-        return self.detector.detect(image_rgb)
-
     def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:
         """Aligned crops, embeddings and raw norms of the given faces of an RGB image."""
         crops = align_faces(image_rgb, faces.landmarks, self.embedder.preprocess.size)

@@ -78,22 +78,26 @@ def plan_detection(frames_since_full: int | None, live_xyxy: np.ndarray, motion:
     return "regions", grow_boxes(live_xyxy, config.region_scale)
 
 
-class ScheduledDetector:
-    """One camera's detector on a schedule: `detect(frame, live boxes)` per frame, in order."""
+class DetectionSchedule:
+    """One camera's detection schedule: `detect(detector, frame, live boxes)` per frame, in order. The
+    detector is passed per call, so a model update between frames changes nothing here."""
 
-    def __init__(self, detector: MtcnnDetector, config: ScheduleConfig | None = None) -> None:
-        self.detector = detector
+    def __init__(self, config: ScheduleConfig | None = None) -> None:
         self.config = config or ScheduleConfig()
         self.motion = MotionDetector(self.config.motion)
         self._since_full: int | None = None
 
-    def detect(self, image_rgb: np.ndarray, live_xyxy: np.ndarray) -> ScheduledFaces:
-        """image_rgb: (H, W, 3) uint8 RGB; live_xyxy: (N, 4) the live tracks' predicted boxes."""
+    def detect(self, detector: MtcnnDetector, image_rgb: np.ndarray, live_xyxy: np.ndarray,
+               force_full: bool = False) -> ScheduledFaces:
+        """image_rgb: (H, W, 3) uint8 RGB; live_xyxy: (N, 4) the live tracks' predicted boxes; force_full:
+        run the whole pyramid whatever the plan (a shot cut: every track just ended)."""
         motion = self.motion.update(image_rgb)
         kind, regions = plan_detection(self._since_full, live_xyxy, motion, self.config)
+        if force_full and kind != "full":
+            kind, regions = "full", np.zeros((0, 4), np.float32)
         if kind == "full":
-            faces, self._since_full = self.detector.detect(image_rgb), 0
+            faces, self._since_full = detector.detect(image_rgb), 0
         else:
             self._since_full = (self._since_full or 0) + 1
-            faces = self.detector.detect_in_regions(image_rgb, regions) if kind == "regions" else Faces.empty()
+            faces = detector.detect_in_regions(image_rgb, regions) if kind == "regions" else Faces.empty()
         return ScheduledFaces(faces, kind, regions, motion)

@@ -22,6 +22,7 @@ from facefleet.gallery import Gallery, build_gallery
 from hub.enroll import Enroller
 from hub.settings import EnrollConfig
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
@@ -91,14 +92,16 @@ class Replay:
 
 
 def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: TrackerConfig,
-                recognition: RecognitionConfig, only: Collection[int] | None = None) -> Replay:
+                recognition: RecognitionConfig, detection: ScheduleConfig,
+                only: Collection[int] | None = None) -> Replay:
     """Every frame of `clip` (or the frame numbers in `only`) through a fresh processor; the events at the
     end included. Frames keep their clip numbers, so a replay of part of a clip scores against its truth."""
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():
         raise ValueError(f"{clip}: not a readable video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    processor = CameraProcessor("eval", RecognizerHolder(Recognizer(pipeline, gallery)), tracker, recognition)
+    processor = CameraProcessor("eval", RecognizerHolder(Recognizer(pipeline, gallery)), tracker, recognition,
+                                detection)
     logs: dict[int, TrackLog] = {}
     cuts: list[int] = []
     events: list[TrackEventRecord] = []

@@ -14,6 +14,7 @@ from facefleet.video_eval.replay import Replay, enroll_folder, replay_clip
 from facefleet.video_eval.score import PersonShotScore, VideoScore, score_replay
 from facefleet.video_eval.truth import BoundaryMove, ClipTruth, align_to_cuts, frame_changes, load_truth
 from models.pipeline import FacePipeline, PipelineConfig
+from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)
@@ -29,11 +30,12 @@ class VideoEval:
 
 
 def run_video_eval(clip: Path, truth_path: Path, people: Path, pipeline_config: PipelineConfig,
-                   tracker: TrackerConfig, recognition: RecognitionConfig, peer: bool = True) -> VideoEval:
+                   tracker: TrackerConfig, recognition: RecognitionConfig, detection: ScheduleConfig,
+                   peer: bool = True) -> VideoEval:
     truth, moves = align_to_cuts(load_truth(truth_path), frame_changes(clip))
     pipeline = FacePipeline.from_config(pipeline_config)
     enrolled = enroll_folder(pipeline, people)
-    replay = replay_clip(clip, pipeline, enrolled.gallery, tracker, recognition)
+    replay = replay_clip(clip, pipeline, enrolled.gallery, tracker, recognition, detection)
     result, error = None, None
     if peer:
         try:

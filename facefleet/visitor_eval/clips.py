@@ -25,6 +25,7 @@ from facefleet.visitor_eval.hubs import eval_hub, hub_gallery, wire_events
 from hub.service import Hub
 from hub.visitors.maintenance import recluster_all
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,12 @@ def _visitors_of(hub: Hub, event_ids: list[str]) -> dict[str, str]:
 
 
 def clip_visitors(clip: Path, truth: ClipTruth | None, pipeline: FacePipeline, people: Path, join_cosine: float,
-                  tracker: TrackerConfig, recognition: RecognitionConfig) -> ClipVisitors:
+                  tracker: TrackerConfig, recognition: RecognitionConfig, detection: ScheduleConfig) -> ClipVisitors:
     with tempfile.TemporaryDirectory(prefix="facefleet-visitors-") as tmp:
         hub = eval_hub(Path(tmp), pipeline, join_cosine)
         try:
             enroll_people(hub, people)
-            replay = replay_clip(clip, pipeline, hub_gallery(hub), tracker, recognition)
+            replay = replay_clip(clip, pipeline, hub_gallery(hub), tracker, recognition, detection)
             ended = _feed(hub, replay, "clip")
             arrival = _visitors_of(hub, ended)
             recluster_all(hub.visitor_store)
@@ -122,7 +123,8 @@ def split_halves(truth: ClipTruth) -> tuple[set[int], set[int]]:
 
 
 def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, people: Path, join_cosine: float,
-                      tracker: TrackerConfig, recognition: RecognitionConfig) -> SuggestionRecall:
+                      tracker: TrackerConfig, recognition: RecognitionConfig,
+                      detection: ScheduleConfig) -> SuggestionRecall:
     truth, _ = align_to_cuts(load_truth(truth_path), frame_changes(clip))
     first, second = split_halves(truth)
     with tempfile.TemporaryDirectory(prefix="facefleet-visitors-") as tmp:
@@ -130,14 +132,14 @@ def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, peop
         try:
             names = enroll_people(hub, people)
             before = hub_gallery(hub)
-            _feed(hub, replay_clip(clip, pipeline, before, tracker, recognition, first), "first-pass")
+            _feed(hub, replay_clip(clip, pipeline, before, tracker, recognition, detection, first), "first-pass")
             accepted, refused = _accept_all(hub)
             not_suggested = dict(hub.visitors.not_suggested)
             after = hub_gallery(hub)
         finally:
             hub.db.close()
-    scores = [score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, second), names), truth)
-              for g in (before, after)]
+    scores = [score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, detection, second), names),
+                           truth) for g in (before, after)]
     outcomes = [[f"{p.shot} {p.person} {p.outcome}" for p in score.people] for score in scores]
     return SuggestionRecall(len(first), len(second), accepted + sum(refused.values()), accepted, dict(refused),
                             not_suggested, scores[0].totals, scores[1].totals, outcomes[0], outcomes[1])

@@ -15,6 +15,7 @@ from facefleet.visitor_eval.clips import ClipVisitors, SuggestionRecall, clip_vi
 from facefleet.visitor_eval.lfw import LfwVisitors, run_lfw_visitors
 from facefleet.visitor_eval.metrics import ClusterQuality
 from models.pipeline import FacePipeline, PipelineConfig
+from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class VisitorEval:
 def run_visitor_eval(data: Path, join_cosine: float, people: int = 200, orders: int = 3, lfw: bool = True,
                      clips: bool = True) -> VisitorEval:
     pipeline = FacePipeline.from_config(PipelineConfig())
-    tracker, recognition = TrackerConfig(), RecognitionConfig()
+    tracker, recognition, detection = TrackerConfig(), RecognitionConfig(), ScheduleConfig()
     lfw_result = run_lfw_visitors(pipeline, data / "lfw", join_cosine, people, orders) if lfw else None
     clip_results: list[ClipVisitors] = []
     recall = None
@@ -37,8 +38,9 @@ def run_visitor_eval(data: Path, join_cosine: float, people: int = 200, orders: 
         aligned, _ = align_to_cuts(load_truth(truth), frame_changes(hamilton))
         for clip, clip_truth in ((hamilton, aligned), (folder / "crowd_1080p.mp4", None)):
             clip_results.append(clip_visitors(clip, clip_truth, pipeline, folder / "people", join_cosine, tracker,
-                                              recognition))
-        recall = suggestion_recall(hamilton, truth, pipeline, folder / "people", join_cosine, tracker, recognition)
+                                              recognition, detection))
+        recall = suggestion_recall(hamilton, truth, pipeline, folder / "people", join_cosine, tracker, recognition,
+                                   detection)
     return VisitorEval(lfw_result, clip_results, recall)
 
 

@@ -20,6 +20,7 @@ from edge.processor import CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 from tests.conftest import CLIPS
 from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment
@@ -81,7 +82,8 @@ def test_real_people_score_higher_liveness_than_photos(fast_pipeline: FacePipeli
     The first shot (frames 0-19, the singer and the pianist small on stage): every tracked face above 0.1;
     the singer's close-up (from frame 82, talking and gesturing): his track strongly."""
     holder = RecognizerHolder(Recognizer(fast_pipeline, Gallery.empty(fast_pipeline.model_id)))
-    processor = CameraProcessor("stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000))
+    processor = CameraProcessor("stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000),
+                                ScheduleConfig())
     cap = cv2.VideoCapture(str(CLIPS / "short_hamilton_clip.mp4"))
     scores_by_shot = []
     for index in range(112):

@@ -15,6 +15,7 @@ from edge.processor import CameraProcessor, Frame
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from facefleet.wire import CameraStats
+from models.schedule import ScheduleConfig
 
 
 class SlotReader:
@@ -44,7 +45,7 @@ def test_dropped_frames_and_lag(pipeline, indices: list[int], dropped: int) -> N
     holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
     metrics = EdgeMetrics()
     loop = FrameLoop([SlotReader("cam", frames)], {"cam": CameraProcessor("cam", holder, TrackerConfig(),  # type: ignore[list-item]
-                     RecognitionConfig())}, lambda events: None, metrics, threading.Event(), 3.0)
+                     RecognitionConfig(), ScheduleConfig())}, lambda events: None, metrics, threading.Event(), 3.0)
     for _ in indices:
         loop._round()
     assert loop.dropped["cam"] == dropped

@@ -15,6 +15,7 @@ from edge.processor import CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 from tests.conftest import LFW
 from tests.edge.scenes import face_patch, lfw_image
 
@@ -40,7 +41,7 @@ def play(processor: CameraProcessor, patches: list[np.ndarray], frames: int = 20
 
 def processor_for(pipeline: FacePipeline, gallery: Gallery, **recognition: float) -> CameraProcessor:
     holder = RecognizerHolder(Recognizer(pipeline, gallery))
-    return CameraProcessor("cam", holder, TrackerConfig(), RecognitionConfig(**recognition))  # type: ignore[arg-type]
+    return CameraProcessor("cam", holder, TrackerConfig(), RecognitionConfig(**recognition), ScheduleConfig())  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

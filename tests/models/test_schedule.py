@@ -7,7 +7,7 @@ import pytest
 from models.boxes import iou_matrix
 from models.imageio import load_image
 from models.motion import Motion
-from models.schedule import ScheduleConfig, ScheduledDetector, grow_boxes, plan_detection
+from models.schedule import DetectionSchedule, ScheduleConfig, grow_boxes, plan_detection
 
 STILL = Motion(np.zeros((0, 4), np.float32), 0.0, False)
 MOVING = Motion(np.array([[0, 0, 50, 50]], np.float32), 0.05, True)
@@ -73,13 +73,13 @@ def test_schedule_on_the_real_clip_keeps_the_singer(pipeline, shared_data) -> No
     regions around the last faces in between, and every frame still has his face."""
     capture = cv2.VideoCapture(str(shared_data / "clips" / "short_hamilton_clip.mp4"))
     capture.set(cv2.CAP_PROP_POS_FRAMES, 90)
-    scheduled = ScheduledDetector(pipeline.detector, ScheduleConfig(full_every_frames=5))
+    scheduled = DetectionSchedule(ScheduleConfig(full_every_frames=5))
     live, kinds = np.zeros((0, 4), np.float32), []
     for _ in range(15):
         ok, frame = capture.read()
         assert ok
         rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        result = scheduled.detect(rgb, live)
+        result = scheduled.detect(pipeline.detector, rgb, live)
         kinds.append(result.kind)
         full = pipeline.detector.detect(rgb)
         assert (_match(full.xyxy[full.size_px > 60], result.faces.xyxy) > 0.5).all()

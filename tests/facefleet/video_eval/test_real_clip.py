@@ -10,6 +10,7 @@ from facefleet.video_eval.replay import enroll_folder, replay_clip
 from facefleet.video_eval.score import VideoScore, score_replay
 from facefleet.video_eval.truth import align_to_cuts, frame_changes, load_truth
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 from tests.conftest import CLIPS
 
 CLIP = CLIPS / "short_hamilton_clip.mp4"
@@ -19,7 +20,7 @@ CLIP = CLIPS / "short_hamilton_clip.mp4"
 def scored(pipeline: FacePipeline) -> VideoScore:
     truth, _ = align_to_cuts(load_truth(CLIPS / "short_hamilton_clip.truth.yaml"), frame_changes(CLIP))
     enrolled = enroll_folder(pipeline, CLIPS / "people")
-    replay = replay_clip(CLIP, pipeline, enrolled.gallery, TrackerConfig(), RecognitionConfig())
+    replay = replay_clip(CLIP, pipeline, enrolled.gallery, TrackerConfig(), RecognitionConfig(), ScheduleConfig())
     return score_replay(replay, truth)
 
 

@@ -34,10 +34,10 @@ def test_visitor_named_and_ignored_in_the_page_reach_the_agent(mqtt_hub, broker,
 
     hub = mqtt_hub.hub
     config = _agent_config(tmp_path, CLIPS / "short_hamilton_clip.mp4", hub.settings.data_dir / "keys" / "hub.pub",
-                           broker.port)
+                           broker.port, mqtt_hub.url)
     log = EventLog(broker.port)
     agent = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], cwd=ROOT,
-                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device},
+                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
                              stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "wb"))  # noqa: SIM115
     admin = mqtt_hub.client(mqtt_hub.admin)
     try:
