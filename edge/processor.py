@@ -134,7 +134,7 @@ class CameraProcessor:
         rgb = self._rgb = _convert(frame.image_bgr, cv2.COLOR_BGR2RGB, self._rgb)
         watch.lap("convert")
         prediction = self.tracker.predict()
-        found = self.schedule.detect(rec.pipeline.detector, rgb, prediction.xyxy, force_full=cut)
+        found = rec.pipeline.detect_scheduled(self.schedule, rgb, prediction.xyxy, force_full=cut)
         faces = found.faces
         watch.lap("detect")
         gray = self._gray = _convert(rgb, cv2.COLOR_RGB2GRAY, self._gray)

@@ -258,8 +258,10 @@ class HomeAssistant:
 
     # plumbing -------------------------------------------------------------------------------------------
     def _remove(self, object_id: str, state_topic: str) -> None:
-        self._send(self.config_topic(object_id), b"")
+        """The retained state first, then the config: one client's QoS 1 messages arrive in order, so whoever
+        sees the config gone has already seen the state gone."""
         self._send(state_topic, b"")
+        self._send(self.config_topic(object_id), b"")
 
     def _send(self, topic: str, payload: bytes) -> None:
         try:

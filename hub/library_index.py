@@ -9,9 +9,9 @@ with IVF a person whose best sample lies in a cell the query did not probe ranks
 is missed.
 
 It is rebuilt from the store at hub start and whenever the active model changed, and kept in step with
-the library by three small hooks the hub calls after each committed write: `refresh_person` (enrollment:
-the person's samples are read back from the store, so hooks applied in any order end in the store's
-state), `remove_samples` and `remove_person` (deletion).
+the library as one of its followers (`hub.library.LibraryFollower`), told after each committed write:
+`person_changed` (enrollment: the person's samples are read back from the store, so hooks applied in any
+order end in the store's state), `samples_removed` and `person_removed` (deletion).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class LibraryIndex:
     """Thread-safe: hooks, searches and rebuilds take one lock."""
 
     def __init__(self, store: EmbeddingStore | None, config: SearchConfig) -> None:
-        """store: where rebuilds and `refresh_person` read from (None: only `replace` fills it, e.g. a bench)."""
+        """store: where rebuilds and `person_changed` read from (None: only `replace` fills it, e.g. a bench)."""
         self.store = store
         self.config = config
         self.model_id = ""
@@ -108,7 +108,7 @@ class LibraryIndex:
                  len(people), type(self._index).__name__, self._build_s)
 
     # hooks ----------------------------------------------------------------------------------------------
-    def refresh_person(self, person_id: str) -> None:
+    def person_changed(self, person_id: str) -> None:
         """After enrollment: the person's samples as the store has them now."""
         with self._lock:
             if self._stale_locked():
@@ -120,12 +120,12 @@ class LibraryIndex:
             if self._misfit_locked():
                 self._rebuild_locked()
 
-    def remove_samples(self, sample_ids: Sequence[str]) -> None:
+    def samples_removed(self, sample_ids: list[str]) -> None:
         """After samples were deleted."""
         with self._lock:
             self._drop_locked(sample_labels(sample_ids))
 
-    def remove_person(self, person_id: str) -> None:
+    def person_removed(self, person_id: str) -> None:
         """After a person (with all samples) was deleted."""
         with self._lock:
             self._drop_locked(self._labels[self._owners_are(person_id)])

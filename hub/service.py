@@ -44,23 +44,19 @@ TICK_S = 1.0
 
 
 @dataclass(frozen=True)
-class LibraryFollowers:
-    """The 1:N index and Home Assistant, kept in step with every committed library write (whichever path
-    made it: an upload, a deletion, a named visitor, an accepted suggestion, "not this person")."""
+class HomeAssistantFollower:
+    """Home Assistant's person sensors, kept in step with every committed library write."""
 
     library: Library
-    index: LibraryIndex
     home_assistant: HomeAssistant
 
     def person_changed(self, person_id: str) -> None:
-        self.index.refresh_person(person_id)
         self.home_assistant.person(self.library.person(person_id))
 
     def samples_removed(self, sample_ids: list[str]) -> None:
-        self.index.remove_samples(sample_ids)
+        """A person's sensor shows where they were last seen, not their samples: nothing to do."""
 
     def person_removed(self, person_id: str) -> None:
-        self.index.remove_person(person_id)
         self.home_assistant.person_removed(person_id)
 
 
@@ -105,7 +101,9 @@ class Hub:
             self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
         self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self._publish,
                                             settings.data_dir / "home_assistant.json")
-        self.library.followers.append(LibraryFollowers(self.library, self.search_index, self.home_assistant))
+        # the library commits, then the 1:N index and Home Assistant follow (whichever path wrote: an upload,
+        # a deletion, a named visitor, an accepted suggestion, "not this person")
+        self.library.followers += [self.search_index, HomeAssistantFollower(self.library, self.home_assistant)]
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(

@@ -16,6 +16,7 @@ from models.embedder import Embedder
 from models.faces import Faces
 from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry
+from models.schedule import DetectionSchedule, ScheduledFaces
 from models.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 
 
@@ -164,6 +165,11 @@ class FacePipeline:
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
+
+    def detect_scheduled(self, schedule: DetectionSchedule, image_rgb: np.ndarray, live_xyxy: np.ndarray,
+                         force_full: bool = False) -> ScheduledFaces:
+        """One camera frame's faces (RGB) on that camera's detection schedule (`models.schedule`)."""
+        return schedule.detect(self.detector, image_rgb, live_xyxy, force_full)
 
     def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:
         """Aligned crops, embeddings and raw norms of the given faces of an RGB image."""

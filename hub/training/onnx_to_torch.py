@@ -3,6 +3,8 @@
 A small interpreter instead of a general converter: each supported ONNX node becomes a torch module with the
 ONNX weights copied in, and `forward` runs them in graph order. The embedders in the registry are plain
 CNNs (Conv, BatchNormalization, PRelu, Gemm, ...); an unsupported op is refused by name rather than guessed.
+The converted artifacts write PRelu as Clip(max=0) -> Mul(slope - 1) -> Add(x) (`models.convert_onnx.fast_prelu`,
+faster on onnxruntime's CPU kernels); that pattern is read back as one PRelu, so training sees the same layers.
 """
 
 from __future__ import annotations
@@ -76,6 +78,34 @@ class _Step:
     output_name: str
 
 
+def fold_fast_prelu(nodes: list[onnx.NodeProto], weights: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
+    """Nodes with each Clip(x, max=0) -> Mul(constant) -> Add(x, .) triple replaced by PRelu(x, constant + 1)
+    (the slope added to `weights`); other nodes unchanged, in order."""
+    producer = {out: node for node in nodes for out in node.output}
+    consumers: dict[str, int] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers[name] = consumers.get(name, 0) + 1
+    folded: dict[str, onnx.NodeProto] = {}  # Add's output -> its PRelu
+    skip: set[int] = set()
+    for node in nodes:
+        if node.op_type != "Add" or len(node.input) != 2:
+            continue
+        x, scaled = node.input
+        mul = producer.get(scaled)
+        if mul is None or mul.op_type != "Mul" or mul.input[1] not in weights or consumers.get(scaled) != 1:
+            continue
+        clip = producer.get(mul.input[0])
+        if (clip is None or clip.op_type != "Clip" or clip.input[0] != x or consumers.get(mul.input[0]) != 1
+                or len(clip.input) < 3 or clip.input[1] or float(np.asarray(weights.get(clip.input[2], 1.0))) != 0):
+            continue
+        slope = f"{node.output[0]}_prelu_slope"
+        weights[slope] = np.asarray(weights[mul.input[1]], np.float32) + 1
+        folded[node.output[0]] = onnx.helper.make_node("PRelu", [x, slope], [node.output[0]], name=node.name)
+        skip.update((id(clip), id(mul)))
+    return [folded.get(n.output[0], n) if n.op_type == "Add" else n for n in nodes if id(n) not in skip]
+
+
 class OnnxEmbedder(nn.Module):
     """The network of an ONNX file: input `input_name` (N, 3, S, S) -> output `output_name` (N, D), unnormalised."""
 
@@ -88,10 +118,11 @@ class OnnxEmbedder(nn.Module):
         self.weights = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
         self.layers = nn.ModuleDict()
         self.steps: list[_Step] = []
-        for index, node in enumerate(graph.node):
+        for node in graph.node:
             if node.op_type == "Constant":
                 self.weights[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
-                continue
+        nodes = fold_fast_prelu([n for n in graph.node if n.op_type != "Constant"], self.weights)
+        for index, node in enumerate(nodes):
             key = f"{index:03d}_{re.sub(r'[^0-9A-Za-z_]', '_', node.output[0])}"
             data_inputs = [i for i in node.input if i and i not in self.weights]
             if len(data_inputs) != 1:

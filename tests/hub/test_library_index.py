@@ -93,20 +93,21 @@ def test_hooks_keep_the_index_equal_to_the_store(library: Library) -> None:
     config = SearchConfig(exact_max_samples=40, nprobe=65_536)
     index = LibraryIndex(library.embedding_store, config)
     index.rebuild()
+    library.followers.append(index)
     faces = {name: unit(rng, 1)[0] for name in ("ann", "bob", "cid")}
     for name, face in faces.items():
-        person, _ = library.add_samples(name, candidates(rng, near(np.tile(face, (15, 1)), rng)), MODEL, 100)
-        index.refresh_person(person.id)
-        index.refresh_person(person.id)  # a repeated hook changes nothing
+        ticket = library.begin_upload(name)
+        person, _ = library.add_samples(ticket, candidates(rng, near(np.tile(face, (15, 1)), rng)), MODEL, 100)
+        index.person_changed(person.id)  # a repeated hook changes nothing
     assert index.stats().samples == 45 and index.stats().kind == "ivf"  # grew past exact_max_samples
     ids = {p.name: p.id for p in library.people()}
     assert index.search_people(faces["bob"], 1, MODEL)[0][0] == ids["bob"]
 
     bob_samples = [s.id for s in library.samples(ids["bob"])]
     library.delete_samples(bob_samples[:5])
-    index.remove_samples(bob_samples[:5])
-    library.delete_person(ids["cid"])
-    index.remove_person(ids["cid"])
+    with library.hub_db.transaction() as db:
+        library.remove_person(db, ids["cid"])
+    library.remove_person_files(ids["cid"])
     assert index.stats().samples == 25
     assert ids["cid"] not in [p for p, _ in index.search_people(faces["cid"], 3, MODEL)]
 
@@ -121,14 +122,14 @@ def test_hooks_keep_the_index_equal_to_the_store(library: Library) -> None:
 
 def test_a_switch_of_the_active_model_rebuilds(library: Library) -> None:
     rng = np.random.default_rng(3)
-    person, samples = library.add_samples("ann", candidates(rng, unit(rng, 3)), MODEL, 100)
+    person, samples = library.add_samples(library.begin_upload("ann"), candidates(rng, unit(rng, 3)), MODEL, 100)
     index = LibraryIndex(library.embedding_store, SearchConfig())
     index.rebuild()
     other = unit(rng, 3)
     library.embedding_store.store("other-model", [s.id for s in samples], other)
     with library.hub_db.transaction() as db:
         assert library.embedding_store.switch(db, "other-model", "v2", set())
-    index.refresh_person(person.id)  # the next hook notices and rebuilds for the new model
+    index.person_changed(person.id)  # the next hook notices and rebuilds for the new model
     assert index.model_id == "other-model"
     assert index.search_people(other[0], 1, "other-model")[0][1] == pytest.approx(1.0, abs=1e-5)
 

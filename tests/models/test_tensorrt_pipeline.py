@@ -18,8 +18,11 @@ import pytest
 import yaml
 
 import models.tensorrt_backend as tb
-from models.backend import OnnxRuntimeConfig, TensorRTConfig
-from models.pipeline import FacePipeline, PipelineConfig
+from models.backend import OnnxRuntimeConfig, TensorRTConfig, open_backend
+from models.embedder import Embedder
+from models.mtcnn import MtcnnDetector
+from models.pipeline import FacePipeline, PipelineConfig, detector_pyramid
+from models.registry import load_registry
 from tests.conftest import ROOT
 from tests.models.trt_standins import FakeMemory, make_tensorrt
 
@@ -45,6 +48,19 @@ def clip_frames(shared_data: Path) -> list[np.ndarray]:
     return frames[::FRAME_STEP]
 
 
+def onnxruntime_twin(pipeline: FacePipeline, config: PipelineConfig) -> FacePipeline:
+    """The files `pipeline` runs (TensorRT's symmetric INT8 copies), on onnxruntime's CPU provider. From the
+    config alone onnxruntime would take its own U8/S8 copies, which find slightly different boxes."""
+    cpu, pyramid = OnnxRuntimeConfig(), detector_pyramid(config.detector)
+    pnet, rnet, onet = (open_backend(pipeline.model_paths[m], cpu, pyramid) for m in ("mtcnn-pnet", "mtcnn-rnet",
+                                                                                       "mtcnn-onet"))
+    spec = load_registry().model(config.embedder_model)
+    assert spec.preprocess is not None and spec.embedding_dim is not None
+    embedder = Embedder(open_backend(pipeline.model_paths[config.embedder_model], cpu), spec.preprocess,
+                        spec.embedding_dim, config.embed_max_batch, config.flip_average)
+    return FacePipeline(MtcnnDetector(pnet, rnet, onet, config.detector), embedder, config.embedder_model)
+
+
 @pytest.fixture
 def standin_tensorrt(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     memory = FakeMemory(capability=(8, 7), gpu_name="Orin")
@@ -63,7 +79,7 @@ def test_jetson_config_finds_what_onnxruntime_finds(clip_frames: list[np.ndarray
     assert jetson.detector.max_batch > jetson.backend.max_batch  # the setting that used to detect nothing
     backend = jetson.backend.model_copy(update={"engine_cache_dir": tmp_path / "engines"})
     on_trt = FacePipeline.from_config(jetson.model_copy(update={"backend": backend}))
-    on_ort = FacePipeline.from_config(jetson.model_copy(update={"backend": OnnxRuntimeConfig(precision="int8")}))
+    on_ort = onnxruntime_twin(on_trt, jetson)
     record = standin_tensorrt.record  # type: ignore[attr-defined]
     rnet_calls_per_frame, faces = [], 0
     for bgr in clip_frames:
