@@ -94,15 +94,16 @@ class Throughput:
     faces: float
 
 
-def _processor(pipeline: FacePipeline, camera: str) -> CameraProcessor:
+def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig) -> CameraProcessor:
     holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
-    return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), ScheduleConfig())
+    return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), detection)
 
 
-def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], cameras: int = 1) -> Throughput:
+def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], detection: ScheduleConfig,
+               cameras: int = 1) -> Throughput:
     """Run `cameras` processors over the frames, each frame to each camera in turn (one inference thread,
     as in the agent); fps is per camera. The first frame warms up and is not counted."""
-    processors = [_processor(pipeline, f"bench{c}") for c in range(cameras)]
+    processors = [_processor(pipeline, f"bench{c}", detection) for c in range(cameras)]
     totals, faces, n, busy, cpu = dict.fromkeys(STAGES, 0.0), 0, 0, 0.0, 0.0
     for i, image in enumerate(frames, start=1):
         for processor in processors:
@@ -214,7 +215,8 @@ class LatencyRun:
     fps: float
 
 
-def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, mosquitto: str) -> LatencyRun:
+def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, detection: ScheduleConfig,
+                  mosquitto: str) -> LatencyRun:
     """The whole agent on a file camera that plays at its own 25 fps (frames the agent is too slow for are
     dropped, as a live camera's are), against a real broker."""
     from edge.app import EdgeApp
@@ -225,6 +227,7 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, mos
         probe = LatencyProbe(port)
         config = EdgeConfig.model_validate({
             "device_id": "bench", "state_dir": tmp, "pipeline": pipeline_config.model_dump(mode="json"),
+            "detection": detection.model_dump(mode="json"),
             "cameras": [{"name": "bench", "source": {"type": "file", "path": str(video), "pacing": "realtime"}}],
             "mqtt": {"host": "127.0.0.1", "port": port}, "http": {"port": 0}, "updates": {"enabled": False}})
         app = EdgeApp(config)
@@ -246,42 +249,45 @@ def _print_table_row(label: str, run: Throughput) -> None:
 
 
 def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: str = "mosquitto",
-              precision: str = "fp32", latency_frames: int = 500, json_path: Path | None = None) -> dict[str, float]:
+              precision: str = "fp32", latency_frames: int = 500, json_path: Path | None = None,
+              full_every_frames: int = ScheduleConfig().full_every_frames) -> dict[str, float]:
     config = PipelineConfig(detector=DetectorConfig(min_face_px=min_face_px),
                             backend=OnnxRuntimeConfig(precision="int8" if precision == "int8" else "fp32"))
     pipeline = FacePipeline.from_config(config)
+    detection = ScheduleConfig(full_every_frames=full_every_frames)
     print(f"edge agent benchmark: min_face_px={min_face_px}, {precision}, {frames} frames per scenario, embed every "
-          f"{RecognitionConfig().embed_every_frames} frames per track; fps = processed frames per second of "
-          f"processing, per camera")
+          f"{RecognitionConfig().embed_every_frames} frames per track, the whole detector every {full_every_frames} "
+          f"frame(s); fps = processed frames per second of processing, per camera")
     print(f"  {'scenario':24s} {'found':>6} {'fps':>7} {'ms/frame':>9} {'cpu ms':>7}  "
           + " ".join(f"{s:>8}" for s in STAGES))
     background = faceless_background(data, pipeline)
     figures: dict[str, float] = {}
     for faces, key in ((0, "fps_640x360_0faces"), (1, "fps_640x360_1face"), (5, "fps_640x360_5faces")):
-        run = throughput(pipeline, make_scene(data, background, faces, frames))
+        run = throughput(pipeline, make_scene(data, background, faces, frames), detection)
         _print_table_row(f"640x360, {faces} face(s)", run)
         figures[key] = round(run.fps, 2)
-    run = throughput(pipeline, make_scene(data, background, 1, frames), cameras=2)
+    run = throughput(pipeline, make_scene(data, background, 1, frames), detection, cameras=2)
     _print_table_row("2 cameras 640x360, 1 face", run)
     figures["fps_two_cameras_each"] = round(run.fps, 2)
-    run = throughput(pipeline, crowd_frames(data, frames))
+    run = throughput(pipeline, crowd_frames(data, frames), detection)
     _print_table_row("1920x1080 crowd clip", run)
     figures["fps_1080p_crowd"] = round(run.fps, 2)
     if not (shutil.which(mosquitto) or Path("/usr/sbin/mosquitto").exists()):
         print("mosquitto not found: latency not measured")
     else:
-        figures.update(_latency(data, background, config, mosquitto, latency_frames))
+        figures.update(_latency(data, background, config, detection, mosquitto, latency_frames))
     if json_path is not None:
         json_path.write_text(json.dumps(figures, indent=2, sort_keys=True))
         print(f"figures written to {json_path}")
     return figures
 
 
-def _latency(data: Path, background: np.ndarray, config: PipelineConfig, mosquitto: str,
+def _latency(data: Path, background: np.ndarray, config: PipelineConfig, detection: ScheduleConfig, mosquitto: str,
              frames: int) -> dict[str, float]:
     figures: dict[str, float] = {}
     for faces in (1, 5):
-        run = event_latency(make_scene(data, background, faces, frames, on_off_frames=(30, 20)), config, mosquitto)
+        run = event_latency(make_scene(data, background, faces, frames, on_off_frames=(30, 20)), config, detection,
+                            mosquitto)
         if not run.latencies:
             print(f"latency ({faces} face(s)): no events arrived")
             continue

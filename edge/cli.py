@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
+from models.schedule import ScheduleConfig
 
 log = logging.getLogger("edge")
 
@@ -46,7 +47,8 @@ def _bench(args: argparse.Namespace) -> int:
     from edge.bench import run_bench
 
     run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
-              precision=args.precision, latency_frames=args.latency_frames, json_path=args.json)
+              precision=args.precision, latency_frames=args.latency_frames, json_path=args.json,
+              full_every_frames=args.full_every_frames)
     return 0
 
 
@@ -68,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="onnxruntime CPU precision")
     bench.add_argument("--latency-frames", type=int, default=500, help="frames of the latency runs (25 fps)")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.add_argument("--full-every-frames", type=int, default=ScheduleConfig().full_every_frames,
+                       help="the agent's detection.full_every_frames (1: the whole detector on every frame)")
     bench.set_defaults(func=_bench)
     return parser
 

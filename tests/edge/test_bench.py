@@ -8,13 +8,14 @@ import pytest
 
 from edge.bench import crowd_frames, faceless_background, make_scene, throughput
 from models.pipeline import FacePipeline
+from models.schedule import ScheduleConfig
 
 
 @pytest.mark.parametrize("faces", [0, 1, 5])
 def test_scene_has_the_faces_it_claims(fast_pipeline: FacePipeline, shared_data: Path, faces: int) -> None:
     frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), faces, frames=3)
     assert frames[0].shape == (360, 640, 3)
-    run = throughput(fast_pipeline, frames)
+    run = throughput(fast_pipeline, frames, ScheduleConfig())
     assert run.faces == faces and run.fps > 0 and run.cpu_ms > 0
     assert sum(run.shares.values()) == pytest.approx(1.0)
 
@@ -28,7 +29,7 @@ def test_faces_come_and_go(fast_pipeline: FacePipeline, shared_data: Path) -> No
 
 def test_two_cameras_and_the_real_crowd(fast_pipeline: FacePipeline, shared_data: Path) -> None:
     frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), 1, frames=3)
-    two = throughput(fast_pipeline, frames, cameras=2)
+    two = throughput(fast_pipeline, frames, ScheduleConfig(), cameras=2)
     assert two.faces == 1 and two.fps > 0  # per camera: each camera saw each frame
-    crowd = throughput(fast_pipeline, crowd_frames(shared_data, 3))
+    crowd = throughput(fast_pipeline, crowd_frames(shared_data, 3), ScheduleConfig(full_every_frames=1))
     assert crowd.faces >= 3  # 5-10 faces of 40-150 px in the real clip
