@@ -64,6 +64,9 @@ class EdgeApp:
     def __init__(self, config: EdgeConfig) -> None:
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.new_frame = threading.Event()
+        # First: a camera this machine cannot open (CSI off a Jetson) stops the start before anything loads.
+        self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
         self.metrics = EdgeMetrics()
         self.holder = RecognizerHolder(boot_recognizer(config))
         self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
@@ -72,8 +75,6 @@ class EdgeApp:
                               **self._status_fields())
         self.link = MqttLink(config.mqtt, config.device_id, self.outbox, status)
         self.topics = self.link.topics
-        self.new_frame = threading.Event()
-        self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
         processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition,
                                                       config.detection)
                       for c in config.cameras}

@@ -19,8 +19,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from edge.config import CameraConfig, CsiSource, FileSource, RtspSource, UsbSource
+from edge.config import CameraConfig, ConfigError, CsiSource, FileSource, UsbSource
 from edge.frames import Frame
+from edge.gstreamer import pipeline_string
 
 log = logging.getLogger(__name__)
 
@@ -33,39 +34,27 @@ class Capture(Protocol):
     def set(self, prop: int, value: float) -> bool: ...
 
 
-def capture_target(camera: CameraConfig) -> tuple[str | int, int]:
+def capture_target(camera: CameraConfig, jetson: bool | None = None) -> tuple[str | int, int]:
     """What to hand `cv2.VideoCapture` for a camera: (filename, device or pipeline; API preference).
 
-    With `gstreamer: true` (JetPack's OpenCV) sources become pipelines ending in a leaky appsink that keeps
-    one buffer; CSI cameras always need one. Elsewhere plain OpenCV opens files, devices and RTSP URLs.
+    With `gstreamer: true` (JetPack's OpenCV) sources become `edge.gstreamer` pipelines ending in a leaky
+    appsink that keeps one buffer; CSI cameras always need one. Elsewhere plain OpenCV opens files, devices
+    and RTSP URLs. `jetson=None` detects the platform.
+
+    Raises:
+        ConfigError: the camera cannot be opened on this machine (a CSI camera off a Jetson).
     """
     src = camera.source
-    sink = "appsink drop=true max-buffers=1 sync=false"
-    if isinstance(src, CsiSource):
-        w, h = src.resolution_wh
-        return (f"nvarguscamerasrc sensor-id={src.sensor_id} ! video/x-raw(memory:NVMM),width={w},height={h},"
-                f"format=NV12,framerate={src.fps}/1 ! nvvidconv ! video/x-raw,format=BGRx ! videoconvert ! "
-                f"video/x-raw,format=BGR ! {sink}", cv2.CAP_GSTREAMER)
     if isinstance(src, FileSource):
         return str(src.path), cv2.CAP_ANY
+    if isinstance(src, CsiSource) or camera.gstreamer:
+        try:
+            return pipeline_string(src, jetson), cv2.CAP_GSTREAMER
+        except ValueError as exc:
+            raise ConfigError(f"camera {camera.name}: {exc}") from exc
     if isinstance(src, UsbSource):
-        if not camera.gstreamer:
-            return src.device, cv2.CAP_V4L2
-        w, h = src.resolution_wh
-        return (f"v4l2src device=/dev/video{src.device} ! video/x-raw,width={w},height={h} ! videoconvert ! "
-                f"video/x-raw,format=BGR ! {sink}", cv2.CAP_GSTREAMER)
-    assert isinstance(src, RtspSource)
-    if not camera.gstreamer:
-        return src.url, cv2.CAP_FFMPEG
-    return (f"rtspsrc location={src.url} latency={src.latency_ms} ! rtph264depay ! h264parse ! "
-            f"nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx ! "
-            f"queue leaky=downstream max-size-buffers=1 ! videoconvert ! video/x-raw,format=BGR ! {sink}",
-            cv2.CAP_GSTREAMER)
-
-
-def open_capture(camera: CameraConfig) -> Capture:
-    target, api = capture_target(camera)
-    return cv2.VideoCapture(target, api)
+        return src.device, cv2.CAP_V4L2
+    return src.url, cv2.CAP_FFMPEG
 
 
 @dataclass(frozen=True)
@@ -94,7 +83,10 @@ class CameraReader:
         self.loop_file = isinstance(src, FileSource) and src.loop
         self.every_frame = isinstance(src, FileSource) and src.pacing == "every_frame"
         self.realtime_file = isinstance(src, FileSource) and src.pacing == "realtime"
-        self._open = opener or (lambda: open_capture(camera))
+        if opener is None:  # the target is worked out now: a camera this machine cannot open fails the start
+            target, api = capture_target(camera)
+            opener = lambda: cv2.VideoCapture(target, api)  # noqa: E731
+        self._open = opener
         self._new_frame = new_frame
         self._cond = threading.Condition()
         self._frame: Frame | None = None

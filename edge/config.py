@@ -36,23 +36,44 @@ class FileSource(_Strict):
     pacing: Literal["realtime", "every_frame"] = "realtime"
 
 
+# The URL and the device path go into a GStreamer pipeline string: no spaces, quotes or backslashes.
+RTSP_URL_PATTERN = r"^rtsps?://[^\s\"'\\]+$"
+V4L2_PATH_PATTERN = r"^/dev/video[0-9]+$|^/dev/v4l/by-(id|path)/[A-Za-z0-9._:-]+$"
+ResolutionWH = tuple[Annotated[int, Field(ge=16, le=7680)], Annotated[int, Field(ge=16, le=4320)]]
+
+
 class UsbSource(_Strict):
+    """A V4L2 webcam. `mjpeg` asks the camera for JPEG frames (needed for 720p30 on most USB 2 cameras)."""
+
     type: Literal["usb"] = "usb"
-    device: int = Field(0, ge=0, le=63, description="N of /dev/videoN")
-    resolution_wh: tuple[int, int] = (1280, 720)
+    device: Annotated[int, Field(ge=0, le=63)] | Annotated[str, Field(pattern=V4L2_PATH_PATTERN)] = Field(
+        0, description="N of /dev/videoN, or a stable /dev/v4l/by-id/... (by-path) name")
+    resolution_wh: ResolutionWH = (1280, 720)
+    fps: int | None = Field(None, ge=1, le=240, description="GStreamer caps; none: the camera's own rate")
+    mjpeg: bool = False
 
 
 class RtspSource(_Strict):
+    """An IP camera stream. latency_ms is rtspsrc's jitter buffer: lower is fresher, too low stutters.
+    timeout_ms: a stream silent this long is an error and a reconnect (GStreamer's watchdog) rather than
+    a read that blocks forever."""
+
     type: Literal["rtsp"] = "rtsp"
-    url: str = Field(pattern=r"^rtsps?://")
+    url: str = Field(pattern=RTSP_URL_PATTERN)
     latency_ms: int = Field(200, ge=0, le=10_000)
+    codec: Literal["h264", "h265"] = "h264"
+    tcp: bool = Field(True, description="RTP over the RTSP TCP connection (no lost UDP packets)")
+    timeout_ms: int = Field(5000, ge=100, le=600_000)
 
 
 class CsiSource(_Strict):
+    """A MIPI CSI sensor through Argus (Jetson only). flip_method: nvvidconv's 0..7 (2 = rotate 180)."""
+
     type: Literal["csi"] = "csi"
     sensor_id: int = Field(0, ge=0, le=7)
-    resolution_wh: tuple[int, int] = (1280, 720)
+    resolution_wh: ResolutionWH = (1280, 720)
     fps: int = Field(30, ge=1, le=120)
+    flip_method: int = Field(0, ge=0, le=7)
 
 
 Source = Annotated[FileSource | UsbSource | RtspSource | CsiSource, Field(discriminator="type")]

@@ -26,8 +26,9 @@ from edge.pooling import PooledTemplate, appearance_verdict, pool_weight
 from edge.quality import FaceQuality, assess
 from edge.recognizer import Recognizer, RecognizerHolder
 from edge.shotcut import ShotCutDetector
-from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match, iou_matrix
+from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
+from models.boxes import iou_matrix
 from models.faces import Faces
 from models.pipeline import EmbeddedFaces
 from models.schedule import DetectionKind, DetectionSchedule, ScheduleConfig

@@ -1,8 +1,8 @@
 """Face tracking across frames: a constant-velocity Kalman filter per face (SORT).
 
 Per frame: `predict()` moves every track one step; the caller associates detections with the predictions
-(`greedy_match` on the IoU matrix, masked by whatever else it knows, e.g. appearance) and hands the pairs to
-`update(faces, pairs)`. Track ids are per camera, start at 1 and never repeat within a tracker's life. A
+(`greedy_match` on `models.boxes.iou_matrix`, masked by whatever else it knows, e.g. appearance) and hands
+the pairs to `update(faces, pairs)`. Track ids are per camera, start at 1 and never repeat within a tracker's life. A
 track becomes active after `activation_frames` hits (a single false detection never reaches the outside
 world) and ends after `lost_frames` frames without a matching detection.
 """
@@ -20,24 +20,6 @@ from models.faces import Faces
 _F = np.eye(8, dtype=np.float64)
 _F[:4, 4:] = np.eye(4)
 _H = np.eye(4, 8, dtype=np.float64)
-
-
-def iou_matrix(a_xyxy: np.ndarray, b_xyxy: np.ndarray) -> np.ndarray:
-    """(N, 4), (M, 4) boxes -> (N, M) intersection over union; 0 for empty or degenerate boxes."""
-    if len(a_xyxy) == 0 or len(b_xyxy) == 0:
-        return np.zeros((len(a_xyxy), len(b_xyxy)), np.float32)
-    a, b = a_xyxy[:, None, :], b_xyxy[None, :, :]
-    inter_wh = np.clip(np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2]), 0, None)
-    inter = inter_wh[..., 0] * inter_wh[..., 1]
-    union = _area(a) + _area(b) - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0).astype(np.float32)
-
-
-def _area(xyxy: np.ndarray) -> np.ndarray:
-    """(..., 4) boxes -> (...) areas, 0 for inverted boxes."""
-    wh = np.clip(xyxy[..., 2:4] - xyxy[..., 0:2], 0, None)
-    area: np.ndarray = wh[..., 0] * wh[..., 1]
-    return area
 
 
 def greedy_match(iou: np.ndarray, threshold: float) -> list[tuple[int, int]]:

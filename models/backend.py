@@ -107,7 +107,7 @@ class TensorRTConfig(BaseModel):
 
 class TorchConfig(BaseModel):
     """PyTorch, for the embedder on a GPU hub: the ONNX embedder converted to a torch module
-    (`hub.training.onnx_to_torch`, the converter retraining uses), run on `device`.
+    (`models.onnx_to_torch`, the converter retraining uses), run on `device`.
 
     precision: fp32 runs float32 kernels (on Ampere and newer GPUs cuDNN may use TF32 for convolutions, as
         PyTorch does by default); fp16 casts weights and inputs to half (CUDA only): faster, slightly less

@@ -92,7 +92,11 @@ def clip_int(xyxy: np.ndarray, resolution_wh: tuple[int, int]) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of (N,4) and (M,4) boxes -> (N, M); continuous coordinates (no +1)."""
+    """Pairwise IoU of (N,4) and (M,4) boxes -> (N, M) float32; continuous coordinates (no +1).
+
+    0 for empty or degenerate (zero-size, inverted) boxes. The tracker, the detector tests and the schedule
+    benchmark all use this one.
+    """
     if len(a) == 0 or len(b) == 0:
         return np.zeros((len(a), len(b)), np.float32)
     tl = np.maximum(a[:, None, :2], b[None, :, :2])

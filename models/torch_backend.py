@@ -1,6 +1,6 @@
 """PyTorch behind the `Backend` interface: the embedder on a GPU hub (or its CPU), through the same ONNX file.
 
-The ONNX embedder becomes a torch module with `hub.training.onnx_to_torch`, the converter retraining uses, so
+The ONNX embedder becomes a torch module with `models.onnx_to_torch`, the converter retraining uses, so
 enrollment embeddings on the GPU come from the very graph the edge runs; a graph it cannot convert (MTCNN's
 multi-output nets, Q/DQ INT8 copies) is refused by name. torch is imported here only, when this backend is
 chosen. One lock per instance: a module in eval mode is safe to share, but interleaved host/device copies of
@@ -41,7 +41,7 @@ class TorchBackend:
     def __init__(self, path: Path, config: TorchConfig) -> None:
         import torch
 
-        from hub.training.onnx_to_torch import load_onnx_embedder
+        from models.onnx_to_torch import load_onnx_embedder
 
         self.device = torch_device(config)
         self.dtype = torch.float16 if config.precision == "fp16" else torch.float32

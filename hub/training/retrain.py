@@ -24,7 +24,6 @@ from hub.training.context import CurrentModel, RetrainContext
 from hub.training.dataset import PersonSamples, TrainingSplit, as_people, split_people, to_pixels
 from hub.training.evaluation import LfwBenchmark, held_out_identification, onnx_embed_fn
 from hub.training.gate import ModelScores, decide
-from hub.training.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
 from hub.training.progress import (
     CandidateFiles,
     ModelFigures,
@@ -37,6 +36,7 @@ from hub.training.progress import (
 )
 from hub.training.release import new_version, write_release
 from hub.training.trainer import Trainer, TrainingResult
+from models.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
 from models.quantize import quantize_embedder
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from hub.training.config import TrainingConfig
 from hub.training.dataset import BatchSampler, TrainingSplit
 from hub.training.evaluation import IdentificationMetrics, identification
 from hub.training.margins import CombinedMarginHead
-from hub.training.onnx_to_torch import OnnxEmbedder
 from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
 from hub.training.trunk import TrunkFeatures
+from models.onnx_to_torch import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import torch
 from hub.training.augment import augment_batch
 from hub.training.config import AugmentConfig
 from hub.training.dataset import to_pixels
-from hub.training.onnx_to_torch import OnnxEmbedder, extract_trunk
 from hub.training.progress import TrainingCancelled
+from models.onnx_to_torch import OnnxEmbedder, extract_trunk
 
 
 class TrunkFeatures:

@@ -86,9 +86,9 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
     measured between the first and the last step (held-out evaluations at either end excluded)."""
     from hub.training.config import TrainingConfig
     from hub.training.dataset import PersonSamples, split_people
-    from hub.training.onnx_to_torch import load_onnx_embedder
     from hub.training.progress import TrainingProgress
     from hub.training.trainer import Trainer
+    from models.onnx_to_torch import load_onnx_embedder
 
     labels = pack.train_labels
     people = [PersonSamples(f"p{k}", pack.train_crops_rgb[labels == k]) for k in np.unique(labels)]

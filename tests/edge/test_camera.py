@@ -15,7 +15,8 @@ import pytest
 
 from edge.app import EdgeApp
 from edge.camera import CameraReader, capture_target
-from edge.config import CameraConfig
+from edge.config import CameraConfig, ConfigError
+from edge.gstreamer import pipeline_string
 from tests.conftest import CLIPS
 from tests.edge.conftest import Subscriber, agent_config
 
@@ -115,19 +116,30 @@ def test_agent_reports_a_missing_camera_and_recovers_when_it_appears(tmp_path: P
         app.stop()
 
 
-@pytest.mark.parametrize(("source", "gstreamer", "expected"), [
+@pytest.mark.parametrize(("source", "gstreamer", "jetson", "expected"), [
     # CSI always needs a GStreamer pipeline with nvarguscamerasrc and a leaky appsink
-    ({"type": "csi", "sensor_id": 1}, False, "nvarguscamerasrc sensor-id=1"),
-    # RTSP on a Jetson decodes in hardware
-    ({"type": "rtsp", "url": "rtsp://cam/stream"}, True, "nvv4l2decoder"),
+    ({"type": "csi", "sensor_id": 1}, False, True, "nvarguscamerasrc sensor-id=1"),
+    # RTSP on a Jetson decodes in hardware, behind a watchdog, the URL quoted
+    ({"type": "rtsp", "url": "rtsp://cam/stream"}, True, True,
+     'rtspsrc location="rtsp://cam/stream" latency=200 protocols=tcp ! watchdog timeout=5000 ! rtph264depay'
+     " ! h264parse ! nvv4l2decoder"),
+    # RTSP elsewhere decodes in software
+    ({"type": "rtsp", "url": "rtsp://cam/stream", "codec": "h265"}, True, False, "avdec_h265"),
     # USB through GStreamer names the device node
-    ({"type": "usb", "device": 2}, True, "v4l2src device=/dev/video2"),
+    ({"type": "usb", "device": 2}, True, False, "v4l2src device=/dev/video2"),
 ])
-def test_gstreamer_pipelines(source: dict[str, Any], gstreamer: bool, expected: str) -> None:
+def test_gstreamer_pipelines(source: dict[str, Any], gstreamer: bool, jetson: bool, expected: str) -> None:
     camera = CameraConfig.model_validate({"name": "c", "source": source, "gstreamer": gstreamer})
-    target, api = capture_target(camera)
+    target, api = capture_target(camera, jetson)
+    assert target == pipeline_string(camera.source, jetson)  # type: ignore[arg-type]
     assert isinstance(target, str) and expected in target and "appsink drop=true max-buffers=1" in target
     assert api == cv2.CAP_GSTREAMER
+
+
+def test_a_csi_camera_off_a_jetson_is_a_config_error() -> None:
+    camera = CameraConfig.model_validate({"name": "lobby", "source": {"type": "csi"}})
+    with pytest.raises(ConfigError, match="camera lobby: CSI cameras"):
+        capture_target(camera, jetson=False)
 
 
 def test_plain_opencv_targets() -> None:

@@ -5,20 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from edge.gstreamer import (
-    APPSINK,
-    CsiCamera,
-    RtspCamera,
-    UsbCamera,
-    is_jetson,
-    pipeline_string,
-)
+from edge.config import CsiSource, RtspSource, UsbSource
+from edge.gstreamer import APPSINK, is_jetson, pipeline_string
 
 CASES = [
     # CSI on a Jetson: Argus ISP into NVMM, converted by nvvidconv.
     (
-        CsiCamera(),
+        CsiSource(),
         True,
         "nvarguscamerasrc sensor-id=0 ! "
         "video/x-raw(memory:NVMM),width=1280,height=720,format=NV12,framerate=30/1 ! "
@@ -27,7 +22,7 @@ CASES = [
     ),
     # Second sensor, 1080p, mounted upside down.
     (
-        CsiCamera(sensor_id=1, resolution_wh=(1920, 1080), fps=60, flip_method=2),
+        CsiSource(sensor_id=1, resolution_wh=(1920, 1080), fps=60, flip_method=2),
         True,
         "nvarguscamerasrc sensor-id=1 ! "
         "video/x-raw(memory:NVMM),width=1920,height=1080,format=NV12,framerate=60/1 ! "
@@ -36,14 +31,21 @@ CASES = [
     ),
     # USB raw frames: the same anywhere.
     (
-        UsbCamera("/dev/video1", (640, 480), 30),
+        UsbSource(device=1, resolution_wh=(640, 480), fps=30),
         False,
         "v4l2src device=/dev/video1 ! video/x-raw,width=640,height=480,framerate=30/1 ! videoconvert ! "
         "video/x-raw,format=BGR ! " + APPSINK,
     ),
+    # USB without fps: no framerate in the caps, the camera picks its own rate.
+    (
+        UsbSource(device=2),
+        False,
+        "v4l2src device=/dev/video2 ! video/x-raw,width=1280,height=720 ! videoconvert ! "
+        "video/x-raw,format=BGR ! " + APPSINK,
+    ),
     # USB MJPEG on a Jetson: hardware JPEG decode.
     (
-        UsbCamera("/dev/video0", mjpeg=True),
+        UsbSource(device=0, fps=30, mjpeg=True),
         True,
         "v4l2src device=/dev/video0 ! image/jpeg,width=1280,height=720,framerate=30/1 ! "
         "nvv4l2decoder mjpeg=1 ! "
@@ -51,14 +53,14 @@ CASES = [
     ),
     # USB MJPEG elsewhere: software JPEG decode.
     (
-        UsbCamera("/dev/v4l/by-id/usb-Logitech_C920-video-index0", mjpeg=True),
+        UsbSource(device="/dev/v4l/by-id/usb-Logitech_C920-video-index0", fps=30, mjpeg=True),
         False,
         "v4l2src device=/dev/v4l/by-id/usb-Logitech_C920-video-index0 ! image/jpeg,width=1280,height=720,"
         "framerate=30/1 ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
     ),
     # RTSP H.264 on a Jetson: nvv4l2decoder, watchdog, leaky queue.
     (
-        RtspCamera("rtsp://user:pw@10.0.0.5:554/stream1"),
+        RtspSource(url="rtsp://user:pw@10.0.0.5:554/stream1"),
         True,
         'rtspsrc location="rtsp://user:pw@10.0.0.5:554/stream1" latency=200 protocols=tcp ! '
         "watchdog timeout=5000 ! "
@@ -67,7 +69,7 @@ CASES = [
     ),
     # RTSP H.265 on a PC over UDP: software decoder.
     (
-        RtspCamera("rtsp://cam.local/h265", codec="h265", latency_ms=50, tcp=False),
+        RtspSource(url="rtsp://cam.local/h265", codec="h265", latency_ms=50, tcp=False),
         False,
         'rtspsrc location="rtsp://cam.local/h265" latency=50 ! watchdog timeout=5000 ! '
         "rtph265depay ! h265parse ! "
@@ -90,20 +92,37 @@ def test_every_pipeline_keeps_only_the_newest_frame(camera) -> None:  # type: ig
 @pytest.mark.parametrize(
     ("camera", "jetson"),
     [
-        (CsiCamera(), False),  # no Argus off a Jetson
-        (CsiCamera(flip_method=8), True),  # nvvidconv has 0..7
-        (UsbCamera("/dev/video0 ! filesink location=/etc/passwd"), False),  # pipeline injection
-        (UsbCamera("/dev/sda"), False),  # not a camera
-        (UsbCamera(resolution_wh=(8, 8)), False),
-        (UsbCamera(fps=0), False),
-        (RtspCamera("http://cam/stream"), False),  # wrong scheme
-        (RtspCamera('rtsp://cam/a" ! filesink location=x'), True),  # quote breaking out of location
-        (RtspCamera("rtsp://cam/a", latency_ms=-1), True),
+        (CsiSource(), False),  # no Argus off a Jetson
+        # made around the config's checks (in code, not from a file): still refused here
+        (UsbSource.model_construct(device="/dev/video0 ! filesink location=/etc/passwd"), False),  # injection
+        (UsbSource.model_construct(device="/dev/sda"), False),  # not a camera
+        (RtspSource.model_construct(url="http://cam/stream"), False),  # wrong scheme
+        (RtspSource.model_construct(url='rtsp://cam/a" ! filesink location=x'), True),  # quote breaks out
     ],
 )
 def test_invalid_cameras_are_refused(camera, jetson: bool) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         pipeline_string(camera, jetson)
+
+
+@pytest.mark.parametrize(
+    ("model", "fields"),
+    [
+        (CsiSource, {"flip_method": 8}),  # nvvidconv has 0..7
+        (UsbSource, {"device": "/dev/video0 ! filesink location=/etc/passwd"}),  # pipeline injection
+        (UsbSource, {"device": "/dev/sda"}),  # not a camera
+        (UsbSource, {"resolution_wh": (8, 8)}),
+        (UsbSource, {"fps": 0}),
+        (RtspSource, {"url": "http://cam/stream"}),  # wrong scheme
+        (RtspSource, {"url": 'rtsp://cam/a" ! filesink location=x'}),  # quote breaking out of location
+        (RtspSource, {"url": "rtsp://cam/a b"}),  # a space ends the element
+        (RtspSource, {"url": "rtsp://cam/a", "latency_ms": -1}),
+        (RtspSource, {"url": "rtsp://cam/a", "timeout_ms": 10}),  # a watchdog that fires between frames
+    ],
+)
+def test_the_config_refuses_what_would_break_a_pipeline(model, fields) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValidationError):
+        model.model_validate(fields)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ import pytest
 from edge.config import TrackerConfig
 from edge.liveness import LivenessCue, nonrigid_motion
 from edge.quality import alignable, assess, sharpness_score, size_score
-from edge.tracker import FaceTracker, greedy_match, iou_matrix
+from edge.tracker import FaceTracker, greedy_match
+from models.boxes import iou_matrix
 from models.faces import Faces
 
 # A frontal face's 5 landmarks in a 100 px box at the origin.
@@ -23,19 +24,7 @@ def faces_at(*boxes: tuple[float, float, float, float]) -> Faces:
     return Faces(xyxy, np.ones(len(xyxy), np.float32), landmarks.astype(np.float32))
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ([[0, 0, 10, 10]], [[0, 0, 10, 10]], 1.0),  # identical
-    ([[0, 0, 10, 10]], [[5, 0, 15, 10]], 1 / 3),  # half overlap
-    ([[0, 0, 10, 10]], [[20, 20, 30, 30]], 0.0),  # disjoint
-    ([[0, 0, 0, 0]], [[0, 0, 0, 0]], 0.0),  # zero-size boxes
-])
-def test_iou(a: list[list[float]], b: list[list[float]], expected: float) -> None:
-    iou = iou_matrix(np.array(a, np.float32), np.array(b, np.float32))
-    assert iou[0, 0] == pytest.approx(expected, abs=1e-6)
-
-
-def test_iou_of_nothing_and_greedy_match() -> None:
-    assert iou_matrix(np.zeros((0, 4)), np.zeros((3, 4))).shape == (0, 3)
+def test_greedy_match() -> None:
     iou = np.array([[0.9, 0.8], [0.85, 0.1]], np.float32)
     assert greedy_match(iou, 0.3) == [(0, 0)]  # row 1 only overlaps column 1 by 0.1, below the threshold
     assert greedy_match(np.zeros((0, 0)), 0.3) == []

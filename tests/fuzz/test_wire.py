@@ -6,6 +6,7 @@ never sees an exception, and nothing downstream is called with it.
 
 from __future__ import annotations
 
+import json
 import queue
 from datetime import datetime, timezone
 from types import SimpleNamespace
@@ -14,7 +15,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from hypothesis import given
+from hypothesis import example, given
 from pydantic import BaseModel, ValidationError
 
 from edge.mqtt_link import MqttLink
@@ -52,15 +53,30 @@ VALID: dict[type[BaseModel], dict[str, Any]] = {
 }
 
 
+def _whole(model: type[BaseModel]) -> bytes:
+    """The valid document as the strategies serialise it (a strict prefix of it is never JSON)."""
+    return json.dumps(VALID[model], default=str).encode()
+
+
 @pytest.mark.parametrize("model", list(VALID), ids=lambda m: m.__name__)
 def test_parsers_accept_or_raise_validation_error(model: type[BaseModel]) -> None:
+    required = {name for name, field in model.model_fields.items() if field.is_required()}
+
     @FUZZ
+    @example(_whole(model))  # the valid document itself must parse
     @given(payloads(VALID[model]))
     def check(payload: bytes) -> None:
         try:
-            model.model_validate_json(payload)
+            parsed = model.model_validate_json(payload)
         except ValidationError:
-            pass
+            # any payload may be refused, except the valid document itself
+            assert payload != _whole(model), "the valid document was refused"
+            return
+        assert not _whole(model).startswith(payload) or payload == _whole(model), "a cut-short document parsed"
+        keys = set(json.loads(payload))
+        assert keys <= set(model.model_fields), f"unknown keys accepted: {keys - set(model.model_fields)}"
+        assert required <= keys, f"required keys missing: {required - keys}"
+        assert model.model_validate_json(parsed.model_dump_json()) == parsed  # what it accepts, it can send
 
     check()
 
@@ -117,12 +133,18 @@ def test_hub_mqtt_thread_survives_bad_payloads(kind: str) -> None:
 
 
 @FUZZ
+@example(_whole(UpdateAnnouncement))  # the valid announcement must be queued
 @given(payloads(VALID[UpdateAnnouncement]))
 def test_edge_update_handler_queues_only_valid_announcements(payload: bytes) -> None:
     updater = SimpleNamespace(_queue=queue.SimpleQueue())
     Updater.on_message(updater, "facefleet/edge-1/updates", payload)  # type: ignore[arg-type]
-    if not updater._queue.empty():
-        assert isinstance(updater._queue.get(), UpdateAnnouncement)
+    try:
+        expected = UpdateAnnouncement.model_validate_json(payload)
+    except ValidationError:
+        assert updater._queue.empty(), "a malformed announcement was queued"
+        return
+    assert updater._queue.get_nowait() == expected  # a valid one is queued, once and unchanged
+    assert updater._queue.empty()
 
 
 def test_edge_mqtt_thread_survives_a_failing_handler() -> None:

@@ -18,7 +18,7 @@ import hub
 from tests.conftest import LFW, ROOT, free_port
 
 # The retraining engine proper: these need torch and are imported only when a job starts.
-TORCH_MODULES = {"hub.training.augment", "hub.training.margins", "hub.training.onnx_to_torch",
+TORCH_MODULES = {"hub.training.augment", "hub.training.margins",
                  "hub.training.trainer", "hub.training.trunk", "hub.training.retrain"}
 PERSON = "Colin_Powell"
 

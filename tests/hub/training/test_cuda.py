@@ -9,9 +9,9 @@ import torch
 
 from hub.training.config import TrainingConfig
 from hub.training.dataset import split_people
-from hub.training.onnx_to_torch import export_onnx, load_onnx_embedder
 from hub.training.retrain import max_abs_diff_to_onnx
 from hub.training.trainer import Trainer
+from models.onnx_to_torch import export_onnx, load_onnx_embedder
 
 
 @pytest.mark.gpu

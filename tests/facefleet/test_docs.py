@@ -1,0 +1,12 @@
+"""The `facefleet` command's commands, subcommands and options are all in a README (the top-level one)."""
+
+from __future__ import annotations
+
+from facefleet.cli import build_parser
+from tests.readme_docs import command_paths, undocumented_commands, undocumented_options
+
+
+def test_every_command_and_option_is_documented() -> None:
+    assert {"models fetch", "eval lfw", "load"} <= set(command_paths(build_parser()))  # subcommands listed
+    assert not undocumented_commands("facefleet", build_parser())
+    assert not undocumented_options("facefleet", build_parser())
