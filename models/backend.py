@@ -161,20 +161,3 @@ class OnnxRuntimeBackend:
 def _provider_max_batch(active: list[str], config: OnnxRuntimeConfig) -> int | None:
     """The TensorRT provider's engines refuse batches above their profile; the CPU and CUDA ones have no limit."""
     return config.tensorrt.profiles.max_batch if "TensorrtExecutionProvider" in active else None
-
-
-def open_backend(path: Path, config: BackendConfig, pyramid: Pyramid | None = None) -> Backend:
-    """The backend `config.type` names, running the ONNX file `path`.
-
-    pyramid: the detector's image pyramid, from which engines with profiles (TensorRT, onnxruntime's
-        TensorRT provider) derive P-Net's input shapes; not needed for the fixed-size nets.
-    """
-    if config.type == "onnxruntime":
-        return OnnxRuntimeBackend(path, config, pyramid)
-    if config.type == "torch":
-        from models.torch_backend import TorchBackend  # imports torch lazily
-
-        return TorchBackend(path, config)
-    from models.tensorrt_backend import TensorRTBackend  # imports tensorrt lazily, GPU machines only
-
-    return TensorRTBackend(path, config, pyramid)

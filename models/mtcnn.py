@@ -23,11 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from models.backend import Backend, batch_limit
 from models.boxes import clip_int, nms, regress, square
 from models.faces import Faces
+from models.pyramid import PNET_CELL_PX, pyramid_scales
 from models.regions import best_per_square, level_window, region_squares
 
 _MEAN = (127.5, 127.5, 127.5)
 _SCALE = 1.0 / 128.0
-_PNET_CELL = 12
 
 
 class DetectorConfig(BaseModel):
@@ -64,18 +64,6 @@ class DetectorConfig(BaseModel):
         if not all(0.0 < t < 1.0 for t in value):
             raise ValueError("each threshold must lie strictly between 0 and 1")
         return value
-
-
-def pyramid_scales(resolution_wh: tuple[int, int], min_face_px: int, scale_factor: float) -> list[float]:
-    """Scales at which P-Net's 12 px window matches faces from min_face_px up to the image size."""
-    scale = _PNET_CELL / min_face_px
-    side = min(resolution_wh) * scale
-    scales = []
-    while side >= _PNET_CELL:
-        scales.append(scale)
-        scale *= scale_factor
-        side *= scale_factor
-    return scales
 
 
 class MtcnnDetector:
@@ -149,12 +137,12 @@ class MtcnnDetector:
         low, high = self.config.region_face_fraction
         found = []
         for scale, level in self._levels(image):
-            face_px = _PNET_CELL / scale
+            face_px = PNET_CELL_PX / scale
             if face_px > high * sides.max():
                 break  # every later level looks for even bigger faces
             for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
-                if min(x1 - x0, y1 - y0) >= _PNET_CELL:
+                if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
                     found.append(_level_nms(*self._pnet_cells(level[y0:y1, x0:x1], scale, (x0 // 2, y0 // 2))))
         return _concat(found)
 
@@ -165,7 +153,7 @@ class MtcnnDetector:
         reg, prob = self.pnet.run(cv2.dnn.blobFromImage(level, _SCALE, mean=_MEAN, swapRB=False))
         index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
         cells = np.stack([xs + cell_origin_xy[0], ys + cell_origin_xy[1]], axis=1).astype(np.float32)
-        xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + _PNET_CELL) / scale)], 1)
+        xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + PNET_CELL_PX) / scale)], 1)
         return xyxy, prob[index, 1, ys, xs], reg[index, :, ys, xs]
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:

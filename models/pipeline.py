@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.align import align_faces
 from models.artifacts import verified_model_path
-from models.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig, open_backend
+from models.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig
 from models.embedder import Embedder
+from models.engines import open_backend
 from models.faces import Faces
 from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-PNET_CELL_PX = 12
+from models.pyramid import PNET_CELL_PX
 
 
 def region_squares(regions_xyxy: np.ndarray, resolution_wh: tuple[int, int]) -> np.ndarray:

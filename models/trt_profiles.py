@@ -17,8 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from models.pyramid import PNET_CELL_PX, pyramid_scales
+
 Shape = tuple[int, ...]
-PNET_CELL_PX = 12  # P-Net's receptive field: the smallest input it accepts
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,6 @@ class ProfileConfig(BaseModel):
 def pnet_level_hw(resolution_wh: tuple[int, int], min_face_px: int,
                   scale_factor: float) -> list[tuple[int, int]]:
     """(H, W) of every pyramid level, largest first, exactly as `MtcnnDetector` resizes the frame."""
-    from models.mtcnn import pyramid_scales
-
     w, h = resolution_wh
     return [(int(h * s + 1), int(w * s + 1)) for s in pyramid_scales((w, h), min_face_px, scale_factor)]
 

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from facefleet.gallery import Gallery, build_gallery
-from models.backend import OnnxRuntimeConfig, open_backend
+from models.backend import OnnxRuntimeConfig
 from models.embedder import Embedder
+from models.engines import open_backend
 from models.eval_lfw import lfw_crops
 from models.pipeline import FacePipeline
 from models.registry import Preprocess

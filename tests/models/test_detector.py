@@ -7,7 +7,7 @@ import pytest
 from models.boxes import iou_matrix
 from models.imageio import load_image
 from models.lfw import read_pairs
-from models.mtcnn import pyramid_scales
+from models.pyramid import pyramid_scales
 
 
 def _rgb(path) -> np.ndarray:

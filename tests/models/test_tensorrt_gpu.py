@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.backend import OnnxRuntimeConfig, TensorRTConfig, open_backend
+from models.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines import open_backend
 from models.registry import default_model_dir
 from models.trt_profiles import Pyramid
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from models.backend import TensorRTConfig, open_backend
+from models.backend import TensorRTConfig
+from models.engines import open_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -18,8 +18,9 @@ import pytest
 import yaml
 
 import models.tensorrt_backend as tb
-from models.backend import OnnxRuntimeConfig, TensorRTConfig, open_backend
+from models.backend import OnnxRuntimeConfig, TensorRTConfig
 from models.embedder import Embedder
+from models.engines import open_backend
 from models.mtcnn import MtcnnDetector
 from models.pipeline import FacePipeline, PipelineConfig, detector_pyramid
 from models.registry import load_registry

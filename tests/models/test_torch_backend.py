@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.backend import OnnxRuntimeConfig, TorchConfig, open_backend
+from models.backend import OnnxRuntimeConfig, TorchConfig
+from models.engines import open_backend
 from models.imageio import load_image
 from models.pipeline import FacePipeline, PipelineConfig
 
