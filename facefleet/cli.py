@@ -109,7 +109,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import tempfile
 
-    from facefleet.demo import run_demo
+    from facefleet.sim.demo import run_demo
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-demo-"))
     return run_demo(workdir, args.data, args.people, args.duration, args.agents)
@@ -120,7 +120,7 @@ def _load(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from facefleet.load import run_load
+    from facefleet.sim.load import run_load
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-load-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Hostile uploads against a real hub process: peak memory, and search latency behind a long enrollment.
 
-The hub runs as its own process (`facefleet.procs`), so its peak resident memory is read from
+The hub runs as its own process (`facefleet.sim.procs`), so its peak resident memory is read from
 `/proc/<pid>/status` (`VmHWM`, the high-water mark, which only ever grows): after a warm-up enrollment of
 an ordinary 1080p photo, each probe's figure is how far the peak rose above that. The probes are small
 files that declare huge images: a PNG of 6000x6000 (a few tens of KB), five of them in one request, an
@@ -26,8 +26,8 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from facefleet import procs as system
-from facefleet.procs import Processes, free_port, wait_for
+from facefleet.sim import procs as system
+from facefleet.sim.procs import Processes, free_port, wait_for
 
 Upload = list[tuple[str, tuple[str, bytes, str]]]
 

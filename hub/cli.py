@@ -95,7 +95,7 @@ def _bench(args: argparse.Namespace) -> int:
             raise SystemExit("bench: `ann` runs alone")
         return _bench_ann(args)
 
-    from facefleet.procs import Processes
+    from facefleet.sim.procs import Processes
     from hub.bench import run_bench
     from hub.bench_upload import run_upload_bench
 

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facefleet.broker import BrokerSetup
+from facefleet.sim.broker import BrokerSetup
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -93,11 +93,11 @@ SITE_DEVICES = ("door-1", "door-2", "lobby-1", "edge-test")
 
 
 class ShippedBroker:
-    """Mosquitto with the shipped config (`facefleet.broker`): passwords for the hub, the monitor, the
+    """Mosquitto with the shipped config (`facefleet.sim.broker`): passwords for the hub, the monitor, the
     SITE_DEVICES and two observers; plain MQTT on a loopback port, TLS on another. Restartable."""
 
     def __init__(self, workdir: Path) -> None:
-        from facefleet.broker import prepare_broker
+        from facefleet.sim.broker import prepare_broker
 
         self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),
                                     ("observer-1", "observer-2"))

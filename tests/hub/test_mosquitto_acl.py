@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from facefleet.broker import HUB_USER, SHIPPED
+from facefleet.sim.broker import HUB_USER, SHIPPED
 from tests.conftest import BrokerClient, ShippedBroker
 
 

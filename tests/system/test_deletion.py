@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 
 from edge.slots import SlotStore
-from facefleet import procs as system
 from facefleet.gallery import Gallery
-from facefleet.procs import wait_for
+from facefleet.sim import procs as system
+from facefleet.sim.procs import wait_for
 from hub.bench_upload import cpu_seconds
 from tests.conftest import LFW
 from tests.system.conftest import System

@@ -6,7 +6,7 @@ import resource
 from pathlib import Path
 
 from facefleet.cli import main
-from facefleet.load import quantiles, raise_open_files, run_load
+from facefleet.sim.load import quantiles, raise_open_files, run_load
 from tests.conftest import SHARED_DATA
 
 

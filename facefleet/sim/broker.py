@@ -16,9 +16,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from facefleet.localca import LocalCa
+from facefleet.sim.localca import LocalCa
 
-SHIPPED = Path(__file__).resolve().parents[1] / "hub" / "mosquitto"
+SHIPPED = Path(__file__).resolve().parents[2] / "hub" / "mosquitto"
 HUB_USER = "facefleet-hub"
 MONITOR_USER = "facefleet-monitor"
 

@@ -26,12 +26,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
-from facefleet import procs as system
-from facefleet.broker import MONITOR_USER, prepare_broker
-from facefleet.procs import Processes, free_port, wait_for
+from facefleet.sim import procs as system
+from facefleet.sim.broker import MONITOR_USER, prepare_broker
+from facefleet.sim.procs import Processes, free_port, wait_for
 from facefleet.wire import Topics, TrackEvent
 
-log = logging.getLogger("facefleet.demo")
+log = logging.getLogger("facefleet.sim.demo")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
