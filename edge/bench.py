@@ -33,10 +33,10 @@ from edge.frames import Frame
 from edge.processor import STAGES, CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
-from models.backend import OnnxRuntimeConfig
-from models.mtcnn import DetectorConfig
+from models.detect.mtcnn import DetectorConfig
+from models.detect.schedule import ScheduleConfig
+from models.engines.backend import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig
-from models.schedule import ScheduleConfig
 
 RESOLUTION_WH = (640, 360)
 BENCH_PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder")

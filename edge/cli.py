@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
-from models.schedule import ScheduleConfig
+from models.detect.schedule import ScheduleConfig
 
 log = logging.getLogger("edge")
 

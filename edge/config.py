@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from facefleet.yamlfile import read_yaml_mapping
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import PipelineConfig, check_frame_fits
-from models.schedule import ScheduleConfig
 
 
 class ConfigError(ValueError):

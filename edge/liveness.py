@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from models.align import similarity_transform
+from models.embed.align import similarity_transform
 
 
 def align_to(landmarks: np.ndarray, reference: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """One camera's frames -> track events.
 
 Per frame: shot-cut test -> predict tracks -> detect (on the camera's schedule: the whole pyramid, or only
-around the predicted faces, or nothing in a still, empty scene; `models.schedule`) -> face quality -> embed
+around the predicted faces, or nothing in a still, empty scene; `models.detect.schedule`) -> face quality -> embed
 the faces that are due ->
 associate (IoU, refused where a good crop disagrees with the track's template) -> pool embeddings ->
 open-set decision per track -> events. Pure library code: no MQTT, no threads. The caller hands in frames
@@ -28,10 +28,10 @@ from edge.recognizer import Recognizer, RecognizerHolder
 from edge.shotcut import ShotCutDetector
 from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
-from models.boxes import iou_matrix
+from models.detect.boxes import iou_matrix
+from models.detect.schedule import DetectionKind, DetectionSchedule, ScheduleConfig
 from models.faces import Faces
 from models.pipeline import EmbeddedFaces
-from models.schedule import DetectionKind, DetectionSchedule, ScheduleConfig
 
 STAGES = ("convert", "detect", "track", "quality", "embed", "match")
 

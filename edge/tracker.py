@@ -1,7 +1,7 @@
 """Face tracking across frames: a constant-velocity Kalman filter per face (SORT).
 
 Per frame: `predict()` moves every track one step; the caller associates detections with the predictions
-(`greedy_match` on `models.boxes.iou_matrix`, masked by whatever else it knows, e.g. appearance) and hands
+(`greedy_match` on `models.detect.boxes.iou_matrix`, masked by whatever else it knows, e.g. appearance) and hands
 the pairs to `update(faces, pairs)`. Track ids are per camera, start at 1 and never repeat within a tracker's life. A
 track becomes active after `activation_frames` hits (a single false detection never reaches the outside
 world) and ends after `lost_frames` frames without a matching detection.

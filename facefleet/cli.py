@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 def _models_fetch(args: argparse.Namespace) -> int:
-    from models.fetch import fetch_all
+    from models.prepare.fetch import fetch_all
 
     paths = fetch_all(args.model_dir, args.cache_dir, offline=args.offline)
     for model_id, path in paths.items():
@@ -18,7 +18,7 @@ def _models_fetch(args: argparse.Namespace) -> int:
 
 
 def _models_quantize(args: argparse.Namespace) -> int:
-    from models.quantize import quantize_all
+    from models.prepare.quantize import quantize_all
 
     for path in quantize_all(args.data, args.model_dir, calibration_images_count=args.images):
         print(path)
@@ -26,8 +26,8 @@ def _models_quantize(args: argparse.Namespace) -> int:
 
 
 def _models_engines(args: argparse.Namespace) -> int:
-    from models.build_engines import build_all
     from models.pipeline import PipelineConfig
+    from models.prepare.build_engines import build_all
 
     if args.config is not None:
         from facefleet.yamlfile import read_yaml_mapping
@@ -44,7 +44,7 @@ def _models_engines(args: argparse.Namespace) -> int:
 
 def _eval_lfw(args: argparse.Namespace) -> int:
     from edge.config import RecognitionConfig
-    from models.eval_lfw import run_lfw_eval
+    from models.eval.eval_lfw import run_lfw_eval
 
     threshold = None if args.no_open_set else RecognitionConfig().match_threshold
     run_lfw_eval(args.data, precisions=tuple(args.precision.split(",")), model_dir=args.model_dir, plot=args.plot,
@@ -55,9 +55,9 @@ def _eval_lfw(args: argparse.Namespace) -> int:
 def _eval_video(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig, load_config
     from facefleet.video_eval.report import format_eval, run_video_eval, write_json
-    from models.mtcnn import DetectorConfig
+    from models.detect.mtcnn import DetectorConfig
+    from models.detect.schedule import ScheduleConfig
     from models.pipeline import PipelineConfig
-    from models.schedule import ScheduleConfig
 
     if args.config is not None:
         edge: EdgeConfig = load_config(args.config)
@@ -92,14 +92,14 @@ def _eval_visitors(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     if args.schedule:
-        from models.bench_schedule import run_schedule_bench
-        from models.mtcnn import DetectorConfig
+        from models.detect.mtcnn import DetectorConfig
+        from models.eval.bench_schedule import run_schedule_bench
         from models.pipeline import FacePipeline, PipelineConfig
 
         config = PipelineConfig(model_dir=args.model_dir, detector=DetectorConfig(min_face_px=args.min_face_px))
         run_schedule_bench(args.data, FacePipeline.from_config(config).detector, per_frame=args.per_frame)
         return 0
-    from models.bench import run_bench
+    from models.eval.bench import run_bench
 
     run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet,
               json_path=args.json)

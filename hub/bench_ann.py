@@ -183,14 +183,14 @@ def run_ann_bench(sizes: tuple[int, ...], queries: int, lfw: tuple[np.ndarray, n
 
 
 def lfw_embeddings(lfw_dir: Path, people: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """SFace embeddings of LFW's open-set split (`models.eval_openset`): the library (one photo of each
+    """SFace embeddings of LFW's open-set split (`models.eval.eval_openset`): the library (one photo of each
     person: the gallery, then the people with one photo), its people, and the queries (the gallery people's
     other photos). The whole split's crops are the ones `facefleet eval lfw` caches, and its embeddings are
     cached beside them (keyed by the crops and the embedder file); `people` keeps only the first that many
     gallery people and caches nothing."""
     from models.artifacts import load_manifest
-    from models.eval_openset import lfw_open_set_split
-    from models.lfw import cache_key, crops_for_images
+    from models.eval.eval_openset import lfw_open_set_split
+    from models.eval.lfw import cache_key, crops_for_images
     from models.pipeline import FacePipeline
     from models.registry import default_cache_dir, default_model_dir
 

@@ -9,16 +9,16 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.align import align_faces
 from models.artifacts import verified_model_path
-from models.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig
-from models.embedder import Embedder
-from models.engines import open_backend
+from models.detect.mtcnn import DetectorConfig, MtcnnDetector
+from models.detect.schedule import DetectionSchedule, ScheduledFaces
+from models.embed.align import align_faces
+from models.embed.embedder import Embedder
+from models.engines.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig
+from models.engines.factory import open_backend
+from models.engines.tensorrt.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 from models.faces import Faces
-from models.mtcnn import DetectorConfig, MtcnnDetector
 from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry
-from models.schedule import DetectionSchedule, ScheduledFaces
-from models.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 
 
 def detector_pyramid(detector: DetectorConfig) -> Pyramid:
@@ -169,7 +169,7 @@ class FacePipeline:
 
     def detect_scheduled(self, schedule: DetectionSchedule, image_rgb: np.ndarray, live_xyxy: np.ndarray,
                          force_full: bool = False) -> ScheduledFaces:
-        """One camera frame's faces (RGB) on that camera's detection schedule (`models.schedule`)."""
+        """One camera frame's faces (RGB) on that camera's detection schedule (`models.detect.schedule`)."""
         return schedule.detect(self.detector, image_rgb, live_xyxy, force_full)
 
     def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:

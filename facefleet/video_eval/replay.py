@@ -21,8 +21,8 @@ from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery, build_gallery
 from hub.enroll import Enroller
 from hub.settings import EnrollConfig
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 

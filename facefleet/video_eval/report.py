@@ -13,8 +13,8 @@ from facefleet.video_eval.peer import PeerRun, PeerUnavailable, run_peer, score_
 from facefleet.video_eval.replay import Replay, enroll_folder, replay_clip
 from facefleet.video_eval.score import PersonShotScore, VideoScore, score_replay
 from facefleet.video_eval.truth import BoundaryMove, ClipTruth, align_to_cuts, frame_changes, load_truth
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline, PipelineConfig
-from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from facefleet.video_eval.truth import ClipTruth, align_to_cuts, frame_changes, 
 from facefleet.visitor_eval.hubs import eval_hub, hub_gallery, wire_events
 from hub.service import Hub
 from hub.visitors.maintenance import recluster_all
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)

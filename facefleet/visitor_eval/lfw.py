@@ -15,7 +15,7 @@ from facefleet.visitor_eval.lfw_split import LabelledImages, visitor_split
 from facefleet.visitor_eval.metrics import ClusterQuality, cluster_quality
 from hub.visitors.cluster import nearest_centre, recluster, unit_rows
 from hub.visitors.maintenance import recluster_all
-from models.lfw import cache_key, crops_for_images
+from models.eval.lfw import cache_key, crops_for_images
 from models.pipeline import FacePipeline
 from models.registry import default_cache_dir
 

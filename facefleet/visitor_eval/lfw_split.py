@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.lfw import image_path
+from models.eval.lfw import image_path
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ from facefleet.video_eval.truth import align_to_cuts, frame_changes, load_truth
 from facefleet.visitor_eval.clips import ClipVisitors, SuggestionRecall, clip_visitors, suggestion_recall
 from facefleet.visitor_eval.lfw import LfwVisitors, run_lfw_visitors
 from facefleet.visitor_eval.metrics import ClusterQuality
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline, PipelineConfig
-from models.schedule import ScheduleConfig
 
 
 @dataclass(frozen=True)

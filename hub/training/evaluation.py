@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from facefleet.gallery import Gallery, build_gallery
-from models.backend import OnnxRuntimeConfig
-from models.embedder import Embedder
-from models.engines import open_backend
-from models.eval_lfw import lfw_crops
+from models.embed.embedder import Embedder
+from models.engines.backend import OnnxRuntimeConfig
+from models.engines.factory import open_backend
+from models.eval.eval_lfw import lfw_crops
+from models.eval.verification import kfold_verification
 from models.pipeline import FacePipeline
 from models.registry import Preprocess
-from models.verification import kfold_verification
 
 EmbedFn = Callable[[np.ndarray], np.ndarray]
 
@@ -88,7 +88,7 @@ def load_lfw_benchmark(pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[in
 def lfw_folds_without(lfw_dir: Path, names: Sequence[str]) -> list[int]:
     """Folds of pairs.txt in which none of these people appear (the folds are identity-disjoint), so a
     model trained on them is still evaluated on strangers."""
-    from models.lfw import read_pairs
+    from models.eval.lfw import read_pairs
 
     pairs = read_pairs(lfw_dir)
     people = {p.parent.name for p in pairs.images}

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hub.training.dataset import PersonSamples
-from models.lfw import cache_key, crops_for_images, read_pairs
+from models.eval.lfw import cache_key, crops_for_images, read_pairs
 from models.pipeline import FacePipeline
 from models.registry import default_cache_dir
 

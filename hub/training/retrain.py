@@ -36,8 +36,8 @@ from hub.training.progress import (
 )
 from hub.training.release import new_version, write_release
 from hub.training.trainer import Trainer, TrainingResult
-from models.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
-from models.quantize import quantize_embedder
+from models.prepare.onnx_to_torch import OnnxEmbedder, export_onnx, load_onnx_embedder
+from models.prepare.quantize import quantize_embedder
 
 log = logging.getLogger(__name__)
 

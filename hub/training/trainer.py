@@ -21,7 +21,7 @@ from hub.training.evaluation import IdentificationMetrics, identification
 from hub.training.margins import CombinedMarginHead
 from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
 from hub.training.trunk import TrunkFeatures
-from models.onnx_to_torch import OnnxEmbedder
+from models.prepare.onnx_to_torch import OnnxEmbedder
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from hub.training.augment import augment_batch
 from hub.training.config import AugmentConfig
 from hub.training.dataset import to_pixels
 from hub.training.progress import TrainingCancelled
-from models.onnx_to_torch import OnnxEmbedder, extract_trunk
+from models.prepare.onnx_to_torch import OnnxEmbedder, extract_trunk
 
 
 class TrunkFeatures:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.backend import Backend
-from models.embedder import Embedder
+from models.embed.embedder import Embedder
+from models.engines.backend import Backend
 from models.registry import load_registry
 from scripts.gpucheck.packfile import PackedCheck
 from scripts.gpucheck.table import Row, lfw_accuracy, not_available, row_cosines
@@ -28,10 +28,10 @@ def throughput(fn: Callable[[], object], items: int, min_seconds: float = 0.5) -
 
 
 def cuda_memory_row(device: str) -> Row:
-    """Pinned host -> device -> host through `models.cuda_memory` (the TensorRT backend's memory layer)."""
+    """Pinned host -> device -> host through `models.engines.cuda_memory` (the TensorRT backend's memory layer)."""
     if device != "cuda":
         return not_available("cuda memory", "", "run with --device cpu")
-    from models.cuda_memory import open_cuda_memory
+    from models.engines.cuda_memory import open_cuda_memory
 
     try:
         memory = open_cuda_memory()
@@ -88,7 +88,7 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
     from hub.training.dataset import PersonSamples, split_people
     from hub.training.progress import TrainingProgress
     from hub.training.trainer import Trainer
-    from models.onnx_to_torch import load_onnx_embedder
+    from models.prepare.onnx_to_torch import load_onnx_embedder
 
     labels = pack.train_labels
     people = [PersonSamples(f"p{k}", pack.train_crops_rgb[labels == k]) for k in np.unique(labels)]
@@ -112,7 +112,7 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
 
 def tensorrt_reason() -> str | None:
     """Why no TensorRT row can run here, or None when it can."""
-    from models.tensorrt_backend import import_tensorrt
+    from models.engines.tensorrt.tensorrt_backend import import_tensorrt
 
     try:
         import_tensorrt()

@@ -56,7 +56,7 @@ def aligned_lfw(pipeline: FacePipeline, lfw: Path, budget_left: int, max_folds: 
                 max_pairs: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """JPEG crops of the images of whole folds 0, 1, ... (and the pairs (P, 3) i j same, folds (P,) over
     them) until the next fold would exceed `budget_left` bytes. Crops are cached per fold like the LFW eval."""
-    from models.lfw import cache_key, crops_for_images, read_pairs
+    from models.eval.lfw import cache_key, crops_for_images, read_pairs
     from models.registry import default_cache_dir
 
     pairs = read_pairs(lfw, min(max_folds, TRAIN_FOLD))

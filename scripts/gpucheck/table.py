@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.verification import kfold_verification
+from models.eval.verification import kfold_verification
 
 COSINE_GATE = 0.999  # a float GPU path must give the reference's embeddings
 
@@ -42,7 +42,7 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def lfw_accuracy(embeddings: np.ndarray, pairs: np.ndarray, folds: np.ndarray) -> float:
-    """The README's protocol (`models.verification.kfold_verification`, same iff cosine >= threshold,
+    """The README's protocol (`models.eval.verification.kfold_verification`, same iff cosine >= threshold,
     threshold chosen on the other folds; one fold alone chooses its own)."""
     scores = row_cosines(embeddings[pairs[:, 0]], embeddings[pairs[:, 1]])
     return kfold_verification(scores, pairs[:, 2].astype(bool), folds).accuracy

@@ -21,7 +21,7 @@ def check_tensorrt() -> Result:
         trt = importlib.import_module("tensorrt")
     except ImportError as exc:
         return "tensorrt", False, f"{exc} (venv made without --system-site-packages?)"
-    from models.trt_api import tensorrt_api
+    from models.engines.tensorrt.trt_api import tensorrt_api
 
     api = tensorrt_api(trt)
     shape = ", ".join(name for name, present in (("strongly typed", api.strongly_typed),
@@ -32,7 +32,7 @@ def check_tensorrt() -> Result:
 
 def gpu_capability() -> tuple[str, tuple[int, int]] | None:
     """(GPU name, compute capability) through the agent's own CUDA layer, or None without a usable GPU."""
-    from models.cuda_memory import open_cuda_memory
+    from models.engines.cuda_memory import open_cuda_memory
 
     try:
         return open_cuda_memory().device_info()
@@ -41,7 +41,7 @@ def gpu_capability() -> tuple[str, tuple[int, int]] | None:
 
 
 def recommended_precision(capability: tuple[int, int]) -> str:
-    from models.trt_api import precision_for_device
+    from models.engines.tensorrt.trt_api import precision_for_device
 
     return precision_for_device("int8", capability)
 

@@ -17,7 +17,7 @@ from paho.mqtt.properties import Properties
 
 from edge.config import EdgeConfig
 from facefleet.gallery import Gallery
-from models.mtcnn import DetectorConfig
+from models.detect.mtcnn import DetectorConfig
 from models.pipeline import FacePipeline, PipelineConfig
 from tests.conftest import LFW
 from tests.edge.scenes import ENROLLED, STRANGER, Segment, enrolled_gallery, lfw_image, write_people_video

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from edge.bench import crowd_frames, faceless_background, make_scene, throughput
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 
 
 @pytest.mark.parametrize("faces", [0, 1, 5])

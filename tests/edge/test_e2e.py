@@ -19,8 +19,8 @@ from edge.frames import Frame
 from edge.processor import CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 from tests.conftest import CLIPS
 from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment

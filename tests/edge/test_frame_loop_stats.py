@@ -15,7 +15,7 @@ from edge.processor import CameraProcessor, Frame
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from facefleet.wire import CameraStats
-from models.schedule import ScheduleConfig
+from models.detect.schedule import ScheduleConfig
 
 
 class SlotReader:

@@ -14,8 +14,8 @@ from edge.frames import Frame
 from edge.processor import CameraProcessor
 from edge.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 from tests.conftest import LFW
 from tests.edge.scenes import face_patch, lfw_image
 

@@ -10,7 +10,7 @@ from edge.config import TrackerConfig
 from edge.liveness import LivenessCue, nonrigid_motion
 from edge.quality import alignable, assess, sharpness_score, size_score
 from edge.tracker import FaceTracker, greedy_match
-from models.boxes import iou_matrix
+from models.detect.boxes import iou_matrix
 from models.faces import Faces
 
 # A frontal face's 5 landmarks in a 100 px box at the origin.

@@ -218,7 +218,7 @@ def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(pipe
     from hub.db import HubDb
     from hub.embeddings import EmbeddingStore
     from hub.galleries import ArtifactStore
-    from models.backend import TorchConfig
+    from models.engines.backend import TorchConfig
     from models.pipeline import PipelineConfig
     from models.registry import default_model_dir
 

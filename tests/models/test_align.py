@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.align import ARCFACE_TEMPLATE_112, align_faces, similarity_transform
+from models.embed.align import ARCFACE_TEMPLATE_112, align_faces, similarity_transform
 
 
 def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:

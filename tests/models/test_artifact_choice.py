@@ -2,7 +2,7 @@
 
 import pytest
 
-from models.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
 from models.pipeline import artifact_kind, runs_on_cpu
 from models.registry import artifact_name, load_registry
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.boxes import clip_int, iou_matrix, nms, regress, square
+from models.detect.boxes import clip_int, iou_matrix, nms, regress, square
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def test_iou_matrix() -> None:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_opencv_union_nms_is_the_greedy_rule(seed: int) -> None:
-    from models.boxes import _nms_loop
+    from models.detect.boxes import _nms_loop
 
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, 300))

@@ -15,7 +15,7 @@ from models.registry import default_cache_dir, load_registry
 ])
 def test_mtcnn_export_matches_torch(tmp_path, role: str, shape: tuple[int, ...]) -> None:
     pytest.importorskip("torch", reason="conversion needs the convert extra")
-    from models.convert_mtcnn import export_mtcnn_net
+    from models.prepare.convert_mtcnn import export_mtcnn_net
 
     raw = default_cache_dir() / "raw" / f"mtcnn-{role}" / f"{role}.pt"
     worst = export_mtcnn_net(role, raw, tmp_path / f"{role}.onnx")  # compared with nn.PReLU / nn.Softmax
@@ -30,7 +30,7 @@ def test_mtcnn_export_matches_torch(tmp_path, role: str, shape: tuple[int, ...])
 
 
 def test_cleaned_embedder_is_fp32_dynamic_and_agrees(tmp_path) -> None:
-    from models.convert_onnx import clean_embedder
+    from models.prepare.convert_onnx import clean_embedder
 
     spec = load_registry().model("sface")
     raw = default_cache_dir() / "raw" / "sface" / spec.source.member.rsplit("/", 1)[1]

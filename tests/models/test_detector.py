@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models.boxes import iou_matrix
+from models.detect.boxes import iou_matrix
+from models.detect.pyramid import pyramid_scales
+from models.eval.lfw import read_pairs
 from models.imageio import load_image
-from models.lfw import read_pairs
-from models.pyramid import pyramid_scales
 
 
 def _rgb(path) -> np.ndarray:
@@ -71,7 +71,7 @@ def test_pyramid_scales() -> None:
 
 def test_same_faces_as_facenet_pytorch(pipeline, shared_data) -> None:
     pytest.importorskip("torch", reason="the facenet-pytorch reference needs torch (the convert extra)")
-    from models.facenet_reference import facenet_mtcnn
+    from models.eval.facenet_reference import facenet_mtcnn
 
     reference = facenet_mtcnn()
     for name in ["two_people.jpg", "obama-720p.jpg"]:

@@ -6,10 +6,10 @@ import re
 
 from pydantic import BaseModel
 
-from models.backend import OnnxRuntimeConfig, OrtTensorRTOptions, TensorRTConfig, TorchConfig
-from models.mtcnn import DetectorConfig
+from models.detect.mtcnn import DetectorConfig
+from models.engines.backend import OnnxRuntimeConfig, OrtTensorRTOptions, TensorRTConfig, TorchConfig
+from models.engines.tensorrt.trt_profiles import PnetProfileConfig
 from models.pipeline import PipelineConfig
-from models.trt_profiles import PnetProfileConfig
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()

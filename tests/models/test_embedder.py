@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from models.backend import OnnxRuntimeConfig
+from models.engines.backend import OnnxRuntimeConfig
+from models.eval.lfw import crops_for_images, read_pairs
 from models.imageio import load_image
-from models.lfw import crops_for_images, read_pairs
 from models.pipeline import FacePipeline, PipelineConfig
 
 

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from models.artifacts import verified_model_path
-from models.macs import graph_macs
+from models.eval.macs import graph_macs
 from models.registry import default_model_dir
 
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.motion import MotionConfig, MotionDetector
+from models.detect.motion import MotionConfig, MotionDetector
 
 
 def _scene(square_x: int | None) -> np.ndarray:

@@ -10,11 +10,11 @@ import pytest
 from onnx import TensorProto
 
 from models.artifacts import verified_model_path
-from models.backend import OnnxRuntimeConfig
-from models.embedder import Embedder
-from models.engines import open_backend
+from models.embed.embedder import Embedder
+from models.engines.backend import OnnxRuntimeConfig
+from models.engines.factory import open_backend
+from models.engines.tensorrt.onnx_fp16 import fp16_onnx
 from models.imageio import load_image
-from models.onnx_fp16 import fp16_onnx
 from models.registry import default_model_dir, load_registry
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from models.backend import OnnxRuntimeConfig, TensorRTConfig, TorchConfig, batch_limit
-from models.embedder import Embedder
-from models.mtcnn import DetectorConfig, MtcnnDetector
+from models.detect.mtcnn import DetectorConfig, MtcnnDetector
+from models.embed.embedder import Embedder
+from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig, TorchConfig, batch_limit
 from models.pipeline import PipelineConfig, detector_pyramid
 from models.registry import load_registry
 

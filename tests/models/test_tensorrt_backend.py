@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import models.tensorrt_backend as tb
-from models.backend import TensorRTConfig
-from models.tensorrt_build import BuildPlan, BuiltEngine
-from models.trt_profiles import ShapeRange
+import models.engines.tensorrt.tensorrt_backend as tb
+from models.engines.backend import TensorRTConfig
+from models.engines.tensorrt.tensorrt_build import BuildPlan, BuiltEngine
+from models.engines.tensorrt.trt_profiles import ShapeRange
 
 PROFILES = [
     ShapeRange((1, 2, 4, 4), (4, 2, 4, 4), (8, 2, 4, 4)),

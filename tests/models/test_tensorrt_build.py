@@ -16,11 +16,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from models.backend import TensorRTConfig
-from models.engine_cache import engine_path, store_engine
-from models.tensorrt_build import EngineBuildError, engine_key, load_or_build, plan_build
-from models.trt_api import has_fast_int8, network_flags, tensorrt_api
-from models.trt_profiles import Pyramid
+from models.engines.backend import TensorRTConfig
+from models.engines.tensorrt.engine_cache import engine_path, store_engine
+from models.engines.tensorrt.tensorrt_build import EngineBuildError, engine_key, load_or_build, plan_build
+from models.engines.tensorrt.trt_api import has_fast_int8, network_flags, tensorrt_api
+from models.engines.tensorrt.trt_profiles import Pyramid
 from tests.models.trt_standins import ApiShape, FakeMemory, make_tensorrt
 
 PYRAMID = Pyramid(20, 0.709)

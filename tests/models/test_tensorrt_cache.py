@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from models.engine_cache import EngineKey, engine_path, load_engine, store_engine, timing_cache_path
-from models.trt_profiles import ShapeRange
+from models.engines.tensorrt.engine_cache import EngineKey, engine_path, load_engine, store_engine, timing_cache_path
+from models.engines.tensorrt.trt_profiles import ShapeRange
 
 PROFILE = ShapeRange((1, 3, 112, 112), (8, 3, 112, 112), (32, 3, 112, 112))
 BASE = EngineKey("a" * 64, "10.3.0", "Orin", (8, 7), "int8", (PROFILE,), "qdq")

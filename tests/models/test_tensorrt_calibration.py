@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.calibration import calibration_batches, make_entropy_calibrator, open_calibration
+from models.engines.tensorrt.calibration import calibration_batches, make_entropy_calibrator, open_calibration
 
 
 def _save(path: Path, array: np.ndarray) -> Path:

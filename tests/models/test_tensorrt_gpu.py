@@ -12,16 +12,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.backend import OnnxRuntimeConfig, TensorRTConfig
-from models.engines import open_backend
+from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.factory import open_backend
+from models.engines.tensorrt.trt_profiles import Pyramid
 from models.registry import default_model_dir
-from models.trt_profiles import Pyramid
 
 pytestmark = pytest.mark.gpu
 
 
 def _cuda_memory():  # type: ignore[no-untyped-def]
-    from models.cuda_memory import open_cuda_memory
+    from models.engines.cuda_memory import open_cuda_memory
 
     try:
         memory = open_cuda_memory()
@@ -88,7 +88,7 @@ def test_engine_is_cached_and_reused(model_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("mode", ["range", "per_scale"])
 def test_pnet_over_the_pyramid_matches_onnxruntime(model_dir: Path, tmp_path: Path, mode: str) -> None:
-    from models.trt_profiles import pnet_level_hw
+    from models.engines.tensorrt.trt_profiles import pnet_level_hw
 
     config = TensorRTConfig(precision="fp32", engine_cache_dir=tmp_path, pnet={"mode": mode})  # type: ignore[arg-type]
     ort = _ort(model_dir / "mtcnn-pnet.onnx")

@@ -9,16 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from models.backend import TensorRTConfig
-from models.engines import open_backend
+from models.engines.backend import TensorRTConfig
+from models.engines.factory import open_backend
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_pipeline_import_does_not_load_tensorrt_cuda_or_torch() -> None:
     code = (
-        "import sys, models.pipeline, models.tensorrt_build, models.cuda_memory, models.ort_providers, "
-        "models.torch_backend, models.onnx_fp16, models.trt_api; "
+        "import sys, models.pipeline, models.engines.tensorrt.tensorrt_build, models.engines.cuda_memory, "
+        "models.engines.ort_providers, "
+        "models.engines.torch_backend, models.engines.tensorrt.onnx_fp16, models.engines.tensorrt.trt_api; "
         "bad = [m for m in ('tensorrt', 'pycuda', 'cuda', 'torch', 'onnxconverter_common') if m in sys.modules]; "
         "print(bad); sys.exit(bool(bad))"
     )

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from models.backend import OnnxRuntimeConfig, OrtTensorRTOptions
-from models.ort_providers import session_providers, tensorrt_options, union_profile
-from models.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid, ShapeRange
+from models.engines.backend import OnnxRuntimeConfig, OrtTensorRTOptions
+from models.engines.ort_providers import session_providers, tensorrt_options, union_profile
+from models.engines.tensorrt.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid, ShapeRange
 from tests.models.test_tensorrt_build import _tiny_net
 
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]

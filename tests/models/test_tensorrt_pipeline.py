@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import yaml
 
-import models.tensorrt_backend as tb
-from models.backend import OnnxRuntimeConfig, TensorRTConfig
-from models.embedder import Embedder
-from models.engines import open_backend
-from models.mtcnn import MtcnnDetector
+import models.engines.tensorrt.tensorrt_backend as tb
+from models.detect.mtcnn import MtcnnDetector
+from models.embed.embedder import Embedder
+from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.factory import open_backend
 from models.pipeline import FacePipeline, PipelineConfig, detector_pyramid
 from models.registry import load_registry
 from tests.conftest import ROOT

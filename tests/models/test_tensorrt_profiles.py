@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.mtcnn import DetectorConfig, MtcnnDetector
-from models.trt_profiles import (
+from models.detect.mtcnn import DetectorConfig, MtcnnDetector
+from models.engines.tensorrt.trt_profiles import (
     PnetProfileConfig,
     ProfileConfig,
     Pyramid,

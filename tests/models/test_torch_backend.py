@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.backend import OnnxRuntimeConfig, TorchConfig
-from models.engines import open_backend
+from models.engines.backend import OnnxRuntimeConfig, TorchConfig
+from models.engines.factory import open_backend
 from models.imageio import load_image
 from models.pipeline import FacePipeline, PipelineConfig
 

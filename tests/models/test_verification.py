@@ -1,6 +1,6 @@
 import numpy as np
 
-from models.verification import best_threshold, kfold_verification, roc, tar_at_far
+from models.eval.verification import best_threshold, kfold_verification, roc, tar_at_far
 
 
 def test_perfectly_separated_scores() -> None:

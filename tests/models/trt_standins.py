@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from models.trt_profiles import ShapeRange
+from models.engines.tensorrt.trt_profiles import ShapeRange
 
 ApiShape = Literal["8.5", "10", "11"]
 VERSIONS: dict[ApiShape, str] = {"8.5": "8.5.2.2", "10": "10.3.0", "11": "11.4.0"}

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.verification import kfold_verification
+from models.eval.verification import kfold_verification
 from scripts.gpucheck.pack import fold_rows
 from scripts.gpucheck.packfile import DATA_FILE, PackedCheck, compress_model, join_blobs, load_pack, split_blobs
 from scripts.gpucheck.run import subset_pairs
@@ -29,7 +29,7 @@ def test_row_cosines() -> None:
 
 
 def test_lfw_accuracy_is_the_readme_protocol() -> None:
-    # One threshold search in the project (models.verification, same iff score >= threshold): the check's
+    # One threshold search in the project (models.eval.verification, same iff score >= threshold): the check's
     # accuracy is exactly kfold_verification's on the pair cosines.
     rng = np.random.default_rng(0)
     emb = rng.standard_normal((40, 8))

@@ -9,8 +9,8 @@ from edge.config import RecognitionConfig, TrackerConfig
 from facefleet.video_eval.replay import enroll_folder, replay_clip
 from facefleet.video_eval.score import VideoScore, score_replay
 from facefleet.video_eval.truth import align_to_cuts, frame_changes, load_truth
+from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
-from models.schedule import ScheduleConfig
 from tests.conftest import CLIPS
 
 CLIP = CLIPS / "short_hamilton_clip.mp4"

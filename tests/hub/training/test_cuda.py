@@ -11,7 +11,7 @@ from hub.training.config import TrainingConfig
 from hub.training.dataset import split_people
 from hub.training.retrain import max_abs_diff_to_onnx
 from hub.training.trainer import Trainer
-from models.onnx_to_torch import export_onnx, load_onnx_embedder
+from models.prepare.onnx_to_torch import export_onnx, load_onnx_embedder
 
 
 @pytest.mark.gpu

@@ -12,7 +12,7 @@ import torch
 
 from hub.training.dataset import to_pixels
 from hub.training.retrain import max_abs_diff_to_onnx
-from models.onnx_to_torch import OnnxEmbedder, UnsupportedGraphError, export_onnx, load_onnx_embedder
+from models.prepare.onnx_to_torch import OnnxEmbedder, UnsupportedGraphError, export_onnx, load_onnx_embedder
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from facefleet.visitor_eval.lfw_split import visitor_split
 from facefleet.wire import EmbeddingPayload, TrackEvent
 from hub.service import Hub
 from hub.settings import HubSettings, VisitorConfig
-from models.lfw import crops_for_images
+from models.eval.lfw import crops_for_images
 from tests.conftest import LFW
 
 

@@ -1,0 +1,2 @@
+"""Measuring the models: LFW verification and open-set identification, the benchmarks (against
+facenet-pytorch, the detection schedule) and MAC counts."""
