@@ -13,20 +13,21 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from edge import __version__, sdnotify
-from edge.camera import CameraReader
+from edge import __version__
+from edge.capture.camera import CameraReader
 from edge.config import ConfigError, EdgeConfig
-from edge.download import ArtifactFetcher
-from edge.events import TrackEventRecord, to_wire
+from edge.deliver.mqtt_link import MqttLink
+from edge.deliver.outbox import Outbox
 from edge.frame_loop import FrameLoop
-from edge.httpd import HealthServer
-from edge.metrics import EdgeMetrics
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
-from edge.processor import CameraProcessor
-from edge.recognizer import Recognizer, RecognizerHolder, pipeline_for_model, probe_crop
-from edge.slots import SlotStore
-from edge.updates import Updater
+from edge.ops import sdnotify
+from edge.ops.httpd import HealthServer
+from edge.ops.metrics import EdgeMetrics
+from edge.recognize.events import TrackEventRecord, to_wire
+from edge.recognize.processor import CameraProcessor
+from edge.recognize.recognizer import Recognizer, RecognizerHolder, pipeline_for_model, probe_crop
+from edge.update.download import ArtifactFetcher
+from edge.update.slots import SlotStore
+from edge.update.updates import Updater
 from facefleet.gallery import Gallery, GalleryError
 from facefleet.signing import load_public_key
 from facefleet.wire import CameraStats, DeviceStats, DeviceStatus, UpdateState

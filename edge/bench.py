@@ -26,12 +26,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edge.capture.frames import Frame
 from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
-from edge.events import TrackEventRecord
 from edge.frame_loop import EventSink
-from edge.frames import Frame
-from edge.processor import STAGES, CameraProcessor
-from edge.recognizer import Recognizer, RecognizerHolder
+from edge.recognize.events import TrackEventRecord
+from edge.recognize.processor import STAGES, CameraProcessor
+from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.detect.mtcnn import DetectorConfig
 from models.detect.schedule import ScheduleConfig

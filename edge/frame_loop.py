@@ -13,12 +13,12 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from edge.camera import CameraReader
-from edge.events import TrackEventRecord, describe
-from edge.frames import Frame
-from edge.metrics import EdgeMetrics
-from edge.processor import CameraProcessor, FrameResult
-from edge.sdnotify import WatchdogPinger
+from edge.capture.camera import CameraReader
+from edge.capture.frames import Frame
+from edge.ops.metrics import EdgeMetrics
+from edge.ops.sdnotify import WatchdogPinger
+from edge.recognize.events import TrackEventRecord, describe
+from edge.recognize.processor import CameraProcessor, FrameResult
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
-from edge.events import TrackEventRecord
-from edge.frames import Frame
-from edge.processor import CameraProcessor, TrackSighting
-from edge.recognizer import Recognizer, RecognizerHolder
+from edge.recognize.events import TrackEventRecord
+from edge.recognize.processor import CameraProcessor, TrackSighting
+from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery, build_gallery
 from hub.enroll import Enroller
 from hub.settings import EnrollConfig

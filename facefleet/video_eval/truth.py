@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from edge.shotcut import colour_histogram, histogram_distance
+from edge.recognize.shotcut import colour_histogram, histogram_distance
 from facefleet.yamlfile import read_yaml_mapping
 
 

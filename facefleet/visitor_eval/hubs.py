@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.events import TrackEventRecord, to_wire
+from edge.recognize.events import TrackEventRecord, to_wire
 from facefleet.gallery import Gallery
 from facefleet.wire import EmbeddingPayload, TrackEvent
 from hub.service import Hub

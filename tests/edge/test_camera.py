@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from edge.app import EdgeApp
-from edge.camera import CameraReader, capture_target
+from edge.capture.camera import CameraReader, capture_target
+from edge.capture.gstreamer import pipeline_string
 from edge.config import CameraConfig, ConfigError
-from edge.gstreamer import pipeline_string
 from tests.conftest import CLIPS
 from tests.edge.conftest import Subscriber, agent_config
 

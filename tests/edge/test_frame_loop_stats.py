@@ -10,9 +10,9 @@ import pytest
 
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.frame_loop import FrameLoop
-from edge.metrics import EdgeMetrics
-from edge.processor import CameraProcessor, Frame
-from edge.recognizer import Recognizer, RecognizerHolder
+from edge.ops.metrics import EdgeMetrics
+from edge.recognize.processor import CameraProcessor, Frame
+from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from facefleet.wire import CameraStats
 from models.detect.schedule import ScheduleConfig

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from edge.capture.gstreamer import APPSINK, is_jetson, pipeline_string
 from edge.config import CsiSource, RtspSource, UsbSource
-from edge.gstreamer import APPSINK, is_jetson, pipeline_string
 
 CASES = [
     # CSI on a Jetson: Argus ISP into NVMM, converted by nvvidconv.

@@ -7,8 +7,8 @@ import urllib.request
 
 import pytest
 
-from edge.httpd import HealthServer
-from edge.metrics import EdgeMetrics
+from edge.ops.httpd import HealthServer
+from edge.ops.metrics import EdgeMetrics
 
 
 def test_healthz_and_metrics() -> None:

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionConfig
-from edge.identity import TrackIdentity, decide
-from edge.pooling import PooledTemplate, appearance_verdict, pool_weight
-from edge.shotcut import ShotCutDetector, colour_histogram, histogram_distance
+from edge.recognize.identity import TrackIdentity, decide
+from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
+from edge.recognize.shotcut import ShotCutDetector, colour_histogram, histogram_distance
 from facefleet.gallery import Gallery, person_templates
 
 

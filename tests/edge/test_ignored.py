@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionConfig
-from edge.identity import TrackIdentity
+from edge.recognize.identity import TrackIdentity
 
 PEOPLE = ("p1", "p2")
 

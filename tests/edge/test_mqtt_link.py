@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import MqttConfig
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
+from edge.deliver.mqtt_link import MqttLink
+from edge.deliver.outbox import Outbox
 from facefleet.wire import DeviceStatus
 from tests.conftest import free_port
 from tests.edge.conftest import Subscriber

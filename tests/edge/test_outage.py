@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge.app import EdgeApp
-from edge.outbox import Outbox
+from edge.deliver.outbox import Outbox
 from tests.edge.conftest import Subscriber, agent_config, ended_count
 from tests.edge.scenes import Segment
 

@@ -8,11 +8,11 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
+from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
-from edge.events import TrackEventRecord
-from edge.frames import Frame
-from edge.processor import CameraProcessor
-from edge.recognizer import Recognizer, RecognizerHolder
+from edge.recognize.events import TrackEventRecord
+from edge.recognize.processor import CameraProcessor
+from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.sdnotify import WatchdogPinger, notify, watchdog_interval_s
+from edge.ops.sdnotify import WatchdogPinger, notify, watchdog_interval_s
 
 
 @pytest.fixture

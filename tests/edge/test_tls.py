@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from edge.config import MqttConfig
-from edge.mqtt_link import MqttLink
-from edge.outbox import Outbox
+from edge.deliver.mqtt_link import MqttLink
+from edge.deliver.outbox import Outbox
 from facefleet.sim.localca import LocalCa
 from facefleet.wire import DeviceStatus
 from tests.conftest import ShippedBroker, free_port

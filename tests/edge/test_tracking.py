@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from edge.config import TrackerConfig
-from edge.liveness import LivenessCue, nonrigid_motion
-from edge.quality import alignable, assess, sharpness_score, size_score
-from edge.tracker import FaceTracker, greedy_match
+from edge.recognize.liveness import LivenessCue, nonrigid_motion
+from edge.recognize.quality import alignable, assess, sharpness_score, size_score
+from edge.recognize.tracker import FaceTracker, greedy_match
 from models.detect.boxes import iou_matrix
 from models.faces import Faces
 

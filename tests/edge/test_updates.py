@@ -16,10 +16,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.app import EdgeApp, boot_recognizer
-from edge.download import ArtifactFetcher, ForeignUrl
-from edge.recognizer import HealthError, Recognizer, RecognizerHolder, probe_crop
-from edge.slots import SlotStore, TrustStore, version_key
-from edge.updates import Updater
+from edge.recognize.recognizer import HealthError, Recognizer, RecognizerHolder, probe_crop
+from edge.update.download import ArtifactFetcher, ForeignUrl
+from edge.update.slots import SlotStore, TrustStore, version_key
+from edge.update.updates import Updater
 from facefleet.gallery import Gallery
 from facefleet.signing import public_pem, sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, Topics, UpdateAnnouncement, UpdateState
@@ -358,7 +358,7 @@ def test_a_failed_check_after_the_switch_rolls_back(tmp_path: Path, fast_pipelin
         if outcome is not None:
             raise outcome
 
-    monkeypatch.setattr("edge.updates.health_check", flaky_check)
+    monkeypatch.setattr("edge.update.updates.health_check", flaky_check)
     ann = UpdateAnnouncement(rollout_id="r", kind="gallery", version="2", manifest_url="http://hub/m",
                              artifact_url="http://hub/a", ts=datetime.now(timezone.utc))
     assert updater._switch(ann, model_version="", gallery_version="2") == "rolled_back"

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import example, given
 from pydantic import BaseModel, ValidationError
 
-from edge.mqtt_link import MqttLink
-from edge.updates import Updater
+from edge.deliver.mqtt_link import MqttLink
+from edge.update.updates import Updater
 from facefleet.signing import SignatureError, sign_manifest, verify_manifest
 from facefleet.wire import (
     ArtifactManifest,

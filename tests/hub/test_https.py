@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import TlsFiles
-from edge.download import ArtifactFetcher, DownloadError
+from edge.update.download import ArtifactFetcher, DownloadError
 from facefleet.sim.localca import LocalCa
 from facefleet.wire import UpdateAnnouncement
 from tests.hub.conftest import HubServer

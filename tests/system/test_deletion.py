@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from edge.slots import SlotStore
+from edge.update.slots import SlotStore
 from facefleet.gallery import Gallery
 from facefleet.sim import procs as system
 from facefleet.sim.procs import wait_for

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from edge.slots import SlotStore
+from edge.update.slots import SlotStore
 from facefleet.sim.procs import wait_for
 from models.registry import default_model_dir
 from tests.conftest import LFW

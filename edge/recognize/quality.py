@@ -5,7 +5,7 @@ embedding counts in the track's pooled template. Only two things are hard floors
 embedder sees no face: a face smaller than the embedder's useful size, and landmarks a 5-point alignment
 cannot use (collapsed onto one point, outside the face, mouth above the eyes). Pose from the landmarks is
 deliberately not part of the weight: at three-quarter view and beyond, MTCNN's landmarks are least reliable
-exactly where they would matter, while the embedding's own norm (see `edge.pooling`) tracks how
+exactly where they would matter, while the embedding's own norm (see `edge.recognize.pooling`) tracks how
 recognisable the aligned crop turned out.
 """
 

@@ -1,6 +1,6 @@
 """One verdict per track: the open-set decision on the track's pooled template, with hysteresis.
 
-The pooled template (`edge.pooling`) is matched against the gallery; the track is person P when P's best
+The pooled template (`edge.recognize.pooling`) is matched against the gallery; the track is person P when P's best
 template reaches `match_threshold` and beats the next person by `match_margin`. The threshold is one
 number for "this is P", chosen for a stated false-accept rate on strangers (`facefleet eval lfw` prints the
 open-set figures it comes from). Once named, a track keeps its name while its score stays within

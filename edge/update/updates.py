@@ -20,9 +20,9 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
-from edge.download import ArtifactFetcher, ForeignUrl
-from edge.recognizer import Recognizer, RecognizerHolder, check_embedder, health_check, pipeline_for_model
-from edge.slots import SlotStore, TrustStore
+from edge.recognize.recognizer import Recognizer, RecognizerHolder, check_embedder, health_check, pipeline_for_model
+from edge.update.download import ArtifactFetcher, ForeignUrl
+from edge.update.slots import SlotStore, TrustStore
 from facefleet.gallery import Gallery
 from facefleet.wire import SignedManifest, UpdateAnnouncement, UpdateState
 from models.pipeline import FacePipeline, PipelineConfig

@@ -1,7 +1,7 @@
 """A track's appearance: the quality-weighted mean of its embeddings (the standard template aggregation for
 video face recognition), and the test that tells a face of the same person from someone else's.
 
-Weights: an embedding counts with its face's quality weight (size x sharpness, `edge.quality`) times the
+Weights: an embedding counts with its face's quality weight (size x sharpness, `edge.recognize.quality`) times the
 norm of the embedder's raw output, which is large for recognisable crops and small for blurred, profile or
 badly aligned ones. Only ratios of weights within one track matter, so the norm's scale, which differs
 between models, cancels out.

@@ -17,16 +17,16 @@ from datetime import datetime
 import cv2
 import numpy as np
 
+from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
-from edge.events import TrackEventRecord
-from edge.frames import Frame
-from edge.identity import IdentityChange, TrackIdentity
-from edge.liveness import LivenessCue
-from edge.pooling import PooledTemplate, appearance_verdict, pool_weight
-from edge.quality import FaceQuality, assess
-from edge.recognizer import Recognizer, RecognizerHolder
-from edge.shotcut import ShotCutDetector
-from edge.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
+from edge.recognize.events import TrackEventRecord
+from edge.recognize.identity import IdentityChange, TrackIdentity
+from edge.recognize.liveness import LivenessCue
+from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
+from edge.recognize.quality import FaceQuality, assess
+from edge.recognize.recognizer import Recognizer, RecognizerHolder
+from edge.recognize.shotcut import ShotCutDetector
+from edge.recognize.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
 from models.detect.boxes import iou_matrix
 from models.detect.schedule import DetectionKind, DetectionSchedule, ScheduleConfig
@@ -93,7 +93,7 @@ class _Embedded:
 
     index: np.ndarray
     faces: EmbeddedFaces
-    face_weight: np.ndarray  # (K,) quality weights of the faces (edge.quality)
+    face_weight: np.ndarray  # (K,) quality weights of the faces (edge.recognize.quality)
     weight: np.ndarray  # (K,) pooling weights (quality x raw norm)
 
 

@@ -31,7 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
 from edge.config import MqttConfig
-from edge.outbox import Outbox
+from edge.deliver.outbox import Outbox
 from facefleet.wire import DeviceStatus, Topics
 
 log = logging.getLogger(__name__)

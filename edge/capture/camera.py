@@ -19,9 +19,9 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from edge.capture.frames import Frame
+from edge.capture.gstreamer import pipeline_string
 from edge.config import CameraConfig, ConfigError, CsiSource, FileSource, UsbSource
-from edge.frames import Frame
-from edge.gstreamer import pipeline_string
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Capture(Protocol):
 def capture_target(camera: CameraConfig, jetson: bool | None = None) -> tuple[str | int, int]:
     """What to hand `cv2.VideoCapture` for a camera: (filename, device or pipeline; API preference).
 
-    With `gstreamer: true` (JetPack's OpenCV) sources become `edge.gstreamer` pipelines ending in a leaky
+    With `gstreamer: true` (JetPack's OpenCV) sources become `edge.capture.gstreamer` pipelines ending in a leaky
     appsink that keeps one buffer; CSI cameras always need one. Elsewhere plain OpenCV opens files, devices
     and RTSP URLs. `jetson=None` detects the platform.
 

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import numpy as np
 
-from edge.identity import UNKNOWN, Identity
+from edge.recognize.identity import UNKNOWN, Identity
 from facefleet.wire import MAX_CROP_BYTES, EmbeddingPayload, EventType, TrackEvent
 
 

@@ -5,7 +5,7 @@ NVMM memory by nvvidconv; elsewhere software decoders (avdec_h264) do the same j
 an appsink that keeps only the newest frame (drop=true max-buffers=1 sync=false): a face pipeline slower
 than the camera must see the present, not a growing queue of the past. Network sources get a `watchdog`
 element, so a silent camera turns into an error (and a reconnect by the caller) instead of a read() that
-blocks forever. Pure functions of the config's camera sources: `edge.camera` calls them, the tests check
+blocks forever. Pure functions of the config's camera sources: `edge.capture.camera` calls them, the tests check
 them table by table.
 """
 

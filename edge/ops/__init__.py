@@ -1,0 +1,1 @@
+"""Running it: /healthz and /metrics, the Prometheus metrics, systemd notifications and watchdog."""
