@@ -23,8 +23,8 @@ from edge.ops import sdnotify
 from edge.ops.httpd import HealthServer
 from edge.ops.metrics import EdgeMetrics
 from edge.recognize.events import TrackEventRecord, to_wire
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder, pipeline_for_model, probe_crop
 from edge.recognize.processor import CameraProcessor
-from edge.recognize.recognizer import Recognizer, RecognizerHolder, pipeline_for_model, probe_crop
 from edge.update.download import ArtifactFetcher
 from edge.update.slots import SlotStore
 from edge.update.updates import Updater
@@ -36,7 +36,7 @@ from models.pipeline import FacePipeline
 log = logging.getLogger(__name__)
 
 
-def boot_recognizer(config: EdgeConfig) -> Recognizer:
+def boot_recognizer(config: EdgeConfig) -> ModelGallery:
     """The (model, gallery) pair to start with: the active slots after an update, else the config's."""
     models, galleries = SlotStore(config.state_dir / "models"), SlotStore(config.state_dir / "galleries")
     model_version = models.current_version() or ""
@@ -55,10 +55,10 @@ def boot_recognizer(config: EdgeConfig) -> Recognizer:
         else:
             log.warning("no gallery yet: every face is unknown until the hub sends one")
             gallery = empty
-        return Recognizer(pipeline, gallery, model_version)
+        return ModelGallery(pipeline, gallery, model_version)
     except GalleryError as exc:
         log.error("gallery unusable, starting with an empty one: %s", exc)
-        return Recognizer(pipeline, empty, model_version)
+        return ModelGallery(pipeline, empty, model_version)
 
 
 class EdgeApp:
@@ -69,7 +69,7 @@ class EdgeApp:
         # First: a camera this machine cannot open (CSI off a Jetson) stops the start before anything loads.
         self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
         self.metrics = EdgeMetrics()
-        self.holder = RecognizerHolder(boot_recognizer(config))
+        self.holder = ModelGalleryHolder(boot_recognizer(config))
         self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
         status = DeviceStatus(device_id=config.device_id, state="online", agent_version=__version__,
                               group=config.group, cameras=[c.name for c in config.cameras],

@@ -30,8 +30,8 @@ from edge.capture.frames import Frame
 from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
 from edge.frame_loop import EventSink
 from edge.recognize.events import TrackEventRecord
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import STAGES, CameraProcessor
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.detect.mtcnn import DetectorConfig
 from models.detect.schedule import ScheduleConfig
@@ -95,7 +95,7 @@ class Throughput:
 
 
 def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig) -> CameraProcessor:
-    holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
+    holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
     return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), detection)
 
 

@@ -22,9 +22,9 @@ from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.events import TrackEventRecord
 from edge.recognize.identity import IdentityChange, TrackIdentity
 from edge.recognize.liveness import LivenessCue
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
 from edge.recognize.quality import FaceQuality, assess
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from edge.recognize.shotcut import ShotCutDetector
 from edge.recognize.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
@@ -111,7 +111,7 @@ class _Stopwatch:
 class CameraProcessor:
     """Tracks and identities of one camera. `process(frame)` per frame; `end_all(ts)` when it stops."""
 
-    def __init__(self, camera: str, holder: RecognizerHolder, tracker: TrackerConfig,
+    def __init__(self, camera: str, holder: ModelGalleryHolder, tracker: TrackerConfig,
                  recognition: RecognitionConfig, detection: ScheduleConfig) -> None:
         self.camera = camera
         self.holder = holder
@@ -193,7 +193,7 @@ class CameraProcessor:
         return [face for _, _, face in ranked[:cfg.max_embeds_per_frame]]
 
     def _embed(self, rgb: np.ndarray, faces: Faces, due: list[int], quality: FaceQuality,
-               rec: Recognizer) -> _Embedded:
+               rec: ModelGallery) -> _Embedded:
         index = np.array(due, np.int64)
         embedded = rec.pipeline.embed_faces(rgb, faces.select(index))
         face_weight = quality.weight[index]
@@ -225,7 +225,7 @@ class CameraProcessor:
 
     def _apply(self, update: TrackUpdate, faces: Faces, embedded: _Embedded, cosines: np.ndarray,
                prediction: TrackPrediction, refused: set[int], frame: Frame,
-               rec: Recognizer) -> list[TrackEventRecord]:
+               rec: ModelGallery) -> list[TrackEventRecord]:
         """Update per-track state from the tracker's verdict and the embeddings; the frame's events."""
         ts = frame.ts
         self.last_frame_ts = ts
@@ -258,7 +258,7 @@ class CameraProcessor:
         return events
 
     def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
-              rec: Recognizer) -> list[tuple[int, IdentityChange]]:
+              rec: ModelGallery) -> list[tuple[int, IdentityChange]]:
         """Add each embedded face to its track's template (unless an outlier) and decide the identity."""
         track_of_face = {face: tid for tid, face in update.assigned}
         row_of_track = {int(t): row for row, t in enumerate(prediction.ids.tolist())}
@@ -287,7 +287,7 @@ class CameraProcessor:
                                                        state.template.count, ignore)))
         return changes
 
-    def _new_state(self, tid: int, ts: datetime, rec: Recognizer, active: bool = False) -> _TrackState:
+    def _new_state(self, tid: int, ts: datetime, rec: ModelGallery, active: bool = False) -> _TrackState:
         cfg = self.config
         liveness = LivenessCue(cfg.liveness_window, cfg.liveness_noise_floor, cfg.liveness_motion_ref)
         state = _TrackState(ts, ts, PooledTemplate(rec.pipeline.embedder.dim), TrackIdentity(cfg), liveness,
@@ -295,14 +295,14 @@ class CameraProcessor:
         self.tracks[tid] = state
         return state
 
-    def _end_all(self, ts: datetime, rec: Recognizer) -> list[TrackEventRecord]:
+    def _end_all(self, ts: datetime, rec: ModelGallery) -> list[TrackEventRecord]:
         ended, dropped = self.tracker.end_all()
         events = [self._end(tid, ts, rec) for tid in ended]
         for tid in dropped:
             self.tracks.pop(tid, None)
         return events
 
-    def _end(self, tid: int, ts: datetime, rec: Recognizer) -> TrackEventRecord:
+    def _end(self, tid: int, ts: datetime, rec: ModelGallery) -> TrackEventRecord:
         state = self.tracks[tid]
         jpeg = None
         if state.best_crop_rgb is not None:
@@ -315,7 +315,7 @@ class CameraProcessor:
         del self.tracks[tid]
         return record
 
-    def _record(self, kind: EventType, tid: int, ts: datetime, rec: Recognizer, ended_at: datetime | None = None,
+    def _record(self, kind: EventType, tid: int, ts: datetime, rec: ModelGallery, ended_at: datetime | None = None,
                 best_crop_jpeg: bytes | None = None, template: np.ndarray | None = None) -> TrackEventRecord:
         state = self.tracks[tid]
         identity = state.identity.identity

@@ -138,7 +138,7 @@ class SlotStore:
         return os.readlink(link) if link.is_symlink() else None
 
 
-class TrustStore:
+class RollbackFloor:
     """The newest version of each kind ever applied, persisted; older announcements are refused.
 
     Fails closed: the floor is never below the versions of the installed slots (`current` and `previous`,

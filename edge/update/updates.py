@@ -20,9 +20,15 @@ from typing import Literal
 import numpy as np
 from pydantic import ValidationError
 
-from edge.recognize.recognizer import Recognizer, RecognizerHolder, check_embedder, health_check, pipeline_for_model
+from edge.recognize.model_gallery import (
+    ModelGallery,
+    ModelGalleryHolder,
+    check_embedder,
+    health_check,
+    pipeline_for_model,
+)
 from edge.update.download import ArtifactFetcher, ForeignUrl
-from edge.update.slots import SlotStore, TrustStore
+from edge.update.slots import RollbackFloor, SlotStore
 from facefleet.gallery import Gallery
 from facefleet.wire import SignedManifest, UpdateAnnouncement, UpdateState
 from models.pipeline import FacePipeline, PipelineConfig
@@ -41,7 +47,7 @@ class UpdateRefused(RuntimeError):
 class Updater:
     """Handles announcements one at a time in its own thread (downloads must not block MQTT or frames)."""
 
-    def __init__(self, device_id: str, state_dir: Path, fetcher: ArtifactFetcher, holder: RecognizerHolder,
+    def __init__(self, device_id: str, state_dir: Path, fetcher: ArtifactFetcher, holder: ModelGalleryHolder,
                  pipeline_config: PipelineConfig, probe_rgb: np.ndarray, report: Reporter,
                  count_refusal: RefusalCounter | None = None) -> None:
         self.device_id = device_id
@@ -53,7 +59,7 @@ class Updater:
         self.count_refusal = count_refusal or (lambda reason: None)
         self.galleries = SlotStore(state_dir / "galleries")
         self.models = SlotStore(state_dir / "models")
-        self.trust = TrustStore(state_dir / "trust.json", {"gallery": self.galleries, "model": self.models},
+        self.trust = RollbackFloor(state_dir / "trust.json", {"gallery": self.galleries, "model": self.models},
                                 fetcher.public_key)
         self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
         self._waiting_model: UpdateAnnouncement | None = None  # a model rollout answered "verifying" so far
@@ -206,16 +212,16 @@ class Updater:
             if waiting is not ann:
                 self._report(waiting, state, detail)
 
-    def _build(self, old: Recognizer, model_version: str, gallery_version: str) -> Recognizer:
+    def _build(self, old: ModelGallery, model_version: str, gallery_version: str) -> ModelGallery:
         gallery = Gallery.load(self.galleries.artifact(gallery_version))
         if not model_version:
-            return Recognizer(old.pipeline, gallery, old.model_version)
+            return ModelGallery(old.pipeline, gallery, old.model_version)
         staged_version, pipeline = self._staged_pipeline or ("", None)
         if staged_version != model_version or pipeline is None:
             signed = self.models.manifest(model_version)
             pipeline = pipeline_for_model(self.pipeline_config, signed, self.models.artifact(model_version))
         self._staged_pipeline = None
-        return Recognizer(pipeline, gallery, model_version)
+        return ModelGallery(pipeline, gallery, model_version)
 
     def _report(self, ann: UpdateAnnouncement, state: StateName, detail: str = "") -> None:
         running = self.running_version(ann.kind)

@@ -16,8 +16,8 @@ import numpy as np
 from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.events import TrackEventRecord
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor, TrackSighting
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery, build_gallery
 from hub.enroll import Enroller
 from hub.settings import EnrollConfig
@@ -100,7 +100,7 @@ def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: T
     if not capture.isOpened():
         raise ValueError(f"{clip}: not a readable video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    processor = CameraProcessor("eval", RecognizerHolder(Recognizer(pipeline, gallery)), tracker, recognition,
+    processor = CameraProcessor("eval", ModelGalleryHolder(ModelGallery(pipeline, gallery)), tracker, recognition,
                                 detection)
     logs: dict[int, TrackLog] = {}
     cuts: list[int] = []

@@ -16,8 +16,8 @@ import pytest
 from edge.app import EdgeApp
 from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
@@ -81,7 +81,7 @@ def test_real_people_score_higher_liveness_than_photos(fast_pipeline: FacePipeli
     """Real people on the clip show natural motion; the photo tracks of the test above score at most 0.1.
     The first shot (frames 0-19, the singer and the pianist small on stage): every tracked face above 0.1;
     the singer's close-up (from frame 82, talking and gesturing): his track strongly."""
-    holder = RecognizerHolder(Recognizer(fast_pipeline, Gallery.empty(fast_pipeline.model_id)))
+    holder = ModelGalleryHolder(ModelGallery(fast_pipeline, Gallery.empty(fast_pipeline.model_id)))
     processor = CameraProcessor("stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000),
                                 ScheduleConfig())
     cap = cv2.VideoCapture(str(CLIPS / "short_hamilton_clip.mp4"))

@@ -11,8 +11,8 @@ import pytest
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.frame_loop import FrameLoop
 from edge.ops.metrics import EdgeMetrics
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor, Frame
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from facefleet.wire import CameraStats
 from models.detect.schedule import ScheduleConfig
@@ -42,7 +42,7 @@ class SlotReader:
 def test_dropped_frames_and_lag(pipeline, indices: list[int], dropped: int) -> None:
     captured = datetime.now(timezone.utc) - timedelta(milliseconds=200)
     frames = [Frame("cam", np.zeros((48, 64, 3), np.uint8), captured, i) for i in indices]
-    holder = RecognizerHolder(Recognizer(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
+    holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
     metrics = EdgeMetrics()
     loop = FrameLoop([SlotReader("cam", frames)], {"cam": CameraProcessor("cam", holder, TrackerConfig(),  # type: ignore[list-item]
                      RecognitionConfig(), ScheduleConfig())}, lambda events: None, metrics, threading.Event(), 3.0)

@@ -11,8 +11,8 @@ import pytest
 from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.events import TrackEventRecord
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor
-from edge.recognize.recognizer import Recognizer, RecognizerHolder
 from facefleet.gallery import Gallery
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
@@ -40,7 +40,7 @@ def play(processor: CameraProcessor, patches: list[np.ndarray], frames: int = 20
 
 
 def processor_for(pipeline: FacePipeline, gallery: Gallery, **recognition: float) -> CameraProcessor:
-    holder = RecognizerHolder(Recognizer(pipeline, gallery))
+    holder = ModelGalleryHolder(ModelGallery(pipeline, gallery))
     return CameraProcessor("cam", holder, TrackerConfig(), RecognitionConfig(**recognition), ScheduleConfig())  # type: ignore[arg-type]
 
 

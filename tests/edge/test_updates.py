@@ -16,9 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.app import EdgeApp, boot_recognizer
-from edge.recognize.recognizer import HealthError, Recognizer, RecognizerHolder, probe_crop
+from edge.recognize.model_gallery import HealthError, ModelGallery, ModelGalleryHolder, probe_crop
 from edge.update.download import ArtifactFetcher, ForeignUrl
-from edge.update.slots import SlotStore, TrustStore, version_key
+from edge.update.slots import RollbackFloor, SlotStore, version_key
 from edge.update.updates import Updater
 from facefleet.gallery import Gallery
 from facefleet.signing import public_pem, sign_manifest
@@ -207,7 +207,7 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
     rebooted = boot_recognizer(config)
     assert (rebooted.model_id, rebooted.gallery.version) == ("sface-ft1", "10"), "the pair survives a restart"
     assert not (config.state_dir / "trust.json").exists()  # nothing newer was applied after it was lost
-    floor = TrustStore(config.state_dir / "trust.json", {"gallery": SlotStore(config.state_dir / "galleries"),
+    floor = RollbackFloor(config.state_dir / "trust.json", {"gallery": SlotStore(config.state_dir / "galleries"),
                                                          "model": SlotStore(config.state_dir / "models")})
     assert (floor.last("gallery"), floor.last("model")) == ("10", "m1")
 
@@ -251,7 +251,7 @@ def test_signed_revocations_verify_and_old_manifests_still_do() -> None:
 
 
 def test_trust_only_moves_forward(tmp_path: Path) -> None:
-    trust = TrustStore(tmp_path / "trust.json")
+    trust = RollbackFloor(tmp_path / "trust.json")
     assert not trust.is_older("gallery", "1")
     trust.record("gallery", "5")
     trust.record("gallery", "3")
@@ -281,7 +281,7 @@ def test_trust_floor_fails_closed_from_the_installed_slots(tmp_path: Path, damag
     for version in ("4", "5"):
         signed_slot(slots, key, version, tmp_path)
         slots.activate(version)
-    trust = TrustStore(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
+    trust = RollbackFloor(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
     trust.record("gallery", "5")
     damaged = {"lost": None, "empty": "", "garbage": "{not json", "wrong shape": "[1, 2]"}[damage]
     if damaged is None:
@@ -300,7 +300,7 @@ def test_a_slot_manifest_that_does_not_verify_does_not_raise_the_floor(tmp_path:
     signed_slot(slots, other, "900", tmp_path)  # planted with another key
     slots.activate("2")
     slots.activate("900")
-    trust = TrustStore(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
+    trust = RollbackFloor(tmp_path / "trust.json", {"gallery": slots}, key.public_key())
     assert trust.last("gallery") == "2"
 
 
@@ -312,7 +312,7 @@ def test_an_announcement_for_another_origin_is_refused_before_any_request(
     reports: list[UpdateState] = []
     refused: list[str] = []
     fetcher = ArtifactFetcher(key.public_key(), TOKEN, 5.0, 1 << 30, tmp_path / "tmp", "http://hub.example:8080")
-    updater = Updater("dev", tmp_path, fetcher, RecognizerHolder(Recognizer(fast_pipeline, lfw_gallery)),
+    updater = Updater("dev", tmp_path, fetcher, ModelGalleryHolder(ModelGallery(fast_pipeline, lfw_gallery)),
                       FAST_PIPELINE, probe_crop(None), reports.append, refused.append)
     assert updater.handle(ann) == "failed"  # the test server is not hub.example:8080
     assert refused == ["foreign_url"] and [r.state for r in reports] == ["failed"]
@@ -339,7 +339,7 @@ def test_slots_switch_and_keep_the_previous(tmp_path: Path) -> None:
 def test_a_failed_check_after_the_switch_rolls_back(tmp_path: Path, fast_pipeline: FacePipeline,
                                                      lfw_gallery: Gallery,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    holder = RecognizerHolder(Recognizer(fast_pipeline, lfw_gallery))
+    holder = ModelGalleryHolder(ModelGallery(fast_pipeline, lfw_gallery))
     reports: list[UpdateState] = []
     key = Ed25519PrivateKey.generate()
     fetcher = ArtifactFetcher(key.public_key(), None, 5.0, 1 << 30, tmp_path / "tmp", "http://hub")
@@ -353,7 +353,7 @@ def test_a_failed_check_after_the_switch_rolls_back(tmp_path: Path, fast_pipelin
     updater.galleries.stage(sign_manifest(key, manifest), download)
     outcomes = iter([None, HealthError("probe embedding drifted")])
 
-    def flaky_check(rec: Recognizer, probe: Any) -> None:
+    def flaky_check(rec: ModelGallery, probe: Any) -> None:
         outcome = next(outcomes)
         if outcome is not None:
             raise outcome

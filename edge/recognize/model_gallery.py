@@ -1,7 +1,7 @@
 """The model and gallery an agent matches with, swapped together and atomically.
 
-The frame loop reads `RecognizerHolder.current` once per frame, so every frame is processed by exactly one
-(pipeline, gallery) pair; an update builds a new `Recognizer`, checks it, and replaces the reference.
+The frame loop reads `ModelGalleryHolder.current` once per frame, so every frame is processed by exactly one
+(pipeline, gallery) pair; an update builds a new `ModelGallery`, checks it, and replaces the reference.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from models.pipeline import FacePipeline, PipelineConfig
 
 
 @dataclass(frozen=True)
-class Recognizer:
+class ModelGallery:
     """A consistent pair: the gallery's templates come from the pipeline's embedding model."""
 
     pipeline: FacePipeline
@@ -38,18 +38,18 @@ class Recognizer:
         return self.pipeline.model_id
 
 
-class RecognizerHolder:
-    """Holds the current `Recognizer`; `swap` replaces it in one reference assignment."""
+class ModelGalleryHolder:
+    """Holds the current `ModelGallery`; `swap` replaces it in one reference assignment."""
 
-    def __init__(self, recognizer: Recognizer) -> None:
+    def __init__(self, recognizer: ModelGallery) -> None:
         self._current = recognizer
         self._lock = threading.Lock()  # serialises writers (updates); readers need no lock
 
     @property
-    def current(self) -> Recognizer:
+    def current(self) -> ModelGallery:
         return self._current
 
-    def swap(self, recognizer: Recognizer) -> Recognizer:
+    def swap(self, recognizer: ModelGallery) -> ModelGallery:
         """Install `recognizer`; returns the previous one (to revert to)."""
         with self._lock:
             previous, self._current = self._current, recognizer
@@ -83,7 +83,7 @@ def check_embedder(pipeline: FacePipeline, probe_rgb: np.ndarray) -> np.ndarray:
     return embedding
 
 
-def health_check(rec: Recognizer, probe_rgb: np.ndarray) -> None:
+def health_check(rec: ModelGallery, probe_rgb: np.ndarray) -> None:
     """Raise `HealthError` unless the probe gives a finite unit embedding the gallery can score, and the
     gallery finds its own first template (the in-memory matrix and person index agree)."""
     embedding = check_embedder(rec.pipeline, probe_rgb)
