@@ -1,30 +1,11 @@
 "use strict";
 // The "Who is this?" queue (visitors, most frequent first), suggested samples and named tracks with
-// "Not this person". Self-contained (no inline code, so it runs under a `default-src 'self'` CSP); it reads
+// "Not this person". No inline code, so it runs under a `default-src 'self'` CSP; it uses
 // the token the page keeps in localStorage and polls the API every few seconds. Cards are kept by id and
 // updated in place, so a name being typed survives a refresh.
 (() => {
-  const $ = (sel) => document.querySelector(sel);
+  // `$`, `token`, `say` and `api` are the page's own (app.js, loaded first).
   const crops = new Map(); // crop URL -> object URL
-
-  function token() { return localStorage.getItem("facefleet-token") || ""; }
-
-  function say(text, ok = true) {
-    const el = $("#status");
-    el.textContent = text;
-    el.className = ok ? "ok" : "error";
-  }
-
-  async function api(path, options = {}) {
-    const headers = Object.assign({ Authorization: "Bearer " + token() }, options.headers || {});
-    const response = await fetch(path, Object.assign({}, options, { headers }));
-    if (!response.ok) {
-      let detail = response.statusText;
-      try { detail = JSON.stringify((await response.json()).detail); } catch (e) { /* not JSON */ }
-      throw new Error(response.status + ": " + detail);
-    }
-    return response;
-  }
 
   const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body || {}) });
