@@ -131,7 +131,7 @@ class Enroller:
         crop = analysis.crops_rgb[index]
         sharp = sharpness(crop)
         embedding = analysis.embeddings[index]
-        if face_px < self.config.min_face_px:
+        if face_px < self.config.min_sample_face_px:
             report.rejected["too_small"] += 1
         elif sharp < self.config.min_sharpness:
             report.rejected["blurred"] += 1

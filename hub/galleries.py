@@ -91,7 +91,7 @@ class ArtifactStore:
                                 labels, max_templates, ignores)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
-        return self._publish(tmp, "gallery", version, found.model_id, dim, len(person_ids),
+        return self._register(tmp, "gallery", version, found.model_id, dim, len(person_ids),
                              len(gallery.templates))
 
     def add_model(
@@ -101,7 +101,7 @@ class ArtifactStore:
         version = self.next_version("model")
         tmp = self._tmp_dir()
         shutil.copyfile(source, tmp / f"model-{version}.onnx")
-        return self._publish(tmp, "model", version, model_id, embedding_dim, 0, 0, base_model)
+        return self._register(tmp, "model", version, model_id, embedding_dim, 0, 0, base_model)
 
     def add_gallery_file(
         self, source: Path, version: str, model_id: str, embedding_dim: int, people: int, templates: int
@@ -109,14 +109,14 @@ class ArtifactStore:
         """Register a gallery file made elsewhere (a retraining release) under the version it carries."""
         tmp = self._tmp_dir()
         shutil.copyfile(source, tmp / f"gallery-{version}.sqlite")
-        return self._publish(tmp, "gallery", version, model_id, embedding_dim, people, templates)
+        return self._register(tmp, "gallery", version, model_id, embedding_dim, people, templates)
 
     def _tmp_dir(self) -> Path:
         tmp = self.root / ".tmp" / uuid.uuid4().hex
         tmp.mkdir(parents=True)
         return tmp
 
-    def _publish(
+    def _register(
         self,
         tmp: Path,
         kind: ArtifactKind,

@@ -37,7 +37,7 @@ def check_secret(value: str, what: str) -> str:
 class EnrollConfig(_Strict):
     """How uploads become samples.
 
-    min_face_px: faces smaller than this (shorter box side, source pixels) are rejected as too small;
+    min_sample_face_px: faces smaller than this (shorter box side, source pixels) are rejected as too small;
         higher keeps only sharp close-ups, lower accepts far faces whose embeddings are noisier.
     min_sharpness: variance of the Laplacian of the aligned 112 px crop; below it a face is "blurred".
     duplicate_cosine: a face at least this similar to one already kept in the same request (or in the
@@ -46,7 +46,7 @@ class EnrollConfig(_Strict):
     The pixel budget (checked from headers and container metadata before anything is decoded):
     analysis_pixels: every photo and video frame is scaled down to at most this before detection (JPEG
         decoded reduced); detection costs about 70 bytes a pixel, so this bounds memory and time per image.
-        Faces are measured (`min_face_px`) on the scaled image.
+        Faces are measured (`min_sample_face_px`) on the scaled image.
     max_image_pixels: declared size above which any photo is refused (422).
     max_full_decode_pixels: declared size above which a photo of a format that cannot be decoded reduced
         (PNG, WebP, BMP, TIFF) is refused (422): it exists whole in memory before scaling.
@@ -59,7 +59,7 @@ class EnrollConfig(_Strict):
     max_video_samples: int = Field(20, ge=1, le=1000)
     frames_per_sample: int = Field(3, ge=1, le=50, description="video frames analyzed per wanted sample")
     max_samples_per_person: int = Field(200, ge=1, le=100_000)
-    min_face_px: float = Field(40.0, ge=8)
+    min_sample_face_px: float = Field(40.0, ge=8)
     min_sharpness: float = Field(25.0, ge=0)
     duplicate_cosine: float = Field(0.97, gt=0, le=1)
     max_upload_files: int = Field(50, ge=1, le=1000)

@@ -166,7 +166,7 @@ class CameraReader:
                     return read_any
                 read_any = True
                 since_rewind += 1
-                self._publish(image)
+                self._hand_over(image)
                 if period:
                     next_due += period
                     self._stop.wait(max(next_due - time.monotonic(), 0.0))
@@ -175,7 +175,7 @@ class CameraReader:
             cap.release()
         return read_any
 
-    def _publish(self, image: np.ndarray) -> None:
+    def _hand_over(self, image: np.ndarray) -> None:
         with self._cond:
             if self.every_frame:
                 while not self._taken and not self._stop.is_set():

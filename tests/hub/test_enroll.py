@@ -29,7 +29,7 @@ ALTERATIONS: list[tuple[str, Callable[[np.ndarray], np.ndarray], str | None]] = 
     ("as is", lambda im: im, None),
     # a flat grey picture: no face
     ("blank", lambda im: np.full_like(im, 128), "no_face"),
-    # shrunk to a tenth: the face is about 26 px, under min_face_px 40
+    # shrunk to a tenth: the face is about 26 px, under min_sample_face_px 40
     ("tiny", lambda im: cv2.resize(im, None, fx=0.1, fy=0.1, interpolation=cv2.INTER_AREA), "too_small"),
     # a strong Gaussian blur (sigma 14): Laplacian variance of the crop about 7
     ("blurred", lambda im: cv2.GaussianBlur(im, (0, 0), 14), "blurred"),
