@@ -35,7 +35,7 @@ from edge.recognize.processor import STAGES, CameraProcessor
 from facefleet.gallery import Gallery
 from models.detect.mtcnn import DetectorConfig
 from models.detect.schedule import ScheduleConfig
-from models.engines.backend import OnnxRuntimeConfig
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig
 
 RESOLUTION_WH = (640, 360)

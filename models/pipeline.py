@@ -14,8 +14,9 @@ from models.detect.mtcnn import DetectorConfig, MtcnnDetector
 from models.detect.schedule import DetectionSchedule, ScheduledFaces
 from models.embed.align import align_faces
 from models.embed.embedder import Embedder
-from models.engines.backend import BackendConfig, OnnxRuntimeConfig, TensorRTConfig
+from models.engines.backend import BackendConfig, TensorRTConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.engines.tensorrt.trt_profiles import Pyramid, pnet_level_hw, pnet_profiles
 from models.faces import Faces
 from models.registry import ArtifactKind, ModelSpec, default_model_dir, load_registry

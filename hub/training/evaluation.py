@@ -14,8 +14,8 @@ import numpy as np
 
 from facefleet.gallery import Gallery, build_gallery
 from models.embed.embedder import Embedder
-from models.engines.backend import OnnxRuntimeConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.eval.eval_lfw import lfw_crops
 from models.eval.verification import kfold_verification
 from models.pipeline import FacePipeline

@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.engines.tensorrt.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid
 
 log = logging.getLogger(__name__)
@@ -34,42 +35,6 @@ def batch_limit(backend: Backend, wanted: int) -> int:
     """The batch to feed `backend`: `wanted`, or the backend's own `max_batch` where that is smaller."""
     limit = getattr(backend, "max_batch", None)
     return wanted if limit is None else max(1, min(wanted, int(limit)))
-
-
-class OrtTensorRTOptions(BaseModel):
-    """The onnxruntime TensorRT provider's own block (the second GPU path, and the fallback where the
-    TensorRT Python API is missing). Shapes come from the same profiles as the TensorRT backend."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    fp16: bool = True
-    engine_cache_dir: Path | None = Field(None, description="default: <cache>/engines/ort")
-    timing_cache: bool = True
-    workspace_mib: int = Field(1024, ge=64, le=65536)
-    profiles: ProfileConfig = ProfileConfig()
-
-
-class OnnxRuntimeConfig(BaseModel):
-    """onnxruntime. `providers` is a preference order; ones this onnxruntime build lacks are skipped, so one
-    config runs on a Jetson (TensorRT, CUDA providers) and on a CPU-only hub.
-
-    Session options, measured on a 2-core AVX-512 CPU shared with other work (MTCNN on 640x360 frames,
-    interleaved): spinning intra-op threads made detection 3.6x slower in wall time and 3x in CPU time, since
-    a spinning thread holds a core the camera reader, the other sessions or other processes need; so
-    `allow_spinning` is off. Graph optimisation ORT_ENABLE_ALL (NCHWc layouts) beat BASIC and EXTENDED on
-    every net (P-Net 5%, SFace 20%); the parallel execution mode was 0.9x (these graphs are chains), and
-    turning off the memory arena or memory patterns changed nothing beyond noise, so both stay on.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["onnxruntime"] = "onnxruntime"
-    precision: Literal["fp32", "int8"] = "fp32"
-    intra_op_threads: int = Field(0, ge=0, le=256, description="0 lets onnxruntime pick (one per core)")
-    allow_spinning: bool = Field(False, description="intra-op threads busy-wait between ops (see the class docstring)")
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
-    device_id: int = Field(0, ge=0, le=64)
-    tensorrt: OrtTensorRTOptions = OrtTensorRTOptions()
 
 
 class TensorRTConfig(BaseModel):

@@ -1,4 +1,5 @@
-"""onnxruntime execution providers with their options: TensorRT, CUDA, CPU, in the configured order.
+"""onnxruntime's config (the engine owns it), and its execution providers with their options: TensorRT,
+CUDA, CPU, in the configured order.
 
 The TensorRT provider needs explicit profile shapes for every dynamic input, and needs them again when it
 loads an engine from its cache, so they are always derived from the model and the same `ProfileConfig` the
@@ -9,16 +10,51 @@ A Q/DQ model gets `trt_int8_enable` but never a calibration table: its scales ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.engines.onnx_info import has_qdq, single_input
 from models.engines.tensorrt.engine_cache import default_engine_dir
-from models.engines.tensorrt.trt_profiles import Pyramid, ShapeRange, profiles_for_input, shape_string
-
-if TYPE_CHECKING:
-    from models.engines.backend import OnnxRuntimeConfig
+from models.engines.tensorrt.trt_profiles import ProfileConfig, Pyramid, ShapeRange, profiles_for_input, shape_string
 
 ProviderSpec = tuple[str, dict[str, str]]
+
+
+class OrtTensorRTOptions(BaseModel):
+    """The onnxruntime TensorRT provider's own block (the second GPU path, and the fallback where the
+    TensorRT Python API is missing). Shapes come from the same profiles as the TensorRT backend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fp16: bool = True
+    engine_cache_dir: Path | None = Field(None, description="default: <cache>/engines/ort")
+    timing_cache: bool = True
+    workspace_mib: int = Field(1024, ge=64, le=65536)
+    profiles: ProfileConfig = ProfileConfig()
+
+
+class OnnxRuntimeConfig(BaseModel):
+    """onnxruntime. `providers` is a preference order; ones this onnxruntime build lacks are skipped, so one
+    config runs on a Jetson (TensorRT, CUDA providers) and on a CPU-only hub.
+
+    Session options, measured on a 2-core AVX-512 CPU shared with other work (MTCNN on 640x360 frames,
+    interleaved): spinning intra-op threads made detection 3.6x slower in wall time and 3x in CPU time, since
+    a spinning thread holds a core the camera reader, the other sessions or other processes need; so
+    `allow_spinning` is off. Graph optimisation ORT_ENABLE_ALL (NCHWc layouts) beat BASIC and EXTENDED on
+    every net (P-Net 5%, SFace 20%); the parallel execution mode was 0.9x (these graphs are chains), and
+    turning off the memory arena or memory patterns changed nothing beyond noise, so both stay on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["onnxruntime"] = "onnxruntime"
+    precision: Literal["fp32", "int8"] = "fp32"
+    intra_op_threads: int = Field(0, ge=0, le=256, description="0 lets onnxruntime pick (one per core)")
+    allow_spinning: bool = Field(False, description="intra-op threads busy-wait between ops (see the class docstring)")
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    device_id: int = Field(0, ge=0, le=64)
+    tensorrt: OrtTensorRTOptions = OrtTensorRTOptions()
 
 
 def union_profile(profiles: list[ShapeRange]) -> ShapeRange:

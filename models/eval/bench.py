@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from models.detect.mtcnn import MtcnnDetector
-from models.engines.backend import Backend, OnnxRuntimeConfig
+from models.engines.backend import Backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.eval.bench_schedule import matched_faces
 from models.eval.macs import graph_macs
 from models.pipeline import FacePipeline, PipelineConfig

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 
 from models.artifacts import sha256_file
-from models.engines.backend import OnnxRuntimeConfig
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.eval.eval_openset import evaluate_open_set, format_open_set
 from models.eval.lfw import LfwPairs, cache_key, crops_for_images, read_pairs
 from models.eval.verification import VerificationMetrics, kfold_verification

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig, TorchConfig
+from models.engines.backend import TensorRTConfig, TorchConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from scripts.gpucheck.checks import cuda_memory_row, embed_row, retrain_row, tensorrt_reason
 from scripts.gpucheck.packfile import PackedCheck, load_pack
 from scripts.gpucheck.table import Row, format_table, gate_float, gate_int8, not_available

@@ -2,7 +2,8 @@
 
 import pytest
 
-from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.backend import TensorRTConfig
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import artifact_kind, runs_on_cpu
 from models.registry import artifact_name, load_registry
 

@@ -7,7 +7,8 @@ import re
 from pydantic import BaseModel
 
 from models.detect.mtcnn import DetectorConfig
-from models.engines.backend import OnnxRuntimeConfig, OrtTensorRTOptions, TensorRTConfig, TorchConfig
+from models.engines.backend import TensorRTConfig, TorchConfig
+from models.engines.ort_providers import OnnxRuntimeConfig, OrtTensorRTOptions
 from models.engines.tensorrt.trt_profiles import PnetProfileConfig
 from models.pipeline import PipelineConfig
 from tests.conftest import ROOT

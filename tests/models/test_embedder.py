@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.engines.backend import OnnxRuntimeConfig
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.eval.lfw import crops_for_images, read_pairs
 from models.imageio import load_image
 from models.pipeline import FacePipeline, PipelineConfig

@@ -11,8 +11,8 @@ from onnx import TensorProto
 
 from models.artifacts import verified_model_path
 from models.embed.embedder import Embedder
-from models.engines.backend import OnnxRuntimeConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.engines.tensorrt.onnx_fp16 import fp16_onnx
 from models.imageio import load_image
 from models.registry import default_model_dir, load_registry

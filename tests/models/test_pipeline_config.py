@@ -8,7 +8,8 @@ from pydantic import ValidationError
 
 from models.detect.mtcnn import DetectorConfig, MtcnnDetector
 from models.embed.embedder import Embedder
-from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig, TorchConfig, batch_limit
+from models.engines.backend import TensorRTConfig, TorchConfig, batch_limit
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import PipelineConfig, detector_pyramid
 from models.registry import load_registry
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.backend import TensorRTConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.engines.tensorrt.trt_profiles import Pyramid
 from models.registry import default_model_dir
 

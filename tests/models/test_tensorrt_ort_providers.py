@@ -6,8 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from models.engines.backend import OnnxRuntimeConfig, OrtTensorRTOptions
-from models.engines.ort_providers import session_providers, tensorrt_options, union_profile
+from models.engines.ort_providers import (
+    OnnxRuntimeConfig,
+    OrtTensorRTOptions,
+    session_providers,
+    tensorrt_options,
+    union_profile,
+)
 from models.engines.tensorrt.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid, ShapeRange
 from tests.models.test_tensorrt_build import _tiny_net
 

@@ -20,8 +20,9 @@ import yaml
 import models.engines.tensorrt.tensorrt_backend as tb
 from models.detect.mtcnn import MtcnnDetector
 from models.embed.embedder import Embedder
-from models.engines.backend import OnnxRuntimeConfig, TensorRTConfig
+from models.engines.backend import TensorRTConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig, detector_pyramid
 from models.registry import load_registry
 from tests.conftest import ROOT

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.engines.backend import OnnxRuntimeConfig, TorchConfig
+from models.engines.backend import TorchConfig
 from models.engines.factory import open_backend
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.imageio import load_image
 from models.pipeline import FacePipeline, PipelineConfig
 

@@ -14,7 +14,7 @@ from hub.training.config import GateConfig, TrainingConfig
 from hub.training.context import CurrentModel, RetrainContext
 from hub.training.evaluation import lfw_folds_without, load_lfw_benchmark
 from hub.training.jobs import FINISHED, TrainingJobs
-from models.engines.backend import OnnxRuntimeConfig
+from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_model_dir, load_registry
 
