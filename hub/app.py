@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from facefleet.signing import SignatureError
-from hub.active_model import UnknownModelError
 from hub.api import (
     audit,
     devices,
@@ -25,18 +24,19 @@ from hub.api import (
     training,
     visitors,
 )
-from hub.embeddings import ModelChangedError
-from hub.enroll import RequestTooLarge, VideoError
-from hub.galleries import ModelFileError
-from hub.library import ConflictError, NotFoundError
-from hub.names import NameRefused
-from hub.reembed import ReembedBusyError
-from hub.revocations import RevokedError
-from hub.rollout import RolloutError
+from hub.artifacts.revocations import RevokedError
+from hub.artifacts.store import ModelFileError
+from hub.fleet.rollout import RolloutError
+from hub.library.active_model import UnknownModelError
+from hub.library.embeddings import ModelChangedError
+from hub.library.enroll import RequestTooLarge, VideoError
+from hub.library.library import ConflictError, NotFoundError
+from hub.library.names import NameRefused
+from hub.library.reembed import ReembedBusyError
+from hub.library.uploads import UploadTooLarge
 from hub.service import Hub
 from hub.settings import HubSettings
-from hub.training_service import TrainingUnavailableError
-from hub.uploads import UploadTooLarge
+from hub.training.service import TrainingUnavailableError
 from hub.visitors.records import VisitorError
 from hub.web import mount_web
 from models.imageio import ImageError

@@ -96,8 +96,8 @@ def _bench(args: argparse.Namespace) -> int:
         return _bench_ann(args)
 
     from facefleet.sim.procs import Processes
-    from hub.bench import run_bench
-    from hub.bench_upload import run_upload_bench
+    from hub.bench.enroll import run_bench
+    from hub.bench.uploads import run_upload_bench
 
     report: dict[str, object] = {}
     if "enroll" in args.what:
@@ -121,7 +121,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _bench_ann(args: argparse.Namespace) -> int:
     import json
 
-    from hub.bench_ann import lfw_embeddings, run_ann_bench
+    from hub.bench.ann import lfw_embeddings, run_ann_bench
     from hub.settings import SearchConfig
 
     sizes = tuple(int(n) for n in args.sizes.split(","))

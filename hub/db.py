@@ -89,7 +89,7 @@ def _m007_person_deletions(db: Database) -> None:
 
 def _m008_name_skeletons(db: Database) -> None:
     """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
-    from hub.names import skeleton
+    from hub.library.names import skeleton
 
     db.execute("ALTER TABLE people ADD COLUMN skeleton TEXT NOT NULL DEFAULT ''")
     for person_id, name in db.execute("SELECT id, name FROM people").fetchall():

@@ -12,8 +12,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from facefleet.wire import DeviceStats
-from hub.events import EventCounts
-from hub.intake import Kind, Reason
+from hub.fleet.events import EventCounts
+from hub.fleet.intake import Kind, Reason
 
 
 class _FleetCollector(Collector):

@@ -10,27 +10,27 @@ from dataclasses import dataclass
 
 from facefleet.signing import load_or_create_key, public_pem
 from facefleet.wire import ArtifactKind, DeviceStatus, Topics, TrackEvent, UpdateState
-from hub import uploads
-from hub.active_model import HubModels
+from hub.artifacts.store import ArtifactRecord, ArtifactStore
 from hub.db import HubDb
-from hub.deletions import Deletions
-from hub.devices import DeviceRegistry
-from hub.embeddings import EmbeddingStore
-from hub.enroll import Enroller
-from hub.events import RecentEvents
-from hub.galleries import ArtifactRecord, ArtifactStore
-from hub.home_assistant import HomeAssistant
-from hub.intake import Refusals
-from hub.library import Library, NotFoundError
-from hub.library_index import LibraryIndex
+from hub.fleet.devices import DeviceRegistry
+from hub.fleet.events import RecentEvents
+from hub.fleet.home_assistant import HomeAssistant
+from hub.fleet.intake import Refusals
+from hub.fleet.mqtt import DeviceHandlers, HubMqtt
+from hub.fleet.release_rollout import ReleaseRollouts
+from hub.fleet.rollout import Rollout, RolloutEngine, RolloutError
+from hub.library import uploads
+from hub.library.active_model import HubModels
+from hub.library.deletions import Deletions
+from hub.library.embeddings import EmbeddingStore
+from hub.library.enroll import Enroller
+from hub.library.library import Library, NotFoundError
+from hub.library.reembed import Reembedder, ReembedJob, embed_missing
+from hub.library.search_index import LibraryIndex
 from hub.metrics import HubMetrics
-from hub.mqtt import DeviceHandlers, HubMqtt
-from hub.reembed import Reembedder, ReembedJob, embed_missing
-from hub.release_rollout import ReleaseRollouts
-from hub.rollout import Rollout, RolloutEngine, RolloutError
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
-from hub.training_service import HubTraining, training_unavailable
+from hub.training.service import HubTraining, training_unavailable
 from hub.visitors.enrolling import enroll_crops
 from hub.visitors.ignores import ignore_entries
 from hub.visitors.intake import VisitorIntake

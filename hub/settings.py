@@ -171,7 +171,7 @@ class HttpsConfig(_Strict):
 
 
 class SearchConfig(_Strict):
-    """The 1:N index (`hub.library_index`, `hub.vector_index`).
+    """The 1:N index (`hub.library.search_index`, `hub.library.vector_index`).
 
     type: `auto` is exact (numpy) up to `exact_max_samples` samples and FAISS IVF above; `exact` or `ivf`
         force one.
@@ -195,7 +195,7 @@ class SearchConfig(_Strict):
 
 
 class HomeAssistantConfig(_Strict):
-    """Home Assistant MQTT discovery (`hub.home_assistant`): retained sensor configs under
+    """Home Assistant MQTT discovery (`hub.fleet.home_assistant`): retained sensor configs under
     `<discovery_prefix>/sensor/<node_id>/<object_id>/config`, states under `<mqtt.topic_prefix>/_ha/`.
 
     max_people: people beyond this many get no sensor (each is a retained config the broker keeps and

@@ -19,7 +19,7 @@ from edge.recognize.events import TrackEventRecord
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor, TrackSighting
 from facefleet.gallery import Gallery, build_gallery
-from hub.enroll import Enroller
+from hub.library.enroll import Enroller
 from hub.settings import EnrollConfig
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline

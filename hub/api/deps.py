@@ -10,8 +10,8 @@ from fastapi import Path as PathParam
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from facefleet.wire import ArtifactKind
-from hub.galleries import ArtifactStore
-from hub.library import Library
+from hub.artifacts.store import ArtifactStore
+from hub.library.library import Library
 from hub.service import Hub
 from hub.tokens import TokenInfo
 

@@ -11,8 +11,8 @@ from starlette.concurrency import run_in_threadpool
 from facefleet.wire import ArtifactKind, SignedManifest
 from hub.api.deps import AdminScope, ArtifactReader, ArtifactsDep, HubDep, Version
 from hub.api.schemas import ArtifactPublic, GalleryCreate
-from hub.galleries import ArtifactRecord, check_onnx
-from hub.uploads import copy_limited, spool_dir
+from hub.artifacts.store import ArtifactRecord, check_onnx
+from hub.library.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api", tags=["galleries"])
 MAX_MODEL_BYTES = 2 * 1024**3  # an embedder ONNX is tens of MB; this only stops a disk-filling upload

@@ -9,8 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, BrokerHubDep, HubDep
 from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic
-from hub.release_rollout import ReleaseRollout
-from hub.rollout import Rollout, RolloutError
+from hub.fleet.release_rollout import ReleaseRollout
+from hub.fleet.rollout import Rollout, RolloutError
 
 router = APIRouter(prefix="/api/rollouts", tags=["rollouts"])
 

@@ -20,11 +20,11 @@ from hub.api.schemas import (
     SampleDelete,
     SamplePublic,
 )
-from hub.enroll import EnrollReport
-from hub.library import Library, Sample, UploadTicket
-from hub.names import NameRefused, clean_name
+from hub.library.enroll import EnrollReport
+from hub.library.library import Library, Sample, UploadTicket
+from hub.library.names import NameRefused, clean_name
+from hub.library.uploads import copy_limited, spool_dir
 from hub.service import Hub
-from hub.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]

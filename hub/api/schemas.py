@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from facefleet.wire import ArtifactKind, TrackEvent
-from hub.names import clean_name
+from hub.library.names import clean_name
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
 Name = Annotated[str, _NAME, AfterValidator(clean_name)]  # NFC, visible characters, one script a word

@@ -10,8 +10,8 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import EnrollScope, HubDep
 from hub.api.schemas import SearchHit, SearchPublic, VerifyPublic
-from hub.enroll import Enroller
-from hub.library import Library, NotFoundError
+from hub.library.enroll import Enroller
+from hub.library.library import Library, NotFoundError
 from models.pipeline import FacePipeline
 
 router = APIRouter(prefix="/api", tags=["search"])

@@ -15,7 +15,7 @@ from hub.training.config import TrainingConfig
 from hub.training.dataset import NotEnoughPeopleError
 from hub.training.jobs import JobBusyError, JobState, JobStatus, UnknownJobError
 from hub.training.progress import TrainingProgress, TrainingReport
-from hub.training_service import training_unavailable
+from hub.training.service import training_unavailable
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 

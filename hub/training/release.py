@@ -1,6 +1,6 @@
 """A released model's files: versioned ONNX (FP32, INT8) and the gallery rebuilt with it, in one folder.
 
-Nothing is signed here: the hub's artifact store (`hub/galleries.py`) signs what it registers, the one place
+Nothing is signed here: the hub's artifact store (`hub/artifacts/store.py`) signs what it registers, the one place
 that signs. The gallery names the model it belongs to; `write_release` refuses a gallery of another model.
 """
 

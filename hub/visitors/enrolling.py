@@ -11,9 +11,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-from hub.embeddings import ModelChangedError
-from hub.enroll import Enroller, EnrollReport
-from hub.library import ConflictError, Library, UploadTicket
+from hub.library.embeddings import ModelChangedError
+from hub.library.enroll import Enroller, EnrollReport
+from hub.library.library import ConflictError, Library, UploadTicket
 
 
 def crop_files(crops: list[tuple[str, bytes]]) -> list[tuple[str, BinaryIO]]:

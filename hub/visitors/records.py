@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from facefleet.wire import TrackEvent
-from hub.enroll import sharpness
+from hub.library.enroll import sharpness
 
 MAX_CROP_BYTES = 256 * 1024  # a 112 px JPEG is about 5 KB; anything far larger is not a crop of ours
 

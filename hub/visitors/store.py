@@ -18,7 +18,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
-from hub.library import NotFoundError
+from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
 from hub.visitors.cluster import nearest_centre, unit_rows
 from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError

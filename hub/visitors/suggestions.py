@@ -21,7 +21,7 @@ import numpy as np
 
 from facefleet.wire import TrackEvent
 from hub.db import HubDb, now_iso
-from hub.library import Library, NotFoundError
+from hub.library.library import Library, NotFoundError
 from hub.settings import SuggestConfig
 from hub.visitors.records import EndedTrack, VisitorError
 

@@ -29,8 +29,8 @@ from facefleet.wire import (
     UpdateAnnouncement,
     UpdateState,
 )
-from hub.intake import Refusals
-from hub.mqtt import DeviceHandlers, HubMqtt
+from hub.fleet.intake import Refusals
+from hub.fleet.mqtt import DeviceHandlers, HubMqtt
 from hub.settings import MqttConfig
 from tests.fuzz.strategies import FUZZ, payloads
 

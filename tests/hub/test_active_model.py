@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from hub.db import now_iso
-from hub.embeddings import ModelChangedError
-from hub.library import PersonDeletedError
+from hub.library.embeddings import ModelChangedError
+from hub.library.library import PersonDeletedError
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
 
@@ -214,10 +214,10 @@ def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(pipe
     instance of its own per model, and either follows the active model."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from hub.active_model import HubModels
+    from hub.artifacts.store import ArtifactStore
     from hub.db import HubDb
-    from hub.embeddings import EmbeddingStore
-    from hub.galleries import ArtifactStore
+    from hub.library.active_model import HubModels
+    from hub.library.embeddings import EmbeddingStore
     from models.engines.backend import TorchConfig
     from models.pipeline import PipelineConfig
     from models.registry import default_model_dir

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from hub.artifacts.store import ArtifactStore
 from hub.db import HubDb
-from hub.galleries import ArtifactStore
 
 
 def test_clean_tmp_removes_staging_and_folders_without_a_row(tmp_path: Path) -> None:

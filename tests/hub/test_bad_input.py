@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from hub.library import Library
+from hub.library.library import Library
 from tests.hub.conftest import HubServer, library_state
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
-from hub.library import ConflictError
+from hub.library.library import ConflictError
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
 

@@ -112,7 +112,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
                                                      "canaries": ["door-1"]}).json()
     attacker = BrokerClient(shipped_broker.setup, "door-1", tls=True)
     lobby = devices["lobby-1"].client
-    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+    with caplog.at_level(logging.WARNING, logger="hub.fleet.intake"):
         attacker.send("facefleet/door-1/status", status("door-2", group="evil", gallery_version="spoofed"))
         attacker.send("facefleet/door-1/status", status("ghost-1"))
         attacker.send("facefleet/door-1/status", b'{"device_id": "door-1", "state": "' + b"x" * 200_000 + b'"}')
@@ -159,7 +159,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
         ("updates/state", "device_mismatch"): 2, ("updates/state", "malformed"): 1,
         ("updates/state", "not_a_target"): 2,
     }
-    lines = [r.getMessage() for r in caplog.records if r.name == "hub.intake"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hub.fleet.intake"]
     assert 'facefleet_hub_device_outbox_backlog{device="door-2"}' not in metrics(site)  # its stats were spoofed
     assert len(lines) == 12 and max(map(len, lines)) < 500  # the 200 KB status too: a bounded prefix
     attacker.close()

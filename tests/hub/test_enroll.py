@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hub.enroll import Enroller, face_quality
+from hub.library.enroll import Enroller, face_quality
 from hub.settings import EnrollConfig
 from models.imageio import load_image
 

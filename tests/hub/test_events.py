@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from facefleet.wire import TrackEvent
-from hub.events import RecentEvents
+from hub.fleet.events import RecentEvents
 
 
 def event(n: int, device: str = "edge-1") -> TrackEvent:

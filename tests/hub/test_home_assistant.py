@@ -165,7 +165,7 @@ def test_enabled_needs_a_broker(tmp_path: Path) -> None:
 
 def test_a_restarted_hub_removes_what_went_while_it_was_away(tmp_path: Path) -> None:
     from facefleet.wire import DeviceStatus, Topics
-    from hub.home_assistant import HomeAssistant
+    from hub.fleet.home_assistant import HomeAssistant
     from hub.settings import HomeAssistantConfig
 
     sent: list[tuple[str, bytes]] = []

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from facefleet.wire import MAX_CROP_BYTES, MAX_MESSAGE_BYTES, DeviceStatus, TrackEvent, UpdateState
-from hub.intake import LOG_PREFIX_BYTES, Refusals, Refused, parse_claimed, split_topic
+from hub.fleet.intake import LOG_PREFIX_BYTES, Refusals, Refused, parse_claimed, split_topic
 
 NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
@@ -68,7 +68,7 @@ def test_status_and_state_for_another_device_are_refused(model: type[DeviceStatu
 def test_refusals_are_counted_and_logged_with_a_bounded_prefix(caplog: pytest.LogCaptureFixture) -> None:
     refusals = Refusals()
     huge = b"{" + b"x" * 1_000_000
-    with caplog.at_level(logging.WARNING, logger="hub.intake"):
+    with caplog.at_level(logging.WARNING, logger="hub.fleet.intake"):
         for _ in range(3):
             refusals.refuse("status", "door-1", Refused("malformed", "bad"), huge)
     assert refusals.snapshot()[("status", "malformed")] == 3 and refusals.total("status") == 3

@@ -8,14 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.bench_ann import run_ann_bench
+from hub.bench.ann import run_ann_bench
 from hub.db import HubDb
-from hub.embeddings import EmbeddingStore
-from hub.enroll import SampleCandidate
-from hub.library import Library
-from hub.library_index import LibraryIndex, sample_labels
+from hub.library.embeddings import EmbeddingStore
+from hub.library.enroll import SampleCandidate
+from hub.library.library import Library
+from hub.library.search_index import LibraryIndex, sample_labels
+from hub.library.vector_index import ExactIndex, build_index, ivf_cells, random_unit_vectors
 from hub.settings import SearchConfig
-from hub.vector_index import ExactIndex, build_index, ivf_cells, random_unit_vectors
 
 DIM = 128
 MODEL = "sface"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.names import NameRefused, clean_name, skeleton
+from hub.library.names import NameRefused, clean_name, skeleton
 from tests.hub.conftest import HubServer, library_state
 
 ACCEPTED = [

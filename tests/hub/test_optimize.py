@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hub.optimize import samples_to_drop
+from hub.library.optimize import samples_to_drop
 
 
 def unit(vectors: list[list[float]]) -> np.ndarray:

@@ -11,7 +11,7 @@ import pytest
 
 from facefleet.wire import Topics
 from hub.db import HubDb
-from hub.rollout import RolloutEngine
+from hub.fleet.rollout import RolloutEngine
 from tests.hub.conftest import HubServer
 from tests.hub.fake_device import FakeDevice
 

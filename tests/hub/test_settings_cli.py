@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from hub.cli import build_parser, main
 from hub.db import MIGRATIONS, HubDb
-from hub.names import skeleton
+from hub.library.names import skeleton
 from hub.settings import HubSettings, load_settings
 from hub.tokens import TokenStore
 from tests.conftest import ROOT

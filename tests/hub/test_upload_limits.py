@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub.bench_upload import png_bomb, video_bomb
+from hub.bench.uploads import png_bomb, video_bomb
 from models.imageio import DecodeLimits, ImageError, ImageHeader, decode_image, reduction_factor
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer, library_state

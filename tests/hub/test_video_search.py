@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from hub.enroll import evenly_spread
+from hub.library.enroll import evenly_spread
 from tests.hub.conftest import HubServer, library_state
 
 

@@ -19,7 +19,7 @@ from edge.update.slots import SlotStore
 from facefleet.gallery import Gallery
 from facefleet.sim import procs as system
 from facefleet.sim.procs import wait_for
-from hub.bench_upload import cpu_seconds
+from hub.bench.uploads import cpu_seconds
 from tests.conftest import LFW
 from tests.system.conftest import System
 

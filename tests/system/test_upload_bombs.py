@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.bench_upload import run_upload_bench
+from hub.bench.uploads import run_upload_bench
 from tests.system.conftest import System
 
 # An ordinary 1080p photo costs about 150 MB of detector pyramids; a bomb may cost no more than 250 MB above

@@ -11,7 +11,7 @@ import pytest
 from facefleet.visitor_eval.hubs import visitor_labels
 from facefleet.visitor_eval.metrics import cluster_quality
 from hub.db import utc_now
-from hub.library import NotFoundError
+from hub.library.library import NotFoundError
 from hub.visitors.cluster import recluster, relabel
 from hub.visitors.ignores import ignore_entries
 from hub.visitors.maintenance import purge, recluster_all, recover

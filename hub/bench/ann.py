@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hub.library_index import LibraryIndex
+from hub.library.search_index import LibraryIndex
+from hub.library.vector_index import ivf_cells, random_unit_vectors
 from hub.settings import SearchConfig
-from hub.vector_index import ivf_cells, random_unit_vectors
 
 DIM = 128
 TOP_K = 10

@@ -21,9 +21,9 @@ from collections.abc import Callable
 import numpy as np
 
 from facefleet.gallery import Gallery
-from hub.active_model import HubModels
-from hub.galleries import ArtifactRecord, ArtifactStore
-from hub.library import Library
+from hub.artifacts.store import ArtifactRecord, ArtifactStore
+from hub.library.active_model import HubModels
+from hub.library.library import Library
 from hub.settings import HubSettings
 from hub.training.config import TrainingConfig
 from hub.training.context import RetrainContext

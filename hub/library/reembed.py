@@ -19,10 +19,10 @@ from typing import Literal
 
 import numpy as np
 
-from hub.active_model import HubModels
 from hub.db import HubDb, now_iso
-from hub.embeddings import EmbeddingStore
-from hub.library import Library, NotFoundError
+from hub.library.active_model import HubModels
+from hub.library.embeddings import EmbeddingStore
+from hub.library.library import Library, NotFoundError
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 
 from facefleet.gallery import Gallery
 from hub.db import HubDb
-from hub.library import ConflictError
+from hub.library.library import ConflictError
 
 MANIFEST_NAME = "manifest.json"
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hub.artifacts.revocations import purge_revoked_files, revoke_galleries_of
 from hub.db import HubDb, now_iso
-from hub.library import Library
-from hub.revocations import purge_revoked_files, revoke_galleries_of
+from hub.library.library import Library
 from hub.tokens import TokenInfo
 
 

@@ -2,14 +2,14 @@
 
 One way to search (the hub's `POST /api/search`, and `nearest` for other hub code such as the clustering of
 unknown visitors): the samples sit in a `VectorIndex` (exact numpy for small libraries, FAISS IVF for large
-ones, `hub.vector_index`) under int64 labels derived from their sample ids; a people search asks for the
+ones, `hub.library.vector_index`) under int64 labels derived from their sample ids; a people search asks for the
 nearest samples and keeps each person's best one (highest cosine), asking for more samples while fewer than
 `top_k` distinct people came back. With the exact index this is exactly "best sample cosine per person";
 with IVF a person whose best sample lies in a cell the query did not probe ranks by its next best one, or
 is missed.
 
 It is rebuilt from the store at hub start and whenever the active model changed, and kept in step with
-the library as one of its followers (`hub.library.LibraryFollower`), told after each committed write:
+the library as one of its followers (`hub.library.library.LibraryFollower`), told after each committed write:
 `person_changed` (enrollment: the person's samples are read back from the store, so hooks applied in any
 order end in the store's state), `samples_removed` and `person_removed` (deletion).
 """
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hub.embeddings import EmbeddingStore, SampleEmbeddings
+from hub.library.embeddings import EmbeddingStore, SampleEmbeddings
+from hub.library.vector_index import ExactIndex, IvfIndex, VectorIndex, build_index, wants_ivf
 from hub.settings import SearchConfig
-from hub.vector_index import ExactIndex, IvfIndex, VectorIndex, build_index, wants_ivf
 
 log = logging.getLogger(__name__)
 _LABEL_MASK = (1 << 63) - 1  # non-negative: FAISS pads missing results with -1

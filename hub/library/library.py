@@ -1,5 +1,5 @@
 """The sample library: people, their aligned face crops on disk, and embeddings in SQLite (per model:
-`hub.embeddings`).
+`hub.library.embeddings`).
 
 Writes are all-or-nothing per request: crops go to a staging folder, the rows are inserted in one
 transaction, and only after the commit are the files renamed into place. `recover()` at startup finishes
@@ -19,10 +19,10 @@ import numpy as np
 from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
-from hub.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
-from hub.enroll import SampleCandidate
-from hub.names import skeleton
-from hub.optimize import samples_to_drop
+from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
+from hub.library.enroll import SampleCandidate
+from hub.library.names import skeleton
+from hub.library.optimize import samples_to_drop
 
 STAGING = ".staging"
 JPEG_QUALITY = 92

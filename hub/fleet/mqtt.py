@@ -1,7 +1,7 @@
 """The hub's MQTT link: follows device status, stats, update reports and track events, publishes announcements.
 
 Owns connect, reconnect, TLS and subscriptions. A message's device is the topic's device segment (which
-the broker's ACL ties to the MQTT user name); `hub.intake` checks the payload against it, and only typed,
+the broker's ACL ties to the MQTT user name); `hub.fleet.intake` checks the payload against it, and only typed,
 matching payloads reach the registry, the rollout engine and the live view. MQTT 5 with a persistent
 session (`clean_start=False`, `session_expiry_s`): while the hub is away the broker keeps its
 subscriptions and queues the QoS 1 events and reports for it.
@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from facefleet.wire import DeviceStats, DeviceStatus, Topics, TrackEvent, UpdateState
-from hub.intake import Kind, Refusals, Refused, parse_claimed, split_topic
+from hub.fleet.intake import Kind, Refusals, Refused, parse_claimed, split_topic
 from hub.settings import MqttConfig
 
 log = logging.getLogger(__name__)

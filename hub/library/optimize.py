@@ -14,7 +14,7 @@ def samples_to_drop(embeddings: np.ndarray, quality: np.ndarray, keep: int) -> l
 
     Args:
         embeddings: (K, D) unit vectors.
-        quality: (K,) 0..1 usefulness, higher is better (see `hub.enroll.face_quality`).
+        quality: (K,) 0..1 usefulness, higher is better (see `hub.library.enroll.face_quality`).
         keep: samples to keep, >= 0.
     Returns:
         Sorted indices into the K samples, K - keep of them (none when K <= keep).

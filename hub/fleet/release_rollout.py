@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from hub.db import HubDb, now_iso
-from hub.rollout import FAILED, RolloutEngine
+from hub.fleet.rollout import FAILED, RolloutEngine
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Recent track events for the live view: a bounded ring buffer, deduplicated by `event_id`.
 
 Plain code (no paho, no FastAPI): the MQTT link hands it events already checked against their topic
-(`hub.intake`, which counts the refused ones), the API reads from it. QoS 1 is
+(`hub.fleet.intake`, which counts the refused ones), the API reads from it. QoS 1 is
 at-least-once, so a repeat of an `event_id` already seen is counted and dropped. The set of seen ids is
 bounded too (oldest forgotten first); `seen_capacity` trades memory (about 100 bytes an id) against how
 far back a late duplicate is still recognised.

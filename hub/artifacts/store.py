@@ -18,10 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from facefleet.gallery import MAX_TEMPLATES, IgnoreEntries, build_gallery
 from facefleet.signing import sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
-from hub.db import HubDb, utc_now
-from hub.embeddings import SampleEmbeddings
-from hub.library import NotFoundError
-from hub.revocations import (
+from hub.artifacts.revocations import (
     MANIFEST_NAME,
     RevokedError,
     gallery_holder_ids,
@@ -30,6 +27,9 @@ from hub.revocations import (
     purge_revoked_files,
     revokes_for_new_gallery,
 )
+from hub.db import HubDb, utc_now
+from hub.library.embeddings import SampleEmbeddings
+from hub.library.library import NotFoundError
 from models.artifacts import sha256_file
 
 

@@ -4,7 +4,7 @@ the other models a gallery may be built for (the ones devices still run).
 A model is the configured registry embedder, another registry embedder, or a `model` artifact in the store
 (a released retrained model, or a file registered by hand): its manifest names the registry model whose
 preprocessing it keeps (`base_model`). Pipelines are built once and kept; the active one changes only when
-a re-embedding finishes (`hub.reembed`).
+a re-embedding finishes (`hub.library.reembed`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import logging
 import threading
 from pathlib import Path
 
-from hub.embeddings import EmbeddingStore
-from hub.galleries import ArtifactRecord, ArtifactStore
+from hub.artifacts.store import ArtifactRecord, ArtifactStore
+from hub.library.embeddings import EmbeddingStore
 from hub.training.context import CurrentModel
 from models.artifacts import ModelIntegrityError, verified_model_path
 from models.pipeline import FacePipeline, PipelineConfig

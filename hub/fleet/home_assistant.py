@@ -36,7 +36,7 @@ AVAILABLE = "{{ value_json.state if value_json is defined else value }}"  # JSON
 
 
 class Named(Protocol):
-    """A person (`hub.library.Person`)."""
+    """A person (`hub.library.library.Person`)."""
 
     @property
     def id(self) -> str: ...
@@ -46,7 +46,7 @@ class Named(Protocol):
 
 
 class DeviceInfo(Protocol):
-    """A device (`hub.devices.Device`)."""
+    """A device (`hub.fleet.devices.Device`)."""
 
     @property
     def id(self) -> str: ...

@@ -20,7 +20,7 @@ from typing import cast
 
 from facefleet.wire import ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
-from hub.library import NotFoundError
+from hub.library.library import NotFoundError
 
 Publish = Callable[[str, bytes], None]
 UrlsFor = Callable[[ArtifactKind, str], tuple[str, str]]

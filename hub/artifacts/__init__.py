@@ -1,0 +1,1 @@
+"""Signed, versioned artifacts (galleries and models) on disk, and the revocation of galleries after a deletion."""
