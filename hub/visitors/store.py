@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
 from hub.library import NotFoundError
 from hub.settings import VisitorConfig
+from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows
 from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError
 
@@ -79,23 +79,23 @@ class VisitorStore:
             if db.execute("SELECT 1 FROM ended_tracks WHERE event_id = ?", [track.event_id]).fetchone():
                 return None
             visitor_id = self._assign(db, track) if track.person_id is None else None
-            db.table("ended_tracks").insert(_row(track, visitor_id, crop_file))
+            db.insert("ended_tracks", _row(track, visitor_id, crop_file))
         if visitor_id is not None:
             self._join_centre(track.model_id, visitor_id, track.template)
         return visitor_id or ""
 
-    def _assign(self, db: Database, track: EndedTrack) -> str:
+    def _assign(self, db: Store, track: EndedTrack) -> str:
         """The visitor an unknown track joins; a new visitor row when none is near enough."""
         centres = self._centres_of(db, track.model_id)
         row = nearest_centre(track.template, unit_rows(centres.sums), self.config.join_cosine)
         if row >= 0:
             return centres.ids[row]
         visitor_id = new_visitor_id()
-        db.table("visitors").insert({"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
+        db.insert("visitors", {"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
                                      "created": now_iso()})
         return visitor_id
 
-    def _centres_of(self, db: Database, model_id: str) -> _Centres:
+    def _centres_of(self, db: Store, model_id: str) -> _Centres:
         if model_id not in self._centres:
             rows = db.execute("""SELECT visitor_id, template FROM ended_tracks WHERE model_id = ?
                                  AND visitor_id IS NOT NULL""", [model_id]).fetchall()
@@ -155,7 +155,7 @@ class VisitorStore:
             rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
                                  IS NOT NULL ORDER BY sharpness DESC LIMIT -1 OFFSET ?""",
                               [visitor_id, self.config.crops_per_visitor]).fetchall()
-            db.conn.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
+            db.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
         for _, crop_file in rows:
             self.unlink(crop_file)
 

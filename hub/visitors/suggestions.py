@@ -121,7 +121,7 @@ class Suggestions:
         if margin is None or margin < self.rules.min_margin:
             return "hub margin under min_margin"
         with self.hub_db.transaction() as db:
-            db.table("suggestions").insert({"event_id": track.event_id, "person_id": track.person_id,
+            db.insert("suggestions", {"event_id": track.event_id, "person_id": track.person_id,
                                             "margin": margin, "state": "pending", "auto": 0, "detail": "",
                                             "created": now_iso(), "decided": None}, ignore=True)
             db.execute("""DELETE FROM suggestions WHERE event_id IN (SELECT s.event_id FROM suggestions s
