@@ -32,6 +32,15 @@ def test_default_or_short_admin_token_refused(monkeypatch: pytest.MonkeyPatch, t
         HubSettings()
 
 
+def test_the_store_is_sqlite_in_data_dir_unless_a_postgres_url_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACEFLEET_HUB_DATABASE_URL", raising=False)
+    assert HubSettings(data_dir=tmp_path).database_target == tmp_path / "hub.sqlite"
+    monkeypatch.setenv("FACEFLEET_HUB_DATABASE_URL", "postgresql://hub@db:5432/hub")
+    assert HubSettings(data_dir=tmp_path).database_target == "postgresql://hub@db:5432/hub"
+
+
 def test_admin_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEFLEET_HUB_ADMIN_TOKEN", "x" * 8 + "a-long-enough-random-secret")
     assert HubSettings().admin_token is not None
@@ -44,6 +53,8 @@ def test_admin_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("admin_token: abcdefabcdefabcdefabcdefabcdef\n", "environment"),  # a secret in the file
         ("mqtt: {password: abcdefabcdefabcdefabcdefabcdef}\n", "environment"),  # the MQTT secret in the file
         ("enroll: {max_video_frames: 0}\n", "greater than or equal"),  # out of bounds
+        ("database: {url: 'postgresql://hub:hunter2@db/hub'}\n", "PGPASSWORD"),  # the database password
+        ("database: {url: 'mysql://db/hub'}\n", "postgresql://"),  # an engine the hub does not speak
     ],
 )
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
