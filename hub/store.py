@@ -4,7 +4,7 @@ The hub's SQL is the common ground of the two engines: `?` placeholders (turned 
 PostgreSQL), `INSERT ... ON CONFLICT`, `RETURNING`, `BEGIN`/`SAVEPOINT`. What differs is kept here:
 - column types in `CREATE TABLE`/`ALTER TABLE` (SQLite's `INTEGER`, `REAL`, `BLOB` and
   `INTEGER PRIMARY KEY AUTOINCREMENT` become `BIGINT`, `DOUBLE PRECISION`, `BYTEA` and an identity column);
-- a JSON array parameter read as rows (`json_values`);
+- a JSON array parameter read as rows (`json_values`), the distinct values of a group joined (`distinct_list`);
 - the connection's set-up (SQLite's PRAGMAs).
 Rows come back as tuples (`execute`) or dicts (`query`), read whole: the hub's statements return small sets.
 """
@@ -59,6 +59,8 @@ class Store:
 
     json_values = "SELECT value FROM json_each(?)"
     """A subquery of the strings in one JSON-array parameter (`x IN (<json_values>)`)."""
+    distinct_list = "GROUP_CONCAT(DISTINCT {})"
+    """An aggregate of the distinct values of `{}` in a group, joined by commas."""
 
     def __init__(self) -> None:
         self._depth = 0
@@ -145,6 +147,7 @@ class PostgresStore(Store):
     """A PostgreSQL database reached by a `postgresql://` URL (libpq: password from PGPASSWORD or .pgpass)."""
 
     json_values = "SELECT json_array_elements_text(CAST(? AS json))"
+    distinct_list = "string_agg(DISTINCT {}, ',')"
 
     def __init__(self, url: str) -> None:
         import psycopg

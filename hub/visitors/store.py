@@ -24,7 +24,7 @@ from hub.visitors.cluster import nearest_centre, unit_rows
 from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError
 
 _VISITOR_SQL = """SELECT v.id, v.model_id, v.ignored, v.pinned, v.created, COUNT(t.event_id),
-    MIN(t.started_at), MAX(t.ended_at), GROUP_CONCAT(DISTINCT t.device_id || '/' || t.camera),
+    MIN(t.started_at), MAX(t.ended_at), {cameras},
     (SELECT c.event_id FROM ended_tracks c WHERE c.visitor_id = v.id AND c.crop_file IS NOT NULL
      ORDER BY c.sharpness DESC LIMIT 1)
     FROM visitors v JOIN ended_tracks t ON t.visitor_id = v.id"""
@@ -153,8 +153,8 @@ class VisitorStore:
             return
         with self.hub_db.transaction() as db:
             rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
-                                 IS NOT NULL ORDER BY sharpness DESC LIMIT -1 OFFSET ?""",
-                              [visitor_id, self.config.crops_per_visitor]).fetchall()
+                                 IS NOT NULL ORDER BY sharpness DESC""", [visitor_id]).fetchall()
+            rows = rows[self.config.crops_per_visitor:]
             db.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
         for _, crop_file in rows:
             self.unlink(crop_file)
@@ -162,8 +162,9 @@ class VisitorStore:
     # reads --------------------------------------------------------------------------------------------
     def visitors(self, limit: int = 100, offset: int = 0) -> list[Visitor]:
         """Most frequent first (then the most recently seen)."""
-        sql = _VISITOR_SQL + " GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC LIMIT ? OFFSET ?"
         with self.hub_db.read() as db:
+            sql = _visitor_sql(db) + (" GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC "
+                                      "LIMIT ? OFFSET ?")
             return [_visitor(r) for r in db.execute(sql, [limit, offset]).fetchall()]
 
     def count(self) -> tuple[int, int]:
@@ -174,7 +175,7 @@ class VisitorStore:
 
     def visitor(self, visitor_id: str) -> Visitor:
         with self.hub_db.read() as db:
-            row = db.execute(_VISITOR_SQL + " WHERE v.id = ? GROUP BY v.id", [visitor_id]).fetchone()
+            row = db.execute(_visitor_sql(db) + " WHERE v.id = ? GROUP BY v.id", [visitor_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no visitor {visitor_id}")
         return _visitor(row)
@@ -284,6 +285,10 @@ def _row(track: EndedTrack, visitor_id: str | None, crop_file: str | None) -> di
             "template": track.template.astype("<f4").tobytes(), "confidence": track.confidence,
             "frames": track.frames, "liveness": track.liveness, "sharpness": track.sharpness,
             "crop_file": crop_file, "ignored": int(track.ignored), "received": now_iso()}
+
+
+def _visitor_sql(db: Store) -> str:
+    return _VISITOR_SQL.format(cameras=db.distinct_list.format("t.device_id || '/' || t.camera"))
 
 
 def _visitor(row: tuple[object, ...]) -> Visitor:

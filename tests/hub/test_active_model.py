@@ -177,8 +177,8 @@ def test_after_a_switch_search_follows_and_deletion_reaches_every_model(hub_serv
     left = {"sface": stored - len(held), COPY: stored - len(held)}
     assert admin.get("/api/models/active").json()["embeddings"] == left
     with hub_server.hub.db.read() as db:
-        rows = db.execute("SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN (SELECT value FROM "
-                          "json_each(?))", [json.dumps(held)]).fetchone()[0]
+        rows = db.execute(f"SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN ({db.json_values})",
+                          [json.dumps(held)]).fetchone()[0]
     assert rows == 0
 
 
