@@ -187,7 +187,7 @@ class VisitorStore:
                limit: int = 100) -> list[TrackRecord]:
         """Newest first; of one visitor, of one person (named tracks), or all."""
         where, args = ("visitor_id = ?", [visitor_id]) if visitor_id else (
-            ("person_id = ?", [person_id]) if person_id else ("1", []))
+            ("person_id = ?", [person_id]) if person_id else ("1 = 1", []))
         with self.hub_db.read() as db:
             rows = db.query(f"SELECT * FROM ended_tracks WHERE {where} ORDER BY ended_at DESC LIMIT ?",
                             [*args, limit])
