@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ def _params(params: Sequence[Any]) -> list[Any]:
     return [int(p) if isinstance(p, bool) else p for p in params]
 
 
-class Store:
+class Store(ABC):
     """Statements, row helpers and transactions over one connection (the caller holds the lock)."""
 
     json_values = "SELECT value FROM json_each(?)"
@@ -65,14 +66,17 @@ class Store:
     def __init__(self) -> None:
         self._depth = 0
 
+    @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        raise NotImplementedError
+        """Run one statement with `?` placeholders; its rows are read whole."""
 
+    @abstractmethod
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        """Run one statement once per row of parameters."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close the connection."""
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         result = self.execute(sql, params)
