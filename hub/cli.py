@@ -55,7 +55,7 @@ def _token_store(args: argparse.Namespace) -> TokenStore:
     from hub.db import HubDb
     from hub.tokens import TokenStore
 
-    hub_db = HubDb(_settings(args).data_dir / "hub.sqlite")
+    hub_db = HubDb(_settings(args).database_target)
     hub_db.migrate()
     return TokenStore(hub_db)
 

@@ -1,24 +1,24 @@
-"""The hub's SQLite database: one connection shared by the API threads and the MQTT thread, named migrations.
+"""The hub's database (SQLite file or PostgreSQL, `hub.store`): one connection shared by the API threads and
+the MQTT thread, named migrations.
 
 SQLite serialises writers anyway; one lock around every use of the shared connection keeps a transaction
-from one thread from swallowing statements of another.
+from one thread from swallowing statements of another (on PostgreSQL too: one connection, the same order).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlite_utils import Database
+from hub.store import Store, open_store
 
-Migration = Callable[[Database], None]
+Migration = Callable[[Store], None]
 
 
-def _m001_library(db: Database) -> None:
+def _m001_library(db: Store) -> None:
     db.execute(
         """CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL)"""
     )
@@ -30,18 +30,18 @@ def _m001_library(db: Database) -> None:
     db.execute("CREATE INDEX samples_person ON samples(person_id)")
 
 
-def _m002_tokens(db: Database) -> None:
+def _m002_tokens(db: Store) -> None:
     db.execute("""CREATE TABLE tokens (id TEXT PRIMARY KEY, name TEXT NOT NULL, scopes TEXT NOT NULL,
         sha256 TEXT NOT NULL UNIQUE, created TEXT NOT NULL, revoked INTEGER NOT NULL DEFAULT 0)""")
 
 
-def _m003_artifacts(db: Database) -> None:
+def _m003_artifacts(db: Store) -> None:
     db.execute("""CREATE TABLE artifacts (kind TEXT NOT NULL, version TEXT NOT NULL, model_id TEXT NOT NULL,
         sha256 TEXT NOT NULL, size INTEGER NOT NULL, created TEXT NOT NULL, people INTEGER NOT NULL,
         templates INTEGER NOT NULL, PRIMARY KEY (kind, version))""")
 
 
-def _m004_devices_rollouts(db: Database) -> None:
+def _m004_devices_rollouts(db: Store) -> None:
     db.execute("""CREATE TABLE devices (id TEXT PRIMARY KEY, state TEXT NOT NULL, device_group TEXT NOT NULL,
         agent_version TEXT NOT NULL, model_id TEXT NOT NULL, model_version TEXT NOT NULL,
         gallery_version TEXT NOT NULL, cameras TEXT NOT NULL, last_seen TEXT NOT NULL)""")
@@ -53,7 +53,7 @@ def _m004_devices_rollouts(db: Database) -> None:
         updated TEXT NOT NULL, PRIMARY KEY (rollout_id, device_id))""")
 
 
-def _m005_embeddings_per_model(db: Database) -> None:
+def _m005_embeddings_per_model(db: Store) -> None:
     """Embeddings move out of `samples` into one row per (sample, model): a library re-embedded with a
     released model keeps the old model's embeddings beside the new ones until they are pruned."""
     db.execute("""CREATE TABLE sample_embeddings (
@@ -65,7 +65,7 @@ def _m005_embeddings_per_model(db: Database) -> None:
     db.execute("ALTER TABLE samples DROP COLUMN model_id")
 
 
-def _m006_active_model(db: Database) -> None:
+def _m006_active_model(db: Store) -> None:
     """The hub's active model (one row, written at first start) and the re-embedding jobs that switch it."""
     db.execute("""CREATE TABLE active_model (id INTEGER PRIMARY KEY CHECK (id = 1), model_id TEXT NOT NULL,
         version TEXT NOT NULL, previous_model_id TEXT NOT NULL, updated TEXT NOT NULL)""")
@@ -74,7 +74,7 @@ def _m006_active_model(db: Database) -> None:
         created TEXT NOT NULL, updated TEXT NOT NULL)""")
 
 
-def _m007_person_deletions(db: Database) -> None:
+def _m007_person_deletions(db: Store) -> None:
     """Deleting a person is a recorded fact (the audit, and what in-flight uploads check against), and
     galleries know whom they hold so a deletion can revoke them."""
     db.execute("""CREATE TABLE person_deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, person_id TEXT NOT NULL,
@@ -87,7 +87,7 @@ def _m007_person_deletions(db: Database) -> None:
     db.execute("ALTER TABLE artifacts ADD COLUMN revoked TEXT NOT NULL DEFAULT ''")
 
 
-def _m008_name_skeletons(db: Database) -> None:
+def _m008_name_skeletons(db: Store) -> None:
     """The confusable skeleton of each name (hub.names), so a look-alike of an existing name is refused."""
     from hub.library.names import skeleton
 
@@ -97,7 +97,7 @@ def _m008_name_skeletons(db: Database) -> None:
     db.execute("CREATE INDEX people_skeleton ON people(skeleton)")
 
 
-def _m009_releases(db: Database) -> None:
+def _m009_releases(db: Store) -> None:
     """Release rollouts (model staged everywhere, then its gallery) survive a hub restart."""
     db.execute("""CREATE TABLE releases (id TEXT PRIMARY KEY, model_version TEXT NOT NULL,
         gallery_version TEXT NOT NULL, targets TEXT NOT NULL, canaries TEXT NOT NULL,
@@ -105,12 +105,12 @@ def _m009_releases(db: Database) -> None:
         state TEXT NOT NULL, detail TEXT NOT NULL, created TEXT NOT NULL, updated TEXT NOT NULL)""")
 
 
-def _m010_token_device(db: Database) -> None:
+def _m010_token_device(db: Store) -> None:
     """A `device` token speaks for one device: artifacts are served to it only where it is a target."""
     db.execute("ALTER TABLE tokens ADD COLUMN device_id TEXT")
 
 
-def _m011_visitors(db: Database) -> None:
+def _m011_visitors(db: Store) -> None:
     """Ended tracks received with a template (unknown ones grouped into visitors), suggested samples, and
     the record of visitors a user deleted (checked, as person deletions are, when a gallery is registered)."""
     db.execute("""CREATE TABLE visitors (id TEXT PRIMARY KEY, model_id TEXT NOT NULL,
@@ -158,26 +158,21 @@ def now_iso() -> str:
 
 
 class HubDb:
-    """A sqlite-utils `Database` plus the lock that every reader and writer holds."""
+    """A `Store` (SQLite for a path, PostgreSQL for a `postgresql://` URL) plus the lock that every reader
+    and writer holds."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA secure_delete = ON")  # deleted rows (embeddings of a deleted person) are zeroed
-        conn.execute("PRAGMA journal_mode = WAL")
-        self.db = Database(conn)
-        self.path = path
+    def __init__(self, target: Path | str) -> None:
+        self.db = open_store(target)
         self.lock = threading.RLock()
 
     @contextmanager
-    def transaction(self) -> Iterator[Database]:
+    def transaction(self) -> Iterator[Store]:
         """Hold the lock and run the block in one transaction (savepoint when nested)."""
         with self.lock, self.db.atomic():
             yield self.db
 
     @contextmanager
-    def read(self) -> Iterator[Database]:
+    def read(self) -> Iterator[Store]:
         with self.lock:
             yield self.db
 

@@ -64,7 +64,7 @@ class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
         self.settings = settings
-        self.db = HubDb(settings.data_dir / "hub.sqlite")
+        self.db = HubDb(settings.database_target)
         self.db.migrate()
         self.tokens = TokenStore(self.db)
         if settings.admin_token is not None:

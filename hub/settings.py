@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -14,6 +15,7 @@ from models.pipeline import PipelineConfig
 
 ADMIN_TOKEN_ENV = "FACEFLEET_HUB_ADMIN_TOKEN"
 MQTT_PASSWORD_ENV = "FACEFLEET_HUB_MQTT_PASSWORD"
+DATABASE_URL_ENV = "FACEFLEET_HUB_DATABASE_URL"
 WEAK_SECRETS = frozenset(
     {"changeme", "change-me", "changethis", "secret", "admin", "password", "token", "test"}
 )
@@ -209,6 +211,24 @@ class HomeAssistantConfig(_Strict):
     max_people: int = Field(1000, ge=0, le=100_000)
 
 
+class DatabaseConfig(_Strict):
+    """Where the hub keeps its library, tokens, artifacts, rollouts and visitors (`hub.store`).
+
+    url: empty for the SQLite file `<data_dir>/hub.sqlite` (the default), or a PostgreSQL URL
+        `postgresql://user@host:port/database`; the password comes from libpq's environment (`PGPASSWORD`,
+        `~/.pgpass`), never the file. Default: the environment variable FACEFLEET_HUB_DATABASE_URL.
+    """
+
+    url: str = Field(default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""), validate_default=True)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if value and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("database.url must be empty (SQLite in data_dir) or a postgresql:// URL")
+        return value
+
+
 class HubSettings(_Strict):
     """Everything the hub needs; `create_app(settings)` builds the rest from it."""
 
@@ -231,6 +251,7 @@ class HubSettings(_Strict):
     visitors: VisitorConfig = VisitorConfig()
     search: SearchConfig = SearchConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     admin_token: SecretStr | None = Field(
         default_factory=lambda: (
             SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
@@ -263,6 +284,11 @@ class HubSettings(_Strict):
         return (self.public_url or f"{scheme}://{self.host}:{self.port}").rstrip("/")
 
     @property
+    def database_target(self) -> Path | str:
+        """What `HubDb` opens: the PostgreSQL URL, or the SQLite file in `data_dir`."""
+        return self.database.url or self.data_dir / "hub.sqlite"
+
+    @property
     def key_path(self) -> Path:
         return self.signing_key or self.data_dir / "keys" / "hub.key"
 
@@ -275,4 +301,6 @@ def load_settings(path: Path) -> HubSettings:
             raise ValueError(f"{path}: {secret} belongs in the environment ({ADMIN_TOKEN_ENV}), not the file")
     if isinstance(raw.get("mqtt"), dict) and "password" in raw["mqtt"]:
         raise ValueError(f"{path}: mqtt.password belongs in the environment ({MQTT_PASSWORD_ENV})")
+    if isinstance(raw.get("database"), dict) and urlsplit(str(raw["database"].get("url", ""))).password:
+        raise ValueError(f"{path}: the database password belongs in the environment (PGPASSWORD or ~/.pgpass)")
     return HubSettings.model_validate(raw)

@@ -59,7 +59,7 @@ class TokenStore:
         secret = "ffh_" + secrets.token_urlsafe(32)
         info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset(scopes), device_id)
         with self.hub_db.transaction() as db:
-            db.table("tokens").insert(
+            db.insert("tokens", 
                 {
                     "id": info.id,
                     "name": name,
@@ -77,7 +77,7 @@ class TokenStore:
         with self.hub_db.transaction() as db:
             if db.execute("SELECT 1 FROM tokens WHERE sha256 = ?", [_digest(secret)]).fetchone():
                 return
-            db.table("tokens").insert(
+            db.insert("tokens", 
                 {
                     "id": uuid.uuid4().hex[:12],
                     "name": name,

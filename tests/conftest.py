@@ -22,6 +22,11 @@ CLIPS = SHARED_DATA / "clips"
 LFW = SHARED_DATA / "lfw"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--hub-db", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the hub tests' store: SQLite files (default) or a PostgreSQL server the tests start")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

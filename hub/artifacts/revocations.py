@@ -14,11 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from sqlite_utils import Database
-
 from facefleet.gallery import Gallery
 from hub.db import HubDb
 from hub.library.library import ConflictError
+from hub.store import Store
 
 MANIFEST_NAME = "manifest.json"
 
@@ -33,14 +32,14 @@ def gallery_holder_ids(path: Path) -> tuple[str, ...]:
     return gallery.person_ids + gallery.ignores.ids
 
 
-def revokes_for_new_gallery(db: Database, holder_ids: tuple[str, ...]) -> list[str]:
+def revokes_for_new_gallery(db: Store, holder_ids: tuple[str, ...]) -> list[str]:
     """The versions a new gallery's manifest must revoke; ConflictError if it holds a deleted person or
     visitor (a deletion that landed while it was built: build again)."""
     held = json.dumps(list(holder_ids))
     deleted = [row[0] for row in db.execute(
-        "SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN (SELECT value FROM json_each(?)) "
+        f"SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN ({db.json_values}) "
         "UNION SELECT 'visitor ' || visitor_id FROM visitor_deletions WHERE visitor_id IN "
-        "(SELECT value FROM json_each(?))", [held, held])]
+        f"({db.json_values})", [held, held])]
     if deleted:
         raise ConflictError(f"the gallery holds {', '.join(map(repr, deleted))}, deleted while it was built; "
                             "build it again")
@@ -48,24 +47,25 @@ def revokes_for_new_gallery(db: Database, holder_ids: tuple[str, ...]) -> list[s
     return [row[0] for row in rows]
 
 
-def index_gallery_people(db: Database, version: str, person_ids: tuple[str, ...]) -> None:
-    db.conn.executemany("INSERT OR IGNORE INTO gallery_people VALUES (?, ?)", [(version, p) for p in person_ids])
+def index_gallery_people(db: Store, version: str, person_ids: tuple[str, ...]) -> None:
+    db.executemany("INSERT INTO gallery_people VALUES (?, ?) ON CONFLICT DO NOTHING",
+                   [(version, p) for p in person_ids])
 
 
-def carry_holders(db: Database, moves: list[tuple[str, str]]) -> None:
+def carry_holders(db: Store, moves: list[tuple[str, str]]) -> None:
     """(old id, new id) of visitors whose tracks moved to another (a merge, a re-clustering): galleries that
     hold the old id hold the new one too, so deleting the visitor the tracks went to revokes them."""
-    db.conn.executemany("INSERT OR IGNORE INTO gallery_people SELECT version, ? FROM gallery_people WHERE "
-                        "person_id = ?", [(new, old) for old, new in moves if old != new])
+    db.executemany("INSERT INTO gallery_people SELECT version, ? FROM gallery_people WHERE person_id = ? "
+                   "ON CONFLICT DO NOTHING", [(new, old) for old, new in moves if old != new])
 
 
-def revoke_galleries_of(db: Database, person_id: str, when: str) -> list[str]:
+def revoke_galleries_of(db: Store, person_id: str, when: str) -> list[str]:
     """Mark every gallery that holds `person_id` (a person's or an ignored visitor's id) revoked (inside the
     deletion's transaction); their versions."""
     versions = [row[0] for row in db.execute(
         "SELECT a.version FROM artifacts a JOIN gallery_people g ON g.version = a.version "
         "WHERE a.kind = 'gallery' AND g.person_id = ? AND a.revoked = '' ORDER BY a.version", [person_id])]
-    db.conn.executemany("UPDATE artifacts SET revoked = ? WHERE kind = 'gallery' AND version = ?",
+    db.executemany("UPDATE artifacts SET revoked = ? WHERE kind = 'gallery' AND version = ?",
                    [(when, v) for v in versions])
     return versions
 

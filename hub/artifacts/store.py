@@ -145,7 +145,7 @@ class ArtifactStore:
                 (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
                 record = ArtifactRecord(kind, version, model_id, sha256, size, manifest.created.isoformat(),
                                         people, templates)
-                db.table("artifacts").insert(record.__dict__)
+                db.insert("artifacts", record.__dict__)
                 index_gallery_people(db, version, holds)
                 tmp.replace(target)
             return record

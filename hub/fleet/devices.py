@@ -53,7 +53,7 @@ class DeviceRegistry:
                     [now_iso(), status.device_id],
                 )
                 return
-            db.table("devices").upsert(
+            db.upsert("devices", 
                 {
                     "id": status.device_id,
                     "state": status.state,

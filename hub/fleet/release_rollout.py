@@ -55,7 +55,7 @@ class ReleaseRollouts:
                                  tuple(canaries), canary_timeout_s, model.id)
         now = now_iso()
         with self.hub_db.transaction() as db:
-            db.table("releases").insert({**_row(release), "created": now, "updated": now})
+            db.insert("releases", {**_row(release), "created": now, "updated": now})
         return release
 
     def tick(self) -> None:
@@ -80,7 +80,7 @@ class ReleaseRollouts:
     def _update(self, release: ReleaseRollout, **changes: object) -> None:
         changed = replace(release, **changes)  # type: ignore[arg-type]
         with self.hub_db.transaction() as db:
-            db.table("releases").update(release.id, {**_row(changed), "updated": now_iso()})
+            db.update("releases", {"id": release.id}, {**_row(changed), "updated": now_iso()})
 
 
 def _row(release: ReleaseRollout) -> dict[str, Any]:

@@ -85,7 +85,7 @@ class RolloutEngine:
         rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
         state = "canary" if canaries else "rolling"
         with self.hub_db.transaction() as db:
-            db.table("rollouts").insert(
+            db.insert("rollouts", 
                 {
                     "id": rollout_id,
                     "kind": kind,
@@ -98,7 +98,7 @@ class RolloutEngine:
                     "updated": now,
                 }
             )
-            db.table("rollout_devices").insert_all(
+            db.insert_all("rollout_devices", 
                 [
                     {
                         "rollout_id": rollout_id,

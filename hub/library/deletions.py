@@ -45,9 +45,9 @@ class Deletions:
             revoked = revoke_galleries_of(db, person_id, when)
             seq = db.execute(
                 "INSERT INTO person_deletions (person_id, person_name, samples, token_id, token_name, deleted_at, "
-                "revoked_galleries) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "revoked_galleries) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
                 [person.id, person.name, person.samples, actor.id, actor.name, when, " ".join(revoked)],
-            ).lastrowid
+            ).fetchone()[0]
         self.library.remove_person_files(person_id)
         purge_revoked_files(self.hub_db, self.artifacts_root)
         return Deletion(int(seq or 0), person.id, person.name, person.samples, actor.id, actor.name, when,

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
+from hub.store import Store
 
 
 class ModelChangedError(RuntimeError):
@@ -48,10 +48,11 @@ class EmbeddingStore:
     def ensure_active(self, model_id: str) -> ActiveModel:
         """The active model; on a fresh database (or one from before models could switch) `model_id`."""
         with self.hub_db.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO active_model VALUES (1, ?, '', '', ?)", [model_id, now_iso()])
+            db.execute("INSERT INTO active_model VALUES (1, ?, '', '', ?) ON CONFLICT DO NOTHING",
+                       [model_id, now_iso()])
             return self.active(db)
 
-    def active(self, db: Database | None = None) -> ActiveModel:
+    def active(self, db: Store | None = None) -> ActiveModel:
         if db is None:
             with self.hub_db.read() as read:
                 return self.active(read)
@@ -72,7 +73,7 @@ class EmbeddingStore:
         return SampleEmbeddings(model_id, tuple(r[0] for r in rows), np.array([r[1] for r in rows], object),
                                 np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32))
 
-    def missing(self, model_id: str, limit: int, db: Database | None = None) -> list[str]:
+    def missing(self, model_id: str, limit: int, db: Store | None = None) -> list[str]:
         """Up to `limit` ids of samples without an embedding of `model_id`, oldest first."""
         sql = """SELECT id FROM samples WHERE id NOT IN (SELECT sample_id FROM sample_embeddings
                  WHERE model_id = ?) ORDER BY created, id LIMIT ?"""
@@ -81,23 +82,23 @@ class EmbeddingStore:
         with self.hub_db.read() as read:
             return [r[0] for r in read.execute(sql, [model_id, limit]).fetchall()]
 
-    def count(self, model_id: str, db: Database) -> int:
+    def count(self, model_id: str, db: Store) -> int:
         """How many samples have an embedding of `model_id`."""
         return int(db.execute("""SELECT COUNT(*) FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id
                                  WHERE e.model_id = ?""", [model_id]).fetchone()[0])
 
-    def add(self, db: Database, model_id: str, sample_ids: Iterable[str], vectors: np.ndarray) -> None:
+    def add(self, db: Store, model_id: str, sample_ids: Iterable[str], vectors: np.ndarray) -> None:
         """Insert (inside the caller's transaction); samples deleted meanwhile are skipped."""
-        db.conn.executemany(
-            """INSERT OR REPLACE INTO sample_embeddings SELECT ?, ?, ? WHERE EXISTS
-               (SELECT 1 FROM samples WHERE id = ?)""",
+        db.executemany(
+            """INSERT INTO sample_embeddings SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM samples WHERE id = ?)
+               ON CONFLICT (sample_id, model_id) DO UPDATE SET embedding = excluded.embedding""",
             [(i, model_id, v.astype("<f4").tobytes(), i) for i, v in zip(sample_ids, vectors, strict=True)])
 
     def store(self, model_id: str, sample_ids: list[str], vectors: np.ndarray) -> None:
         with self.hub_db.transaction() as db:
             self.add(db, model_id, sample_ids, vectors)
 
-    def switch(self, db: Database, model_id: str, version: str, keep: set[str]) -> bool:
+    def switch(self, db: Store, model_id: str, version: str, keep: set[str]) -> bool:
         """Make `model_id` active in `db`'s transaction unless a sample still lacks its embedding (False).
 
         Embeddings of models other than the new one, the one it replaces and `keep` are deleted.

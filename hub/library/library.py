@@ -16,13 +16,13 @@ from typing import Any, Protocol
 
 import cv2
 import numpy as np
-from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
 from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.library.enroll import SampleCandidate
 from hub.library.names import skeleton
 from hub.library.optimize import samples_to_drop
+from hub.store import Store
 
 STAGING = ".staging"
 JPEG_QUALITY = 92
@@ -110,15 +110,15 @@ class Library:
             follower.person_changed(person.id)
         return person
 
-    def _create_person(self, db: Database, name: str) -> Person:
+    def _create_person(self, db: Store, name: str) -> Person:
         self._check_unique(db, name, "")
         person = Person(_new_id(), name, now_iso())
-        db.table("people").insert({"id": person.id, "name": name, "created": person.created,
+        db.insert("people", {"id": person.id, "name": name, "created": person.created,
                                    "skeleton": skeleton(name)})
         return person
 
     @staticmethod
-    def _check_unique(db: Database, name: str, person_id: str) -> None:
+    def _check_unique(db: Store, name: str, person_id: str) -> None:
         """Refuse a name that another person has, or one that looks the same (equal skeletons)."""
         clash = db.execute("SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?",
                            [name, skeleton(name), person_id]).fetchone()
@@ -158,7 +158,7 @@ class Library:
             follower.person_changed(person_id)
         return self.person(person_id)
 
-    def remove_person(self, db: Database, person_id: str) -> Person:
+    def remove_person(self, db: Store, person_id: str) -> Person:
         """Delete a person's rows and samples inside the caller's transaction (hub.deletions records the
         fact); `remove_person_files` removes the crops once that has committed. The samples' embeddings of
         every model go too (named here rather than left to the foreign key's cascade)."""
@@ -218,14 +218,14 @@ class Library:
         return self.person(person_id), [self._sample(r) for r in rows]
 
     @staticmethod
-    def _check_not_deleted(db: Database, ticket: UploadTicket) -> None:
+    def _check_not_deleted(db: Store, ticket: UploadTicket) -> None:
         deleted = db.execute("SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? "
                              "OR person_id = ?)", [ticket.deletion_mark, ticket.label, ticket.person_id]).fetchone()
         if deleted:
             raise PersonDeletedError(f"{deleted[0]!r} was deleted while this upload was analyzed; nothing was stored")
 
     @staticmethod
-    def _check_room(db: Database, person_id: str, adding: int, max_per_person: int) -> None:
+    def _check_room(db: Store, person_id: str, adding: int, max_per_person: int) -> None:
         count = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", [person_id]).fetchone()[0]
         if count + adding > max_per_person:
             raise ConflictError(f"the person has {count} samples; {adding} more would pass "
@@ -252,8 +252,8 @@ class Library:
             "created": now_iso(),
         }
 
-    def _insert_samples(self, db: Database, rows: list[dict[str, Any]]) -> None:
-        db.table("samples").insert_all(rows)
+    def _insert_samples(self, db: Store, rows: list[dict[str, Any]]) -> None:
+        db.insert_all("samples", rows)
 
     def _move_into_place(self, staging: Path, person_id: str) -> None:
         target = self.samples_dir / person_id

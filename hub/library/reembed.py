@@ -120,7 +120,7 @@ class Reembedder:
         now = now_iso()
         job = ReembedJob(uuid.uuid4().hex[:12], model_id, version, "running", 0, 0, "", now, now)
         with self.hub_db.transaction() as db:
-            db.table("reembeds").insert(job.__dict__)
+            db.insert("reembeds", job.__dict__)
         self._progress(job.id, model_id)
         return job
 

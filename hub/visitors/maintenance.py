@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlite_utils import Database
 
 from hub.db import now_iso
+from hub.store import Store
 from hub.visitors.cluster import recluster, relabel
 from hub.visitors.store import VisitorStore, new_visitor_id
 
@@ -65,9 +65,9 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
         if store.generation != generation:
             return ReclusterReport(model_id, len(rows), 0, len(set(old)), len(set(old)), False)
         for visitor_id in sorted(set(new) - set(flags)):
-            db.table("visitors").insert({"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0,
+            db.insert("visitors", {"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0,
                                          "created": now_iso()})
-        db.conn.executemany("UPDATE ended_tracks SET visitor_id = ? WHERE event_id = ?", moved)
+        db.executemany("UPDATE ended_tracks SET visitor_id = ? WHERE event_id = ?", moved)
         _carry_flags(db, new, old, flags)
         db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
                    "WHERE visitor_id IS NOT NULL)")
@@ -77,7 +77,7 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
     return ReclusterReport(model_id, len(rows), len(moved), len(set(old)), len(set(new)), True)
 
 
-def _carry_flags(db: Database, new: list[str], old: list[str], flags: dict[str, tuple[bool, bool]]) -> None:
+def _carry_flags(db: Store, new: list[str], old: list[str], flags: dict[str, tuple[bool, bool]]) -> None:
     """A visitor that took tracks of a pinned or ignored one is pinned or ignored too."""
     inherited: dict[str, tuple[bool, bool]] = {}
     for visitor_id, before in zip(new, old, strict=True):
@@ -85,7 +85,7 @@ def _carry_flags(db: Database, new: list[str], old: list[str], flags: dict[str, 
         was_pinned, was_ignored = flags.get(before, (False, False))
         inherited[visitor_id] = (pinned or was_pinned, ignored or was_ignored)
     changed = [(int(p), int(i), v) for v, (p, i) in inherited.items() if flags.get(v, (False, False)) != (p, i)]
-    db.conn.executemany("UPDATE visitors SET pinned = ?, ignored = ? WHERE id = ?", changed)
+    db.executemany("UPDATE visitors SET pinned = ?, ignored = ? WHERE id = ?", changed)
 
 
 def recluster_all(store: VisitorStore) -> list[ReclusterReport]:
@@ -105,7 +105,7 @@ def purge(store: VisitorStore, now: datetime) -> PurgeReport:
         over = db.execute(_EXPIRED + " AND t.received >= ? ORDER BY t.received LIMIT ?",
                           [cutoff, max(0, total - config.max_tracks)]).fetchall()
         gone = expired + over
-        db.conn.executemany("DELETE FROM ended_tracks WHERE event_id = ?", [(r[0],) for r in gone])
+        db.executemany("DELETE FROM ended_tracks WHERE event_id = ?", [(r[0],) for r in gone])
         visitors = db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM "
                               "ended_tracks WHERE visitor_id IS NOT NULL)").rowcount
         db.execute("DELETE FROM suggestions WHERE person_id NOT IN (SELECT id FROM people)")

@@ -15,16 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlite_utils import Database
 
 from hub.db import HubDb, now_iso
 from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
+from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows
 from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError
 
 _VISITOR_SQL = """SELECT v.id, v.model_id, v.ignored, v.pinned, v.created, COUNT(t.event_id),
-    MIN(t.started_at), MAX(t.ended_at), GROUP_CONCAT(DISTINCT t.device_id || '/' || t.camera),
+    MIN(t.started_at), MAX(t.ended_at), {cameras},
     (SELECT c.event_id FROM ended_tracks c WHERE c.visitor_id = v.id AND c.crop_file IS NOT NULL
      ORDER BY c.sharpness DESC LIMIT 1)
     FROM visitors v JOIN ended_tracks t ON t.visitor_id = v.id"""
@@ -79,23 +79,23 @@ class VisitorStore:
             if db.execute("SELECT 1 FROM ended_tracks WHERE event_id = ?", [track.event_id]).fetchone():
                 return None
             visitor_id = self._assign(db, track) if track.person_id is None else None
-            db.table("ended_tracks").insert(_row(track, visitor_id, crop_file))
+            db.insert("ended_tracks", _row(track, visitor_id, crop_file))
         if visitor_id is not None:
             self._join_centre(track.model_id, visitor_id, track.template)
         return visitor_id or ""
 
-    def _assign(self, db: Database, track: EndedTrack) -> str:
+    def _assign(self, db: Store, track: EndedTrack) -> str:
         """The visitor an unknown track joins; a new visitor row when none is near enough."""
         centres = self._centres_of(db, track.model_id)
         row = nearest_centre(track.template, unit_rows(centres.sums), self.config.join_cosine)
         if row >= 0:
             return centres.ids[row]
         visitor_id = new_visitor_id()
-        db.table("visitors").insert({"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
+        db.insert("visitors", {"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
                                      "created": now_iso()})
         return visitor_id
 
-    def _centres_of(self, db: Database, model_id: str) -> _Centres:
+    def _centres_of(self, db: Store, model_id: str) -> _Centres:
         if model_id not in self._centres:
             rows = db.execute("""SELECT visitor_id, template FROM ended_tracks WHERE model_id = ?
                                  AND visitor_id IS NOT NULL""", [model_id]).fetchall()
@@ -153,17 +153,18 @@ class VisitorStore:
             return
         with self.hub_db.transaction() as db:
             rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
-                                 IS NOT NULL ORDER BY sharpness DESC LIMIT -1 OFFSET ?""",
-                              [visitor_id, self.config.crops_per_visitor]).fetchall()
-            db.conn.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
+                                 IS NOT NULL ORDER BY sharpness DESC""", [visitor_id]).fetchall()
+            rows = rows[self.config.crops_per_visitor:]
+            db.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
         for _, crop_file in rows:
             self.unlink(crop_file)
 
     # reads --------------------------------------------------------------------------------------------
     def visitors(self, limit: int = 100, offset: int = 0) -> list[Visitor]:
         """Most frequent first (then the most recently seen)."""
-        sql = _VISITOR_SQL + " GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC LIMIT ? OFFSET ?"
         with self.hub_db.read() as db:
+            sql = _visitor_sql(db) + (" GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC "
+                                      "LIMIT ? OFFSET ?")
             return [_visitor(r) for r in db.execute(sql, [limit, offset]).fetchall()]
 
     def count(self) -> tuple[int, int]:
@@ -174,7 +175,7 @@ class VisitorStore:
 
     def visitor(self, visitor_id: str) -> Visitor:
         with self.hub_db.read() as db:
-            row = db.execute(_VISITOR_SQL + " WHERE v.id = ? GROUP BY v.id", [visitor_id]).fetchone()
+            row = db.execute(_visitor_sql(db) + " WHERE v.id = ? GROUP BY v.id", [visitor_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no visitor {visitor_id}")
         return _visitor(row)
@@ -186,7 +187,7 @@ class VisitorStore:
                limit: int = 100) -> list[TrackRecord]:
         """Newest first; of one visitor, of one person (named tracks), or all."""
         where, args = ("visitor_id = ?", [visitor_id]) if visitor_id else (
-            ("person_id = ?", [person_id]) if person_id else ("1", []))
+            ("person_id = ?", [person_id]) if person_id else ("1 = 1", []))
         with self.hub_db.read() as db:
             rows = db.query(f"SELECT * FROM ended_tracks WHERE {where} ORDER BY ended_at DESC LIMIT ?",
                             [*args, limit])
@@ -284,6 +285,10 @@ def _row(track: EndedTrack, visitor_id: str | None, crop_file: str | None) -> di
             "template": track.template.astype("<f4").tobytes(), "confidence": track.confidence,
             "frames": track.frames, "liveness": track.liveness, "sharpness": track.sharpness,
             "crop_file": crop_file, "ignored": int(track.ignored), "received": now_iso()}
+
+
+def _visitor_sql(db: Store) -> str:
+    return _VISITOR_SQL.format(cameras=db.distinct_list.format("t.device_id || '/' || t.camera"))
 
 
 def _visitor(row: tuple[object, ...]) -> Visitor:

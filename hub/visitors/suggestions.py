@@ -121,13 +121,13 @@ class Suggestions:
         if margin is None or margin < self.rules.min_margin:
             return "hub margin under min_margin"
         with self.hub_db.transaction() as db:
-            db.table("suggestions").insert({"event_id": track.event_id, "person_id": track.person_id,
+            db.insert("suggestions", {"event_id": track.event_id, "person_id": track.person_id,
                                             "margin": margin, "state": "pending", "auto": 0, "detail": "",
                                             "created": now_iso(), "decided": None}, ignore=True)
-            db.execute("""DELETE FROM suggestions WHERE event_id IN (SELECT s.event_id FROM suggestions s
-                          JOIN ended_tracks t ON t.event_id = s.event_id WHERE s.person_id = ? AND
-                          s.state = 'pending' ORDER BY t.confidence DESC LIMIT -1 OFFSET ?)""",
-                       [track.person_id, self.rules.max_pending_per_person])
+            pending = db.execute("""SELECT s.event_id FROM suggestions s JOIN ended_tracks t ON t.event_id =
+                                    s.event_id WHERE s.person_id = ? AND s.state = 'pending'
+                                    ORDER BY t.confidence DESC""", [track.person_id]).fetchall()
+            db.executemany("DELETE FROM suggestions WHERE event_id = ?", pending[self.rules.max_pending_per_person:])
         return None
 
     def find(self, person_id: str | None = None, state: SuggestionState = "pending",

@@ -119,9 +119,9 @@ def test_a_restart_midway_resumes_the_switch(start_hub, tmp_path: Path) -> None:
     keep = len(half.sample_ids) // 2
     library.embedding_store.store(COPY, list(half.sample_ids[:keep]), half.vectors[:keep])
     with first.hub.db.transaction() as db:
-        db.table("reembeds").insert({"id": "interrupted", "model_id": COPY, "version": version, "state": "running",
-                                     "done": keep, "total": stored, "error": "", "created": now_iso(),
-                                     "updated": now_iso()})
+        db.insert("reembeds", {"id": "interrupted", "model_id": COPY, "version": version, "state": "running",
+                                  "done": keep, "total": stored, "error": "", "created": now_iso(),
+                                  "updated": now_iso()})
     assert admin.get("/api/models/active").json()["model_id"] == "sface"
     first.stop()
 
@@ -177,8 +177,8 @@ def test_after_a_switch_search_follows_and_deletion_reaches_every_model(hub_serv
     left = {"sface": stored - len(held), COPY: stored - len(held)}
     assert admin.get("/api/models/active").json()["embeddings"] == left
     with hub_server.hub.db.read() as db:
-        rows = db.execute("SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN (SELECT value FROM "
-                          "json_each(?))", [json.dumps(held)]).fetchone()[0]
+        rows = db.execute(f"SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN ({db.json_values})",
+                          [json.dumps(held)]).fetchone()[0]
     assert rows == 0
 
 
@@ -209,7 +209,9 @@ def test_an_upload_in_flight_fails_after_a_switch_or_a_deletion(hub_server: HubS
     assert hub.library.person_by_name("Tony_Blair") is None
 
 
-def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(pipeline, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(  # type: ignore[no-untyped-def]
+    db_target: Path | str, pipeline, tmp_path: Path
+) -> None:
     """Search and verify run beside enrollment: onnxruntime sessions are shared, a torch embedder gets an
     instance of its own per model, and either follows the active model."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -222,7 +224,7 @@ def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(pipe
     from models.pipeline import PipelineConfig
     from models.registry import default_model_dir
 
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db = HubDb(db_target)
     hub_db.migrate()
     store = EmbeddingStore(hub_db)
     artifacts = ArtifactStore(hub_db, tmp_path / "artifacts", Ed25519PrivateKey.generate())

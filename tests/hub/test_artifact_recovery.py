@@ -11,8 +11,8 @@ from hub.artifacts.store import ArtifactStore
 from hub.db import HubDb
 
 
-def test_clean_tmp_removes_staging_and_folders_without_a_row(tmp_path: Path) -> None:
-    db = HubDb(tmp_path / "hub.sqlite")
+def test_clean_tmp_removes_staging_and_folders_without_a_row(db_target: Path | str, tmp_path: Path) -> None:
+    db = HubDb(db_target)
     db.migrate()
     store = ArtifactStore(db, tmp_path / "artifacts", Ed25519PrivateKey.generate())
     model = tmp_path / "model.onnx"

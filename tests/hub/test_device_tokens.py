@@ -51,8 +51,8 @@ def unbound_device_token(hub: HubServer) -> str:
     """A `device` token as the hub made them before they were bound (a row without a device id)."""
     secret = "ffh_" + uuid.uuid4().hex
     with hub.hub.db.transaction() as db:
-        db.table("tokens").insert({"id": uuid.uuid4().hex[:12], "name": "old fleet token", "scopes": "device",
-                                   "sha256": _digest(secret), "created": now_iso(), "revoked": 0})
+        db.insert("tokens", {"id": uuid.uuid4().hex[:12], "name": "old fleet token", "scopes": "device",
+                                "sha256": _digest(secret), "created": now_iso(), "revoked": 0})
     return secret
 
 

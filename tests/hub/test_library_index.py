@@ -80,8 +80,8 @@ def candidates(rng: np.random.Generator, vectors: np.ndarray) -> list[SampleCand
 
 
 @pytest.fixture
-def library(tmp_path: Path) -> Library:
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+def library(db_target: Path | str, tmp_path: Path) -> Library:
+    hub_db = HubDb(db_target)
     hub_db.migrate()
     store = EmbeddingStore(hub_db)
     store.ensure_active(MODEL)

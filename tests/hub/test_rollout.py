@@ -138,9 +138,9 @@ def test_rollout_needs_existing_artifact_and_known_canaries(
     assert nobody.status_code == 422
 
 
-def test_canary_timeout_halts(tmp_path: Path) -> None:
+def test_canary_timeout_halts(db_target: Path | str, tmp_path: Path) -> None:
     """Plain state machine with a fake clock: a silent canary halts the rollout after the timeout."""
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db = HubDb(db_target)
     hub_db.migrate()
     now = [datetime(2026, 1, 1, tzinfo=timezone.utc)]
     published: list[str] = []

@@ -32,6 +32,15 @@ def test_default_or_short_admin_token_refused(monkeypatch: pytest.MonkeyPatch, t
         HubSettings()
 
 
+def test_the_store_is_sqlite_in_data_dir_unless_a_postgres_url_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FACEFLEET_HUB_DATABASE_URL", raising=False)
+    assert HubSettings(data_dir=tmp_path).database_target == tmp_path / "hub.sqlite"
+    monkeypatch.setenv("FACEFLEET_HUB_DATABASE_URL", "postgresql://hub@db:5432/hub")
+    assert HubSettings(data_dir=tmp_path).database_target == "postgresql://hub@db:5432/hub"
+
+
 def test_admin_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACEFLEET_HUB_ADMIN_TOKEN", "x" * 8 + "a-long-enough-random-secret")
     assert HubSettings().admin_token is not None
@@ -44,6 +53,8 @@ def test_admin_token_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         ("admin_token: abcdefabcdefabcdefabcdefabcdef\n", "environment"),  # a secret in the file
         ("mqtt: {password: abcdefabcdefabcdefabcdefabcdef}\n", "environment"),  # the MQTT secret in the file
         ("enroll: {max_video_frames: 0}\n", "greater than or equal"),  # out of bounds
+        ("database: {url: 'postgresql://hub:hunter2@db/hub'}\n", "PGPASSWORD"),  # the database password
+        ("database: {url: 'mysql://db/hub'}\n", "postgresql://"),  # an engine the hub does not speak
     ],
 )
 def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
@@ -53,18 +64,18 @@ def test_bad_config_files(tmp_path: Path, text: str, message: str) -> None:
         load_settings(path)
 
 
-def test_migrations_are_recorded_once(tmp_path: Path) -> None:
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+def test_migrations_are_recorded_once(db_target: Path | str) -> None:
+    hub_db = HubDb(db_target)
     names = [name for name, _ in MIGRATIONS]
     assert names == sorted(names) and [n[:3] for n in names] == [f"{i:03d}" for i in range(1, len(names) + 1)]
     assert hub_db.migrate() == names
     assert hub_db.migrate() == []
 
 
-def test_later_migrations_run_over_a_database_of_the_first_six(tmp_path: Path) -> None:
+def test_later_migrations_run_over_a_database_of_the_first_six(db_target: Path | str) -> None:
     """A hub database made before deletions, name skeletons and persisted releases (migrations 001-006:
     embeddings per model, the active model) takes 007-009 and keeps its rows."""
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db = HubDb(db_target)
     hub_db.db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
     for name, migration in MIGRATIONS[:6]:
         with hub_db.transaction() as db:
@@ -83,10 +94,10 @@ def test_later_migrations_run_over_a_database_of_the_first_six(tmp_path: Path) -
         assert db.execute("SELECT COUNT(*) FROM releases").fetchone() == (0,)
 
 
-def test_device_binding_migration_runs_over_a_database_of_001_to_009(tmp_path: Path) -> None:
+def test_device_binding_migration_runs_over_a_database_of_001_to_009(db_target: Path | str) -> None:
     """A hub database of every earlier migration (deletions, name skeletons, releases) takes 010 alone: its
     tokens keep working, unbound (an old `device` token then downloads nothing until replaced)."""
-    hub_db = HubDb(tmp_path / "hub.sqlite")
+    hub_db = HubDb(db_target)
     hub_db.db.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
     earlier = [(name, migration) for name, migration in MIGRATIONS if name < "010"]
     assert [name[:3] for name, _ in earlier] == [f"{i:03d}" for i in range(1, 10)]
@@ -128,7 +139,7 @@ def test_token_create_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
         == 0
     )
     secret = capsys.readouterr().out.strip()
-    hub_db = HubDb(tmp_path / "data" / "hub.sqlite")
+    hub_db = HubDb(load_settings(config).database_target)
     info = TokenStore(hub_db).lookup(secret)
     assert info is not None and info.scopes == {"enroll", "device"} and not info.allows("admin")
     assert info.device_id == "laptop-1"

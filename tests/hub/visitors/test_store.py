@@ -107,7 +107,7 @@ def test_retention_purges_old_tracks_keeps_ignored_and_samples(make_hub, lfw_fac
     store.set_ignored(ignored, True)
     old = [i for i in ids if store.track(i).visitor_id != ignored][:5]
     with hub.db.transaction() as db:  # these arrived 31 days ago
-        db.conn.executemany("UPDATE ended_tracks SET received = ? WHERE event_id = ?",
+        db.executemany("UPDATE ended_tracks SET received = ? WHERE event_id = ?",
                             [((utc_now() - timedelta(days=31)).isoformat(), e) for e in [ids[0], *old]])
     crops = {e: store.crop_path(e) for e in old}
     report = purge(store, utc_now())
