@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite. Extra arguments go to pytest.
+# Set up (idempotent) and run the whole test suite on SQLite, then the hub tests again on a PostgreSQL
+# server the tests start themselves. Extra arguments go to one pytest run instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export TQDM_DISABLE=1
-exec .venv/bin/python -m pytest -q "$@"
+if [ $# -gt 0 ]; then
+  exec .venv/bin/python -m pytest -q "$@"
+fi
+.venv/bin/python -m pytest -q
+echo "== the hub tests on PostgreSQL"
+.venv/bin/python -m pytest -q tests/hub --hub-db postgresql
