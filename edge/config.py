@@ -10,10 +10,10 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
-from facefleet.yamlfile import read_yaml_mapping
+from facefleet.yamlfile import read_yaml_model
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import PipelineConfig, check_frame_fits
 
@@ -293,9 +293,4 @@ def _secret(env_name: str | None) -> str | None:
 
 def load_config(path: Path) -> EdgeConfig:
     """Read and validate a YAML config; every problem becomes one `ConfigError` naming the field."""
-    data = read_yaml_mapping(path, ConfigError)
-    try:
-        return EdgeConfig.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError(f"{path}: invalid config\n" + "\n".join(lines)) from exc
+    return read_yaml_model(path, EdgeConfig, ConfigError, "config")

@@ -1,11 +1,15 @@
-"""Reading a YAML config file into a mapping, with one clear error for every way it can be unreadable."""
+"""Reading a YAML config file into a mapping, or into a validated model, with one clear error for every way
+it can be unreadable or invalid."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml_mapping(path: Path, error: type[ValueError] = ValueError) -> dict[str, Any]:
@@ -25,3 +29,14 @@ def read_yaml_mapping(path: Path, error: type[ValueError] = ValueError) -> dict[
     if not isinstance(data, dict):
         raise error(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
     return data
+
+
+def read_yaml_model(path: Path, model: type[M], error: type[ValueError], what: str) -> M:
+    """The YAML file validated as `model`; every problem becomes one `error` naming the file and, one line
+    each, the fields refused (`what` says what the file is: "config", "truth file")."""
+    data = read_yaml_mapping(path, error)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
+        raise error(f"{path}: invalid {what}\n" + "\n".join(lines)) from exc

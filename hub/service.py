@@ -103,7 +103,9 @@ class Hub:
                                             settings.data_dir / "home_assistant.json")
         # the library commits, then the 1:N index and Home Assistant follow (whichever path wrote: an upload,
         # a deletion, a named visitor, an accepted suggestion, "not this person")
-        self.library.followers += [self.search_index, HomeAssistantFollower(self.library, self.home_assistant)]
+        self.library.followers.append(self.search_index)
+        if settings.home_assistant.enabled:  # otherwise a person change would be read back for nothing
+            self.library.followers.append(HomeAssistantFollower(self.library, self.home_assistant))
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from edge.recognize.shotcut import colour_histogram, histogram_distance
-from facefleet.yamlfile import read_yaml_mapping
+from facefleet.yamlfile import read_yaml_model
 
 
 class TruthError(ValueError):
@@ -82,12 +82,7 @@ class ClipTruth(BaseModel):
 
 
 def load_truth(path: Path) -> ClipTruth:
-    data = read_yaml_mapping(path, TruthError)
-    try:
-        return ClipTruth.model_validate(data)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()]
-        raise TruthError(f"{path}: invalid truth file\n" + "\n".join(lines)) from exc
+    return read_yaml_model(path, ClipTruth, TruthError, "truth file")
 
 
 @dataclass(frozen=True)
