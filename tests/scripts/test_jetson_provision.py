@@ -169,7 +169,7 @@ def test_check_env_without_a_gpu_fails(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_check_env_names_the_tensorrt_api_shape(shape: str, detail: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    from tests.models.trt_standins import FakeMemory, make_tensorrt
+    from tests.models.engines.tensorrt.trt_standins import FakeMemory, make_tensorrt
 
     monkeypatch.setitem(sys.modules, "tensorrt", make_tensorrt(shape, FakeMemory()))  # type: ignore[arg-type]
     assert _check_env().check_tensorrt() == ("tensorrt", True, detail)

@@ -1,6 +1,6 @@
 """A release's files: the version names the base model and the FP32 file; a gallery of another model is refused.
 
-Signing is the artifact store's (tests/hub/test_training_api.py downloads and verifies a released pair)."""
+Signing is the artifact store's (tests/hub/training/test_training_api.py downloads and verifies a released pair)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import pytest
 from facefleet.gallery import Gallery
 from tests.conftest import CLIPS, ROOT
 from tests.hub.conftest import CHROMEDRIVER
-from tests.hub.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
+from tests.hub.fleet.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")]

@@ -1,4 +1,4 @@
-"""The hub's recent-events store: bounded, deduplicated by event_id (refused payloads: tests/hub/test_intake.py)."""
+"""The hub's recent-events store: bounded, deduplicated by event_id (refused payloads: test_intake.py beside it)."""
 
 from __future__ import annotations
 

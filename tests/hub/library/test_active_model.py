@@ -2,7 +2,7 @@
 or nothing; a failure or a restart leaves the old model active and the switch resumable.
 
 The switched-to model is the real SFace file registered as a `model` artifact under another model id, so
-the mechanics run in seconds (tests/hub/test_release_to_edge.py switches to a really retrained model)."""
+the mechanics run in seconds (tests/hub/training/test_release_to_edge.py switches to a really retrained model)."""
 
 from __future__ import annotations
 

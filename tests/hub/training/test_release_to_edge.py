@@ -15,8 +15,8 @@ import httpx
 from tests.conftest import LFW, ROOT
 from tests.edge.scenes import lfw_image, write_people_video
 from tests.hub.conftest import HubServer
-from tests.hub.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
-from tests.hub.test_training_api import QUICK, _enroll, _people_with_photos, _wait_finished
+from tests.hub.fleet.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
+from tests.hub.training.test_training_api import QUICK, _enroll, _people_with_photos, _wait_finished
 
 NEWCOMER = "Colin_Powell"
 STRANGER = "Gerhard_Schroeder"

@@ -1,6 +1,6 @@
 """The documented Jetson config on the real clip, through the TensorRT backend's build and run path.
 
-The engine is the stand-in of tests/models/trt_standins.py (TensorRT 10.x API shape): it is built by
+The engine is the stand-in of tests/models/engines/tensorrt/trt_standins.py (TensorRT 10.x API shape): it is built by
 `load_or_build` from the plan the config gives, computes with onnxruntime underneath, and refuses any shape
 outside [min, max] of its optimization profile exactly as TensorRT does. With the detector's 256-crop batches
 and the engine's 32, a pipeline that fed R-Net unchunked would be refused on most 720p frames and find nothing;
@@ -26,7 +26,7 @@ from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig, detector_pyramid
 from models.registry import load_registry
 from tests.conftest import ROOT
-from tests.models.trt_standins import FakeMemory, make_tensorrt
+from tests.models.engines.tensorrt.trt_standins import FakeMemory, make_tensorrt
 
 FRAME_STEP = 4  # every 4th frame of the 275: 69 frames, every shot of the clip
 

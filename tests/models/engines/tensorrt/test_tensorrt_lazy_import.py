@@ -12,7 +12,7 @@ import pytest
 from models.engines.backend import TensorRTConfig
 from models.engines.factory import open_backend
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 
 
 def test_pipeline_import_does_not_load_tensorrt_cuda_or_torch() -> None:

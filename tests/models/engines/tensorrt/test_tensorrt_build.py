@@ -1,7 +1,7 @@
 """Engine builds for TensorRT 8.5, 10.x and 11.x on the CPU: the plan (which ONNX, which typing, which INT8
 source, which profiles), the flags and calls each API shape gets, and the engine cache lookup.
 
-The tensorrt module is a stand-in with exactly the names each version has (tests/models/trt_standins.py); a
+The tensorrt module is a stand-in with exactly the names each version has (trt_standins.py beside it); a
 removed name touched on 11.x raises AttributeError there, as in the real bindings.
 """
 
@@ -21,7 +21,7 @@ from models.engines.tensorrt.engine_cache import engine_path, store_engine
 from models.engines.tensorrt.tensorrt_build import EngineBuildError, engine_key, load_or_build, plan_build
 from models.engines.tensorrt.trt_api import has_fast_int8, network_flags, tensorrt_api
 from models.engines.tensorrt.trt_profiles import Pyramid
-from tests.models.trt_standins import ApiShape, FakeMemory, make_tensorrt
+from tests.models.engines.tensorrt.trt_standins import ApiShape, FakeMemory, make_tensorrt
 
 PYRAMID = Pyramid(20, 0.709)
 

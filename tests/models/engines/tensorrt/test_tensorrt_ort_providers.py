@@ -14,7 +14,7 @@ from models.engines.ort_providers import (
     union_profile,
 )
 from models.engines.tensorrt.trt_profiles import PnetProfileConfig, ProfileConfig, Pyramid, ShapeRange
-from tests.models.test_tensorrt_build import _tiny_net
+from tests.models.engines.tensorrt.test_tensorrt_build import _tiny_net
 
 GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
 
