@@ -25,11 +25,11 @@ from edge.recognize.liveness import LivenessCue
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
 from edge.recognize.quality import FaceQuality, assess
-from edge.recognize.shotcut import ShotCutDetector
 from edge.recognize.tracker import FaceTracker, TrackPrediction, TrackUpdate, greedy_match
 from facefleet.wire import EventType
 from models.detect.boxes import iou_matrix
 from models.detect.schedule import DetectionKind, DetectionSchedule, ScheduleConfig
+from models.detect.shotcut import ShotCutDetector
 from models.faces import Faces
 from models.pipeline import EmbeddedFaces
 

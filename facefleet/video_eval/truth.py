@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from edge.recognize.shotcut import colour_histogram, histogram_distance
 from facefleet.yamlfile import read_yaml_model
+from models.detect.shotcut import colour_histogram, histogram_distance
 
 
 class TruthError(ValueError):

@@ -9,8 +9,8 @@ import pytest
 from edge.config import RecognitionConfig
 from edge.recognize.identity import TrackIdentity, decide
 from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
-from edge.recognize.shotcut import ShotCutDetector, colour_histogram, histogram_distance
 from facefleet.gallery import Gallery, person_templates
+from models.detect.shotcut import ShotCutDetector, colour_histogram, histogram_distance
 
 
 def unit(*values: float) -> np.ndarray:
