@@ -48,76 +48,22 @@ def pipeline():  # type: ignore[no-untyped-def]
     return FacePipeline.from_config()
 
 
-class Broker:
-    """A Mosquitto process on 127.0.0.1:<port> that tests can stop and start again on the same port.
+class MosquittoProcess:
+    """Start and stop a Mosquitto process on its config file; `start` returns once every port listens."""
 
-    Started as root, Mosquitto 2 drops to the `mosquitto` user, which cannot write the test's temp dir, so
-    its persistence file would silently never appear and a restart would forget every session: `user root`
-    keeps the privileges (it has no effect when the tests do not run as root).
-    """
+    conf: Path
+    ports: tuple[int, ...]
+    log: Path | None = None
 
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
-        )
+    def __init__(self) -> None:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        with open(self.log or "/dev/null", "ab") as out:
+            self.proc = subprocess.Popen([binary, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.port}")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-            self.proc = None
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = Broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
-
-
-SITE_DEVICES = ("door-1", "door-2", "lobby-1", "edge-test")
-
-
-class ShippedBroker:
-    """Mosquitto with the shipped config (`facefleet.sim.broker`): passwords for the hub, the monitor, the
-    SITE_DEVICES and two observers; plain MQTT on a loopback port, TLS on another. Restartable."""
-
-    def __init__(self, workdir: Path) -> None:
-        from facefleet.sim.broker import prepare_broker
-
-        self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),
-                                    ("observer-1", "observer-2"))
-        self.log = workdir / "mosquitto" / "mosquitto.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def password(self, user: str) -> str:
-        return self.setup.passwords[user]
-
-    def start(self) -> None:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([binary, "-c", str(self.setup.conf)], stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        for port in (self.setup.plain_port, self.setup.tls_port):
+        for port in self.ports:
             while True:
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -132,6 +78,55 @@ class ShippedBroker:
             self.proc.terminate()
             self.proc.wait(timeout=10)
             self.proc = None
+
+
+class Broker(MosquittoProcess):
+    """A Mosquitto process on 127.0.0.1:<port> that tests can stop and start again on the same port.
+
+    Started as root, Mosquitto 2 drops to the `mosquitto` user, which cannot write the test's temp dir, so
+    its persistence file would silently never appear and a restart would forget every session: `user root`
+    keeps the privileges (it has no effect when the tests do not run as root).
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        super().__init__()
+        self.port = free_port()
+        self.ports = (self.port,)
+        self.workdir = workdir
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser root\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\nlog_dest file {workdir}/mosquitto.log\n"
+        )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+SITE_DEVICES = ("door-1", "door-2", "lobby-1", "edge-test")
+
+
+class ShippedBroker(MosquittoProcess):
+    """Mosquitto with the shipped config (`facefleet.sim.broker`): passwords for the hub, the monitor, the
+    SITE_DEVICES and two observers; plain MQTT on a loopback port, TLS on another. Restartable."""
+
+    def __init__(self, workdir: Path) -> None:
+        from facefleet.sim.broker import prepare_broker
+
+        super().__init__()
+        self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),
+                                    ("observer-1", "observer-2"))
+        self.conf = self.setup.conf
+        self.log = workdir / "mosquitto" / "mosquitto.log"
+        self.ports = (self.setup.plain_port, self.setup.tls_port)
+
+    def password(self, user: str) -> str:
+        return self.setup.passwords[user]
 
 
 @pytest.fixture
