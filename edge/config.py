@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from facefleet.wire import DEVICE_ID_PATTERN, Topics
 from facefleet.yamlfile import read_yaml_model
 from models.detect.schedule import ScheduleConfig
+from models.detect.shotcut import CUT_RATIO, CUT_THRESHOLD
 from models.pipeline import PipelineConfig, check_frame_fits
 
 
@@ -108,8 +109,8 @@ class TrackerConfig(_Strict):
     activation_frames: int = Field(3, ge=1, le=100)
     lost_frames: int = Field(15, ge=1, le=1000)
     lost_after_s: float = Field(3.0, gt=0, le=600, description="end tracks of a camera that sends no frames")
-    cut_threshold: float = Field(0.3, gt=0, le=1)
-    cut_ratio: float = Field(3.0, ge=1, le=100)
+    cut_threshold: float = Field(CUT_THRESHOLD, gt=0, le=1)
+    cut_ratio: float = Field(CUT_RATIO, ge=1, le=100)
 
 
 class RecognitionConfig(_Strict):

@@ -21,6 +21,8 @@ _SMALL_WH = (64, 36)
 _SAMPLED_WIDTH = 128  # every k-th pixel first, so a 1080p frame costs what a 128-pixel-wide one does
 _BINS = (16, 8)  # hue, saturation
 _RANGES = [0, 180, 0, 256]
+CUT_THRESHOLD = 0.3  # defaults of the agent's `tracker.cut_threshold` and `tracker.cut_ratio`
+CUT_RATIO = 3.0
 
 
 def colour_histogram(image_bgr: np.ndarray) -> np.ndarray:
@@ -48,7 +50,7 @@ class ShotCutDetector:
         history: frames of recent distances kept (bounded).
     """
 
-    def __init__(self, threshold: float, ratio: float, history: int = 15) -> None:
+    def __init__(self, threshold: float = CUT_THRESHOLD, ratio: float = CUT_RATIO, history: int = 15) -> None:
         self.threshold = threshold
         self.ratio = ratio
         self._recent: deque[float] = deque(maxlen=history)

@@ -3,8 +3,9 @@ schedule (`models.detect.schedule`: full detection every k frames, `detect_in_re
 
 The schedule is fed as "live tracks" the faces it found in the last `coast_frames` frames (newest box per
 face), standing in for the agent's tracker, which predicts a track's box for a while after it was last
-seen. Every configuration sees the same frames, interleaved frame by frame, so the time ratios compare
-like with like on a shared machine.
+seen. As in the agent, a shot cut (`models.detect.shotcut`, the agent's default thresholds) forgets every
+live face and forces the whole pyramid. Every configuration sees the same frames, interleaved frame by
+frame, so the time ratios compare like with like on a shared machine.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 from models.detect.boxes import iou_matrix
 from models.detect.mtcnn import MtcnnDetector
 from models.detect.schedule import DetectionSchedule, ScheduleConfig
+from models.detect.shotcut import ShotCutDetector
 
 
 def clip_frames(path: Path) -> Iterator[np.ndarray]:
@@ -80,7 +82,9 @@ def run_clip(detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: t
     runs = [ScheduleRun(f"every {k}") for k in intervals]
     schedules = [DetectionSchedule(ScheduleConfig(full_every_frames=k)) for k in intervals]
     history: list[deque[np.ndarray]] = [deque(maxlen=coast_frames) for _ in intervals]
+    cuts = ShotCutDetector()
     for rgb in frames:
+        cut = cuts.update(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         start = time.perf_counter()
         truth = detector.detect(rgb).xyxy
         reference.seconds += time.perf_counter() - start
@@ -88,8 +92,10 @@ def run_clip(detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: t
         reference.matched.append(len(truth))
         reference.kinds.append("full")
         for i, (run, schedule) in enumerate(zip(runs, schedules, strict=True)):
+            if cut:
+                history[i].clear()
             start = time.perf_counter()
-            result = schedule.detect(detector, rgb, live_boxes(history[i]))
+            result = schedule.detect(detector, rgb, live_boxes(history[i]), force_full=cut)
             run.seconds += time.perf_counter() - start
             history[i].append(result.faces.xyxy)
             run.faces.append(len(result.faces))
