@@ -71,7 +71,7 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    for row in _token_store(args).list():
+    for row in _token_store(args).issued():
         state = "revoked" if row["revoked"] else "active"
         device = row["device_id"] or "-"
         sys.stdout.write(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{device}\t{row['created']}\t{state}\n")

@@ -100,7 +100,8 @@ class TokenStore:
         with self.hub_db.transaction() as db:
             return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", [token_id]).rowcount > 0
 
-    def list(self) -> list[dict[str, object]]:
+    def issued(self) -> list[dict[str, object]]:
+        """Every token issued (revoked ones too), oldest first; never a secret."""
         with self.hub_db.read() as db:
             return list(
                 db.query("SELECT id, name, scopes, device_id, created, revoked FROM tokens ORDER BY created")

@@ -15,4 +15,4 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 @router.get("/deletions")
 def list_deletions(hub: HubDep, _: AdminScope) -> list[DeletionPublic]:
     """Every person deletion, oldest first: the token that deleted, the person, the galleries it revoked."""
-    return [DeletionPublic.model_validate(dataclasses.asdict(d)) for d in hub.deletions.list()]
+    return [DeletionPublic.model_validate(dataclasses.asdict(d)) for d in hub.deletions.recorded()]

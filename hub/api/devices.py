@@ -18,7 +18,7 @@ def list_devices(
     hub: HubDep, _: AdminScope, group: Annotated[str | None, Query()] = None
 ) -> list[DevicePublic]:
     """Every device seen: online/offline (last will), versions running, last seen."""
-    return [DevicePublic(**dataclasses.asdict(d)) for d in hub.devices.list(group)]
+    return [DevicePublic(**dataclasses.asdict(d)) for d in hub.devices.registered(group)]
 
 
 @router.delete("/{device_id}")

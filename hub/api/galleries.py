@@ -34,7 +34,7 @@ async def build_gallery(hub: HubDep, _: AdminScope, body: GalleryCreate | None =
 
 @router.get("/galleries")
 def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
-    return [artifact_public(hub, r) for r in hub.artifacts.list("gallery")]
+    return [artifact_public(hub, r) for r in hub.artifacts.signed("gallery")]
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)

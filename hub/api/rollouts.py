@@ -29,7 +29,7 @@ async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -
     The answer is the rollout of the requested version, or the first of the others when no target runs it.
     """
     hub.artifacts.servable(body.kind, body.version)
-    targets = body.devices or [d.id for d in hub.devices.list(body.group)]
+    targets = body.devices or [d.id for d in hub.devices.registered(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
     started = await run_in_threadpool(
         hub.start_rollouts, body.kind, body.version, targets, body.canaries, timeout_s
@@ -44,7 +44,7 @@ async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -
     gallery = hub.artifacts.servable("gallery", body.gallery_version)
     if gallery.model_id != model.model_id:
         raise RolloutError(f"gallery {gallery.version} is for model {gallery.model_id}, not {model.model_id}")
-    targets = body.devices or [d.id for d in hub.devices.list(body.group)]
+    targets = body.devices or [d.id for d in hub.devices.registered(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
     release = await run_in_threadpool(
         hub.releases.start, body.model_version, body.gallery_version, targets, body.canaries, timeout_s
@@ -54,7 +54,7 @@ async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -
 
 @router.get("/releases")
 def list_releases(hub: HubDep, _: AdminScope) -> list[ReleasePublic]:
-    return [release_public(r) for r in hub.releases.list()]
+    return [release_public(r) for r in hub.releases.started()]
 
 
 def release_public(release: ReleaseRollout) -> ReleasePublic:
@@ -63,7 +63,7 @@ def release_public(release: ReleaseRollout) -> ReleasePublic:
 
 @router.get("")
 def list_rollouts(hub: HubDep, _: AdminScope) -> list[RolloutPublic]:
-    return [rollout_public(r) for r in hub.rollouts.list()]
+    return [rollout_public(r) for r in hub.rollouts.started()]
 
 
 @router.get("/{rollout_id}")

@@ -152,7 +152,8 @@ class ArtifactStore:
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def list(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
+    def signed(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
+        """Every artifact signed (of `kind`; revoked ones too), oldest first."""
         sql = "SELECT * FROM artifacts" + (" WHERE kind = ?" if kind else "") + " ORDER BY created"
         with self.hub_db.read() as db:
             return [ArtifactRecord(**row) for row in db.query(sql, [kind] if kind else [])]

@@ -87,7 +87,8 @@ class DeviceRegistry:
                 [version, now_iso(), device_id],
             )
 
-    def list(self, group: str | None = None) -> list[Device]:
+    def registered(self, group: str | None = None) -> list[Device]:
+        """Every registered device (of `group`), by id."""
         sql = "SELECT * FROM devices" + (" WHERE device_group = ?" if group else "") + " ORDER BY id"
         with self.hub_db.read() as db:
             rows = list(db.query(sql, [group] if group else []))

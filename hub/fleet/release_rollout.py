@@ -60,7 +60,7 @@ class ReleaseRollouts:
 
     def tick(self) -> None:
         """Start the gallery phase of releases whose model every target has staged; abort on a failure."""
-        for release in [r for r in self.list() if r.state == "staging"]:
+        for release in [r for r in self.started() if r.state == "staging"]:
             devices = self.engine.get(release.model_rollout_id).devices
             failed = [d.device_id for d in devices if d.state in FAILED]
             if failed:
@@ -72,7 +72,8 @@ class ReleaseRollouts:
                 self._update(release, state="switching", gallery_rollout_id=gallery.id,
                              detail="model staged on every target")
 
-    def list(self) -> list[ReleaseRollout]:
+    def started(self) -> list[ReleaseRollout]:
+        """Every release started, oldest first."""
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM releases ORDER BY created"))
         return [_release(r) for r in rows]

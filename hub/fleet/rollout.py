@@ -234,7 +234,8 @@ class RolloutEngine:
             r["updated"], devices
         )
 
-    def list(self) -> list[Rollout]:
+    def started(self) -> list[Rollout]:
+        """Every rollout started, newest first."""
         with self.hub_db.read() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM rollouts ORDER BY created DESC").fetchall()]
         return [self.get(i) for i in ids]

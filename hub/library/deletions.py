@@ -53,7 +53,7 @@ class Deletions:
         return Deletion(int(seq or 0), person.id, person.name, person.samples, actor.id, actor.name, when,
                         tuple(revoked))
 
-    def list(self) -> list[Deletion]:
+    def recorded(self) -> list[Deletion]:
         """Every deletion, oldest first."""
         with self.hub_db.read() as db:
             rows = db.execute("SELECT * FROM person_deletions ORDER BY seq").fetchall()
