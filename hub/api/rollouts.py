@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, BrokerHubDep, HubDep
-from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic
+from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic, public
 from hub.fleet.release_rollout import ReleaseRollout
 from hub.fleet.rollout import Rollout, RolloutError
 
@@ -16,7 +14,7 @@ router = APIRouter(prefix="/api/rollouts", tags=["rollouts"])
 
 
 def rollout_public(rollout: Rollout) -> RolloutPublic:
-    return RolloutPublic.model_validate(dataclasses.asdict(rollout))
+    return public(RolloutPublic, rollout)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -58,7 +56,7 @@ def list_releases(hub: HubDep, _: AdminScope) -> list[ReleasePublic]:
 
 
 def release_public(release: ReleaseRollout) -> ReleasePublic:
-    return ReleasePublic.model_validate(dataclasses.asdict(release))
+    return public(ReleasePublic, release)
 
 
 @router.get("")
