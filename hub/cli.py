@@ -71,10 +71,10 @@ def _token_create(args: argparse.Namespace) -> int:
 
 
 def _token_list(args: argparse.Namespace) -> int:
-    for row in _token_store(args).list():
-        state = "revoked" if row["revoked"] else "active"
-        device = row["device_id"] or "-"
-        sys.stdout.write(f"{row['id']}\t{row['name']}\t{row['scopes']}\t{device}\t{row['created']}\t{state}\n")
+    for token in _token_store(args).issued():
+        state = "revoked" if token.revoked else "active"
+        scopes, device = " ".join(token.scopes), token.device_id or "-"
+        sys.stdout.write(f"{token.id}\t{token.name}\t{scopes}\t{device}\t{token.created}\t{state}\n")
     return 0
 
 

@@ -132,7 +132,7 @@ class Hub:
 
     def device_models(self) -> set[str]:
         """The models registered devices run (their embeddings survive a switch of the hub's model)."""
-        return {d.model_id for d in self.devices.list() if d.model_id}
+        return {d.model_id for d in self.devices.registered() if d.model_id}
 
     def activate_model(self, model: ArtifactRecord) -> ReembedJob | None:
         """Make a `model` artifact the hub's model: re-embed the library in the background, then switch."""
@@ -168,7 +168,7 @@ class Hub:
         what it runs), else one built now for the model the device runs. All are built before any rollout
         starts, so an UnknownModelError leaves nothing half started. The `version` group comes first."""
         record = self.artifacts.get("gallery", version)
-        running = {d.id: d.model_id for d in self.devices.list()}
+        running = {d.id: d.model_id for d in self.devices.registered()}
         groups: dict[str, list[str]] = {}
         for device in targets:
             groups.setdefault(running.get(device) or record.model_id, []).append(device)
@@ -235,7 +235,7 @@ class Hub:
         self.reembedder.resume()
         self.visitors.start()
         await asyncio.to_thread(self.search_index.rebuild)
-        self.home_assistant.start(self.library.people, self.devices.list)
+        self.home_assistant.start(self.library.people, self.devices.registered)
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
         if self.mqtt is not None and not self.mqtt.start():

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 from facefleet.wire import DEVICE_ID_PATTERN
 from hub.db import HubDb, now_iso
+from hub.records import Record
 
 Scope = Literal["enroll", "admin", "device"]
 SCOPES: tuple[str, ...] = get_args(Scope)
@@ -30,6 +31,17 @@ class TokenInfo:
 
     def allows(self, scope: str) -> bool:
         return any(scope in _IMPLIED[s] for s in self.scopes)
+
+
+class TokenRecord(Record):
+    """A token as `token list` shows it (never its secret): scopes as given, revoked ones too."""
+
+    id: str
+    name: str
+    scopes: tuple[str, ...]
+    device_id: str | None
+    created: str
+    revoked: bool
 
 
 def check_binding(scopes: list[str], device_id: str | None) -> None:
@@ -100,8 +112,8 @@ class TokenStore:
         with self.hub_db.transaction() as db:
             return db.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", [token_id]).rowcount > 0
 
-    def list(self) -> list[dict[str, object]]:
+    def issued(self) -> list[TokenRecord]:
+        """Every token issued (revoked ones too), oldest first; never a secret."""
+        sql = "SELECT id, name, scopes, device_id, created, revoked FROM tokens ORDER BY created"
         with self.hub_db.read() as db:
-            return list(
-                db.query("SELECT id, name, scopes, device_id, created, revoked FROM tokens ORDER BY created")
-            )
+            return [TokenRecord.model_validate({**r, "scopes": r["scopes"].split()}) for r in db.query(sql)]

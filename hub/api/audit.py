@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter
 
 from hub.api.deps import AdminScope, HubDep
-from hub.api.schemas import DeletionPublic
+from hub.api.schemas import DeletionPublic, public
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -15,4 +13,4 @@ router = APIRouter(prefix="/api/audit", tags=["audit"])
 @router.get("/deletions")
 def list_deletions(hub: HubDep, _: AdminScope) -> list[DeletionPublic]:
     """Every person deletion, oldest first: the token that deleted, the person, the galleries it revoked."""
-    return [DeletionPublic.model_validate(dataclasses.asdict(d)) for d in hub.deletions.list()]
+    return [public(DeletionPublic, d) for d in hub.deletions.recorded()]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from hub.api.deps import AdminScope, HubDep
-from hub.api.schemas import CountPublic, DevicePublic
+from hub.api.schemas import CountPublic, DevicePublic, public
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -18,7 +17,7 @@ def list_devices(
     hub: HubDep, _: AdminScope, group: Annotated[str | None, Query()] = None
 ) -> list[DevicePublic]:
     """Every device seen: online/offline (last will), versions running, last seen."""
-    return [DevicePublic(**dataclasses.asdict(d)) for d in hub.devices.list(group)]
+    return [public(DevicePublic, d) for d in hub.devices.registered(group)]
 
 
 @router.delete("/{device_id}")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
 from hub.api.deps import AdminScope, ArtifactReader, ArtifactsDep, HubDep, Version
-from hub.api.schemas import ArtifactPublic, GalleryCreate
+from hub.api.schemas import ArtifactPublic, GalleryCreate, public
 from hub.artifacts.store import ArtifactRecord, check_onnx
 from hub.library.uploads import copy_limited, spool_dir
 
@@ -20,7 +18,7 @@ MAX_MODEL_BYTES = 2 * 1024**3  # an embedder ONNX is tens of MB; this only stops
 
 def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
     manifest_url, artifact_url = hub.artifact_urls(record.kind, record.version)
-    return ArtifactPublic(**dataclasses.asdict(record), manifest_url=manifest_url, artifact_url=artifact_url)
+    return public(ArtifactPublic, record, manifest_url=manifest_url, artifact_url=artifact_url)
 
 
 @router.post("/galleries", status_code=status.HTTP_201_CREATED)
@@ -34,7 +32,7 @@ async def build_gallery(hub: HubDep, _: AdminScope, body: GalleryCreate | None =
 
 @router.get("/galleries")
 def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
-    return [artifact_public(hub, r) for r in hub.artifacts.list("gallery")]
+    return [artifact_public(hub, r) for r in hub.artifacts.signed("gallery")]
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.schemas import ActiveModelPublic, ReembedPublic
+from hub.api.schemas import ActiveModelPublic, ReembedPublic, public
 from hub.service import Hub
 
 router = APIRouter(prefix="/api/models", tags=["models"])
@@ -19,7 +17,7 @@ def active_public(hub: Hub) -> ActiveModelPublic:
     job = hub.reembedder.latest()
     return ActiveModelPublic(
         model_id=active.model_id, version=active.version, previous_model_id=active.previous_model_id,
-        reembed=ReembedPublic(**dataclasses.asdict(job)) if job else None,
+        reembed=public(ReembedPublic, job) if job else None,
         embeddings=hub.embedding_store.models())
 
 

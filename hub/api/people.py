@@ -2,35 +2,33 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import EnrollScope, HubDep, LibraryDep
-from hub.api.schemas import PersonCreate, PersonDeletePublic, PersonPublic, PersonUpdate
+from hub.api.schemas import PersonCreate, PersonDeletePublic, PersonPublic, PersonUpdate, public
 
 router = APIRouter(prefix="/api/people", tags=["people"])
 
 
 @router.get("")
 def list_people(library: LibraryDep, _: EnrollScope) -> list[PersonPublic]:
-    return [PersonPublic(**dataclasses.asdict(p)) for p in library.people()]
+    return [public(PersonPublic, p) for p in library.people()]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_person(body: PersonCreate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return PersonPublic(**dataclasses.asdict(library.create_person(body.name.strip())))
+    return public(PersonPublic, library.create_person(body.name.strip()))
 
 
 @router.get("/{person_id}")
 def get_person(person_id: str, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return PersonPublic(**dataclasses.asdict(library.person(person_id)))
+    return public(PersonPublic, library.person(person_id))
 
 
 @router.patch("/{person_id}")
 def rename_person(person_id: str, body: PersonUpdate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return PersonPublic(**dataclasses.asdict(library.rename_person(person_id, body.name.strip())))
+    return public(PersonPublic, library.rename_person(person_id, body.name.strip()))
 
 
 @router.delete("/{person_id}")

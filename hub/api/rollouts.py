@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, BrokerHubDep, HubDep
-from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic
+from hub.api.schemas import ReleaseCreate, ReleasePublic, RolloutCreate, RolloutPublic, public
 from hub.fleet.release_rollout import ReleaseRollout
 from hub.fleet.rollout import Rollout, RolloutError
 
@@ -16,7 +14,7 @@ router = APIRouter(prefix="/api/rollouts", tags=["rollouts"])
 
 
 def rollout_public(rollout: Rollout) -> RolloutPublic:
-    return RolloutPublic.model_validate(dataclasses.asdict(rollout))
+    return public(RolloutPublic, rollout)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -29,7 +27,7 @@ async def start_rollout(body: RolloutCreate, hub: BrokerHubDep, _: AdminScope) -
     The answer is the rollout of the requested version, or the first of the others when no target runs it.
     """
     hub.artifacts.servable(body.kind, body.version)
-    targets = body.devices or [d.id for d in hub.devices.list(body.group)]
+    targets = body.devices or [d.id for d in hub.devices.registered(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
     started = await run_in_threadpool(
         hub.start_rollouts, body.kind, body.version, targets, body.canaries, timeout_s
@@ -44,7 +42,7 @@ async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -
     gallery = hub.artifacts.servable("gallery", body.gallery_version)
     if gallery.model_id != model.model_id:
         raise RolloutError(f"gallery {gallery.version} is for model {gallery.model_id}, not {model.model_id}")
-    targets = body.devices or [d.id for d in hub.devices.list(body.group)]
+    targets = body.devices or [d.id for d in hub.devices.registered(body.group)]
     timeout_s = body.canary_timeout_s or hub.settings.canary_timeout_s
     release = await run_in_threadpool(
         hub.releases.start, body.model_version, body.gallery_version, targets, body.canaries, timeout_s
@@ -54,16 +52,16 @@ async def start_release(body: ReleaseCreate, hub: BrokerHubDep, _: AdminScope) -
 
 @router.get("/releases")
 def list_releases(hub: HubDep, _: AdminScope) -> list[ReleasePublic]:
-    return [release_public(r) for r in hub.releases.list()]
+    return [release_public(r) for r in hub.releases.started()]
 
 
 def release_public(release: ReleaseRollout) -> ReleasePublic:
-    return ReleasePublic.model_validate(dataclasses.asdict(release))
+    return public(ReleasePublic, release)
 
 
 @router.get("")
 def list_rollouts(hub: HubDep, _: AdminScope) -> list[RolloutPublic]:
-    return [rollout_public(r) for r in hub.rollouts.list()]
+    return [rollout_public(r) for r in hub.rollouts.started()]
 
 
 @router.get("/{rollout_id}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated
 
 import numpy as np
@@ -19,6 +18,7 @@ from hub.api.schemas import (
     Rejections,
     SampleDelete,
     SamplePublic,
+    public,
 )
 from hub.library.enroll import EnrollReport
 from hub.library.library import Library, Sample, UploadTicket
@@ -32,7 +32,7 @@ Label = Annotated[str, Form(min_length=1, max_length=100, description="the perso
 
 def sample_public(request: Request, sample: Sample) -> SamplePublic:
     url = str(request.url_for("sample_image", sample_id=sample.id).path)
-    return SamplePublic(**dataclasses.asdict(sample), image_url=url)
+    return public(SamplePublic, sample, image_url=url)
 
 
 def begin(library: Library, label: str) -> tuple[UploadTicket, np.ndarray, int]:
@@ -71,7 +71,7 @@ async def store(request: Request, hub: Hub, ticket: UploadTicket, report: Enroll
     )
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
-        person=PersonPublic(**dataclasses.asdict(person)),
+        person=public(PersonPublic, person),
         faces_extracted=len(samples),
         faces_found=report.faces_found,
         rejected=rejected,

@@ -1,13 +1,26 @@
-"""Request and response bodies of the HTTP API: separate Create / Update / Public models per resource."""
+"""Request and response bodies of the HTTP API: separate Create / Update / Public models per resource.
+
+A Public model of something a store keeps derives from the store's record (`hub.records`) and adds only
+what HTTP alone has (URLs); `public(XPublic, record, url=...)` builds it.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from facefleet.wire import ArtifactKind, TrackEvent
+from hub.artifacts.store import ArtifactRecord
+from hub.fleet.devices import Device
+from hub.fleet.release_rollout import ReleaseRollout
+from hub.fleet.rollout import Rollout
+from hub.library.deletions import Deletion
+from hub.library.library import Person, Sample
 from hub.library.names import clean_name
+from hub.library.reembed import ReembedJob
+
+P = TypeVar("P", bound=BaseModel)
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
 Name = Annotated[str, _NAME, AfterValidator(clean_name)]  # NFC, visible characters, one script a word
@@ -15,6 +28,11 @@ Name = Annotated[str, _NAME, AfterValidator(clean_name)]  # NFC, visible charact
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def public(schema: type[P], record: BaseModel, **only_http: object) -> P:
+    """`schema` (derived from the record's class) filled from `record` plus the fields only HTTP has."""
+    return schema.model_validate({**dict(record), **only_http})
 
 
 class PersonCreate(_In):
@@ -25,21 +43,11 @@ class PersonUpdate(_In):
     name: Name
 
 
-class PersonPublic(BaseModel):
-    id: str
-    name: str
-    created: str
-    samples: int
+class PersonPublic(Person):  # A person with the number of their samples.
+    pass
 
 
-class SamplePublic(BaseModel):
-    id: str
-    person_id: str
-    source: str
-    face_px: float
-    sharpness: float
-    quality: float
-    created: str
+class SamplePublic(Sample):
     image_url: str
 
 
@@ -81,15 +89,8 @@ class PersonDeletePublic(BaseModel):
     revoked_galleries: list[str] = Field(description="gallery versions that held them, revoked now")
 
 
-class DeletionPublic(BaseModel):
-    seq: int = Field(description="the deletion's version: uploads begun before it fail for this person")
-    person_id: str
-    person_name: str
-    samples: int
-    token_id: str = Field(description="the API token that deleted")
-    token_name: str
-    deleted_at: str
-    revoked_galleries: list[str]
+class DeletionPublic(Deletion):  # Who deleted whom, when, and the galleries it revoked.
+    pass
 
 
 class VerifyPublic(BaseModel):
@@ -114,30 +115,13 @@ class GalleryCreate(_In):
                                  description="the model to build for (default: the hub's active model)")
 
 
-class ArtifactPublic(BaseModel):
-    kind: ArtifactKind
-    version: str
-    model_id: str
-    sha256: str
-    size: int
-    created: str
-    people: int
-    templates: int
-    revoked: str = Field(description="when a deletion revoked it ('' while it can be rolled out and downloaded)")
+class ArtifactPublic(ArtifactRecord):
     manifest_url: str
     artifact_url: str
 
 
-class DevicePublic(BaseModel):
-    id: str
-    state: str
-    group: str
-    agent_version: str
-    model_id: str
-    model_version: str
-    gallery_version: str
-    cameras: list[str]
-    last_seen: str
+class DevicePublic(Device):  # A device as its last status (or the broker's last will) left it.
+    pass
 
 
 class RolloutCreate(_In):
@@ -160,52 +144,19 @@ class ReleaseCreate(_In):
     canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
 
 
-class ReleasePublic(BaseModel):
-    id: str
-    model_version: str
-    gallery_version: str
-    targets: list[str]
-    canaries: list[str]
-    canary_timeout_s: float
-    model_rollout_id: str
-    gallery_rollout_id: str
-    state: str
-    detail: str
+class ReleasePublic(ReleaseRollout):  # the model rollout, then the gallery's
+    pass
 
 
-class DeviceProgressPublic(BaseModel):
-    device_id: str
-    canary: bool
-    state: Literal["pending", "announced", "downloading", "verifying", "applied", "failed", "rolled_back"]
-    detail: str
-    updated: str
-
-
-class RolloutPublic(BaseModel):
-    id: str
-    kind: ArtifactKind
-    version: str
-    state: Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
-    detail: str
-    created: str
-    updated: str
-    devices: list[DeviceProgressPublic]
+class RolloutPublic(Rollout):
     also_started: list[str] = Field(
         default_factory=list,
         description="gallery rollouts started with this one for targets on other models, each with a gallery "
                     "built for its model")
 
 
-class ReembedPublic(BaseModel):
-    id: str
-    model_id: str
-    version: str = Field(description="the model artifact ('' for a registry model)")
-    state: Literal["running", "done", "failed"]
-    done: int = Field(description="samples embedded with the model so far")
-    total: int
-    error: str
-    created: str
-    updated: str
+class ReembedPublic(ReembedJob):  # The re-embedding of the library that switches the hub to `model_id`.
+    pass
 
 
 class ActiveModelPublic(BaseModel):

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.api.schemas import Name
-from hub.visitors.records import TrackRecord, Visitor
+from hub.api.schemas import Name, public
+from hub.visitors.maintenance import ReclusterReport
+from hub.visitors.records import TrackBase, TrackRecord, Visitor, VisitorBase
 from hub.visitors.suggestions import Suggestion
 
 
@@ -16,35 +15,13 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TrackPublic(BaseModel):
-    event_id: str
+class TrackPublic(TrackBase):
     visitor_id: str | None = Field(description="the visitor an unknown track belongs to; null when named")
-    person_id: str | None = Field(description="the person the agent named; null when unknown")
-    device_id: str
-    camera: str
-    track_id: int
-    started_at: str
-    ended_at: str
-    model_id: str
-    confidence: float
-    frames: int
-    liveness: float | None
-    sharpness: float
-    ignored: bool
     received: str
     crop_url: str | None = Field(description="the best face (JPEG); null once retention trimmed it")
 
 
-class VisitorPublic(BaseModel):
-    id: str
-    model_id: str
-    ignored: bool
-    pinned: bool = Field(description="a user merged or ignored it: re-clustering keeps it together")
-    created: str
-    tracks: int = Field(description="how often they came (ended tracks)")
-    first_seen: str
-    last_seen: str
-    cameras: list[str] = Field(description="device/camera")
+class VisitorPublic(VisitorBase):
     crop_url: str | None = Field(description="the representative (sharpest) crop")
 
 
@@ -82,32 +59,12 @@ class CorrectionPublic(BaseModel):
     visitor: VisitorPublic
 
 
-class SuggestionPublic(BaseModel):
-    event_id: str
-    person_id: str
-    person_name: str
-    confidence: float = Field(description="the agent's cosine to the person")
-    margin: float = Field(description="the hub's lead of this person over the next one")
-    frames: int
-    liveness: float | None
-    sharpness: float
-    device_id: str
-    camera: str
-    ended_at: str
-    state: str
-    auto: bool
-    detail: str
-    created: str
+class SuggestionPublic(Suggestion):
     crop_url: str
 
 
-class ReclusterPublic(BaseModel):
-    model_id: str
-    tracks: int
-    moved: int
-    visitors_before: int
-    visitors_after: int
-    applied: bool
+class ReclusterPublic(ReclusterReport):  # applied False: the store changed while clustering; nothing moved
+    pass
 
 
 def crop_url(request: Request, event_id: str | None) -> str | None:
@@ -115,14 +72,12 @@ def crop_url(request: Request, event_id: str | None) -> str | None:
 
 
 def track_public(request: Request, track: TrackRecord) -> TrackPublic:
-    fields = {k: v for k, v in dataclasses.asdict(track).items() if k != "has_crop"}
-    return TrackPublic(**fields, crop_url=crop_url(request, track.event_id if track.has_crop else None))
+    return public(TrackPublic, track, crop_url=crop_url(request, track.event_id if track.has_crop else None))
 
 
 def visitor_public(request: Request, visitor: Visitor) -> VisitorPublic:
-    fields = {k: v for k, v in dataclasses.asdict(visitor).items() if k != "crop_event_id"}
-    return VisitorPublic(**fields, crop_url=crop_url(request, visitor.crop_event_id))
+    return public(VisitorPublic, visitor, crop_url=crop_url(request, visitor.crop_event_id))
 
 
 def suggestion_public(request: Request, suggestion: Suggestion) -> SuggestionPublic:
-    return SuggestionPublic(**dataclasses.asdict(suggestion), crop_url=str(crop_url(request, suggestion.event_id)))
+    return public(SuggestionPublic, suggestion, crop_url=str(crop_url(request, suggestion.event_id)))

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, EnrollScope, HubDep
 from hub.api.samples import store
-from hub.api.schemas import CountPublic, EnrollPublic
+from hub.api.schemas import CountPublic, EnrollPublic, public
 from hub.api.visitor_schemas import (
     ReclusterPublic,
     VisitorDetailPublic,
@@ -90,4 +90,4 @@ def delete_visitor(visitor_id: str, hub: HubDep, _: AdminScope) -> CountPublic:
 async def recluster(hub: HubDep, _: AdminScope) -> list[ReclusterPublic]:
     """Re-cluster now (it also runs every `visitors.recluster_every_s`)."""
     reports = await run_in_threadpool(recluster_all, hub.visitor_store)
-    return [ReclusterPublic(**r.__dict__) for r in reports]
+    return [public(ReclusterPublic, r) for r in reports]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import Field
 
 from facefleet.gallery import MAX_TEMPLATES, IgnoreEntries, build_gallery
 from facefleet.signing import sign_manifest
@@ -30,11 +30,11 @@ from hub.artifacts.revocations import (
 from hub.db import HubDb, utc_now
 from hub.library.embeddings import SampleEmbeddings
 from hub.library.library import NotFoundError
+from hub.records import Record
 from models.artifacts import sha256_file
 
 
-@dataclass(frozen=True)
-class ArtifactRecord:
+class ArtifactRecord(Record):
     kind: ArtifactKind
     version: str
     model_id: str
@@ -43,7 +43,7 @@ class ArtifactRecord:
     created: str
     people: int
     templates: int
-    revoked: str = ""  # when a deletion revoked it ('' while it is servable)
+    revoked: str = Field(description="when a deletion revoked it ('' while it can be rolled out and downloaded)")
 
 
 class ModelFileError(ValueError):
@@ -143,26 +143,28 @@ class ArtifactStore:
                 )
                 signed = sign_manifest(self.key, manifest, self.key_id)
                 (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
-                record = ArtifactRecord(kind, version, model_id, sha256, size, manifest.created.isoformat(),
-                                        people, templates)
-                db.insert("artifacts", record.__dict__)
+                record = ArtifactRecord(kind=kind, version=version, model_id=model_id, sha256=sha256, size=size,
+                                        created=manifest.created.isoformat(), people=people, templates=templates,
+                                        revoked="")
+                db.insert("artifacts", record.model_dump())
                 index_gallery_people(db, version, holds)
                 tmp.replace(target)
             return record
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    def list(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
+    def signed(self, kind: ArtifactKind | None = None) -> list[ArtifactRecord]:
+        """Every artifact signed (of `kind`; revoked ones too), oldest first."""
         sql = "SELECT * FROM artifacts" + (" WHERE kind = ?" if kind else "") + " ORDER BY created"
         with self.hub_db.read() as db:
-            return [ArtifactRecord(**row) for row in db.query(sql, [kind] if kind else [])]
+            return [ArtifactRecord.model_validate(row) for row in db.query(sql, [kind] if kind else [])]
 
     def get(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM artifacts WHERE kind = ? AND version = ?", [kind, version]))
         if not rows:
             raise NotFoundError(f"no {kind} artifact {version}")
-        return ArtifactRecord(**rows[0])
+        return ArtifactRecord.model_validate(rows[0])
 
     def servable(self, kind: ArtifactKind, version: str) -> ArtifactRecord:
         """The record of an artifact that may be rolled out and downloaded (RevokedError, 410, if revoked)."""

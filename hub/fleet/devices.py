@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass
 
 from facefleet.wire import DeviceStats, DeviceStatus
 from hub.db import HubDb, now_iso
+from hub.records import Record
 
 
-@dataclass(frozen=True)
-class Device:
+class Device(Record):
     id: str
     state: str
     group: str
@@ -87,21 +86,10 @@ class DeviceRegistry:
                 [version, now_iso(), device_id],
             )
 
-    def list(self, group: str | None = None) -> list[Device]:
+    def registered(self, group: str | None = None) -> list[Device]:
+        """Every registered device (of `group`), by id."""
         sql = "SELECT * FROM devices" + (" WHERE device_group = ?" if group else "") + " ORDER BY id"
         with self.hub_db.read() as db:
             rows = list(db.query(sql, [group] if group else []))
-        return [
-            Device(
-                r["id"],
-                r["state"],
-                r["device_group"],
-                r["agent_version"],
-                r["model_id"],
-                r["model_version"],
-                r["gallery_version"],
-                json.loads(r["cameras"]),
-                r["last_seen"],
-            )
-            for r in rows
-        ]
+        return [Device.model_validate({**r, "group": r["device_group"], "cameras": json.loads(r["cameras"])})
+                for r in rows]

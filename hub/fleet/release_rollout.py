@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from hub.db import HubDb, now_iso
 from hub.fleet.rollout import FAILED, RolloutEngine
+from hub.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ STAGED = frozenset({"verifying", "applied"})
 ReleaseState = Literal["staging", "switching", "aborted"]
 
 
-@dataclass(frozen=True)
-class ReleaseRollout:
+class ReleaseRollout(Record):
     """One release being rolled out: a retrained model staged on every target, then its gallery."""
 
     id: str
@@ -38,9 +37,9 @@ class ReleaseRollout:
     canaries: tuple[str, ...]
     canary_timeout_s: float
     model_rollout_id: str
-    gallery_rollout_id: str = ""
-    state: ReleaseState = "staging"
-    detail: str = ""
+    gallery_rollout_id: str  # '' until every target has staged the model
+    state: ReleaseState
+    detail: str
 
 
 class ReleaseRollouts:
@@ -51,8 +50,10 @@ class ReleaseRollouts:
     def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
               canary_timeout_s: float) -> ReleaseRollout:
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
-        release = ReleaseRollout(uuid.uuid4().hex[:12], model_version, gallery_version, tuple(targets),
-                                 tuple(canaries), canary_timeout_s, model.id)
+        release = ReleaseRollout(id=uuid.uuid4().hex[:12], model_version=model_version,
+                                 gallery_version=gallery_version, targets=tuple(targets), canaries=tuple(canaries),
+                                 canary_timeout_s=canary_timeout_s, model_rollout_id=model.id,
+                                 gallery_rollout_id="", state="staging", detail="")
         now = now_iso()
         with self.hub_db.transaction() as db:
             db.insert("releases", {**_row(release), "created": now, "updated": now})
@@ -60,7 +61,7 @@ class ReleaseRollouts:
 
     def tick(self) -> None:
         """Start the gallery phase of releases whose model every target has staged; abort on a failure."""
-        for release in [r for r in self.list() if r.state == "staging"]:
+        for release in [r for r in self.started() if r.state == "staging"]:
             devices = self.engine.get(release.model_rollout_id).devices
             failed = [d.device_id for d in devices if d.state in FAILED]
             if failed:
@@ -72,23 +73,23 @@ class ReleaseRollouts:
                 self._update(release, state="switching", gallery_rollout_id=gallery.id,
                              detail="model staged on every target")
 
-    def list(self) -> list[ReleaseRollout]:
+    def started(self) -> list[ReleaseRollout]:
+        """Every release started, oldest first."""
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM releases ORDER BY created"))
         return [_release(r) for r in rows]
 
     def _update(self, release: ReleaseRollout, **changes: object) -> None:
-        changed = replace(release, **changes)  # type: ignore[arg-type]
+        changed = release.model_copy(update=changes)
         with self.hub_db.transaction() as db:
             db.update("releases", {"id": release.id}, {**_row(changed), "updated": now_iso()})
 
 
 def _row(release: ReleaseRollout) -> dict[str, Any]:
-    row = asdict(release)
+    row = release.model_dump()
     return {**row, "targets": json.dumps(row["targets"]), "canaries": json.dumps(row["canaries"])}
 
 
 def _release(row: dict[str, Any]) -> ReleaseRollout:
-    fields = {k: v for k, v in row.items() if k not in ("created", "updated")}
-    return ReleaseRollout(**{**fields, "targets": tuple(json.loads(row["targets"])),
-                             "canaries": tuple(json.loads(row["canaries"]))})
+    return ReleaseRollout.model_validate({**row, "targets": json.loads(row["targets"]),
+                                          "canaries": json.loads(row["canaries"])})

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Literal
 
 from facefleet.wire import ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
 from hub.library.library import NotFoundError
+from hub.records import Record
 
 Publish = Callable[[str, bytes], None]
 UrlsFor = Callable[[ArtifactKind, str], tuple[str, str]]
@@ -32,21 +32,23 @@ class RolloutError(ValueError):
     """A rollout that cannot start (no devices, unknown canary)."""
 
 
-@dataclass(frozen=True)
-class DeviceProgress:
+RolloutState = Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
+DeviceRolloutState = Literal["pending", "announced", "downloading", "verifying", "applied", "failed", "rolled_back"]
+
+
+class DeviceProgress(Record):
     device_id: str
     canary: bool
-    state: str
+    state: DeviceRolloutState
     detail: str
     updated: str
 
 
-@dataclass(frozen=True)
-class Rollout:
+class Rollout(Record):
     id: str
     kind: ArtifactKind
     version: str
-    state: str
+    state: RolloutState
     detail: str
     created: str
     updated: str
@@ -221,20 +223,17 @@ class RolloutEngine:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM rollouts WHERE id = ?", [rollout_id]))
             devices = [
-                DeviceProgress(r["device_id"], bool(r["canary"]), r["state"], r["detail"], r["updated"])
+                DeviceProgress.model_validate(r)
                 for r in db.query(
                     "SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id", [rollout_id]
                 )
             ]
         if not rows:
             raise NotFoundError(f"no rollout {rollout_id}")
-        r = rows[0]
-        return Rollout(
-            r["id"], cast(ArtifactKind, r["kind"]), r["version"], r["state"], r["detail"], r["created"],
-            r["updated"], devices
-        )
+        return Rollout.model_validate({**rows[0], "devices": devices})
 
-    def list(self) -> list[Rollout]:
+    def started(self) -> list[Rollout]:
+        """Every rollout started, newest first."""
         with self.hub_db.read() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM rollouts ORDER BY created DESC").fetchall()]
         return [self.get(i) for i in ids]

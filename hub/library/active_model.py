@@ -88,7 +88,7 @@ class HubModels:
         return pipeline
 
     def _latest_model_artifact(self, model_id: str) -> ArtifactRecord:
-        found = [r for r in self.artifacts.list("model") if r.model_id == model_id]
+        found = [r for r in self.artifacts.signed("model") if r.model_id == model_id]
         if not found:
             raise UnknownModelError(f"the hub has no file for model {model_id!r} (neither a registry embedder "
                                     "nor a registered model artifact)")

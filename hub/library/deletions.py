@@ -10,22 +10,23 @@ person's crops and the revoked gallery files are removed from disk.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field
 
 from hub.artifacts.revocations import purge_revoked_files, revoke_galleries_of
 from hub.db import HubDb, now_iso
 from hub.library.library import Library
+from hub.records import Record
 from hub.tokens import TokenInfo
 
 
-@dataclass(frozen=True)
-class Deletion:
-    seq: int
+class Deletion(Record):
+    seq: int = Field(description="the deletion's version: uploads begun before it fail for this person")
     person_id: str
     person_name: str
     samples: int
-    token_id: str
+    token_id: str = Field(description="the API token that deleted")
     token_name: str
     deleted_at: str
     revoked_galleries: tuple[str, ...]
@@ -50,11 +51,11 @@ class Deletions:
             ).fetchone()[0]
         self.library.remove_person_files(person_id)
         purge_revoked_files(self.hub_db, self.artifacts_root)
-        return Deletion(int(seq or 0), person.id, person.name, person.samples, actor.id, actor.name, when,
-                        tuple(revoked))
+        return Deletion(seq=int(seq or 0), person_id=person.id, person_name=person.name, samples=person.samples,
+                        token_id=actor.id, token_name=actor.name, deleted_at=when, revoked_galleries=tuple(revoked))
 
-    def list(self) -> list[Deletion]:
+    def recorded(self) -> list[Deletion]:
         """Every deletion, oldest first."""
         with self.hub_db.read() as db:
-            rows = db.execute("SELECT * FROM person_deletions ORDER BY seq").fetchall()
-        return [Deletion(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], tuple(r[7].split())) for r in rows]
+            rows = list(db.query("SELECT * FROM person_deletions ORDER BY seq"))
+        return [Deletion.model_validate({**r, "revoked_galleries": r["revoked_galleries"].split()}) for r in rows]

@@ -22,6 +22,7 @@ from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbe
 from hub.library.enroll import SampleCandidate
 from hub.library.names import skeleton
 from hub.library.optimize import samples_to_drop
+from hub.records import Record
 from hub.store import Store
 
 STAGING = ".staging"
@@ -52,16 +53,14 @@ class UploadTicket:
     deletion_mark: int
 
 
-@dataclass(frozen=True)
-class Person:
+class Person(Record):
     id: str
     name: str
     created: str
-    samples: int = 0
+    samples: int
 
 
-@dataclass(frozen=True)
-class Sample:
+class Sample(Record):
     id: str
     person_id: str
     source: str
@@ -69,6 +68,11 @@ class Sample:
     sharpness: float
     quality: float
     created: str
+
+
+def _person(row: tuple[Any, ...]) -> Person:
+    """A person from (id, name, created, sample count)."""
+    return Person(id=row[0], name=row[1], created=row[2], samples=row[3])
 
 
 def _new_id() -> str:
@@ -112,7 +116,7 @@ class Library:
 
     def _create_person(self, db: Store, name: str) -> Person:
         self._check_unique(db, name, "")
-        person = Person(_new_id(), name, now_iso())
+        person = Person(id=_new_id(), name=name, created=now_iso(), samples=0)
         db.insert("people", {"id": person.id, "name": name, "created": person.created,
                                    "skeleton": skeleton(name)})
         return person
@@ -131,7 +135,7 @@ class Library:
         with self.hub_db.read() as db:
             rows = db.execute("""SELECT p.id, p.name, p.created, COUNT(s.id) FROM people p
                                  LEFT JOIN samples s ON s.person_id = p.id GROUP BY p.id ORDER BY p.name""")
-            return [Person(*row) for row in rows.fetchall()]
+            return [_person(row) for row in rows.fetchall()]
 
     def person(self, person_id: str) -> Person:
         with self.hub_db.read() as db:
@@ -142,7 +146,7 @@ class Library:
             ).fetchone()
         if row is None:
             raise NotFoundError(f"no person {person_id}")
-        return Person(*row)
+        return _person(row)
 
     def person_by_name(self, name: str) -> Person | None:
         with self.hub_db.read() as db:
@@ -263,15 +267,7 @@ class Library:
 
     @staticmethod
     def _sample(row: dict[str, Any]) -> Sample:
-        return Sample(
-            str(row["id"]),
-            str(row["person_id"]),
-            str(row["source"]),
-            float(row["face_px"]),
-            float(row["sharpness"]),
-            float(row["quality"]),
-            str(row["created"]),
-        )
+        return Sample.model_validate(row)
 
     def samples(self, person_id: str | None = None) -> list[Sample]:
         sql = (

@@ -14,15 +14,16 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from hub.db import HubDb, now_iso
 from hub.library.active_model import HubModels
 from hub.library.embeddings import EmbeddingStore
 from hub.library.library import Library, NotFoundError
+from hub.records import Record
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,15 @@ class ReembedBusyError(RuntimeError):
     """Another model's re-embedding is running; one at a time."""
 
 
-@dataclass(frozen=True)
-class ReembedJob:
+class ReembedJob(Record):
     """One switch to `model_id` (`model` artifact `version`; '' for a registry model): `done` of `total`
     samples have its embedding so far."""
 
     id: str
     model_id: str
-    version: str
+    version: str = Field(description="the model artifact ('' for a registry model)")
     state: ReembedState
-    done: int
+    done: int = Field(description="samples embedded with the model so far")
     total: int
     error: str
     created: str
@@ -118,9 +118,10 @@ class Reembedder:
 
     def _create(self, model_id: str, version: str) -> ReembedJob:
         now = now_iso()
-        job = ReembedJob(uuid.uuid4().hex[:12], model_id, version, "running", 0, 0, "", now, now)
+        job = ReembedJob(id=uuid.uuid4().hex[:12], model_id=model_id, version=version, state="running", done=0,
+                         total=0, error="", created=now, updated=now)
         with self.hub_db.transaction() as db:
-            db.insert("reembeds", job.__dict__)
+            db.insert("reembeds", job.model_dump())
         self._progress(job.id, model_id)
         return job
 
@@ -169,16 +170,16 @@ class Reembedder:
     def _running(self) -> ReembedJob | None:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM reembeds WHERE state = 'running' ORDER BY created DESC"))
-        return ReembedJob(**rows[0]) if rows else None
+        return ReembedJob.model_validate(rows[0]) if rows else None
 
     def get(self, job_id: str) -> ReembedJob:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM reembeds WHERE id = ?", [job_id]))
         if not rows:
             raise NotFoundError(f"no re-embedding {job_id}")
-        return ReembedJob(**rows[0])
+        return ReembedJob.model_validate(rows[0])
 
     def latest(self) -> ReembedJob | None:
         with self.hub_db.read() as db:
             rows = list(db.query("SELECT * FROM reembeds ORDER BY created DESC LIMIT 1"))
-        return ReembedJob(**rows[0]) if rows else None
+        return ReembedJob.model_validate(rows[0]) if rows else None

@@ -72,9 +72,10 @@ def sample_to_visitor(sample_id: str, store: VisitorStore, library: Library) -> 
         raise NotFoundError(f"no sample {sample_id}")
     found = library.embeddings(sample.person_id)
     vector = found.vectors[found.sample_ids.index(sample_id)]
-    track = EndedTrack(f"sample-{sample_id}", None, "hub", "library", 0, sample.created, sample.created,
-                       found.model_id, vector, 0.0, 1, None, False, library.sample_path(sample_id).read_bytes(),
-                       sample.sharpness)
+    track = EndedTrack(event_id=f"sample-{sample_id}", person_id=None, device_id="hub", camera="library",
+                       track_id=0, started_at=sample.created, ended_at=sample.created, model_id=found.model_id,
+                       confidence=0.0, frames=1, liveness=None, sharpness=sample.sharpness, ignored=False,
+                       template=vector, crop_jpeg=library.sample_path(sample_id).read_bytes())
     stored = store.add(track)
     library.delete_samples([sample_id])
     if stored is None or stored.visitor_id is None:

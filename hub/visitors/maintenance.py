@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from hub.db import now_iso
+from hub.records import Record
 from hub.store import Store
 from hub.visitors.cluster import recluster, relabel
 from hub.visitors.store import VisitorStore, new_visitor_id
@@ -29,8 +30,7 @@ _EXPIRED = """SELECT t.event_id, t.crop_file FROM ended_tracks t LEFT JOIN visit
     WHERE COALESCE(v.ignored, 0) = 0"""
 
 
-@dataclass(frozen=True)
-class ReclusterReport:
+class ReclusterReport(Record):
     model_id: str
     tracks: int
     moved: int
@@ -63,7 +63,8 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
     moved = [(v, r[0]) for v, r, o in zip(new, rows, old, strict=True) if v != o]
     with store.hub_db.transaction() as db:
         if store.generation != generation:
-            return ReclusterReport(model_id, len(rows), 0, len(set(old)), len(set(old)), False)
+            return ReclusterReport(model_id=model_id, tracks=len(rows), moved=0, visitors_before=len(set(old)),
+                                   visitors_after=len(set(old)), applied=False)
         for visitor_id in sorted(set(new) - set(flags)):
             db.insert("visitors", {"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0,
                                          "created": now_iso()})
@@ -74,7 +75,8 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
         store.forget_centres(model_id)
     for visitor_id in sorted(set(new)):
         store.trim_crops(visitor_id)
-    return ReclusterReport(model_id, len(rows), len(moved), len(set(old)), len(set(new)), True)
+    return ReclusterReport(model_id=model_id, tracks=len(rows), moved=len(moved), visitors_before=len(set(old)),
+                           visitors_after=len(set(new)), applied=True)
 
 
 def _carry_flags(db: Store, new: list[str], old: list[str], flags: dict[str, tuple[bool, bool]]) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
+from pydantic import ConfigDict, Field
 
 from facefleet.wire import TrackEvent
 from hub.library.enroll import sharpness
+from hub.records import Record
 
 MAX_CROP_BYTES = 256 * 1024  # a 112 px JPEG is about 5 KB; anything far larger is not a crop of ours
 
@@ -20,29 +21,38 @@ class VisitorError(ValueError):
     """A request the visitor store refuses (visitors of two models, a track that is not named, ...)."""
 
 
-@dataclass(frozen=True)
-class EndedTrack:
-    """A `track_ended` event that carried a template: what the store keeps of it.
+class TrackBase(Record):
+    """What an agent reported of an ended track, as it arrives, as it is stored and as the API shows it.
 
-    template: (D,) float32 unit vector of `model_id`; crop_jpeg: the best face (None when absent or not a
-    decodable image); sharpness: Laplacian variance of that crop (0 without one).
+    sharpness: Laplacian variance of the track's best crop (0 without one).
     """
 
     event_id: str
-    person_id: str | None
+    person_id: str | None = Field(description="the person the agent named; null when unknown")
     device_id: str
     camera: str
     track_id: int
     started_at: str
     ended_at: str
     model_id: str
-    template: np.ndarray
     confidence: float
     frames: int
     liveness: float | None
-    ignored: bool
-    crop_jpeg: bytes | None
     sharpness: float
+    ignored: bool
+
+
+class EndedTrack(TrackBase):
+    """A `track_ended` event that carried a template: what the store keeps of it.
+
+    template: (D,) float32 unit vector of `model_id`; crop_jpeg: the best face (None when absent or not a
+    decodable image).
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    template: np.ndarray
+    crop_jpeg: bytes | None
 
     @classmethod
     def from_event(cls, event: TrackEvent) -> EndedTrack | None:
@@ -51,9 +61,11 @@ class EndedTrack:
             return None
         crop, sharp = _crop(event.best_crop_jpeg_b64)
         ended = event.ended_at or event.ts
-        return cls(event.event_id, event.person_id, event.device_id, event.camera, event.track_id,
-                   event.started_at.isoformat(), ended.isoformat(), event.model_id, event.template.vector(),
-                   event.confidence, event.frames, event.liveness, event.ignored, crop, sharp)
+        return cls(event_id=event.event_id, person_id=event.person_id, device_id=event.device_id,
+                   camera=event.camera, track_id=event.track_id, started_at=event.started_at.isoformat(),
+                   ended_at=ended.isoformat(), model_id=event.model_id, confidence=event.confidence,
+                   frames=event.frames, liveness=event.liveness, sharpness=sharp, ignored=event.ignored,
+                   template=event.template.vector(), crop_jpeg=crop)
 
 
 def _crop(b64: str | None) -> tuple[bytes | None, float]:
@@ -70,58 +82,39 @@ def _crop(b64: str | None) -> tuple[bytes | None, float]:
     return jpeg, sharpness(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
-@dataclass(frozen=True)
-class TrackRecord:
+class TrackRecord(TrackBase):
     """A stored ended track (without its template); `visitor_id` None for a named track."""
 
-    event_id: str
     visitor_id: str | None
-    person_id: str | None
-    device_id: str
-    camera: str
-    track_id: int
-    started_at: str
-    ended_at: str
-    model_id: str
-    confidence: float
-    frames: int
-    liveness: float | None
-    sharpness: float
-    has_crop: bool
-    ignored: bool
     received: str
+    has_crop: bool
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TrackRecord:
-        return cls(str(row["event_id"]), row["visitor_id"], row["person_id"], str(row["device_id"]),
-                   str(row["camera"]), int(row["track_id"]), str(row["started_at"]), str(row["ended_at"]),
-                   str(row["model_id"]), float(row["confidence"]), int(row["frames"]), row["liveness"],
-                   float(row["sharpness"]), row["crop_file"] is not None, bool(row["ignored"]),
-                   str(row["received"]))
+        return cls.model_validate({**row, "has_crop": row["crop_file"] is not None})
 
 
-@dataclass(frozen=True)
-class Visitor:
-    """A group of unknown tracks taken to be one person.
-
-    tracks: how often they came (tracks); first_seen / last_seen: earliest start, latest end (device time);
-    cameras: `device/camera` names; crop_event_id: the track whose crop represents them (the sharpest);
-    pinned: a user merged or ignored it, so re-clustering keeps its tracks together.
-    """
+class VisitorBase(Record):
+    """A group of unknown tracks taken to be one person; first_seen / last_seen: earliest start, latest end
+    (device time)."""
 
     id: str
     model_id: str
     ignored: bool
-    pinned: bool
+    pinned: bool = Field(description="a user merged or ignored it: re-clustering keeps it together")
     created: str
-    tracks: int
+    tracks: int = Field(description="how often they came (ended tracks)")
     first_seen: str
     last_seen: str
-    cameras: tuple[str, ...]
+    cameras: tuple[str, ...] = Field(description="device/camera")
+
+
+class Visitor(VisitorBase):
+    """A visitor as stored; crop_event_id: the track whose crop represents them (the sharpest)."""
+
     crop_event_id: str | None
 
 
-@dataclass(frozen=True)
-class VisitorDetail:
+class VisitorDetail(Record):
     visitor: Visitor
     tracks: list[TrackRecord]

@@ -181,7 +181,7 @@ class VisitorStore:
         return _visitor(row)
 
     def detail(self, visitor_id: str, limit: int = 200) -> VisitorDetail:
-        return VisitorDetail(self.visitor(visitor_id), self.tracks(visitor_id=visitor_id, limit=limit))
+        return VisitorDetail(visitor=self.visitor(visitor_id), tracks=self.tracks(visitor_id=visitor_id, limit=limit))
 
     def tracks(self, visitor_id: str | None = None, person_id: str | None = None,
                limit: int = 100) -> list[TrackRecord]:
@@ -265,9 +265,8 @@ class VisitorStore:
             raise VisitorError(f"track {event_id} is not named")
         template = self.template(event_id)
         with self.hub_db.transaction() as db:
-            unknown = EndedTrack(track.event_id, None, track.device_id, track.camera, track.track_id,
-                                 track.started_at, track.ended_at, track.model_id, template, track.confidence,
-                                 track.frames, track.liveness, False, None, track.sharpness)
+            unknown = EndedTrack.model_validate({**dict(track), "person_id": None, "ignored": False,
+                                                 "template": template, "crop_jpeg": None})
             visitor_id = self._assign(db, unknown)
             db.execute("UPDATE ended_tracks SET person_id = NULL, visitor_id = ? WHERE event_id = ?",
                        [visitor_id, event_id])
@@ -279,12 +278,9 @@ class VisitorStore:
 
 
 def _row(track: EndedTrack, visitor_id: str | None, crop_file: str | None) -> dict[str, object]:
-    return {"event_id": track.event_id, "visitor_id": visitor_id, "person_id": track.person_id,
-            "device_id": track.device_id, "camera": track.camera, "track_id": track.track_id,
-            "started_at": track.started_at, "ended_at": track.ended_at, "model_id": track.model_id,
-            "template": track.template.astype("<f4").tobytes(), "confidence": track.confidence,
-            "frames": track.frames, "liveness": track.liveness, "sharpness": track.sharpness,
-            "crop_file": crop_file, "ignored": int(track.ignored), "received": now_iso()}
+    return {**track.model_dump(exclude={"crop_jpeg"}), "visitor_id": visitor_id,
+            "template": track.template.astype("<f4").tobytes(), "crop_file": crop_file,
+            "ignored": int(track.ignored), "received": now_iso()}
 
 
 def _visitor_sql(db: Store) -> str:
@@ -293,5 +289,6 @@ def _visitor_sql(db: Store) -> str:
 
 def _visitor(row: tuple[object, ...]) -> Visitor:
     cameras = tuple(sorted(str(row[8]).split(","))) if row[8] else ()
-    return Visitor(str(row[0]), str(row[1]), bool(row[2]), bool(row[3]), str(row[4]), int(str(row[5])),
-                   str(row[6]), str(row[7]), cameras, None if row[9] is None else str(row[9]))
+    return Visitor(id=str(row[0]), model_id=str(row[1]), ignored=bool(row[2]), pinned=bool(row[3]),
+                   created=str(row[4]), tracks=int(str(row[5])), first_seen=str(row[6]), last_seen=str(row[7]),
+                   cameras=cameras, crop_event_id=None if row[9] is None else str(row[9]))

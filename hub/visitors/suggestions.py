@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from facefleet.wire import TrackEvent
 from hub.db import HubDb, now_iso
 from hub.library.library import Library, NotFoundError
+from hub.records import Record
 from hub.settings import SuggestConfig
 from hub.visitors.records import EndedTrack, VisitorError
 
@@ -29,15 +30,14 @@ SuggestionState = Literal["pending", "accepted", "rejected"]
 _OTHER_VOTES_IGNORED = ("unknown",)
 
 
-@dataclass(frozen=True)
-class Suggestion:
-    """A named track's crop offered as a sample of `person_id` (`margin`: the hub's lead over the next person)."""
+class Suggestion(Record):
+    """A named track's crop offered as a sample of `person_id`."""
 
     event_id: str
     person_id: str
     person_name: str
-    confidence: float
-    margin: float
+    confidence: float = Field(description="the agent's cosine to the person")
+    margin: float = Field(description="the hub's lead of this person over the next one")
     frames: int
     liveness: float | None
     sharpness: float
@@ -145,15 +145,12 @@ class Suggestions:
         return found[0]
 
     def _query(self, where: str, args: list[str], limit: int) -> list[Suggestion]:
-        sql = f"""SELECT s.event_id, s.person_id, p.name, t.confidence, s.margin, t.frames, t.liveness,
+        sql = f"""SELECT s.event_id, s.person_id, p.name AS person_name, t.confidence, s.margin, t.frames, t.liveness,
                   t.sharpness, t.device_id, t.camera, t.ended_at, s.state, s.auto, s.detail, s.created
                   FROM suggestions s JOIN ended_tracks t ON t.event_id = s.event_id JOIN people p ON
                   p.id = s.person_id WHERE {where} ORDER BY t.confidence DESC LIMIT ?"""
         with self.hub_db.read() as db:
-            rows = db.execute(sql, [*args, limit]).fetchall()
-        return [Suggestion(str(r[0]), str(r[1]), str(r[2]), float(r[3]), float(r[4]), int(r[5]), r[6],
-                           float(r[7]), str(r[8]), str(r[9]), str(r[10]), r[11], bool(r[12]), str(r[13]),
-                           str(r[14])) for r in rows]
+            return [Suggestion.model_validate(r) for r in db.query(sql, [*args, limit])]
 
     def pending(self, event_id: str) -> Suggestion:
         suggestion = self.get(event_id)

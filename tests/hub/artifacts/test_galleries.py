@@ -130,4 +130,4 @@ def test_rollout_without_broker_is_refused(hub_server: HubServer) -> None:
     with hub_server.client(hub_server.admin) as client:
         response = client.post("/api/rollouts", json={"version": "1", "devices": ["a"]})
     assert response.status_code == 503 and "MQTT" in response.json()["detail"]
-    assert hub_server.hub.rollouts.list() == []
+    assert hub_server.hub.rollouts.started() == []
