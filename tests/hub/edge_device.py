@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import paho.mqtt.client as mqtt
 from onnx import numpy_helper
 
 from edge.config import EdgeConfig
@@ -44,7 +45,6 @@ class EdgeDevice:
         self.device_id = device_id
         self.silent = silent
         self.announcements: list[UpdateAnnouncement] = []
-        self.vanished = False
         state_dir = root / device_id
         state_dir.mkdir(parents=True)
         (state_dir / "hub.pub").write_bytes(hub.hub.public_key_pem)
@@ -57,7 +57,8 @@ class EdgeDevice:
             self.hub_link = HubLink(config, holder, EdgeMetrics())
         self.holder = holder
         self.updates_topic = self.hub_link.topics.updates(device_id)
-        self.hub_link.link.subscribe(self.updates_topic, self._on_announcement)  # in front of the updater's
+        # Instead of the updater's own handler: record each announcement, then hand it to the updater.
+        self.hub_link.link.subscribe(self.updates_topic, self._on_announcement)
         self.hub_link.start()
         wait_until(lambda: self.hub_link.link.connected, f"{device_id} to connect")
 
@@ -66,7 +67,7 @@ class EdgeDevice:
         return self.holder.current.gallery.version
 
     @property
-    def client(self):  # type: ignore[no-untyped-def]
+    def client(self) -> mqtt.Client:
         """The link's paho client (to publish as this device on its own topics)."""
         return self.hub_link.link.client
 
@@ -89,7 +90,6 @@ class EdgeDevice:
         if sock is not None:
             sock.close()
         self.hub_link.link.connected = False
-        self.vanished = True
 
     def stop(self) -> None:
         self.hub_link.stop()
@@ -99,15 +99,15 @@ def device_config(device_id: str, group: str, state_dir: Path, hub_url: str, por
                   with_password: bool, max_artifact_bytes: int | None) -> EdgeConfig:
     """An agent's config on the test broker and hub: quick reconnects, secrets in `<env>_TOKEN` and
     `<env>_PASSWORD`; one camera, `cam0`, that is named in the status and never opened."""
-    mqtt: dict[str, object] = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2}
+    broker: dict[str, object] = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2}
     if with_password:
-        mqtt |= {"username": device_id, "password_env": f"{env}_PASSWORD"}
+        broker |= {"username": device_id, "password_env": f"{env}_PASSWORD"}
     updates: dict[str, object] = {"hub_public_key": str(state_dir / "hub.pub"), "hub_url": hub_url,
                                   "token_env": f"{env}_TOKEN"}
     if max_artifact_bytes is not None:
         updates["max_artifact_bytes"] = max_artifact_bytes
     return EdgeConfig.model_validate({
-        "device_id": device_id, "group": group, "state_dir": str(state_dir), "mqtt": mqtt, "updates": updates,
+        "device_id": device_id, "group": group, "state_dir": str(state_dir), "mqtt": broker, "updates": updates,
         "cameras": [{"name": "cam0", "source": {"type": "file", "path": str(state_dir / "cam0.mp4")}}],
     })
 
