@@ -1,8 +1,9 @@
 """The edge agent's composition root: builds everything from the config, starts it, stops it in reverse.
 
-Start order follows the data backwards (sinks before sources): outbox, MQTT link, updater, HTTP port,
-frame loop, cameras, stats. Stop is the exact reverse, so the frame loop ends its open tracks while the
-outbox and link still run, and `offline` is published last, by us, before the disconnect.
+Start order follows the data backwards (sinks before sources): the hub link (outbox, MQTT link, updater:
+`edge.hub_link`), HTTP port, frame loop, cameras, stats. Stop is the exact reverse, so the frame loop ends
+its open tracks while the outbox and link still run, and `offline` is published last, by us, before the
+disconnect.
 """
 
 from __future__ import annotations
@@ -13,24 +14,19 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from edge import __version__
 from edge.capture.camera import CameraReader
-from edge.config import ConfigError, EdgeConfig
-from edge.deliver.mqtt_link import MqttLink
-from edge.deliver.outbox import Outbox
+from edge.config import EdgeConfig
 from edge.frame_loop import FrameLoop
+from edge.hub_link import HubLink
 from edge.ops import sdnotify
 from edge.ops.httpd import HealthServer
 from edge.ops.metrics import EdgeMetrics
 from edge.recognize.events import TrackEventRecord, to_wire
-from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder, pipeline_for_model, probe_crop
+from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder, pipeline_for_model
 from edge.recognize.processor import CameraProcessor
-from edge.update.download import ArtifactFetcher
 from edge.update.slots import SlotStore
-from edge.update.updates import Updater
 from facefleet.gallery import Gallery, GalleryError
-from facefleet.signing import load_public_key
-from facefleet.wire import CameraStats, DeviceStats, DeviceStatus, UpdateState
+from facefleet.wire import CameraStats, DeviceStats
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -70,50 +66,21 @@ class EdgeApp:
         self.readers = [CameraReader(c, self.new_frame) for c in config.cameras]
         self.metrics = EdgeMetrics()
         self.holder = ModelGalleryHolder(boot_recognizer(config))
-        self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
-        status = DeviceStatus(device_id=config.device_id, state="online", agent_version=__version__,
-                              group=config.group, cameras=[c.name for c in config.cameras],
-                              **self._status_fields())
-        self.link = MqttLink(config.mqtt, config.device_id, self.outbox, status)
-        self.topics = self.link.topics
+        self.hub_link = HubLink(config, self.holder, self.metrics)
+        self.outbox, self.link, self.topics = self.hub_link.outbox, self.hub_link.link, self.hub_link.topics
         processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition,
                                                       config.detection)
                       for c in config.cameras}
         self.loop = FrameLoop(self.readers, processors, self.store_events, self.metrics, self.new_frame,
                               config.tracker.lost_after_s)
-        self.updater = self._make_updater()
         self.http = HealthServer(config.http.host, config.http.port, self.metrics.registry, self.healthy)
         self._stop = threading.Event()
         self._last_stats = 0.0
         self._backlog = 0
         self._stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
 
-    def _make_updater(self) -> Updater | None:
-        cfg = self.config.updates
-        if not cfg.enabled:
-            log.info("updates disabled by the config")
-            return None
-        if cfg.hub_public_key is None:
-            log.warning("updates off: no updates.hub_public_key to verify them with")
-            return None
-        if not cfg.hub_public_key.is_file():
-            raise ConfigError(f"updates.hub_public_key: {cfg.hub_public_key} does not exist")
-        state_dir = self.config.state_dir
-        if cfg.hub_url is None:  # the config refuses a key without it; kept for a config built in code
-            raise ConfigError("updates.hub_url is required with updates.hub_public_key")
-        fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
-                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp", cfg.hub_url,
-                                  cfg.tls)
-        updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
-                          probe_crop(cfg.probe_crop), self.store_update_state,
-                          lambda reason: self.metrics.updates_refused.labels(reason).inc())
-        self.link.subscribe(self.topics.updates(self.config.device_id), updater.on_message)
-        return updater
-
     def start(self) -> None:
-        self.link.start()
-        if self.updater:
-            self.updater.start()
+        self.hub_link.start()
         self.http.start()
         self.loop.start()
         for reader in self.readers:
@@ -133,10 +100,7 @@ class EdgeApp:
         self.loop.stop()
         self._drain(timeout_s=3.0)
         self.http.stop()
-        if self.updater:
-            self.updater.stop()
-        self.link.stop()
-        self.outbox.close()
+        self.hub_link.stop()
         log.info("agent %s stopped (%d events left in the outbox)", self.config.device_id, self._backlog)
 
     def _drain(self, timeout_s: float) -> None:
@@ -156,19 +120,6 @@ class EdgeApp:
         def render(seq: int, event_id: str) -> bytes:
             return to_wire(record, self.config.device_id, seq, event_id).model_dump_json().encode()
         return render
-
-    def store_update_state(self, state: UpdateState) -> None:
-        self.outbox.append(self.topics.update_state(self.config.device_id),
-                           lambda _seq, _eid: state.model_dump_json().encode(), stream="updates")
-        if state.state in ("applied", "failed", "rolled_back"):
-            self.metrics.updates.labels(state.kind, state.state).inc()
-        if state.state in ("applied", "rolled_back"):
-            self.link.update_status(self._status_fields())
-
-    def _status_fields(self) -> dict[str, str]:
-        rec = self.holder.current
-        return {"model_version": rec.model_version, "model_id": rec.model_id,
-                "gallery_version": rec.gallery.version}
 
     def healthy(self) -> tuple[bool, str]:
         quiet = time.monotonic() - self.loop.heartbeat

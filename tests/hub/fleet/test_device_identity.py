@@ -25,9 +25,10 @@ from pydantic import SecretStr
 from facefleet.sim.broker import HUB_USER
 from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
 from hub.settings import MqttConfig
+from models.pipeline import FacePipeline
 from tests.conftest import BrokerClient, ShippedBroker
 from tests.hub.conftest import HubServer
-from tests.hub.fake_device import FakeDevice
+from tests.hub.edge_device import EdgeDevice
 
 NOW = datetime.now(timezone.utc)
 
@@ -85,11 +86,13 @@ def site(start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker) -> 
 
 
 @pytest.fixture
-def devices(site: HubServer, shipped_broker: ShippedBroker) -> Iterator[dict[str, FakeDevice]]:
-    """door-2 and lobby-1 online, silent (they never answer announcements themselves)."""
+def devices(
+    site: HubServer, shipped_broker: ShippedBroker, pipeline: FacePipeline, tmp_path: Path
+) -> Iterator[dict[str, EdgeDevice]]:
+    """door-2 and lobby-1 online (the agent's own link), silent (they never answer announcements themselves)."""
     fleet = {
-        name: FakeDevice(name, shipped_broker.setup.plain_port, site.device_token(name), site.hub.public_key_pem,
-                         silent=True, group=group, password=shipped_broker.password(name))
+        name: EdgeDevice(name, site, shipped_broker.setup.plain_port, pipeline, tmp_path / "devices", group=group,
+                         password=shipped_broker.password(name), silent=True)
         for name, group in (("door-2", "door"), ("lobby-1", "lobby"))
     }
     yield fleet
@@ -98,7 +101,7 @@ def devices(site: HubServer, shipped_broker: ShippedBroker) -> Iterator[dict[str
 
 
 def test_spoofed_status_event_and_states_are_refused_and_counted(
-    site: HubServer, shipped_broker: ShippedBroker, devices: dict[str, FakeDevice], shared_data: Path,
+    site: HubServer, shipped_broker: ShippedBroker, devices: dict[str, EdgeDevice], shared_data: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     admin = site.client(site.admin)

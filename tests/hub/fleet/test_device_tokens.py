@@ -1,8 +1,9 @@
 """Device tokens are bound to their device: artifacts are served only to targets of a rollout of them.
 
-The real hub and a real Mosquitto; door-1 (group `door`) applies a gallery rolled out to the door group
-with its own token, while lobby-1's token, a token of an old unbound kind, and door-1's token for a
-version never rolled out to it are refused. Admins still read every artifact.
+The real hub and a real Mosquitto, the devices the edge agent's own update path; door-1 (group `door`)
+applies a gallery rolled out to the door group with its own token, while lobby-1's token, a token of an
+old unbound kind, and door-1's token for a version never rolled out to it are refused. Admins still read
+every artifact.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ import pytest
 
 from hub.db import now_iso
 from hub.tokens import _digest
+from models.pipeline import FacePipeline
 from tests.hub.conftest import HubServer
-from tests.hub.fake_device import FakeDevice
+from tests.hub.edge_device import EdgeDevice
 
 
 def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 30.0) -> None:
@@ -28,12 +30,13 @@ def wait_for(predicate: Callable[[], object], what: str, timeout_s: float = 30.0
 
 
 @pytest.fixture
-def fleet(mqtt_hub: HubServer, broker) -> Iterator[dict[str, FakeDevice]]:  # type: ignore[no-untyped-def]
+def fleet(  # type: ignore[no-untyped-def]
+    mqtt_hub: HubServer, broker, pipeline: FacePipeline, tmp_path: Path
+) -> Iterator[dict[str, EdgeDevice]]:
+    root = tmp_path / "devices"
     devices = {
-        "door-1": FakeDevice("door-1", broker.port, mqtt_hub.device_token("door-1"), mqtt_hub.hub.public_key_pem,
-                             group="door"),
-        "lobby-1": FakeDevice("lobby-1", broker.port, mqtt_hub.device_token("lobby-1"),
-                              mqtt_hub.hub.public_key_pem, group="lobby", silent=True),
+        "door-1": EdgeDevice("door-1", mqtt_hub, broker.port, pipeline, root, group="door"),
+        "lobby-1": EdgeDevice("lobby-1", mqtt_hub, broker.port, pipeline, root, group="lobby", silent=True),
     }
     yield devices
     for device in devices.values():
@@ -57,7 +60,7 @@ def unbound_device_token(hub: HubServer) -> str:
 
 
 def test_a_lobby_token_cannot_download_a_door_gallery(
-    mqtt_hub: HubServer, fleet: dict[str, FakeDevice], shared_data: Path
+    mqtt_hub: HubServer, fleet: dict[str, EdgeDevice], shared_data: Path
 ) -> None:
     people = shared_data / "clips" / "people"
     door_gallery = build_gallery(mqtt_hub, people / "obama/obama.jpg", "Obama")

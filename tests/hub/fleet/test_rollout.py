@@ -1,4 +1,5 @@
-"""Device registry and canary rollouts with the real hub, a real Mosquitto and fake device clients."""
+"""Device registry and canary rollouts with the real hub, a real Mosquitto and the edge agent's own update
+path (`tests.hub.edge_device`); a device that fails, fails for a reason the agent really checks."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import pytest
 from facefleet.wire import Topics
 from hub.db import HubDb
 from hub.fleet.rollout import RolloutEngine
+from models.pipeline import FacePipeline
 from tests.hub.conftest import HubServer
-from tests.hub.fake_device import FakeDevice
+from tests.hub.edge_device import EdgeDevice, running_as, with_wiped_weights
 
 
 def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0) -> None:
@@ -25,13 +27,14 @@ def wait_for(predicate: Callable[[], object], timeout_s: float = 15.0) -> None:
 
 
 @pytest.fixture
-def fleet(mqtt_hub: HubServer, broker) -> Iterator[Callable[..., FakeDevice]]:  # type: ignore[no-untyped-def]
-    devices: list[FakeDevice] = []
-    public_pem = mqtt_hub.hub.public_key_pem
+def fleet(  # type: ignore[no-untyped-def]
+    mqtt_hub: HubServer, broker, pipeline: FacePipeline, tmp_path: Path
+) -> Iterator[Callable[..., EdgeDevice]]:
+    """Add a device running `pipeline` (default: the shared one) on the test broker and hub."""
+    devices: list[EdgeDevice] = []
 
-    def add(device_id: str, **kwargs: object) -> FakeDevice:
-        token = mqtt_hub.device_token(device_id)
-        device = FakeDevice(device_id, broker.port, token, public_pem, **kwargs)  # type: ignore[arg-type]
+    def add(device_id: str, pipeline: FacePipeline = pipeline, **options: object) -> EdgeDevice:
+        device = EdgeDevice(device_id, mqtt_hub, broker.port, pipeline, tmp_path / "devices", **options)  # type: ignore[arg-type]
         devices.append(device)
         return device
 
@@ -40,15 +43,27 @@ def fleet(mqtt_hub: HubServer, broker) -> Iterator[Callable[..., FakeDevice]]:  
         device.stop()
 
 
-@pytest.fixture
-def gallery_version(mqtt_hub: HubServer, shared_data: Path) -> str:
+@pytest.fixture(scope="session")
+def wiped_model(pipeline: FacePipeline, tmp_path_factory: pytest.TempPathFactory) -> FacePipeline:
+    """A device's model whose weights are gone: its health check refuses every gallery."""
+    return with_wiped_weights(pipeline, tmp_path_factory.mktemp("wiped"))
+
+
+def enroll_obama(hub: HubServer, shared_data: Path) -> None:
     photo = shared_data / "clips/people/obama/obama.jpg"
-    with mqtt_hub.client(mqtt_hub.admin) as client:
+    with hub.client(hub.admin) as client:
         client.post(
             "/api/samples/photos",
             data={"label": "Obama"},
             files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
         ).raise_for_status()
+
+
+@pytest.fixture
+def gallery_version(mqtt_hub: HubServer, shared_data: Path) -> str:
+    """A gallery of one person for the hub's model."""
+    enroll_obama(mqtt_hub, shared_data)
+    with mqtt_hub.client(mqtt_hub.admin) as client:
         return str(client.post("/api/galleries").json()["version"])
 
 
@@ -63,7 +78,7 @@ def rollout(hub: HubServer, rollout_id: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_registry_online_then_offline_by_last_will(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice]
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice]
 ) -> None:
     device = fleet("cam-door")
     wait_for(lambda: devices_by_id(mqtt_hub).get("cam-door", {}).get("state") == "online")
@@ -74,7 +89,7 @@ def test_registry_online_then_offline_by_last_will(
     assert devices_by_id(mqtt_hub)["cam-door"]["gallery_version"] == "0"  # versions kept from the last status
 
 
-def test_canary_then_all(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str) -> None:
+def test_canary_then_all(mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], gallery_version: str) -> None:
     devices = [fleet(name) for name in ("edge-a", "edge-b", "edge-c")]
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
     with mqtt_hub.client(mqtt_hub.admin) as client:
@@ -89,9 +104,9 @@ def test_canary_then_all(mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], 
 
 
 def test_failed_canary_halts(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], gallery_version: str, wiped_model: FacePipeline
 ) -> None:
-    canary = fleet("edge-a", fail=True)
+    canary = fleet("edge-a", pipeline=wiped_model)
     others = [fleet("edge-b"), fleet("edge-c")]
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
     with mqtt_hub.client(mqtt_hub.admin) as client:
@@ -102,7 +117,8 @@ def test_failed_canary_halts(
     status = rollout(mqtt_hub, rollout_id)
     assert "edge-a" in status["detail"]
     states = {d["device_id"]: d["state"] for d in status["devices"]}
-    assert states["edge-a"] in ("failed", "rolled_back")
+    details = {d["device_id"]: d["detail"] for d in status["devices"]}
+    assert states["edge-a"] == "failed" and "not a unit vector" in details["edge-a"]  # its health check
     assert states["edge-b"] == states["edge-c"] == "pending"
     time.sleep(0.5)
     assert [len(d.announcements) for d in others] == [0, 0]
@@ -110,14 +126,14 @@ def test_failed_canary_halts(
 
 
 def test_rollout_without_canaries_reports_failures(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], gallery_version: str, wiped_model: FacePipeline
 ) -> None:
     fleet("edge-a")
-    fleet("edge-b", fail=True)
+    fleet("edge-b", pipeline=wiped_model)
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
     with mqtt_hub.client(mqtt_hub.admin) as client:
         rollout_id = client.post("/api/rollouts", json={"version": gallery_version}).json()["id"]
-    final = {"edge-a": "applied", "edge-b": "rolled_back"}
+    final = {"edge-a": "applied", "edge-b": "failed"}
     wait_for(lambda: {d["device_id"]: d["state"] for d in rollout(mqtt_hub, rollout_id)["devices"]} == final)
     status = rollout(mqtt_hub, rollout_id)
     assert status["state"] == "completed_with_failures"
@@ -160,15 +176,21 @@ def test_canary_timeout_halts(db_target: Path | str, tmp_path: Path) -> None:
     assert engine.get(started.id).state == "halted" and published == ["facefleet/a/updates"]
 
 
-def _release(mqtt_hub: HubServer, gallery_version: str, canaries: list[str]) -> dict:  # type: ignore[type-arg]
+RETRAINED = "sface-ft1"
+
+
+def _release(mqtt_hub: HubServer, canaries: list[str]) -> dict:  # type: ignore[type-arg]
+    """Release a retrained model (with a model id of its own, as retraining makes one) and its gallery of
+    the people enrolled. (A model of the running model's id would be staged and never switched in: a
+    device pairs a gallery of that id with the model it runs.)"""
     from models.registry import default_model_dir
 
-    model_file = (default_model_dir() / "sface.onnx").read_bytes()
+    model = mqtt_hub.hub.artifacts.add_model(default_model_dir() / "sface.onnx", RETRAINED, 128, base_model="sface")
     with mqtt_hub.client(mqtt_hub.admin) as client:
-        model = client.post("/api/models", files=[("file", ("sface.onnx", model_file, "application/octet-stream"))])
-        assert model.status_code == 201, model.text
+        gallery = client.post("/api/galleries", json={"model_id": RETRAINED})
+        assert gallery.status_code == 201, gallery.text
         started = client.post("/api/rollouts/releases", json={
-            "model_version": model.json()["version"], "gallery_version": gallery_version, "canaries": canaries})
+            "model_version": model.version, "gallery_version": gallery.json()["version"], "canaries": canaries})
     assert started.status_code == 201, started.text
     return started.json()  # type: ignore[no-any-return]
 
@@ -179,47 +201,52 @@ def _release_state(mqtt_hub: HubServer, release_id: str) -> dict:  # type: ignor
 
 
 def test_release_stages_the_model_everywhere_then_switches_canaries_first(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], shared_data: Path
 ) -> None:
     devices = [fleet(name) for name in ("edge-a", "edge-b")]
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
-    release = _release(mqtt_hub, gallery_version, ["edge-a"])
+    enroll_obama(mqtt_hub, shared_data)
+    release = _release(mqtt_hub, ["edge-a"])
     wait_for(lambda: _release_state(mqtt_hub, release["id"])["state"] == "switching", 30)
     gallery_rollout = _release_state(mqtt_hub, release["id"])["gallery_rollout_id"]
     wait_for(lambda: rollout(mqtt_hub, gallery_rollout)["state"] == "completed", 30)
-    assert rollout(mqtt_hub, release["model_rollout_id"])["state"] == "completed"
+    # a staged model is applied by the switch its gallery makes: each device reports it right after the gallery
+    wait_for(lambda: rollout(mqtt_hub, release["model_rollout_id"])["state"] == "completed")
     # every device saw the model announced before the gallery
     for device in devices:
         assert [a.kind for a in device.announcements] == ["model", "gallery"]
+        assert (device.holder.current.model_id, device.gallery_version) == (RETRAINED, release["gallery_version"])
+    wait_for(lambda: {d["model_id"] for d in devices_by_id(mqtt_hub).values()} == {RETRAINED})
 
 
 def test_release_aborts_when_a_device_cannot_stage_the_model(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], shared_data: Path
 ) -> None:
     fleet("edge-a")
-    fleet("edge-b", fail=True)
+    fleet("edge-b", max_artifact_bytes=1 << 20)  # its download limit is below the model's size
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 2)
-    release = _release(mqtt_hub, gallery_version, ["edge-a"])
+    enroll_obama(mqtt_hub, shared_data)
+    release = _release(mqtt_hub, ["edge-a"])
     wait_for(lambda: _release_state(mqtt_hub, release["id"])["state"] == "aborted", 30)
     state = _release_state(mqtt_hub, release["id"])
     assert "edge-b" in state["detail"] and state["gallery_rollout_id"] == ""
+    edge_b = next(d for d in rollout(mqtt_hub, release["model_rollout_id"])["devices"] if d["device_id"] == "edge-b")
+    assert edge_b["state"] == "failed" and "exceeds the limit" in edge_b["detail"]
 
 
-def test_release_survives_a_hub_restart(start_hub, broker, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+def test_release_survives_a_hub_restart(  # type: ignore[no-untyped-def]
+    start_hub, broker, shared_data: Path, pipeline: FacePipeline, tmp_path: Path
+) -> None:
     from hub.settings import MqttConfig
 
     mqtt = MqttConfig(port=broker.port, client_id="hub-test")
     first = start_hub(mqtt=mqtt)
-    devices = [FakeDevice(name, broker.port, first.device_token(name), first.hub.public_key_pem, silent=True)
+    devices = [EdgeDevice(name, first, broker.port, pipeline, tmp_path / "devices", silent=True)
                for name in ("edge-a", "edge-b")]
     try:
         wait_for(lambda: len(devices_by_id(first)) == 2)
-        photo = shared_data / "clips/people/obama/obama.jpg"
-        with first.client(first.admin) as client:
-            client.post("/api/samples/photos", data={"label": "Obama"},
-                        files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
-            gallery = str(client.post("/api/galleries").json()["version"])
-        release = _release(first, gallery, ["edge-a"])
+        enroll_obama(first, shared_data)
+        release = _release(first, ["edge-a"])
         wait_for(lambda: all(d.announcements for d in devices))  # the model is announced; nobody staged it yet
         first.stop()  # mid-release: every device still has to stage the model
 
@@ -227,23 +254,26 @@ def test_release_survives_a_hub_restart(start_hub, broker, shared_data: Path) ->
         assert _release_state(second, release["id"])["state"] == "staging"
         for device in devices:  # now the devices stage the model they were told about before the restart
             device.silent = False
-            device._apply(device.announcements[-1])
+            device.answer(device.announcements[-1])
         wait_for(lambda: _release_state(second, release["id"])["state"] == "switching", 30)
         gallery_rollout = _release_state(second, release["id"])["gallery_rollout_id"]
         wait_for(lambda: rollout(second, gallery_rollout)["state"] == "completed", 30)
         assert [a.kind for a in devices[0].announcements] == ["model", "gallery"]
+        assert [d.holder.current.model_id for d in devices] == [RETRAINED, RETRAINED]
     finally:
         for device in devices:
             device.stop()
+
+
 def test_gallery_rollout_builds_for_the_model_each_target_runs(
-    mqtt_hub: HubServer, fleet: Callable[..., FakeDevice], gallery_version: str
+    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice], gallery_version: str, pipeline: FacePipeline
 ) -> None:
     from models.registry import default_model_dir
 
     mqtt_hub.hub.artifacts.add_model(default_model_dir() / "sface.onnx", "sface-copy", 128, base_model="sface")
     fleet("on-base")
-    fleet("on-copy", model_id="sface-copy")
-    fleet("on-mystery", model_id="mystery")
+    fleet("on-copy", pipeline=running_as(pipeline, "sface-copy"))
+    fleet("on-mystery", pipeline=running_as(pipeline, "mystery"))
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
     with mqtt_hub.client(mqtt_hub.admin) as client:
         refused = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-mystery"]})
