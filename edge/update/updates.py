@@ -158,7 +158,13 @@ class Updater:
         self._staged_pipeline = (version, pipeline)
 
     def _model_for(self, model_id: str) -> str | None:
-        """'' for the running model, a staged model's version, or None when no model makes these templates."""
+        """The model a gallery of `model_id` pairs with: the staged model waiting for its gallery (it is the
+        newer intent, also when it shares the running model's id, e.g. a rebuilt file of the same model), ''
+        for the running model, another staged model's version, or None when no model makes these templates."""
+        waiting = self._waiting_model
+        if (waiting is not None and waiting.version in self.models.versions()
+                and self.models.manifest(waiting.version).manifest.model_id == model_id):
+            return waiting.version
         if model_id == self.holder.current.model_id:
             return ""
         for entry in self.models.versions():

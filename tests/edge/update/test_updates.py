@@ -108,10 +108,10 @@ def announce_and_wait(subscriber: Subscriber, ann: UpdateAnnouncement, final: st
     return states[-1]
 
 
-@pytest.mark.slow
-def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subscriber, hub: HubFiles,
-                                   lfw_gallery: Gallery, gallery_file: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def updating_agent(tmp_path: Path, broker: Any, hub: HubFiles, gallery_file: Path,
+                   monkeypatch: pytest.MonkeyPatch) -> tuple[EdgeApp, Ed25519PrivateKey]:
+    """A started agent without video that takes updates from `hub`, signed by the returned key; its
+    gallery is the bundled file (not a slot)."""
     key = Ed25519PrivateKey.generate()
     (tmp_path / "hub.pub").write_bytes(public_pem(key.public_key()))
     monkeypatch.setenv("TEST_DEVICE_TOKEN", TOKEN)
@@ -122,6 +122,15 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
                                    "token_env": "TEST_DEVICE_TOKEN"})
     app = EdgeApp(config)
     app.start()
+    return app, key
+
+
+@pytest.mark.slow
+def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subscriber, hub: HubFiles,
+                                   lfw_gallery: Gallery, gallery_file: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    app, key = updating_agent(tmp_path, broker, hub, gallery_file, monkeypatch)
+    config = app.config
     model_id = lfw_gallery.model_id
     try:
         good = gallery_bytes(lfw_gallery, tmp_path, "2")
@@ -210,6 +219,27 @@ def test_gallery_and_model_updates(tmp_path: Path, broker: Any, subscriber: Subs
     floor = RollbackFloor(config.state_dir / "trust.json", {"gallery": SlotStore(config.state_dir / "galleries"),
                                                          "model": SlotStore(config.state_dir / "models")})
     assert (floor.last("gallery"), floor.last("model")) == ("10", "m1")
+
+
+@pytest.mark.slow
+def test_a_model_of_the_running_id_switches_in_with_the_next_gallery(
+        tmp_path: Path, broker: Any, subscriber: Subscriber, hub: HubFiles, lfw_gallery: Gallery,
+        gallery_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuilt file of the running model (same model id) waits for a gallery, since the bundled one is no
+    slot; the next gallery of that id then switches in with it, not with the model already running."""
+    app, key = updating_agent(tmp_path, broker, hub, gallery_file, monkeypatch)
+    model_id = lfw_gallery.model_id
+    try:
+        onnx = (default_model_dir() / "sface.onnx").read_bytes()
+        model = hub.publish(key, "model", "m1", model_id, onnx, file_name="embedder.onnx")
+        announce_and_wait(subscriber, model, "verifying")
+        gallery = hub.publish(key, "gallery", "2", model_id, gallery_bytes(lfw_gallery, tmp_path, "2"))
+        announce_and_wait(subscriber, gallery, "applied")
+        assert (app.holder.current.model_version, app.holder.current.gallery.version) == ("m1", "2")
+        subscriber.wait_for(lambda s: any(st["rollout_id"] == model.rollout_id and st["state"] == "applied"
+                                          for st in s.json("/updates/state")), 5, "the model's rollout applied")
+    finally:
+        app.stop()
 
 
 @pytest.mark.parametrize(("older", "newer"), [
