@@ -7,6 +7,14 @@ P-Net runs once per pyramid level. Packing all levels into one image (one run, t
 measured on the 2-core AVX-512 CPU and lost: 0.63-0.85x of the per-level runs at 640x360 to 1920x1080
 (the packed image is 1.17x the levels' area, and onnxruntime's per-run cost is small next to the convs).
 
+On the CPU the cascade runs on `lanes` threads, each calling the nets' sessions with one intra-op thread
+(onnxruntime's `run` is thread-safe, and a single-thread run works in its caller's thread): the pyramid
+levels are shared out by area (at 720p the largest level is about half of the pyramid), and R-Net's and
+O-Net's candidates are split into contiguous chunks, each lane cropping and running its own. One lane
+per core beat one session with a thread per core, whose threads meet at every op of these small nets
+(see `models.detect.lanes` for the figures). Results are the same: each level and each candidate is
+computed the same way whatever the lane, and put back in order.
+
 `detect_in_regions` skips most of P-Net's work: it runs only on the parts of the pyramid levels that cover
 squares around given boxes, at the few levels matching the faces expected there (`models.detect.regions`), then
 the same R-Net and O-Net.
@@ -21,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.detect.boxes import clip_int, nms, regress, square
+from models.detect.lanes import Lanes, balanced_groups
 from models.detect.pyramid import PNET_CELL_PX, pyramid_scales
 from models.detect.regions import best_per_square, level_window, region_squares
 from models.engines.backend import Backend, batch_limit
@@ -50,6 +59,9 @@ class DetectorConfig(BaseModel):
         (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
     region_max_candidates: int = Field(
         10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees")
+    cpu_lanes: int = Field(2, ge=1, le=64, description="threads the cascade runs on when its nets run on "
+                           "onnxruntime's CPU provider, each net then with one intra-op thread; about one "
+                           "per core the detector may use (GPU backends always run one lane)")
 
     @field_validator("region_face_fraction")
     @classmethod
@@ -69,9 +81,13 @@ class DetectorConfig(BaseModel):
 class MtcnnDetector:
     """Detect faces and their 5 landmarks in RGB uint8 images."""
 
-    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None):
+    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None,
+                 lanes: int = 1):
+        """lanes: threads calling the nets at once (`config.cpu_lanes` where the backends allow concurrent
+        runs, as onnxruntime's CPU sessions do); 1 runs everything in the caller's thread."""
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.config = config or DetectorConfig()
+        self.lanes = Lanes(lanes)
 
     def detect(self, image_rgb: np.ndarray) -> Faces:
         """(H, W, 3) uint8 RGB -> Faces. Images too small for the smallest window give no faces."""
@@ -124,8 +140,12 @@ class MtcnnDetector:
 
     def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
-        found = [self._pnet_cells(level, scale, (0, 0)) for scale, level in self._levels(image)]
-        return _concat([_level_nms(*cells) for cells in found])
+        levels = list(self._levels(image))
+        groups = balanced_groups([level.shape[0] * level.shape[1] for _, level in levels], self.lanes.count)
+        found = self.lanes.map(lambda group: [_level_nms(*self._pnet_cells(*levels[i], (0, 0))) for i in group],
+                               groups)
+        by_level = dict(zip((i for group in groups for i in group), (f for part in found for f in part), strict=True))
+        return _concat([by_level[i] for i in range(len(levels))])
 
     def _region_proposals(self, image: np.ndarray,
                           squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,10 +163,10 @@ class MtcnnDetector:
             for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
                 if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
-                    found.append(_level_nms(*self._pnet_cells(level[y0:y1, x0:x1], scale, (x0 // 2, y0 // 2))))
+                    found.append(_level_nms(*self._pnet_cells(scale, level[y0:y1, x0:x1], (x0 // 2, y0 // 2))))
         return _concat(found)
 
-    def _pnet_cells(self, level: np.ndarray, scale: float,
+    def _pnet_cells(self, scale: float, level: np.ndarray,
                     cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P-Net on (a part of) one level: frame boxes (N, 4), scores (N,), offsets (N, 4) of the cells over
         threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
@@ -158,9 +178,7 @@ class MtcnnDetector:
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on all proposals at once; keep, NMS, regress, square. (N, 4) -> (M, 4)."""
-        blob, valid = self._crops(image, boxes, 24)
-        boxes = boxes[valid]
-        reg, prob = self._run_batched(self.rnet, blob)
+        boxes, (reg, prob) = self._crop_and_run(self.rnet, image, boxes, 24)
         passed = prob[:, 1] > self.config.thresholds[1]
         boxes, score, reg = boxes[passed], prob[passed, 1], reg[passed]
         keep = nms(boxes, score, 0.7)
@@ -169,9 +187,7 @@ class MtcnnDetector:
 
     def _output(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
         """Stage 3: O-Net gives the final score, box and 5 landmarks."""
-        blob, valid = self._crops(image, boxes, 48)
-        boxes = boxes[valid]
-        reg, points, prob = self._run_batched(self.onet, blob)
+        boxes, (reg, points, prob) = self._crop_and_run(self.onet, image, boxes, 48)
         passed = prob[:, 1] > self.config.thresholds[2]
         boxes, score, reg, points = boxes[passed], prob[passed, 1], reg[passed], points[passed]
         wh = boxes[:, 2:4] - boxes[:, 0:2] + 1
@@ -182,6 +198,18 @@ class MtcnnDetector:
         keep = nms(boxes, score, 0.7, method="min")
         return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32),
                      landmarks[keep].astype(np.float32))
+
+    def _crop_and_run(self, net: Backend, image: np.ndarray, boxes: np.ndarray,
+                      size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """R-Net or O-Net on size x size crops of the boxes, the boxes split among the lanes in order.
+        Returns the boxes that had pixels in the image (M, 4) and the net's outputs for them (M, ...)."""
+        def crop_and_run(part: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+            blob, valid = self._crops(image, part, size)
+            return part[valid], self._run_batched(net, blob)
+
+        parts = self.lanes.map(crop_and_run, self.lanes.chunks(boxes))
+        kept = np.concatenate([part for part, _ in parts])
+        return kept, [np.concatenate(outs) for outs in zip(*(out for _, out in parts), strict=True)]
 
     @staticmethod
     def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

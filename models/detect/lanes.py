@@ -1,0 +1,61 @@
+"""The threads MTCNN's cascade runs on (`MtcnnDetector`'s lanes), and how its work is shared among them.
+
+Measured on the 2-core AVX-512 CPU (onnxruntime 1.x, shared with other work, interleaved, median of pair
+ratios), two lanes calling single-thread sessions against one session with two intra-op threads: P-Net
+over the 640x360 pyramid 1.5x, 1280x720 1.1x; see the README's `facefleet bench` figures for the whole
+detector. R-Net's and O-Net's crops (a Python loop of OpenCV resizes, which release the GIL) split too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import numpy as np
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+MIN_ROWS_PER_LANE = 8  # fewer R-Net/O-Net candidates than this per lane cost more in hand-over than they save
+
+
+class Lanes:
+    """`count` threads: the caller's own and count - 1 workers, started once and reused for every frame."""
+
+    def __init__(self, count: int) -> None:
+        if count < 1:
+            raise ValueError(f"lanes must be >= 1, got {count}")
+        self.count = count
+        self._pool = ThreadPoolExecutor(count - 1, thread_name_prefix="mtcnn-lane") if count > 1 else None
+
+    def map(self, work: Callable[[Item], Result], items: Sequence[Item]) -> list[Result]:
+        """[work(item) for item in items], at most `count` at once: the first item in this thread, the
+        others on the workers. Exceptions propagate; results keep the items' order."""
+        if self._pool is None or len(items) <= 1:
+            return [work(item) for item in items]
+        futures = [self._pool.submit(work, item) for item in items[1:]]
+        first = work(items[0])
+        return [first, *(future.result() for future in futures)]
+
+    def chunks(self, rows: np.ndarray) -> list[np.ndarray]:
+        """Rows (N, ...) cut into up to `count` contiguous chunks in order, each >= MIN_ROWS_PER_LANE rows
+        (one chunk, possibly empty, when there are few)."""
+        parts = max(1, min(self.count, len(rows) // MIN_ROWS_PER_LANE))
+        return np.array_split(rows, parts)
+
+
+def balanced_groups(costs: Sequence[float], count: int) -> list[list[int]]:
+    """Indices of `costs` shared into at most `count` groups of similar total cost: largest first, each to
+    the group with the least so far (LPT scheduling). Every index appears once; empty groups are dropped.
+
+    >>> balanced_groups([8, 4, 2, 1, 1], 2)
+    [[0], [1, 2, 3, 4]]
+    """
+    groups: list[list[int]] = [[] for _ in range(max(1, count))]
+    totals = [0.0] * len(groups)
+    for index in sorted(range(len(costs)), key=lambda i: -costs[i]):
+        lightest = totals.index(min(totals))
+        groups[lightest].append(index)
+        totals[lightest] += costs[index]
+    return [group for group in groups if group]
