@@ -173,7 +173,8 @@ class FacePipeline:
         paths[config.embedder_model] = path
         embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
                             config.embed_max_batch, config.flip_average)
-        detector = MtcnnDetector(pnet, rnet, onet, config.detector, lanes)
+        strip_cells = config.detector.cpu_pnet_strip_cells if runs_on_cpu(config.backend) else 0
+        detector = MtcnnDetector(pnet, rnet, onet, config.detector, lanes, strip_cells)
         return cls(detector, embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:

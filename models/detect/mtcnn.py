@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.detect.boxes import clip_int, nms, regress, square
 from models.detect.lanes import Lanes, balanced_groups
-from models.detect.pyramid import PNET_CELL_PX, pyramid_scales
+from models.detect.pyramid import PNET_CELL_PX, pnet_strips, pyramid_scales, strip_input_rows
 from models.detect.regions import best_per_square, level_window, region_squares
 from models.engines.backend import Backend, batch_limit
 from models.faces import Faces
@@ -62,6 +62,9 @@ class DetectorConfig(BaseModel):
     cpu_lanes: int = Field(2, ge=1, le=64, description="threads the cascade runs on when its nets run on "
                            "onnxruntime's CPU provider, each net then with one intra-op thread; about one "
                            "per core the detector may use (GPU backends always run one lane)")
+    cpu_pnet_strip_cells: int = Field(
+        16384, ge=0, le=1 << 24, description="on onnxruntime's CPU provider, P-Net runs on strips of a pyramid "
+        "level of about this many output cells, whose activations stay in the core's cache; 0: whole levels")
 
     @field_validator("region_face_fraction")
     @classmethod
@@ -82,12 +85,20 @@ class MtcnnDetector:
     """Detect faces and their 5 landmarks in RGB uint8 images."""
 
     def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None,
-                 lanes: int = 1):
-        """lanes: threads calling the nets at once (`config.cpu_lanes` where the backends allow concurrent
-        runs, as onnxruntime's CPU sessions do); 1 runs everything in the caller's thread."""
+                 lanes: int = 1, strip_cells: int = 0):
+        """How it runs (the pipeline sets both from `config` on onnxruntime's CPU provider, and leaves the
+        defaults on a GPU, whose engines want one whole level per run and one caller):
+
+        Args:
+            lanes: threads calling the nets at once (`config.cpu_lanes`; the backends must allow
+                concurrent runs, as onnxruntime's sessions do); 1 runs everything in the caller's thread.
+            strip_cells: P-Net runs on strips of about this many output cells (`config.cpu_pnet_strip_cells`);
+                0 runs each level whole.
+        """
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.config = config or DetectorConfig()
         self.lanes = Lanes(lanes)
+        self.strip_cells = strip_cells
 
     def detect(self, image_rgb: np.ndarray) -> Faces:
         """(H, W, 3) uint8 RGB -> Faces. Images too small for the smallest window give no faces."""
@@ -141,11 +152,30 @@ class MtcnnDetector:
     def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
         levels = list(self._levels(image))
-        groups = balanced_groups([level.shape[0] * level.shape[1] for _, level in levels], self.lanes.count)
-        found = self.lanes.map(lambda group: [_level_nms(*self._pnet_cells(*levels[i], (0, 0))) for i in group],
-                               groups)
-        by_level = dict(zip((i for group in groups for i in group), (f for part in found for f in part), strict=True))
-        return _concat([by_level[i] for i in range(len(levels))])
+        strips = [(i, rows) for i, (_, level) in enumerate(levels)
+                  for rows in pnet_strips(level.shape[:2], self.strip_cells)]
+        maps = self._pnet_strip_maps([levels[i][1] for i in range(len(levels))], strips)
+        found = []
+        for i, (scale, _) in enumerate(levels):
+            parts = [m for (level_index, _), m in zip(strips, maps, strict=True) if level_index == i]
+            reg, prob = (np.concatenate(outs, axis=2) for outs in zip(*parts, strict=True))
+            found.append(_level_nms(*self._cells(reg, prob, scale, (0, 0))))
+        return _concat(found)
+
+    def _pnet_strip_maps(self, levels: list[np.ndarray],
+                         strips: list[tuple[int, tuple[int, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """P-Net's (reg, prob) maps of each (level index, output rows) strip, in order; the strips are
+        shared among the lanes by their input pixels."""
+        def run(strip: tuple[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+            level = levels[strip[0]]
+            return self._pnet_maps(level[strip_input_rows(strip[1])])
+
+        costs = [(rows[1] - rows[0]) * levels[i].shape[1] for i, rows in strips]
+        groups = balanced_groups(costs, self.lanes.count)
+        results = self.lanes.map(lambda group: [run(strips[j]) for j in group], groups)
+        by_strip = dict(zip((j for group in groups for j in group), (r for part in results for r in part),
+                            strict=True))
+        return [by_strip[j] for j in range(len(strips))]
 
     def _region_proposals(self, image: np.ndarray,
                           squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -163,14 +193,19 @@ class MtcnnDetector:
             for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
                 if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
-                    found.append(_level_nms(*self._pnet_cells(scale, level[y0:y1, x0:x1], (x0 // 2, y0 // 2))))
+                    reg, prob = self._pnet_maps(level[y0:y1, x0:x1])
+                    found.append(_level_nms(*self._cells(reg, prob, scale, (x0 // 2, y0 // 2))))
         return _concat(found)
 
-    def _pnet_cells(self, scale: float, level: np.ndarray,
-                    cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """P-Net on (a part of) one level: frame boxes (N, 4), scores (N,), offsets (N, 4) of the cells over
-        threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
+    def _pnet_maps(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P-Net on (a part of) one level (h, w, 3) uint8: box offsets (1, 4, h', w'), face prob (1, 2, h', w')."""
         reg, prob = self.pnet.run(cv2.dnn.blobFromImage(level, _SCALE, mean=_MEAN, swapRB=False))
+        return reg, prob
+
+    def _cells(self, reg: np.ndarray, prob: np.ndarray, scale: float,
+               cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P-Net's maps of (a part of) one level -> frame boxes (N, 4), scores (N,), offsets (N, 4) of the
+        cells over threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
         index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
         cells = np.stack([xs + cell_origin_xy[0], ys + cell_origin_xy[1]], axis=1).astype(np.float32)
         xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + PNET_CELL_PX) / scale)], 1)
