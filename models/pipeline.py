@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.artifacts import verified_model_path
+from models.detect.lanes import CpuExecution
 from models.detect.mtcnn import DetectorConfig, MtcnnDetector
 from models.detect.schedule import DetectionSchedule, ScheduledFaces
 from models.embed.align import align_faces
@@ -125,10 +126,10 @@ def runs_on_cpu(backend: BackendConfig) -> bool:
     return first == "CPUExecutionProvider"
 
 
-def detector_backend(backend: BackendConfig, lanes: int) -> BackendConfig:
+def detector_backend(backend: BackendConfig, cpu: CpuExecution | None) -> BackendConfig:
     """The detector's backend: with several CPU lanes each net runs single-threaded in the calling lane
     (intra-op threads would contend with the other lanes for the same cores)."""
-    if lanes > 1 and isinstance(backend, OnnxRuntimeConfig):
+    if cpu is not None and cpu.lanes > 1 and isinstance(backend, OnnxRuntimeConfig):
         return backend.model_copy(update={"intra_op_threads": 1})
     return backend
 
@@ -163,8 +164,8 @@ class FacePipeline:
         paths = {model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id),
                                                                                  config.backend))
                  for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")}
-        lanes = config.detector.cpu_lanes if runs_on_cpu(config.backend) else 1
-        pnet, rnet, onet = (open_backend(path, detector_backend(config.backend, lanes), pyramid)
+        cpu = config.detector.cpu if runs_on_cpu(config.backend) else None
+        pnet, rnet, onet = (open_backend(path, detector_backend(config.backend, cpu), pyramid)
                             for path in paths.values())
         spec = registry.model(config.embedder_model)
         if spec.role != "embedder" or spec.preprocess is None or spec.embedding_dim is None:
@@ -173,8 +174,7 @@ class FacePipeline:
         paths[config.embedder_model] = path
         embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
                             config.embed_max_batch, config.flip_average)
-        strip_cells = config.detector.cpu_pnet_strip_cells if runs_on_cpu(config.backend) else 0
-        detector = MtcnnDetector(pnet, rnet, onet, config.detector, lanes, strip_cells)
+        detector = MtcnnDetector(pnet, rnet, onet, config.detector, cpu)
         return cls(detector, embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:

@@ -13,11 +13,26 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
 MIN_ROWS_PER_LANE = 8  # fewer R-Net/O-Net candidates than this per lane cost more in hand-over than they save
+
+
+class CpuExecution(BaseModel):
+    """How the cascade runs where its nets run on onnxruntime's CPU provider (GPU backends ignore it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lanes: int = Field(2, ge=1, le=64, description="threads the cascade runs on, each net then with one "
+                       "intra-op thread: about one per core the detector may use")
+    pnet_strip_cells: int = Field(16384, ge=0, le=1 << 24, description="P-Net runs on strips of a pyramid level "
+                                  "of about this many output cells, whose activations stay in the core's cache; "
+                                  "0: whole levels")
+    crop_batch: int = Field(16, ge=1, le=4096, description="R-Net/O-Net crops cut and run at a time in a lane, "
+                            "small enough for the activations to stay in cache")
 
 
 class Lanes:

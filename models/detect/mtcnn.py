@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.detect.boxes import clip_int, nms, regress, square
-from models.detect.lanes import Lanes, balanced_groups
+from models.detect.lanes import CpuExecution, Lanes, balanced_groups
 from models.detect.pyramid import PNET_CELL_PX, pnet_strips, pyramid_scales, strip_input_rows
 from models.detect.regions import best_per_square, level_window, region_squares
 from models.engines.backend import Backend, batch_limit
@@ -59,12 +59,7 @@ class DetectorConfig(BaseModel):
         (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
     region_max_candidates: int = Field(
         10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees")
-    cpu_lanes: int = Field(2, ge=1, le=64, description="threads the cascade runs on when its nets run on "
-                           "onnxruntime's CPU provider, each net then with one intra-op thread; about one "
-                           "per core the detector may use (GPU backends always run one lane)")
-    cpu_pnet_strip_cells: int = Field(
-        16384, ge=0, le=1 << 24, description="on onnxruntime's CPU provider, P-Net runs on strips of a pyramid "
-        "level of about this many output cells, whose activations stay in the core's cache; 0: whole levels")
+    cpu: CpuExecution = CpuExecution()
 
     @field_validator("region_face_fraction")
     @classmethod
@@ -85,20 +80,16 @@ class MtcnnDetector:
     """Detect faces and their 5 landmarks in RGB uint8 images."""
 
     def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None,
-                 lanes: int = 1, strip_cells: int = 0):
-        """How it runs (the pipeline sets both from `config` on onnxruntime's CPU provider, and leaves the
-        defaults on a GPU, whose engines want one whole level per run and one caller):
-
-        Args:
-            lanes: threads calling the nets at once (`config.cpu_lanes`; the backends must allow
-                concurrent runs, as onnxruntime's sessions do); 1 runs everything in the caller's thread.
-            strip_cells: P-Net runs on strips of about this many output cells (`config.cpu_pnet_strip_cells`);
-                0 runs each level whole.
-        """
+                 cpu: CpuExecution | None = None):
+        """cpu: how to run on onnxruntime's CPU provider (the pipeline passes `config.cpu` there; the backends
+        must allow concurrent runs, as onnxruntime's sessions do). None, for GPU engines, which want whole
+        levels, big batches and one caller: everything in the caller's thread, batches of `max_batch`."""
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.config = config or DetectorConfig()
-        self.lanes = Lanes(lanes)
-        self.strip_cells = strip_cells
+        self.cpu = cpu
+        self.lanes = Lanes(cpu.lanes if cpu else 1)
+        self.strip_cells = cpu.pnet_strip_cells if cpu else 0
+        self.batch = cpu.crop_batch if cpu else self.config.max_batch
 
     def detect(self, image_rgb: np.ndarray) -> Faces:
         """(H, W, 3) uint8 RGB -> Faces. Images too small for the smallest window give no faces."""
@@ -236,13 +227,19 @@ class MtcnnDetector:
 
     def _crop_and_run(self, net: Backend, image: np.ndarray, boxes: np.ndarray,
                       size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        """R-Net or O-Net on size x size crops of the boxes, the boxes split among the lanes in order.
-        Returns the boxes that had pixels in the image (M, 4) and the net's outputs for them (M, ...)."""
+        """R-Net or O-Net on size x size crops of the boxes, the boxes split among the lanes in order and
+        each lane's cropped and run in batches. Returns the boxes that had pixels in the image (M, 4) and
+        the net's outputs for them (M, ...)."""
+        step = batch_limit(net, self.batch)  # a TensorRT engine refuses more than its profile
+
         def crop_and_run(part: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
             blob, valid = self._crops(image, part, size)
-            return part[valid], self._run_batched(net, blob)
+            return part[valid], self._run(net, blob)
 
-        parts = self.lanes.map(crop_and_run, self.lanes.chunks(boxes))
+        def lane(chunk: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+            return [crop_and_run(chunk[i:i + step]) for i in range(0, len(chunk), step)] or [crop_and_run(chunk)]
+
+        parts = [part for lane_parts in self.lanes.map(lane, self.lanes.chunks(boxes)) for part in lane_parts]
         kept = np.concatenate([part for part, _ in parts])
         return kept, [np.concatenate(outs) for outs in zip(*(out for _, out in parts), strict=True)]
 
@@ -258,13 +255,11 @@ class MtcnnDetector:
             return np.zeros((0, 3, size, size), np.float32), valid
         return cv2.dnn.blobFromImages(crops, _SCALE, mean=_MEAN, swapRB=False), valid
 
-    def _run_batched(self, net: Backend, blob: np.ndarray) -> list[np.ndarray]:
+    def _run(self, net: Backend, blob: np.ndarray) -> list[np.ndarray]:
         if len(blob) == 0:
             dims = {id(self.rnet): (4, 2), id(self.onet): (4, 10, 2)}[id(net)]
             return [np.zeros((0, d), np.float32) for d in dims]
-        step = batch_limit(net, self.config.max_batch)  # a TensorRT engine refuses more than its profile
-        parts = [net.run(blob[i:i + step]) for i in range(0, len(blob), step)]
-        return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
+        return net.run(blob)
 
 
 def _check_image(image_rgb: np.ndarray) -> None:
