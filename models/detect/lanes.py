@@ -1,9 +1,14 @@
-"""The threads MTCNN's cascade runs on (`MtcnnDetector`'s lanes), and how its work is shared among them.
+"""How MTCNN's cascade runs on the CPU: its threads (lanes), the work they share, and the sizes that keep
+each net's activations in the core's cache (`CpuExecution`, the detector config's `cpu` block).
 
-Measured on the 2-core AVX-512 CPU (onnxruntime 1.x, shared with other work, interleaved, median of pair
-ratios), two lanes calling single-thread sessions against one session with two intra-op threads: P-Net
-over the 640x360 pyramid 1.5x, 1280x720 1.1x; see the README's `facefleet bench` figures for the whole
-detector. R-Net's and O-Net's crops (a Python loop of OpenCV resizes, which release the GIL) split too.
+Measured on the 2-core AVX-512 CPU while other jobs loaded it (interleaved, median of pair ratios, against
+the previous single-caller detector with two intra-op threads per session and batches of 256), on the
+bench frames: all three together 1.41x at 640x360 and 1.45x at 1280x720. Alone: two lanes calling
+single-thread sessions 1.06-1.16x (intra-op threads meet at every op of these small nets); P-Net on
+strips of 16k output cells 1.27x on a 720p frame's largest level (its 10 x 431 x 767 first activation is
+13 MB, past the cache), neutral on small levels; R-Net/O-Net 16 crops a call 1.3-1.4x against 200 at once.
+8k or 32k cells a strip, and 8 or 32 crops a call, were no better. Every variant gives the same outputs
+to the bit: a window's pixels and a crop's arithmetic do not depend on the strip or the batch.
 """
 
 from __future__ import annotations

@@ -3,17 +3,16 @@
 Follows the cascade of Zhang et al. as implemented by facenet-pytorch (same weights, same pyramid and
 thresholds), with R-Net and O-Net each run once over all candidates of the frame in batches.
 
-P-Net runs once per pyramid level. Packing all levels into one image (one run, the Jetson trick) was
+P-Net runs per pyramid level (or strip of one, below). Packing all levels into one image (one run, the Jetson trick) was
 measured on the 2-core AVX-512 CPU and lost: 0.63-0.85x of the per-level runs at 640x360 to 1920x1080
 (the packed image is 1.17x the levels' area, and onnxruntime's per-run cost is small next to the convs).
 
-On the CPU the cascade runs on `lanes` threads, each calling the nets' sessions with one intra-op thread
-(onnxruntime's `run` is thread-safe, and a single-thread run works in its caller's thread): the pyramid
-levels are shared out by area (at 720p the largest level is about half of the pyramid), and R-Net's and
-O-Net's candidates are split into contiguous chunks, each lane cropping and running its own. One lane
-per core beat one session with a thread per core, whose threads meet at every op of these small nets
-(see `models.detect.lanes` for the figures). Results are the same: each level and each candidate is
-computed the same way whatever the lane, and put back in order.
+On onnxruntime's CPU provider (`DetectorConfig.cpu`, `models.detect.lanes` for the figures) the cascade
+runs on `lanes` threads calling single-thread sessions (onnxruntime's `run` is thread-safe and a
+single-thread run works in its caller's thread): P-Net on strips of the levels that fit the cache,
+shared out by size, and R-Net's and O-Net's candidates split in order, each lane cropping and running its
+own 16 at a time. Each strip and each candidate is computed as it would be alone, and put back in order,
+so the faces are the same to the bit as one thread running whole levels (the GPU path).
 
 `detect_in_regions` skips most of P-Net's work: it runs only on the parts of the pyramid levels that cover
 squares around given boxes, at the few levels matching the faces expected there (`models.detect.regions`), then
