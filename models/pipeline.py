@@ -10,6 +10,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.artifacts import verified_model_path
+from models.detect.lanes import CpuExecution
 from models.detect.mtcnn import DetectorConfig, MtcnnDetector
 from models.detect.schedule import DetectionSchedule, ScheduledFaces
 from models.embed.align import align_faces
@@ -125,6 +126,14 @@ def runs_on_cpu(backend: BackendConfig) -> bool:
     return first == "CPUExecutionProvider"
 
 
+def detector_backend(backend: BackendConfig, cpu: CpuExecution | None) -> BackendConfig:
+    """The detector's backend: with several CPU lanes each net runs single-threaded in the calling lane
+    (intra-op threads would contend with the other lanes for the same cores)."""
+    if cpu is not None and cpu.lanes > 1 and isinstance(backend, OnnxRuntimeConfig):
+        return backend.model_copy(update={"intra_op_threads": 1})
+    return backend
+
+
 def artifact_kind(spec: ModelSpec, backend: BackendConfig) -> ArtifactKind:
     """Which file of a model a backend runs: INT8 on a GPU (TensorRT, or onnxruntime's TensorRT/CUDA
     providers) takes the symmetric Q/DQ copy; INT8 on onnxruntime's CPU provider the U8/S8 copy, or FP32
@@ -155,7 +164,9 @@ class FacePipeline:
         paths = {model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id),
                                                                                  config.backend))
                  for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")}
-        pnet, rnet, onet = (open_backend(path, config.backend, pyramid) for path in paths.values())
+        cpu = config.detector.cpu if runs_on_cpu(config.backend) else None
+        pnet, rnet, onet = (open_backend(path, detector_backend(config.backend, cpu), pyramid)
+                            for path in paths.values())
         spec = registry.model(config.embedder_model)
         if spec.role != "embedder" or spec.preprocess is None or spec.embedding_dim is None:
             raise ValueError(f"{config.embedder_model} is not an embedder")
@@ -163,7 +174,8 @@ class FacePipeline:
         paths[config.embedder_model] = path
         embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
                             config.embed_max_batch, config.flip_average)
-        return cls(MtcnnDetector(pnet, rnet, onet, config.detector), embedder, config.embedder_model, paths)
+        detector = MtcnnDetector(pnet, rnet, onet, config.detector, cpu)
+        return cls(detector, embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))

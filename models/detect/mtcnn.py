@@ -3,9 +3,16 @@
 Follows the cascade of Zhang et al. as implemented by facenet-pytorch (same weights, same pyramid and
 thresholds), with R-Net and O-Net each run once over all candidates of the frame in batches.
 
-P-Net runs once per pyramid level. Packing all levels into one image (one run, the Jetson trick) was
+P-Net runs per pyramid level (or strip of one, below). Packing all levels into one image (one run, the Jetson trick) was
 measured on the 2-core AVX-512 CPU and lost: 0.63-0.85x of the per-level runs at 640x360 to 1920x1080
 (the packed image is 1.17x the levels' area, and onnxruntime's per-run cost is small next to the convs).
+
+On onnxruntime's CPU provider (`DetectorConfig.cpu`, `models.detect.lanes` for the figures) the cascade
+runs on `lanes` threads calling single-thread sessions (onnxruntime's `run` is thread-safe and a
+single-thread run works in its caller's thread): P-Net on strips of the levels that fit the cache,
+shared out by size, and R-Net's and O-Net's candidates split in order, each lane cropping and running its
+own 16 at a time. Each strip and each candidate is computed as it would be alone, and put back in order,
+so the faces are the same to the bit as one thread running whole levels (the GPU path).
 
 `detect_in_regions` skips most of P-Net's work: it runs only on the parts of the pyramid levels that cover
 squares around given boxes, at the few levels matching the faces expected there (`models.detect.regions`), then
@@ -21,7 +28,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.detect.boxes import clip_int, nms, regress, square
-from models.detect.pyramid import PNET_CELL_PX, pyramid_scales
+from models.detect.lanes import CpuExecution, Lanes, balanced_groups
+from models.detect.pyramid import PNET_CELL_PX, pnet_strips, pyramid_scales, strip_input_rows
 from models.detect.regions import best_per_square, level_window, region_squares
 from models.engines.backend import Backend, batch_limit
 from models.faces import Faces
@@ -50,6 +58,7 @@ class DetectorConfig(BaseModel):
         (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
     region_max_candidates: int = Field(
         10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees")
+    cpu: CpuExecution = CpuExecution()
 
     @field_validator("region_face_fraction")
     @classmethod
@@ -69,9 +78,17 @@ class DetectorConfig(BaseModel):
 class MtcnnDetector:
     """Detect faces and their 5 landmarks in RGB uint8 images."""
 
-    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None):
+    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None,
+                 cpu: CpuExecution | None = None):
+        """cpu: how to run on onnxruntime's CPU provider (the pipeline passes `config.cpu` there; the backends
+        must allow concurrent runs, as onnxruntime's sessions do). None, for GPU engines, which want whole
+        levels, big batches and one caller: everything in the caller's thread, batches of `max_batch`."""
         self.pnet, self.rnet, self.onet = pnet, rnet, onet
         self.config = config or DetectorConfig()
+        self.cpu = cpu
+        self.lanes = Lanes(cpu.lanes if cpu else 1)
+        self.strip_cells = cpu.pnet_strip_cells if cpu else 0
+        self.batch = cpu.crop_batch if cpu else self.config.max_batch
 
     def detect(self, image_rgb: np.ndarray) -> Faces:
         """(H, W, 3) uint8 RGB -> Faces. Images too small for the smallest window give no faces."""
@@ -124,8 +141,31 @@ class MtcnnDetector:
 
     def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
-        found = [self._pnet_cells(level, scale, (0, 0)) for scale, level in self._levels(image)]
-        return _concat([_level_nms(*cells) for cells in found])
+        levels = list(self._levels(image))
+        strips = [(i, rows) for i, (_, level) in enumerate(levels)
+                  for rows in pnet_strips(level.shape[:2], self.strip_cells)]
+        maps = self._pnet_strip_maps([levels[i][1] for i in range(len(levels))], strips)
+        found = []
+        for i, (scale, _) in enumerate(levels):
+            parts = [m for (level_index, _), m in zip(strips, maps, strict=True) if level_index == i]
+            reg, prob = (np.concatenate(outs, axis=2) for outs in zip(*parts, strict=True))
+            found.append(_level_nms(*self._cells(reg, prob, scale, (0, 0))))
+        return _concat(found)
+
+    def _pnet_strip_maps(self, levels: list[np.ndarray],
+                         strips: list[tuple[int, tuple[int, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """P-Net's (reg, prob) maps of each (level index, output rows) strip, in order; the strips are
+        shared among the lanes by their input pixels."""
+        def run(strip: tuple[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+            level = levels[strip[0]]
+            return self._pnet_maps(level[strip_input_rows(strip[1])])
+
+        costs = [(rows[1] - rows[0]) * levels[i].shape[1] for i, rows in strips]
+        groups = balanced_groups(costs, self.lanes.count)
+        results = self.lanes.map(lambda group: [run(strips[j]) for j in group], groups)
+        by_strip = dict(zip((j for group in groups for j in group), (r for part in results for r in part),
+                            strict=True))
+        return [by_strip[j] for j in range(len(strips))]
 
     def _region_proposals(self, image: np.ndarray,
                           squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -143,14 +183,19 @@ class MtcnnDetector:
             for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
                 if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
-                    found.append(_level_nms(*self._pnet_cells(level[y0:y1, x0:x1], scale, (x0 // 2, y0 // 2))))
+                    reg, prob = self._pnet_maps(level[y0:y1, x0:x1])
+                    found.append(_level_nms(*self._cells(reg, prob, scale, (x0 // 2, y0 // 2))))
         return _concat(found)
 
-    def _pnet_cells(self, level: np.ndarray, scale: float,
-                    cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """P-Net on (a part of) one level: frame boxes (N, 4), scores (N,), offsets (N, 4) of the cells over
-        threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
+    def _pnet_maps(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """P-Net on (a part of) one level (h, w, 3) uint8: box offsets (1, 4, h', w'), face prob (1, 2, h', w')."""
         reg, prob = self.pnet.run(cv2.dnn.blobFromImage(level, _SCALE, mean=_MEAN, swapRB=False))
+        return reg, prob
+
+    def _cells(self, reg: np.ndarray, prob: np.ndarray, scale: float,
+               cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """P-Net's maps of (a part of) one level -> frame boxes (N, 4), scores (N,), offsets (N, 4) of the
+        cells over threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
         index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
         cells = np.stack([xs + cell_origin_xy[0], ys + cell_origin_xy[1]], axis=1).astype(np.float32)
         xyxy = np.concatenate([np.floor((2 * cells + 1) / scale), np.floor((2 * cells + PNET_CELL_PX) / scale)], 1)
@@ -158,9 +203,7 @@ class MtcnnDetector:
 
     def _refine(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         """Stage 2: R-Net on all proposals at once; keep, NMS, regress, square. (N, 4) -> (M, 4)."""
-        blob, valid = self._crops(image, boxes, 24)
-        boxes = boxes[valid]
-        reg, prob = self._run_batched(self.rnet, blob)
+        boxes, (reg, prob) = self._crop_and_run(self.rnet, image, boxes, 24)
         passed = prob[:, 1] > self.config.thresholds[1]
         boxes, score, reg = boxes[passed], prob[passed, 1], reg[passed]
         keep = nms(boxes, score, 0.7)
@@ -169,9 +212,7 @@ class MtcnnDetector:
 
     def _output(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
         """Stage 3: O-Net gives the final score, box and 5 landmarks."""
-        blob, valid = self._crops(image, boxes, 48)
-        boxes = boxes[valid]
-        reg, points, prob = self._run_batched(self.onet, blob)
+        boxes, (reg, points, prob) = self._crop_and_run(self.onet, image, boxes, 48)
         passed = prob[:, 1] > self.config.thresholds[2]
         boxes, score, reg, points = boxes[passed], prob[passed, 1], reg[passed], points[passed]
         wh = boxes[:, 2:4] - boxes[:, 0:2] + 1
@@ -182,6 +223,24 @@ class MtcnnDetector:
         keep = nms(boxes, score, 0.7, method="min")
         return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32),
                      landmarks[keep].astype(np.float32))
+
+    def _crop_and_run(self, net: Backend, image: np.ndarray, boxes: np.ndarray,
+                      size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+        """R-Net or O-Net on size x size crops of the boxes, the boxes split among the lanes in order and
+        each lane's cropped and run in batches. Returns the boxes that had pixels in the image (M, 4) and
+        the net's outputs for them (M, ...)."""
+        step = batch_limit(net, self.batch)  # a TensorRT engine refuses more than its profile
+
+        def crop_and_run(part: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+            blob, valid = self._crops(image, part, size)
+            return part[valid], self._run(net, blob)
+
+        def lane(chunk: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
+            return [crop_and_run(chunk[i:i + step]) for i in range(0, len(chunk), step)] or [crop_and_run(chunk)]
+
+        parts = [part for lane_parts in self.lanes.map(lane, self.lanes.chunks(boxes)) for part in lane_parts]
+        kept = np.concatenate([part for part, _ in parts])
+        return kept, [np.concatenate(outs) for outs in zip(*(out for _, out in parts), strict=True)]
 
     @staticmethod
     def _crops(image: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,13 +254,11 @@ class MtcnnDetector:
             return np.zeros((0, 3, size, size), np.float32), valid
         return cv2.dnn.blobFromImages(crops, _SCALE, mean=_MEAN, swapRB=False), valid
 
-    def _run_batched(self, net: Backend, blob: np.ndarray) -> list[np.ndarray]:
+    def _run(self, net: Backend, blob: np.ndarray) -> list[np.ndarray]:
         if len(blob) == 0:
             dims = {id(self.rnet): (4, 2), id(self.onet): (4, 10, 2)}[id(net)]
             return [np.zeros((0, d), np.float32) for d in dims]
-        step = batch_limit(net, self.config.max_batch)  # a TensorRT engine refuses more than its profile
-        parts = [net.run(blob[i:i + step]) for i in range(0, len(blob), step)]
-        return [np.concatenate(outs) for outs in zip(*parts, strict=True)]
+        return net.run(blob)
 
 
 def _check_image(image_rgb: np.ndarray) -> None:

@@ -99,7 +99,7 @@ def aligned_crop(detector: MtcnnDetector, image_rgb: np.ndarray) -> tuple[np.nda
     faces = detector.detect(image_rgb)
     if len(faces) == 0:
         loose = MtcnnDetector(detector.pnet, detector.rnet, detector.onet,
-                              DetectorConfig(min_face_px=20, thresholds=(0.5, 0.5, 0.5)))
+                              DetectorConfig(min_face_px=20, thresholds=(0.5, 0.5, 0.5)), detector.cpu)
         faces = loose.detect(image_rgb)
     if len(faces) == 0:
         return align_faces(image_rgb, _fallback_landmarks((w, h)))[0], False

@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel
 
+from models.detect.lanes import CpuExecution
 from models.detect.mtcnn import DetectorConfig
 from models.engines.backend import TensorRTConfig, TorchConfig
 from models.engines.ort_providers import OnnxRuntimeConfig, OrtTensorRTOptions
@@ -23,6 +24,7 @@ def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
 
 def test_every_pipeline_key_is_documented() -> None:
     keys = [k for k in _keys(PipelineConfig) if k != "detector"] + _keys(DetectorConfig, "detector.")
+    keys += _keys(CpuExecution, "detector.cpu.")
     keys += _keys(OnnxRuntimeConfig) + _keys(OrtTensorRTOptions) + _keys(TorchConfig)
     keys += [k for k in _keys(TensorRTConfig) if k != "pnet"] + _keys(PnetProfileConfig, "pnet.")
     missing = [key for key in keys if not re.search(rf"`{re.escape(key)}`", SECTION)]

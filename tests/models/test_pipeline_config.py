@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from models.detect.lanes import CpuExecution
 from models.detect.mtcnn import DetectorConfig, MtcnnDetector
 from models.embed.embedder import Embedder
 from models.engines.backend import TensorRTConfig, TorchConfig, batch_limit
@@ -87,11 +88,21 @@ def test_batch_limit(limit: int | None, wanted: int, fed: int) -> None:
     assert batch_limit(_LimitedNet(limit, (1,)), wanted) == fed
 
 
-def test_detector_chunks_by_the_backend_limit() -> None:
+@pytest.mark.parametrize(
+    ("cpu", "fed"),
+    [
+        (None, [8, 8, 4]),  # GPU-style: batches of max_batch 256, capped by the engine's 8
+        (CpuExecution(lanes=1, crop_batch=6), [6, 6, 6, 2]),  # CPU: crop_batch, under the engine's limit
+        (CpuExecution(lanes=1, crop_batch=64), [8, 8, 4]),  # ... and capped by it too
+    ],
+)
+def test_detector_chunks_by_the_backend_limit(cpu: CpuExecution | None, fed: list[int]) -> None:
     rnet = _LimitedNet(8, (4, 2))
-    detector = MtcnnDetector(rnet, rnet, _LimitedNet(8, (4, 10, 2)), DetectorConfig(max_batch=256))
-    detector._run_batched(rnet, np.zeros((20, 3, 24, 24), np.float32))
-    assert rnet.batches == [8, 8, 4]
+    detector = MtcnnDetector(rnet, rnet, _LimitedNet(8, (4, 10, 2)), DetectorConfig(max_batch=256), cpu)
+    boxes = np.tile(np.array([[10, 10, 40, 40]], np.float32), (20, 1))
+    kept, (reg, prob) = detector._crop_and_run(rnet, np.zeros((100, 100, 3), np.uint8), boxes, 24)
+    assert rnet.batches == fed
+    assert len(kept) == len(reg) == len(prob) == 20
 
 
 def test_embedder_chunks_by_the_backend_limit() -> None:
