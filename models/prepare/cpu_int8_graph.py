@@ -251,11 +251,14 @@ def fold_gemm_batchnorms(graph: onnx.GraphProto) -> int:
 
 
 def cpu_int8_forms(graph: onnx.GraphProto) -> dict[str, int]:
-    """All of the rewrites above, in place, initializers no longer read dropped; returns how many of each
-    were made."""
+    """All of the rewrites above, in place, initializers and Constant nodes no longer read dropped; returns
+    how many of each rewrite were made."""
     counts = {"prelu": relu_prelu(graph), "input_scale": fold_scalar_mul_into_conv(graph),
               "gemm_batchnorm": fold_gemm_batchnorms(graph)}
-    read = {name for node in graph.node for name in node.input}
+    read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    constants = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in read]  # Dropout's ratio
+    for node in constants:
+        graph.node.remove(node)
     kept = [init for init in graph.initializer if init.name in read]
     del graph.initializer[:]
     graph.initializer.extend(kept)
