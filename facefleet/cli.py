@@ -18,8 +18,14 @@ def _models_fetch(args: argparse.Namespace) -> int:
 
 
 def _models_quantize(args: argparse.Namespace) -> int:
-    from models.prepare.quantize import quantize_all
+    from models.prepare.quantize import quantize_all, stale_int8
 
+    if args.if_stale:
+        stale = stale_int8(args.model_dir)
+        if not stale:
+            print("INT8 copies are current")
+            return 0
+        print("stale or missing: " + ", ".join(stale))
     for path in quantize_all(args.data, args.model_dir, calibration_images_count=args.images):
         print(path)
     return 0
@@ -149,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     quant.add_argument("--model-dir", type=Path)
     quant.add_argument("--images", type=int, default=300, help="calibration images")
+    quant.add_argument("--if-stale", action="store_true",
+                       help="only if an INT8 copy is missing or made by an older recipe version")
     quant.set_defaults(func=_models_quantize)
 
     engines = models.add_parser("engines", 

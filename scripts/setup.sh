@@ -43,9 +43,7 @@ export TQDM_MININTERVAL=${TQDM_MININTERVAL:-10}
 echo "== fetching and converting models"
 .venv/bin/facefleet models fetch
 # Both INT8 copies: <id>.int8.onnx (symmetric Q/DQ, for TensorRT) and <id>.int8cpu.onnx (U8/S8, onnxruntime CPU).
-models_dir="${FACEFLEET_MODEL_DIR:-$HOME/.cache/facefleet/models}"
-if [ ! -f "$models_dir/sface.int8.onnx" ] || [ ! -f "$models_dir/sface.int8cpu.onnx" ]; then
-  echo "== quantizing models to INT8 (calibration on LFW people outside pairs.txt)"
-  .venv/bin/facefleet models quantize --data ../shared/data/lfw
-fi
+# Quantized again when a file is missing or its recipe version (manifest `recipe`) is not the current one.
+echo "== INT8 copies (calibration on LFW people outside pairs.txt)"
+.venv/bin/facefleet models quantize --data ../shared/data/lfw --if-stale
 echo "== setup done"

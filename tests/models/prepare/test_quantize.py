@@ -8,8 +8,8 @@ import onnxruntime as ort
 import pytest
 from onnx import numpy_helper
 
-from models.artifacts import verified_model_path
-from models.prepare.quantize import CPU_RECIPE, TENSORRT_RECIPE, Int8Recipe, quantize_model
+from models.artifacts import record_artifact, verified_model_path
+from models.prepare.quantize import CPU_RECIPE, TENSORRT_RECIPE, Int8Recipe, quantize_model, stale_int8
 from models.registry import default_model_dir
 
 
@@ -48,3 +48,18 @@ def test_recipes(tmp_path: Path, recipe: Int8Recipe, activation_dtype: type, sym
     ref = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"]).run(None, {"input": x})[1]
     got = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"]).run(None, {"input": x})[1]
     assert np.abs(ref - got).max() < 0.1  # face probabilities of the same crops stay close
+
+
+def test_stale_int8_lists_missing_and_old_recipes(tmp_path: Path) -> None:
+    expected = ["mtcnn-onet.int8.onnx", "mtcnn-onet.int8cpu.onnx", "mtcnn-pnet.int8.onnx", "mtcnn-rnet.int8.onnx",
+                "mtcnn-rnet.int8cpu.onnx", "sface.int8.onnx", "sface.int8cpu.onnx"]  # no CPU copy of P-Net
+    assert stale_int8(tmp_path) == expected
+    for name in expected:
+        (tmp_path / name).write_bytes(name.encode())
+        recipe = CPU_RECIPE if ".int8cpu." in name else TENSORRT_RECIPE
+        record_artifact(tmp_path, name, recipe=recipe.tag)
+    assert stale_int8(tmp_path) == []
+    record_artifact(tmp_path, "sface.int8cpu.onnx", recipe="u8s8-qdq/1")  # made by an older CPU recipe
+    assert stale_int8(tmp_path) == ["sface.int8cpu.onnx"]
+    (tmp_path / "mtcnn-rnet.int8.onnx").unlink()
+    assert stale_int8(tmp_path) == ["mtcnn-rnet.int8.onnx", "sface.int8cpu.onnx"]
