@@ -24,6 +24,8 @@ import numpy as np
 from tqdm import tqdm
 
 from models.artifacts import load_manifest, record_artifact, verified_model_path
+from models.detect.lanes import CpuExecution
+from models.detect.mtcnn import DetectorConfig
 from models.embed.embedder import embedder_blob
 from models.engines.backend import Backend
 from models.eval.lfw import calibration_images, crops_for_images
@@ -156,7 +158,10 @@ def quantize_all(lfw_dir: Path, model_dir: Path | None = None, calibration_image
     outside pairs.txt. A net whose registry entry says `cpu_int8: false` gets no CPU copy."""
     model_dir = model_dir or default_model_dir()
     images = calibration_images(lfw_dir, calibration_images_count)
-    pipeline = FacePipeline.from_config(PipelineConfig(model_dir=model_dir, embedder_model=embedder_model))
+    # One lane on whole pyramid levels: the nets see their inputs in one order, so calibration repeats.
+    one_lane = DetectorConfig(cpu=CpuExecution(lanes=1, pnet_strip_cells=0))
+    pipeline = FacePipeline.from_config(PipelineConfig(model_dir=model_dir, embedder_model=embedder_model,
+                                                       detector=one_lane))
     det = pipeline.detector
     recorders = {role: RecordingBackend(getattr(det, role), limit) for role, limit in
                  (("pnet", 600), ("rnet", 4096), ("onet", 2048))}
