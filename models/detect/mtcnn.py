@@ -21,14 +21,14 @@ the same R-Net and O-Net.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from models.detect.boxes import clip_int, nms, regress, square
-from models.detect.lanes import CpuExecution, Lanes, balanced_groups
+from models.detect.lanes import CpuExecution, Item, Lanes, Result, balanced_groups
 from models.detect.pyramid import PNET_CELL_PX, pnet_strips, pyramid_scales, strip_input_rows
 from models.detect.regions import best_per_square, level_window, region_squares
 from models.engines.backend import Backend, batch_limit
@@ -160,22 +160,26 @@ class MtcnnDetector:
             level = levels[strip[0]]
             return self._pnet_maps(level[strip_input_rows(strip[1])])
 
-        costs = [(rows[1] - rows[0]) * levels[i].shape[1] for i, rows in strips]
+        return self._on_lanes(run, strips, [(rows[1] - rows[0]) * levels[i].shape[1] for i, rows in strips])
+
+    def _on_lanes(self, work: Callable[[Item], Result], items: Sequence[Item],
+                  costs: Sequence[float]) -> list[Result]:
+        """[work(item) for item in items], the items shared among the lanes by cost; results in order."""
         groups = balanced_groups(costs, self.lanes.count)
-        results = self.lanes.map(lambda group: [run(strips[j]) for j in group], groups)
-        by_strip = dict(zip((j for group in groups for j in group), (r for part in results for r in part),
+        results = self.lanes.map(lambda group: [work(items[j]) for j in group], groups)
+        by_index = dict(zip((j for group in groups for j in group), (r for part in results for r in part),
                             strict=True))
-        return [by_strip[j] for j in range(len(strips))]
+        return [by_index[j] for j in range(len(items))]
 
     def _region_proposals(self, image: np.ndarray,
                           squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1 in regions: P-Net on the part of each pyramid level that covers a square, at the levels
         whose 12 px window matches faces of `region_face_fraction` of that square's side. The windows
         inside a cut-out see the same pixels as in the whole level, so the candidates are the full
-        detection's candidates there."""
+        detection's candidates there. The cut-outs are shared among the lanes by their pixels."""
         sides = (squares[:, 2] - squares[:, 0]).astype(np.float32)
         low, high = self.config.region_face_fraction
-        found = []
+        windows: list[tuple[float, np.ndarray, tuple[int, int]]] = []  # (scale, level cut-out, cell origin)
         for scale, level in self._levels(image):
             face_px = PNET_CELL_PX / scale
             if face_px > high * sides.max():
@@ -183,9 +187,11 @@ class MtcnnDetector:
             for index in np.nonzero((face_px >= low * sides) & (face_px <= high * sides))[0]:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
                 if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
-                    reg, prob = self._pnet_maps(level[y0:y1, x0:x1])
-                    found.append(_level_nms(*self._cells(reg, prob, scale, (x0 // 2, y0 // 2))))
-        return _concat(found)
+                    windows.append((scale, level[y0:y1, x0:x1], (x0 // 2, y0 // 2)))
+        maps = self._on_lanes(lambda window: self._pnet_maps(window[1]), windows,
+                              [w[1].shape[0] * w[1].shape[1] for w in windows])
+        return _concat([_level_nms(*self._cells(reg, prob, scale, origin))
+                        for (scale, _, origin), (reg, prob) in zip(windows, maps, strict=True)])
 
     def _pnet_maps(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P-Net on (a part of) one level (h, w, 3) uint8: box offsets (1, 4, h', w'), face prob (1, 2, h', w')."""

@@ -122,3 +122,9 @@ def test_lanes_find_the_same_faces_as_one_thread(pipeline, shared_data, name: st
     np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1e-3)
     np.testing.assert_allclose(got.landmarks, expected.landmarks, atol=1e-3)
     np.testing.assert_allclose(got.scores, expected.scores, atol=1e-5)
+    # the region search shares its P-Net windows among the lanes: the same faces as one thread there too
+    regions = np.concatenate([expected.xyxy[:, :2] - 40, expected.xyxy[:, 2:] + 40], axis=1)
+    in_regions, one_thread = many.detect_in_regions(rgb, regions), single.detect_in_regions(rgb, regions)
+    assert len(in_regions) == len(one_thread) >= 1
+    np.testing.assert_allclose(in_regions.xyxy, one_thread.xyxy, atol=1e-3)
+    np.testing.assert_allclose(in_regions.landmarks, one_thread.landmarks, atol=1e-3)
