@@ -31,7 +31,7 @@ from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig
 from edge.frame_loop import EventSink
 from edge.recognize.events import TrackEventRecord
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
-from edge.recognize.processor import STAGES, CameraProcessor
+from edge.recognize.processor import STAGES, CameraProcessor, embed_together
 from facefleet.gallery import Gallery
 from models.detect.mtcnn import DetectorConfig
 from models.detect.schedule import ScheduleConfig
@@ -101,21 +101,23 @@ def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig) -
 
 def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], detection: ScheduleConfig,
                cameras: int = 1) -> Throughput:
-    """Run `cameras` processors over the frames, each frame to each camera in turn (one inference thread,
-    as in the agent); fps is per camera. The first frame warms up and is not counted."""
+    """Run `cameras` processors over the frames, every frame to each camera, as the agent's frame loop
+    does a round (one inference thread; the cameras' faces embedded in one batch); fps is per camera. The
+    first frame warms up and is not counted."""
     processors = [_processor(pipeline, f"bench{c}", detection) for c in range(cameras)]
     totals, faces, n, busy, cpu = dict.fromkeys(STAGES, 0.0), 0, 0, 0.0, 0.0
     for i, image in enumerate(frames, start=1):
-        for processor in processors:
-            start, cpu_start = time.perf_counter(), time.process_time()
-            result = processor.process(Frame(processor.camera, image, datetime.now(timezone.utc), i))
-            if i == 1:
-                continue
-            busy, cpu = busy + time.perf_counter() - start, cpu + time.process_time() - cpu_start
+        start, cpu_start = time.perf_counter(), time.process_time()
+        pending = [p.begin(Frame(p.camera, image, datetime.now(timezone.utc), i)) for p in processors]
+        results = [p.finish(f, e) for p, f, e in zip(processors, pending, embed_together(pending), strict=True)]
+        if i == 1:
+            continue
+        busy, cpu = busy + time.perf_counter() - start, cpu + time.process_time() - cpu_start
+        for result in results:
             faces += result.faces
             for stage, seconds in result.stage_s.items():
                 totals[stage] += seconds
-        n += i > 1
+        n += 1
     spent, processed = sum(totals.values()) or 1.0, max(n * cameras, 1)
     return Throughput(n / busy if busy else 0.0, 1000 * cpu / processed, {s: t / spent for s, t in totals.items()},
                       faces / processed)

@@ -1,7 +1,9 @@
 """The frame loop: takes the newest frame of each camera in turn and runs it through its processor.
 
 One thread does all inference (the accelerator is shared anyway); cameras are visited round-robin so a
-busy camera cannot starve the others. Events go to a sink (the outbox), never to the network directly.
+busy camera cannot starve the others. A round takes the newest frame of every camera that has one, runs
+each up to its embedder step, embeds all their due faces in one batch (`embed_together`), then finishes
+each. Events go to a sink (the outbox), never to the network directly.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from edge.capture.frames import Frame
 from edge.ops.metrics import EdgeMetrics
 from edge.ops.sdnotify import WatchdogPinger
 from edge.recognize.events import TrackEventRecord, describe
-from edge.recognize.processor import CameraProcessor, FrameResult
+from edge.recognize.processor import CameraProcessor, FrameResult, PendingFrame, embed_together
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +86,19 @@ class FrameLoop:
                 self._stop.wait(1.0)
 
     def _round(self) -> None:
-        """Visit every camera once: process its newest frame if there is one, end its stale tracks."""
+        """Visit every camera once: process the newest frames of those that have one (their faces embedded
+        together), then end the stale tracks."""
+        frames = []
         for reader in self.readers:
-            if self._stop.is_set():
-                return
             frame = reader.latest(self._last_index[reader.name])
             if frame is not None:
                 self._count_dropped(reader.name, frame.index)
                 self._last_index[reader.name] = frame.index
-                self._step(reader.name, frame)
-                self.new_frame.set()  # others may have frames waiting: go round again
+                frames.append(frame)
+        if frames and not self._stop.is_set():
+            self._process(frames)
+            self.new_frame.set()  # others may have frames waiting: go round again
+        for reader in self.readers:
             self._expire(reader)
 
     def _count_dropped(self, camera: str, index: int) -> None:
@@ -104,12 +109,31 @@ class FrameLoop:
             self.dropped[camera] += skipped
             self.metrics.dropped.labels(camera).inc(skipped)
 
-    def _step(self, camera: str, frame: Frame) -> None:
+    def _process(self, frames: list[Frame]) -> None:
+        """Frames of different cameras: begin each, embed their faces in one batch, finish each. A frame
+        that fails is logged and dropped; one bad frame or model hiccup must not stop the agent."""
+        pending: list[PendingFrame] = []
+        for frame in frames:
+            try:
+                pending.append(self.processors[frame.camera].begin(frame))
+            except Exception:
+                log.exception("camera %s: frame processing failed", frame.camera)
         try:
-            result = self.processors[camera].process(frame)
-        except Exception:  # one bad frame or model hiccup must not stop the agent
-            log.exception("camera %s: frame processing failed", camera)
+            embedded = embed_together(pending)
+        except Exception:
+            log.exception("embedding the faces of %d frame(s) failed", len(pending))
             return
+        for frame_pending, embeddings in zip(pending, embedded, strict=True):
+            frame = frame_pending.frame
+            try:
+                result = self.processors[frame.camera].finish(frame_pending, embeddings)
+            except Exception:
+                log.exception("camera %s: frame processing failed", frame.camera)
+                continue
+            self._done(frame, result)
+
+    def _done(self, frame: Frame, result: FrameResult) -> None:
+        camera = frame.camera
         self._times[camera].append(time.monotonic())
         lag_s = max((datetime.now(timezone.utc) - frame.ts).total_seconds(), 0.0)
         self.metrics.lag.labels(camera).observe(lag_s)

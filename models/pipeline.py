@@ -187,9 +187,17 @@ class FacePipeline:
 
     def embed_faces(self, image_rgb: np.ndarray, faces: Faces) -> EmbeddedFaces:
         """Aligned crops, embeddings and raw norms of the given faces of an RGB image."""
-        crops = align_faces(image_rgb, faces.landmarks, self.embedder.preprocess.size)
-        embeddings, norms = self.embedder.embed_with_norms(crops)
-        return EmbeddedFaces(crops, embeddings, norms)
+        return self.embed_crops(self.crops_of(image_rgb, faces))
+
+    def crops_of(self, image_rgb: np.ndarray, faces: Faces) -> np.ndarray:
+        """(N, S, S, 3) RGB crops of the faces, aligned for the embedder."""
+        return align_faces(image_rgb, faces.landmarks, self.embedder.preprocess.size)
+
+    def embed_crops(self, crops_rgb: np.ndarray) -> EmbeddedFaces:
+        """Embeddings and raw norms of aligned crops (`crops_of`), in one embedder call (batched up to the
+        embedder's max batch): crops of several frames or cameras go together."""
+        embeddings, norms = self.embedder.embed_with_norms(crops_rgb)
+        return EmbeddedFaces(crops_rgb, embeddings, norms)
 
     def analyze(self, image_bgr: np.ndarray) -> FaceAnalysis:
         rgb = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB)

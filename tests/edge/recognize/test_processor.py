@@ -12,7 +12,7 @@ from edge.capture.frames import Frame
 from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.events import TrackEventRecord
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
-from edge.recognize.processor import CameraProcessor
+from edge.recognize.processor import CameraProcessor, embed_together
 from facefleet.gallery import Gallery
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
@@ -22,16 +22,18 @@ from tests.edge.scenes import face_patch, lfw_image
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
+def scene_frame(patches: list[np.ndarray], i: int) -> Frame:
+    """The patches side by side on a grey 320x240 frame, jittering a pixel or two with the frame number."""
+    image = np.full((240, 320, 3), 96, np.uint8)
+    for k, patch in enumerate(patches):
+        x = 10 + 150 * k + (i % 3)
+        image[60:60 + len(patch), x:x + len(patch)] = patch
+    return Frame("cam", image, T0 + timedelta(seconds=i / 25), i)
+
+
 def show(processor: CameraProcessor, patches: list[np.ndarray], frames: range) -> list[TrackEventRecord]:
-    """The patches side by side on a grey 320x240 frame, jittering a pixel or two, for these frame numbers."""
-    events = []
-    for i in frames:
-        image = np.full((240, 320, 3), 96, np.uint8)
-        for k, patch in enumerate(patches):
-            x = 10 + 150 * k + (i % 3)
-            image[60:60 + len(patch), x:x + len(patch)] = patch
-        events += processor.process(Frame("cam", image, T0 + timedelta(seconds=i / 25), i)).events
-    return events
+    """`scene_frame` for these frame numbers through the processor."""
+    return [e for i in frames for e in processor.process(scene_frame(patches, i)).events]
 
 
 def play(processor: CameraProcessor, patches: list[np.ndarray], frames: int = 20) -> list[TrackEventRecord]:
@@ -107,3 +109,29 @@ def test_a_face_swapped_in_place_starts_a_new_track(fast_pipeline: FacePipeline,
     assert set(names.values()) == {"powell", None}
     assert not any(e.type == "identity_changed" and e.identity.person_id is None for e in events), \
         "Powell's track never turned into the stranger's"
+
+
+def test_cameras_embedded_together_give_what_each_alone_gives(fast_pipeline: FacePipeline,
+                                                              powell: tuple[Gallery, np.ndarray]) -> None:
+    """Two cameras whose due faces go to the embedder in one batch (`begin`, `embed_together`, `finish`, as
+    the agent's frame loop does) produce the events each produces alone with `process`."""
+    gallery, patch = powell
+    stranger = face_patch(lfw_image(LFW, "George_W_Bush", 1), 130)
+    scenes = {"a": [patch], "b": [stranger, patch]}
+    alone = {name: [(e.type, e.track_id, e.identity.person_id, e.samples)
+                    for e in play(processor_for(fast_pipeline, gallery), p)] for name, p in scenes.items()}
+    together = {name: processor_for(fast_pipeline, gallery) for name in scenes}
+    events: dict[str, list[TrackEventRecord]] = {name: [] for name in scenes}
+    batch_sizes = []
+    for i in range(20):
+        pending = [together[name].begin(scene_frame(p, i)) for name, p in scenes.items()]
+        batch_sizes.append(sum(len(p.due) for p in pending))
+        for name, frame_pending, embedded in zip(scenes, pending, embed_together(pending), strict=True):
+            assert len(embedded.embeddings) == len(frame_pending.due)
+            events[name] += together[name].finish(frame_pending, embedded).events
+    for name, processor in together.items():
+        events[name] += processor.end_all(T0 + timedelta(seconds=20 / 25))
+    assert max(batch_sizes) >= 2  # the batches really mixed the cameras' faces
+    assert {name: [(e.type, e.track_id, e.identity.person_id, e.samples) for e in evs]
+            for name, evs in events.items()} == alone
+    assert any(person == "powell" for _, _, person, _ in alone["a"])
