@@ -209,8 +209,8 @@ class Hub:
         return True
 
     def on_status(self, status: DeviceStatus) -> None:
-        self.devices.update(status)
-        self.home_assistant.device_status(status)
+        if self.devices.update(status):
+            self.home_assistant.device_status(status)
 
     def forget_device(self, device_id: str) -> None:
         """Remove a device from the registry, clear its retained status, remove its Home Assistant sensors."""

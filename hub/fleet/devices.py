@@ -42,16 +42,19 @@ class DeviceRegistry:
         with self._stats_lock:
             return dict(self._stats)
 
-    def update(self, status: DeviceStatus) -> None:
-        """Record a status. An offline will keeps the versions last reported by the online status."""
+    def update(self, status: DeviceStatus) -> bool:
+        """Record a status; False when it was not recorded. An offline will keeps the versions last
+        reported by the online status; an offline status of a device not registered (one just forgotten,
+        whose will was still on its way) registers nothing: a device registers by coming online."""
         with self.hub_db.transaction() as db:
             row = db.execute("SELECT id FROM devices WHERE id = ?", [status.device_id]).fetchone()
-            if status.state == "offline" and row:
-                db.execute(
-                    "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?",
-                    [now_iso(), status.device_id],
-                )
-                return
+            if status.state == "offline":
+                if row:
+                    db.execute(
+                        "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?",
+                        [now_iso(), status.device_id],
+                    )
+                return bool(row)
             db.upsert("devices", 
                 {
                     "id": status.device_id,
@@ -66,6 +69,7 @@ class DeviceRegistry:
                 },
                 pk="id",
             )
+        return True
 
     def mark_offline(self, device_id: str) -> None:
         with self.hub_db.transaction() as db:
