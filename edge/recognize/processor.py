@@ -141,7 +141,7 @@ class PendingFrame:
 def embed_together(pending: list[PendingFrame]) -> list[EmbeddedFaces]:
     """The due faces of several frames (an agent's cameras) embedded in one call per model, in order; the
     time is charged to each frame's `embed` stage by its share of the faces."""
-    embedded: list[EmbeddedFaces | None] = [None] * len(pending)
+    embedded: dict[int, EmbeddedFaces] = {}  # by index into `pending`
     groups: dict[int, list[int]] = {}  # frames of one model (an update may switch it between two frames)
     for i, p in enumerate(pending):
         groups.setdefault(id(p.rec.pipeline), []).append(i)
@@ -155,7 +155,7 @@ def embed_together(pending: list[PendingFrame]) -> list[EmbeddedFaces]:
             part = slice(end - len(pending[i].due), end)
             embedded[i] = EmbeddedFaces(joint.crops_rgb[part], joint.embeddings[part], joint.norms[part])
             pending[i].watch.add("embed", seconds * len(pending[i].due) / max(int(ends[-1]), 1))
-    return [e for e in embedded if e is not None]
+    return [embedded[i] for i in range(len(pending))]
 
 
 class CameraProcessor:
