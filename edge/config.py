@@ -113,6 +113,23 @@ class TrackerConfig(_Strict):
     cut_ratio: float = Field(CUT_RATIO, ge=1, le=100)
 
 
+class MemoryConfig(_Strict):
+    """Templates lent by a camera's confidently named tracks to their people (`edge.recognize.memory`).
+
+    ttl_s: how long a lent template is kept, in camera time. per_person / max_templates: the newest kept per
+        person and in all; each one lent raises the naming threshold a little (one more template a stranger
+        could match). min_embeddings: embeddings a track must have pooled to lend. lend_margin_z: how far
+        (z-score) the gallery's score for the track's person must lead the runner-up's to lend.
+    """
+
+    enabled: bool = True
+    ttl_s: float = Field(600.0, gt=0, le=86_400)
+    per_person: int = Field(2, ge=1, le=16)
+    max_templates: int = Field(24, ge=1, le=256)
+    min_embeddings: int = Field(3, ge=1, le=1000)
+    lend_margin_z: float = Field(2.0, ge=0, le=20)
+
+
 class RecognitionConfig(_Strict):
     """Which faces get embedded, how a track's embeddings become one identity, and the liveness cue.
 
@@ -125,10 +142,14 @@ class RecognitionConfig(_Strict):
         improved by quality_improvement (relative) or its appearance must be checked; more embeds mean
         faster and firmer identities and more CPU. max_embeds_per_frame bounds the embedder's work per frame
         (tracks never embedded go first).
-    match_threshold: cosine of the track's pooled template to a person's best template needed to name the
-        track; `facefleet eval lfw` prints the open-set false-accept rate each threshold gives.
-    match_margin: the named person must lead the next person by this much (two similar enrolled people).
-    identity_hysteresis: a named track keeps its name until its score falls this far below the threshold.
+    stranger_track_far: the share of strangers' tracks that may be named as someone: the naming threshold
+        (a z-score against the gallery's impostor cohort) follows from it and from the number of templates
+        of the gallery at hand (`facefleet.openset`); `facefleet eval lfw` prints what it gives.
+    match_margin_z: the named person must lead the next person by this much (z-score; two similar enrolled
+        people, siblings). identity_hysteresis_z: a named track keeps its name until its score falls this far
+        below the threshold.
+    match_threshold / match_margin / identity_hysteresis: the same in cosines, for a gallery without a cohort
+        (one written before cohorts, or by a hub that has none): a fixed threshold.
     confirm_embeddings: consecutive decisions for the same person before `identity_confirmed`.
     appearance_gate: cosine to a track's template below which a comparably good crop is someone else's
         face: the association is refused and the face starts a new track.
@@ -140,6 +161,9 @@ class RecognitionConfig(_Strict):
     embed_every_frames: int = Field(5, ge=1, le=1000)
     quality_improvement: float = Field(0.25, ge=0, le=10)
     max_embeds_per_frame: int = Field(8, ge=1, le=256)
+    stranger_track_far: float = Field(1e-3, gt=0, lt=0.5)
+    match_margin_z: float = Field(1.0, ge=0, le=20)
+    identity_hysteresis_z: float = Field(0.5, ge=0, le=20)
     match_threshold: float = Field(0.45, gt=-1, lt=1)
     match_margin: float = Field(0.03, ge=0, lt=1)
     identity_hysteresis: float = Field(0.05, ge=0, lt=1)
@@ -150,6 +174,7 @@ class RecognitionConfig(_Strict):
     liveness_noise_floor: float = Field(0.02, ge=0, le=1, description="landmark jitter of a still photo, in "
                                         "eye distances: motion up to this scores liveness 0")
     liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid motion that scores 1")
+    memory: MemoryConfig = MemoryConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> RecognitionConfig:

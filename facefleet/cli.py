@@ -31,6 +31,16 @@ def _models_quantize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _models_cohort(args: argparse.Namespace) -> int:
+    from models.cohort import cohort_path, make_cohort
+
+    if args.if_missing and cohort_path(args.model_dir).exists():
+        print(f"cohort present: {cohort_path(args.model_dir)}")
+        return 0
+    print(make_cohort(args.data, args.model_dir, args.people))
+    return 0
+
+
 def _models_engines(args: argparse.Namespace) -> int:
     from models.pipeline import PipelineConfig
     from models.prepare.build_engines import build_all
@@ -158,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--if-stale", action="store_true",
                        help="only if an INT8 copy is missing or made by an older recipe version")
     quant.set_defaults(func=_models_quantize)
+
+    cohort = models.add_parser("cohort", help="the impostor cohort open-set scores are normalised against: aligned "
+                               "faces of LFW people outside pairs.txt, one each")
+    cohort.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
+    cohort.add_argument("--model-dir", type=Path)
+    cohort.add_argument("--people", type=int, default=1000, help="cohort size (people, one face each)")
+    cohort.add_argument("--if-missing", action="store_true", help="only if the cohort file does not exist")
+    cohort.set_defaults(func=_models_cohort)
 
     engines = models.add_parser("engines", 
                                   help="build TensorRT engines on this GPU (cached)")

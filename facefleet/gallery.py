@@ -3,8 +3,10 @@
 The hub writes a gallery file (one version of the enrolled people, for one embedding model); an edge
 agent loads it into a `Gallery` and swaps the whole object at once when a new version arrives, so a
 frame is always matched against exactly one version. Since schema 2 a gallery also carries ignore entries:
-templates of visitors a user chose to ignore, which an agent reports as `ignored` instead of unknown. A
-schema 1 file (written before ignore entries existed) reads as a gallery without any.
+templates of visitors a user chose to ignore, which an agent reports as `ignored` instead of unknown. Since
+schema 3 it carries an impostor cohort: embeddings of faces of people who are in no gallery, by the same
+model, against which scores are normalised (`facefleet.openset`). Older files read as galleries without
+ignore entries (schema 1) and without a cohort (schemas 1 and 2).
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-GALLERY_SCHEMA = 2
-READABLE_SCHEMAS = ("1", "2")  # schema 1: no ignore entries
+from facefleet.openset import MIN_COHORT, cohort_stats, standardize
+
+GALLERY_SCHEMA = 3
+READABLE_SCHEMAS = ("1", "2", "3")  # schema 1: no ignore entries; 1 and 2: no cohort
 
 
 class GalleryError(ValueError):
@@ -70,6 +74,8 @@ class Gallery:
         template_person: (T,) index into person_ids for each template row.
         templates: (T, D) float32 unit vectors.
         ignores: ignore entries (templates of the same model and dimension).
+        cohort: (K, D) float32 unit embeddings of faces of people in no gallery (the impostor cohort of
+            `facefleet.openset`), or (0, D) / (0, 0) for a gallery without one.
     """
 
     version: str
@@ -79,6 +85,7 @@ class Gallery:
     template_person: np.ndarray
     templates: np.ndarray
     ignores: IgnoreEntries = field(default_factory=IgnoreEntries)
+    cohort: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
     def __post_init__(self) -> None:
         t = len(self.templates)
@@ -91,6 +98,8 @@ class Gallery:
         if len(self.ignores.templates) and self.ignores.templates.shape[1] != self.templates.shape[1]:
             raise GalleryError(f"ignore templates of dim {self.ignores.templates.shape[1]} in a gallery of dim "
                                f"{self.templates.shape[1]}")
+        if self.cohort.ndim != 2 or (len(self.cohort) and self.cohort.shape[1] != self.templates.shape[1]):
+            raise GalleryError(f"a cohort of shape {self.cohort.shape} in a gallery of dim {self.templates.shape[1]}")
 
     @property
     def dim(self) -> int:
@@ -111,6 +120,19 @@ class Gallery:
         scores = np.full((n, p), -1.0, np.float32)
         np.maximum.at(scores.T, self.template_person, cosines.T)
         return scores
+
+    @property
+    def has_cohort(self) -> bool:
+        """Whether scores can be normalised (`facefleet.openset`): a cohort of at least `MIN_COHORT` faces."""
+        return len(self.cohort) >= MIN_COHORT
+
+    def standardize(self, embeddings: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        """(N, D) unit embeddings and their (N, S) cosines to anything -> (N, S) z-scores against the cohort;
+        the cosines unchanged when the gallery has no cohort."""
+        if not self.has_cohort or len(embeddings) == 0:
+            return scores
+        mean, spread = cohort_stats(embeddings, self.cohort)
+        return standardize(scores, mean, spread)
 
     def ignore_scores(self, embeddings: np.ndarray) -> np.ndarray:
         """(N, D) unit embeddings -> (N,) best cosine to any ignore template (-1 without ignore entries)."""
@@ -143,6 +165,7 @@ class Gallery:
                 CREATE TABLE templates (id INTEGER PRIMARY KEY, person_idx INTEGER NOT NULL
                     REFERENCES persons(idx), vector BLOB NOT NULL);
                 CREATE TABLE ignore_templates (id INTEGER PRIMARY KEY, ignore_id TEXT NOT NULL, vector BLOB NOT NULL);
+                CREATE TABLE cohort (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
             """)
             meta = {"schema": str(GALLERY_SCHEMA), "version": self.version, "model_id": self.model_id,
                     "dim": str(self.dim)}
@@ -155,6 +178,7 @@ class Gallery:
             db.executemany("INSERT INTO ignore_templates (ignore_id, vector) VALUES (?, ?)",
                            [(self.ignores.ids[int(i)], v.astype("<f4").tobytes())
                             for i, v in zip(self.ignores.owner, self.ignores.templates, strict=True)])
+            db.executemany("INSERT INTO cohort (vector) VALUES (?)", [(v.astype("<f4").tobytes(),) for v in self.cohort])
         db.close()
         tmp.replace(path)
 
@@ -168,8 +192,10 @@ class Gallery:
                 meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
                 persons = db.execute("SELECT idx, person_id, name FROM persons ORDER BY idx").fetchall()
                 rows = db.execute("SELECT person_idx, vector FROM templates ORDER BY id").fetchall()
+                schema = meta.get("schema")
                 ignored = (db.execute("SELECT ignore_id, vector FROM ignore_templates ORDER BY id").fetchall()
-                           if meta.get("schema") == str(GALLERY_SCHEMA) else [])
+                           if schema in ("2", "3") else [])
+                cohort = db.execute("SELECT vector FROM cohort ORDER BY id").fetchall() if schema == "3" else []
             finally:
                 db.close()
         except sqlite3.DatabaseError as exc:
@@ -183,7 +209,8 @@ class Gallery:
         ignores = IgnoreEntries(ids, np.array([ids.index(r[0]) for r in ignored], np.int64),
                                 _vectors(path, [r[1] for r in ignored], dim)) if ignored else IgnoreEntries()
         return cls(meta["version"], meta["model_id"], tuple(p[1] for p in persons), tuple(p[2] for p in persons),
-                   np.array([r[0] for r in rows], np.int64), _vectors(path, [r[1] for r in rows], dim), ignores)
+                   np.array([r[0] for r in rows], np.int64), _vectors(path, [r[1] for r in rows], dim), ignores,
+                   _vectors(path, [r[0] for r in cohort], dim))
 
 
 def _vectors(path: Path, blobs: list[bytes], dim: int) -> np.ndarray:
@@ -231,13 +258,14 @@ def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
 
 def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names: Sequence[str],
                   embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES,
-                  ignores: IgnoreEntries | None = None) -> Gallery:
+                  ignores: IgnoreEntries | None = None, cohort: np.ndarray | None = None) -> Gallery:
     """A gallery of per-person templates (`person_templates`) from sample embeddings.
 
     Args:
         embeddings: (N, D) unit sample embeddings (N may be 0; D is kept for the empty gallery).
         labels: (N,) index into `person_ids` of each sample; every person needs one sample at least.
         ignores: ignore entries to carry (of the same model).
+        cohort: (K, D) unit embeddings of the impostor cohort by the same model, or None.
     """
     rows: list[np.ndarray] = []
     owners: list[int] = []
@@ -247,4 +275,5 @@ def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names:
         owners += [index] * len(templates)
     matrix = np.concatenate(rows) if rows else np.zeros((0, embeddings.shape[1]), np.float32)
     return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
-                   matrix.astype(np.float32), ignores or IgnoreEntries())
+                   matrix.astype(np.float32), ignores or IgnoreEntries(),
+                   np.zeros((0, matrix.shape[1]), np.float32) if cohort is None else cohort.astype(np.float32))

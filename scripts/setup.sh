@@ -46,4 +46,7 @@ echo "== fetching and converting models"
 # Quantized again when a file is missing or its recipe version (manifest `recipe`) is not the current one.
 echo "== INT8 copies (calibration on LFW people outside pairs.txt)"
 .venv/bin/facefleet models quantize --data ../shared/data/lfw --if-stale
+# The impostor cohort (faces of LFW people outside pairs.txt) that open-set scores are normalised against.
+echo "== impostor cohort"
+.venv/bin/facefleet models cohort --data ../shared/data/lfw --if-missing
 echo "== setup done"

@@ -1,13 +1,18 @@
 """One verdict per track: the open-set decision on the track's pooled template, with hysteresis.
 
-The pooled template (`edge.recognize.pooling`) is matched against the gallery; the track is person P when P's best
-template reaches `match_threshold` and beats the next person by `match_margin`. The threshold is one
-number for "this is P", chosen for a stated false-accept rate on strangers (`facefleet eval lfw` prints the
-open-set figures it comes from). Once named, a track keeps its name while its score stays within
-`identity_hysteresis` of the threshold, so one poor frame does not flip it. Each embedding's own best match
-is kept as evidence (`votes`, a bounded window), not as the rule. An unknown track whose template reaches the
-threshold against an ignore entry of the gallery (an ignored visitor), and no enrolled person higher, is
-`ignored` (with the same hysteresis).
+The pooled template (`edge.recognize.pooling`) is scored against the gallery (and against the templates the
+camera's recent tracks lent, `edge.recognize.memory`) by `edge.recognize.matching`: z-scores against the
+gallery's impostor cohort, so that the threshold holds a stated false-accept rate per stranger track for the
+gallery at hand (`facefleet.openset`). The track is person P when P's score reaches the threshold and beats
+the next person by the margin; once named, it keeps the name while its score stays within the hysteresis of
+the threshold, so one poor frame does not flip it. Each embedding's own best match is kept as evidence
+(`votes`, a bounded window), not as the rule. An unknown track whose template reaches the threshold against
+an ignore entry of the gallery (an ignored visitor), and no enrolled person higher, is `ignored` (with the
+same hysteresis).
+
+A track's name is `contested` once the evidence wavered: two people were within the margin of each other
+above the threshold, or the name changed or was dropped. It is `borrowed` once a decision named someone
+only thanks to a lent template. Only a track that is neither lends its template (`edge.recognize.memory`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.config import RecognitionConfig
+from edge.recognize.matching import TemplateMatch
+from facefleet.openset import DecisionRule, decide
 
 UNKNOWN = "unknown"
 
@@ -50,30 +57,6 @@ class IdentityChange:
     confirmed: bool
 
 
-def decide(scores: np.ndarray, current: int, threshold: float, margin: float, hysteresis: float) -> int:
-    """The open-set decision for one pooled template.
-
-    Args:
-        scores: (P,) cosine of the template to each gallery person's best template.
-        current: index of the person the track is named now, -1 when unknown.
-        threshold: cosine needed to name a person.
-        margin: how far the best person must lead the runner-up to be named.
-        hysteresis: how far below the threshold the current person may fall before the name is dropped.
-    Returns:
-        index of the person the track is now, -1 for unknown.
-    """
-    if len(scores) == 0:
-        return -1
-    order = np.argsort(-scores)
-    best = int(order[0])
-    runner_up = float(scores[order[1]]) if len(scores) > 1 else -1.0
-    clear = scores[best] >= threshold and scores[best] - runner_up >= margin
-    if 0 <= current < len(scores) and scores[current] >= threshold - hysteresis:
-        if best == current or not clear or scores[best] - scores[current] < margin:
-            return current
-    return best if clear else -1
-
-
 class TrackIdentity:
     """The identity of one track as its evidence grows: `update(...)` after each pooled embedding."""
 
@@ -82,33 +65,49 @@ class TrackIdentity:
         self._votes: deque[str] = deque(maxlen=config.vote_window)
         self._streak = 0  # consecutive decisions for the current person
         self.identity = NOBODY
+        self.contested = False
+        self.borrowed = False
+        self.lead = 0.0  # the named person's lead over the runner-up at the last decision (gallery alone)
 
     def vote(self, person_id: str | None) -> None:
         """Record one embedding's own best match (None: below the threshold, or an empty gallery)."""
         self._votes.append(person_id or UNKNOWN)
 
-    def update(self, scores: np.ndarray, person_ids: tuple[str, ...], names: tuple[str, ...],
-               embeddings: int, ignore_score: float = -1.0) -> IdentityChange:
-        """Decide again from the pooled template's (P,) person scores of the current gallery and its best
-        cosine to the gallery's ignore entries (-1: none)."""
-        cfg = self.config
+    def update(self, match: TemplateMatch, rule: DecisionRule, person_ids: tuple[str, ...],
+               names: tuple[str, ...], embeddings: int) -> IdentityChange:
+        """Decide again from the pooled template's scores against the current gallery (and lent templates)."""
         current = self.identity.person_id
         current_index = person_ids.index(current) if current in person_ids else -1
-        chosen = decide(scores, current_index, cfg.match_threshold, cfg.match_margin, cfg.identity_hysteresis)
+        chosen = decide(match.scores, current_index, rule)
         person = person_ids[chosen] if chosen >= 0 else None
-        ignored = person is None and self._ignored(ignore_score, float(scores.max()) if len(scores) else -1.0)
+        ignored = person is None and self._ignored(match, rule)
+        self._note_evidence(match, rule, chosen, current_index)
         changed = person != current or ignored != self.identity.ignored
         self._streak = 1 if changed else self._streak + 1
         was_confirmed = self.identity.confirmed and not changed
-        confirmed = person is not None and (was_confirmed or self._streak >= cfg.confirm_embeddings)
-        best = int(np.argmax(scores)) if len(scores) else -1
-        confidence = float(scores[chosen if chosen >= 0 else best]) if best >= 0 else 0.0
+        confirmed = person is not None and (was_confirmed or self._streak >= self.config.confirm_embeddings)
+        best = int(np.argmax(match.cosines)) if len(match.cosines) else -1
+        confidence = float(match.cosines[chosen if chosen >= 0 else best]) if best >= 0 else 0.0
         self.identity = Identity(person, names[chosen] if chosen >= 0 else None, confidence,
                                  dict(Counter(self._votes)), confirmed, embeddings, ignored)
         return IdentityChange(changed, confirmed and not was_confirmed)
 
-    def _ignored(self, ignore_score: float, best_person: float) -> bool:
+    def _note_evidence(self, match: TemplateMatch, rule: DecisionRule, chosen: int, current: int) -> None:
+        """Whether this decision contests the name, borrows it, and the gallery's lead for the chosen one."""
+        scores = match.scores
+        top = np.sort(scores)[::-1] if len(scores) else scores
+        if len(top) > 1 and top[1] >= rule.threshold - rule.hysteresis and top[0] - top[1] < rule.margin:
+            self.contested = True  # two people both about as likely
+        if current >= 0 and chosen != current:
+            self.contested = True  # the name changed or was dropped
+        if chosen >= 0 and decide(match.gallery_scores, current, rule) != chosen:
+            self.borrowed = True  # the gallery alone would not have named this person
+        others = np.delete(match.gallery_scores, chosen) if chosen >= 0 else match.gallery_scores
+        self.lead = float(match.gallery_scores[chosen] - (others.max() if len(others) else -np.inf)) \
+            if chosen >= 0 else 0.0
+
+    def _ignored(self, match: TemplateMatch, rule: DecisionRule) -> bool:
         """An ignore entry at the threshold (while ignored: within the hysteresis) and above every person."""
-        cfg = self.config
-        floor = cfg.match_threshold - (cfg.identity_hysteresis if self.identity.ignored else 0.0)
-        return ignore_score >= floor and ignore_score > best_person
+        floor = rule.threshold - (rule.hysteresis if self.identity.ignored else 0.0)
+        best_person = float(match.scores.max()) if len(match.scores) else -np.inf
+        return match.ignore_score >= floor and match.ignore_score > best_person

@@ -27,6 +27,8 @@ from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.events import TrackEventRecord
 from edge.recognize.identity import IdentityChange, TrackIdentity
 from edge.recognize.liveness import LivenessCue
+from edge.recognize.matching import decision_rule, embedding_matches, match_template
+from edge.recognize.memory import SightingMemory
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
 from edge.recognize.quality import FaceQuality, assess
@@ -170,6 +172,7 @@ class CameraProcessor:
         self.tracker = FaceTracker(tracker)
         self.cuts = ShotCutDetector(tracker.cut_threshold, tracker.cut_ratio)
         self.schedule = DetectionSchedule(detection)
+        self.memory = SightingMemory(recognition.memory)
         self.tracks: dict[int, _TrackState] = {}
         self.last_frame_ts: datetime | None = None
         self._rgb: np.ndarray | None = None  # reused per frame: the hot path allocates no full frames
@@ -303,7 +306,7 @@ class CameraProcessor:
         started = set(update.started)
         for tid in started:
             self.tracks[tid].active = True
-        changes = self._pool(update, embedded, cosines, prediction, rec)
+        changes = self._pool(update, embedded, cosines, prediction, rec, ts)
         for tid in update.started:
             events.append(self._record("track_started", tid, ts, rec))
         for tid, change in changes:
@@ -317,12 +320,16 @@ class CameraProcessor:
         return events
 
     def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
-              rec: ModelGallery) -> list[tuple[int, IdentityChange]]:
+              rec: ModelGallery, ts: datetime) -> list[tuple[int, IdentityChange]]:
         """Add each embedded face to its track's template (unless an outlier) and decide the identity."""
         track_of_face = {face: tid for tid, face in update.assigned}
         row_of_track = {int(t): row for row, t in enumerate(prediction.ids.tolist())}
-        own = rec.gallery.match(embedded.faces.embeddings)
-        gate, threshold = self.config.appearance_gate, self.config.match_threshold
+        gallery = rec.gallery
+        if len(embedded.index):
+            self.memory.refresh(ts, rec.model_id, gallery.person_ids)
+        rule = decision_rule(gallery, len(self.memory), self.config)
+        own = embedding_matches(embedded.faces.embeddings, gallery, rule)
+        gate = self.config.appearance_gate
         changes = []
         for k, face in enumerate(embedded.index.tolist()):
             tid = track_of_face[face]
@@ -338,12 +345,12 @@ class CameraProcessor:
             state.best_face_weight = max(state.best_face_weight, float(embedded.face_weight[k]))
             if weight > state.best_weight:
                 state.best_weight, state.best_crop_rgb = weight, embedded.faces.crops_rgb[k].copy()
-            person = int(own.person_index[k])
-            state.identity.vote(rec.gallery.person_ids[person] if person >= 0 and own.cosine[k] >= threshold else None)
-            scores = rec.gallery.person_scores(state.template.vector[None])[0]
-            ignore = float(rec.gallery.ignore_scores(state.template.vector[None])[0])
-            changes.append((tid, state.identity.update(scores, rec.gallery.person_ids, rec.gallery.names,
-                                                       state.template.count, ignore)))
+            person = int(own[k])
+            state.identity.vote(gallery.person_ids[person] if person >= 0 else None)
+            template = state.template.vector
+            match = match_template(template, gallery, self.memory.person_cosines(template, gallery.person_ids))
+            changes.append((tid, state.identity.update(match, rule, gallery.person_ids, gallery.names,
+                                                       state.template.count)))
         return changes
 
     def _new_state(self, tid: int, ts: datetime, rec: ModelGallery, active: bool = False) -> _TrackState:
@@ -371,8 +378,17 @@ class CameraProcessor:
         template = None if state.template.empty else state.template.vector
         record = self._record("track_ended", tid, ts, rec, ended_at=state.last_seen, best_crop_jpeg=jpeg,
                               template=template)
+        if template is not None and self._may_lend(state, rec):
+            self.memory.lend(str(state.identity.identity.person_id), template, state.last_seen, tid)
         del self.tracks[tid]
         return record
+
+    def _may_lend(self, state: _TrackState, rec: ModelGallery) -> bool:
+        """A track named by the gallery alone, clearly, confirmed and never contested (`edge.recognize.memory`)."""
+        identity, lending = state.identity, self.config.memory
+        return (identity.identity.confirmed and not identity.contested and not identity.borrowed
+                and state.model_id == rec.model_id and rec.gallery.has_cohort
+                and state.template.count >= lending.min_embeddings and identity.lead >= lending.lend_margin_z)
 
     def _record(self, kind: EventType, tid: int, ts: datetime, rec: ModelGallery, ended_at: datetime | None = None,
                 best_crop_jpeg: bytes | None = None, template: np.ndarray | None = None) -> TrackEventRecord:

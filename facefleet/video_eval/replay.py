@@ -35,8 +35,10 @@ class Enrolled:
     samples: dict[str, int]
 
 
-def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig | None = None) -> Enrolled:
-    """One person per sub-folder (its name is the person's id and name), photos inside, as the hub enrolls."""
+def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig | None = None,
+                  cohort: np.ndarray | None = None) -> Enrolled:
+    """One person per sub-folder (its name is the person's id and name), photos inside, as the hub enrolls;
+    `cohort`: (K, D) impostor cohort embeddings of this pipeline to carry in the gallery, as the hub does."""
     enroller = Enroller(lambda: pipeline, config or EnrollConfig())
     embeddings: list[np.ndarray] = []
     labels: list[int] = []
@@ -54,7 +56,8 @@ def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig
             names.append(folder.name)
     if not names:
         raise ValueError(f"{people_dir}: no person folder gave a usable face")
-    gallery = build_gallery("eval", pipeline.model_id, names, names, np.stack(embeddings), np.array(labels))
+    gallery = build_gallery("eval", pipeline.model_id, names, names, np.stack(embeddings), np.array(labels),
+                            cohort=cohort)
     return Enrolled(gallery, samples)
 
 

@@ -13,6 +13,7 @@ from facefleet.video_eval.peer import PeerRun, PeerUnavailable, run_peer, score_
 from facefleet.video_eval.replay import Replay, enroll_folder, replay_clip
 from facefleet.video_eval.score import PersonShotScore, VideoScore, score_replay
 from facefleet.video_eval.truth import BoundaryMove, ClipTruth, align_to_cuts, frame_changes, load_truth
+from models.cohort import pipeline_cohort
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline, PipelineConfig
 
@@ -34,7 +35,7 @@ def run_video_eval(clip: Path, truth_path: Path, people: Path, pipeline_config: 
                    peer: bool = True) -> VideoEval:
     truth, moves = align_to_cuts(load_truth(truth_path), frame_changes(clip))
     pipeline = FacePipeline.from_config(pipeline_config)
-    enrolled = enroll_folder(pipeline, people)
+    enrolled = enroll_folder(pipeline, people, cohort=pipeline_cohort(pipeline, pipeline_config.model_dir))
     replay = replay_clip(clip, pipeline, enrolled.gallery, tracker, recognition, detection)
     result, error = None, None
     if peer:

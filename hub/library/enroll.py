@@ -103,7 +103,26 @@ class Enroller:
             return (pipeline or self._pipeline()).analyze(image_bgr)
 
     def main_face(self, image_bgr: np.ndarray, pipeline: FacePipeline | None = None) -> tuple[FaceAnalysis, int]:
-        """The analysis of an image and the index of the face nearest its centre (-1 when none)."""
+        """The analysis of an image and the index of the face nearest its centre (-1 when none).
+
+        A photo cropped close to the face (an ID photo, a crop made by another tool) gives the detector no
+        context: MTCNN then finds a box reaching past the photo's edges with landmarks spread too wide, and
+        the aligned crop shows a shrunken face with black around it. Such a photo (no face found, or the
+        central face's box more than `_TIGHT_SPILL` of its side outside the photo) is analysed again with
+        its border replicated outward by half its longer side. On the six one-photo enrollments of the
+        sitcom clip, all of this kind, that raised the right person's median z-score over the clip's
+        tracks from 4.0 to 5.8.
+        """
+        analysis, index = self._central(image_bgr, pipeline)
+        if index >= 0 and not _spills(analysis.faces.xyxy[index], image_bgr.shape[:2]):
+            return analysis, index
+        pad = max(image_bgr.shape[:2]) // 2
+        padded = fit_pixels(cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE),
+                            self.config.analysis_pixels)
+        again, found = self._central(padded, pipeline)
+        return (again, found) if found >= 0 else (analysis, index)
+
+    def _central(self, image_bgr: np.ndarray, pipeline: FacePipeline | None) -> tuple[FaceAnalysis, int]:
         analysis = self.analyze(image_bgr, pipeline)
         height, width = image_bgr.shape[:2]
         return analysis, analysis.faces.nearest_centre((width, height))
@@ -232,6 +251,17 @@ class Enroller:
         if frames > 0 and fps > 0 and frames / fps > self.config.max_video_duration_s:
             limit_s = self.config.max_video_duration_s
             raise VideoError(f"a video of {frames / fps:.0f} s exceeds the {limit_s:g} s limit")
+
+
+_TIGHT_SPILL = 0.1  # a face box this far (in box sides) past a photo's edge: the photo is cropped to the face
+
+
+def _spills(xyxy: np.ndarray, image_hw: tuple[int, ...]) -> bool:
+    """Whether a (4,) face box reaches more than `_TIGHT_SPILL` of its side past the (H, W) image's edges."""
+    x1, y1, x2, y2 = (float(v) for v in xyxy)
+    margin = _TIGHT_SPILL * max(min(x2 - x1, y2 - y1), 1.0)
+    height, width = image_hw[0], image_hw[1]
+    return x1 < -margin or y1 < -margin or x2 > width + margin or y2 > height + margin
 
 
 def _open_video(path: Path) -> cv2.VideoCapture:

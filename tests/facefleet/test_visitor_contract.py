@@ -79,9 +79,9 @@ def test_schema_1_reads_as_no_ignores_and_unknown_schemas_are_refused(tmp_path: 
     assert old.person_ids == ("a", "b") and old.ignores.ids == ()
     assert old.ignore_scores(_unit(128)[None]).tolist() == [-1.0]
     with sqlite3.connect(path) as db:
-        db.execute("UPDATE meta SET value = '3' WHERE key = 'schema'")
+        db.execute("UPDATE meta SET value = '4' WHERE key = 'schema'")
     db.close()
-    with pytest.raises(GalleryError, match="schema 3"):
+    with pytest.raises(GalleryError, match="schema 4"):
         Gallery.load(path)
 
 

@@ -1,5 +1,5 @@
-"""The recognition core's maths on small tables: shot cuts, the appearance gate, pooling, the open-set
-decision and gallery matching."""
+"""The recognition core's maths on small tables: shot cuts, the appearance gate, pooling, a track's identity
+and gallery matching (the open-set rule itself: tests/facefleet/test_openset.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 
 from edge.config import RecognitionConfig
-from edge.recognize.identity import TrackIdentity, decide
+from edge.recognize.identity import TrackIdentity
+from edge.recognize.matching import TemplateMatch
 from edge.recognize.pooling import PooledTemplate, appearance_verdict, pool_weight
 from facefleet.gallery import Gallery, person_templates
+from facefleet.openset import DecisionRule
 from models.detect.shotcut import ShotCutDetector, colour_histogram, histogram_distance
 
 
@@ -83,36 +85,56 @@ def test_appearance_verdict(cosine: float, weight: float, pooled: list[float], v
     assert appearance_verdict(cosine, weight, template, gate=0.3) == verdict
 
 
-# -- the open-set decision -----------------------------------------------------------------------------------
+# -- the track's identity ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("scores", "current", "expected"), [
-    ([], -1, -1),  # empty gallery: unknown
-    ([0.30, 0.20], -1, -1),  # nobody reaches the threshold
-    ([0.50, 0.20], -1, 0),  # a clear match
-    ([0.50, 0.49], -1, -1),  # two people nearly tied: not named
-    ([0.42, 0.20], 0, 0),  # named, dipped below the threshold but within the hysteresis: kept
-    ([0.38, 0.20], 0, -1),  # fell through the hysteresis: unknown again
-    ([0.47, 0.60], 0, 1),  # someone else is now clearly better: the name changes
-    ([0.47, 0.48], 0, 0),  # someone else barely better: keep the current name
-])
-def test_decide(scores: list[float], current: int, expected: int) -> None:
-    assert decide(np.array(scores, np.float32), current, threshold=0.45, margin=0.03, hysteresis=0.05) == expected
+RAW = DecisionRule(threshold=0.45, margin=0.03, hysteresis=0.05, normalized=False)
+
+
+def match(*scores: float, gallery: tuple[float, ...] | None = None) -> TemplateMatch:
+    """A template's scores (cosines here: RAW); `gallery`: the gallery's own when lent templates differ."""
+    values = np.array(scores, np.float32)
+    own = values if gallery is None else np.array(gallery, np.float32)
+    return TemplateMatch(values, own, values, -np.inf)
 
 
 def test_track_identity_names_confirms_and_votes() -> None:
-    config = RecognitionConfig(match_threshold=0.45, confirm_embeddings=3, vote_window=4)
+    config = RecognitionConfig(confirm_embeddings=3, vote_window=4)
     track = TrackIdentity(config)
     ids, names = ("ann", "bob"), ("Ann", "Bob")
-    assert not track.update(np.array([0.2, 0.1]), ids, names, 1).changed, "unknown stays unknown: no change"
-    change = track.update(np.array([0.6, 0.1]), ids, names, 2)
+    assert not track.update(match(0.2, 0.1), RAW, ids, names, 1).changed, "unknown stays unknown: no change"
+    change = track.update(match(0.6, 0.1), RAW, ids, names, 2)
     assert change.changed and not change.confirmed and track.identity.name == "Ann"
-    assert not track.update(np.array([0.6, 0.1]), ids, names, 3).confirmed
-    assert track.update(np.array([0.6, 0.1]), ids, names, 4).confirmed and track.identity.confirmed
+    assert not track.update(match(0.6, 0.1), RAW, ids, names, 3).confirmed
+    assert track.update(match(0.6, 0.1), RAW, ids, names, 4).confirmed and track.identity.confirmed
     for person in ("ann", None, "ann", "ann", None):
         track.vote(person)
-    track.update(np.array([0.6, 0.1]), ids, names, 5)
+    track.update(match(0.6, 0.1), RAW, ids, names, 5)
     assert track.identity.votes == {"unknown": 2, "ann": 2}, "the last 4 votes only"
     assert track.identity.confidence == pytest.approx(0.6) and track.identity.embeddings == 5
+    assert not track.contested and not track.borrowed and track.lead == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("sequence", "contested"), [
+    ([(0.6, 0.1)] * 3, False),  # named at once and held
+    ([(0.2, 0.1), (0.6, 0.1)], False),  # unknown first, then named: evidence grew, nothing contested
+    ([(0.6, 0.1), (0.1, 0.7)], True),  # the name changed to someone else
+    ([(0.6, 0.1), (0.2, 0.1)], True),  # the name was dropped
+    ([(0.50, 0.49)], True),  # two people both over the threshold, within the margin
+])
+def test_a_name_is_contested_once_the_evidence_wavers(sequence: list[tuple[float, float]], contested: bool) -> None:
+    track = TrackIdentity(RecognitionConfig())
+    for i, scores in enumerate(sequence):
+        track.update(match(*scores), RAW, ("ann", "bob"), ("Ann", "Bob"), i + 1)
+    assert track.contested == contested
+
+
+def test_a_name_reached_only_through_a_lent_template_is_borrowed() -> None:
+    track = TrackIdentity(RecognitionConfig())
+    track.update(match(0.6, 0.1, gallery=(0.3, 0.1)), RAW, ("ann", "bob"), ("Ann", "Bob"), 1)
+    assert track.identity.person_id == "ann" and track.borrowed
+    other = TrackIdentity(RecognitionConfig())
+    other.update(match(0.7, 0.1, gallery=(0.6, 0.1)), RAW, ("ann", "bob"), ("Ann", "Bob"), 1)
+    assert other.identity.person_id == "ann" and not other.borrowed, "the gallery alone names her too"
 
 
 # -- galleries ----------------------------------------------------------------------------------------------

@@ -7,8 +7,16 @@ import pytest
 
 from edge.config import RecognitionConfig
 from edge.recognize.identity import TrackIdentity
+from edge.recognize.matching import TemplateMatch
+from facefleet.openset import DecisionRule
 
 PEOPLE = ("p1", "p2")
+RULE = DecisionRule(threshold=0.45, margin=0.03, hysteresis=0.05, normalized=False)
+
+
+def match(person_scores: tuple[float, float], ignore_score: float) -> TemplateMatch:
+    scores = np.array(person_scores, np.float32)
+    return TemplateMatch(scores, scores, scores, ignore_score)
 
 
 @pytest.mark.parametrize("person_scores, ignore_score, ignored, person", [
@@ -17,19 +25,20 @@ PEOPLE = ("p1", "p2")
     ((0.7, 0.1), 0.8, False, "p1"),  # an enrolled person is named even when an ignore entry scores higher
     ((0.5, 0.48), 0.49, False, None),  # no clear person (margin), but a person scores higher than the entry
     ((0.5, 0.48), 0.55, True, None),  # no clear person, and the entry is the best match
+    ((0.2, 0.1), -np.inf, False, None),  # a gallery without ignore entries
 ])
 def test_ignored_outcome(person_scores: tuple[float, float], ignore_score: float, ignored: bool,
                          person: str | None) -> None:
     identity = TrackIdentity(RecognitionConfig())
-    identity.update(np.array(person_scores, np.float32), PEOPLE, PEOPLE, 1, ignore_score)
+    identity.update(match(person_scores, ignore_score), RULE, PEOPLE, PEOPLE, 1)
     assert (identity.identity.ignored, identity.identity.person_id) == (ignored, person)
 
 
 def test_ignored_has_hysteresis_and_is_an_identity_change() -> None:
     identity = TrackIdentity(RecognitionConfig())
-    scores = np.array([0.1, 0.0], np.float32)
-    assert identity.update(scores, PEOPLE, PEOPLE, 1, 0.6).changed
-    assert not identity.update(scores, PEOPLE, PEOPLE, 2, 0.42).changed  # within the hysteresis (0.05)
+    scores = (0.1, 0.0)
+    assert identity.update(match(scores, 0.6), RULE, PEOPLE, PEOPLE, 1).changed
+    assert not identity.update(match(scores, 0.42), RULE, PEOPLE, PEOPLE, 2).changed  # within the hysteresis
     assert identity.identity.ignored
-    assert identity.update(scores, PEOPLE, PEOPLE, 3, 0.3).changed
+    assert identity.update(match(scores, 0.3), RULE, PEOPLE, PEOPLE, 3).changed
     assert not identity.identity.ignored
