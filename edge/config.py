@@ -100,17 +100,30 @@ class TrackerConfig(_Strict):
     iou_match_threshold: lowest IoU between a prediction and a detection to call them the same face (lower
         follows fast motion, higher swaps ids less). activation_frames: hits before a track exists for the
         outside world (filters one-frame false faces). lost_frames: misses before it ends.
+    appearance_check_iou: at or above this overlap the boxes vouch for the face: it continues its track
+        even when it looks different (a head turning); below it (and on a suspected cut) the face is embedded
+        and must look like the track's template (`recognition.appearance_gate`) to continue it. A face of
+        24-30 fps video overlaps its prediction by 0.8-0.95; a box carried across a cut the cut test missed
+        overlapped another person's face by 0.33.
     cut_threshold / cut_ratio: a frame whose colour histogram differs from the previous one by at least
         cut_threshold (total variation, 0-1) and by cut_ratio times the recent median change is a shot cut,
         and every track ends there. Lower finds subtler cuts and ends more tracks on sudden light changes.
     """
 
     iou_match_threshold: float = Field(0.3, gt=0, lt=1)
+    appearance_check_iou: float = Field(0.5, gt=0, le=1)
     activation_frames: int = Field(3, ge=1, le=100)
     lost_frames: int = Field(15, ge=1, le=1000)
     lost_after_s: float = Field(3.0, gt=0, le=600, description="end tracks of a camera that sends no frames")
     cut_threshold: float = Field(CUT_THRESHOLD, gt=0, le=1)
     cut_ratio: float = Field(CUT_RATIO, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _check_above_match(self) -> TrackerConfig:
+        if self.appearance_check_iou <= self.iou_match_threshold:
+            raise ValueError("appearance_check_iou must be above iou_match_threshold (between the two, a face "
+                             "continues its track only if it looks the same)")
+        return self
 
 
 class MemoryConfig(_Strict):

@@ -60,11 +60,15 @@ def _models_engines(args: argparse.Namespace) -> int:
 
 def _eval_lfw(args: argparse.Namespace) -> int:
     from edge.config import RecognitionConfig
+    from facefleet.openset import DecisionRule
     from models.eval.eval_lfw import run_lfw_eval
+    from models.eval.openset_tracks import NamingRules
 
-    threshold = None if args.no_open_set else RecognitionConfig().match_threshold
+    config = RecognitionConfig()
+    fixed = DecisionRule(config.match_threshold, config.match_margin, config.identity_hysteresis, normalized=False)
+    rules = NamingRules(fixed, config.stranger_track_far, config.match_margin_z, config.identity_hysteresis_z)
     run_lfw_eval(args.data, precisions=tuple(args.precision.split(",")), model_dir=args.model_dir, plot=args.plot,
-                 limit_folds=args.folds, flip_average=args.flip, open_set_threshold=threshold)
+                 limit_folds=args.folds, flip_average=args.flip, rules=None if args.no_open_set else rules)
     return 0
 
 

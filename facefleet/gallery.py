@@ -178,7 +178,8 @@ class Gallery:
             db.executemany("INSERT INTO ignore_templates (ignore_id, vector) VALUES (?, ?)",
                            [(self.ignores.ids[int(i)], v.astype("<f4").tobytes())
                             for i, v in zip(self.ignores.owner, self.ignores.templates, strict=True)])
-            db.executemany("INSERT INTO cohort (vector) VALUES (?)", [(v.astype("<f4").tobytes(),) for v in self.cohort])
+            db.executemany("INSERT INTO cohort (vector) VALUES (?)",
+                           [(v.astype("<f4").tobytes(),) for v in self.cohort])
         db.close()
         tmp.replace(path)
 

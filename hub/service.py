@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from facefleet.signing import load_or_create_key, public_pem
 from facefleet.wire import ArtifactKind, DeviceStatus, Topics, TrackEvent, UpdateState
+from hub.artifacts.cohort import GalleryCohort
 from hub.artifacts.store import ArtifactRecord, ArtifactStore
 from hub.db import HubDb
 from hub.fleet.devices import DeviceRegistry
@@ -75,6 +76,7 @@ class Hub:
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
+        self.cohort = GalleryCohort(settings.cohort_path)
         self.deletions = Deletions(self.db, self.library, self.artifacts.root)
         self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
                                 self.artifacts, self.embedding_store, settings.data_dir / "training")
@@ -147,7 +149,8 @@ class Hub:
         names = {p.id: p.name for p in self.library.people()}
         ignores = ignore_entries(self.visitor_store, model_id, pipeline.embedder.embed)
         return self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
-                                            pipeline.embedder.dim, ignores=ignores)
+                                            pipeline.embedder.dim, ignores=ignores,
+                                            cohort=self.cohort.embeddings(pipeline))
 
     def _on_event(self, event: TrackEvent) -> None:
         """A track event from MQTT, checked against its topic: the live view keeps it (dropping repeats),

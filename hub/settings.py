@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from facefleet.yamlfile import read_yaml_mapping
+from models.cohort import cohort_path
 from models.imageio import DecodeLimits
 from models.pipeline import PipelineConfig
 
@@ -245,6 +246,8 @@ class HubSettings(_Strict):
         0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
     )
     canary_timeout_s: float = Field(600.0, gt=0)
+    cohort_file: Path | None = Field(None, description="impostor cohort shipped in galleries (`facefleet models "
+                                     "cohort`); default <model_dir>/cohort.npz")
     training_lfw_dir: Path | None = Field(None, description="LFW folder for the retraining gate (pairs.txt)")
     training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
@@ -287,6 +290,10 @@ class HubSettings(_Strict):
     def database_target(self) -> Path | str:
         """What `HubDb` opens: the PostgreSQL URL, or the SQLite file in `data_dir`."""
         return self.database.url or self.data_dir / "hub.sqlite"
+
+    @property
+    def cohort_path(self) -> Path:
+        return self.cohort_file or cohort_path(self.pipeline.model_dir)
 
     @property
     def key_path(self) -> Path:

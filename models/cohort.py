@@ -64,7 +64,7 @@ def load_cohort_crops(path: Path) -> np.ndarray:
     """(K, 112, 112, 3) uint8 crops of a cohort file; CohortError when it is missing or malformed."""
     try:
         with np.load(path) as data:
-            crops = data["crops"]
+            crops: np.ndarray = data["crops"]
     except (OSError, KeyError, ValueError) as exc:
         raise CohortError(f"{path}: not a cohort file ({exc})") from exc
     if crops.ndim != 4 or crops.shape[1:] != (CROP_SIDE, CROP_SIDE, 3) or crops.dtype != np.uint8:

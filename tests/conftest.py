@@ -48,6 +48,17 @@ def pipeline():  # type: ignore[no-untyped-def]
     return FacePipeline.from_config()
 
 
+@pytest.fixture(scope="session")
+def cohort(pipeline):  # type: ignore[no-untyped-def]
+    """(1000, 128) impostor cohort embeddings by the FP32 embedder (`facefleet models cohort`, run by setup)."""
+    from models.cohort import cohort_path, pipeline_cohort
+
+    embeddings = pipeline_cohort(pipeline)
+    if embeddings is None:
+        pytest.fail(f"no impostor cohort at {cohort_path()}: run `facefleet models cohort` (scripts/setup.sh does)")
+    return embeddings
+
+
 class MosquittoProcess:
     """Start and stop a Mosquitto process on its config file; `start` returns once every port listens."""
 

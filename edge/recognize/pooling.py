@@ -13,9 +13,9 @@ from typing import Literal
 
 import numpy as np
 
-# An embedding far from the track's template splits the track only when its weight is at least the
-# template's best weight divided by this: a crop much worse than anything pooled is more likely a bad
-# alignment (a face turning to profile) than another person.
+# An embedding far from the track's template, of a face the boxes vouch for, is pooled only when its weight is
+# at least the template's best weight divided by this: a crop much worse than anything pooled is more likely a
+# bad alignment (a glance to profile) than a view worth keeping.
 TRUST_RATIO = 2.0
 
 Verdict = Literal["pool", "split", "outlier"]
@@ -56,16 +56,24 @@ def pool_weight(face_weight: np.ndarray, raw_norm: np.ndarray) -> np.ndarray:
     return weight
 
 
-def appearance_verdict(cosine: float, weight: float, template: PooledTemplate, gate: float) -> Verdict:
+def appearance_verdict(cosine: float, weight: float, template: PooledTemplate, gate: float,
+                       boxes_vouch: bool) -> Verdict:
     """How one embedding relates to a track's template.
 
+    Args:
+        boxes_vouch: the face's box continues the track's (overlap at least the tracker's
+            `appearance_check_iou`, no suspected cut, no refusal pending): then it is the same head, and a
+            face that looks different has turned; otherwise the face must look the same to continue it.
     Returns:
-        "pool": the same face (or no template yet): add it.
-        "split": a crop as good as the template's that disagrees with it, so someone else's face: refuse
-            the association, the face starts a new track (a track never carries two people).
-        "outlier": far from the template but a much poorer crop than it holds: keep the association (the
-            boxes still say it is this face), do not pool it.
+        "pool": the same face (or no template yet), or a crop as good as the template's of a face the boxes
+            vouch for (a head turning): add it.
+        "split": far from the template where the boxes do not vouch: refuse the association, the face starts
+            a new track (a track never carries two people; a box carried across a missed cut loses it here).
+        "outlier": far from the template, boxes vouching, a much poorer crop than the template holds (a
+            glance to profile, a bad alignment): keep the association, do not pool it.
     """
     if template.empty or cosine >= gate:
         return "pool"
-    return "split" if template.trusts(weight) else "outlier"
+    if not boxes_vouch:
+        return "split"
+    return "pool" if template.trusts(weight) else "outlier"

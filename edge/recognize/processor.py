@@ -55,11 +55,13 @@ def _convert(image: np.ndarray, code: int, buffer: np.ndarray | None) -> np.ndar
 
 @dataclass(frozen=True)
 class TrackSighting:
-    """One track's face in one frame: whether the track is active and the face could be embedded."""
+    """One track's face in one frame: whether the track is active, the face could be embedded, and its box
+    (x1, y1, x2, y2, frame pixels)."""
 
     track_id: int
     active: bool
     embeddable: bool
+    xyxy: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,8 @@ class PendingFrame:
     quality: FaceQuality
     iou: np.ndarray
     proposals: list[tuple[int, int]]
+    needs_check: np.ndarray  # (T, N) bool: track and face may pair only if the face looks like the track
+    suspect: bool  # a suspected cut: no track keeps a face it has not seen again
     due: np.ndarray  # (K,) indices of the faces to embed
     crops_rgb: np.ndarray  # (K, S, S, 3) their aligned crops
 
@@ -200,11 +204,13 @@ class CameraProcessor:
         quality = assess(gray, found.faces, self.config.min_embed_face_px, self.config.good_face_px)
         iou = iou_matrix(prediction.xyxy, found.faces.xyxy)
         proposals = greedy_match(iou, self.tracker_config.iou_match_threshold)
-        due = np.array(self._due(prediction, proposals, quality), np.int64)
+        needs_check = self._needs_check(prediction, iou, self.cuts.suspected)
+        due = np.array(self._due(prediction, proposals, quality, needs_check), np.int64)
         watch.lap("quality")
         crops = rec.pipeline.crops_of(rgb, found.faces.select(due))
         watch.lap("embed")
-        return PendingFrame(frame, rec, watch, cut, events, prediction, found, quality, iou, proposals, due, crops)
+        return PendingFrame(frame, rec, watch, cut, events, prediction, found, quality, iou, proposals,
+                            needs_check, self.cuts.suspected, due, crops)
 
     def finish(self, pending: PendingFrame, embeddings: EmbeddedFaces) -> FrameResult:
         """Everything after the embedder: association, pooling, identities, events."""
@@ -215,13 +221,15 @@ class CameraProcessor:
         embedded = _Embedded(pending.due, embeddings, face_weight, pool_weight(face_weight, embeddings.norms))
         iou, proposals, quality, events = pending.iou, pending.proposals, pending.quality, pending.events
         cosines = self._template_cosines(prediction, embedded)
-        allowed = self._appearance_gate(prediction, embedded, cosines, len(faces))
+        allowed = self._appearance_gate(prediction, embedded, cosines, pending.needs_check, pending.suspect)
         refused = {int(prediction.ids[row]) for row, face in proposals if allowed[row, face] == 0}
         update = self.tracker.update(faces, greedy_match(iou * allowed, self.tracker_config.iou_match_threshold))
         watch.lap("track")
-        events += self._apply(update, faces, embedded, cosines, prediction, refused, frame, rec)
+        events += self._apply(update, faces, embedded, cosines, prediction, pending.needs_check, refused, frame,
+                              rec)
         watch.lap("match")
-        sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]))
+        sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]),
+                                        tuple(float(v) for v in faces.xyxy[face]))  # type: ignore[arg-type]
                           for tid, face in update.assigned)
         return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, pending.cut, sightings,
                            pending.found.kind)
@@ -236,13 +244,23 @@ class CameraProcessor:
 
     # -- choosing what to embed ------------------------------------------------------------------------
 
+    def _needs_check(self, prediction: TrackPrediction, iou: np.ndarray, suspect: bool) -> np.ndarray:
+        """(T, N) bool: where the boxes do not vouch for a face (`edge.recognize.pooling.appearance_verdict`):
+        overlap under `appearance_check_iou`, a suspected cut, or a refusal still to be checked."""
+        check: np.ndarray = (iou < self.tracker_config.appearance_check_iou) | suspect
+        for row, track_id in enumerate(prediction.ids.tolist()):
+            state = self.tracks.get(track_id)
+            if state is not None and state.must_check:
+                check[row] = True
+        return check
+
     def _due(self, prediction: TrackPrediction, proposals: list[tuple[int, int]],
-             quality: FaceQuality) -> list[int]:
+             quality: FaceQuality, needs_check: np.ndarray) -> list[int]:
         """Face indices to embed this frame, most needed first, at most `max_embeds_per_frame`.
 
         A face is due when its (proposed) track is or becomes active and has no embedding yet (first ones
-        go first: every track gets its best face embedded early), must be checked after a refused
-        association, has not been embedded for `embed_every_frames`, or shows a clearly better face.
+        go first: every track gets its best face embedded early), must show that it looks like its track
+        (`_needs_check`), has not been embedded for `embed_every_frames`, or shows a clearly better face.
         """
         cfg = self.config
         ranked: list[tuple[int, int, int]] = []  # (priority, -age, face)
@@ -254,7 +272,7 @@ class CameraProcessor:
             weight = float(quality.weight[face])
             if state.template.empty:
                 ranked.append((0, -age, face))
-            elif state.must_check:
+            elif needs_check[row, face]:
                 ranked.append((1, -age, face))
             elif age >= cfg.embed_every_frames or weight > state.best_face_weight * (1 + cfg.quality_improvement):
                 ranked.append((2, -age, face))
@@ -272,21 +290,27 @@ class CameraProcessor:
         return cosines
 
     def _appearance_gate(self, prediction: TrackPrediction, embedded: _Embedded, cosines: np.ndarray,
-                         faces: int) -> np.ndarray:
-        """(T, N) 1 where a track may take a face, 0 where an embedded face is someone else's (`split`)."""
-        allowed = np.ones((len(prediction.ids), faces), np.float32)
+                         needs_check: np.ndarray, suspect: bool) -> np.ndarray:
+        """(T, N) 1 where a track may take a face, 0 where an embedded face is someone else's (`split`), or,
+        on a suspected cut, where a track that has a template could not see its face again (not embedded)."""
+        allowed = np.ones(needs_check.shape, np.float32)
         gate = self.config.appearance_gate
+        seen = set(embedded.index.tolist())
         for row, track_id in enumerate(prediction.ids.tolist()):
-            template = self.tracks[track_id].template
+            state = self.tracks[track_id]
+            if (suspect or state.must_check) and not state.template.empty:
+                allowed[row, [f for f in range(needs_check.shape[1]) if f not in seen]] = 0.0
             for k, face in enumerate(embedded.index.tolist()):
-                if appearance_verdict(float(cosines[row, k]), float(embedded.weight[k]), template, gate) == "split":
+                verdict = appearance_verdict(float(cosines[row, k]), float(embedded.weight[k]), state.template,
+                                             gate, boxes_vouch=not needs_check[row, face])
+                if verdict == "split":
                     allowed[row, face] = 0.0
         return allowed
 
     # -- applying the frame --------------------------------------------------------------------------------
 
     def _apply(self, update: TrackUpdate, faces: Faces, embedded: _Embedded, cosines: np.ndarray,
-               prediction: TrackPrediction, refused: set[int], frame: Frame,
+               prediction: TrackPrediction, needs_check: np.ndarray, refused: set[int], frame: Frame,
                rec: ModelGallery) -> list[TrackEventRecord]:
         """Update per-track state from the tracker's verdict and the embeddings; the frame's events."""
         ts = frame.ts
@@ -306,7 +330,7 @@ class CameraProcessor:
         started = set(update.started)
         for tid in started:
             self.tracks[tid].active = True
-        changes = self._pool(update, embedded, cosines, prediction, rec, ts)
+        changes = self._pool(update, embedded, cosines, prediction, needs_check, rec, ts)
         for tid in update.started:
             events.append(self._record("track_started", tid, ts, rec))
         for tid, change in changes:
@@ -320,7 +344,7 @@ class CameraProcessor:
         return events
 
     def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
-              rec: ModelGallery, ts: datetime) -> list[tuple[int, IdentityChange]]:
+              needs_check: np.ndarray, rec: ModelGallery, ts: datetime) -> list[tuple[int, IdentityChange]]:
         """Add each embedded face to its track's template (unless an outlier) and decide the identity."""
         track_of_face = {face: tid for tid, face in update.assigned}
         row_of_track = {int(t): row for row, t in enumerate(prediction.ids.tolist())}
@@ -337,9 +361,10 @@ class CameraProcessor:
             state.last_embed_frame = self._processed
             row = row_of_track.get(tid)
             cosine = float(cosines[row, k]) if row is not None else 1.0
-            weight = float(embedded.weight[k])
-            if appearance_verdict(cosine, weight, state.template, gate) != "pool":
+            vouch = row is None or not needs_check[row, face]
+            if appearance_verdict(cosine, float(embedded.weight[k]), state.template, gate, vouch) != "pool":
                 continue  # a poor crop far from the template: kept by the boxes, not by the evidence
+            weight = float(embedded.weight[k])
             state.must_check = False
             state.template.add(embedded.faces.embeddings[k], weight)
             state.best_face_weight = max(state.best_face_weight, float(embedded.face_weight[k]))

@@ -113,10 +113,12 @@ def frame_changes(clip: Path) -> np.ndarray:
     return np.array(distances, np.float32)
 
 
-def align_to_cuts(truth: ClipTruth, changes: np.ndarray, tolerance: int = 10,
-                  min_distance: float = 0.2) -> tuple[ClipTruth, list[BoundaryMove]]:
+def align_to_cuts(truth: ClipTruth, changes: np.ndarray, tolerance: int = 10, min_distance: float = 0.2,
+                  min_ratio: float = 4.0) -> tuple[ClipTruth, list[BoundaryMove]]:
     """Move each boundary between consecutive shots to the largest frame change within `tolerance` frames,
-    if that change is at least `min_distance` (a visible cut); the earlier shot then ends the frame before."""
+    if that change is a visible cut: at least `min_distance`, or `min_ratio` times the median change of
+    those frames (a cut between two shots of one room changes fewer colours); the earlier shot then ends the
+    frame before."""
     shots = [s.model_copy() for s in truth.shots]
     moves = []
     for i in range(1, len(shots)):
@@ -126,8 +128,9 @@ def align_to_cuts(truth: ClipTruth, changes: np.ndarray, tolerance: int = 10,
         lo, hi = max(prev.first + 1, cur.first - tolerance), min(cur.last, cur.first + tolerance, len(changes) - 1)
         if lo > hi:
             continue
-        at = lo + int(np.argmax(changes[lo:hi + 1]))
-        if at != cur.first and changes[at] >= min_distance:
+        window = changes[lo:hi + 1]
+        at = lo + int(np.argmax(window))
+        if at != cur.first and (changes[at] >= min_distance or changes[at] >= min_ratio * float(np.median(window))):
             moves.append(BoundaryMove(cur.first, at, float(changes[at])))
             shots[i - 1] = prev.model_copy(update={"frames": (prev.first, at - 1)})
             shots[i] = cur.model_copy(update={"frames": (at, cur.last)})

@@ -76,11 +76,13 @@ class ArtifactStore:
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
     def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
-                      max_templates: int = MAX_TEMPLATES, ignores: IgnoreEntries | None = None) -> ArtifactRecord:
+                      max_templates: int = MAX_TEMPLATES, ignores: IgnoreEntries | None = None,
+                      cohort: np.ndarray | None = None) -> ArtifactRecord:
         """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
 
         names: person id -> display name; dim: the model's embedding size (for an empty library);
-        ignores: ignore entries (ignored visitors) of the same model to carry.
+        ignores: ignore entries (ignored visitors) of the same model to carry; cohort: (K, D) impostor cohort
+        embeddings of the same model to carry (`facefleet.openset`), or None.
         """
         person_ids = sorted(set(found.person_ids.tolist()))
         position = {p: i for i, p in enumerate(person_ids)}
@@ -88,7 +90,7 @@ class ArtifactStore:
         vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
         gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
-                                labels, max_templates, ignores)
+                                labels, max_templates, ignores, cohort)
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
         return self._register(tmp, "gallery", version, found.model_id, dim, len(person_ids),

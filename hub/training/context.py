@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hub.training.evaluation import LfwBenchmark
 from models.registry import Preprocess
 
@@ -31,8 +33,10 @@ class CurrentModel:
 
 @dataclass(frozen=True)
 class RetrainContext:
-    """Where candidates go (`<output_dir>/<version>/`) and the LFW pairs the gate uses (None: held-out only)."""
+    """Where candidates go (`<output_dir>/<version>/`), the LFW pairs the gate uses (None: held-out only) and
+    the impostor cohort's (K, 112, 112, 3) crops that the release's gallery carries embedded (None: none)."""
 
     current: CurrentModel
     output_dir: Path
     lfw: LfwBenchmark | None = None
+    cohort_crops: np.ndarray | None = None

@@ -106,13 +106,16 @@ def _export_candidate(backbone: OnnxEmbedder, split: TrainingSplit, config: Trai
     return _Candidate(version, work, fp32, int8, export_diff)
 
 
-def _release_gallery(people: Sequence[PersonSamples], candidate: _Candidate, current: CurrentModel) -> Path:
-    """The gallery of every enrolled person embedded by the new model, written beside its files."""
+def _release_gallery(people: Sequence[PersonSamples], candidate: _Candidate, current: CurrentModel,
+                     cohort_crops: np.ndarray | None) -> Path:
+    """The gallery of every enrolled person embedded by the new model, with the impostor cohort embedded by
+    it too (when the hub has one), written beside its files."""
     embed = onnx_embed_fn(candidate.fp32, current.preprocess, current.embedding_dim)
     crops = np.concatenate([p.crops_rgb for p in people])
     labels = np.concatenate([np.full(len(p.crops_rgb), i) for i, p in enumerate(people)])
+    cohort = embed(cohort_crops) if cohort_crops is not None and len(cohort_crops) else None
     gallery = build_gallery(candidate.version, candidate.version, [p.person_id for p in people],
-                            [p.name or p.person_id for p in people], embed(crops), labels)
+                            [p.name or p.person_id for p in people], embed(crops), labels, cohort=cohort)
     return write_release(candidate.directory, candidate.version, candidate.fp32, candidate.int8, gallery).gallery
 
 
@@ -146,7 +149,7 @@ def retrain(people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: Tr
     gallery = None
     if decision.released:
         _announce(on_progress, "release", result, config.max_steps, start)
-        gallery = _release_gallery(people, candidate, current)
+        gallery = _release_gallery(people, candidate, current, context.cohort_crops)
     report = TrainingReport(
         version=candidate.version, released=decision.released, reasons=decision.reasons, checks=decision.checks,
         people=split.people, train_samples=len(split.train_labels), held_out_samples=len(split.held_out_labels),

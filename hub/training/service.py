@@ -31,6 +31,7 @@ from hub.training.dataset import PersonSamples, as_people, split_people
 from hub.training.evaluation import LfwBenchmark, load_lfw_benchmark
 from hub.training.jobs import JobStatus, TrainingJobs
 from hub.training.progress import ProgressCallback, TrainingReport
+from models.cohort import load_cohort_crops
 
 log = logging.getLogger(__name__)
 TRAINING_EXTRA = "retraining needs the hub's `training` extra (torch): pip install 'facefleet[hub,training]'"
@@ -78,8 +79,9 @@ class HubTraining:
         people = as_people(self.people())
         split_people(people, config.held_out_fraction, config.min_people, config.min_samples_per_person,
                      config.seed)
+        cohort = self.settings.cohort_path
         context = RetrainContext(self.models.current_model(), self.settings.data_dir / "training",
-                                 self._lfw_benchmark())
+                                 self._lfw_benchmark(), load_cohort_crops(cohort) if cohort.exists() else None)
 
         def run(on_progress: ProgressCallback, cancel: threading.Event) -> TrainingReport:
             from hub.training.retrain import retrain  # torch: imported when a job starts

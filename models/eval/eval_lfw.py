@@ -10,9 +10,11 @@ from typing import Literal
 import numpy as np
 
 from models.artifacts import sha256_file
+from models.cohort import pipeline_cohort
 from models.engines.ort_providers import OnnxRuntimeConfig
 from models.eval.eval_openset import evaluate_open_set, format_open_set
 from models.eval.lfw import LfwPairs, cache_key, crops_for_images, read_pairs
+from models.eval.openset_tracks import NamingRules, evaluate_tracks, format_tracks, lfw_tracks
 from models.eval.verification import VerificationMetrics, kfold_verification
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_cache_dir
@@ -90,11 +92,12 @@ def format_report(label: str, report: LfwReport) -> str:
 
 def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] = ("fp32",),
                  model_dir: Path | None = None, plot: Path | None = None, limit_folds: int = 10,
-                 flip_average: bool = False, open_set_threshold: float | None = None) -> dict[str, LfwReport]:
+                 flip_average: bool = False, rules: NamingRules | None = None) -> dict[str, LfwReport]:
     """Evaluate the whole pipeline (detector and embedder) at each precision; one ROC plot for all.
 
-    With `open_set_threshold` (the agent's naming threshold) the open-set identification figures
-    (`models.eval.eval_openset`) follow each precision's verification line.
+    With `rules` (the agent's naming rules) the open-set identification figures of single photos
+    (`models.eval.eval_openset`, at the fixed threshold) and of tracks under both rules
+    (`models.eval.openset_tracks`, when the impostor cohort exists) follow each precision's line.
     """
     reports: dict[str, LfwReport] = {}
     for precision in precisions:
@@ -104,9 +107,14 @@ def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] 
         label = f"{config.embedder_model} {precision}{' +flip' if flip_average else ''}"
         reports[label] = evaluate(pipeline, lfw_dir, None if limit_folds >= 10 else limit_folds, tag=precision)
         print(format_report(label, reports[label]), flush=True)
-        if open_set_threshold is not None:
-            open_set = evaluate_open_set(pipeline, lfw_dir, open_set_threshold, tag=precision)
+        if rules is not None:
+            open_set = evaluate_open_set(pipeline, lfw_dir, rules.fixed.threshold, tag=precision)
             print("\n".join(format_open_set(label, open_set)), flush=True)
+            cohort = pipeline_cohort(pipeline, model_dir)
+            if cohort is not None:
+                tracks = lfw_tracks(pipeline, lfw_dir, tag=precision)
+                sizes = evaluate_tracks(tracks, cohort, rules)
+                print("\n".join(format_tracks(label, tracks, sizes, rules.stranger_track_far)), flush=True)
     if len(reports) == 2:
         (a, ra), (b, rb) = reports.items()
         print(f"{b} - {a}: {100 * (rb.metrics.accuracy - ra.metrics.accuracy):+.2f} points")

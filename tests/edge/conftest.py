@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -32,9 +33,9 @@ def fast_pipeline() -> FacePipeline:
 
 
 @pytest.fixture(scope="session")
-def lfw_gallery(fast_pipeline: FacePipeline) -> Gallery:
-    """Enrolled people from LFW photos 1-4 (the videos use photo 10)."""
-    return enrolled_gallery(fast_pipeline, LFW, range(1, 5), version="1")
+def lfw_gallery(fast_pipeline: FacePipeline, cohort: np.ndarray) -> Gallery:
+    """Enrolled people from LFW photos 1-4 (the videos use photo 10), with the impostor cohort."""
+    return enrolled_gallery(fast_pipeline, LFW, range(1, 5), version="1", cohort=cohort)
 
 
 @pytest.fixture(scope="session")

@@ -69,8 +69,10 @@ def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], 
     return segments
 
 
-def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1") -> Gallery:
-    """Templates of the enrolled people from the given photo numbers (not the ones in the video)."""
+def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1",
+                     cohort: np.ndarray | None = None) -> Gallery:
+    """Templates of the enrolled people from the given photo numbers (not the ones in the video), and the
+    impostor cohort's embeddings when given (as the hub's galleries carry them)."""
     samples, labels = [], []
     for p, name in enumerate(ENROLLED.values()):
         for n in numbers:
@@ -80,4 +82,4 @@ def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version:
                 samples.append(analysis.embeddings[i])
                 labels.append(p)
     return build_gallery(version, pipeline.model_id, list(ENROLLED), [n.replace("_", " ") for n in ENROLLED.values()],
-                         np.stack(samples), np.array(labels))
+                         np.stack(samples), np.array(labels), cohort=cohort)

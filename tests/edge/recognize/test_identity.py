@@ -70,19 +70,35 @@ def test_pool_weight_is_quality_times_norm() -> None:
     np.testing.assert_allclose(pool_weight(np.array([0.5, 1.0]), np.array([10.0, 4.0])), [5.0, 4.0])
 
 
-@pytest.mark.parametrize(("cosine", "weight", "pooled", "verdict"), [
-    (0.1, 5.0, [], "pool"),  # empty track: the first embedding always pools
-    (0.8, 5.0, [5.0], "pool"),  # the same face
-    (0.1, 5.0, [5.0], "split"),  # as good a crop as the template's, and someone else: a new track
-    (0.1, 20.0, [5.0], "split"),  # a far better crop that disagrees is still someone else
-    (0.1, 1.0, [5.0], "outlier"),  # a far poorer crop (profile, bad alignment): not pooled, track kept
-    (0.3, 5.0, [5.0], "pool"),  # exactly at the gate counts as the same face
+@pytest.mark.parametrize(("cosine", "weight", "pooled", "vouch", "verdict"), [
+    (0.1, 5.0, [], False, "pool"),  # empty track: the first embedding always pools
+    (0.8, 5.0, [5.0], False, "pool"),  # the same face
+    (0.3, 5.0, [5.0], False, "pool"),  # exactly at the gate counts as the same face
+    # the boxes do not vouch (low overlap, a suspected cut): a face that looks different is someone else
+    (0.1, 5.0, [5.0], False, "split"),
+    (0.1, 20.0, [5.0], False, "split"),  # a far better crop that disagrees is still someone else
+    (0.1, 1.0, [5.0], False, "split"),  # a poor crop cannot vouch for itself either
+    # the boxes vouch (the same head moving on): a face that looks different has turned
+    (0.1, 5.0, [5.0], True, "pool"),  # as good a view as the template's: pooled, the track goes on
+    (0.1, 1.0, [5.0], True, "outlier"),  # a far poorer crop (a glance to profile): kept, not pooled
 ])
-def test_appearance_verdict(cosine: float, weight: float, pooled: list[float], verdict: str) -> None:
+def test_appearance_verdict(cosine: float, weight: float, pooled: list[float], vouch: bool, verdict: str) -> None:
     template = PooledTemplate(2)
     for w in pooled:
         template.add(unit(1, 0), w)
-    assert appearance_verdict(cosine, weight, template, gate=0.3) == verdict
+    assert appearance_verdict(cosine, weight, template, gate=0.3, boxes_vouch=vouch) == verdict
+
+
+def test_a_suspected_cut_is_flagged_but_does_not_cut() -> None:
+    """A change of 0.19 that stands out from a steady scene (the sitcom's cut between two shots of one kitchen)."""
+    base = np.full((90, 160, 3), (60, 90, 120), np.uint8)
+    other = base.copy()
+    other[:, :40] = (20, 160, 40)  # a quarter of the frame turns another colour
+    detector = ShotCutDetector(threshold=0.3, ratio=3.0)
+    flags = [(detector.update(f), detector.suspected) for f in [base] * 5 + [other, other]]
+    assert flags[5] == (False, True), "suspected, not cut"
+    assert flags[6] == (False, False), "the next frame of the new picture is neither"
+    assert not any(s for _, s in flags[:5])
 
 
 # -- the track's identity ----------------------------------------------------------------------------------

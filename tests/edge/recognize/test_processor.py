@@ -95,20 +95,49 @@ def test_an_empty_gallery_leaves_every_track_unknown(fast_pipeline: FacePipeline
     assert ended(events)[0].identity.embeddings >= 1, "still embedded: the template is kept for the hub"
 
 
-def test_a_face_swapped_in_place_starts_a_new_track(fast_pipeline: FacePipeline,
-                                                    powell: tuple[Gallery, np.ndarray]) -> None:
-    """No cut (the plain background stays) and the same box, but the face in it becomes someone else's:
-    the appearance gate refuses the association and the new face gets its own track."""
-    gallery, patch = powell
+def shifted_frame(patch: np.ndarray, i: int, dx: int, paint: bool = False) -> Frame:
+    """One patch at x = 10 + dx on the grey frame; `paint`: the left 60 columns of the background turn green
+    (a quarter of the frame's colours change: a suspected cut, not a cut)."""
+    image = np.full((240, 320, 3), 96, np.uint8)
+    if paint:
+        image[:, :60] = (40, 160, 40)
+    image[60:60 + len(patch), 10 + dx:10 + dx + len(patch)] = patch
+    return Frame("cam", image, T0 + timedelta(seconds=i / 25), i)
+
+
+def swap(fast_pipeline: FacePipeline, gallery: Gallery, patch: np.ndarray, dx: int,
+         paint: bool) -> tuple[dict[int, str | None], list[TrackEventRecord]]:
+    """Powell for 10 frames, then Schroeder from frame 10 at `dx` pixels to the right (and `paint`)."""
     other = face_patch(lfw_image(LFW, "Gerhard_Schroeder", 10), 130)
     processor = processor_for(fast_pipeline, gallery, embed_every_frames=2)
-    events = show(processor, [patch], range(10)) + show(processor, [other], range(10, 24))
+    events = [e for i in range(10) for e in processor.process(shifted_frame(patch, i, 0)).events]
+    events += [e for i in range(10, 24) for e in processor.process(shifted_frame(other, i, dx, paint)).events]
     events += processor.end_all(T0 + timedelta(seconds=1))
-    names = {e.track_id: e.identity.person_id for e in ended(events)}
-    assert len(names) == 2, f"one track per person, got {names}"
-    assert set(names.values()) == {"powell", None}
+    return {e.track_id: e.identity.person_id for e in ended(events)}, events
+
+
+@pytest.mark.parametrize(("dx", "paint", "why"), [
+    (45, False, "the new face overlaps the old box by 0.49: the boxes alone do not vouch, the face must agree"),
+    (60, False, "overlap 0.37, as the box carried across the sitcom's missed cut (0.33)"),
+    (0, True, "the same box, on a frame whose colours changed like a cut, though too little to be one"),
+])
+def test_someone_else_where_the_boxes_do_not_vouch_starts_a_new_track(
+        fast_pipeline: FacePipeline, powell: tuple[Gallery, np.ndarray], dx: int, paint: bool, why: str) -> None:
+    gallery, patch = powell
+    names, events = swap(fast_pipeline, gallery, patch, dx, paint)
+    assert len(names) == 2 and set(names.values()) == {"powell", None}, why
     assert not any(e.type == "identity_changed" and e.identity.person_id is None for e in events), \
         "Powell's track never turned into the stranger's"
+
+
+def test_a_face_that_changes_where_the_boxes_vouch_keeps_its_track(
+        fast_pipeline: FacePipeline, powell: tuple[Gallery, np.ndarray]) -> None:
+    """The same box, a steady frame: the boxes vouch for the face (a head turning), so the track goes on, and
+    its name is dropped as the new views outweigh the ones that matched."""
+    gallery, patch = powell
+    names, events = swap(fast_pipeline, gallery, patch, 0, False)
+    assert len(names) == 1 and list(names.values()) == [None]
+    assert [e.identity.person_id for e in events if e.type == "identity_changed"] == [None]
 
 
 def test_cameras_embedded_together_give_what_each_alone_gives(fast_pipeline: FacePipeline,
