@@ -32,7 +32,8 @@ class VideoEval:
 
 def run_video_eval(clip: Path, truth_path: Path, people: Path, pipeline_config: PipelineConfig,
                    tracker: TrackerConfig, recognition: RecognitionConfig, detection: ScheduleConfig,
-                   peer: bool = True) -> VideoEval:
+                   peer: bool = True, peer_frames: int | None = None) -> VideoEval:
+    """peer_frames: run the peer on the first this many frames only (its columns cover the shots within)."""
     truth, moves = align_to_cuts(load_truth(truth_path), frame_changes(clip))
     pipeline = FacePipeline.from_config(pipeline_config)
     enrolled = enroll_folder(pipeline, people, cohort=pipeline_cohort(pipeline, pipeline_config.model_dir))
@@ -40,7 +41,7 @@ def run_video_eval(clip: Path, truth_path: Path, people: Path, pipeline_config: 
     result, error = None, None
     if peer:
         try:
-            run = run_peer(clip, people)
+            run = run_peer(clip, people, peer_frames)
             scores, wrong_frames = score_peer(run, truth, replay.fps)
             result = (run, scores, wrong_frames)
         except PeerUnavailable as exc:
@@ -82,10 +83,15 @@ def format_eval(ev: VideoEval) -> list[str]:
     if ev.peer:
         run, scores, wrong_frames = ev.peer
         named = sum(p.outcome == "named" for p in scores)
-        wrong_shots = sum(1 for s in ev.truth.shots if any(
+        covered = [s for s in ev.truth.shots if s.last < len(run.names)]
+        wrong_shots = sum(1 for s in covered if any(
             n is not None and n not in s.enrolled for f in run.names[s.first:s.last + 1] for n in f))
-        lines.append(f"face_recognition: people named in {named} of {len(scores)} (shot, person); shots with a "
-                     f"wrong name {wrong_shots} ({wrong_frames} frames); {run.fps:.1f} fps")
+        ours = {(p.shot, p.person) for p in scores}
+        agent_named = sum(p.outcome == "named" for p in ev.score.people if (p.shot, p.person) in ours)
+        span = "" if len(covered) == len(ev.truth.shots) else (
+            f" (first {len(run.names)} frames, {len(covered)} shots: the agent named {agent_named} of them)")
+        lines.append(f"face_recognition: people named in {named} of {len(scores)} (shot, person){span}; shots with "
+                     f"a wrong name {wrong_shots} ({wrong_frames} frames); {run.fps:.1f} fps")
     elif ev.peer_error:
         lines.append(f"face_recognition: not run ({ev.peer_error})")
     return lines

@@ -41,7 +41,8 @@ _SCALE = 1.0 / 128.0
 class DetectorConfig(BaseModel):
     """MTCNN settings.
 
-    min_face_px: smallest face searched for; smaller values add pyramid levels (slower, more small faces).
+    min_face_px: smallest face searched for and reported (full and region searches alike); smaller values
+        add pyramid levels (slower, more small faces).
     thresholds: P-Net, R-Net, O-Net face probability needed to pass each stage; higher means fewer false
         faces and more missed ones.
     scale_factor: pyramid step; closer to 1 finds more faces at more cost.
@@ -217,7 +218,9 @@ class MtcnnDetector:
         return squares
 
     def _output(self, image: np.ndarray, boxes: np.ndarray) -> Faces:
-        """Stage 3: O-Net gives the final score, box and 5 landmarks."""
+        """Stage 3: O-Net gives the final score, box and 5 landmarks. Faces whose final box is smaller than
+        `min_face_px` (its shorter side) are dropped: the pyramid starts at that size, but R-Net's and O-Net's
+        box regression can shrink a candidate well below it (17 px faces at `min_face_px` 40)."""
         boxes, (reg, points, prob) = self._crop_and_run(self.onet, image, boxes, 48)
         passed = prob[:, 1] > self.config.thresholds[2]
         boxes, score, reg, points = boxes[passed], prob[passed, 1], reg[passed], points[passed]
@@ -227,6 +230,8 @@ class MtcnnDetector:
         landmarks = np.stack([xs, ys], axis=2)
         boxes = regress(boxes, reg)
         keep = nms(boxes, score, 0.7, method="min")
+        sides = np.minimum(boxes[keep, 2] - boxes[keep, 0], boxes[keep, 3] - boxes[keep, 1])
+        keep = keep[sides >= self.config.min_face_px]
         return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32),
                      landmarks[keep].astype(np.float32))
 

@@ -80,3 +80,23 @@ def test_same_faces_as_facenet_pytorch(pipeline, shared_data) -> None:
         theirs = np.asarray(reference.detect(rgb)[0], np.float32).reshape(-1, 4)
         assert len(ours) == len(theirs), name
         assert (iou_matrix(ours, theirs).max(axis=1) > 0.8).all(), name
+
+
+@pytest.mark.parametrize("min_face_px", [40, 60])
+def test_min_face_px_holds_in_full_and_region_searches(pipeline, shared_data, min_face_px: int) -> None:
+    """A frame of the 1080p crowd (faces of 40-150 px): the smallest face reported, by the whole pyramid and
+    by the search around the faces it found, is at least `min_face_px` (box regression used to shrink
+    candidates below it: 17 px faces at 40)."""
+    from models.detect.mtcnn import DetectorConfig, MtcnnDetector
+
+    capture = cv2.VideoCapture(str(shared_data / "clips" / "crowd_1080p.mp4"))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+    base = pipeline.detector
+    detector = MtcnnDetector(base.pnet, base.rnet, base.onet, DetectorConfig(min_face_px=min_face_px), base.cpu)
+    full = detector.detect(rgb)
+    regions = detector.detect_in_regions(rgb, full.xyxy)
+    assert len(full) >= 3 and len(regions) >= 3
+    assert full.size_px.min() >= min_face_px and regions.size_px.min() >= min_face_px
