@@ -32,10 +32,12 @@ from edge.frame_loop import EventSink
 from edge.recognize.events import TrackEventRecord
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import STAGES, CameraProcessor, embed_together
-from facefleet.gallery import Gallery
+from facefleet.gallery import Gallery, build_gallery
+from models.cohort import pipeline_cohort
 from models.detect.mtcnn import DetectorConfig
 from models.detect.schedule import ScheduleConfig
 from models.engines.ort_providers import OnnxRuntimeConfig
+from models.imageio import load_image
 from models.pipeline import FacePipeline, PipelineConfig
 
 RESOLUTION_WH = (640, 360)
@@ -94,17 +96,35 @@ class Throughput:
     faces: float
 
 
-def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig) -> CameraProcessor:
-    holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
+def bench_gallery(data: Path, pipeline: FacePipeline, people: int) -> Gallery:
+    """A gallery of `people` LFW people from their photo 1 (the scenes' people first, then others with several
+    photos), with the impostor cohort when there is one; empty for 0 people."""
+    if people <= 0:
+        return Gallery.empty(pipeline.model_id, pipeline.embedder.dim)
+    lfw = data / "lfw" / "images_deepfunneled"
+    others = sorted(p.name for p in lfw.iterdir() if p.name not in BENCH_PEOPLE and (p / f"{p.name}_0002.jpg").exists())
+    names, embeddings = [], []
+    for name in [*BENCH_PEOPLE, *others][:people]:
+        analysis = pipeline.analyze(load_image(lfw / name / f"{name}_0001.jpg"))
+        if len(analysis.faces):
+            names.append(name)
+            embeddings.append(analysis.embeddings[analysis.faces.nearest_centre((250, 250))])
+    return build_gallery("bench", pipeline.model_id, names, names, np.stack(embeddings), np.arange(len(names)),
+                         cohort=pipeline_cohort(pipeline))
+
+
+def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig, gallery: Gallery) -> CameraProcessor:
+    holder = ModelGalleryHolder(ModelGallery(pipeline, gallery))
     return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), detection)
 
 
 def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], detection: ScheduleConfig,
-               cameras: int = 1) -> Throughput:
+               cameras: int = 1, gallery: Gallery | None = None) -> Throughput:
     """Run `cameras` processors over the frames, every frame to each camera, as the agent's frame loop
     does a round (one inference thread; the cameras' faces embedded in one batch); fps is per camera. The
-    first frame warms up and is not counted."""
-    processors = [_processor(pipeline, f"bench{c}", detection) for c in range(cameras)]
+    first frame warms up and is not counted. gallery: matched against (default: an empty one)."""
+    gallery = gallery or Gallery.empty(pipeline.model_id, pipeline.embedder.dim)
+    processors = [_processor(pipeline, f"bench{c}", detection, gallery) for c in range(cameras)]
     totals, faces, n, busy, cpu = dict.fromkeys(STAGES, 0.0), 0, 0, 0.0, 0.0
     for i, image in enumerate(frames, start=1):
         start, cpu_start = time.perf_counter(), time.process_time()
@@ -252,7 +272,9 @@ def _print_table_row(label: str, run: Throughput) -> None:
 
 def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: str = "mosquitto",
               precision: str = "fp32", latency_frames: int = 500, json_path: Path | None = None,
-              full_every_frames: int = ScheduleConfig().full_every_frames) -> dict[str, float]:
+              full_every_frames: int = ScheduleConfig().full_every_frames, gallery_people: int = 0) -> dict[str, float]:
+    """gallery_people: the processors match against a gallery of this many LFW people (the scenes' people
+    among them) with the impostor cohort; 0: an empty gallery (nothing is matched)."""
     config = PipelineConfig(detector=DetectorConfig(min_face_px=min_face_px),
                             backend=OnnxRuntimeConfig(precision="int8" if precision == "int8" else "fp32"))
     pipeline = FacePipeline.from_config(config)
@@ -263,15 +285,17 @@ def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: st
     print(f"  {'scenario':24s} {'found':>6} {'fps':>7} {'ms/frame':>9} {'cpu ms':>7}  "
           + " ".join(f"{s:>8}" for s in STAGES))
     background = faceless_background(data, pipeline)
+    gallery = bench_gallery(data, pipeline, gallery_people)
+    print(f"  gallery: {len(gallery.person_ids)} people, cohort {len(gallery.cohort)}")
     figures: dict[str, float] = {}
     for faces, key in ((0, "fps_640x360_0faces"), (1, "fps_640x360_1face"), (5, "fps_640x360_5faces")):
-        run = throughput(pipeline, make_scene(data, background, faces, frames), detection)
+        run = throughput(pipeline, make_scene(data, background, faces, frames), detection, gallery=gallery)
         _print_table_row(f"640x360, {faces} face(s)", run)
         figures[key] = round(run.fps, 2)
-    run = throughput(pipeline, make_scene(data, background, 1, frames), detection, cameras=2)
+    run = throughput(pipeline, make_scene(data, background, 1, frames), detection, cameras=2, gallery=gallery)
     _print_table_row("2 cameras 640x360, 1 face", run)
     figures["fps_two_cameras_each"] = round(run.fps, 2)
-    run = throughput(pipeline, crowd_frames(data, frames), detection)
+    run = throughput(pipeline, crowd_frames(data, frames), detection, gallery=gallery)
     _print_table_row("1920x1080 crowd clip", run)
     figures["fps_1080p_crowd"] = round(run.fps, 2)
     if not (shutil.which(mosquitto) or Path("/usr/sbin/mosquitto").exists()):

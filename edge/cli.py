@@ -48,7 +48,7 @@ def _bench(args: argparse.Namespace) -> int:
 
     run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
               precision=args.precision, latency_frames=args.latency_frames, json_path=args.json,
-              full_every_frames=args.full_every_frames)
+              full_every_frames=args.full_every_frames, gallery_people=args.gallery_people)
     return 0
 
 
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="onnxruntime CPU precision")
     bench.add_argument("--latency-frames", type=int, default=500, help="frames of the latency runs (25 fps)")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    bench.add_argument("--gallery-people", type=int, default=0, help="match against a gallery of this many LFW "
+                       "people (the scenes' among them) with the impostor cohort; 0: an empty gallery")
     bench.add_argument("--full-every-frames", type=int, default=ScheduleConfig().full_every_frames,
                        help="the agent's detection.full_every_frames (1: the whole detector on every frame)")
     bench.set_defaults(func=_bench)
