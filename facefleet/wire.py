@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION: Literal[1] = 1
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEVICE_ID_PATTERN = re.compile(_ID)
+# Agents make event ids as uuid4 hex (32 characters). Ids from outside never name a file, and this alphabet
+# keeps them from ever looking like one: no '/', no '.', nothing outside ASCII letters, digits, '_' and '-'.
+EVENT_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
 # Bounds a reader enforces before and while parsing. The edge's best-face crops are 112x112 JPEGs of about
 # 5 KB; 64 KiB decoded leaves room for any quality setting and keeps a hostile 5 MB crop out of memory.
 MAX_CROP_BYTES = 64 * 1024
@@ -117,7 +120,8 @@ class TrackEvent(_Payload):
     see order and gaps.
     """
 
-    event_id: str = Field(min_length=8, max_length=64)
+    event_id: str = Field(pattern=EVENT_ID_PATTERN.pattern, description="8-64 of [0-9A-Za-z_-]; agents send "
+                                                                         "uuid4 hex")
     seq: int = Field(ge=1)
     type: EventType
     device_id: str = Field(pattern=_ID)

@@ -113,8 +113,9 @@ class HubMqtt:
             self._dispatch(kind, device_id, payload)
         except Refused as exc:
             self.refusals.refuse(kind, device_id, exc, payload)
-        except Exception:  # a bad message must not kill the network thread
-            log.exception("handling a message on %s failed", message.topic)
+        except Exception as exc:  # a bad message must not kill the network thread, nor flood the log
+            failed = Refused("error", f"handling it failed: {type(exc).__name__}: {exc}"[:300])
+            self.refusals.refuse(kind, device_id, failed, payload, cause=exc)
 
     def _dispatch(self, kind: Kind, device_id: str, payload: bytes) -> None:
         """Hand one message from `device_id` (the topic's) to its handler; raises `Refused`."""

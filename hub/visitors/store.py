@@ -6,6 +6,10 @@ different models never meet (each model has its own centres, and a template whos
 model's is refused). The centres live in memory (one (V, D) sum per model), rebuilt from the database
 whenever tracks move between visitors. Crops are written before their row and removed if the row is not
 committed; `hub.visitors.maintenance.recover` removes files a crash left without a row.
+
+A crop's file is named by an id the hub makes (`crop_file`), never by the device's `event_id`, is created
+exclusively (never over an existing file), and every path read or removed is checked to resolve inside
+`crops_dir`: rows from before this rule whose name leads elsewhere are treated as having no crop.
 """
 
 from __future__ import annotations
@@ -139,13 +143,21 @@ class VisitorStore:
     def _write_crop(self, track: EndedTrack) -> str | None:
         if track.crop_jpeg is None:
             return None
-        name = f"{track.event_id}.jpg"
-        (self.crops_dir / name).write_bytes(track.crop_jpeg)
+        name = f"{uuid.uuid4().hex}.jpg"
+        with open(self.crops_dir / name, "xb") as file:
+            file.write(track.crop_jpeg)
         return name
 
+    def inside(self, crop_file: str | None) -> Path | None:
+        """The path of a stored crop file name when it resolves inside `crops_dir`, else None."""
+        if not crop_file:
+            return None
+        path = (self.crops_dir / crop_file).resolve()
+        return path if path.parent == self.crops_dir.resolve() else None
+
     def unlink(self, crop_file: str | None) -> None:
-        if crop_file:
-            (self.crops_dir / crop_file).unlink(missing_ok=True)
+        if (path := self.inside(crop_file)) is not None:
+            path.unlink(missing_ok=True)
 
     def trim_crops(self, visitor_id: str | None) -> None:
         """Keep the crops of a visitor's `crops_per_visitor` sharpest tracks; the others keep their template."""
@@ -210,9 +222,10 @@ class VisitorStore:
     def crop_path(self, event_id: str) -> Path:
         with self.hub_db.read() as db:
             row = db.execute("SELECT crop_file FROM ended_tracks WHERE event_id = ?", [event_id]).fetchone()
-        if row is None or row[0] is None:
+        path = self.inside(row[0]) if row is not None else None
+        if path is None:
             raise NotFoundError(f"no crop kept for track {event_id}")
-        return self.crops_dir / str(row[0])
+        return path
 
     def best_crops(self, visitor_id: str, count: int) -> list[tuple[str, bytes]]:
         """(event id, JPEG) of a visitor's sharpest kept crops, at most `count`."""
@@ -220,7 +233,8 @@ class VisitorStore:
         with self.hub_db.read() as db:
             rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
                                  IS NOT NULL ORDER BY sharpness DESC LIMIT ?""", [visitor_id, count]).fetchall()
-        return [(r[0], (self.crops_dir / r[1]).read_bytes()) for r in rows if (self.crops_dir / r[1]).exists()]
+        paths = [(r[0], self.inside(r[1])) for r in rows]
+        return [(event_id, path.read_bytes()) for event_id, path in paths if path is not None and path.exists()]
 
     # a user's decisions -------------------------------------------------------------------------------
     def merge(self, keep_id: str, other_id: str) -> Visitor:
