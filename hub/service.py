@@ -67,8 +67,7 @@ class Hub:
         self.db = HubDb(settings.database_target)
         self.db.migrate()
         self.tokens = TokenStore(self.db)
-        if settings.admin_token is not None:
-            self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
+        self.tokens.set_environment_admin(settings.admin_token.get_secret_value() if settings.admin_token else None)
         self.embedding_store = EmbeddingStore(self.db)
         self.library = Library(self.db, settings.data_dir / "samples", self.embedding_store)
         self.search_index = LibraryIndex(self.embedding_store, settings.search)
