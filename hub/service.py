@@ -33,7 +33,7 @@ from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
 from hub.visitors.enrolling import enroll_crops
 from hub.visitors.ignores import ignore_entries
-from hub.visitors.intake import VisitorIntake
+from hub.visitors.intake import IntakeThread, VisitorIntake
 from hub.visitors.metrics import VisitorCollector
 from hub.visitors.store import VisitorStore
 from hub.visitors.suggestions import Suggestions
@@ -85,8 +85,10 @@ class Hub:
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
         self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
-        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness)
+        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness,
+                                       settings.visitors.match_threshold, lambda: self.models.pipeline)
         self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
+        self.visitor_thread = IntakeThread(self.visitors)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
@@ -150,9 +152,9 @@ class Hub:
 
     def _on_event(self, event: TrackEvent) -> None:
         """A track event from MQTT, checked against its topic: the live view keeps it (dropping repeats),
-        the visitor intake stores a new one."""
+        the visitor intake stores a new one on its own thread."""
         if self.events.add(event):
-            self.visitors.on_event(event)
+            self.visitor_thread.submit(event)
             self.home_assistant.track_event(event)
 
     def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
@@ -233,6 +235,7 @@ class Hub:
             )
         self.reembedder.resume()
         self.visitors.start()
+        self.visitor_thread.start()
         await asyncio.to_thread(self.search_index.rebuild)
         self.home_assistant.start(self.library.people, self.devices.registered)
         if reason := training_unavailable():
@@ -264,4 +267,5 @@ class Hub:
         self.reembedder.stop(timeout_s=30.0)  # a running re-embedding resumes at the next start
         if self.mqtt is not None:
             self.mqtt.stop()
+        self.visitor_thread.stop(timeout_s=30.0)  # after the link: no event arrives any more
         self.db.close()

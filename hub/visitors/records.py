@@ -82,6 +82,17 @@ def _crop(b64: str | None) -> tuple[bytes | None, float]:
     return jpeg, sharpness(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
 
 
+def crop_rgb(jpeg: bytes, size: int) -> np.ndarray | None:
+    """A stored track crop (JPEG) as the embedder takes it: (size, size, 3) RGB uint8; None when it does not
+    decode. The agents' crops are aligned faces of that size already; any other is scaled to it."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 class TrackRecord(TrackBase):
     """A stored ended track (without its template); `visitor_id` None for a named track."""
 
