@@ -212,6 +212,12 @@ class HubDb:
             applied.append(name)
         return applied
 
+    def checkpoint(self) -> None:
+        """Move what the write-ahead log holds into the database file and empty the log (SQLite; a no-op on
+        PostgreSQL): after a deletion, the deleted rows' old pages no longer sit in the log."""
+        with self.lock:
+            self.db.checkpoint()
+
     def close(self) -> None:
         with self.lock:
             self.db.close()

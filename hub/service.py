@@ -60,6 +60,22 @@ class HomeAssistantFollower:
         self.home_assistant.person_removed(person_id)
 
 
+@dataclass(frozen=True)
+class LiveViewFollower:
+    """The live view's recent events forget a deleted person (events that carried their name and face)."""
+
+    events: RecentEvents
+
+    def person_changed(self, person_id: str) -> None:
+        """The events keep the name the agent reported: nothing to do."""
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        """Nothing to do."""
+
+    def person_removed(self, person_id: str) -> None:
+        self.events.forget_person(person_id)
+
+
 class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
@@ -74,7 +90,6 @@ class Hub:
         self.signing_key = load_or_create_key(settings.key_path)
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
-        self.deletions = Deletions(self.db, self.library, self.artifacts.root)
         self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
                                 self.artifacts, self.embedding_store, settings.data_dir / "training")
         self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
@@ -85,6 +100,7 @@ class Hub:
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
         self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
+        self.deletions = Deletions(self.db, self.library, self.artifacts.root, self.visitor_store)
         self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness,
                                        settings.visitors.match_threshold, lambda: self.models.pipeline)
         self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
@@ -105,6 +121,7 @@ class Hub:
         # the library commits, then the 1:N index and Home Assistant follow (whichever path wrote: an upload,
         # a deletion, a named visitor, an accepted suggestion, "not this person")
         self.library.followers.append(self.search_index)
+        self.library.followers.append(LiveViewFollower(self.events))
         if settings.home_assistant.enabled:  # otherwise a person change would be read back for nothing
             self.library.followers.append(HomeAssistantFollower(self.library, self.home_assistant))
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)

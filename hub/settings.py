@@ -104,8 +104,9 @@ class SuggestConfig(_Strict):
 
     A track qualifies when the agent's cosine to the person is at least `min_confidence` (well above the
     agents' naming threshold), the hub's own embedding of the crop reaches the person at
-    `visitors.match_threshold` and puts them first by `min_margin` over anyone else, it pooled `min_frames` embeddings, its liveness shows natural motion (`min_liveness`), its crop
-    is sharp enough to enroll, and no other name ever came up for it. Higher bounds offer fewer, safer crops.
+    `visitors.match_threshold` and puts them first by `min_margin` over anyone else, it pooled
+    `min_frames` embeddings, its liveness shows natural motion (`min_liveness`), its crop is sharp enough
+    to enroll, and no other name ever came up for it. Higher bounds offer fewer, safer crops.
     auto_accept: accept qualifying crops without a click, at most `auto_accept_per_day` per person per day
         (never past `enroll.max_samples_per_person`); off by default, so nothing is added silently.
     """

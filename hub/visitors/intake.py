@@ -69,6 +69,8 @@ class VisitorIntake:
         track = EndedTrack.from_event(event)
         if track is None:
             return None
+        if track.person_id is not None and not self._known(track.person_id):
+            track = track.model_copy(update={"person_id": None})  # named for a deleted person: a stranger now
         try:
             stored = self.store.add(track)
         except VisitorError as exc:
@@ -84,6 +86,14 @@ class VisitorIntake:
             self.counts.named += 1
             self._suggest(track, event.votes, names)
         return stored
+
+    def _known(self, person_id: str) -> bool:
+        """Whether the library has this person (an agent on an older gallery still names deleted people)."""
+        try:
+            self.suggestions.library.person(person_id)
+        except NotFoundError:
+            return False
+        return True
 
     def _suggest(self, track: EndedTrack, votes: dict[str, int], names: set[str]) -> None:
         if (why := self.suggestions.consider(track, votes, names)) is not None:

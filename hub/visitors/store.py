@@ -270,7 +270,18 @@ class VisitorStore:
             self.forget_centres(visitor.model_id)
         for crop_file in files:
             self.unlink(crop_file)
+        self.hub_db.checkpoint()
         return visitor.tracks
+
+    def remove_person(self, db: Store, person_id: str) -> list[str]:
+        """Inside the caller's transaction (a person's deletion): the tracks agents named this person, with
+        their suggestions. Returns their crop files, for `unlink` once that has committed."""
+        files = [r[0] for r in db.execute("SELECT crop_file FROM ended_tracks WHERE person_id = ? AND crop_file "
+                                          "IS NOT NULL", [person_id]).fetchall()]
+        db.execute("DELETE FROM suggestions WHERE person_id = ? OR event_id IN (SELECT event_id FROM "
+                   "ended_tracks WHERE person_id = ?)", [person_id, person_id])
+        db.execute("DELETE FROM ended_tracks WHERE person_id = ?", [person_id])
+        return files
 
     def unname(self, event_id: str) -> Visitor:
         """A named track that was not that person becomes unknown and joins (or founds) a visitor."""
