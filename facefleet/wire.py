@@ -26,6 +26,10 @@ EVENT_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
 # 5 KB; 64 KiB decoded leaves room for any quality setting and keeps a hostile 5 MB crop out of memory.
 MAX_CROP_BYTES = 64 * 1024
 MAX_CROP_B64_CHARS = 4 * -(-MAX_CROP_BYTES // 3)
+# Cameras one device may list in its status (each a camera id like a device id): the hub keeps a Home
+# Assistant sensor per camera, so a status naming thousands would flood discovery configs.
+MAX_CAMERAS_PER_DEVICE = 64
+CameraName = Annotated[str, Field(pattern=_ID)]
 # No device message is larger (an ended track with the largest crop is under 100 KB); the shipped broker
 # refuses bigger packets too (`max_packet_size`).
 MAX_MESSAGE_BYTES = 128 * 1024
@@ -166,7 +170,7 @@ class DeviceStatus(_Payload):
     model_id: str = ""
     gallery_version: str = ""
     group: str = "default"
-    cameras: list[str] = Field(default_factory=list)
+    cameras: list[CameraName] = Field(default_factory=list, max_length=MAX_CAMERAS_PER_DEVICE)
 
 
 class CameraStats(_Payload):

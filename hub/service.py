@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from hub.fleet.home_assistant import HomeAssistant
 from hub.fleet.intake import Refusals
 from hub.fleet.mqtt import DeviceHandlers, HubMqtt
 from hub.fleet.release_rollout import ReleaseRollouts
+from hub.fleet.retained_queue import RetainedQueue
 from hub.fleet.rollout import Rollout, RolloutEngine, RolloutError
 from hub.library import uploads
 from hub.library.active_model import HubModels
@@ -27,7 +29,7 @@ from hub.library.enroll import Enroller
 from hub.library.library import Library, NotFoundError
 from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
-from hub.metrics import HubMetrics
+from hub.metrics import HubMetrics, PublishCollector
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
@@ -116,8 +118,11 @@ class Hub:
                 stats=self.devices.record_stats,
             )
             self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
-        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self._publish,
+        self.home_assistant_queue = RetainedQueue(self._publish_queued)
+        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self.home_assistant_queue.put,
                                             settings.data_dir / "home_assistant.json")
+        if self.mqtt is not None:
+            self.mqtt.on_ack = self.home_assistant_queue.acked
         # the library commits, then the 1:N index and Home Assistant follow (whichever path wrote: an upload,
         # a deletion, a named visitor, an accepted suggestion, "not this person")
         self.library.followers.append(self.search_index)
@@ -134,6 +139,9 @@ class Hub:
             self.refusals.snapshot,
         )
         self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
+        self.metrics.registry.register(PublishCollector(
+            lambda: self.mqtt.publish_failed if self.mqtt else 0,
+            lambda: dataclasses.asdict(self.home_assistant_queue.counts), self.home_assistant_queue.pending))
         self._ticker: asyncio.Task[None] | None = None
 
     def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
@@ -215,6 +223,10 @@ class Hub:
             raise RuntimeError("no MQTT broker configured: rollouts cannot be announced")
         self.mqtt.publish(topic, payload)
 
+    def _publish_queued(self, topic: str, payload: bytes) -> int | None:
+        """What the retained queue sends through: the MQTT link's message id, None when refused."""
+        return self.mqtt.publish(topic, payload) if self.mqtt is not None else None
+
     def _on_update_state(self, report: UpdateState) -> bool:
         """A report for a rollout that announced to its device advances that rollout and updates the version
         the registry shows the device running; any other report changes nothing (False)."""
@@ -254,6 +266,8 @@ class Hub:
         self.visitors.start()
         self.visitor_thread.start()
         await asyncio.to_thread(self.search_index.rebuild)
+        if self.settings.home_assistant.enabled:
+            self.home_assistant_queue.start()
         self.home_assistant.start(self.library.people, self.devices.registered)
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
@@ -282,6 +296,7 @@ class Hub:
                 await self._ticker
         self.training.jobs.shutdown(timeout_s=30.0)  # cancels a running job: it must not outlive the database
         self.reembedder.stop(timeout_s=30.0)  # a running re-embedding resumes at the next start
+        self.home_assistant_queue.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
         self.visitor_thread.stop(timeout_s=30.0)  # after the link: no event arrives any more

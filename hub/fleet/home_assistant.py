@@ -9,7 +9,10 @@ the state, the same topic as `json_attributes_topic` (so confidence, camera and 
 `<camera> last person`, snake_case object ids `<device>_<camera>_last_person`, unique ids prefixed with the
 node id. A camera sensor's `availability` is the device's own retained status (`online`, or the broker's
 `offline` last will). An empty retained config removes a sensor: sent when a person is deleted, a camera
-disappears from its device's status, or a device is forgotten. A deleted person's sensor goes, and so does
+disappears from its device's status, or a device is forgotten. A config goes out only when it differs
+from the one last sent for its topic (a device repeating its status publishes nothing), and everything goes
+through `publish`, which the hub points at its retained queue (`hub.fleet.retained_queue`): behind the
+hub's own messages, never ahead of an update announcement. A deleted person's sensor goes, and so does
 the retained state of every camera sensor whose last state names them. What was published (configs, and
 which person each camera state names) is kept in a small JSON file so a restarted hub still removes what it
 had announced.
@@ -17,6 +20,7 @@ had announced.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -138,6 +142,7 @@ class HomeAssistant:
         self._cameras: dict[str, set[str]] = {}  # device id -> cameras with a config out
         self._people: set[str] = set()
         self._camera_people: dict[str, str] = {}  # camera state topic -> the person its retained state names
+        self._configs: dict[str, bytes] = {}  # config topic -> digest of the config last sent (since start)
         if config.enabled and state_file.exists():
             saved = json.loads(state_file.read_text())
             self._cameras = {d: set(c) for d, c in saved.get("cameras", {}).items()}
@@ -204,15 +209,16 @@ class HomeAssistant:
     def device(self, device: DeviceInfo) -> None:
         if not self.config.enabled:
             return
+        cameras = set(device.cameras)
         with self._lock:
             before = self._cameras.get(device.id, set())
-            for camera in device.cameras:
-                self._send(self.config_topic(self.camera_object(device.id, camera)),
-                           self.camera_config(device, camera).model_dump_json(exclude_none=True).encode())
-            for camera in before - set(device.cameras):
+            for camera in sorted(cameras):
+                self._send_config(self.config_topic(self.camera_object(device.id, camera)),
+                                  self.camera_config(device, camera).model_dump_json(exclude_none=True).encode())
+            for camera in before - cameras:
                 self._remove(self.camera_object(device.id, camera), self.camera_topic(device.id, camera))
-            if before != set(device.cameras):
-                self._cameras[device.id] = set(device.cameras)
+            if before != cameras:
+                self._cameras[device.id] = cameras
                 self._save()
 
     def device_removed(self, device_id: str) -> None:
@@ -232,8 +238,8 @@ class HomeAssistant:
                 log.warning("home_assistant.max_people (%d) reached: no sensor for %s", self.config.max_people,
                             person.id)
                 return
-            self._send(self.config_topic(self.person_object(person.id)),
-                       self.person_config(person).model_dump_json(exclude_none=True).encode())
+            self._send_config(self.config_topic(self.person_object(person.id)),
+                              self.person_config(person).model_dump_json(exclude_none=True).encode())
             if person.id not in self._people:
                 self._people.add(person.id)
                 self._save()
@@ -283,7 +289,15 @@ class HomeAssistant:
         sees the config gone has already seen the state gone."""
         self._camera_people.pop(state_topic, None)
         self._send(state_topic, b"")
+        self._configs.pop(self.config_topic(object_id), None)
         self._send(self.config_topic(object_id), b"")
+
+    def _send_config(self, topic: str, payload: bytes) -> None:
+        """A discovery config, unless the same one was the last sent on its topic."""
+        digest = hashlib.sha256(payload).digest()[:16]
+        if self._configs.get(topic) != digest:
+            self._configs[topic] = digest
+            self._send(topic, payload)
 
     def _send(self, topic: str, payload: bytes) -> None:
         try:

@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from edge.deliver.outbox import Outbox
-from facefleet.wire import TrackEvent
+from facefleet.wire import MAX_CAMERAS_PER_DEVICE, DeviceStatus, TrackEvent
 
 NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
@@ -43,3 +43,17 @@ def test_the_event_ids_agents_make_pass(tmp_path: Path) -> None:
 
     Outbox(tmp_path / "outbox.db", max_events=10).append("facefleet/door-1/events", render)
     assert len(made) == 1 and _event(made[0]).event_id == made[0]
+
+
+def test_a_status_lists_at_most_64_cameras_and_an_agent_has_no_more() -> None:
+    from edge.config import EdgeConfig
+
+    names = [f"cam-{i}" for i in range(MAX_CAMERAS_PER_DEVICE + 1)]
+    assert len(DeviceStatus(device_id="door-1", state="online", cameras=names[:-1]).cameras) == 64
+    with pytest.raises(ValidationError, match="cameras"):
+        DeviceStatus(device_id="door-1", state="online", cameras=names)  # a device flooding discovery configs
+    with pytest.raises(ValidationError, match="cameras"):
+        DeviceStatus(device_id="door-1", state="online", cameras=["Front Door/#"])  # not a camera name
+    cameras = [{"name": n, "source": {"type": "file", "path": "clip.mp4"}} for n in names]
+    with pytest.raises(ValidationError, match="cameras"):
+        EdgeConfig.model_validate({"device_id": "door-1", "cameras": cameras})

@@ -32,3 +32,12 @@ def test_a_failing_handler_is_counted_and_logged_at_a_bounded_rate(caplog: pytes
     assert len(caplog.records) <= LOG_FIRST + 2
     logged = sum(len(r.getMessage()) + len(r.exc_text or "") for r in caplog.records)
     assert logged < 100_000, logged  # each failure used to log a full traceback: 2.6 MB for 2,000 messages
+
+
+def test_a_publish_the_client_refuses_is_counted() -> None:
+    link = HubMqtt(MqttConfig(), DeviceHandlers(status=lambda s: None, offline=lambda d: None,
+                                                update_state=lambda r: True), Refusals())
+    link.client.max_queued_messages_set(1)  # not connected: the first waits for the connection, the next is refused
+    assert link.publish("facefleet/door-1/updates", b"{}") is not None
+    assert link.publish("facefleet/door-2/updates", b"{}") is None
+    assert link.publish_failed == 1
