@@ -26,6 +26,7 @@ from hub.api import (
 )
 from hub.artifacts.revocations import RevokedError
 from hub.artifacts.store import ModelFileError
+from hub.bounds import RequestBounds
 from hub.fleet.rollout import RolloutError
 from hub.library.active_model import UnknownModelError
 from hub.library.embeddings import ModelChangedError
@@ -98,7 +99,8 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
-    mount_web(app)
+    app.add_middleware(RequestBounds, token_known=lambda token: hub.tokens.lookup(token) is not None)
+    mount_web(app)  # its security headers wrap every answer, RequestBounds' too
 
     @app.get("/metrics", tags=["meta"], response_class=Response)
     def metrics() -> Response:
