@@ -30,11 +30,12 @@ from hub.bounds import RequestBounds
 from hub.fleet.rollout import RolloutError
 from hub.library.active_model import UnknownModelError
 from hub.library.embeddings import ModelChangedError
-from hub.library.enroll import RequestTooLarge, VideoError
+from hub.library.enroll import RequestTooLarge
 from hub.library.library import ConflictError, NotFoundError
 from hub.library.names import NameRefused
 from hub.library.reembed import ReembedBusyError
 from hub.library.uploads import UploadTooLarge
+from hub.library.video import VideoError
 from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training.service import TrainingUnavailableError
