@@ -94,9 +94,10 @@ class Store(ABC):
         if rows:
             self.executemany(_insert_sql(table, list(rows[0])), [list(r.values()) for r in rows])
 
-    def upsert(self, table: str, row: dict[str, Any], pk: str) -> None:
-        """Insert the row, or update the given columns of the row with the same `pk`."""
-        changes = ", ".join(f"{c} = excluded.{c}" for c in row if c != pk)
+    def upsert(self, table: str, row: dict[str, Any], pk: str, insert_only: Sequence[str] = ()) -> None:
+        """Insert the row, or update the given columns of the row with the same `pk` (all but `insert_only`,
+        which only a new row takes)."""
+        changes = ", ".join(f"{c} = excluded.{c}" for c in row if c != pk and c not in insert_only)
         self.execute(_insert_sql(table, list(row)) + f" ON CONFLICT ({pk}) DO UPDATE SET {changes}", list(row.values()))
 
     def update(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:

@@ -2,7 +2,8 @@
 
 Scopes: `enroll` (people, samples, search), `admin` (everything, galleries, rollouts, devices), `device`
 (download artifacts only). `admin` implies `enroll` and `device`. A token with the `device` scope is bound
-to one device id: it downloads only artifacts of rollouts that target that device (and so its group).
+to one device id: it downloads only artifacts of rollouts that target that device (and so the group the
+registry puts it in).
 """
 
 from __future__ import annotations

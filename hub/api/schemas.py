@@ -124,6 +124,10 @@ class DevicePublic(Device):  # A device as its last status (or the broker's last
     pass
 
 
+class DeviceUpdate(_In):
+    group: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="the group the device belongs to")
+
+
 class RolloutCreate(_In):
     kind: ArtifactKind = "gallery"
     version: str = Field(min_length=1, max_length=64)
