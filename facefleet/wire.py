@@ -52,10 +52,6 @@ class Topics:
     def events(self, device: str) -> str:
         return f"{self.prefix}/{device}/events"
 
-    def crops(self, device: str) -> str:
-        """Best-face JPEG of an ended track, raw bytes, as `<prefix>/<device>/crops/<event_id>`."""
-        return f"{self.prefix}/{device}/crops"
-
     def status(self, device: str) -> str:
         return f"{self.prefix}/{device}/status"
 
