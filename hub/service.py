@@ -20,7 +20,7 @@ from hub.fleet.intake import Refusals
 from hub.fleet.mqtt import DeviceHandlers, HubMqtt
 from hub.fleet.release_rollout import ReleaseRollouts
 from hub.fleet.retained_queue import RetainedQueue
-from hub.fleet.rollout import Rollout, RolloutEngine, RolloutError
+from hub.fleet.rollout import Rollout, RolloutEngine, check_targets
 from hub.library import uploads
 from hub.library.active_model import HubModels
 from hub.library.deletions import Deletions
@@ -206,10 +206,7 @@ class Hub:
                        timeout_s: float) -> list[Rollout]:
         """One rollout, or for a gallery one per model the targets run (`gallery_plan`), each with the
         canaries among its targets."""
-        if not targets:
-            raise RolloutError("no target devices")
-        if unknown := set(canaries) - set(targets):
-            raise RolloutError(f"canaries {sorted(unknown)} are not among the targets")
+        check_targets(targets, canaries)  # before any gallery is built for them
         plan = self.gallery_plan(version, targets) if kind == "gallery" else [(version, targets)]
         return [self.rollouts.start(kind, v, devices, [c for c in canaries if c in devices], timeout_s)
                 for v, devices in plan]
