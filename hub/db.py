@@ -147,6 +147,13 @@ def _m012_track_ids_without_paths(db: Store) -> None:
                "WHERE visitor_id IS NOT NULL)")
 
 
+def _m013_visitor_founders(db: Store) -> None:
+    """Which device's track founded a visitor ('' for earlier ones and re-clusterings): one device founds a
+    bounded number an hour."""
+    db.execute("ALTER TABLE visitors ADD COLUMN device_id TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX visitors_founder ON visitors(device_id, created)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -160,6 +167,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("010_token_device", _m010_token_device),
     ("011_visitors", _m011_visitors),
     ("012_track_ids_without_paths", _m012_track_ids_without_paths),
+    ("013_visitor_founders", _m013_visitor_founders),
 )
 
 

@@ -134,6 +134,9 @@ class VisitorConfig(_Strict):
     name_max_samples: crops offered to enrollment when a visitor is named (the sharpest first).
     match_threshold: the agents' `recognition.match_threshold`; "not this person" removes samples until a
         track's template no longer reaches it.
+    max_new_visitors_per_device_hour: visitors one device's tracks may found in an hour; past it, an unknown
+        track that would found another is not stored (joining an existing visitor still is). Bounds the junk
+        one device can make; a busy door of strangers founds a few dozen an hour.
     """
 
     enabled: bool = True
@@ -146,6 +149,7 @@ class VisitorConfig(_Strict):
     crops_per_visitor: int = Field(12, ge=1, le=1000)
     name_max_samples: int = Field(10, ge=1, le=200)
     match_threshold: float = Field(0.45, gt=-1, lt=1)
+    max_new_visitors_per_device_hour: int = Field(200, ge=1, le=1_000_000)
     suggest: SuggestConfig = SuggestConfig()
 
 

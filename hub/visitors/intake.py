@@ -22,7 +22,7 @@ from hub.db import utc_now
 from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
 from hub.visitors.maintenance import PurgeReport, purge, recluster_all, recover
-from hub.visitors.records import EndedTrack, TrackRecord, VisitorError
+from hub.visitors.records import EndedTrack, TrackRecord, VisitorBudgetError, VisitorError
 from hub.visitors.store import VisitorStore
 from hub.visitors.suggestions import Suggestions, TrackNames
 
@@ -34,7 +34,8 @@ CropEnroller = Callable[[str, list[tuple[str, bytes]]], tuple[int, str]]
 @dataclass
 class IntakeCounts:
     """Since start: tracks stored (unknown, named), repeats, refused templates, suggestions, purged tracks,
-    events dropped because the intake queue was full, events whose intake failed (a full disk, ...)."""
+    events dropped because the intake queue was full, events whose intake failed (a full disk, ...), unknown
+    tracks not stored because their device founded its hour's visitors already."""
 
     unknown: int = 0
     named: int = 0
@@ -45,6 +46,7 @@ class IntakeCounts:
     purged: int = 0
     dropped: int = 0
     failed: int = 0
+    over_budget: int = 0
 
 
 class VisitorIntake:
@@ -73,9 +75,15 @@ class VisitorIntake:
             track = track.model_copy(update={"person_id": None})  # named for a deleted person: a stranger now
         try:
             stored = self.store.add(track)
+        except VisitorBudgetError as exc:
+            self.counts.over_budget += 1
+            if _log_turn(self.counts.over_budget):
+                log.warning("track %s not stored: %s (%d so far)", event.event_id, exc, self.counts.over_budget)
+            return None
         except VisitorError as exc:
             self.counts.refused += 1
-            log.warning("track %s from %s refused: %s", event.event_id, event.device_id, exc)
+            if _log_turn(self.counts.refused):
+                log.warning("track %s from %s refused: %s", event.event_id, event.device_id, exc)
             return None
         if stored is None:
             self.counts.repeats += 1

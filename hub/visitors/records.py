@@ -21,6 +21,10 @@ class VisitorError(ValueError):
     """A request the visitor store refuses (visitors of two models, a track that is not named, ...)."""
 
 
+class VisitorBudgetError(VisitorError):
+    """An unknown track whose device founded `max_new_visitors_per_device_hour` visitors in the last hour."""
+
+
 class TrackBase(Record):
     """What an agent reported of an ended track, as it arrives, as it is stored and as the API shows it.
 

@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
-from hub.db import HubDb, now_iso
+from hub.db import HubDb, now_iso, utc_now
 from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
 from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows
-from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError
+from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorBudgetError, VisitorDetail, VisitorError
 
 _VISITOR_SQL = """SELECT v.id, v.model_id, v.ignored, v.pinned, v.created, COUNT(t.event_id),
     MIN(t.started_at), MAX(t.ended_at), {cameras},
@@ -88,16 +89,28 @@ class VisitorStore:
             self._join_centre(track.model_id, visitor_id, track.template)
         return visitor_id or ""
 
-    def _assign(self, db: Store, track: EndedTrack) -> str:
-        """The visitor an unknown track joins; a new visitor row when none is near enough."""
+    def _assign(self, db: Store, track: EndedTrack, budget: bool = True) -> str:
+        """The visitor an unknown track joins; a new visitor row when none is near enough, within its device's
+        budget unless `budget` is False (a user's decision): VisitorBudgetError past
+        `max_new_visitors_per_device_hour`."""
         centres = self._centres_of(db, track.model_id)
         row = nearest_centre(track.template, unit_rows(centres.sums), self.config.join_cosine)
         if row >= 0:
             return centres.ids[row]
+        if budget:
+            self._check_budget(db, track.device_id)
         visitor_id = new_visitor_id()
         db.insert("visitors", {"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
-                                     "created": now_iso()})
+                               "created": now_iso(), "device_id": track.device_id})
         return visitor_id
+
+    def _check_budget(self, db: Store, device_id: str) -> None:
+        since = (utc_now() - timedelta(hours=1)).isoformat()
+        founded = int(db.execute("SELECT COUNT(*) FROM visitors WHERE device_id = ? AND created >= ?",
+                                 [device_id, since]).fetchone()[0])
+        if founded >= self.config.max_new_visitors_per_device_hour:
+            raise VisitorBudgetError(f"device {device_id} founded {founded} visitors in the last hour "
+                                     "(visitors.max_new_visitors_per_device_hour)")
 
     def _centres_of(self, db: Store, model_id: str) -> _Centres:
         if model_id not in self._centres:
@@ -292,7 +305,7 @@ class VisitorStore:
         with self.hub_db.transaction() as db:
             unknown = EndedTrack.model_validate({**dict(track), "person_id": None, "ignored": False,
                                                  "template": template, "crop_jpeg": None})
-            visitor_id = self._assign(db, unknown)
+            visitor_id = self._assign(db, unknown, budget=False)
             db.execute("UPDATE ended_tracks SET person_id = NULL, visitor_id = ? WHERE event_id = ?",
                        [visitor_id, event_id])
             db.execute("DELETE FROM suggestions WHERE event_id = ?", [event_id])

@@ -158,3 +158,20 @@ def test_the_migration_drops_tracks_stored_under_a_path_like_id(make_hub, lfw_fa
             db.insert("ended_tracks", {**row, "event_id": hostile, "crop_file": f"{hostile}.jpg"})
         _m012_track_ids_without_paths(db)
         assert [r[0] for r in db.execute("SELECT event_id FROM ended_tracks").fetchall()] == [kept.event_id]
+
+
+def test_one_device_founds_a_bounded_number_of_visitors_an_hour(make_hub) -> None:  # type: ignore[no-untyped-def]
+    hub = make_hub(max_new_visitors_per_device_hour=5)
+    rng = np.random.default_rng(7)
+    unit = rng.normal(size=(16, 128))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # far apart: each would found a visitor of its own
+    for i in range(12):  # one device's junk: 12 ended tracks of nobody alike
+        hub.visitors.on_event(track_event(f"junk-{i:04d}", unit[i], None))
+    assert hub.visitor_store.count() == (5, 5) and hub.visitors.counts.over_budget == 7
+    hub.visitors.on_event(track_event("junk-0000-again", unit[0], None))  # joining a visitor costs nothing
+    hub.visitors.on_event(track_event("other-0001", unit[12], None, device_id="door-2"))  # another device
+    assert hub.visitor_store.count() == (6, 7)
+    with hub.db.transaction() as db:  # an hour later
+        db.execute("UPDATE visitors SET created = ?", [(utc_now() - timedelta(hours=1, seconds=1)).isoformat()])
+    hub.visitors.on_event(track_event("junk-0013", unit[13], None))
+    assert hub.visitor_store.count() == (7, 8)
