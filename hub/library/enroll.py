@@ -212,7 +212,7 @@ class Enroller:
         kept = list(existing)
         for index, frame in frames_at(path, wanted):
             report.frames_analyzed += 1
-            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # a codec's size changed
+            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # defence in depth
                 raise VideoError(f"frame {index} of {frame.shape[1]}x{frame.shape[0]} is over the frame limit")
             frame = fit_pixels(frame, self.config.analysis_pixels)
             self._judge(frame, f"video:{name}#{index}", kept, report, pipeline)

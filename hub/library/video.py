@@ -6,9 +6,10 @@ first, which FFmpeg decodes at their own size (hundreds of MB and seconds each).
 the first `max_frames` packets of the video stream are read as they are stored (OpenCV's demux-only mode:
 nothing is decoded) and counted, and every packet that carries its own frame size is checked against the
 frame limit: each Motion-JPEG packet is a whole JPEG, whose header gives its size. One frame over the limit
-refuses the video before any frame is decoded. Other codecs (H.264, MPEG-4, ...) keep their frame size in
-parameter sets only their decoder reads; their frames are checked as they come out of the decoder, so such a
-stream that changes its size midway is refused at its first frame over the limit, once that one is decoded.
+refuses the video before any frame is decoded. Other codecs (H.264, MPEG-4, VP9, ...) keep their frame size
+in parameter sets only their decoder reads, and OpenCV hands their frames over at the size the container
+declared: such a stream that changes its frame size midway is still decoded at the new size (its memory
+spent) before anything here can see it. Reading their parameter sets is not built (hub/README.md).
 """
 
 from __future__ import annotations
