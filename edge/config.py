@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from facefleet.wire import DEVICE_ID_PATTERN, Topics
+from facefleet.wire import DEVICE_ID_PATTERN, MAX_CAMERAS_PER_DEVICE, Topics
 from facefleet.yamlfile import read_yaml_model
 from models.detect.schedule import ScheduleConfig
 from models.detect.shotcut import CUT_RATIO, CUT_THRESHOLD
@@ -287,7 +287,7 @@ class EdgeConfig(_Strict):
     group: str = "default"
     state_dir: Path = Path("/var/lib/facefleet/edge")
     gallery_path: Path | None = Field(None, description="gallery used until the hub sends one")
-    cameras: list[CameraConfig] = Field(min_length=1)
+    cameras: list[CameraConfig] = Field(min_length=1, max_length=MAX_CAMERAS_PER_DEVICE)
     pipeline: PipelineConfig = PipelineConfig()
     detection: ScheduleConfig = ScheduleConfig()
     tracker: TrackerConfig = TrackerConfig()

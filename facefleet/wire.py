@@ -19,10 +19,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 SCHEMA_VERSION: Literal[1] = 1
 _ID = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DEVICE_ID_PATTERN = re.compile(_ID)
+# Agents make event ids as uuid4 hex (32 characters). Ids from outside never name a file, and this alphabet
+# keeps them from ever looking like one: no '/', no '.', nothing outside ASCII letters, digits, '_' and '-'.
+EVENT_ID_PATTERN = re.compile(r"^[0-9A-Za-z_-]{8,64}$")
 # Bounds a reader enforces before and while parsing. The edge's best-face crops are 112x112 JPEGs of about
 # 5 KB; 64 KiB decoded leaves room for any quality setting and keeps a hostile 5 MB crop out of memory.
 MAX_CROP_BYTES = 64 * 1024
 MAX_CROP_B64_CHARS = 4 * -(-MAX_CROP_BYTES // 3)
+# Cameras one device may list in its status (each a camera id like a device id): the hub keeps a Home
+# Assistant sensor per camera, so a status naming thousands would flood discovery configs.
+MAX_CAMERAS_PER_DEVICE = 64
+CameraName = Annotated[str, Field(pattern=_ID)]
 # No device message is larger (an ended track with the largest crop is under 100 KB); the shipped broker
 # refuses bigger packets too (`max_packet_size`).
 MAX_MESSAGE_BYTES = 128 * 1024
@@ -44,10 +51,6 @@ class Topics:
 
     def events(self, device: str) -> str:
         return f"{self.prefix}/{device}/events"
-
-    def crops(self, device: str) -> str:
-        """Best-face JPEG of an ended track, raw bytes, as `<prefix>/<device>/crops/<event_id>`."""
-        return f"{self.prefix}/{device}/crops"
 
     def status(self, device: str) -> str:
         return f"{self.prefix}/{device}/status"
@@ -117,7 +120,8 @@ class TrackEvent(_Payload):
     see order and gaps.
     """
 
-    event_id: str = Field(min_length=8, max_length=64)
+    event_id: str = Field(pattern=EVENT_ID_PATTERN.pattern, description="8-64 of [0-9A-Za-z_-]; agents send "
+                                                                         "uuid4 hex")
     seq: int = Field(ge=1)
     type: EventType
     device_id: str = Field(pattern=_ID)
@@ -162,7 +166,7 @@ class DeviceStatus(_Payload):
     model_id: str = ""
     gallery_version: str = ""
     group: str = "default"
-    cameras: list[str] = Field(default_factory=list)
+    cameras: list[CameraName] = Field(default_factory=list, max_length=MAX_CAMERAS_PER_DEVICE)
 
 
 class CameraStats(_Payload):

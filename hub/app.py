@@ -26,14 +26,16 @@ from hub.api import (
 )
 from hub.artifacts.revocations import RevokedError
 from hub.artifacts.store import ModelFileError
+from hub.bounds import RequestBounds
 from hub.fleet.rollout import RolloutError
 from hub.library.active_model import UnknownModelError
 from hub.library.embeddings import ModelChangedError
-from hub.library.enroll import RequestTooLarge, VideoError
+from hub.library.enroll import RequestTooLarge
 from hub.library.library import ConflictError, NotFoundError
 from hub.library.names import NameRefused
 from hub.library.reembed import ReembedBusyError
 from hub.library.uploads import UploadTooLarge
+from hub.library.video import VideoError
 from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training.service import TrainingUnavailableError
@@ -98,7 +100,8 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
-    mount_web(app)
+    app.add_middleware(RequestBounds, token_known=lambda token: hub.tokens.lookup(token) is not None)
+    mount_web(app)  # its security headers wrap every answer, RequestBounds' too
 
     @app.get("/metrics", tags=["meta"], response_class=Response)
     def metrics() -> Response:

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
+from facefleet.wire import EVENT_ID_PATTERN
 from hub.store import Store, open_store
 
 Migration = Callable[[Store], None]
@@ -134,6 +135,25 @@ def _m011_visitors(db: Store) -> None:
     db.execute("CREATE INDEX visitor_deletions_visitor ON visitor_deletions(visitor_id)")
 
 
+def _m012_track_ids_without_paths(db: Store) -> None:
+    """Event ids got a pattern on the wire (`facefleet.wire.EVENT_ID_PATTERN`): tracks stored before it under an
+    id that is not one (a device naming a path) go, with their suggestions. Their crop files are left: the
+    name led outside the crops folder, to files that are not the store's to delete."""
+    ids = [r[0] for r in db.execute("SELECT event_id FROM ended_tracks").fetchall()]
+    bad = [(i,) for i in ids if not EVENT_ID_PATTERN.fullmatch(i)]
+    db.executemany("DELETE FROM suggestions WHERE event_id = ?", bad)
+    db.executemany("DELETE FROM ended_tracks WHERE event_id = ?", bad)
+    db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
+               "WHERE visitor_id IS NOT NULL)")
+
+
+def _m013_visitor_founders(db: Store) -> None:
+    """Which device's track founded a visitor ('' for earlier ones and re-clusterings): one device founds a
+    bounded number an hour."""
+    db.execute("ALTER TABLE visitors ADD COLUMN device_id TEXT NOT NULL DEFAULT ''")
+    db.execute("CREATE INDEX visitors_founder ON visitors(device_id, created)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -146,6 +166,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("009_releases", _m009_releases),
     ("010_token_device", _m010_token_device),
     ("011_visitors", _m011_visitors),
+    ("012_track_ids_without_paths", _m012_track_ids_without_paths),
+    ("013_visitor_founders", _m013_visitor_founders),
 )
 
 
@@ -197,6 +219,12 @@ class HubDb:
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
             applied.append(name)
         return applied
+
+    def checkpoint(self) -> None:
+        """Move what the write-ahead log holds into the database file and empty the log (SQLite; a no-op on
+        PostgreSQL): after a deletion, the deleted rows' old pages no longer sit in the log."""
+        with self.lock:
+            self.db.checkpoint()
 
     def close(self) -> None:
         with self.lock:

@@ -71,6 +71,28 @@ class _EventCollector(Collector):
         yield refused
 
 
+class PublishCollector(Collector):
+    """What the hub publishes: messages the MQTT client refused (its queue full), and Home Assistant's
+    retained queue (`hub.fleet.retained_queue`) by outcome, with what it holds now."""
+
+    def __init__(self, link_refused: Callable[[], int], queue_counts: Callable[[], dict[str, int]],
+                 queue_pending: Callable[[], int]) -> None:
+        self.link_refused = link_refused
+        self.queue_counts = queue_counts
+        self.queue_pending = queue_pending
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        yield CounterMetricFamily("facefleet_hub_mqtt_publish_failed", "publishes the MQTT client refused",
+                                  value=self.link_refused())
+        ha = CounterMetricFamily("facefleet_hub_home_assistant_messages",
+                                 "Home Assistant's retained messages by outcome", labels=["outcome"])
+        for outcome, count in self.queue_counts().items():
+            ha.add_metric([outcome], count)
+        yield ha
+        yield GaugeMetricFamily("facefleet_hub_home_assistant_pending",
+                                "Home Assistant messages waiting or unacknowledged", value=self.queue_pending())
+
+
 class HubMetrics:
     def __init__(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ from hub.fleet.home_assistant import HomeAssistant
 from hub.fleet.intake import Refusals
 from hub.fleet.mqtt import DeviceHandlers, HubMqtt
 from hub.fleet.release_rollout import ReleaseRollouts
-from hub.fleet.rollout import Rollout, RolloutEngine, RolloutError
+from hub.fleet.retained_queue import RetainedQueue
+from hub.fleet.rollout import Rollout, RolloutEngine, check_targets
 from hub.library import uploads
 from hub.library.active_model import HubModels
 from hub.library.deletions import Deletions
@@ -28,13 +30,13 @@ from hub.library.enroll import Enroller
 from hub.library.library import Library, NotFoundError
 from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
-from hub.metrics import HubMetrics
+from hub.metrics import HubMetrics, PublishCollector
 from hub.settings import HubSettings
 from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
 from hub.visitors.enrolling import enroll_crops
 from hub.visitors.ignores import ignore_entries
-from hub.visitors.intake import VisitorIntake
+from hub.visitors.intake import IntakeThread, VisitorIntake
 from hub.visitors.metrics import VisitorCollector
 from hub.visitors.store import VisitorStore
 from hub.visitors.suggestions import Suggestions
@@ -61,6 +63,22 @@ class HomeAssistantFollower:
         self.home_assistant.person_removed(person_id)
 
 
+@dataclass(frozen=True)
+class LiveViewFollower:
+    """The live view's recent events forget a deleted person (events that carried their name and face)."""
+
+    events: RecentEvents
+
+    def person_changed(self, person_id: str) -> None:
+        """The events keep the name the agent reported: nothing to do."""
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        """Nothing to do."""
+
+    def person_removed(self, person_id: str) -> None:
+        self.events.forget_person(person_id)
+
+
 class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
@@ -68,8 +86,7 @@ class Hub:
         self.db = HubDb(settings.database_target)
         self.db.migrate()
         self.tokens = TokenStore(self.db)
-        if settings.admin_token is not None:
-            self.tokens.ensure("admin (environment)", settings.admin_token.get_secret_value(), ["admin"])
+        self.tokens.set_environment_admin(settings.admin_token.get_secret_value() if settings.admin_token else None)
         self.embedding_store = EmbeddingStore(self.db)
         self.library = Library(self.db, settings.data_dir / "samples", self.embedding_store)
         self.search_index = LibraryIndex(self.embedding_store, settings.search)
@@ -77,7 +94,6 @@ class Hub:
         self.public_key_pem = public_pem(self.signing_key.public_key())
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", self.signing_key)
         self.cohort = GalleryCohort(settings.cohort_path)
-        self.deletions = Deletions(self.db, self.library, self.artifacts.root)
         self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
                                 self.artifacts, self.embedding_store, settings.data_dir / "training")
         self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
@@ -88,8 +104,11 @@ class Hub:
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
         self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
-        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness)
+        self.deletions = Deletions(self.db, self.library, self.artifacts.root, self.visitor_store)
+        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness,
+                                       settings.visitors.match_threshold, lambda: self.models.pipeline)
         self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
+        self.visitor_thread = IntakeThread(self.visitors)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
         if settings.mqtt is not None:
@@ -101,11 +120,15 @@ class Hub:
                 stats=self.devices.record_stats,
             )
             self.mqtt = HubMqtt(settings.mqtt, handlers, self.refusals)
-        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self._publish,
+        self.home_assistant_queue = RetainedQueue(self._publish_queued)
+        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self.home_assistant_queue.put,
                                             settings.data_dir / "home_assistant.json")
+        if self.mqtt is not None:
+            self.mqtt.on_ack = self.home_assistant_queue.acked
         # the library commits, then the 1:N index and Home Assistant follow (whichever path wrote: an upload,
         # a deletion, a named visitor, an accepted suggestion, "not this person")
         self.library.followers.append(self.search_index)
+        self.library.followers.append(LiveViewFollower(self.events))
         if settings.home_assistant.enabled:  # otherwise a person change would be read back for nothing
             self.library.followers.append(HomeAssistantFollower(self.library, self.home_assistant))
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
@@ -118,6 +141,9 @@ class Hub:
             self.refusals.snapshot,
         )
         self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
+        self.metrics.registry.register(PublishCollector(
+            lambda: self.mqtt.publish_failed if self.mqtt else 0,
+            lambda: dataclasses.asdict(self.home_assistant_queue.counts), self.home_assistant_queue.pending))
         self._ticker: asyncio.Task[None] | None = None
 
     def _count_by_state(self, table: str) -> Callable[[], dict[str, int]]:
@@ -154,9 +180,9 @@ class Hub:
 
     def _on_event(self, event: TrackEvent) -> None:
         """A track event from MQTT, checked against its topic: the live view keeps it (dropping repeats),
-        the visitor intake stores a new one."""
+        the visitor intake stores a new one on its own thread."""
         if self.events.add(event):
-            self.visitors.on_event(event)
+            self.visitor_thread.submit(event)
             self.home_assistant.track_event(event)
 
     def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
@@ -183,10 +209,7 @@ class Hub:
                        timeout_s: float) -> list[Rollout]:
         """One rollout, or for a gallery one per model the targets run (`gallery_plan`), each with the
         canaries among its targets."""
-        if not targets:
-            raise RolloutError("no target devices")
-        if unknown := set(canaries) - set(targets):
-            raise RolloutError(f"canaries {sorted(unknown)} are not among the targets")
+        check_targets(targets, canaries)  # before any gallery is built for them
         plan = self.gallery_plan(version, targets) if kind == "gallery" else [(version, targets)]
         return [self.rollouts.start(kind, v, devices, [c for c in canaries if c in devices], timeout_s)
                 for v, devices in plan]
@@ -199,6 +222,10 @@ class Hub:
         if self.mqtt is None:
             raise RuntimeError("no MQTT broker configured: rollouts cannot be announced")
         self.mqtt.publish(topic, payload)
+
+    def _publish_queued(self, topic: str, payload: bytes) -> int | None:
+        """What the retained queue sends through: the MQTT link's message id, None when refused."""
+        return self.mqtt.publish(topic, payload) if self.mqtt is not None else None
 
     def _on_update_state(self, report: UpdateState) -> bool:
         """A report for a rollout that announced to its device advances that rollout and updates the version
@@ -237,7 +264,10 @@ class Hub:
             )
         self.reembedder.resume()
         self.visitors.start()
+        self.visitor_thread.start()
         await asyncio.to_thread(self.search_index.rebuild)
+        if self.settings.home_assistant.enabled:
+            self.home_assistant_queue.start()
         self.home_assistant.start(self.library.people, self.devices.registered)
         if reason := training_unavailable():
             log.warning("%s; the rest of the hub runs without it", reason)
@@ -266,6 +296,8 @@ class Hub:
                 await self._ticker
         self.training.jobs.shutdown(timeout_s=30.0)  # cancels a running job: it must not outlive the database
         self.reembedder.stop(timeout_s=30.0)  # a running re-embedding resumes at the next start
+        self.home_assistant_queue.stop()
         if self.mqtt is not None:
             self.mqtt.stop()
+        self.visitor_thread.stop(timeout_s=30.0)  # after the link: no event arrives any more
         self.db.close()

@@ -104,9 +104,10 @@ class SuggestConfig(_Strict):
     """When a named track's best crop is offered as a new sample of that person (see hub/README.md).
 
     A track qualifies when the agent's cosine to the person is at least `min_confidence` (well above the
-    agents' naming threshold), the hub's own library puts that person first by `min_margin` over anyone
-    else, it pooled `min_frames` embeddings, its liveness shows natural motion (`min_liveness`), its crop
-    is sharp enough to enroll, and no other name ever came up for it. Higher bounds offer fewer, safer crops.
+    agents' naming threshold), the hub's own embedding of the crop reaches the person at
+    `visitors.match_threshold` and puts them first by `min_margin` over anyone else, it pooled
+    `min_frames` embeddings, its liveness shows natural motion (`min_liveness`), its crop is sharp enough
+    to enroll, and no other name ever came up for it. Higher bounds offer fewer, safer crops.
     auto_accept: accept qualifying crops without a click, at most `auto_accept_per_day` per person per day
         (never past `enroll.max_samples_per_person`); off by default, so nothing is added silently.
     """
@@ -134,6 +135,9 @@ class VisitorConfig(_Strict):
     name_max_samples: crops offered to enrollment when a visitor is named (the sharpest first).
     match_threshold: the agents' `recognition.match_threshold`; "not this person" removes samples until a
         track's template no longer reaches it.
+    max_new_visitors_per_device_hour: visitors one device's tracks may found in an hour; past it, an unknown
+        track that would found another is not stored (joining an existing visitor still is). Bounds the junk
+        one device can make; a busy door of strangers founds a few dozen an hour.
     """
 
     enabled: bool = True
@@ -146,6 +150,7 @@ class VisitorConfig(_Strict):
     crops_per_visitor: int = Field(12, ge=1, le=1000)
     name_max_samples: int = Field(10, ge=1, le=200)
     match_threshold: float = Field(0.45, gt=-1, lt=1)
+    max_new_visitors_per_device_hour: int = Field(200, ge=1, le=1_000_000)
     suggest: SuggestConfig = SuggestConfig()
 
 

@@ -78,6 +78,10 @@ class Store(ABC):
     def close(self) -> None:
         """Close the connection."""
 
+    @abstractmethod
+    def checkpoint(self) -> None:
+        """Empty the engine's own write-ahead log into the database where the hub can (SQLite)."""
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         result = self.execute(sql, params)
         return (dict(zip(result.columns, row, strict=True)) for row in result.rows)
@@ -90,9 +94,10 @@ class Store(ABC):
         if rows:
             self.executemany(_insert_sql(table, list(rows[0])), [list(r.values()) for r in rows])
 
-    def upsert(self, table: str, row: dict[str, Any], pk: str) -> None:
-        """Insert the row, or update the given columns of the row with the same `pk`."""
-        changes = ", ".join(f"{c} = excluded.{c}" for c in row if c != pk)
+    def upsert(self, table: str, row: dict[str, Any], pk: str, insert_only: Sequence[str] = ()) -> None:
+        """Insert the row, or update the given columns of the row with the same `pk` (all but `insert_only`,
+        which only a new row takes)."""
+        changes = ", ".join(f"{c} = excluded.{c}" for c in row if c != pk and c not in insert_only)
         self.execute(_insert_sql(table, list(row)) + f" ON CONFLICT ({pk}) DO UPDATE SET {changes}", list(row.values()))
 
     def update(self, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
@@ -143,6 +148,11 @@ class SqliteStore(Store):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, (_params(r) for r in rows))
 
+    def checkpoint(self) -> None:
+        """TRUNCATE: every frame copied into the file (zeroed where `secure_delete` zeroed a row), then the
+        -wal file cut to zero bytes."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def close(self) -> None:
         self.conn.close()
 
@@ -168,6 +178,9 @@ class PostgresStore(Store):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.conn.cursor() as cursor:
             cursor.executemany(_postgres_sql(sql), [_params(r) for r in rows])
+
+    def checkpoint(self) -> None:
+        """Nothing: PostgreSQL's WAL is the server's, its retention an operator's setting."""
 
     def close(self) -> None:
         self.conn.close()

@@ -2,7 +2,8 @@
 
 Scopes: `enroll` (people, samples, search), `admin` (everything, galleries, rollouts, devices), `device`
 (download artifacts only). `admin` implies `enroll` and `device`. A token with the `device` scope is bound
-to one device id: it downloads only artifacts of rollouts that target that device (and so its group).
+to one device id: it downloads only artifacts of rollouts that target that device (and so the group the
+registry puts it in).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from hub.records import Record
 
 Scope = Literal["enroll", "admin", "device"]
 SCOPES: tuple[str, ...] = get_args(Scope)
+ENVIRONMENT_ADMIN = "admin (environment)"
 _IMPLIED = {"admin": {"admin", "enroll", "device"}, "enroll": {"enroll"}, "device": {"device"}}
 
 
@@ -84,21 +86,18 @@ class TokenStore:
             )
         return info, secret
 
-    def ensure(self, name: str, secret: str, scopes: list[str]) -> None:
-        """Register a secret given from outside (the admin token from the environment)."""
+    def set_environment_admin(self, secret: str | None) -> None:
+        """The admin token of the environment (`FACEFLEET_HUB_ADMIN_TOKEN`) is the one it holds now: that
+        secret is registered (once; a revoked one stays revoked), and every other token registered from the
+        environment before (a rotated secret) is revoked. None (no token in the environment) revokes them all."""
+        digest = _digest(secret) if secret else ""
         with self.hub_db.transaction() as db:
-            if db.execute("SELECT 1 FROM tokens WHERE sha256 = ?", [_digest(secret)]).fetchone():
+            db.execute("UPDATE tokens SET revoked = 1 WHERE name = ? AND sha256 != ? AND revoked = 0",
+                       [ENVIRONMENT_ADMIN, digest])
+            if not secret or db.execute("SELECT 1 FROM tokens WHERE sha256 = ?", [digest]).fetchone():
                 return
-            db.insert("tokens", 
-                {
-                    "id": uuid.uuid4().hex[:12],
-                    "name": name,
-                    "scopes": " ".join(scopes),
-                    "sha256": _digest(secret),
-                    "created": now_iso(),
-                    "revoked": 0,
-                }
-            )
+            db.insert("tokens", {"id": uuid.uuid4().hex[:12], "name": ENVIRONMENT_ADMIN, "scopes": "admin",
+                                 "sha256": digest, "created": now_iso(), "revoked": 0})
 
     def lookup(self, secret: str) -> TokenInfo | None:
         with self.hub_db.read() as db:

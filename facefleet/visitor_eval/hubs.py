@@ -21,8 +21,10 @@ T0 = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 def eval_hub(data_dir: Path, pipeline: FacePipeline, join_cosine: float) -> Hub:
-    """A hub on `data_dir` with the given pipeline and clustering threshold (defaults otherwise)."""
-    settings = HubSettings(data_dir=data_dir, visitors=VisitorConfig(join_cosine=join_cosine))
+    """A hub on `data_dir` with the given pipeline and clustering threshold (defaults otherwise; one feeding
+    "device" founds every visitor of an evaluation, so its hourly bound is lifted)."""
+    visitors = VisitorConfig(join_cosine=join_cosine, max_new_visitors_per_device_hour=1_000_000)
+    settings = HubSettings(data_dir=data_dir, visitors=visitors)
     return Hub(settings, pipeline)
 
 

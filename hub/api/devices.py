@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hub.api.deps import AdminScope, HubDep
-from hub.api.schemas import CountPublic, DevicePublic, public
+from hub.api.schemas import CountPublic, DevicePublic, DeviceUpdate, public
+from hub.library.library import NotFoundError
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -18,6 +19,15 @@ def list_devices(
 ) -> list[DevicePublic]:
     """Every device seen: online/offline (last will), versions running, last seen."""
     return [public(DevicePublic, d) for d in hub.devices.registered(group)]
+
+
+@router.patch("/{device_id}")
+def set_group(device_id: str, body: DeviceUpdate, hub: HubDep, _: AdminScope) -> DevicePublic:
+    """Put a device in a group: the group's rollouts (and galleries) reach it. A device's status cannot;
+    the group its agent's config names is ignored. 404 if unknown."""
+    if not hub.devices.set_group(device_id, body.group):
+        raise NotFoundError(f"no device {device_id}")
+    return public(DevicePublic, next(d for d in hub.devices.registered() if d.id == device_id))
 
 
 @router.delete("/{device_id}")

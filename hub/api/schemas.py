@@ -10,16 +10,17 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from facefleet.wire import ArtifactKind, TrackEvent
+from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, TrackEvent
 from hub.artifacts.store import ArtifactRecord
 from hub.fleet.devices import Device
 from hub.fleet.release_rollout import ReleaseRollout
-from hub.fleet.rollout import Rollout
+from hub.fleet.rollout import MAX_TARGETS, Rollout
 from hub.library.deletions import Deletion
 from hub.library.library import Person, Sample
 from hub.library.names import clean_name
 from hub.library.reembed import ReembedJob
 
+DeviceId = Annotated[str, Field(pattern=DEVICE_ID_PATTERN.pattern)]
 P = TypeVar("P", bound=BaseModel)
 
 _NAME = Field(min_length=1, max_length=100, pattern=r"\S")
@@ -124,13 +125,18 @@ class DevicePublic(Device):  # A device as its last status (or the broker's last
     pass
 
 
+class DeviceUpdate(_In):
+    group: str = Field(pattern=DEVICE_ID_PATTERN.pattern, description="the group the device belongs to")
+
+
 class RolloutCreate(_In):
     kind: ArtifactKind = "gallery"
     version: str = Field(min_length=1, max_length=64)
     group: str | None = Field(None, description="target every device of this group (default: all devices)")
-    devices: list[str] | None = Field(None, description="explicit targets instead of a group")
-    canaries: list[str] = Field(
-        default_factory=list, description="announced first; the rest follow when all apply"
+    devices: list[DeviceId] | None = Field(None, max_length=MAX_TARGETS,
+                                           description="explicit targets instead of a group")
+    canaries: list[DeviceId] = Field(
+        default_factory=list, max_length=MAX_TARGETS, description="announced first; the rest follow when all apply"
     )
     canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
 
@@ -139,8 +145,10 @@ class ReleaseCreate(_In):
     model_version: str = Field(min_length=1, max_length=64, description="a released model artifact")
     gallery_version: str = Field(min_length=1, max_length=64, description="the gallery built with that model")
     group: str | None = Field(None, description="target every device of this group (default: all devices)")
-    devices: list[str] | None = Field(None, description="explicit targets instead of a group")
-    canaries: list[str] = Field(default_factory=list, description="switch first; the rest follow when all apply")
+    devices: list[DeviceId] | None = Field(None, max_length=MAX_TARGETS,
+                                           description="explicit targets instead of a group")
+    canaries: list[DeviceId] = Field(default_factory=list, max_length=MAX_TARGETS,
+                                     description="switch first; the rest follow when all apply")
     canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
 
 

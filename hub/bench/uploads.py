@@ -1,11 +1,13 @@
-"""Hostile uploads against a real hub process: peak memory, and search latency behind a long enrollment.
+"""Hostile uploads against a real hub process: memory, and search latency behind a long enrollment.
 
-The hub runs as its own process (`facefleet.sim.procs`), so its peak resident memory is read from
-`/proc/<pid>/status` (`VmHWM`, the high-water mark, which only ever grows): after a warm-up enrollment of
-an ordinary 1080p photo, each probe's figure is how far the peak rose above that. The probes are small
-files that declare huge images: a PNG of 6000x6000 (a few tens of KB), five of them in one request, an
-8000x6000 mp4 of a few hundred KB (made here with OpenCV), and a real face photo upscaled to a 6000x6000
-JPEG (which must be decoded reduced, not refused).
+The hub runs as its own process (`facefleet.sim.procs`), so its memory is read from `/proc/<pid>/status`:
+its resident set (`VmRSS`) before and after each probe, and its high-water mark (`VmHWM`, which only ever
+grows): after a warm-up enrollment of an ordinary 1080p photo, each probe's peak figure is how far the
+high-water mark rose above that. The probes (`hub.bench.hostile`) are small files that declare huge images
+or lie about them: a PNG of 6000x6000 (a few tens of KB), five of them in one request, an 8000x6000 mp4 of a
+few hundred KB, a real face photo upscaled to a 6000x6000 JPEG (which must be decoded reduced, not
+refused), a Motion-JPEG AVI whose header and first frame are 64x64 and whose second frame is 16000x16000
+(alone and four at once), and a 200 MB JSON body sent without a token (alone and three at once).
 
 The second figure is a 1:N search sent while a 300-photo enrollment is being analyzed: its latency next to
 the latency of the same search on an idle hub, and whether it came back before the enrollment did.
@@ -13,33 +15,38 @@ the latency of the same search on an idle hub, and whether it came back before t
 
 from __future__ import annotations
 
-import io
 import secrets
+import select
+import socket
 import statistics
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import cv2
 import httpx
-import numpy as np
-from PIL import Image
 
 from facefleet.sim import procs as system
 from facefleet.sim.procs import Processes, free_port, wait_for
+from hub.bench.hostile import lying_mjpeg, png_bomb, upscaled_jpeg, video_bomb
 
 Upload = list[tuple[str, tuple[str, bytes, str]]]
 
 
 @dataclass(frozen=True)
 class UploadProbe:
-    """One hostile upload: what it was, the hub's answer, and the hub's peak RSS rise above the warm level."""
+    """One hostile upload (or several at once): what it was, the hub's answer (the first one's), how long it
+    took, the hub's resident set before and after (MB) and its peak's rise above the warm level (MB)."""
 
     what: str
     status: int
     detail: str
     seconds: float
+    rss_before_mb: float
+    rss_after_mb: float
     peak_rise_mb: float
 
 
@@ -54,47 +61,29 @@ class UploadFigures:
 
     def lines(self) -> list[str]:
         out = [f"hub peak RSS after a 1080p enrollment (warm): {self.warm_peak_mb:.0f} MB"]
-        out += [f"{p.what}: HTTP {p.status} in {p.seconds:.1f} s, peak RSS +{p.peak_rise_mb:.0f} MB "
-                f"({p.detail[:90]})" for p in self.probes]
+        out += [f"{p.what}: HTTP {p.status} in {p.seconds:.1f} s, RSS {p.rss_before_mb:.0f} -> "
+                f"{p.rss_after_mb:.0f} MB, peak +{p.peak_rise_mb:.0f} MB ({p.detail[:90]})" for p in self.probes]
         out.append(f"1:N search on an idle hub: {self.search_idle_s:.2f} s; during a 300-photo enrollment "
                    f"({self.enroll_s:.1f} s): {self.search_behind_enroll_s:.2f} s, answered "
                    f"{'before' if self.search_before_enroll_done else 'after'} the enrollment")
         return out
 
 
-def png_bomb(width: int = 6000, height: int = 6000) -> bytes:
-    """A gray PNG that is tiny on the wire (zlib) and width x height once decoded."""
-    buffer = io.BytesIO()
-    Image.new("L", (width, height), 128).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
-def upscaled_jpeg(photo: Path, width: int = 6000, height: int = 6000) -> bytes:
-    """A real face photo stretched to width x height and saved as a JPEG (a large phone photo)."""
-    image = cv2.imread(str(photo))
-    assert image is not None, photo
-    ok, data = cv2.imencode(".jpg", cv2.resize(image, (width, height)), [cv2.IMWRITE_JPEG_QUALITY, 60])
-    assert ok
-    return data.tobytes()
-
-
-def video_bomb(path: Path, width: int = 8000, height: int = 6000, frames: int = 3) -> bytes:
-    """An mp4 (MPEG-4 part 2) of flat width x height frames: a few hundred KB."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 5.0, (width, height))
-    assert writer.isOpened(), "OpenCV cannot write mp4v here"
-    frame = np.full((height, width, 3), 100, np.uint8)
-    for _ in range(frames):
-        writer.write(frame)
-    writer.release()
-    return path.read_bytes()
-
-
 def peak_rss_mb(pid: int) -> float:
     """The process's resident-set high-water mark (VmHWM), MB."""
+    return _status_mb(pid, "VmHWM")
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set now (VmRSS), MB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def _status_mb(pid: int, key: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{key}:"):
             return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM for pid {pid}")
+    raise RuntimeError(f"no {key} for pid {pid}")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -111,18 +100,51 @@ def _detail(response: httpx.Response) -> str:
 
 
 class _Probe:
-    """Runs uploads against the hub and records each answer with the peak RSS rise."""
+    """Runs uploads against the hub and records each answer with its memory figures."""
 
     def __init__(self, client: httpx.Client, pid: int, figures: UploadFigures) -> None:
         self.client, self.pid, self.figures = client, pid, figures
 
-    def send(self, what: str, path: str, files: Upload, label: str = "Bomb") -> UploadProbe:
-        start = time.perf_counter()
-        response = self.client.post(path, data={"label": label}, files=files)
-        probe = UploadProbe(what, response.status_code, _detail(response), time.perf_counter() - start,
+    def send(self, what: str, path: str, files: Upload, label: str = "Bomb", copies: int = 1) -> UploadProbe:
+        """One upload (or `copies` of it at once)."""
+        return self.run(what, lambda: _answer(self.client.post(path, data={"label": label}, files=files)), copies)
+
+    def run(self, what: str, request: Callable[[], tuple[int, str]], copies: int = 1) -> UploadProbe:
+        """`copies` of a request at once; the row has the first one's answer."""
+        before, start = rss_mb(self.pid), time.perf_counter()
+        with ThreadPoolExecutor(copies) as pool:
+            answers = list(pool.map(lambda _: request(), range(copies)))
+        status, detail = answers[0]
+        probe = UploadProbe(what, status, detail, time.perf_counter() - start, before, rss_mb(self.pid),
                             peak_rss_mb(self.pid) - self.figures.warm_peak_mb)
         self.figures.probes.append(probe)
         return probe
+
+
+def _answer(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, _detail(response)
+
+
+def unauthenticated_body(url: str, size_bytes: int) -> tuple[int, str]:
+    """POST a JSON body of `size_bytes` (one long name) to /api/people without a token, 1 MB at a time until
+    the hub answers or has taken it all; the hub's status and the start of its answer."""
+    address = urlsplit(url)
+    head = (f"POST /api/people HTTP/1.1\r\nHost: {address.hostname}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {size_bytes}\r\n\r\n").encode()
+    with socket.create_connection((address.hostname, address.port), timeout=600) as sock:
+        sock.sendall(head + b'{"name": "')
+        sent, chunk = 10, b"x" * (1024 * 1024)
+        try:
+            while sent < size_bytes - 2 and not select.select([sock], [], [], 0)[0]:  # stop once it answers
+                sock.sendall(chunk[: size_bytes - 2 - sent])
+                sent += min(len(chunk), size_bytes - 2 - sent)
+            if sent >= size_bytes - 2:
+                sock.sendall(b'"}')
+        except OSError:  # the hub closed the connection: its answer is waiting
+            pass
+        reply = sock.recv(4096)
+    status = int(reply.split(b" ", 2)[1]) if reply.startswith(b"HTTP/") else 0
+    return status, reply.split(b"\r\n\r\n", 1)[-1][:200].decode("latin-1")
 
 
 ENROLL_PHOTOS = 300  # LFW photos of the long enrollment: several seconds of analysis however fast the pipeline
@@ -149,6 +171,16 @@ def _bombs(probe: _Probe, data_dir: Path, workdir: Path) -> None:
     jpeg = upscaled_jpeg(data_dir / "clips" / "people" / "obama" / "obama.jpg")
     probe.send(f"6000x6000 JPEG face photo of {len(jpeg) // 1024} KB", "/api/samples/photos",
                [("files", ("large.jpg", jpeg, "image/jpeg"))], label="Large Photo")
+    avi = [("file", ("lying.avi", lying_mjpeg(), "video/x-msvideo"))]
+    probe.send(f"Motion-JPEG declaring 64x64, second frame 16000x16000, of {len(avi[0][1][1]) // 1024} KB",
+               "/api/samples/video", avi)
+    probe.send("four such Motion-JPEGs at once", "/api/samples/video", avi, copies=4)
+
+
+def _bodies(probe: _Probe, url: str) -> None:
+    size = 200 * 1024 * 1024
+    probe.run("200 MB JSON body without a token", lambda: unauthenticated_body(url, size))
+    probe.run("three such bodies at once", lambda: unauthenticated_body(url, size), copies=3)
 
 
 def _search_behind_enrollment(client: httpx.Client, pid: int, data_dir: Path, figures: UploadFigures) -> None:
@@ -193,7 +225,9 @@ def run_upload_bench(procs: Processes, workdir: Path, data_dir: Path) -> UploadF
         warm = [("files", ("obama-1080p.jpg", (data_dir / "clips" / "obama-1080p.jpg").read_bytes(), "image/jpeg"))]
         client.post("/api/samples/photos", data={"label": "Warm Up"}, files=warm).raise_for_status()
         figures.warm_peak_mb = peak_rss_mb(pid)
-        _bombs(_Probe(client, pid, figures), data_dir, workdir)
+        probe = _Probe(client, pid, figures)
+        _bombs(probe, data_dir, workdir)
+        _bodies(probe, str(client.base_url))
         _search_behind_enrollment(client, pid, data_dir, figures)
     finally:
         client.close()

@@ -1,4 +1,9 @@
-"""The device registry, fed by the retained MQTT status messages (and the broker's `offline` last will)."""
+"""The device registry, fed by the retained MQTT status messages (and the broker's `offline` last will).
+
+A status reports what a device runs and its cameras; its `group` is only a claim and is not recorded:
+group membership decides which rollouts (and so which galleries) a device gets, so it belongs to the
+registry. A device registers in `DEFAULT_GROUP`; an admin moves it (`set_group`, `PATCH /api/devices/{id}`).
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ class Device(Record):
     gallery_version: str
     cameras: list[str]
     last_seen: str
+
+
+DEFAULT_GROUP = "default"
 
 
 class DeviceRegistry:
@@ -55,11 +63,11 @@ class DeviceRegistry:
                         [now_iso(), status.device_id],
                     )
                 return bool(row)
-            db.upsert("devices", 
+            db.upsert("devices",
                 {
                     "id": status.device_id,
                     "state": status.state,
-                    "device_group": status.group,
+                    "device_group": DEFAULT_GROUP,
                     "agent_version": status.agent_version,
                     "model_id": status.model_id,
                     "model_version": status.model_version,
@@ -68,8 +76,14 @@ class DeviceRegistry:
                     "last_seen": now_iso(),
                 },
                 pk="id",
+                insert_only=["device_group"],
             )
         return True
+
+    def set_group(self, device_id: str, group: str) -> bool:
+        """Put a registered device in a group (an admin's decision); False when it is not registered."""
+        with self.hub_db.transaction() as db:
+            return bool(db.execute("UPDATE devices SET device_group = ? WHERE id = ?", [group, device_id]).rowcount)
 
     def mark_offline(self, device_id: str) -> None:
         with self.hub_db.transaction() as db:

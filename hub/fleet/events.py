@@ -49,6 +49,14 @@ class RecentEvents:
             self.counts.by_device[event.device_id] = self.counts.by_device.get(event.device_id, 0) + 1
             return True
 
+    def forget_person(self, person_id: str) -> int:
+        """Drop the kept events that named a deleted person (their name and best crop); returns how many."""
+        with self._lock:
+            kept = [e for e in self._events if e.person_id != person_id]
+            dropped = len(self._events) - len(kept)
+            self._events = deque(kept, maxlen=self._events.maxlen)
+        return dropped
+
     def recent(self, limit: int = 50, device_id: str | None = None) -> list[TrackEvent]:
         """Newest first, at most `limit`."""
         with self._lock:

@@ -9,12 +9,18 @@ the state, the same topic as `json_attributes_topic` (so confidence, camera and 
 `<camera> last person`, snake_case object ids `<device>_<camera>_last_person`, unique ids prefixed with the
 node id. A camera sensor's `availability` is the device's own retained status (`online`, or the broker's
 `offline` last will). An empty retained config removes a sensor: sent when a person is deleted, a camera
-disappears from its device's status, or a device is forgotten. What was published is kept in a small JSON
-file so a restarted hub still removes what it had announced.
+disappears from its device's status, or a device is forgotten. A config goes out only when it differs
+from the one last sent for its topic (a device repeating its status publishes nothing), and everything goes
+through `publish`, which the hub points at its retained queue (`hub.fleet.retained_queue`): behind the
+hub's own messages, never ahead of an update announcement. A deleted person's sensor goes, and so does
+the retained state of every camera sensor whose last state names them. What was published (configs, and
+which person each camera state names) is kept in a small JSON file so a restarted hub still removes what it
+had announced.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -135,10 +141,13 @@ class HomeAssistant:
         self._lock = threading.Lock()
         self._cameras: dict[str, set[str]] = {}  # device id -> cameras with a config out
         self._people: set[str] = set()
+        self._camera_people: dict[str, str] = {}  # camera state topic -> the person its retained state names
+        self._configs: dict[str, bytes] = {}  # config topic -> digest of the config last sent (since start)
         if config.enabled and state_file.exists():
             saved = json.loads(state_file.read_text())
             self._cameras = {d: set(c) for d, c in saved.get("cameras", {}).items()}
             self._people = set(saved.get("people", []))
+            self._camera_people = dict(saved.get("camera_people", {}))
 
     # topics ---------------------------------------------------------------------------------------------
     def config_topic(self, object_id: str) -> str:
@@ -200,15 +209,16 @@ class HomeAssistant:
     def device(self, device: DeviceInfo) -> None:
         if not self.config.enabled:
             return
+        cameras = set(device.cameras)
         with self._lock:
             before = self._cameras.get(device.id, set())
-            for camera in device.cameras:
-                self._send(self.config_topic(self.camera_object(device.id, camera)),
-                           self.camera_config(device, camera).model_dump_json(exclude_none=True).encode())
-            for camera in before - set(device.cameras):
+            for camera in sorted(cameras):
+                self._send_config(self.config_topic(self.camera_object(device.id, camera)),
+                                  self.camera_config(device, camera).model_dump_json(exclude_none=True).encode())
+            for camera in before - cameras:
                 self._remove(self.camera_object(device.id, camera), self.camera_topic(device.id, camera))
-            if before != set(device.cameras):
-                self._cameras[device.id] = set(device.cameras)
+            if before != cameras:
+                self._cameras[device.id] = cameras
                 self._save()
 
     def device_removed(self, device_id: str) -> None:
@@ -228,20 +238,24 @@ class HomeAssistant:
                 log.warning("home_assistant.max_people (%d) reached: no sensor for %s", self.config.max_people,
                             person.id)
                 return
-            self._send(self.config_topic(self.person_object(person.id)),
-                       self.person_config(person).model_dump_json(exclude_none=True).encode())
+            self._send_config(self.config_topic(self.person_object(person.id)),
+                              self.person_config(person).model_dump_json(exclude_none=True).encode())
             if person.id not in self._people:
                 self._people.add(person.id)
                 self._save()
 
     def person_removed(self, person_id: str) -> None:
+        """A deleted person: their sensor goes, and the retained state of each camera that last saw them."""
         if not self.config.enabled:
             return
         with self._lock:
             if person_id in self._people:
                 self._remove(self.person_object(person_id), self.person_topic(person_id))
                 self._people.discard(person_id)
-                self._save()
+            for topic in [t for t, p in self._camera_people.items() if p == person_id]:
+                self._send(topic, b"")
+                del self._camera_people[topic]
+            self._save()
 
     def track_event(self, event: TrackEvent) -> None:
         """A new event: camera state on an identity or an ended track; person state when named."""
@@ -249,19 +263,41 @@ class HomeAssistant:
             return
         camera = CameraState(name=event.name or "unknown", person_id=event.person_id, confidence=event.confidence,
                              device_id=event.device_id, camera=event.camera, event_id=event.event_id, ts=event.ts)
-        self._send(self.camera_topic(event.device_id, event.camera), camera.model_dump_json().encode())
+        topic = self.camera_topic(event.device_id, event.camera)
+        self._send(topic, camera.model_dump_json().encode())
+        self._camera_names(topic, event.person_id)
         if event.person_id and event.person_id in self._people:
             where = PersonState(where=f"{event.device_id} {event.camera}", device_id=event.device_id,
                                 camera=event.camera, confidence=event.confidence, event_id=event.event_id,
                                 ts=event.ts)
             self._send(self.person_topic(event.person_id), where.model_dump_json().encode())
 
+    def _camera_names(self, topic: str, person_id: str | None) -> None:
+        """Remember which person a camera's retained state names (saved when that changes)."""
+        with self._lock:
+            if self._camera_people.get(topic) == person_id:
+                return
+            if person_id is None:
+                self._camera_people.pop(topic, None)
+            else:
+                self._camera_people[topic] = person_id
+            self._save()
+
     # plumbing -------------------------------------------------------------------------------------------
     def _remove(self, object_id: str, state_topic: str) -> None:
         """The retained state first, then the config: one client's QoS 1 messages arrive in order, so whoever
         sees the config gone has already seen the state gone."""
+        self._camera_people.pop(state_topic, None)
         self._send(state_topic, b"")
+        self._configs.pop(self.config_topic(object_id), None)
         self._send(self.config_topic(object_id), b"")
+
+    def _send_config(self, topic: str, payload: bytes) -> None:
+        """A discovery config, unless the same one was the last sent on its topic."""
+        digest = hashlib.sha256(payload).digest()[:16]
+        if self._configs.get(topic) != digest:
+            self._configs[topic] = digest
+            self._send(topic, payload)
 
     def _send(self, topic: str, payload: bytes) -> None:
         try:
@@ -272,5 +308,5 @@ class HomeAssistant:
     def _save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"cameras": {d: sorted(c) for d, c in self._cameras.items()},
-                                   "people": sorted(self._people)}))
+                                   "people": sorted(self._people), "camera_people": self._camera_people}))
         tmp.replace(self.state_file)

@@ -5,9 +5,10 @@ segment is the identity the broker vouches for; the `device_id` inside a payload
 message is refused when it is larger than `MAX_MESSAGE_BYTES` (`oversized`), does not parse
 (`malformed`), carries a crop over `MAX_CROP_BYTES` (`crop_too_large`), claims another device than its
 topic (`device_mismatch`), or is an update state for a rollout that never announced to that device
-(`not_a_target`, decided by the rollout engine). Refusals are counted by kind and reason
-(`facefleet_hub_mqtt_refused`) and logged with a bounded prefix of the payload: the first
-`LOG_FIRST` of each kind and reason, then every `LOG_EVERY`th, so a flood cannot fill the log.
+(`not_a_target`, decided by the rollout engine); one whose handler failed counts as `error`. Refusals are
+counted by kind and reason (`facefleet_hub_mqtt_refused`) and logged with a bounded prefix of the payload
+(and, for an `error`, its traceback): the first `LOG_FIRST` of each kind and reason, then every
+`LOG_EVERY`th, so a flood cannot fill the log.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from facefleet.wire import (
 log = logging.getLogger(__name__)
 
 Kind = Literal["status", "stats", "events", "updates/state"]
-Reason = Literal["oversized", "malformed", "crop_too_large", "device_mismatch", "not_a_target"]
+Reason = Literal["oversized", "malformed", "crop_too_large", "device_mismatch", "not_a_target", "error"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
 # The reasons that can happen to each kind: these are exported at 0 before the first refusal.
 REASONS: dict[Kind, tuple[Reason, ...]] = {
-    "status": ("oversized", "malformed", "device_mismatch"),
-    "stats": ("oversized", "malformed", "device_mismatch"),
-    "events": ("oversized", "malformed", "crop_too_large", "device_mismatch"),
-    "updates/state": ("oversized", "malformed", "device_mismatch", "not_a_target"),
+    "status": ("oversized", "malformed", "device_mismatch", "error"),
+    "stats": ("oversized", "malformed", "device_mismatch", "error"),
+    "events": ("oversized", "malformed", "crop_too_large", "device_mismatch", "error"),
+    "updates/state": ("oversized", "malformed", "device_mismatch", "not_a_target", "error"),
 }
 LOG_PREFIX_BYTES = 120
 LOG_FIRST = 20
@@ -92,7 +93,9 @@ class Refusals:
         self._lock = threading.Lock()
         self._counts: dict[tuple[Kind, Reason], int] = {}
 
-    def refuse(self, kind: Kind, device_id: str, exc: Refused, payload: bytes) -> None:
+    def refuse(self, kind: Kind, device_id: str, exc: Refused, payload: bytes,
+               cause: BaseException | None = None) -> None:
+        """Count a refusal; log it (with the traceback of `cause`, a handler's failure) when its turn comes."""
         with self._lock:
             key = (kind, exc.reason)
             count = self._counts[key] = self._counts.get(key, 0) + 1
@@ -105,6 +108,7 @@ class Refusals:
                 count,
                 exc,
                 payload[:LOG_PREFIX_BYTES],
+                exc_info=cause,
             )
 
     def snapshot(self) -> dict[tuple[Kind, Reason], int]:

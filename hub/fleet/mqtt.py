@@ -55,9 +55,12 @@ class HubMqtt:
                 certfile=str(tls.cert_file) if tls.cert_file else None,
                 keyfile=str(tls.key_file) if tls.key_file else None,
             )
+        self.publish_failed = 0  # publishes the client refused (its queue full): counted, not only logged
+        self.on_ack: Callable[[int], None] = lambda mid: None  # told each acknowledged message id
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = lambda client, userdata, mid, reason_code, properties: self.on_ack(mid)
         self.client.reconnect_delay_set(1, 30)
 
     def start(self, wait_s: float = 5.0) -> bool:
@@ -74,11 +77,18 @@ class HubMqtt:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Retained QoS 1: a device that is offline now gets the announcement when it comes back."""
+    def publish(self, topic: str, payload: bytes) -> int | None:
+        """Retained QoS 1: a device that is offline now gets the announcement when it comes back. Returns the
+        message id once the client took it (while disconnected it waits in the client for the reconnect),
+        None when the client refused it (counted in `publish_failed`)."""
         info = self.client.publish(topic, payload, qos=1, retain=True)
-        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
-            log.warning("publish to %s failed with rc %s", topic, info.rc)
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return info.mid
+        self.publish_failed += 1
+        if self.publish_failed <= 20 or self.publish_failed % 1000 == 0:
+            log.warning("publish to %s refused by the MQTT client (rc %s; %d so far)", topic, info.rc,
+                        self.publish_failed)
+        return None
 
     def _subscriptions(self) -> list[tuple[str, int]]:
         kinds = ["status", "updates/state"]
@@ -113,8 +123,9 @@ class HubMqtt:
             self._dispatch(kind, device_id, payload)
         except Refused as exc:
             self.refusals.refuse(kind, device_id, exc, payload)
-        except Exception:  # a bad message must not kill the network thread
-            log.exception("handling a message on %s failed", message.topic)
+        except Exception as exc:  # a bad message must not kill the network thread, nor flood the log
+            failed = Refused("error", f"handling it failed: {type(exc).__name__}: {exc}"[:300])
+            self.refusals.refuse(kind, device_id, failed, payload, cause=exc)
 
     def _dispatch(self, kind: Kind, device_id: str, payload: bytes) -> None:
         """Hand one message from `device_id` (the topic's) to its handler; raises `Refused`."""

@@ -18,7 +18,7 @@ import uuid
 from typing import Any, Literal
 
 from hub.db import HubDb, now_iso
-from hub.fleet.rollout import FAILED, RolloutEngine
+from hub.fleet.rollout import FAILED, RolloutEngine, check_targets
 from hub.records import Record
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class ReleaseRollouts:
 
     def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
               canary_timeout_s: float) -> ReleaseRollout:
+        check_targets(targets, canaries)  # the gallery phase's canaries too, before anything is announced
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
         release = ReleaseRollout(id=uuid.uuid4().hex[:12], model_version=model_version,
                                  gallery_version=gallery_version, targets=tuple(targets), canaries=tuple(canaries),

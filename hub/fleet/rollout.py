@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
-from facefleet.wire import ArtifactKind, Topics, UpdateAnnouncement, UpdateState
+from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
 from hub.library.library import NotFoundError
 from hub.records import Record
@@ -28,8 +28,11 @@ FAILED = frozenset({"failed", "rolled_back"})
 FINISHED = FAILED | {"applied"}
 
 
+MAX_TARGETS = 10_000  # devices one rollout names at most (explicitly or through a group)
+
+
 class RolloutError(ValueError):
-    """A rollout that cannot start (no devices, unknown canary)."""
+    """A rollout that cannot start (no devices, unknown canary, a target that is not a device id)."""
 
 
 RolloutState = Literal["canary", "rolling", "completed", "completed_with_failures", "halted"]
@@ -53,6 +56,19 @@ class Rollout(Record):
     created: str
     updated: str
     devices: list[DeviceProgress]
+
+
+def check_targets(devices: list[str], canaries: list[str]) -> None:
+    """Refuse (RolloutError) targets that could not be announced to: none, more than MAX_TARGETS, a name that
+    is not a device id (`#`, `+` and `/` would make another topic), canaries outside the targets."""
+    if not devices:
+        raise RolloutError("no target devices")
+    if len(devices) > MAX_TARGETS:
+        raise RolloutError(f"{len(devices)} target devices; one rollout takes at most {MAX_TARGETS}")
+    if bad := [d for d in [*devices, *canaries] if not DEVICE_ID_PATTERN.fullmatch(d)][:3]:
+        raise RolloutError(f"{', '.join(map(repr, bad))}: not a device id")
+    if set(canaries) - set(devices):
+        raise RolloutError(f"canaries {sorted(set(canaries) - set(devices))[:10]} are not among the targets")
 
 
 class RolloutEngine:
@@ -80,10 +96,7 @@ class RolloutEngine:
         canaries: list[str],
         canary_timeout_s: float,
     ) -> Rollout:
-        if not devices:
-            raise RolloutError("no target devices")
-        if set(canaries) - set(devices):
-            raise RolloutError(f"canaries {sorted(set(canaries) - set(devices))} are not among the targets")
+        check_targets(devices, canaries)
         rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
         state = "canary" if canaries else "rolling"
         with self.hub_db.transaction() as db:

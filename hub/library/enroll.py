@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -16,6 +16,7 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 
+from hub.library.video import VideoError, frames_at, scan_frames, video_header
 from hub.settings import EnrollConfig
 from models.imageio import ImageError, check_header, decode_image, fit_pixels, read_header
 from models.pipeline import FaceAnalysis, FacePipeline
@@ -23,10 +24,6 @@ from models.pipeline import FaceAnalysis, FacePipeline
 REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "over_limit")
 PipelineSource = Callable[[], FacePipeline]
 """The hub's active pipeline at the moment of asking (it changes when a released model is activated)."""
-
-
-class VideoError(ValueError):
-    """The upload is not a video we can read, or one over the limits; the message says why."""
 
 
 class RequestTooLarge(ValueError):
@@ -229,12 +226,12 @@ class Enroller:
         self.check_video(path)
         pipeline = self._pipeline()
         report = EnrollReport(model_id=pipeline.model_id)
-        report.frames_read = _count_frames(path, max_frames)
+        report.frames_read = scan_frames(path, max_frames, self.config.max_video_frame_pixels)
         wanted = set(evenly_spread(report.frames_read, max_samples * self.config.frames_per_sample).tolist())
         kept = list(existing)
-        for index, frame in _frames_at(path, wanted):
+        for index, frame in frames_at(path, wanted):
             report.frames_analyzed += 1
-            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # the container lied
+            if frame.shape[0] * frame.shape[1] > self.config.max_video_frame_pixels:  # defence in depth
                 raise VideoError(f"frame {index} of {frame.shape[1]}x{frame.shape[0]} is over the frame limit")
             frame = fit_pixels(frame, self.config.analysis_pixels)
             self._judge(frame, f"video:{name}#{index}", kept, report, pipeline)
@@ -244,7 +241,7 @@ class Enroller:
     def check_video(self, path: Path) -> None:
         """Refuse (VideoError) a video whose frame size or duration, as its container declares them, is
         over the limits, before any frame is decoded."""
-        width, height, frames, fps = _video_header(path)
+        width, height, frames, fps = video_header(path)
         if width * height > self.config.max_video_frame_pixels:
             raise VideoError(f"frames of {width}x{height} ({width * height / 1e6:.1f} MP) exceed the "
                              f"{self.config.max_video_frame_pixels / 1e6:.1f} MP frame limit")
@@ -262,51 +259,3 @@ def _spills(xyxy: np.ndarray, image_hw: tuple[int, ...]) -> bool:
     margin = _TIGHT_SPILL * max(min(x2 - x1, y2 - y1), 1.0)
     height, width = image_hw[0], image_hw[1]
     return x1 < -margin or y1 < -margin or x2 > width + margin or y2 > height + margin
-
-
-def _open_video(path: Path) -> cv2.VideoCapture:
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise VideoError("not a readable video (no decodable stream)")
-    return capture
-
-
-def _video_header(path: Path) -> tuple[int, int, int, float]:
-    """(width, height, frame count, fps) as the container declares them; 0 where it does not say."""
-    capture = _open_video(path)
-    try:
-        props = (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT, cv2.CAP_PROP_FRAME_COUNT, cv2.CAP_PROP_FPS)
-        width, height, frames, fps = (max(0.0, capture.get(p)) for p in props)
-    finally:
-        capture.release()
-    return int(width), int(height), int(frames), float(fps)
-
-
-def _count_frames(path: Path, max_frames: int) -> int:
-    """Frames that can actually be read, up to max_frames (container frame counts are often wrong)."""
-    capture = _open_video(path)
-    try:
-        count = 0
-        while count < max_frames and capture.grab():
-            count += 1
-    finally:
-        capture.release()
-    if count == 0:
-        raise VideoError("the video has no readable frames")
-    return count
-
-
-def _frames_at(path: Path, indices: set[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (index, BGR frame) for the wanted frame indices, decoding only those."""
-    capture = _open_video(path)
-    try:
-        last = max(indices, default=-1)
-        for index in range(last + 1):
-            if not capture.grab():
-                return
-            if index in indices:
-                ok, frame = capture.retrieve()
-                if ok and frame is not None:
-                    yield index, frame
-    finally:
-        capture.release()

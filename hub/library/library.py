@@ -279,9 +279,10 @@ class Library:
     def sample_path(self, sample_id: str) -> Path:
         with self.hub_db.read() as db:
             row = db.execute("SELECT person_id, file_name FROM samples WHERE id = ?", [sample_id]).fetchone()
-        if row is None:
+        path = (self.samples_dir / str(row[0]) / str(row[1])).resolve() if row is not None else None
+        if path is None or path.parent.parent != self.samples_dir.resolve():  # names are the hub's: never elsewhere
             raise NotFoundError(f"no sample {sample_id}")
-        return self.samples_dir / str(row[0]) / str(row[1])
+        return path
 
     def crop_rgb(self, sample_id: str) -> np.ndarray | None:
         """The stored aligned crop as (112, 112, 3) RGB uint8, or None when its file is unreadable."""

@@ -36,7 +36,7 @@ def ignore_entries(store: VisitorStore, model_id: str,
     for visitor_id, visitor_model, blob, crop_file in rows:
         if visitor_model == model_id:
             vectors.setdefault(visitor_id, []).append(np.frombuffer(blob, "<f4"))
-        elif embed_crops is not None and crop_file and (crop := read_crop(store.crops_dir / crop_file)) is not None:
+        elif embed_crops is not None and (path := store.inside(crop_file)) and (crop := read_crop(path)) is not None:
             vectors.setdefault(visitor_id, []).append(embed_crops(crop[None])[0])
     ids = sorted(vectors)
     if not ids:

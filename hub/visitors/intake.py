@@ -1,12 +1,16 @@
 """Track events into the visitor store and the suggestions; the retention purge and re-clustering on a clock.
 
-Called from the MQTT link's thread (`on_event`) and the hub's ticker (`tick`). Events without a template
+Called from the hub's ticker (`tick`) and, for each track event, from `IntakeThread` (events reach it from
+the MQTT link's thread through a bounded queue, so that storing a track and judging a suggestion, which
+embeds its crop and may run the enrollment path, never hold the network thread). Events without a template
 (older agents, or tracks that were never embedded) only feed the names a live track has shown.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +22,7 @@ from hub.db import utc_now
 from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
 from hub.visitors.maintenance import PurgeReport, purge, recluster_all, recover
-from hub.visitors.records import EndedTrack, TrackRecord, VisitorError
+from hub.visitors.records import EndedTrack, TrackRecord, VisitorBudgetError, VisitorError
 from hub.visitors.store import VisitorStore
 from hub.visitors.suggestions import Suggestions, TrackNames
 
@@ -29,7 +33,9 @@ CropEnroller = Callable[[str, list[tuple[str, bytes]]], tuple[int, str]]
 
 @dataclass
 class IntakeCounts:
-    """Since start: tracks stored (unknown, named), repeats, refused templates, suggestions, purged tracks."""
+    """Since start: tracks stored (unknown, named), repeats, refused templates, suggestions, purged tracks,
+    events dropped because the intake queue was full, events whose intake failed (a full disk, ...), unknown
+    tracks not stored because their device founded its hour's visitors already."""
 
     unknown: int = 0
     named: int = 0
@@ -38,6 +44,9 @@ class IntakeCounts:
     suggested: int = 0
     auto_accepted: int = 0
     purged: int = 0
+    dropped: int = 0
+    failed: int = 0
+    over_budget: int = 0
 
 
 class VisitorIntake:
@@ -62,11 +71,19 @@ class VisitorIntake:
         track = EndedTrack.from_event(event)
         if track is None:
             return None
+        if track.person_id is not None and not self._known(track.person_id):
+            track = track.model_copy(update={"person_id": None})  # named for a deleted person: a stranger now
         try:
             stored = self.store.add(track)
+        except VisitorBudgetError as exc:
+            self.counts.over_budget += 1
+            if _log_turn(self.counts.over_budget):
+                log.warning("track %s not stored: %s (%d so far)", event.event_id, exc, self.counts.over_budget)
+            return None
         except VisitorError as exc:
             self.counts.refused += 1
-            log.warning("track %s from %s refused: %s", event.event_id, event.device_id, exc)
+            if _log_turn(self.counts.refused):
+                log.warning("track %s from %s refused: %s", event.event_id, event.device_id, exc)
             return None
         if stored is None:
             self.counts.repeats += 1
@@ -77,6 +94,14 @@ class VisitorIntake:
             self.counts.named += 1
             self._suggest(track, event.votes, names)
         return stored
+
+    def _known(self, person_id: str) -> bool:
+        """Whether the library has this person (an agent on an older gallery still names deleted people)."""
+        try:
+            self.suggestions.library.person(person_id)
+        except NotFoundError:
+            return False
+        return True
 
     def _suggest(self, track: EndedTrack, votes: dict[str, int], names: set[str]) -> None:
         if (why := self.suggestions.consider(track, votes, names)) is not None:
@@ -125,3 +150,52 @@ class VisitorIntake:
                 log.info("re-clustering %s: %d tracks, %d moved, %d -> %d visitors%s", report.model_id,
                          report.tracks, report.moved, report.visitors_before, report.visitors_after,
                          "" if report.applied else " (skipped: the store changed meanwhile)")
+
+
+class IntakeThread:
+    """Track events into `VisitorIntake.on_event` on a thread of its own, in arrival order.
+
+    capacity: events waiting at most (each under 128 KiB: 32 MiB at 256); past it a new event is dropped and
+    counted (`IntakeCounts.dropped`) rather than holding the caller, the MQTT link's network thread.
+    """
+
+    def __init__(self, intake: VisitorIntake, capacity: int = 256) -> None:
+        self.intake = intake
+        self._queue: queue.Queue[TrackEvent | None] = queue.Queue(capacity)
+        self._thread = threading.Thread(target=self._run, name="visitor-intake", daemon=True)
+
+    def submit(self, event: TrackEvent) -> bool:
+        """Queue an event; False (counted, logged at a bounded rate) when the queue is full."""
+        try:
+            self._queue.put_nowait(event)
+            return True
+        except queue.Full:
+            self.intake.counts.dropped += 1
+            if _log_turn(self.intake.counts.dropped):
+                log.warning("visitor intake busy: event %s from %s dropped (%d so far)", event.event_id,
+                            event.device_id, self.intake.counts.dropped)
+            return False
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Finish the events already queued, then end the thread."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        while (event := self._queue.get()) is not None:
+            try:
+                self.intake.on_event(event)
+            except Exception:  # a failure must not end the thread, nor flood the log
+                self.intake.counts.failed += 1
+                if _log_turn(self.intake.counts.failed):
+                    log.exception("visitor intake of event %s from %s failed (%d so far)", event.event_id,
+                                  event.device_id, self.intake.counts.failed)
+
+
+def _log_turn(count: int) -> bool:
+    """Log the first 20 of a kind of trouble, then every 1000th."""
+    return count <= 20 or count % 1000 == 0

@@ -21,6 +21,10 @@ class VisitorError(ValueError):
     """A request the visitor store refuses (visitors of two models, a track that is not named, ...)."""
 
 
+class VisitorBudgetError(VisitorError):
+    """An unknown track whose device founded `max_new_visitors_per_device_hour` visitors in the last hour."""
+
+
 class TrackBase(Record):
     """What an agent reported of an ended track, as it arrives, as it is stored and as the API shows it.
 
@@ -80,6 +84,17 @@ def _crop(b64: str | None) -> tuple[bytes | None, float]:
     if image is None or image.ndim != 3 or max(image.shape[:2]) > 1024:
         return None, 0.0
     return jpeg, sharpness(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+
+
+def crop_rgb(jpeg: bytes, size: int) -> np.ndarray | None:
+    """A stored track crop (JPEG) as the embedder takes it: (size, size, 3) RGB uint8; None when it does not
+    decode. The agents' crops are aligned faces of that size already; any other is scaled to it."""
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    if image.shape[:2] != (size, size):
+        image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 class TrackRecord(TrackBase):

@@ -6,22 +6,27 @@ different models never meet (each model has its own centres, and a template whos
 model's is refused). The centres live in memory (one (V, D) sum per model), rebuilt from the database
 whenever tracks move between visitors. Crops are written before their row and removed if the row is not
 committed; `hub.visitors.maintenance.recover` removes files a crash left without a row.
+
+A crop's file is named by an id the hub makes (`crop_file`), never by the device's `event_id`, is created
+exclusively (never over an existing file), and every path read or removed is checked to resolve inside
+`crops_dir`: rows from before this rule whose name leads elsewhere are treated as having no crop.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 
-from hub.db import HubDb, now_iso
+from hub.db import HubDb, now_iso, utc_now
 from hub.library.library import NotFoundError
 from hub.settings import VisitorConfig
 from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows
-from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorDetail, VisitorError
+from hub.visitors.records import EndedTrack, TrackRecord, Visitor, VisitorBudgetError, VisitorDetail, VisitorError
 
 _VISITOR_SQL = """SELECT v.id, v.model_id, v.ignored, v.pinned, v.created, COUNT(t.event_id),
     MIN(t.started_at), MAX(t.ended_at), {cameras},
@@ -84,16 +89,28 @@ class VisitorStore:
             self._join_centre(track.model_id, visitor_id, track.template)
         return visitor_id or ""
 
-    def _assign(self, db: Store, track: EndedTrack) -> str:
-        """The visitor an unknown track joins; a new visitor row when none is near enough."""
+    def _assign(self, db: Store, track: EndedTrack, budget: bool = True) -> str:
+        """The visitor an unknown track joins; a new visitor row when none is near enough, within its device's
+        budget unless `budget` is False (a user's decision): VisitorBudgetError past
+        `max_new_visitors_per_device_hour`."""
         centres = self._centres_of(db, track.model_id)
         row = nearest_centre(track.template, unit_rows(centres.sums), self.config.join_cosine)
         if row >= 0:
             return centres.ids[row]
+        if budget:
+            self._check_budget(db, track.device_id)
         visitor_id = new_visitor_id()
         db.insert("visitors", {"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
-                                     "created": now_iso()})
+                               "created": now_iso(), "device_id": track.device_id})
         return visitor_id
+
+    def _check_budget(self, db: Store, device_id: str) -> None:
+        since = (utc_now() - timedelta(hours=1)).isoformat()
+        founded = int(db.execute("SELECT COUNT(*) FROM visitors WHERE device_id = ? AND created >= ?",
+                                 [device_id, since]).fetchone()[0])
+        if founded >= self.config.max_new_visitors_per_device_hour:
+            raise VisitorBudgetError(f"device {device_id} founded {founded} visitors in the last hour "
+                                     "(visitors.max_new_visitors_per_device_hour)")
 
     def _centres_of(self, db: Store, model_id: str) -> _Centres:
         if model_id not in self._centres:
@@ -139,13 +156,21 @@ class VisitorStore:
     def _write_crop(self, track: EndedTrack) -> str | None:
         if track.crop_jpeg is None:
             return None
-        name = f"{track.event_id}.jpg"
-        (self.crops_dir / name).write_bytes(track.crop_jpeg)
+        name = f"{uuid.uuid4().hex}.jpg"
+        with open(self.crops_dir / name, "xb") as file:
+            file.write(track.crop_jpeg)
         return name
 
+    def inside(self, crop_file: str | None) -> Path | None:
+        """The path of a stored crop file name when it resolves inside `crops_dir`, else None."""
+        if not crop_file:
+            return None
+        path = (self.crops_dir / crop_file).resolve()
+        return path if path.parent == self.crops_dir.resolve() else None
+
     def unlink(self, crop_file: str | None) -> None:
-        if crop_file:
-            (self.crops_dir / crop_file).unlink(missing_ok=True)
+        if (path := self.inside(crop_file)) is not None:
+            path.unlink(missing_ok=True)
 
     def trim_crops(self, visitor_id: str | None) -> None:
         """Keep the crops of a visitor's `crops_per_visitor` sharpest tracks; the others keep their template."""
@@ -210,9 +235,10 @@ class VisitorStore:
     def crop_path(self, event_id: str) -> Path:
         with self.hub_db.read() as db:
             row = db.execute("SELECT crop_file FROM ended_tracks WHERE event_id = ?", [event_id]).fetchone()
-        if row is None or row[0] is None:
+        path = self.inside(row[0]) if row is not None else None
+        if path is None:
             raise NotFoundError(f"no crop kept for track {event_id}")
-        return self.crops_dir / str(row[0])
+        return path
 
     def best_crops(self, visitor_id: str, count: int) -> list[tuple[str, bytes]]:
         """(event id, JPEG) of a visitor's sharpest kept crops, at most `count`."""
@@ -220,7 +246,8 @@ class VisitorStore:
         with self.hub_db.read() as db:
             rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
                                  IS NOT NULL ORDER BY sharpness DESC LIMIT ?""", [visitor_id, count]).fetchall()
-        return [(r[0], (self.crops_dir / r[1]).read_bytes()) for r in rows if (self.crops_dir / r[1]).exists()]
+        paths = [(r[0], self.inside(r[1])) for r in rows]
+        return [(event_id, path.read_bytes()) for event_id, path in paths if path is not None and path.exists()]
 
     # a user's decisions -------------------------------------------------------------------------------
     def merge(self, keep_id: str, other_id: str) -> Visitor:
@@ -256,7 +283,18 @@ class VisitorStore:
             self.forget_centres(visitor.model_id)
         for crop_file in files:
             self.unlink(crop_file)
+        self.hub_db.checkpoint()
         return visitor.tracks
+
+    def remove_person(self, db: Store, person_id: str) -> list[str]:
+        """Inside the caller's transaction (a person's deletion): the tracks agents named this person, with
+        their suggestions. Returns their crop files, for `unlink` once that has committed."""
+        files = [r[0] for r in db.execute("SELECT crop_file FROM ended_tracks WHERE person_id = ? AND crop_file "
+                                          "IS NOT NULL", [person_id]).fetchall()]
+        db.execute("DELETE FROM suggestions WHERE person_id = ? OR event_id IN (SELECT event_id FROM "
+                   "ended_tracks WHERE person_id = ?)", [person_id, person_id])
+        db.execute("DELETE FROM ended_tracks WHERE person_id = ?", [person_id])
+        return files
 
     def unname(self, event_id: str) -> Visitor:
         """A named track that was not that person becomes unknown and joins (or founds) a visitor."""
@@ -267,7 +305,7 @@ class VisitorStore:
         with self.hub_db.transaction() as db:
             unknown = EndedTrack.model_validate({**dict(track), "person_id": None, "ignored": False,
                                                  "template": template, "crop_jpeg": None})
-            visitor_id = self._assign(db, unknown)
+            visitor_id = self._assign(db, unknown, budget=False)
             db.execute("UPDATE ended_tracks SET person_id = NULL, visitor_id = ? WHERE event_id = ?",
                        [visitor_id, event_id])
             db.execute("DELETE FROM suggestions WHERE event_id = ?", [event_id])

@@ -3,16 +3,20 @@
 Enrollment photos rarely show a camera's light and angle; a track the agent named beyond doubt does. A
 named track's crop is offered (state `pending`) only when every rule of `SuggestConfig` holds, judged
 twice: by what the agent reported (its cosine to the person, the embeddings pooled, liveness, the names its
-events ever carried and its votes) and by the hub's own library (the track's template must put the same
-person first, by `min_margin` over anyone else). Accepting runs the crop through the normal enrollment path
-(its quality checks, duplicates and the per-person cap); nothing is added without a click unless
-`auto_accept` is on, and then at most `auto_accept_per_day` per person per day.
+events ever carried and its votes) and by the hub's own library on the crop itself: the hub embeds the crop
+(an aligned face) with its active model, and that embedding must reach the person at the agents'
+`match_threshold` and put them first by `min_margin` over anyone else. The device's template is not used:
+it is only a claim, while the crop is what gets enrolled (a device sending one person's template with
+another man's crop must not get him enrolled as that person). Accepting runs the crop through the normal
+enrollment path (its quality checks, duplicates and the per-person cap); nothing is added without a click
+unless `auto_accept` is on, and then at most `auto_accept_per_day` per person per day.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -24,7 +28,8 @@ from hub.db import HubDb, now_iso
 from hub.library.library import Library, NotFoundError
 from hub.records import Record
 from hub.settings import SuggestConfig
-from hub.visitors.records import EndedTrack, VisitorError
+from hub.visitors.records import EndedTrack, VisitorError, crop_rgb
+from models.pipeline import FacePipeline
 
 SuggestionState = Literal["pending", "accepted", "rejected"]
 _OTHER_VOTES_IGNORED = ("unknown",)
@@ -75,17 +80,17 @@ class TrackNames:
         return names
 
 
-def hub_margin(person_ids: np.ndarray, vectors: np.ndarray, template: np.ndarray,
-               person_id: str) -> float | None:
-    """How far `person_id` leads every other person on a template (best sample cosine per person), None when
-    someone else is first or the person has no sample. vectors: (K, D) of owners person_ids (K,)."""
+def hub_lead(person_ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray,
+             person_id: str) -> tuple[float, float] | None:
+    """(the person's best sample cosine, their lead over everyone else's best) on a (D,) unit vector; None
+    when someone else is first or the person has no sample. vectors: (K, D) of owners person_ids (K,)."""
     if len(vectors) == 0 or person_id not in set(person_ids.tolist()):
         return None
-    cosines = vectors @ template
+    cosines = vectors @ vector
     own = float(cosines[person_ids == person_id].max())
     others = cosines[person_ids != person_id]
     margin = own - (float(others.max()) if len(others) else 0.0)  # nobody else: lead over an unrelated face
-    return margin if margin > 0 else None
+    return (own, margin) if margin > 0 else None
 
 
 def refusal(track: EndedTrack, votes: dict[str, int], names: set[str], rules: SuggestConfig,
@@ -105,20 +110,28 @@ def refusal(track: EndedTrack, votes: dict[str, int], names: set[str], rules: Su
 class Suggestions:
     """The `suggestions` table: offer, list, decide, and the auto-accept budget."""
 
-    def __init__(self, hub_db: HubDb, library: Library, rules: SuggestConfig, min_sharpness: float) -> None:
+    def __init__(self, hub_db: HubDb, library: Library, rules: SuggestConfig, min_sharpness: float,
+                 match_threshold: float, pipeline: Callable[[], FacePipeline]) -> None:
+        """match_threshold: the agents' naming cosine, which the hub's embedding of the crop must reach;
+        pipeline: the hub's active pipeline at the moment of asking (its embedder and its model's samples)."""
         self.hub_db = hub_db
         self.library = library
         self.rules = rules
         self.min_sharpness = min_sharpness
+        self.match_threshold = match_threshold
+        self.pipeline = pipeline
 
     def consider(self, track: EndedTrack, votes: dict[str, int], names: set[str]) -> str | None:
         """Offer a stored named track's crop when the rules hold; the refusal reason otherwise."""
         assert track.person_id is not None
         if why := refusal(track, votes, names, self.rules, self.min_sharpness):
             return why
-        found = self.library.embeddings(model_id=track.model_id)
-        margin = hub_margin(found.person_ids, found.vectors, track.template, track.person_id)
-        if margin is None or margin < self.rules.min_margin:
+        assert track.crop_jpeg is not None
+        lead = self.hub_lead(track.crop_jpeg, track.person_id)
+        if lead is None or lead[0] < self.match_threshold:
+            return "hub cosine of the crop under match_threshold"
+        margin = lead[1]
+        if margin < self.rules.min_margin:
             return "hub margin under min_margin"
         with self.hub_db.transaction() as db:
             db.insert("suggestions", {"event_id": track.event_id, "person_id": track.person_id,
@@ -129,6 +142,16 @@ class Suggestions:
                                     ORDER BY t.confidence DESC""", [track.person_id]).fetchall()
             db.executemany("DELETE FROM suggestions WHERE event_id = ?", pending[self.rules.max_pending_per_person:])
         return None
+
+    def hub_lead(self, jpeg: bytes, person_id: str) -> tuple[float, float] | None:
+        """`hub_lead` of the person on the hub's own embedding of a crop (active model); None when the crop
+        does not decode, or someone else is first."""
+        pipeline = self.pipeline()
+        crop = crop_rgb(jpeg, pipeline.embedder.preprocess.size)
+        if crop is None:
+            return None
+        found = self.library.embeddings(model_id=pipeline.model_id)
+        return hub_lead(found.person_ids, found.vectors, pipeline.embedder.embed(crop[None])[0], person_id)
 
     def find(self, person_id: str | None = None, state: SuggestionState = "pending",
              limit: int = 100) -> list[Suggestion]:

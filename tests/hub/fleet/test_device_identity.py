@@ -106,6 +106,7 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
 ) -> None:
     admin = site.client(site.admin)
     wait_for(lambda: {d["id"] for d in admin.get("/api/devices").json()} == {"door-2", "lobby-1"}, "devices")
+    admin.patch("/api/devices/door-2", json={"group": "door"}).raise_for_status()
     photo = shared_data / "clips/people/obama/obama.jpg"
     admin.post("/api/samples/photos", data={"label": "Obama"},
                files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()

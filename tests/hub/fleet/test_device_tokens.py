@@ -66,6 +66,8 @@ def test_a_lobby_token_cannot_download_a_door_gallery(
     door_gallery = build_gallery(mqtt_hub, people / "obama/obama.jpg", "Obama")
     admin = mqtt_hub.client(mqtt_hub.admin)
     wait_for(lambda: {d["id"] for d in admin.get("/api/devices").json()} == set(fleet), "both devices online")
+    for device in fleet.values():  # groups are the registry's: an admin assigns them
+        admin.patch(f"/api/devices/{device.device_id}", json={"group": device.device_id.split("-")[0]})
     rollout = admin.post("/api/rollouts", json={"version": door_gallery, "group": "door"}).json()
     assert [d["device_id"] for d in rollout["devices"]] == ["door-1"]
     wait_for(lambda: admin.get(f"/api/rollouts/{rollout['id']}").json()["state"] == "completed",

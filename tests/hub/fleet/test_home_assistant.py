@@ -190,3 +190,80 @@ def test_a_restarted_hub_removes_what_went_while_it_was_away(tmp_path: Path) -> 
     assert again.config_topic(again.person_object("p1")) in removed
     assert again.config_topic(again.camera_object(DEVICE, "hall")) in removed
     assert again.config_topic(again.camera_object(DEVICE, "door")) not in removed
+
+
+class Arrivals:
+    """Every message on some topics, in the order the broker delivered them (retained ones included)."""
+
+    def __init__(self, port: int, topics: list[str]) -> None:
+        self.lock = threading.Lock()
+        self.topics: list[str] = []
+        subscribed = threading.Event()
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="arrivals")
+        self.client.on_message = self._message
+        self.client.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert subscribed.wait(10), "no SUBACK"
+
+    def _message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.topics.append(message.topic)
+
+    def seen(self) -> list[str]:
+        with self.lock:
+            return list(self.topics)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _status(cameras: list[str]) -> str:
+    from facefleet.wire import DeviceStatus
+
+    return DeviceStatus(device_id=DEVICE, state="online", agent_version="1", cameras=cameras).model_dump_json()
+
+
+def test_a_repeated_status_publishes_no_discovery_config_again(ha_hub: HubServer, broker) -> None:  # type: ignore[no-untyped-def]
+    arrivals = Arrivals(broker.port, [f"{PREFIX}/#"])
+    device = Fleet(BrokerAddress("127.0.0.1", broker.port), [DEVICE])
+    ha = ha_hub.hub.home_assistant
+    front, back = (ha.config_topic(ha.camera_object(DEVICE, c)) for c in ("front", "back"))
+    try:
+        assert device.connect() == 1
+        client = device.devices[0].client
+        for cameras in (["front"],) * 5 + (["front", "back"],):  # five equal statuses, then a second camera
+            client.publish(f"facefleet/{DEVICE}/status", _status(cameras), qos=1, retain=True)
+        device.pump_until(lambda: not client.want_write(), 10)
+        wait_for(lambda: back in arrivals.seen(), "the second camera's config", 20, every_s=0.05)
+        assert arrivals.seen().count(front) == 1  # statuses are handled in order: the repeats sent nothing
+    finally:
+        device.close()
+        arrivals.close()
+
+
+def test_home_assistant_traffic_never_delays_an_update_announcement(ha_hub: HubServer, broker) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from hub.fleet.home_assistant import _StatusDevice
+
+    hub = ha_hub.hub
+    arrivals = Arrivals(broker.port, [f"{PREFIX}/#", "facefleet/+/updates"])
+    assert broker.proc is not None
+    os.kill(broker.proc.pid, signal.SIGSTOP)  # nothing is acknowledged: what the hub queued shows its order
+    try:
+        for d in range(30):  # 1,920 sensors of 30 devices' statuses, then an announcement
+            hub.home_assistant.device(_StatusDevice(f"flood-{d}", "1", [f"cam-{c}" for c in range(64)]))
+        hub.rollouts.start("gallery", "20260101.0001", [DEVICE], [], 60.0)
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+    try:
+        updates = f"facefleet/{DEVICE}/updates"
+        wait_for(lambda: updates in arrivals.seen(), "the announcement", 30, every_s=0.05)
+        assert arrivals.seen().index(updates) <= 8  # behind at most the retained queue's max_inflight
+        wait_for(lambda: len(arrivals.seen()) == 30 * 64 + 1, "every sensor after it", 60, every_s=0.1)
+    finally:
+        arrivals.close()

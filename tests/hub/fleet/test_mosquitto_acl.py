@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,20 @@ def test_make_passwd_refuses_the_reserved_names(tmp_path: Path) -> None:
     done = subprocess.run(["sh", str(SHIPPED / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "reserved" in done.stderr
+
+
+def test_no_device_may_write_crops_topics_nothing_reads(shipped_broker: ShippedBroker) -> None:
+    """Retained crops under `<id>/crops/#` would sit in the broker and go to every new subscriber."""
+    device = BrokerClient(shipped_broker.setup, "door-1", tls=True)
+    device.client.publish("facefleet/door-1/crops/e1", b"\xff" * 200_000, qos=1, retain=True).wait_for_publish(5)
+    device.client.publish("facefleet/door-1/status", b"{}", qos=1, retain=True).wait_for_publish(5)  # after it
+    late = BrokerClient(shipped_broker.setup, "facefleet-monitor")  # a new subscriber gets what is retained
+    late.client.subscribe([("facefleet/door-1/crops/#", 1), ("facefleet/door-1/status", 1)])
+    deadline = time.monotonic() + 10
+    while "facefleet/door-1/status" not in late.seen and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert late.seen == ["facefleet/door-1/status"]  # the retained status, and no crop
+    for name in ("facefleet.acl", "bridge.acl", "bridge.conf"):
+        assert "crops" not in (SHIPPED / name).read_text(), name
+    for client in (device, late):
+        client.close()

@@ -291,3 +291,22 @@ def test_gallery_rollout_builds_for_the_model_each_target_runs(
     for rollout_id in (base["id"], other_id):
         wait_for(lambda rid=rollout_id: rollout(mqtt_hub, rid)["state"] == "completed")  # type: ignore[misc]
     assert devices_by_id(mqtt_hub)["on-copy"]["gallery_version"] == other["version"]
+
+
+@pytest.mark.parametrize("body", [
+    {"devices": ["#"]},  # a topic wildcard as a device id
+    {"devices": ["door-1", "+"]},  # one among real ids
+    {"devices": ["door-1"], "canaries": ["#"]},  # as a canary
+    {"devices": [f"device-{i}" for i in range(10_001)]},  # more targets than one rollout takes
+])
+def test_a_rollout_naming_no_device_ids_is_refused_and_stores_nothing(
+        mqtt_hub: HubServer, shared_data: Path, body: dict[str, object]) -> None:
+    enroll_obama(mqtt_hub, shared_data)
+    with mqtt_hub.client(mqtt_hub.admin) as admin:
+        version = admin.post("/api/galleries").json()["version"]
+        answer = admin.post("/api/rollouts", json={"version": version, **body})
+        assert answer.status_code == 422, answer.text
+        assert admin.get("/api/rollouts").json() == []
+    with pytest.raises(ValueError, match="not a device id"):  # the engine itself, whatever calls it
+        mqtt_hub.hub.rollouts.start("gallery", version, ["door-1", "facefleet/#"], [], 60.0)
+    assert mqtt_hub.hub.rollouts.started() == []

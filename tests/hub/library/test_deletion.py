@@ -4,14 +4,24 @@ person deleted while it was built is refused, and the audit lists who deleted wh
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
+from facefleet.sim.procs import wait_for
+from facefleet.wire import DeviceStatus
 from hub.library.library import ConflictError
+from hub.settings import MqttConfig
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
+from tests.hub.fleet.test_home_assistant import Observer
+from tests.hub.visitors.conftest import track_event
+from tests.hub.visitors.test_api import _face
 
 
 def enroll(server: HubServer, folder: str) -> str:
@@ -88,3 +98,104 @@ def test_galleries_from_before_the_index_are_indexed_at_start(hub_server: HubSer
     hub_server.hub.artifacts.clean_tmp()  # what a start runs
     with hub_server.client(hub_server.enroll) as client:
         assert client.delete(f"/api/people/{person}").json()["revoked_galleries"] == [version]
+
+
+def _device(port: int) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="door-1", protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+def _publish(client: mqtt.Client, topic: str, payload: str) -> None:
+    client.publish(topic, payload, qos=1, retain=topic.endswith("/status")).wait_for_publish(10)
+
+
+def _named_track(server: HubServer, person_id: str, name: str, photo: int, track_id: int) -> list[str]:
+    """A device's events of one track named `name`: confirmed, then ended with its template and crop."""
+    vector, crop = _face(server, name, photo)
+    ended = track_event(f"track-{name}-{photo}", vector, crop, person_id=person_id, name=name, confidence=0.8,
+                        votes={person_id: 6}, track_id=track_id)
+    confirmed = ended.model_copy(update={"event_id": f"seen-{name}-{photo}", "type": "identity_confirmed",
+                                         "template": None, "best_crop_jpeg_b64": None})
+    return [confirmed.model_dump_json(), ended.model_dump_json()]
+
+
+def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+                  and any(n in p.read_bytes() for n in needles))
+
+
+def test_deleting_a_person_removes_every_place_their_face_or_name_is_kept(  # type: ignore[no-untyped-def]
+        start_hub, broker, hub_database: str | None) -> None:
+    server = start_hub(mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
+                       home_assistant={"enabled": True}, visitors={"suggest": {"min_margin": 0.0}})
+    hub, admin = server.hub, server.client(server.admin)
+    gone, kept = enroll(server, "Colin_Powell"), enroll(server, "Gerhard_Schroeder")
+    observer = Observer(broker.port)
+    device = _device(broker.port)
+    try:
+        _publish(device, "facefleet/door-1/status", DeviceStatus(device_id="door-1", state="online",
+                                                                 cameras=["front"]).model_dump_json())
+        for payload in [*_named_track(server, kept, "Gerhard_Schroeder", 3, 1),
+                        *_named_track(server, gone, "Colin_Powell", 3, 2)]:
+            _publish(device, "facefleet/door-1/events", payload)
+        wait_for(lambda: hub.suggestions.find(gone), "the person's suggested sample", 30)
+        camera_state = "facefleet/_ha/camera/door-1/front"
+        observer.wait(camera_state, lambda p: gone.encode() in p, "the camera sensor naming the person")
+        with hub.db.read() as db:
+            embeddings = [bytes(r[0]) for r in db.execute(
+                "SELECT e.embedding FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id "
+                "WHERE s.person_id = ?", [gone]).fetchall()]
+            templates = [bytes(r[0]) for r in db.execute(
+                "SELECT template FROM ended_tracks WHERE person_id = ?", [gone]).fetchall()]
+        crops = [hub.visitor_store.crop_path(t.event_id) for t in hub.visitor_store.tracks(person_id=gone)]
+        assert len(embeddings) == 2 and len(templates) == 1 and all(p.exists() for p in crops)
+
+        assert admin.delete(f"/api/people/{gone}").status_code == 200
+        # the library: rows, embeddings of every model, sample crops (as before)
+        assert not (hub.library.samples_dir / gone).exists()
+        # the stored tracks the agents named them in, their crops and templates, and their suggestions
+        assert admin.get("/api/tracks", params={"person_id": gone}).json() == []
+        assert admin.get("/api/tracks/track-Colin_Powell-3/crop").status_code == 404
+        assert not any(p.exists() for p in crops)
+        assert [s for state in ("pending", "accepted", "rejected")
+                for s in admin.get("/api/suggestions", params={"state": state}).json()
+                if s["person_id"] == gone] == []
+        # the live view's recent events (their name and best crop)
+        recent = admin.get("/api/events/recent").json()["events"]
+        assert [e["event_id"] for e in recent if e["person_id"] == gone or e["name"] == "Colin_Powell"] == []
+        assert {e["person_id"] for e in recent} == {kept}
+        # Home Assistant: the person's sensor, and the camera sensor whose state names them
+        observer.wait(camera_state, lambda p: gone.encode() not in p, "the camera sensor without the person")
+        person_config = hub.home_assistant.config_topic(hub.home_assistant.person_object(gone))
+        observer.wait(person_config, lambda p: p == b"", "the person's sensor removed")
+        # the database files, the write-ahead log included (SQLite; PostgreSQL: see "SQLite or PostgreSQL")
+        if hub_database is None:
+            assert _files_holding(hub.settings.data_dir, embeddings + templates) == []
+        # what stays: the other person's track and the deletion's record
+        assert [t["person_id"] for t in admin.get("/api/tracks").json()] == [kept]
+        # an agent still on a gallery with them names them until the next gallery: stored as a stranger
+        _publish(device, "facefleet/door-1/events", _named_track(server, gone, "Colin_Powell", 4, 3)[1])
+        wait_for(lambda: hub.visitors.counts.unknown == 1, "the track after the deletion", 30)
+        assert admin.get("/api/tracks/track-Colin_Powell-4/crop").status_code == 200
+        assert admin.get("/api/tracks", params={"person_id": gone}).json() == []
+        assert [a["person_name"] for a in admin.get("/api/audit/deletions").json()] == ["Colin_Powell"]
+    finally:
+        device.disconnect()
+        device.loop_stop()
+        observer.close()
+
+
+def test_a_deleted_persons_embeddings_do_not_stay_in_the_write_ahead_log(hub_server: HubServer,
+                                                                          hub_database: str | None) -> None:
+    if hub_database is not None:
+        pytest.skip("PostgreSQL's WAL is the server's (hub/README.md, 'SQLite or PostgreSQL')")
+    gone = enroll(hub_server, "Ariel_Sharon")
+    with hub_server.hub.db.read() as db:
+        embeddings = [bytes(r[0]) for r in db.execute("SELECT embedding FROM sample_embeddings").fetchall()]
+    data_dir = hub_server.hub.settings.data_dir
+    assert _files_holding(data_dir, embeddings) == ["hub.sqlite-wal"]  # where a commit leaves them
+    with hub_server.client(hub_server.enroll) as client:
+        client.delete(f"/api/people/{gone}").raise_for_status()
+    assert _files_holding(data_dir, embeddings) == []

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub.bench.uploads import png_bomb, video_bomb
+from hub.bench.hostile import gray_jpeg, mjpeg_avi, png_bomb, video_bomb
 from models.imageio import DecodeLimits, ImageError, ImageHeader, decode_image, reduction_factor
-from tests.conftest import LFW
+from tests.conftest import CLIPS, LFW
 from tests.hub.conftest import HubServer, library_state
 
 PHOTO = LFW / "images_deepfunneled" / "Colin_Powell" / "Colin_Powell_0001.jpg"
@@ -100,6 +100,23 @@ def test_requests_over_the_budget_are_refused_before_any_work(start_hub, tmp_pat
         search = client.post("/api/search", files={"file": ("bomb.png", png_bomb(6000, 6000), "image/png")})
         assert search.status_code == 422 and "bomb.png" in search.json()["detail"]
     assert library_state(hub.hub) == before
+
+
+def test_a_video_whose_frames_lie_about_their_size_is_refused_before_decoding(hub_server: HubServer) -> None:
+    lying = mjpeg_avi([gray_jpeg(64, 64), gray_jpeg(64, 64), gray_jpeg(4000, 3000)], (64, 64))  # 12 MP frame 2
+    face = (CLIPS / "obama-1080p.jpg").read_bytes()
+    honest = mjpeg_avi([face] * 3, (1920, 1080))
+    before = library_state(hub_server.hub)
+    with hub_server.client(hub_server.enroll) as client:
+        refused = client.post("/api/samples/video", data={"label": "Liar"},
+                              files=[("file", ("lying.avi", lying, "video/x-msvideo"))])
+        assert refused.status_code == 422, refused.text
+        assert "frame 2 declares 4000x3000" in refused.json()["detail"]  # from its header: nothing decoded
+        assert library_state(hub_server.hub) == before
+        enrolled = client.post("/api/samples/video", data={"label": "Barack Obama"},
+                               files=[("file", ("honest.avi", honest, "video/x-msvideo"))])
+        assert enrolled.status_code == 201, enrolled.text
+        assert enrolled.json()["frames_read"] == 3 and enrolled.json()["faces_extracted"] == 1
 
 
 def test_budget_settings_must_be_ordered() -> None:

@@ -114,6 +114,27 @@ def test_suggested_samples_and_auto_accept_bounds(start_hub) -> None:  # type: i
     assert admin.post("/api/suggestions/named-4-0000/reject").status_code == 422  # decided already
 
 
+def test_a_suggestion_is_judged_on_its_crop_not_on_the_devices_template(start_hub) -> None:  # type: ignore[no-untyped-def]
+    server = start_hub(visitors={"suggest": {"auto_accept": True, "auto_accept_per_day": 3}})
+    admin = server.client(server.admin)
+    person = _enroll(admin, PERSON, range(1, 3))
+    _enroll(admin, STRANGER, range(1, 3))
+    template, _ = _face(server, PERSON, 3)  # the enrolled person's own template ...
+    for n, other in enumerate(("Tony_Blair", "George_W_Bush", "Donald_Rumsfeld")):
+        _, crop = _face(server, other, 1)  # ... sent with another man's crop
+        server.hub.visitors.on_event(track_event(f"forged-{n}-0000", template, crop, person_id=person,
+                                                 confidence=0.8, votes={person: 5}, track_id=10 + n))
+    offered = [s for state in ("pending", "accepted", "rejected")
+               for s in admin.get("/api/suggestions", params={"state": state}).json()]
+    assert offered == [] and admin.get(f"/api/people/{person}").json()["samples"] == 2
+    vector, crop = _face(server, PERSON, 3)  # the person's own face is still offered, and auto-accepted
+    server.hub.visitors.on_event(track_event("genuine-3-0000", vector, crop, person_id=person, confidence=0.8,
+                                             votes={person: 5}, track_id=3))
+    accepted = admin.get("/api/suggestions", params={"state": "accepted"}).json()
+    assert [s["event_id"] for s in accepted] == ["genuine-3-0000"], server.hub.visitors.not_suggested
+    assert admin.get(f"/api/people/{person}").json()["samples"] == 3
+
+
 def test_not_this_person_from_a_track_and_from_a_sample(hub_server: HubServer) -> None:
     admin = hub_server.client(hub_server.admin)
     person = _enroll(admin, PERSON, range(1, 4))

@@ -123,3 +123,55 @@ def test_retention_purges_old_tracks_keeps_ignored_and_samples(make_hub, lfw_fac
     assert store.count()[1] == 10 and store.track(ids[-1])
     (store.crops_dir / "orphan.jpg").write_bytes(b"x")
     assert recover(store) == 1
+
+
+def test_crop_files_are_named_by_the_hub_and_stay_in_their_folder(make_hub, lfw_faces) -> None:  # type: ignore[no-untyped-def]
+    hub = make_hub(crops_per_visitor=1)
+    store = hub.visitor_store
+    track = hub.visitors.on_event(track_event("device-chosen-0001", lfw_faces.embeddings[0], lfw_faces.jpeg(0)))
+    with hub.db.read() as db:
+        crop_file = db.execute("SELECT crop_file FROM ended_tracks WHERE event_id = ?", [track.event_id]).fetchone()[0]
+    assert "device-chosen" not in crop_file  # the hub's own name, never the device's id
+    assert store.crop_path(track.event_id).parent == store.crops_dir
+    # a row stored before this rule named a file outside the folder (an enrolled person's sample crop)
+    victim = hub.library.samples_dir / "person-1" / "sample-1.jpg"
+    victim.parent.mkdir(parents=True)
+    victim.write_bytes(b"the enrolled sample")
+    with hub.db.transaction() as db:
+        db.execute("UPDATE ended_tracks SET crop_file = ? WHERE event_id = ?",
+                   [f"../samples/person-1/{victim.name}", track.event_id])
+    with pytest.raises(NotFoundError):
+        store.crop_path(track.event_id)  # never served
+    assert store.best_crops(str(track.visitor_id), 5) == []
+    store.delete(str(track.visitor_id))  # trimming or deleting the track's crop never removes it
+    assert victim.read_bytes() == b"the enrolled sample"
+
+
+def test_the_migration_drops_tracks_stored_under_a_path_like_id(make_hub, lfw_faces) -> None:  # type: ignore[no-untyped-def]
+    from hub.db import _m012_track_ids_without_paths
+
+    hub = make_hub()
+    kept = hub.visitors.on_event(track_event("agent-made-0001", lfw_faces.embeddings[0], lfw_faces.jpeg(0)))
+    with hub.db.transaction() as db:
+        row = dict(next(iter(db.query("SELECT * FROM ended_tracks WHERE event_id = ?", [kept.event_id]))))
+        for hostile in ("../../escaped", "/tmp/absolute"):
+            db.insert("ended_tracks", {**row, "event_id": hostile, "crop_file": f"{hostile}.jpg"})
+        _m012_track_ids_without_paths(db)
+        assert [r[0] for r in db.execute("SELECT event_id FROM ended_tracks").fetchall()] == [kept.event_id]
+
+
+def test_one_device_founds_a_bounded_number_of_visitors_an_hour(make_hub) -> None:  # type: ignore[no-untyped-def]
+    hub = make_hub(max_new_visitors_per_device_hour=5)
+    rng = np.random.default_rng(7)
+    unit = rng.normal(size=(16, 128))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)  # far apart: each would found a visitor of its own
+    for i in range(12):  # one device's junk: 12 ended tracks of nobody alike
+        hub.visitors.on_event(track_event(f"junk-{i:04d}", unit[i], None))
+    assert hub.visitor_store.count() == (5, 5) and hub.visitors.counts.over_budget == 7
+    hub.visitors.on_event(track_event("junk-0000-again", unit[0], None))  # joining a visitor costs nothing
+    hub.visitors.on_event(track_event("other-0001", unit[12], None, device_id="door-2"))  # another device
+    assert hub.visitor_store.count() == (6, 7)
+    with hub.db.transaction() as db:  # an hour later
+        db.execute("UPDATE visitors SET created = ?", [(utc_now() - timedelta(hours=1, seconds=1)).isoformat()])
+    hub.visitors.on_event(track_event("junk-0013", unit[13], None))
+    assert hub.visitor_store.count() == (7, 8)
