@@ -1,0 +1,93 @@
+"""A person's coverage from their sample embeddings: views counted by the gallery's template rule, levels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from facefleet.gallery import MAX_TEMPLATES
+from hub.library.coverage import ADVICE, NO_SAMPLES, coverage_by_person, coverage_level, person_coverage
+
+DIM = 128
+
+
+def views(count: int, pairwise_cosine: float, first_axis: int = 0) -> np.ndarray:
+    """(count, DIM) unit vectors, each pair at `pairwise_cosine`: a shared axis plus an axis of each one's own."""
+    vectors = np.zeros((count, DIM), np.float32)
+    vectors[:, first_axis] = np.sqrt(pairwise_cosine)
+    for i in range(count):
+        vectors[i, first_axis + 1 + i] = np.sqrt(1.0 - pairwise_cosine)
+    return vectors
+
+
+def copies(count: int, axis: int = 0) -> np.ndarray:
+    """(count, DIM) copies of one unit vector."""
+    vectors = np.zeros((count, DIM), np.float32)
+    vectors[:, axis] = 1.0
+    return vectors
+
+
+PEOPLE = [
+    # no sample (the store's empty read is (0, 0)): nobody to match
+    (np.zeros((0, 0), np.float32), 0, 0, 0.0, "none"),
+    # one photo: one template (the mean is the sample)
+    (copies(1), 1, 1, 0.0, "one_view"),
+    # five frames of a still face, all within the gallery's duplicate cosine (0.95) of their mean: one view
+    (views(5, 0.97), 5, 1, 0.0, "one_view"),
+    # a wrong face far from the others (cosine under 0.2 to their mean) is dropped, not counted as a view
+    (np.concatenate([copies(3), -copies(1)]), 4, 1, 0.0, "one_view"),
+    # two photos alike (0.85, as two frames of one shot): both within 0.95 of their mean, which alone is kept
+    (views(2, 0.85), 2, 1, 0.0, "one_view"),
+    # two distinct photos (0.7, as obama's two): the mean and both
+    (views(2, 0.7), 2, 3, 0.3, "few_views"),
+    # three distinct photos (0.7): the mean and all three, spread as photos of different occasions
+    (views(3, 0.7), 3, 4, 0.3, "good"),
+    # many distinct photos: the gallery keeps MAX_TEMPLATES, no more
+    (views(12, 0.6), 12, MAX_TEMPLATES, 0.4, "good"),
+    # many frames of one moment (0.88 apart: not duplicates, but as alike as frames of one shot)
+    (views(10, 0.88), 10, MAX_TEMPLATES, 0.12, "few_views"),
+]
+
+
+@pytest.mark.parametrize(("embeddings", "samples", "expected_views", "spread", "level"), PEOPLE)
+def test_person_coverage(embeddings: np.ndarray, samples: int, expected_views: int, spread: float,
+                         level: str) -> None:
+    coverage = person_coverage(embeddings)
+    assert (coverage.samples, coverage.views, coverage.level) == (samples, expected_views, level)
+    assert coverage.spread == pytest.approx(spread, abs=1e-3)
+    assert coverage.advice == ADVICE[coverage.level]
+
+
+LEVELS = [
+    (0, 0, 0.0, "none"),  # nothing
+    (1, 1, 0.0, "one_view"),  # one photo
+    (40, 1, 0.0, "one_view"),  # a long video of a still face: still one template
+    (3, 2, 0.3, "few_views"),  # three photos, two of them alike: the mean and one more
+    (2, 3, 0.5, "few_views"),  # two photos, however different
+    (3, 4, 0.19, "few_views"),  # enough templates, all of one moment
+    (3, 4, 0.2, "good"),  # the mean and three distinct photos
+    (200, 8, 0.6, "good"),  # a full gallery entry
+]
+
+
+@pytest.mark.parametrize(("samples", "template_count", "spread", "level"), LEVELS)
+def test_coverage_level(samples: int, template_count: int, spread: float, level: str) -> None:
+    assert coverage_level(samples, template_count, spread) == level
+
+
+def test_advice_says_what_to_add() -> None:
+    assert ADVICE["none"].startswith("no photo: this person cannot be recognised")
+    assert ADVICE["one_view"].startswith("one view: expect weak recognition in profile and in other light")
+    assert all("add" in ADVICE[level] for level in ("none", "one_view", "few_views"))
+
+
+def test_coverage_by_person_groups_one_read() -> None:
+    # rows of two people interleaved, as the store returns them (oldest sample first)
+    one, two = copies(1, axis=0), views(3, 0.7, first_axis=10)
+    embeddings = np.concatenate([two[:1], one, two[1:]])
+    person_ids = np.array(["b", "a", "b", "b"], object)
+    covered = coverage_by_person(person_ids, embeddings)
+    assert covered == {"a": person_coverage(one), "b": person_coverage(two)}
+    assert covered["a"].level == "one_view" and covered["b"].level == "good"
+    assert coverage_by_person(np.array([], object), np.zeros((0, 0), np.float32)) == {}
+    assert person_coverage(np.zeros((0, DIM), np.float32)) == NO_SAMPLES
