@@ -1,12 +1,27 @@
-"""A person's coverage from their sample embeddings: views counted by the gallery's template rule, levels."""
+"""A person's coverage from their sample embeddings: views counted by the gallery's template rule, levels;
+and, on real photos, the spread bound between re-captures of one photo and photos of different occasions."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 
 from facefleet.gallery import MAX_TEMPLATES
-from hub.library.coverage import ADVICE, NO_SAMPLES, coverage_by_person, coverage_level, person_coverage
+from hub.library.coverage import (
+    ADVICE,
+    GOOD_MIN_SPREAD,
+    NO_SAMPLES,
+    coverage_by_person,
+    coverage_level,
+    person_coverage,
+)
+from hub.library.enroll import Enroller
+from hub.settings import EnrollConfig
+from models.imageio import load_image
 
 DIM = 128
 
@@ -91,3 +106,40 @@ def test_coverage_by_person_groups_one_read() -> None:
     assert covered["a"].level == "one_view" and covered["b"].level == "good"
     assert coverage_by_person(np.array([], object), np.zeros((0, 0), np.float32)) == {}
     assert person_coverage(np.zeros((0, DIM), np.float32)) == NO_SAMPLES
+
+
+def recaptures(image: np.ndarray) -> dict[str, np.ndarray]:
+    """One photo as a camera might catch the same moment again: scaled, lighter, darker, turned 6 degrees
+    each way, softer, shifted."""
+    h, w = image.shape[:2]
+    turn = {a: cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0) for a in (-6, 6)}
+    shift = np.array([[1, 0, 0.05 * w], [0, 1, 0.03 * h]], np.float32)
+    return {"as is": image, "scaled": cv2.resize(image, (int(w * 0.6), int(h * 0.6))),
+            "lighter": np.clip(image * 1.3, 0, 255).astype(np.uint8), "darker": (image * 0.6).astype(np.uint8),
+            **{f"turned {a}": cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+               for a, m in turn.items()},
+            "softer": cv2.GaussianBlur(image, (5, 5), 1.2),
+            "shifted": cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)}
+
+
+@pytest.mark.parametrize("photo", ["clips/people/obama/obama.jpg", "clips/people/rose_leslie/img1.jpg",
+                                   "lfw/images_deepfunneled/Colin_Powell/Colin_Powell_0001.jpg"])
+def test_recaptures_of_one_photo_are_not_good(pipeline, shared_data: Path, photo: str) -> None:  # type: ignore[no-untyped-def]
+    # duplicates kept (cosine 1.0): the point is what the gallery's rule makes of eight near-copies
+    enroller = Enroller(lambda: pipeline, EnrollConfig(duplicate_cosine=1.0))
+    copies_jpeg = [(f"{name}.jpg", io.BytesIO(cv2.imencode(".jpg", image)[1].tobytes()))
+                   for name, image in recaptures(load_image(shared_data / photo)).items()]
+    report = enroller.from_photos(copies_jpeg, np.zeros((0, 0), np.float32))
+    coverage = person_coverage(np.stack([c.embedding for c in report.accepted]))
+    assert coverage.samples == 8
+    assert coverage.spread < GOOD_MIN_SPREAD and coverage.level in ("one_view", "few_views")
+
+
+def test_photos_of_different_occasions_are_good(pipeline, shared_data: Path) -> None:  # type: ignore[no-untyped-def]
+    enroller = Enroller(lambda: pipeline, EnrollConfig())
+    folder = shared_data / "lfw" / "images_deepfunneled" / "Colin_Powell"
+    photos = [(p.name, io.BytesIO(p.read_bytes())) for p in sorted(folder.iterdir())[:4]]
+    report = enroller.from_photos(photos, np.zeros((0, 0), np.float32))
+    coverage = person_coverage(np.stack([c.embedding for c in report.accepted]))
+    assert (coverage.samples, coverage.views, coverage.level) == (4, 5, "good")
+    assert coverage.spread > GOOD_MIN_SPREAD + 0.05
