@@ -46,7 +46,7 @@ class PersonUpdate(_In):
     name: Name
 
 
-class PersonPublic(Person):  # A person with the number of their samples.
+class PersonPublic(Person):  # A person with the number of their samples and how well they cover them.
     coverage: Coverage = Field(description="how well the samples cover the person (the templates a gallery keeps "
                                            "for them) and what to add")
 

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field
 
 from facefleet.gallery import person_templates
+from hub.library.embeddings import SampleEmbeddings
 from hub.records import Record
 
 CoverageLevel = Literal["none", "one_view", "few_views", "good"]
@@ -86,10 +87,24 @@ def person_coverage(embeddings: np.ndarray) -> Coverage:
                     advice=ADVICE[level])
 
 
-def coverage_by_person(person_ids: np.ndarray, embeddings: np.ndarray) -> dict[str, Coverage]:
-    """Coverage of every person from (K,) owning person ids and (K, D) unit embeddings of one model (one read
-    of the whole library); people without a sample are absent (theirs is `NO_SAMPLES`)."""
-    rows: defaultdict[str, list[int]] = defaultdict(list)
-    for row, person_id in enumerate(person_ids):
-        rows[str(person_id)].append(row)
-    return {person_id: person_coverage(embeddings[index]) for person_id, index in rows.items()}
+class CoverageCache:
+    """Everyone's coverage from one read of the library, reusing what the last read worked out for people whose
+    samples did not change: a sample's embedding by one model never changes, so the same model and the same
+    samples give the same coverage (no write path needs to tell the cache anything). Thread-safe: each call
+    builds a new table and swaps it in whole."""
+
+    def __init__(self) -> None:
+        self._known: dict[tuple[str, ...], Coverage] = {}  # (model id, person id, sample ids...) -> coverage
+
+    def of_everyone(self, found: SampleEmbeddings) -> dict[str, Coverage]:
+        """Person id -> coverage, from embeddings of one model of the whole library; people without a sample
+        are absent (theirs is `NO_SAMPLES`)."""
+        rows: defaultdict[str, list[int]] = defaultdict(list)
+        for row, person_id in enumerate(found.person_ids):
+            rows[str(person_id)].append(row)
+        previous, known = self._known, {}
+        for person_id, index in rows.items():
+            key = (found.model_id, person_id, *(found.sample_ids[i] for i in index))
+            known[key] = previous[key] if key in previous else person_coverage(found.vectors[index])
+        self._known = known  # people deleted or changed since are forgotten
+        return {key[1]: coverage for key, coverage in known.items()}

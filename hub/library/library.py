@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from hub.db import HubDb, now_iso
-from hub.library.coverage import Coverage, coverage_by_person, person_coverage
+from hub.library.coverage import Coverage, CoverageCache, person_coverage
 from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.library.enroll import SampleCandidate
 from hub.library.names import skeleton
@@ -100,6 +100,7 @@ class Library:
         self.samples_dir = samples_dir
         self.embedding_store = embedding_store
         self.followers: list[LibraryFollower] = []
+        self._coverages = CoverageCache()
         samples_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -316,10 +317,9 @@ class Library:
         return person_coverage(self.embeddings(person_id).vectors)
 
     def coverages(self) -> dict[str, Coverage]:
-        """Every person's coverage from one read of the active model's embeddings; people without a sample
-        are absent."""
-        found = self.embeddings()
-        return coverage_by_person(found.person_ids, found.vectors)
+        """Every person's coverage from one read of the active model's embeddings (worked out again only for
+        people whose samples changed since the last call); people without a sample are absent."""
+        return self._coverages.of_everyone(self.embeddings())
 
     def optimize(self, max_per_person: int, person_id: str | None = None) -> int:
         """Keep at most `max_per_person` samples per person; near-duplicates and low quality go first."""

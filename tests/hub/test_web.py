@@ -134,7 +134,8 @@ def test_people_show_coverage_in_browser(hub_server: HubServer, browser, shared_
         for label, paths in (("Lin-Manuel Miranda", [people / "lin_manuel_miranda" / "lin-manuel-miranda.png"]),
                              ("Colin Powell", [LFW / "images_deepfunneled" / "Colin_Powell" /
                                                f"Colin_Powell_{n:04d}.jpg" for n in range(1, 5)])):
-            files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+            files = [("files", (p.name, p.read_bytes(), f"image/{p.suffix[1:].replace('jpg', 'jpeg')}"))
+                     for p in paths]
             assert client.post("/api/samples/photos", data={"label": label}, files=files).status_code == 201
     wait = WebDriverWait(browser, 60)
     browser.get(hub_server.url + "/")

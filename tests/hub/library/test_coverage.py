@@ -15,10 +15,11 @@ from hub.library.coverage import (
     ADVICE,
     GOOD_MIN_SPREAD,
     NO_SAMPLES,
-    coverage_by_person,
+    CoverageCache,
     coverage_level,
     person_coverage,
 )
+from hub.library.embeddings import SampleEmbeddings
 from hub.library.enroll import Enroller
 from hub.settings import EnrollConfig
 from models.imageio import load_image
@@ -96,15 +97,30 @@ def test_advice_says_what_to_add() -> None:
     assert all("add" in ADVICE[level] for level in ("none", "one_view", "few_views"))
 
 
-def test_coverage_by_person_groups_one_read() -> None:
+def library_read(model_id: str, rows: list[tuple[str, str, np.ndarray]]) -> SampleEmbeddings:
+    """What the store returns for (sample id, person id, embedding) rows of one model."""
+    return SampleEmbeddings(model_id, tuple(r[0] for r in rows), np.array([r[1] for r in rows], object),
+                            np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32))
+
+
+def test_coverage_cache_groups_one_read_and_reuses_unchanged_people() -> None:
+    one, two = copies(1, axis=0)[0], views(3, 0.7, first_axis=10)
     # rows of two people interleaved, as the store returns them (oldest sample first)
-    one, two = copies(1, axis=0), views(3, 0.7, first_axis=10)
-    embeddings = np.concatenate([two[:1], one, two[1:]])
-    person_ids = np.array(["b", "a", "b", "b"], object)
-    covered = coverage_by_person(person_ids, embeddings)
-    assert covered == {"a": person_coverage(one), "b": person_coverage(two)}
-    assert covered["a"].level == "one_view" and covered["b"].level == "good"
-    assert coverage_by_person(np.array([], object), np.zeros((0, 0), np.float32)) == {}
+    rows = [("s1", "b", two[0]), ("s2", "a", one), ("s3", "b", two[1]), ("s4", "b", two[2])]
+    cache = CoverageCache()
+    first = cache.of_everyone(library_read("m1", rows))
+    assert first == {"a": person_coverage(one[None]), "b": person_coverage(two)}
+    assert (first["a"].level, first["b"].level) == ("one_view", "good")
+    # the same samples again: the coverage worked out last time, not a new one
+    again = cache.of_everyone(library_read("m1", rows))
+    assert again["a"] is first["a"] and again["b"] is first["b"]
+    # a sample of b deleted: b worked out again, a reused
+    fewer = cache.of_everyone(library_read("m1", [r for r in rows if r[0] != "s4"]))
+    assert fewer["a"] is first["a"] and (fewer["b"].samples, fewer["b"].views) == (2, 3)
+    # another model's embeddings of the same samples are other vectors: nothing reused
+    assert cache.of_everyone(library_read("m2", rows))["a"] is not first["a"]
+    # an empty library
+    assert cache.of_everyone(library_read("m2", [])) == {}
     assert person_coverage(np.zeros((0, DIM), np.float32)) == NO_SAMPLES
 
 
