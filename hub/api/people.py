@@ -1,4 +1,7 @@
-"""People: create, rename, list, delete (with all their samples), and optimize one person's samples."""
+"""People: create, rename, list, delete (with all their samples), and optimize one person's samples.
+
+Every person answered carries their coverage (`hub.library.coverage`): the list reads the whole library's
+embeddings once, a single person's answer only theirs."""
 
 from __future__ import annotations
 
@@ -7,28 +10,37 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import EnrollScope, HubDep, LibraryDep
 from hub.api.schemas import PersonCreate, PersonDeletePublic, PersonPublic, PersonUpdate, public
+from hub.library.coverage import NO_SAMPLES
+from hub.library.library import Library, Person
 
 router = APIRouter(prefix="/api/people", tags=["people"])
 
 
+def person_public(library: Library, person: Person) -> PersonPublic:
+    """One person with their coverage (one read of their embeddings)."""
+    return public(PersonPublic, person, coverage=library.coverage(person.id))
+
+
 @router.get("")
 def list_people(library: LibraryDep, _: EnrollScope) -> list[PersonPublic]:
-    return [public(PersonPublic, p) for p in library.people()]
+    """Everyone, by name, each with their coverage (from one read of the library's embeddings)."""
+    covered = library.coverages()
+    return [public(PersonPublic, p, coverage=covered.get(p.id, NO_SAMPLES)) for p in library.people()]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
 def create_person(body: PersonCreate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return public(PersonPublic, library.create_person(body.name.strip()))
+    return person_public(library, library.create_person(body.name.strip()))
 
 
 @router.get("/{person_id}")
 def get_person(person_id: str, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return public(PersonPublic, library.person(person_id))
+    return person_public(library, library.person(person_id))
 
 
 @router.patch("/{person_id}")
 def rename_person(person_id: str, body: PersonUpdate, library: LibraryDep, _: EnrollScope) -> PersonPublic:
-    return public(PersonPublic, library.rename_person(person_id, body.name.strip()))
+    return person_public(library, library.rename_person(person_id, body.name.strip()))
 
 
 @router.delete("/{person_id}")

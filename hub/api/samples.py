@@ -10,11 +10,11 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import EnrollScope, HubDep, LibraryDep
+from hub.api.people import person_public
 from hub.api.schemas import (
     CountPublic,
     EnrollPublic,
     OptimizeRequest,
-    PersonPublic,
     Rejections,
     SampleDelete,
     SamplePublic,
@@ -71,7 +71,7 @@ async def store(request: Request, hub: Hub, ticket: UploadTicket, report: Enroll
     )
     hub.metrics.samples_added.inc(len(samples))
     return EnrollPublic(
-        person=public(PersonPublic, person),
+        person=await run_in_threadpool(person_public, hub.library, person),
         faces_extracted=len(samples),
         faces_found=report.faces_found,
         rejected=rejected,

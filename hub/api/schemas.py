@@ -1,7 +1,8 @@
 """Request and response bodies of the HTTP API: separate Create / Update / Public models per resource.
 
 A Public model of something a store keeps derives from the store's record (`hub.records`) and adds only
-what HTTP alone has (URLs); `public(XPublic, record, url=...)` builds it.
+what HTTP alone has (URLs) or what is worked out for the answer rather than stored (a person's coverage);
+`public(XPublic, record, url=...)` builds it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from hub.artifacts.store import ArtifactRecord
 from hub.fleet.devices import Device
 from hub.fleet.release_rollout import ReleaseRollout
 from hub.fleet.rollout import MAX_TARGETS, Rollout
+from hub.library.coverage import Coverage
 from hub.library.deletions import Deletion
 from hub.library.library import Person, Sample
 from hub.library.names import clean_name
@@ -44,8 +46,9 @@ class PersonUpdate(_In):
     name: Name
 
 
-class PersonPublic(Person):  # A person with the number of their samples.
-    pass
+class PersonPublic(Person):  # A person with the number of their samples and how well they cover them.
+    coverage: Coverage = Field(description="how well the samples cover the person (the templates a gallery keeps "
+                                           "for them) and what to add")
 
 
 class SamplePublic(Sample):

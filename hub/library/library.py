@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from hub.db import HubDb, now_iso
+from hub.library.coverage import Coverage, CoverageCache, person_coverage
 from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.library.enroll import SampleCandidate
 from hub.library.names import skeleton
@@ -99,6 +100,7 @@ class Library:
         self.samples_dir = samples_dir
         self.embedding_store = embedding_store
         self.followers: list[LibraryFollower] = []
+        self._coverages = CoverageCache()
         samples_dir.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -308,6 +310,16 @@ class Library:
     def embeddings(self, person_id: str | None = None, model_id: str | None = None) -> SampleEmbeddings:
         """Embeddings of `model_id` (default: the active model), of one person or of everyone."""
         return self.embedding_store.of_model(model_id or self.model_id, person_id)
+
+    def coverage(self, person_id: str) -> Coverage:
+        """How well one person's samples cover them, from their embeddings of the active model
+        (`hub.library.coverage`)."""
+        return person_coverage(self.embeddings(person_id).vectors)
+
+    def coverages(self) -> dict[str, Coverage]:
+        """Every person's coverage from one read of the active model's embeddings (worked out again only for
+        people whose samples changed since the last call); people without a sample are absent."""
+        return self._coverages.of_everyone(self.embeddings())
 
     def optimize(self, max_per_person: int, person_id: str | None = None) -> int:
         """Keep at most `max_per_person` samples per person; near-duplicates and low quality go first."""

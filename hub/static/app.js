@@ -30,6 +30,15 @@ function button(text, cls, onClick) {
   return b;
 }
 
+// How well a person's samples cover them (level and advice from the API), coloured by level.
+function coverageCell(row, c) {
+  const td = cell(row, c.advice);
+  td.className = "person-coverage coverage-" + c.level;
+  td.dataset.level = c.level;
+  td.title = c.samples + " sample(s), " + c.views + " view(s) kept for matching, spread " + c.spread.toFixed(2);
+  return td;
+}
+
 async function loadPeople() {
   const people = await (await api("/api/people")).json();
   const body = $("#people tbody");
@@ -40,6 +49,7 @@ async function loadPeople() {
     if (p.id === state.personId) row.className = "selected";
     cell(row, p.name).className = "person-name";
     cell(row, p.samples).className = "person-samples";
+    coverageCell(row, p.coverage);
     const actions = row.insertCell();
     actions.append(button("Samples", "show-person", () => { state.personId = p.id; refresh(); }),
       button("Rename", "rename-person", () => renamePerson(p)),
@@ -218,7 +228,7 @@ async function enroll(form, path) {
     const r = result.rejected;
     $("#enroll-result").textContent = result.faces_extracted + " face(s) extracted for " + result.person.name +
       "; rejected: no face " + r.no_face + ", too small " + r.too_small + ", blurred " + r.blurred +
-      ", duplicate " + r.duplicate + ", over limit " + r.over_limit;
+      ", duplicate " + r.duplicate + ", over limit " + r.over_limit + ". Coverage: " + result.person.coverage.advice;
     state.personId = result.person.id;
     say("enrolled " + result.person.name);
   } catch (e) { $("#enroll-result").textContent = ""; say(e.message, false); }
