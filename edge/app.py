@@ -27,6 +27,7 @@ from edge.recognize.processor import CameraProcessor
 from edge.update.slots import SlotStore
 from facefleet.gallery import Gallery, GalleryError
 from facefleet.wire import CameraStats, DeviceStats
+from models.engines.blas import single_threaded_blas
 from models.pipeline import FacePipeline
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def boot_recognizer(config: EdgeConfig) -> ModelGallery:
 
 class EdgeApp:
     def __init__(self, config: EdgeConfig) -> None:
+        single_threaded_blas()  # the agent runs its own threads (models/engines/blas.py)
         self.config = config
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.new_frame = threading.Event()

@@ -22,6 +22,7 @@ from facefleet.gallery import Gallery, build_gallery
 from hub.library.enroll import Enroller
 from hub.settings import EnrollConfig
 from models.detect.schedule import ScheduleConfig
+from models.engines.blas import single_threaded_blas
 from models.pipeline import FacePipeline
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
@@ -99,6 +100,7 @@ def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: T
                 only: Collection[int] | None = None) -> Replay:
     """Every frame of `clip` (or the frame numbers in `only`) through a fresh processor; the events at the
     end included. Frames keep their clip numbers, so a replay of part of a clip scores against its truth."""
+    single_threaded_blas()  # as the agent (models/engines/blas.py)
     capture = cv2.VideoCapture(str(clip))
     if not capture.isOpened():
         raise ValueError(f"{clip}: not a readable video")
