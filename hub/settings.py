@@ -133,8 +133,9 @@ class VisitorConfig(_Strict):
     max_tracks: tracks kept at most, oldest deleted first past it (about 6 KB each): bounds the disk.
     crops_per_visitor: best crops (sharpest) kept per visitor; the other tracks keep only their template.
     name_max_samples: crops offered to enrollment when a visitor is named (the sharpest first).
-    match_threshold: the agents' `recognition.match_threshold`; "not this person" removes samples until a
-        track's template no longer reaches it.
+    match_threshold: a cosine (the agents' fixed `recognition.match_threshold`, which they use for galleries
+        without a cohort): "not this person" removes samples until a track's template no longer reaches it,
+        and a suggested sample's crop must reach it.
     max_new_visitors_per_device_hour: visitors one device's tracks may found in an hour; past it, an unknown
         track that would found another is not stored (joining an existing visitor still is). Bounds the junk
         one device can make; a busy door of strangers founds a few dozen an hour.
