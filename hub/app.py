@@ -19,6 +19,7 @@ from hub.api import (
     rollouts,
     samples,
     search,
+    stream,
     suggestions,
     tracks,
     training,
@@ -96,6 +97,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         visitors.router,
         tracks.router,
         suggestions.router,
+        stream.router,
     ):
         app.include_router(router)
     for error, status in _ERRORS.items():

@@ -32,6 +32,7 @@ from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
 from hub.metrics import HubMetrics, PublishCollector
 from hub.settings import HubSettings
+from hub.streams.service import StreamService
 from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
 from hub.visitors.enrolling import enroll_crops
@@ -131,6 +132,9 @@ class Hub:
         self.library.followers.append(LiveViewFollower(self.events))
         if settings.home_assistant.enabled:  # otherwise a person change would be read back for nothing
             self.library.followers.append(HomeAssistantFollower(self.library, self.home_assistant))
+        self.streams = StreamService(settings.stream, self.tokens, self.db, self.artifacts,
+                                     lambda: self.models.pipeline, self.topics,
+                                     self._publish_event if self.mqtt is not None else None)
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.metrics = HubMetrics(
@@ -223,6 +227,11 @@ class Hub:
             raise RuntimeError("no MQTT broker configured: rollouts cannot be announced")
         self.mqtt.publish(topic, payload)
 
+    def _publish_event(self, topic: str, payload: bytes) -> None:
+        """A thin camera's track event (`hub.streams`): QoS 1, not retained, as an agent publishes it."""
+        if self.mqtt is not None:
+            self.mqtt.publish(topic, payload, retain=False)
+
     def _publish_queued(self, topic: str, payload: bytes) -> int | None:
         """What the retained queue sends through: the MQTT link's message id, None when refused."""
         return self.mqtt.publish(topic, payload) if self.mqtt is not None else None
@@ -297,6 +306,7 @@ class Hub:
         self.training.jobs.shutdown(timeout_s=30.0)  # cancels a running job: it must not outlive the database
         self.reembedder.stop(timeout_s=30.0)  # a running re-embedding resumes at the next start
         self.home_assistant_queue.stop()
+        self.streams.stop()  # streams close with the server; their last events go out before the link stops
         if self.mqtt is not None:
             self.mqtt.stop()
         self.visitor_thread.stop(timeout_s=30.0)  # after the link: no event arrives any more

@@ -236,6 +236,29 @@ class DatabaseConfig(_Strict):
         return value
 
 
+class StreamConfig(_Strict):
+    """Recognition on the hub for thin cameras (`/api/stream`, hub/README.md): bounds on what one hub accepts.
+
+    max_streams: streams open at once; one more is refused (close code 1013). Each costs a camera's tracker
+        state and, while processing, one frame's detection memory.
+    workers: frames processed at once over all streams (threads); more than the CPU cores only adds waiting.
+    max_frame_bytes: largest JPEG message; a bigger one closes the stream (1009) before it is decoded.
+    max_frame_pixels: largest frame the JPEG header may declare; checked before decoding (1007 above it).
+    send_queue: result messages waiting for a client that does not read them; when full, the stream is
+        closed (4001) rather than the hub keeping results for it.
+    hello_timeout_s: time to send the first message (the token) after connecting.
+    gallery_check_s: how often a stream looks for a newer gallery of the hub's model.
+    """
+
+    max_streams: int = Field(8, ge=1, le=1000)
+    workers: int = Field(2, ge=1, le=64)
+    max_frame_bytes: int = Field(2 * 1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    max_frame_pixels: int = Field(1920 * 1088, ge=64 * 64, le=40_000_000)
+    send_queue: int = Field(64, ge=2, le=10_000)
+    hello_timeout_s: float = Field(10.0, gt=0, le=600)
+    gallery_check_s: float = Field(5.0, gt=0, le=3600)
+
+
 class HubSettings(_Strict):
     """Everything the hub needs; `create_app(settings)` builds the rest from it."""
 
@@ -257,6 +280,7 @@ class HubSettings(_Strict):
     training_lfw_dir: Path | None = Field(None, description="LFW folder for the retraining gate (pairs.txt)")
     training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
+    stream: StreamConfig = StreamConfig()
     visitors: VisitorConfig = VisitorConfig()
     search: SearchConfig = SearchConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()

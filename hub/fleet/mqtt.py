@@ -77,11 +77,12 @@ class HubMqtt:
         self.client.disconnect()
         self.client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes) -> int | None:
-        """Retained QoS 1: a device that is offline now gets the announcement when it comes back. Returns the
+    def publish(self, topic: str, payload: bytes, retain: bool = True) -> int | None:
+        """Retained QoS 1: a device that is offline now gets the announcement when it comes back (`retain`
+        False: a thin camera's track event, which `hub.streams` publishes as its agent would). Returns the
         message id once the client took it (while disconnected it waits in the client for the reconnect),
         None when the client refused it (counted in `publish_failed`)."""
-        info = self.client.publish(topic, payload, qos=1, retain=True)
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
         if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
             return info.mid
         self.publish_failed += 1
