@@ -52,6 +52,38 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stream(args: argparse.Namespace) -> int:
+    from edge.stream_client import StreamClient, run_stream, source_frames
+    from facefleet.stream import EventMessage, FrameResult
+
+    token = args.token or os.environ.get("FACEFLEET_DEVICE_TOKEN", "")
+    if not token:
+        print("facefleet-edge stream: give --token or set FACEFLEET_DEVICE_TOKEN", file=sys.stderr)
+        return 2
+    client = StreamClient(args.hub, token, args.camera, args.device)
+    ready = client.connect()
+    print(f"streaming as {ready.device_id}/{ready.camera}; hub model {ready.model_id}, "
+          f"gallery {ready.gallery_version}")
+
+    def show(reply: object) -> None:
+        if isinstance(reply, EventMessage):
+            e = reply.event
+            print(f"{e.camera} track {e.track_id} {e.type}: {e.name or e.person_id or 'unknown'} "
+                  f"({e.confidence:.2f})")
+        elif isinstance(reply, FrameResult) and args.verbose:
+            print(f"frame {reply.frame}: " + ", ".join(f"{f.track_id}:{f.name or '?'}" for f in reply.faces))
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    run = run_stream(client, source_frames(args.source), show, stop)
+    print(f"sent {run.sent} frames, {run.processed} processed, {run.dropped} dropped, {run.events} events")
+    if run.closed is not None:
+        print(f"facefleet-edge stream: {run.closed}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facefleet-edge", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
@@ -75,6 +107,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--full-every-frames", type=int, default=ScheduleConfig().full_every_frames,
                        help="the agent's detection.full_every_frames (1: the whole detector on every frame)")
     bench.set_defaults(func=_bench)
+    stream = commands.add_parser("stream", help="a thin camera: send a source's frames to the hub, which "
+                                 "recognises them and publishes the events as this device's")
+    stream.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.local:8443")
+    stream.add_argument("--token", default="", help="device token (default: $FACEFLEET_DEVICE_TOKEN)")
+    stream.add_argument("--source", required=True, help="video file (sent at its frame rate), camera index "
+                        "(0) or rtsp:// URL")
+    stream.add_argument("--camera", default="cam0", help="camera name in the events")
+    stream.add_argument("--device", default=None, help="device id to stream as (only with an admin token)")
+    stream.set_defaults(func=_stream)
     return parser
 
 
