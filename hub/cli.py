@@ -38,7 +38,9 @@ def server_config(app: FastAPI, settings: HubSettings, log_level: str = "info") 
         ssl_keyfile=str(tls.key_file) if tls else None,
         ssl_ca_certs=str(client_ca) if client_ca else None,
         ssl_cert_reqs=ssl.CERT_REQUIRED if client_ca else ssl.CERT_NONE,
-        ws_max_size=settings.stream.max_frame_bytes,  # a bigger stream frame is closed (1009) before it is buffered
+        # a stream frame up to twice the bound is read and refused by `hub.streams` (1009, with its reason);
+        # a bigger one is cut off as it arrives, never buffered whole
+        ws_max_size=2 * settings.stream.max_frame_bytes,
     )
 
 

@@ -18,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class StreamService:
         self._gallery: tuple[str, Path, Gallery] | None = None  # (version, file, loaded) shared by all streams
         self._checked = 0.0
         self.refused = 0  # streams refused (bad hello, token, too many)
+        self.closed: Counter[int] = Counter()  # streams the hub closed after their hello, by close code
 
     @property
     def open_streams(self) -> int:

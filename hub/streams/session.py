@@ -148,6 +148,7 @@ class _Stream:
         log.info("stream %s/%s closed (%s): %d frames received, %d processed, %d dropped", self.lease.device_id,
                  self.lease.camera, close[1] if close else "client left", c.received, c.processed, c.dropped)
         if close is not None:
+            self.service.closed[close[0]] += 1
             await _close(self.ws, close)
 
     async def _receive(self) -> Close | None:
