@@ -52,7 +52,7 @@ def declaring(width: int, height: int) -> bytes:
 def closed_by(url: str, token: str, camera: str, *messages: bytes | str) -> tuple[int, str]:
     """Open a stream, send the hello with `token` ('': no hello) and `messages`, read until the hub closes."""
     client = StreamClient(url, token or "unused", camera)
-    client.ws.connect(client.url, timeout=60)
+    client.ws.connect(client.url, timeout=60)  # type: ignore[no-untyped-call]
     try:
         if token:
             client.ws.send(client.hello.model_dump_json())
@@ -173,8 +173,8 @@ def test_no_hello_and_too_many_streams(bounded_hub) -> None:  # type: ignore[no-
 def test_a_client_that_never_reads_is_closed(bounded_hub) -> None:  # type: ignore[no-untyped-def]
     """Tiny frames, results never read: the WebSocket keepalive (its pings are never answered) or, when the
     socket's buffers fill first, the hub's full `send_queue` closes the stream, and the hub stops reading."""
-    ws = websocket.WebSocket(sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
-    ws.connect(stream_url(bounded_hub.url), timeout=60)
+    ws = websocket.WebSocket(sockopt=[(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)])
+    ws.connect(stream_url(bounded_hub.url), timeout=60)  # type: ignore[no-untyped-call]
     ws.settimeout(10)
     client = StreamClient(bounded_hub.url, bounded_hub.device_token("thin-1"), "deaf")
     client.ws = ws
