@@ -97,6 +97,10 @@ def _bench(args: argparse.Namespace) -> int:
         if len(args.what) > 1:
             raise SystemExit("bench: `ann` runs alone")
         return _bench_ann(args)
+    if "streams" in args.what:
+        if len(args.what) > 1:
+            raise SystemExit("bench: `streams` runs alone")
+        return _bench_streams(args)
 
     from facefleet.sim.procs import Processes
     from hub.bench.enroll import run_bench
@@ -118,6 +122,25 @@ def _bench(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(line + "\n" for line in uploads.lines()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _bench_streams(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from facefleet.sim.procs import Processes
+    from hub.bench.streams import run_streams_bench
+
+    counts = [int(n) for n in args.streams.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = Processes(Path(tmp) / "logs")
+        try:
+            figures = run_streams_bench(procs, Path(tmp), args.data, counts, args.seconds)
+        finally:
+            procs.stop_all()
+    sys.stdout.write("".join(line + "\n" for line in figures.lines()))
+    if args.json:
+        args.json.write_text(figures.to_json())
     return 0
 
 
@@ -169,8 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="`enroll`: enrollment (HTTP) and a gallery build of many LFW "
                                 "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
                                 "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "
-                                "identities (alone)")
-    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann"], default=["enroll", "uploads"])
+                                "identities (alone); `streams`: 1, 4, 8 thin cameras streaming a clip to a hub "
+                                "process (alone)")
+    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann", "streams"],
+                       default=["enroll", "uploads"])
     bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
     bench.add_argument("--people", type=int, default=1000, help="enroll: LFW people enrolled")
     bench.add_argument("--per-person", type=int, default=2, help="enroll: LFW photos enrolled per person")
@@ -182,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="ann: IVF cells per sqrt(identities)")
     bench.add_argument("--no-lfw", action="store_true", help="ann: random vectors only (no LFW embedding)")
     bench.add_argument("--lfw-people", type=int, help="ann: only the first N LFW gallery people")
+    bench.add_argument("--streams", default="1,4,8", help="streams: concurrent thin cameras per run, comma-separated")
+    bench.add_argument("--seconds", type=float, default=20.0, help="streams: seconds each run streams the clip")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.set_defaults(func=_bench)
     return parser
