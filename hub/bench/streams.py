@@ -131,11 +131,13 @@ class _EventClock:
         self.arrived: dict[str, float] = {}
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=MONITOR_USER)
         self.client.username_pw_set(MONITOR_USER, password)
-        self.client.on_message = lambda _c, _u, m: self.arrived.setdefault(json.loads(m.payload)["event_id"],
-                                                                            time.monotonic())
+        self.client.on_message = self._on_message
         self.client.connect("127.0.0.1", port)
         self.client.subscribe("facefleet/+/events", qos=1)
         self.client.loop_start()
+
+    def _on_message(self, _client: object, _userdata: object, message: mqtt.MQTTMessage) -> None:
+        self.arrived.setdefault(json.loads(message.payload)["event_id"], time.monotonic())
 
     def close(self) -> None:
         self.client.loop_stop()
@@ -189,7 +191,8 @@ class _Camera(threading.Thread):
                 elif isinstance(reply, EventMessage):
                     self.event_frames[reply.event.event_id] = frame
         except StreamClosed as exc:
-            self.closed = f"{exc.code} {exc.reason}"
+            if exc.code != 1000:  # 1000: the answer to our own close
+                self.closed = f"{exc.code} {exc.reason}"
         except OSError:
             pass
 
