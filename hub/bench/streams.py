@@ -23,6 +23,7 @@ from pathlib import Path
 
 import cv2
 import paho.mqtt.client as mqtt
+import websocket
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.stream_client import StreamClient, StreamClosed
@@ -193,8 +194,8 @@ class _Camera(threading.Thread):
         except StreamClosed as exc:
             if exc.code != 1000:  # 1000: the answer to our own close
                 self.closed = f"{exc.code} {exc.reason}"
-        except OSError:
-            pass
+        except (OSError, websocket.WebSocketException):
+            pass  # our own close
 
     def figures(self, arrived: dict[str, float]) -> StreamFigures:
         event_ms = [1000 * (arrived[e] - self.sent_at[f]) for e, f in self.event_frames.items() if e in arrived]
