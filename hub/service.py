@@ -32,6 +32,7 @@ from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
 from hub.metrics import HubMetrics, PublishCollector
 from hub.settings import HubSettings
+from hub.streams.metrics import StreamCollector
 from hub.streams.service import StreamService
 from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
@@ -144,6 +145,7 @@ class Hub:
             self.events.snapshot_counts,
             self.refusals.snapshot,
         )
+        self.metrics.registry.register(StreamCollector(self.streams))
         self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         self.metrics.registry.register(PublishCollector(
             lambda: self.mqtt.publish_failed if self.mqtt else 0,

@@ -74,6 +74,8 @@ class StreamService:
         self._checked = 0.0
         self.refused = 0  # streams refused (bad hello, token, too many)
         self.closed: Counter[int] = Counter()  # streams the hub closed after their hello, by close code
+        self.frames_processed = 0  # over all streams since start (the session adds its figures as it goes)
+        self.frames_dropped = 0
 
     @property
     def open_streams(self) -> int:

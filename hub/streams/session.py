@@ -170,6 +170,7 @@ class _Stream:
                 return exc.code, f"frame {self.counts.received}: {exc.reason}"
             if self.waiting is not None:
                 self.counts.dropped += 1
+                self.service.frames_dropped += 1
             self.waiting = _Waiting(self.counts.received, data, size_wh, datetime.now(timezone.utc))
             self.wake.set()
 
@@ -211,6 +212,7 @@ class _Stream:
             self.holder.swap(rec)
         result = self.processor.process(Frame(self.lease.camera, image, waiting.ts, waiting.number))
         self.counts.processed += 1
+        self.service.frames_processed += 1  # one worker thread at a time per stream; a lost count is harmless
         faces = []
         for sighting in result.sightings:
             state = self.processor.tracks.get(sighting.track_id)

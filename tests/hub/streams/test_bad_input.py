@@ -133,6 +133,10 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
         code, reason = closed_by(url, device, "huge", b"\xff\xd8" + os.urandom(20 * 1024 * 1024))
         assert code == CLOSE_TOO_BIG or "ConnectionReset" in reason or "BrokenPipe" in reason, reason
     assert rss_mb() - rss_before < 200
+    with bounded_hub.client() as http:
+        metrics = http.get("/metrics").text
+    assert "facefleet_hub_streams_refused_total 2.0" in metrics  # the two tokens
+    assert 'facefleet_hub_streams_closed_total{code="1007"} 3.0' in metrics
     assert good.processed_after(3) and good.failed is None, good.failed  # the good stream kept its way
     good.stop.set()
     good.join(30)
