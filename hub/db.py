@@ -154,7 +154,7 @@ def _m013_visitor_founders(db: Store) -> None:
     db.execute("CREATE INDEX visitors_founder ON visitors(device_id, created)")
 
 
-def _m016_stream_event_seq(db: Store) -> None:
+def _m014_stream_event_seq(db: Store) -> None:
     """The last event `seq` of each thin camera (`hub.streams`): the hub numbers their track events as an
     agent's outbox does, one more per event, surviving restarts."""
     db.execute("CREATE TABLE stream_event_seq (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
@@ -174,7 +174,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("011_visitors", _m011_visitors),
     ("012_track_ids_without_paths", _m012_track_ids_without_paths),
     ("013_visitor_founders", _m013_visitor_founders),
-    ("016_stream_event_seq", _m016_stream_event_seq),
+    ("014_stream_event_seq", _m014_stream_event_seq),
 )
 
 

@@ -117,6 +117,7 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
     cases = {  # what is sent -> the close code and words of its reason
         "unknown token": (("wrong-token",), CLOSE_POLICY, "unknown or revoked token"),
         "enroll token": ((bounded_hub.enroll,), CLOSE_POLICY, "needs a device token"),
+        "admin token naming no device": ((bounded_hub.admin,), CLOSE_POLICY, "an admin token and a device name"),
         "garbage bytes": ((device, os.urandom(5000)), CLOSE_UNSUPPORTED, "no JPEG start marker"),
         "text frame": ((device, "hello again"), CLOSE_UNSUPPORTED, "binary JPEG frame"),
         "huge frame": ((device, b"\xff\xd8" + os.urandom(300 * 1024)), CLOSE_TOO_BIG, "at most 262144"),
@@ -135,7 +136,7 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
     assert rss_mb() - rss_before < 200
     with bounded_hub.client() as http:
         metrics = http.get("/metrics").text
-    assert "facefleet_hub_streams_refused_total 2.0" in metrics  # the two tokens
+    assert "facefleet_hub_streams_refused_total 3.0" in metrics  # the three tokens
     assert 'facefleet_hub_streams_closed_total{code="1007"} 3.0' in metrics
     assert good.processed_after(3) and good.failed is None, good.failed  # the good stream kept its way
     good.stop.set()
