@@ -142,7 +142,8 @@ def run_stream(client: StreamClient, frames: Iterator[tuple[np.ndarray, float]],
                 if sent_all.is_set() and run.last_frame >= run.sent:
                     caught_up.set()
         except StreamClosed as exc:
-            run.closed = exc
+            if exc.code != 1000:  # 1000: the hub's answer to our own close
+                run.closed = exc
         except (websocket.WebSocketException, OSError):
             pass  # closed by us
         finally:

@@ -3,13 +3,18 @@ singer on the socket and publishes his track's events on MQTT under the camera's
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 
 from edge.stream_client import StreamClient
 from facefleet.stream import EventMessage, FrameResult
 from facefleet.wire import TrackEvent
+from tests.conftest import ROOT
 from tests.hub.fleet.test_enroll_to_edge import EventLog
-from tests.hub.streams.scenes import SINGER, SINGER_FRAMES, clip_jpegs, enroll_and_sign
+from tests.hub.streams.scenes import CLIP, SINGER, SINGER_FRAMES, clip_jpegs, enroll_and_sign
 
 
 def lockstep(client: StreamClient, jpegs: list[bytes]) -> tuple[list[FrameResult], list[EventMessage]]:
@@ -62,3 +67,18 @@ def test_thin_camera_is_named_on_the_socket_and_on_mqtt(mqtt_hub, broker) -> Non
     assert seqs == list(range(1, len(seqs) + 1))
     wait_for(lambda: any(e.event_id == ended.event_id for e in mqtt_hub.hub.events.recent(200)))  # live view
     log.close()
+
+
+def test_facefleet_edge_stream_sends_a_clip_at_its_rate(mqtt_hub, broker) -> None:  # type: ignore[no-untyped-def]
+    """The thin-camera command plays the bundled clip (1080p, scaled to 1280 wide) at its frame rate: the hub
+    drops what it cannot keep up with, names the singer, and the command prints his events."""
+    enroll_and_sign(mqtt_hub)
+    env = {**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("thin-2")}
+    done = subprocess.run([sys.executable, "-m", "edge", "stream", "--hub", mqtt_hub.url, "--source", str(CLIP),
+                           "--camera", "stage"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "streaming as thin-2/stage" in done.stdout
+    assert f"identity_confirmed: {SINGER}" in done.stdout
+    sent, processed, dropped = map(int, re.search(r"sent (\d+) frames, (\d+) processed, (\d+) dropped",
+                                                  done.stdout).groups())  # type: ignore[union-attr]
+    assert sent == 275 and processed >= 1 and processed + dropped <= sent
