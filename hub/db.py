@@ -154,6 +154,13 @@ def _m013_visitor_founders(db: Store) -> None:
     db.execute("CREATE INDEX visitors_founder ON visitors(device_id, created)")
 
 
+def _m014_upload_keys(db: Store) -> None:
+    """Keys of stored uploads (hub.library.upload_keys), so a retried upload is not stored twice."""
+    db.execute("""CREATE TABLE upload_keys (key TEXT PRIMARY KEY, label TEXT NOT NULL, person_id TEXT NOT NULL,
+        sample_ids TEXT NOT NULL, created TEXT NOT NULL)""")
+    db.execute("CREATE INDEX upload_keys_created ON upload_keys(created)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -168,6 +175,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("011_visitors", _m011_visitors),
     ("012_track_ids_without_paths", _m012_track_ids_without_paths),
     ("013_visitor_founders", _m013_visitor_founders),
+    ("014_upload_keys", _m014_upload_keys),
 )
 
 

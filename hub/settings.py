@@ -45,6 +45,9 @@ class EnrollConfig(_Strict):
     min_sharpness: variance of the Laplacian of the aligned 112 px crop; below it a face is "blurred".
     duplicate_cosine: a face at least this similar to one already kept in the same request (or in the
         person's library) is a duplicate; lower keeps fewer, more varied samples.
+    same_person_cosine: in a video, faces at least this alike count as one person, and only the person
+        most often in the centre of the frame is kept (the rest are "other_person"); on the sitcom clip's
+        two-person shots one person's faces scored 0.59-0.97 with each other, another's at most 0.41.
 
     The pixel budget (checked from headers and container metadata before anything is decoded):
     analysis_pixels: every photo and video frame is scaled down to at most this before detection (JPEG
@@ -65,6 +68,7 @@ class EnrollConfig(_Strict):
     min_sample_face_px: float = Field(40.0, ge=8)
     min_sharpness: float = Field(25.0, ge=0)
     duplicate_cosine: float = Field(0.97, gt=0, le=1)
+    same_person_cosine: float = Field(0.5, gt=0, le=1)
     max_upload_files: int = Field(50, ge=1, le=1000)
     max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
     analysis_pixels: int = Field(2_100_000, ge=100_000, le=40_000_000)
