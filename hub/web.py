@@ -50,7 +50,8 @@ class SecurityHeaders:
 
 
 def mount_web(app: FastAPI) -> None:
-    """The page at `/`, the camera collection page at `/collect`, their files under `/static`, Swagger UI at `/docs`, ReDoc at `/redoc`, and the headers.
+    """The page at `/`, the camera collection page at `/collect`, their files under `/static`, Swagger UI at
+    `/docs`, ReDoc at `/redoc`, and the headers.
 
     The app must be made with `docs_url=None, redoc_url=None` (FastAPI's own pages load from a CDN).
     """
