@@ -82,18 +82,22 @@ def evenly_spread(count: int, keep: int) -> np.ndarray:
 
 
 def centre_person(embeddings: np.ndarray, same_person_cosine: float) -> np.ndarray:
-    """Indices of the faces of the one person most of `embeddings` (N, D unit rows) show: the face with the
-    most others at least `same_person_cosine` alike (itself included), and those alike to it; sorted.
+    """Indices (sorted) of the faces of the one person most of `embeddings` (N, D unit rows) show.
 
-    Fed the central face of each frame of a video, this is the person who stood in the centre: a frame
-    whose central face was someone else (the subject turned away, stepped aside, or the shot changed) gives
-    a face unlike the anchor and is left out. Ties go to the earlier face.
+    The anchor is the face with the most others at least `same_person_cosine` alike; the person's template
+    is the mean of the faces alike to the anchor, and the faces at least that alike to the template are kept.
+    The template step keeps a face that resembles two people (a blurred half-turn as the anchor) from
+    carrying the other one in. Fed the central face of each frame of a video, this is the person who stood
+    in the centre: a frame whose central face was someone else (the subject turned away, stepped aside, or
+    the shot changed) is left out.
     """
     if len(embeddings) == 0:
         return np.arange(0)
     alike = embeddings @ embeddings.T >= same_person_cosine
     anchor = int(np.argmax(alike.sum(axis=1)))
-    return np.flatnonzero(alike[anchor])
+    template = embeddings[alike[anchor]].mean(axis=0)
+    template /= max(float(np.linalg.norm(template)), 1e-12)
+    return np.flatnonzero(embeddings @ template >= same_person_cosine)
 
 
 class Enroller:
