@@ -11,6 +11,7 @@ import pytest
 
 from hub.library.enroll import Enroller, centre_person
 from hub.settings import EnrollConfig
+from models.imageio import load_image
 
 A, B, C = np.eye(3, dtype=np.float32)
 A2 = np.array([0.9, 0, 0.436], np.float32)  # A from another angle: cosine 0.9 with A, 0.44 with C
@@ -38,7 +39,7 @@ def test_a_shot_of_two_keeps_only_the_one_in_the_centre(pipeline, shared_data: P
     capture = cv2.VideoCapture(str(sitcom / "dinner_720p.mp4"))
     capture.set(cv2.CAP_PROP_POS_FRAMES, 401)
     video = tmp_path / "shot.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 24, (1280, 720))
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 24, (1280, 720))
     for _ in range(401, 435):
         writer.write(capture.read()[1])
     writer.release()
@@ -46,7 +47,7 @@ def test_a_shot_of_two_keeps_only_the_one_in_the_centre(pipeline, shared_data: P
     report = enroller.from_video(video, "shot", np.zeros((0, 0), np.float32))
 
     names = sorted(p.name for p in (sitcom / "people").iterdir())
-    photos = [cv2.imread(str(sitcom / "people" / n / f"{n}.png")) for n in names]
+    photos = [load_image(sitcom / "people" / n / f"{n}.png") for n in names]
     references = np.stack([a.embeddings[i] for a, i in (enroller.main_face(p) for p in photos)])
     who = [names[int(np.argmax(references @ c.embedding))] for c in report.accepted]
     assert report.rejected["other_person"] >= 2
