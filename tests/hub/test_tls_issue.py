@@ -3,6 +3,7 @@ page can be served over HTTPS to a phone that trusts that CA once."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +23,6 @@ def test_the_hub_serves_the_collection_page_with_an_issued_certificate(
     assert (folder / "ca.crt").read_bytes() == ca  # the same CA signs again: phones trust it once
     assert (folder / "ca.key").stat().st_mode & 0o077 == 0 and (folder / "hub.key").stat().st_mode & 0o077 == 0
     hub = start_hub(tls={"cert_file": folder / "hub.crt", "key_file": folder / "hub.key"})
-    with httpx.Client(verify=str(folder / "ca.crt")) as client:
+    with httpx.Client(verify=ssl.create_default_context(cafile=folder / "ca.crt")) as client:
         page = client.get(hub.url + "/collect")
     assert page.status_code == 200 and "collect.js" in page.text
