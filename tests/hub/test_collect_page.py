@@ -123,6 +123,9 @@ def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, sha
 
     photo = shared_data / "clips" / "people" / "lin_manuel_miranda" / "lin-manuel-miranda.png"
     with hub_server.client(hub_server.enroll) as client:
+        page = client.get("/collect")
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        assert "<script>" not in page.text and "style=" not in page.text and "<style" not in page.text
         found = client.post("/api/search", files={"file": (photo.name, photo.read_bytes(), "image/png")}).json()
     assert found["face_found"] and found["hits"][0]["name"] == "Lin-Manuel Miranda"
 
