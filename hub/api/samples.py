@@ -73,6 +73,13 @@ def replay(request: Request, response: Response, library: Library, stored: Store
                         samples=[sample_public(request, s) for s in samples])
 
 
+async def replay_if_stored(request: Request, response: Response, library: Library, upload_key: str | None,
+                           label: str) -> EnrollPublic | None:
+    """The replayed answer when an upload with this key was stored already, else None."""
+    done = await run_in_threadpool(library.stored_upload, upload_key) if upload_key else None
+    return await run_in_threadpool(replay, request, response, library, done, label) if done else None
+
+
 async def store(request: Request, hub: Hub, ticket: UploadTicket, report: EnrollReport) -> EnrollPublic:
     """Store the accepted faces in one transaction, or refuse (422) when there are none."""
     rejected = Rejections(**report.rejected)
@@ -135,8 +142,8 @@ async def enroll_video(
     kept, evenly spread. Motion-JPEG (JPEG frames one after another, as the collection page sends) is read
     too. With an `Idempotency-Key`, a retry of a stored upload stores nothing again."""
     label = clean_label(label)
-    if upload_key and (done := await run_in_threadpool(hub.library.stored_upload, upload_key)):
-        return await run_in_threadpool(replay, request, response, hub.library, done, label)
+    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+        return answer
     with spool_dir(hub.settings.data_dir) as tmp:
         path = tmp / "upload"
         await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
@@ -145,9 +152,12 @@ async def enroll_video(
             report = await run_in_threadpool(
                 hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
             )
+    # a try with this key that stored while this one was analysed made this one's faces duplicates: its answer
+    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+        return answer
     try:
         return await store(request, hub, ticket, report)
-    except UploadAlreadyStored as exc:  # a concurrent try with the same key stored first
+    except UploadAlreadyStored as exc:  # one that stored while this one was storing
         return await run_in_threadpool(replay, request, response, hub.library, exc.stored, label)
 
 

@@ -219,12 +219,12 @@ class Library:
                                             f"with {model_id}; nothing was stored, send it again")
                 found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
                 person_id = found[0] if found else self._create_person(db, ticket.label).id
+                if ticket.upload_key:  # before the room check: a retry whose first try filled the room is a replay
+                    claim(db, ticket.upload_key, ticket.label, person_id, [r["id"] for r in rows])
                 self._check_room(db, person_id, len(rows), max_per_person)
                 for row in rows:
                     row["person_id"] = person_id
                 self._insert_samples(db, rows)
-                if ticket.upload_key:
-                    claim(db, ticket.upload_key, ticket.label, person_id, [r["id"] for r in rows])
                 self.embedding_store.add(db, model_id, [r["id"] for r in rows],
                                          np.stack([c.embedding for c in candidates]))
             self._move_into_place(staging, person_id)

@@ -6,13 +6,16 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import httpx
+import numpy as np
 import pytest
 
 from hub.bench.hostile import gray_jpeg
+from hub.library.upload_keys import UploadAlreadyStored
 from tests.hub.conftest import HubServer, library_state
 
 LABEL = "Lin-Manuel Miranda"
@@ -103,3 +106,21 @@ def test_a_refused_upload_stores_nothing_and_the_key_stays_free(hub_server: HubS
     assert refused.status_code == 422 and "frame limit" in refused.text
     assert library_state(hub_server.hub) == before and spooled(hub_server) == []
     assert post(hub_server, mjpeg, "key-refused-01").status_code == 201  # nothing was stored under the key
+
+
+def test_the_key_is_claimed_in_the_storing_transaction(start_hub: Callable[..., HubServer], mjpeg: bytes,
+                                                       tmp_path: Path) -> None:
+    """Two tries that both got past the early check (they raced): the second learns of the first when it
+    stores, even where the first filled the person's room (the key is checked before the room)."""
+    server = start_hub(enroll={"max_samples_per_person": 4})
+    library, enroller = server.hub.library, server.hub.enroller
+    video = tmp_path / "v.mjpeg"
+    video.write_bytes(mjpeg)
+    tickets = [library.begin_upload(LABEL, "key-race-0001") for _ in range(2)]  # both before either stores
+    reports = [enroller.from_video(video, "v", np.zeros((0, 0), np.float32)) for _ in range(2)]
+    person, samples = library.add_samples(tickets[0], reports[0].accepted, reports[0].model_id, 4)
+    with pytest.raises(UploadAlreadyStored) as raised:
+        library.add_samples(tickets[1], reports[1].accepted, reports[1].model_id, 4)
+    assert raised.value.stored.person_id == person.id
+    assert raised.value.stored.sample_ids == tuple(s.id for s in samples)
+    assert library_state(server.hub)[:2] == (1, 4)
