@@ -46,7 +46,7 @@ class CollectionPublic(Collection):
 
 def collection_public(request: Request, hub: HubDep, collection: Collection) -> CollectionPublic:
     urls = [str(request.url_for("collection_crop", collection_id=collection.id, n=n).path)
-            for n in range(len(hub.collections.crop_paths(collection.id)))]
+            for n in range(len(hub.collections.crop_paths(collection)))]
     return CollectionPublic(**collection.model_dump(), crop_urls=urls)
 
 

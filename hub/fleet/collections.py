@@ -120,7 +120,7 @@ class Collections:
 
     def get(self, collection_id: str) -> Collection:
         with self.hub_db.read() as db:
-            row = db.execute("SELECT * FROM collections WHERE id = ?", [collection_id]).fetchone()
+            row = next(iter(db.query("SELECT * FROM collections WHERE id = ?", [collection_id])), None)
         if row is None:
             raise NotFoundError(f"no collection {collection_id}")
         return Collection.model_validate(dict(row))
@@ -167,20 +167,20 @@ class Collections:
     def check_token(self, collection_id: str, token: TokenInfo) -> Collection:
         """The collection `token` was made for, while it takes its upload; else TokenMismatch."""
         with self.hub_db.read() as db:
-            row = db.execute("SELECT * FROM collections WHERE id = ? AND token_id = ?",
-                             [collection_id, token.id]).fetchone()
+            row = next(iter(db.query("SELECT * FROM collections WHERE id = ? AND token_id = ?",
+                                     [collection_id, token.id])), None)
         if row is None or row["device_id"] != token.device_id:
             raise TokenMismatch(f"this token is not the one of collection {collection_id}")
         if row["state"] != "requested":
             raise TokenMismatch(f"collection {collection_id} is {row['state']}: it takes no upload")
         return Collection.model_validate(dict(row))
 
-    def crop_paths(self, collection_id: str) -> list[Path]:
+    def crop_paths(self, collection_id: str | Collection) -> list[Path]:
         """The stored crops of a pending collection, in upload order."""
-        collection = self.get(collection_id)
+        collection = self.get(collection_id) if isinstance(collection_id, str) else collection_id
         if collection.state not in ("pending", "confirming"):
             return []
-        return [self.root / collection_id / f"{n:02d}.jpg" for n in range(collection.crops)]
+        return [self.root / collection.id / f"{n:02d}.jpg" for n in range(collection.crops)]
 
     def crops(self, collection_id: str) -> list[tuple[str, bytes]]:
         """(file name, JPEG bytes) of each crop, as the enrollment path reads crops."""
