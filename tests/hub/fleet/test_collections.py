@@ -20,7 +20,8 @@ from hub.settings import MqttConfig
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.edge.scenes import lfw_image
-from tests.hub.conftest import HubServer, library_state
+from tests.hub.conftest import CHROMEDRIVER, HubServer, library_state
+from tests.hub.test_web import csp_and_script_errors
 
 PERSON = "Colin_Powell"
 
@@ -180,3 +181,33 @@ def test_upload_bounds_before_reading(hub: HubServer, requests: Subscriber, crop
                                                                                               "boundary=x"})
         assert chunked.status_code == 411
     assert upload(hub, request, crops).status_code == 201  # the token was not spent by the refusals
+
+
+@pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
+def test_collect_review_confirm_in_browser(hub: HubServer, requests: Subscriber, crops: list[bytes],  # type: ignore[no-untyped-def]
+                                           browser) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(hub.url + "/")
+    browser.find_element(By.ID, "token").send_keys(hub.enroll)
+    browser.find_element(By.ID, "save-token").click()
+    for field, value in (("collect-device", "door-1"), ("collect-camera", "front"), ("collect-label", PERSON)):
+        browser.find_element(By.ID, field).send_keys(value)
+    browser.find_element(By.ID, "collect-start").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"door-1 collects {PERSON}"))
+    requests.wait_for(lambda s: bool(s.json("/collect")), 30, "the request on door-1's topic")
+    request = CollectRequest.model_validate_json(requests.messages[-1][1])
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.collection[data-state="requested"]'))
+
+    assert upload(hub, request, crops[:3]).status_code == 201  # what the agent does
+    thumbnails_loaded = ("const imgs = document.querySelectorAll('.collection[data-state=\"pending\"] img');"
+                         "return imgs.length === 3 && [...imgs].every((i) => i.complete && i.naturalWidth === 112);")
+    wait.until(lambda d: d.execute_script(thumbnails_loaded))
+    browser.find_element(By.CSS_SELECTOR, ".collection .confirm-collection").click()
+    wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"of {PERSON} enrolled"))
+    wait.until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".collection"))
+    assert [p.name for p in hub.hub.library.people()] == [PERSON]
+    assert csp_and_script_errors(browser) == []
