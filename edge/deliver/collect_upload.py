@@ -73,6 +73,12 @@ class CollectDesk:
         self._done.put(None)
         self._thread.join(5)
 
+    @property
+    def collecting(self) -> set[str]:
+        """The cameras collecting now."""
+        with self._lock:
+            return set(self._active)
+
     def on_message(self, topic: str, payload: bytes) -> None:
         """MQTT handler (paho's thread): start a collection on the named camera."""
         try:
