@@ -31,7 +31,7 @@ DeviceId = Annotated[str, PathParam(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
 _FORM_OVERHEAD_BYTES = 1024  # multipart headers and boundaries around each crop
 
 
-class CollectAsk(BaseModel):
+class CollectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     camera: CameraName
@@ -67,7 +67,7 @@ def collect_token(token: TokenDep) -> TokenInfo:
 
 
 @router.post("/devices/{device_id}/collect", status_code=status.HTTP_201_CREATED)
-async def ask_device(device_id: DeviceId, body: CollectAsk, request: Request, hub: HubDep,
+async def ask_device(device_id: DeviceId, body: CollectCreate, request: Request, hub: HubDep,
                      token: OperatorScope) -> CollectionPublic:
     """Ask a device's camera for the face nearest its centre for `seconds`; its crops come back pending.
     404: unknown device or camera; 409: device offline; 422: more than `collect.max_seconds`/`max_crops`;
