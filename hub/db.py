@@ -161,6 +161,18 @@ def _m014_upload_keys(db: Store) -> None:
     db.execute("CREATE INDEX upload_keys_created ON upload_keys(created)")
 
 
+def _m015_device_collections(db: Store) -> None:
+    """Collections of face crops an operator asked a device's camera for (`hub.fleet.collections`): requested,
+    then pending (crops uploaded, waiting for the operator), then confirmed, rejected or expired. Tokens get
+    an expiry (the one-use `collect` tokens of these requests; NULL: never)."""
+    db.execute("ALTER TABLE tokens ADD COLUMN expires TEXT")
+    db.execute("""CREATE TABLE collections (id TEXT PRIMARY KEY, device_id TEXT NOT NULL, camera TEXT NOT NULL,
+        label TEXT NOT NULL, seconds REAL NOT NULL, max_crops INTEGER NOT NULL, token_id TEXT NOT NULL,
+        state TEXT NOT NULL, crops INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '',
+        requested_by TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, updated TEXT NOT NULL)""")
+    db.execute("CREATE INDEX collections_state ON collections(state, expires)")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_library", _m001_library),
     ("002_tokens", _m002_tokens),
@@ -176,6 +188,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("012_track_ids_without_paths", _m012_track_ids_without_paths),
     ("013_visitor_founders", _m013_visitor_founders),
     ("014_upload_keys", _m014_upload_keys),
+    ("015_device_collections", _m015_device_collections),
 )
 
 

@@ -240,6 +240,23 @@ class DatabaseConfig(_Strict):
         return value
 
 
+class CollectConfig(_Strict):
+    """Collections of crops asked of a device's camera (`POST /api/devices/{id}/collect`).
+
+    max_seconds / max_crops: the most an operator may ask for in one request (the wire allows up to 60 s
+    and 50 crops); the default crop count is what a request that names none gets.
+    upload_grace_s: how long after the collection time its one-use token stays valid for the upload (a
+        device that was briefly offline still gets the request and uploads; later, the token is dead).
+    pending_ttl_s: crops waiting for the operator's decision are deleted after this long.
+    """
+
+    max_seconds: float = Field(30.0, gt=0, le=60)
+    max_crops: int = Field(20, ge=1, le=50)
+    default_crops: int = Field(20, ge=1, le=50)
+    upload_grace_s: float = Field(120.0, ge=10, le=3600)
+    pending_ttl_s: float = Field(7 * 86_400.0, ge=60)
+
+
 class HubSettings(_Strict):
     """Everything the hub needs; `create_app(settings)` builds the rest from it."""
 
@@ -262,6 +279,7 @@ class HubSettings(_Strict):
     training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
     visitors: VisitorConfig = VisitorConfig()
+    collect: CollectConfig = CollectConfig()
     search: SearchConfig = SearchConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
