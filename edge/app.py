@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from edge.capture.camera import CameraReader
 from edge.config import EdgeConfig
+from edge.deliver.collect_upload import CollectDesk
 from edge.frame_loop import FrameLoop
 from edge.hub_link import HubLink
 from edge.ops import sdnotify
@@ -73,15 +74,29 @@ class EdgeApp:
         processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition,
                                                       config.detection)
                       for c in config.cameras}
+        self.collect = self._make_collect_desk()
         self.loop = FrameLoop(self.readers, processors, self.store_events, self.metrics, self.new_frame,
-                              config.tracker.lost_after_s)
+                              config.tracker.lost_after_s, self.collect.observe if self.collect else None)
         self.http = HealthServer(config.http.host, config.http.port, self.metrics.registry, self.healthy)
         self._stop = threading.Event()
         self._last_stats = 0.0
         self._backlog = 0
         self._stats = threading.Thread(target=self._stats_loop, name="stats", daemon=True)
 
+    def _make_collect_desk(self) -> CollectDesk | None:
+        """Enrollment at this device, subscribed to its collect topic; None when off or with no hub URL."""
+        cfg = self.config
+        if not cfg.collect.enabled or cfg.updates.hub_url is None:
+            log.info("collections off (%s)", "collect.enabled is false" if not cfg.collect.enabled
+                     else "no updates.hub_url to upload to")
+            return None
+        desk = CollectDesk({c.name for c in cfg.cameras}, cfg.updates.hub_url, cfg.updates.tls, cfg.collect)
+        self.link.subscribe(self.topics.collect(cfg.device_id), desk.on_message)
+        return desk
+
     def start(self) -> None:
+        if self.collect:
+            self.collect.start()
         self.hub_link.start()
         self.http.start()
         self.loop.start()
@@ -100,6 +115,8 @@ class EdgeApp:
         for reader in reversed(self.readers):
             reader.stop()
         self.loop.stop()
+        if self.collect:
+            self.collect.stop()
         self._drain(timeout_s=3.0)
         self.http.stop()
         self.hub_link.stop()

@@ -282,6 +282,16 @@ class UpdatesConfig(_Strict):
         return _secret(self.token_env)
 
 
+class CollectConfig(_Strict):
+    """Enrollment at this device: the hub asks a camera for the centre face (`edge.deliver.collect_upload`).
+    The crops go to `updates.hub_url` (with `updates.tls`) and nowhere else; without that URL, or with
+    `enabled: false`, requests are ignored (logged)."""
+
+    enabled: bool = True
+    upload_timeout_s: float = Field(30.0, gt=0, le=600, description="one upload attempt")
+    jpeg_quality: int = Field(90, ge=50, le=100)
+
+
 class EdgeConfig(_Strict):
     device_id: str
     group: str = "default"
@@ -296,6 +306,7 @@ class EdgeConfig(_Strict):
     outbox: OutboxConfig = OutboxConfig()
     http: HttpConfig = HttpConfig()
     updates: UpdatesConfig = UpdatesConfig()
+    collect: CollectConfig = CollectConfig()
 
     @field_validator("device_id")
     @classmethod

@@ -25,14 +25,18 @@ from edge.recognize.processor import CameraProcessor, FrameResult, PendingFrame,
 log = logging.getLogger(__name__)
 
 EventSink = Callable[[list[TrackEventRecord]], None]
+FrameObserver = Callable[[Frame, FrameResult], None]
+"""Told every processed frame and its result, on the loop's thread (a collection of crops): must be quick."""
 
 
 class FrameLoop:
     """Runs in its own thread until `stop()`; `heartbeat` is the monotonic time of the last iteration."""
 
     def __init__(self, readers: list[CameraReader], processors: dict[str, CameraProcessor], sink: EventSink,
-                 metrics: EdgeMetrics, new_frame: threading.Event, lost_after_s: float) -> None:
+                 metrics: EdgeMetrics, new_frame: threading.Event, lost_after_s: float,
+                 observer: FrameObserver | None = None) -> None:
         self.readers = readers
+        self.observer = observer
         self.processors = processors
         self.sink = sink
         self.metrics = metrics
@@ -140,6 +144,8 @@ class FrameLoop:
         self.lag_ms[camera] = 0.9 * self.lag_ms[camera] + 100 * lag_s if self.lag_ms[camera] else 1000 * lag_s
         self._record(camera, result)
         self._emit(result.events)
+        if self.observer is not None:
+            self.observer(frame, result)
 
     def _record(self, camera: str, result: FrameResult) -> None:
         m = self.metrics

@@ -66,6 +66,10 @@ class Topics:
         """Device -> hub: how an announced update went."""
         return f"{self.prefix}/{device}/updates/state"
 
+    def collect(self, device: str) -> str:
+        """Hub -> one device: collection requests (`CollectRequest`); only that device may read them."""
+        return f"{self.prefix}/{device}/collect"
+
     def all_of(self, kind: str) -> str:
         return f"{self.prefix}/+/{kind}"
 
@@ -243,3 +247,24 @@ class UpdateState(_Payload):
     detail: str = ""
     ts: datetime
     running_version: str = Field("", description="the version the device runs after this step")
+
+
+# A device collects at most this many crops for one request, for at most this long: the hub bounds the
+# upload by them before reading it.
+MAX_COLLECT_CROPS = 50
+MAX_COLLECT_SECONDS = 60
+
+
+class CollectRequest(_Payload):
+    """Hub -> device: collect the face nearest the centre of `camera` for `seconds`, keep at most `max_crops`
+    of its best crops (spread over poses), and upload them to the hub's `/api/collections/<id>/crops`
+    with `token` before `expires`. The URL is the agent's configured hub (`updates.hub_url`), never one a
+    message names, so the token goes nowhere else. The token allows that one upload and nothing more."""
+
+    collection_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    camera: CameraName
+    seconds: float = Field(gt=0, le=MAX_COLLECT_SECONDS)
+    max_crops: int = Field(ge=1, le=MAX_COLLECT_CROPS)
+    token: str = Field(min_length=16, max_length=128)
+    expires: datetime
+    ts: datetime

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from facefleet.signing import SignatureError
 from hub.api import (
     audit,
+    collections,
     devices,
     events,
     galleries,
@@ -97,6 +98,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         visitors.router,
         tracks.router,
         suggestions.router,
+        collections.router,
         stream.router,
     ):
         app.include_router(router)

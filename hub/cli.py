@@ -162,6 +162,22 @@ def _bench_ann(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tls_issue(args: argparse.Namespace) -> int:
+    """A certificate for the hub's LAN names or addresses, signed by the CA kept in `--dir` (made there the
+    first time): browsers open the camera only on HTTPS pages (or localhost), so a phone needs this."""
+    import datetime
+
+    from facefleet.sim.localca import LocalCa
+
+    ca = LocalCa(args.dir, "ca", keep=True, valid=datetime.timedelta(days=args.days))
+    files = ca.issue("hub", tuple(args.host))
+    sys.stdout.write(f"hub certificate for {', '.join(args.host)}: {files.cert} (key {files.key})\n"
+                     f"in hub.yaml:\n  tls:\n    cert_file: {files.cert}\n    key_file: {files.key}\n"
+                     f"install {ca.cert_file} once on each phone or laptop as a trusted CA; keep {ca.files.key} "
+                     f"private (it signs certificates those devices will trust)\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hub.tokens import SCOPES
 
@@ -189,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--config", type=Path)
     revoke.set_defaults(func=_token_revoke)
+    tls = commands.add_parser("tls", help="certificates for HTTPS on a LAN").add_subparsers(
+        dest="tls_command", required=True
+    )
+    issue = tls.add_parser("issue", help="a hub certificate for LAN names or addresses, signed by a CA kept in --dir")
+    issue.add_argument("--host", action="append", required=True, help="a DNS name or IP address; repeat for several")
+    issue.add_argument("--dir", type=Path, default=Path("hub-tls"), help="where the CA and the certificate live")
+    issue.add_argument("--days", type=int, default=825, help="validity of the certificates made (days)")
+    issue.set_defaults(func=_tls_issue)
     bench = commands.add_parser("bench", help="`enroll`: enrollment (HTTP) and a gallery build of many LFW "
                                 "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
                                 "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "

@@ -154,7 +154,26 @@ def _m013_visitor_founders(db: Store) -> None:
     db.execute("CREATE INDEX visitors_founder ON visitors(device_id, created)")
 
 
-def _m014_stream_event_seq(db: Store) -> None:
+def _m014_upload_keys(db: Store) -> None:
+    """Keys of stored uploads (hub.library.upload_keys), so a retried upload is not stored twice."""
+    db.execute("""CREATE TABLE upload_keys (key TEXT PRIMARY KEY, label TEXT NOT NULL, person_id TEXT NOT NULL,
+        sample_ids TEXT NOT NULL, created TEXT NOT NULL)""")
+    db.execute("CREATE INDEX upload_keys_created ON upload_keys(created)")
+
+
+def _m015_device_collections(db: Store) -> None:
+    """Collections of face crops an operator asked a device's camera for (`hub.fleet.collections`): requested,
+    then pending (crops uploaded, waiting for the operator), then confirmed, rejected or expired. Tokens get
+    an expiry (the one-use `collect` tokens of these requests; NULL: never)."""
+    db.execute("ALTER TABLE tokens ADD COLUMN expires TEXT")
+    db.execute("""CREATE TABLE collections (id TEXT PRIMARY KEY, device_id TEXT NOT NULL, camera TEXT NOT NULL,
+        label TEXT NOT NULL, seconds REAL NOT NULL, max_crops INTEGER NOT NULL, token_id TEXT NOT NULL,
+        state TEXT NOT NULL, crops INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '',
+        requested_by TEXT NOT NULL, created TEXT NOT NULL, expires TEXT NOT NULL, updated TEXT NOT NULL)""")
+    db.execute("CREATE INDEX collections_state ON collections(state, expires)")
+
+
+def _m016_stream_event_seq(db: Store) -> None:
     """The last event `seq` of each thin camera (`hub.streams`): the hub numbers their track events as an
     agent's outbox does, one more per event, surviving restarts."""
     db.execute("CREATE TABLE stream_event_seq (device_id TEXT PRIMARY KEY, seq INTEGER NOT NULL)")
@@ -174,7 +193,9 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("011_visitors", _m011_visitors),
     ("012_track_ids_without_paths", _m012_track_ids_without_paths),
     ("013_visitor_founders", _m013_visitor_founders),
-    ("014_stream_event_seq", _m014_stream_event_seq),
+    ("014_upload_keys", _m014_upload_keys),
+    ("015_device_collections", _m015_device_collections),
+    ("016_stream_event_seq", _m016_stream_event_seq),
 )
 
 

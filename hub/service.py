@@ -14,6 +14,7 @@ from facefleet.wire import ArtifactKind, DeviceStatus, Topics, TrackEvent, Updat
 from hub.artifacts.cohort import GalleryCohort
 from hub.artifacts.store import ArtifactRecord, ArtifactStore
 from hub.db import HubDb
+from hub.fleet.collections import Collection, CollectionAsk, Collections
 from hub.fleet.devices import DeviceRegistry
 from hub.fleet.events import RecentEvents
 from hub.fleet.home_assistant import HomeAssistant
@@ -101,6 +102,8 @@ class Hub:
         self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
         self.searcher = Enroller(self.models.query_pipeline, settings.enroll)
         self.devices = DeviceRegistry(self.db)
+        self.collections = Collections(self.db, self.tokens, self.devices, settings.data_dir / "collections",
+                                       settings.collect)
         self.reembedder = Reembedder(self.db, self.library, self.models, self.device_models)
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
         self.events = RecentEvents(settings.live_events)
@@ -224,6 +227,15 @@ class Hub:
         base = f"{self.settings.base_url}/api/artifacts/{kind}/{version}"
         return f"{base}/manifest", f"{base}/file"
 
+    def ask_collection(self, ask: CollectionAsk, requested_by: str) -> Collection:
+        """Record a collection request and send it (with its one-use token) to the device's own topic."""
+        if self.mqtt is None:
+            raise RuntimeError("no MQTT broker configured: devices cannot be asked")
+        collection, message = self.collections.ask(ask, requested_by)
+        expiry_s = (message.expires - message.ts).total_seconds()
+        self.mqtt.send(self.topics.collect(ask.device_id), message.model_dump_json().encode(), expiry_s)
+        return collection
+
     def _publish(self, topic: str, payload: bytes) -> None:
         if self.mqtt is None:
             raise RuntimeError("no MQTT broker configured: rollouts cannot be announced")
@@ -297,6 +309,7 @@ class Hub:
                 await asyncio.to_thread(self.rollouts.tick)
                 await asyncio.to_thread(self.releases.tick)
                 await asyncio.to_thread(self.visitors.tick)
+                await asyncio.to_thread(self.collections.expire)
             except Exception:
                 log.exception("rollout tick failed")
 

@@ -45,6 +45,9 @@ class EnrollConfig(_Strict):
     min_sharpness: variance of the Laplacian of the aligned 112 px crop; below it a face is "blurred".
     duplicate_cosine: a face at least this similar to one already kept in the same request (or in the
         person's library) is a duplicate; lower keeps fewer, more varied samples.
+    same_person_cosine: in a video, faces at least this alike count as one person, and only the person
+        most often in the centre of the frame is kept (the rest are "other_person"); on the sitcom clip's
+        two-person shots one person's faces scored 0.59-0.97 with each other, another's at most 0.41.
 
     The pixel budget (checked from headers and container metadata before anything is decoded):
     analysis_pixels: every photo and video frame is scaled down to at most this before detection (JPEG
@@ -65,6 +68,7 @@ class EnrollConfig(_Strict):
     min_sample_face_px: float = Field(40.0, ge=8)
     min_sharpness: float = Field(25.0, ge=0)
     duplicate_cosine: float = Field(0.97, gt=0, le=1)
+    same_person_cosine: float = Field(0.5, gt=0, le=1)
     max_upload_files: int = Field(50, ge=1, le=1000)
     max_video_bytes: int = Field(200 * 1024 * 1024, ge=1024)
     analysis_pixels: int = Field(2_100_000, ge=100_000, le=40_000_000)
@@ -236,6 +240,23 @@ class DatabaseConfig(_Strict):
         return value
 
 
+class CollectConfig(_Strict):
+    """Collections of crops asked of a device's camera (`POST /api/devices/{id}/collect`).
+
+    max_seconds / max_crops: the most an operator may ask for in one request (the wire allows up to 60 s
+    and 50 crops); the default crop count is what a request that names none gets.
+    upload_grace_s: how long after the collection time its one-use token stays valid for the upload (a
+        device that was briefly offline still gets the request and uploads; later, the token is dead).
+    pending_ttl_s: crops waiting for the operator's decision are deleted after this long.
+    """
+
+    max_seconds: float = Field(30.0, gt=0, le=60)
+    max_crops: int = Field(20, ge=1, le=50)
+    default_crops: int = Field(20, ge=1, le=50)
+    upload_grace_s: float = Field(120.0, ge=10, le=3600)
+    pending_ttl_s: float = Field(7 * 86_400.0, ge=60)
+
+
 class StreamConfig(_Strict):
     """Recognition on the hub for thin cameras (`/api/stream`, hub/README.md): bounds on what one hub accepts.
 
@@ -282,6 +303,7 @@ class HubSettings(_Strict):
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
     stream: StreamConfig = StreamConfig()
     visitors: VisitorConfig = VisitorConfig()
+    collect: CollectConfig = CollectConfig()
     search: SearchConfig = SearchConfig()
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)

@@ -4,6 +4,10 @@ Scopes: `enroll` (people, samples, search), `admin` (everything, galleries, roll
 (download artifacts only). `admin` implies `enroll` and `device`. A token with the `device` scope is bound
 to one device id: it downloads only artifacts of rollouts that target that device (and so the group the
 registry puts it in).
+
+The hub also makes `collect` tokens itself (never the CLI): one per collection request (`hub.fleet.collections`),
+bound to the device asked, with a short expiry, revoked when its one upload is stored. No other scope
+implies `collect` and `collect` implies nothing else.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import secrets
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal, get_args
 
 from facefleet.wire import DEVICE_ID_PATTERN
@@ -21,7 +26,9 @@ from hub.records import Record
 Scope = Literal["enroll", "admin", "device"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 ENVIRONMENT_ADMIN = "admin (environment)"
-_IMPLIED = {"admin": {"admin", "enroll", "device"}, "enroll": {"enroll"}, "device": {"device"}}
+COLLECT_SCOPE = "collect"
+_IMPLIED = {"admin": {"admin", "enroll", "device"}, "enroll": {"enroll"}, "device": {"device"},
+            COLLECT_SCOPE: {COLLECT_SCOPE}}
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ def check_binding(scopes: list[str], device_id: str | None) -> None:
 
 
 def _digest(token: str) -> str:
+    """Tokens are stored only as this digest."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
@@ -86,6 +94,17 @@ class TokenStore:
             )
         return info, secret
 
+    def create_collect(self, name: str, device_id: str, expires: datetime) -> tuple[TokenInfo, str]:
+        """A `collect` token for one collection request: bound to `device_id`, unusable after `expires`."""
+        check_binding(["device"], device_id)
+        secret = "ffc_" + secrets.token_urlsafe(32)
+        info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset([COLLECT_SCOPE]), device_id)
+        with self.hub_db.transaction() as db:
+            db.insert("tokens", {"id": info.id, "name": name, "scopes": COLLECT_SCOPE, "sha256": _digest(secret),
+                                 "created": now_iso(), "revoked": 0, "device_id": device_id,
+                                 "expires": expires.isoformat()})
+        return info, secret
+
     def set_environment_admin(self, secret: str | None) -> None:
         """The admin token of the environment (`FACEFLEET_HUB_ADMIN_TOKEN`) is the one it holds now: that
         secret is registered (once; a revoked one stays revoked), and every other token registered from the
@@ -102,8 +121,9 @@ class TokenStore:
     def lookup(self, secret: str) -> TokenInfo | None:
         with self.hub_db.read() as db:
             row = db.execute(
-                "SELECT id, name, scopes, device_id FROM tokens WHERE sha256 = ? AND revoked = 0",
-                [_digest(secret)],
+                "SELECT id, name, scopes, device_id FROM tokens WHERE sha256 = ? AND revoked = 0 "
+                "AND (expires IS NULL OR expires > ?)",
+                [_digest(secret), now_iso()],
             ).fetchone()
         return TokenInfo(row[0], row[1], frozenset(row[2].split()), row[3]) if row else None
 

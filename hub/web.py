@@ -50,16 +50,16 @@ class SecurityHeaders:
 
 
 def mount_web(app: FastAPI) -> None:
-    """The page at `/`, the thin-camera page at `/recognise`, their files under `/static`, Swagger UI at
-    `/docs`, ReDoc at `/redoc`, and the headers.
+    """The page at `/`, the camera collection page at `/collect`, the thin-camera page at `/recognise`, their
+    files under `/static`, Swagger UI at `/docs`, ReDoc at `/redoc`, and the headers.
 
     The app must be made with `docs_url=None, redoc_url=None` (FastAPI's own pages load from a CDN).
     """
     docs_assets = Path(str(resources.files("fastapi_offline") / "static"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
-    for path, page in (("/", "index.html"), ("/recognise", "recognise.html"), ("/docs", "docs.html"),
-                       ("/redoc", "redoc.html")):
+    for path, page in (("/", "index.html"), ("/collect", "collect.html"), ("/recognise", "recognise.html"),
+                       ("/docs", "docs.html"), ("/redoc", "redoc.html")):
         app.add_api_route(path, _page(STATIC / page), methods=["GET"], include_in_schema=False)
     app.add_middleware(SecurityHeaders)
 

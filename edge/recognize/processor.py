@@ -65,6 +65,24 @@ class TrackSighting:
 
 
 @dataclass(frozen=True)
+class PooledFaces:
+    """The faces of one frame that went into their track's template (embedded, and not refused as unlike
+    it): `rows` (K,) index the frame's E embedded faces, `track_ids` (K,) are their tracks. The batch is
+    shared, not copied (the hot path allocates no crops): aligned crops (E, S, S, 3) RGB uint8, unit
+    embeddings (E, D), quality weights (E,) in [0, 1] (`edge.recognize.quality`), boxes (E, 4) xyxy in frame
+    pixels. A collection of crops at the device (`edge.recognize.collect`) takes its candidates from here:
+    no face is detected or embedded twice. Copy what you keep: the next frame's batch is new arrays.
+    """
+
+    rows: np.ndarray
+    track_ids: np.ndarray
+    crops_rgb: np.ndarray
+    embeddings: np.ndarray
+    face_weight: np.ndarray
+    xyxy: np.ndarray
+
+
+@dataclass(frozen=True)
 class FrameResult:
     """What one frame produced: events, counts, seconds per stage, whether it was a shot cut, which
     detection ran, and which tracks were seen (for evaluation and debugging; a few small records per frame)."""
@@ -76,6 +94,7 @@ class FrameResult:
     cut: bool = False
     sightings: tuple[TrackSighting, ...] = ()
     detection: DetectionKind = "full"
+    pooled: PooledFaces | None = None
 
 
 @dataclass
@@ -164,6 +183,15 @@ def embed_together(pending: list[PendingFrame]) -> list[EmbeddedFaces]:
     return [embedded[i] for i in range(len(pending))]
 
 
+def _pooled_faces(pooled: list[tuple[int, int]], embedded: _Embedded, faces: Faces) -> PooledFaces | None:
+    """The pooled faces of a frame as one record (None when none was)."""
+    if not pooled:
+        return None
+    return PooledFaces(np.array([k for k, _ in pooled], np.int64), np.array([tid for _, tid in pooled], np.int64),
+                       embedded.faces.crops_rgb, embedded.faces.embeddings, embedded.face_weight,
+                       faces.xyxy[embedded.index])
+
+
 class CameraProcessor:
     """Tracks and identities of one camera. `process(frame)` per frame; `end_all(ts)` when it stops."""
 
@@ -225,14 +253,15 @@ class CameraProcessor:
         refused = {int(prediction.ids[row]) for row, face in proposals if allowed[row, face] == 0}
         update = self.tracker.update(faces, greedy_match(iou * allowed, self.tracker_config.iou_match_threshold))
         watch.lap("track")
+        pooled: list[tuple[int, int]] = []  # (k, track id) of the faces pooled into their track
         events += self._apply(update, faces, embedded, cosines, prediction, pending.needs_check, refused, frame,
-                              rec)
+                              rec, pooled)
         watch.lap("match")
         sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]),
                                         tuple(float(v) for v in faces.xyxy[face]))  # type: ignore[arg-type]
                           for tid, face in update.assigned)
         return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, pending.cut, sightings,
-                           pending.found.kind)
+                           pending.found.kind, _pooled_faces(pooled, embedded, faces))
 
     def end_all(self, ts: datetime) -> list[TrackEventRecord]:
         """End every active track (camera lost or agent stopping)."""
@@ -311,7 +340,7 @@ class CameraProcessor:
 
     def _apply(self, update: TrackUpdate, faces: Faces, embedded: _Embedded, cosines: np.ndarray,
                prediction: TrackPrediction, needs_check: np.ndarray, refused: set[int], frame: Frame,
-               rec: ModelGallery) -> list[TrackEventRecord]:
+               rec: ModelGallery, pooled: list[tuple[int, int]]) -> list[TrackEventRecord]:
         """Update per-track state from the tracker's verdict and the embeddings; the frame's events."""
         ts = frame.ts
         self.last_frame_ts = ts
@@ -330,7 +359,7 @@ class CameraProcessor:
         started = set(update.started)
         for tid in started:
             self.tracks[tid].active = True
-        changes = self._pool(update, embedded, cosines, prediction, needs_check, rec, ts)
+        changes = self._pool(update, embedded, cosines, prediction, needs_check, rec, ts, pooled)
         for tid in update.started:
             events.append(self._record("track_started", tid, ts, rec))
         for tid, change in changes:
@@ -344,8 +373,10 @@ class CameraProcessor:
         return events
 
     def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
-              needs_check: np.ndarray, rec: ModelGallery, ts: datetime) -> list[tuple[int, IdentityChange]]:
-        """Add each embedded face to its track's template (unless an outlier) and decide the identity."""
+              needs_check: np.ndarray, rec: ModelGallery, ts: datetime,
+              pooled: list[tuple[int, int]]) -> list[tuple[int, IdentityChange]]:
+        """Add each embedded face to its track's template (unless an outlier; the others are appended to
+        `pooled` as (k, track id)) and decide the identity."""
         track_of_face = {face: tid for tid, face in update.assigned}
         row_of_track = {int(t): row for row, t in enumerate(prediction.ids.tolist())}
         gallery = rec.gallery
@@ -366,6 +397,7 @@ class CameraProcessor:
                 continue  # a poor crop far from the template: kept by the boxes, not by the evidence
             weight = float(embedded.weight[k])
             state.must_check = False
+            pooled.append((k, tid))
             state.template.add(embedded.faces.embeddings[k], weight)
             state.best_face_weight = max(state.best_face_weight, float(embedded.face_weight[k]))
             if weight > state.best_weight:

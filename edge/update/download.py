@@ -43,7 +43,8 @@ def _origin(url: httpx.URL) -> tuple[str, str, int]:
     return url.scheme, url.host, url.port or _DEFAULT_PORTS.get(url.scheme, 0)
 
 
-def _ssl_context(tls: TlsFiles) -> ssl.SSLContext:
+def ssl_context(tls: TlsFiles) -> ssl.SSLContext:
+    """Verification against `tls.ca_file`, with the client certificate where one is configured."""
     context = ssl.create_default_context(cafile=tls.ca_file)
     if tls.cert_file is not None:
         context.load_cert_chain(tls.cert_file, tls.key_file)
@@ -59,7 +60,7 @@ class ArtifactFetcher:
         self.max_bytes = max_bytes
         self.tmp_dir = tmp_dir
         self.hub = httpx.URL(hub_url.rstrip("/") + "/")
-        self.verify: ssl.SSLContext | bool = _ssl_context(tls) if tls else True
+        self.verify: ssl.SSLContext | bool = ssl_context(tls) if tls else True
 
     def check_urls(self, ann: UpdateAnnouncement) -> None:
         """Refuse (`ForeignUrl`) an announcement whose URLs are not both on the configured hub."""

@@ -61,7 +61,7 @@ def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port:
         passwords[name] = secrets.token_hex(16)
         subprocess.run(["mosquitto_passwd", "-b", str(folder / "out" / "facefleet.passwd"), name, passwords[name]],
                        check=True, capture_output=True, timeout=60)
-        acl += f"\nuser {name}\ntopic read facefleet/#\n"
+        acl += f"\nuser {name}\ntopic read facefleet/#\ntopic deny facefleet/+/collect\n"  # as the monitor
     (folder / "facefleet.acl").write_text(acl)
     lines = {  # whole lines
         "listener 1883 127.0.0.1": f"listener {plain_port} 127.0.0.1",

@@ -1,8 +1,11 @@
-"""A throwaway certificate authority for the demo, the load harness and the TLS tests.
+"""A small certificate authority for the demo, the load harness and the TLS tests, and for a hub on a LAN.
 
 Makes a self-signed CA and server or client certificates signed by it (ECDSA P-256, PEM files), so the
 broker's TLS listener and the hub's HTTPS can be exercised on one machine exactly as on a site. A real
-installation uses its own CA (see hub/README.md, "Security model"); nothing here is meant for one.
+installation uses its own CA (see hub/README.md, "Security model"). A site without one can keep a CA made
+here (`keep=True`: its key stays beside its certificate, and is used again) to give the hub a certificate
+for its LAN address (`facefleet-hub tls issue`), so a phone that trusts that CA once may open the camera
+page over HTTPS.
 """
 
 from __future__ import annotations
@@ -29,15 +32,28 @@ class CertFiles:
 class LocalCa:
     """A CA whose certificate is `<folder>/<name>.crt`; `issue` writes certificates it signs."""
 
-    def __init__(self, folder: Path, name: str = "ca") -> None:
+    def __init__(self, folder: Path, name: str = "ca", keep: bool = False,
+                 valid: datetime.timedelta = _VALID) -> None:
+        """A new CA in `folder`, or with `keep` the one made there before (if its files are there);
+        certificates made here (the CA's own when new, and those `issue` makes) are valid for `valid`."""
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.valid = valid
+        cert_path, key_path = folder / f"{name}.crt", folder / f"{name}.key"
+        if keep and cert_path.exists() and key_path.exists():
+            self._cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+            loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            if not isinstance(loaded, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{key_path} is not an EC private key")
+            self._key = loaded
+            self.files = CertFiles(cert_path, key_path)
+            return
         self._key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"FaceFleet test CA {name}")])
-        builder = _builder(subject, subject, self._key.public_key())
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"FaceFleet CA {name}")])
+        builder = _builder(subject, subject, self._key.public_key(), valid)
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         self._cert = builder.sign(self._key, hashes.SHA256())
-        self.files = _write(folder / f"{name}.crt", folder / f"{name}.key", self._cert, self._key)
+        self.files = _write(cert_path, key_path, self._cert, self._key)
 
     @property
     def cert_file(self) -> Path:
@@ -47,7 +63,7 @@ class LocalCa:
         """A certificate for `hosts` (DNS names or IP addresses) as a server, or a client one."""
         key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        builder = _builder(subject, self._cert.subject, key.public_key())
+        builder = _builder(subject, self._cert.subject, key.public_key(), self.valid)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         if hosts:
@@ -56,7 +72,8 @@ class LocalCa:
         return _write(self.folder / f"{name}.crt", self.folder / f"{name}.key", cert, key)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
+             valid: datetime.timedelta) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.timezone.utc)
     return (
         x509.CertificateBuilder()
@@ -65,7 +82,7 @@ def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurve
         .public_key(public_key)
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALID)
+        .not_valid_after(now + valid)
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Form, HTTPException, Query, Request, UploadFile, status
+from fastapi import APIRouter, Form, Header, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -23,11 +23,16 @@ from hub.api.schemas import (
 from hub.library.enroll import EnrollReport
 from hub.library.library import Library, Sample, UploadTicket
 from hub.library.names import NameRefused, clean_name
+from hub.library.upload_keys import KEY_PATTERN, StoredUpload, UploadAlreadyStored
 from hub.library.uploads import copy_limited, spool_dir
 from hub.service import Hub
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
+UploadKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=KEY_PATTERN,
+    description="the client's name for this upload (8-100 of A-Z a-z 0-9 _ -): a retry with the same key after "
+                "the upload was stored stores nothing and answers 200 with what the first try stored")]
 
 
 def sample_public(request: Request, sample: Sample) -> SamplePublic:
@@ -35,11 +40,11 @@ def sample_public(request: Request, sample: Sample) -> SamplePublic:
     return public(SamplePublic, sample, image_url=url)
 
 
-def begin(library: Library, label: str) -> tuple[UploadTicket, np.ndarray, int]:
+def begin(library: Library, label: str, upload_key: str = "") -> tuple[UploadTicket, np.ndarray, int]:
     """The upload's ticket (checked again when it stores), the person's stored embeddings (K, D) of the
     active model (for duplicates) and how many samples they hold (for the limit: every sample has an
     embedding of the active model, so K)."""
-    ticket = library.begin_upload(label)
+    ticket = library.begin_upload(label, upload_key)
     if not ticket.person_id:
         return ticket, np.zeros((0, 0), np.float32), 0
     found = library.embeddings(ticket.person_id)
@@ -51,6 +56,28 @@ def clean_label(label: str) -> str:
         return clean_name(label)
     except NameRefused as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"label: {exc}") from exc
+
+
+def replay(request: Request, response: Response, library: Library, stored: StoredUpload, label: str) -> EnrollPublic:
+    """The answer to a retry of a stored upload (200, `Idempotent-Replayed: true`): its person and those of
+    its samples still there; 409 when the key was used for another label."""
+    if stored.label != label:
+        raise HTTPException(status.HTTP_409_CONFLICT, "this Idempotency-Key was used for an upload under another "
+                                                      "label; use a new key for a new upload")
+    person = library.person(stored.person_id)
+    samples = [s for s in library.samples(person.id) if s.id in stored.sample_ids]
+    response.status_code = status.HTTP_200_OK
+    response.headers["Idempotent-Replayed"] = "true"
+    return EnrollPublic(person=person_public(library, person), faces_extracted=len(samples),
+                        faces_found=len(samples), rejected=Rejections(),
+                        samples=[sample_public(request, s) for s in samples])
+
+
+async def replay_if_stored(request: Request, response: Response, library: Library, upload_key: str | None,
+                           label: str) -> EnrollPublic | None:
+    """The replayed answer when an upload with this key was stored already, else None."""
+    done = await run_in_threadpool(library.stored_upload, upload_key) if upload_key else None
+    return await run_in_threadpool(replay, request, response, library, done, label) if done else None
 
 
 async def store(request: Request, hub: Hub, ticket: UploadTicket, report: EnrollReport) -> EnrollPublic:
@@ -102,24 +129,36 @@ async def enroll_photos(
 @router.post("/video", status_code=status.HTTP_201_CREATED)
 async def enroll_video(
     request: Request,
+    response: Response,
     label: Label,
     file: UploadFile,
     hub: HubDep,
     _: EnrollScope,
     max_frames: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     max_samples: Annotated[int | None, Form(ge=1, le=1000)] = None,
+    upload_key: UploadKey = None,
 ) -> EnrollPublic:
-    """Samples from a short video: at most `max_frames` read, at most `max_samples` kept, evenly spread."""
+    """Samples of the person in the centre of a short video: at most `max_frames` read, at most `max_samples`
+    kept, evenly spread. Motion-JPEG (JPEG frames one after another, as the collection page sends) is read
+    too. With an `Idempotency-Key`, a retry of a stored upload stores nothing again."""
     label = clean_label(label)
+    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+        return answer
     with spool_dir(hub.settings.data_dir) as tmp:
         path = tmp / "upload"
         await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
-        ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
+        ticket, existing, stored = await run_in_threadpool(begin, hub.library, label, upload_key or "")
         with hub.metrics.enroll_seconds.labels("video").time():
             report = await run_in_threadpool(
                 hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
             )
-    return await store(request, hub, ticket, report)
+    # a try with this key that stored while this one was analysed made this one's faces duplicates: its answer
+    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+        return answer
+    try:
+        return await store(request, hub, ticket, report)
+    except UploadAlreadyStored as exc:  # one that stored while this one was storing
+        return await run_in_threadpool(replay, request, response, hub.library, exc.stored, label)
 
 
 @router.get("")

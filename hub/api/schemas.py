@@ -60,6 +60,7 @@ class Rejections(BaseModel):
     too_small: int = 0
     blurred: int = 0
     duplicate: int = 0
+    other_person: int = Field(0, description="faces in a video of someone other than the person in the centre")
     over_limit: int = Field(0, description="accepted faces beyond a video's max_samples or the person's "
                                            "max_samples_per_person (those kept are evenly spread)")
 

@@ -91,6 +91,19 @@ class HubMqtt:
                         self.publish_failed)
         return None
 
+    def send(self, topic: str, payload: bytes, expiry_s: float) -> bool:
+        """Not retained, QoS 1, dropped by the broker after `expiry_s` (MQTT 5 message expiry): a request that
+        is useless later (a collection) must not reach a device that comes back after it expired. False
+        when the client refused it."""
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.MessageExpiryInterval = max(1, int(expiry_s))
+        info = self.client.publish(topic, payload, qos=1, retain=False, properties=props)
+        if info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            return True
+        self.publish_failed += 1
+        log.warning("publish to %s refused by the MQTT client (rc %s)", topic, info.rc)
+        return False
+
     def _subscriptions(self) -> list[tuple[str, int]]:
         kinds = ["status", "updates/state"]
         kinds += ["events"] if self.handlers.event is not None else []

@@ -21,7 +21,7 @@ from hub.settings import EnrollConfig
 from models.imageio import ImageError, check_header, decode_image, fit_pixels, read_header
 from models.pipeline import FaceAnalysis, FacePipeline
 
-REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "over_limit")
+REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "other_person", "over_limit")
 PipelineSource = Callable[[], FacePipeline]
 """The hub's active pipeline at the moment of asking (it changes when a released model is activated)."""
 
@@ -81,6 +81,25 @@ def evenly_spread(count: int, keep: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, count - 1, keep)).astype(np.int64))
 
 
+def centre_person(embeddings: np.ndarray, same_person_cosine: float) -> np.ndarray:
+    """Indices (sorted) of the faces of the one person most of `embeddings` (N, D unit rows) show.
+
+    The anchor is the face with the most others at least `same_person_cosine` alike; the person's template
+    is the mean of the faces alike to the anchor, and the faces at least that alike to the template are kept.
+    The template step keeps a face that resembles two people (a blurred half-turn as the anchor) from
+    carrying the other one in. Fed the central face of each frame of a video, this is the person who stood
+    in the centre: a frame whose central face was someone else (the subject turned away, stepped aside, or
+    the shot changed) is left out.
+    """
+    if len(embeddings) == 0:
+        return np.arange(0)
+    alike = embeddings @ embeddings.T >= same_person_cosine
+    anchor = int(np.argmax(alike.sum(axis=1)))
+    template = embeddings[alike[anchor]].mean(axis=0)
+    template /= max(float(np.linalg.norm(template)), 1e-12)
+    return np.flatnonzero(embeddings @ template >= same_person_cosine)
+
+
 class Enroller:
     """Runs the hub's active face pipeline over uploads under the configured pixel budget. Thread-safe: one
     analysis at a time (the hub gives 1:N search and verify an Enroller of their own, so a query never waits
@@ -127,6 +146,16 @@ class Enroller:
     def _room(self, stored: int, wanted: int) -> int:
         """How many more samples a person holding `stored` may get: `wanted`, capped by the per-person limit."""
         return max(0, min(wanted, self.config.max_samples_per_person - stored))
+
+    def _keep_centre_person(self, report: EnrollReport) -> None:
+        """Keep the accepted faces of the person most often in the centre; count the rest as `other_person`."""
+        if not report.accepted:
+            return
+        chosen = set(centre_person(np.stack([c.embedding for c in report.accepted]),
+                                   self.config.same_person_cosine).tolist())
+        if dropped := len(report.accepted) - len(chosen):
+            report.rejected["other_person"] += dropped
+            report.accepted = [c for i, c in enumerate(report.accepted) if i in chosen]
 
     @staticmethod
     def _keep_spread(report: EnrollReport, keep: int) -> None:
@@ -215,7 +244,8 @@ class Enroller:
         stored: int = 0,
     ) -> EnrollReport:
         """At most `max_frames` frames are read; `frames_per_sample` per wanted sample, evenly spaced, are
-        analyzed; of the accepted faces at most `max_samples` are kept, evenly spread over the video.
+        analyzed; of the accepted faces of the person in the centre (`centre_person` over each frame's face
+        nearest its centre) at most `max_samples` are kept, evenly spread over the video.
 
         The configured `max_video_frames` / `max_video_samples` are the defaults and the ceilings: a
         request may ask for less, never for more (a long video must not hold the pipeline for minutes).
@@ -235,6 +265,7 @@ class Enroller:
                 raise VideoError(f"frame {index} of {frame.shape[1]}x{frame.shape[0]} is over the frame limit")
             frame = fit_pixels(frame, self.config.analysis_pixels)
             self._judge(frame, f"video:{name}#{index}", kept, report, pipeline)
+        self._keep_centre_person(report)
         self._keep_spread(report, self._room(stored, max_samples))
         return report
 

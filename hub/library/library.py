@@ -23,6 +23,7 @@ from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbe
 from hub.library.enroll import SampleCandidate
 from hub.library.names import skeleton
 from hub.library.optimize import samples_to_drop
+from hub.library.upload_keys import StoredUpload, claim, stored_upload
 from hub.records import Record
 from hub.store import Store
 
@@ -52,6 +53,8 @@ class UploadTicket:
     label: str
     person_id: str
     deletion_mark: int
+    upload_key: str = ""
+    """The client's key for this upload ('' for none): claimed when it stores (hub.library.upload_keys)."""
 
 
 class Person(Record):
@@ -182,12 +185,17 @@ class Library:
             follower.person_removed(person_id)
 
     # samples ------------------------------------------------------------------------------------------
-    def begin_upload(self, label: str) -> UploadTicket:
+    def begin_upload(self, label: str, upload_key: str = "") -> UploadTicket:
         """What an upload for `label` must still hold when it stores its samples (see add_samples)."""
         with self.hub_db.read() as db:
             found = db.execute("SELECT id FROM people WHERE name = ?", [label]).fetchone()
             mark = db.execute("SELECT COALESCE(MAX(seq), 0) FROM person_deletions").fetchone()[0]
-        return UploadTicket(label, found[0] if found else "", int(mark))
+        return UploadTicket(label, found[0] if found else "", int(mark), upload_key)
+
+    def stored_upload(self, upload_key: str) -> StoredUpload | None:
+        """What the upload named `upload_key` stored, or None when no stored upload has that key."""
+        with self.hub_db.read() as db:
+            return stored_upload(db, upload_key)
 
     def add_samples(self, ticket: UploadTicket, candidates: list[SampleCandidate], model_id: str,
                     max_per_person: int) -> tuple[Person, list[Sample]]:
@@ -197,7 +205,8 @@ class Library:
         Refused (nothing stored) when that person (by id or name) was deleted after the ticket was taken
         (PersonDeletedError: a delete that lands during an upload wins, and the upload does not re-create the
         person), when `model_id` is no longer the active model (ModelChangedError), or when the person would
-        hold more than `max_per_person` samples (ConflictError).
+        hold more than `max_per_person` samples (ConflictError). An upload whose ticket names a key that another
+        upload claimed first stores nothing (UploadAlreadyStored, which carries what that one stored).
         """
         staging = self.samples_dir / STAGING / _new_id()
         staging.mkdir(parents=True)
@@ -210,6 +219,8 @@ class Library:
                                             f"with {model_id}; nothing was stored, send it again")
                 found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
                 person_id = found[0] if found else self._create_person(db, ticket.label).id
+                if ticket.upload_key:  # before the room check: a retry whose first try filled the room is a replay
+                    claim(db, ticket.upload_key, ticket.label, person_id, [r["id"] for r in rows])
                 self._check_room(db, person_id, len(rows), max_per_person)
                 for row in rows:
                     row["person_id"] = person_id

@@ -228,7 +228,7 @@ async function enroll(form, path) {
     const r = result.rejected;
     $("#enroll-result").textContent = result.faces_extracted + " face(s) extracted for " + result.person.name +
       "; rejected: no face " + r.no_face + ", too small " + r.too_small + ", blurred " + r.blurred +
-      ", duplicate " + r.duplicate + ", over limit " + r.over_limit + ". Coverage: " + result.person.coverage.advice;
+      ", duplicate " + r.duplicate + ", someone else " + r.other_person + ", over limit " + r.over_limit + ". Coverage: " + result.person.coverage.advice;
     state.personId = result.person.id;
     say("enrolled " + result.person.name);
   } catch (e) { $("#enroll-result").textContent = ""; say(e.message, false); }
