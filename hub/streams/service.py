@@ -7,7 +7,8 @@ cannot tell a thin camera from an agent. The per-connection work is `hub.streams
 
 Who: a `device` token streams as the device it is bound to. An `admin` token may stream as any device it
 names (an operator testing a camera from a browser); an `enroll` token may not, since it would let someone
-who may only add samples put events on the fleet's bus in a device's name.
+who may only add samples put events on the fleet's bus in a device's name, nor may a `collect` token (bound
+to a device, but for its one upload only).
 What it matches against: the newest gallery the hub signed for its active model (not revoked), checked
 again every `stream.gallery_check_s`; a thin camera takes no rollouts, it follows the hub.
 """
@@ -105,7 +106,8 @@ class StreamService:
         if info is None:
             self.refused += 1
             raise StreamRefused(CLOSE_POLICY, "unknown or revoked token")
-        if info.device_id is not None:  # a device token: the device is its own
+        if info.device_id is not None and info.allows("device"):  # a device token: the device is its own
+            # (a one-use `collect` token is bound to a device too, but may only upload its crops)
             if hello.device not in (None, info.device_id):
                 self.refused += 1
                 raise StreamRefused(CLOSE_POLICY, f"this token streams as {info.device_id}, not {hello.device}")

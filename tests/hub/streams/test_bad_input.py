@@ -9,6 +9,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import cv2
@@ -110,6 +111,8 @@ def bounded_hub(start_hub):  # type: ignore[no-untyped-def]
 
 def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_hub) -> None:  # type: ignore[no-untyped-def]
     url, device = bounded_hub.url, bounded_hub.device_token("thin-1")
+    collect = bounded_hub.hub.tokens.create_collect("collect-thin-1", "thin-1",
+                                                    datetime.now(timezone.utc) + timedelta(minutes=5))[1]
     good = GoodStream(url, device)
     good.start()
     assert good.processed_after(3)
@@ -118,6 +121,7 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
         "unknown token": (("wrong-token",), CLOSE_POLICY, "unknown or revoked token"),
         "enroll token": ((bounded_hub.enroll,), CLOSE_POLICY, "needs a device token"),
         "admin token naming no device": ((bounded_hub.admin,), CLOSE_POLICY, "an admin token and a device name"),
+        "a device's one-use collect token": ((collect,), CLOSE_POLICY, "needs a device token"),
         "garbage bytes": ((device, os.urandom(5000)), CLOSE_UNSUPPORTED, "no JPEG start marker"),
         "text frame": ((device, "hello again"), CLOSE_UNSUPPORTED, "binary JPEG frame"),
         "huge frame": ((device, b"\xff\xd8" + os.urandom(300 * 1024)), CLOSE_TOO_BIG, "at most 262144"),
@@ -136,7 +140,7 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
     assert rss_mb() - rss_before < 200
     with bounded_hub.client() as http:
         metrics = http.get("/metrics").text
-    assert "facefleet_hub_streams_refused_total 3.0" in metrics  # the three tokens
+    assert "facefleet_hub_streams_refused_total 4.0" in metrics  # the four tokens
     assert 'facefleet_hub_streams_closed_total{code="1007"} 3.0' in metrics
     assert good.processed_after(3) and good.failed is None, good.failed  # the good stream kept its way
     good.stop.set()
