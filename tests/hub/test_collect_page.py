@@ -97,7 +97,7 @@ def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, sha
         driver.find_element(By.LINK_TEXT, "Collect from a camera").click()
         assert driver.title == "FaceFleet collect"
         recognise = driver.find_element(By.ID, "recognise-link")
-        assert recognise.get_attribute("href") == hub_server.url + "/static/recognise.html"
+        assert recognise.get_attribute("href") == hub_server.url + "/recognise"
         driver.find_element(By.ID, "token").send_keys(hub_server.enroll)
         driver.find_element(By.ID, "save-token").click()
         driver.find_element(By.ID, "collect-label").send_keys("Lin-Manuel Miranda")

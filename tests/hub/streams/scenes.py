@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 
 from tests.conftest import CLIPS
@@ -41,22 +39,3 @@ def clip_jpegs(first: int, last: int, width: int = 640, quality: int = 85) -> li
         jpegs.append(cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes())
     capture.release()
     return jpegs
-
-
-def clip_video(path: Path, first: int, last: int, width: int = 640) -> Path:
-    """The clip's frames first..last scaled to `width`, written as a Y4M file (Chromium's fake camera)."""
-    capture = cv2.VideoCapture(str(CLIP))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, first)
-    frames = []
-    for _ in range(first, last + 1):
-        ok, image = capture.read()
-        assert ok
-        height = round(image.shape[0] * width / image.shape[1]) // 2 * 2
-        frames.append(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
-    capture.release()
-    height = frames[0].shape[0]
-    with path.open("wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F30000:1001 Ip A1:1 C420jpeg\n".encode())
-        for image in frames:
-            out.write(b"FRAME\n" + cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).tobytes())
-    return path
