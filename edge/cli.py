@@ -44,7 +44,7 @@ def _check_config(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from edge.bench import run_bench
+    from tooling.bench.edge import run_bench
 
     run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
               precision=args.precision, latency_frames=args.latency_frames, json_path=args.json,

@@ -102,9 +102,9 @@ def _bench(args: argparse.Namespace) -> int:
             raise SystemExit("bench: `streams` runs alone")
         return _bench_streams(args)
 
-    from facefleet.sim.procs import Processes
-    from hub.bench.enroll import run_bench
-    from hub.bench.uploads import run_upload_bench
+    from tooling.sim.procs import Processes
+    from tooling.bench.hub.enroll import run_bench
+    from tooling.bench.hub.uploads import run_upload_bench
 
     report: dict[str, object] = {}
     if "enroll" in args.what:
@@ -128,8 +128,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _bench_streams(args: argparse.Namespace) -> int:
     import tempfile
 
-    from facefleet.sim.procs import Processes
-    from hub.bench.streams import run_streams_bench
+    from tooling.sim.procs import Processes
+    from tooling.bench.hub.streams import run_streams_bench
 
     counts = [int(n) for n in args.streams.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -147,7 +147,7 @@ def _bench_streams(args: argparse.Namespace) -> int:
 def _bench_ann(args: argparse.Namespace) -> int:
     import json
 
-    from hub.bench.ann import lfw_embeddings, run_ann_bench
+    from tooling.bench.hub.ann import lfw_embeddings, run_ann_bench
     from hub.settings import SearchConfig
 
     sizes = tuple(int(n) for n in args.sizes.split(","))
@@ -167,7 +167,7 @@ def _tls_issue(args: argparse.Namespace) -> int:
     first time): browsers open the camera only on HTTPS pages (or localhost), so a phone needs this."""
     import datetime
 
-    from facefleet.sim.localca import LocalCa
+    from hub.localca import LocalCa
 
     ca = LocalCa(args.dir, "ca", keep=True, valid=datetime.timedelta(days=args.days))
     files = ca.issue("hub", tuple(args.host))

@@ -4,4 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FACEFLEET_SETUP_BROWSER=0 bash scripts/setup.sh
-exec .venv/bin/python -m facefleet demo "$@"
+exec .venv/bin/python -m tooling demo "$@"

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facefleet.sim.broker import BrokerSetup
+from tooling.sim.broker import BrokerSetup
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -123,11 +123,11 @@ SITE_DEVICES = ("door-1", "door-2", "lobby-1", "edge-test")
 
 
 class ShippedBroker(MosquittoProcess):
-    """Mosquitto with the shipped config (`facefleet.sim.broker`): passwords for the hub, the monitor, the
+    """Mosquitto with the shipped config (`tooling.sim.broker`): passwords for the hub, the monitor, the
     SITE_DEVICES and two observers; plain MQTT on a loopback port, TLS on another. Restartable."""
 
     def __init__(self, workdir: Path) -> None:
-        from facefleet.sim.broker import prepare_broker
+        from tooling.sim.broker import prepare_broker
 
         super().__init__()
         self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),

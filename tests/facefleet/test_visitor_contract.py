@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 
 from facefleet.gallery import Gallery, GalleryError, IgnoreEntries, build_gallery
-from facefleet.visitor_eval.metrics import cluster_quality
+from tooling.visitor_eval.metrics import cluster_quality
 from facefleet.wire import EmbeddingPayload, TrackEvent
 
 T = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import TlsFiles
 from edge.update.download import ArtifactFetcher, DownloadError
-from facefleet.sim.localca import LocalCa
+from hub.localca import LocalCa
 from facefleet.wire import UpdateAnnouncement
 from tests.hub.conftest import HubServer
 

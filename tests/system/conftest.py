@@ -1,4 +1,4 @@
-"""The system as real processes on loopback: Mosquitto, the hub and edge agents, built with facefleet.sim.procs.
+"""The system as real processes on loopback: Mosquitto, the hub and edge agents, built with tooling.sim.procs.
 
 Every child is stopped (SIGTERM, then SIGKILL) when its fixture ends, whatever the test did. The agents
 play a short LFW clip once, frame by frame (`pacing: every_frame`), with a small detector search.
@@ -17,9 +17,9 @@ import httpx
 import pytest
 import yaml
 
-from facefleet.sim import procs as system
-from facefleet.sim.broker import BrokerSetup, prepare_broker
-from facefleet.sim.procs import Processes, free_port
+from tooling.sim import procs as system
+from tooling.sim.broker import BrokerSetup, prepare_broker
+from tooling.sim.procs import Processes, free_port
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.edge.scenes import ENROLLED, STRANGER, lfw_image, write_people_video

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from tests.system.bad_model import write_nan_embedder
 from tests.system.conftest import System
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from facefleet.sim.broker import HUB_USER
-from facefleet.sim.procs import free_port
+from tooling.sim.broker import HUB_USER
+from tooling.sim.procs import free_port
 from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from facefleet.sim.broker import HUB_USER
+from tooling.sim.broker import HUB_USER
 from tests.conftest import BrokerClient
 from tests.system.conftest import System
 

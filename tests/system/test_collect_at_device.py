@@ -10,8 +10,8 @@ from pathlib import Path
 import cv2
 import httpx
 
-from facefleet.sim import procs as system
-from facefleet.sim.procs import wait_for
+from tooling.sim import procs as system
+from tooling.sim.procs import wait_for
 from hub.settings import HubSettings
 from tests.conftest import SHARED_DATA
 from tests.edge.conftest import Subscriber

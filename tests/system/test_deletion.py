@@ -17,9 +17,9 @@ import httpx
 
 from edge.update.slots import SlotStore
 from facefleet.gallery import Gallery
-from facefleet.sim import procs as system
-from facefleet.sim.procs import wait_for
-from hub.bench.uploads import cpu_seconds
+from tooling.sim import procs as system
+from tooling.sim.procs import wait_for
+from tooling.bench.hub.uploads import cpu_seconds
 from tests.conftest import LFW
 from tests.system.conftest import System
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 
 from edge.update.slots import SlotStore
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from models.registry import default_model_dir
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from tests.conftest import LFW
 from tests.edge.scenes import ENROLLED
 from tests.hub.conftest import CHROMEDRIVER, browser

@@ -5,8 +5,8 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
-from facefleet.cli import main
-from facefleet.sim.load import quantiles, raise_open_files, run_load
+from tooling.cli import main
+from tooling.sim.load import quantiles, raise_open_files, run_load
 from tests.conftest import SHARED_DATA
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from facefleet.sim.procs import free_port, wait_for
+from tooling.sim.procs import free_port, wait_for
 from tests.system.conftest import System
 
 MAX_EVENTS = 10

@@ -1,6 +1,6 @@
 """A site broker bridged to the central broker (the shipped bridge.conf and bridge.acl), both real Mosquitto.
 
-Simulated devices (`facefleet.sim.load_device`) publish through the site broker, which logs in to the central
+Simulated devices (`tooling.sim.load_device`) publish through the site broker, which logs in to the central
 broker over TLS as `bridge-site-a` (client id tied to the user name, as the central config requires). The
 central broker is SIGKILLed at a fixed point of the run (after the first tracks arrived, before the
 second ones are published) and started again after they were acknowledged by the site broker: every
@@ -24,9 +24,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from facefleet.sim.load_device import BrokerAddress, Fleet
-from facefleet.sim.localca import LocalCa
-from facefleet.sim.procs import Processes, free_port, listening, wait_for
+from tooling.sim.load_device import BrokerAddress, Fleet
+from hub.localca import LocalCa
+from tooling.sim.procs import Processes, free_port, listening, wait_for
 
 SHIPPED = Path(__file__).resolve().parents[2] / "hub" / "mosquitto"
 DEVICES = ("site-dev-1", "site-dev-2", "site-dev-3")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub.bench.uploads import run_upload_bench
+from tooling.bench.hub.uploads import run_upload_bench
 from tests.system.conftest import System
 
 # An ordinary 1080p photo costs about 150 MB of detector pyramids; a bomb may cost no more than 100 MB above

@@ -1,5 +1,5 @@
 """The processor's per-track evidence on LFW faces pasted on a plain frame (synthetic scenes: unit tests
-only; the real clip is judged in tests/facefleet/video_eval)."""
+only; the real clip is judged in tests/tooling/video_eval)."""
 
 from __future__ import annotations
 

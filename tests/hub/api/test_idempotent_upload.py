@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from hub.bench.hostile import gray_jpeg
+from tooling.bench.hub.hostile import gray_jpeg
 from hub.library.upload_keys import UploadAlreadyStored
 from tests.hub.conftest import HubServer, library_state
 

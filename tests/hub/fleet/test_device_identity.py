@@ -22,7 +22,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from facefleet.sim.broker import HUB_USER
+from tooling.sim.broker import HUB_USER
 from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
 from hub.settings import MqttConfig
 from models.pipeline import FacePipeline

@@ -21,8 +21,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from facefleet.sim.load_device import CAMERA, BrokerAddress, Fleet
-from facefleet.sim.procs import wait_for
+from tooling.sim.load_device import CAMERA, BrokerAddress, Fleet
+from tooling.sim.procs import wait_for
 from facefleet.wire import TrackEvent
 from hub.settings import HubSettings, MqttConfig
 from tests.conftest import CLIPS

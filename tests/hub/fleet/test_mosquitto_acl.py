@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from facefleet.sim.broker import HUB_USER, SHIPPED
+from tooling.sim.broker import HUB_USER, SHIPPED
 from tests.conftest import BrokerClient, ShippedBroker
 
 

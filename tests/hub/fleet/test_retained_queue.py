@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from hub.fleet.retained_queue import RetainedQueue
 
 

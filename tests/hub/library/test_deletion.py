@@ -13,7 +13,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from facefleet.wire import DeviceStatus
 from hub.library.library import ConflictError
 from hub.settings import MqttConfig

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hub.bench.ann import run_ann_bench
+from tooling.bench.hub.ann import run_ann_bench
 from hub.db import HubDb
 from hub.library.embeddings import EmbeddingStore
 from hub.library.enroll import SampleCandidate

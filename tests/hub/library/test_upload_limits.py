@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hub.bench.hostile import gray_jpeg, mjpeg_avi, png_bomb, video_bomb
+from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi, png_bomb, video_bomb
 from models.imageio import DecodeLimits, ImageError, ImageHeader, decode_image, reduction_factor
 from tests.conftest import CLIPS, LFW
 from tests.hub.conftest import HubServer, library_state

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.bench.hostile import gray_jpeg, mjpeg_avi
+from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi
 from hub.library.video import VideoError, jpeg_size, scan_frames
 
 JPEG = gray_jpeg(320, 200)

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from facefleet.visitor_eval.hubs import T0
-from facefleet.visitor_eval.lfw_split import visitor_split
+from tooling.visitor_eval.hubs import T0
+from tooling.visitor_eval.lfw_split import visitor_split
 from facefleet.wire import EmbeddingPayload, TrackEvent
 from hub.service import Hub
 from hub.settings import HubSettings, VisitorConfig

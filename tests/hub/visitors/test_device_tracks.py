@@ -9,7 +9,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from facefleet.sim.procs import wait_for
+from tooling.sim.procs import wait_for
 from tests.hub.conftest import HubServer
 from tests.hub.visitors.conftest import LfwFaces, track_event
 

@@ -8,8 +8,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from facefleet.visitor_eval.hubs import visitor_labels
-from facefleet.visitor_eval.metrics import cluster_quality
+from tooling.visitor_eval.hubs import visitor_labels
+from tooling.visitor_eval.metrics import cluster_quality
 from hub.db import utc_now
 from hub.library.library import NotFoundError
 from hub.visitors.cluster import recluster, relabel

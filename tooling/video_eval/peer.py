@@ -16,9 +16,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facefleet.video_eval.replay import IMAGE_SUFFIXES
-from facefleet.video_eval.score import PersonShotScore
-from facefleet.video_eval.truth import ClipTruth
+from tooling.video_eval.replay import IMAGE_SUFFIXES
+from tooling.video_eval.score import PersonShotScore
+from tooling.video_eval.truth import ClipTruth
 
 TOLERANCE = 0.6
 

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import yaml
 
-from facefleet.sim.broker import HUB_USER, BrokerSetup
+from tooling.sim.broker import HUB_USER, BrokerSetup
 
 log = logging.getLogger(__name__)
 AGENT_PASSWORD_ENV = "FACEFLEET_MQTT_PASSWORD"
@@ -99,7 +99,7 @@ class Processes:
 
 
 def start_broker(procs: Processes, broker: BrokerSetup, name: str = "mosquitto") -> None:
-    """Mosquitto with the shipped config rendered by `facefleet.sim.broker.prepare_broker`: passwords, ACL,
+    """Mosquitto with the shipped config rendered by `tooling.sim.broker.prepare_broker`: passwords, ACL,
     client ids tied to user names, plain MQTT on loopback and TLS. Persistent: started again after a
     kill, it reloads its sessions from the last autosave."""
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -1,6 +1,6 @@
 """Thin cameras against one hub: N streams of a real clip at its frame rate, latency and drops per stream.
 
-A broker and a hub run as their own processes (`facefleet.sim.procs`, the shipped broker config); the
+A broker and a hub run as their own processes (`tooling.sim.procs`, the shipped broker config); the
 clip's enrolled people are in the hub's gallery. Each of N client threads streams the bundled clip scaled to
 640x360 at its frame rate (29.97 fps; looped for `seconds`) to `/api/stream` as its own device, and reads
 the results. Per stream: frames sent, processed and dropped (replaced by a newer one while the hub was
@@ -27,9 +27,9 @@ import websocket
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.stream_client import StreamClient, StreamClosed
-from facefleet.sim import procs as system
-from facefleet.sim.broker import MONITOR_USER, prepare_broker
-from facefleet.sim.procs import Processes, free_port
+from tooling.sim import procs as system
+from tooling.sim.broker import MONITOR_USER, prepare_broker
+from tooling.sim.procs import Processes, free_port
 from facefleet.stream import EventMessage, FrameResult
 
 CLIP = "clips/short_hamilton_clip.mp4"

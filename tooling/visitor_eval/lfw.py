@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from facefleet.visitor_eval.hubs import eval_hub, lfw_event, visitor_labels
-from facefleet.visitor_eval.lfw_split import LabelledImages, visitor_split
-from facefleet.visitor_eval.metrics import ClusterQuality, cluster_quality
+from tooling.visitor_eval.hubs import eval_hub, lfw_event, visitor_labels
+from tooling.visitor_eval.lfw_split import LabelledImages, visitor_split
+from tooling.visitor_eval.metrics import ClusterQuality, cluster_quality
 from hub.visitors.cluster import nearest_centre, recluster, unit_rows
 from hub.visitors.maintenance import recluster_all
 from models.eval.lfw import cache_key, crops_for_images

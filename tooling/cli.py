@@ -74,7 +74,7 @@ def _eval_lfw(args: argparse.Namespace) -> int:
 
 def _eval_video(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig, load_config
-    from facefleet.video_eval.report import format_eval, run_video_eval, write_json
+    from tooling.video_eval.report import format_eval, run_video_eval, write_json
     from models.detect.mtcnn import DetectorConfig
     from models.detect.schedule import ScheduleConfig
     from models.pipeline import PipelineConfig
@@ -98,7 +98,7 @@ def _eval_video(args: argparse.Namespace) -> int:
 
 
 def _eval_visitors(args: argparse.Namespace) -> int:
-    from facefleet.visitor_eval.report import format_visitor_eval, run_visitor_eval, write_json
+    from tooling.visitor_eval.report import format_visitor_eval, run_visitor_eval, write_json
     from hub.settings import VisitorConfig
 
     join = args.join_cosine if args.join_cosine is not None else VisitorConfig().join_cosine
@@ -129,7 +129,7 @@ def _bench(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     import tempfile
 
-    from facefleet.sim.demo import run_demo
+    from tooling.sim.demo import run_demo
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-demo-"))
     return run_demo(workdir, args.data, args.people, args.duration, args.agents)
@@ -140,7 +140,7 @@ def _load(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from facefleet.sim.load import run_load
+    from tooling.sim.load import run_load
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-load-"))
     workdir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ All clients of a process share one selector loop (paho's external-loop API: `loo
 `loop_misc` with socket callbacks), so hundreds of devices cost one thread, not hundreds. Every event the
 broker acknowledged (PUBACK with a success code) is recorded; `--out` gets `<device id> <event id>` lines.
 
-    python -m facefleet.sim.load_device --port 1883 --first 1 --count 250 --track-every 30 --seconds 60 \\
+    python -m tooling.sim.load_device --port 1883 --first 1 --count 250 --track-every 30 --seconds 60 \\
         --out sent.txt --crop face.jpg
 """
 

@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from facefleet.sim.localca import LocalCa
+from hub.localca import LocalCa
 
 SHIPPED = Path(__file__).resolve().parents[2] / "hub" / "mosquitto"
 HUB_USER = "facefleet-hub"

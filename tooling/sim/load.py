@@ -1,6 +1,6 @@
 """`facefleet load`: a fleet of simulated devices and M API clients against one broker and one hub, on loopback.
 
-Mosquitto and the hub run as real processes (built like the demo). The devices (`facefleet.sim.load_device`)
+Mosquitto and the hub run as real processes (built like the demo). The devices (`tooling.sim.load_device`)
 run a few hundred to a process, one MQTT client each, as agents do on the wire: retained status with a
 last will, a track (three QoS 1 events, the last with a real face crop) every `track_every_s`, stats every
 `stats_every_s`. Each API client enrolls LFW photos in a loop and, between uploads, reads
@@ -29,9 +29,9 @@ from typing import Any
 import httpx
 from tqdm import tqdm
 
-from facefleet.sim import procs as system
-from facefleet.sim.broker import prepare_broker
-from facefleet.sim.procs import Processes, free_port, wait_for
+from tooling.sim import procs as system
+from tooling.sim.broker import prepare_broker
+from tooling.sim.procs import Processes, free_port, wait_for
 
 DEVICES_PER_PROCESS = 250
 
@@ -173,7 +173,7 @@ def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds:
         started = time.monotonic()
         for g in range(groups):
             first, count = g * DEVICES_PER_PROCESS + 1, min(DEVICES_PER_PROCESS, devices - g * DEVICES_PER_PROCESS)
-            procs.start(f"fleet-{g}", [sys.executable, "-m", "facefleet.sim.load_device",
+            procs.start(f"fleet-{g}", [sys.executable, "-m", "tooling.sim.load_device",
                                        "--port", str(broker.tls_port), "--ca-file", str(broker.ca_file),
                                        "--passwords", str(passwords),
                                        "--first", str(first), "--count", str(count), "--track-every",

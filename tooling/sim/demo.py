@@ -26,12 +26,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
-from facefleet.sim import procs as system
-from facefleet.sim.broker import MONITOR_USER, prepare_broker
-from facefleet.sim.procs import Processes, free_port, wait_for
+from tooling.sim import procs as system
+from tooling.sim.broker import MONITOR_USER, prepare_broker
+from tooling.sim.procs import Processes, free_port, wait_for
 from facefleet.wire import Topics, TrackEvent
 
-log = logging.getLogger("facefleet.sim.demo")
+log = logging.getLogger("tooling.sim.demo")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 

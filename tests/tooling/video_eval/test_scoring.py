@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facefleet.video_eval.peer import PeerRun, score_peer
-from facefleet.video_eval.replay import Replay, TrackLog
-from facefleet.video_eval.score import score_replay
-from facefleet.video_eval.truth import ClipTruth, TruthError, align_to_cuts, load_truth
+from tooling.video_eval.peer import PeerRun, score_peer
+from tooling.video_eval.replay import Replay, TrackLog
+from tooling.video_eval.score import score_replay
+from tooling.video_eval.truth import ClipTruth, TruthError, align_to_cuts, load_truth
 
 TRUTH = ClipTruth.model_validate({"shots": [
     {"frames": [0, 9], "enrolled": ["ann"]},

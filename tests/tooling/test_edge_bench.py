@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.bench import crowd_frames, faceless_background, make_scene, throughput
+from tooling.bench.edge import crowd_frames, faceless_background, make_scene, throughput
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
 

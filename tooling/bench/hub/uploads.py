@@ -1,9 +1,9 @@
 """Hostile uploads against a real hub process: memory, and search latency behind a long enrollment.
 
-The hub runs as its own process (`facefleet.sim.procs`), so its memory is read from `/proc/<pid>/status`:
+The hub runs as its own process (`tooling.sim.procs`), so its memory is read from `/proc/<pid>/status`:
 its resident set (`VmRSS`) before and after each probe, and its high-water mark (`VmHWM`, which only ever
 grows): after a warm-up enrollment of an ordinary 1080p photo, each probe's peak figure is how far the
-high-water mark rose above that. The probes (`hub.bench.hostile`) are small files that declare huge images
+high-water mark rose above that. The probes (`tooling.bench.hub.hostile`) are small files that declare huge images
 or lie about them: a PNG of 6000x6000 (a few tens of KB), five of them in one request, an 8000x6000 mp4 of a
 few hundred KB, a real face photo upscaled to a 6000x6000 JPEG (which must be decoded reduced, not
 refused), a Motion-JPEG AVI whose header and first frame are 64x64 and whose second frame is 16000x16000
@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from facefleet.sim import procs as system
-from facefleet.sim.procs import Processes, free_port, wait_for
-from hub.bench.hostile import lying_mjpeg, png_bomb, upscaled_jpeg, video_bomb
+from tooling.sim import procs as system
+from tooling.sim.procs import Processes, free_port, wait_for
+from tooling.bench.hub.hostile import lying_mjpeg, png_bomb, upscaled_jpeg, video_bomb
 
 Upload = list[tuple[str, tuple[str, bytes, str]]]
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from facefleet.video_eval.replay import Replay, TrackLog
-from facefleet.video_eval.truth import ClipTruth, Shot
+from tooling.video_eval.replay import Replay, TrackLog
+from tooling.video_eval.truth import ClipTruth, Shot
 
 TrackOutcome = Literal["named_right", "named_wrong", "unknown", "unknown_mixed", "false_accept", "stranger_unknown"]
 PersonOutcome = Literal["named", "wrong", "unknown", "missed"]

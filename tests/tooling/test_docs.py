@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from facefleet.cli import build_parser
+from tooling.cli import build_parser
 from tests.readme_docs import command_paths, undocumented_commands, undocumented_options
 
 

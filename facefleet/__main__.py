@@ -1,5 +1,0 @@
-import sys
-
-from facefleet.cli import main
-
-sys.exit(main())

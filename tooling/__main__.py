@@ -1,0 +1,5 @@
+import sys
+
+from tooling.cli import main
+
+sys.exit(main())

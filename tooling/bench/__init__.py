@@ -1,0 +1,1 @@
+"""Benchmarks that print figures (and write them with --json): the edge agent, the hub."""
