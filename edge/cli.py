@@ -1,4 +1,4 @@
-"""`facefleet-edge` command: run the agent, check a config, benchmark. Thin shell over the library."""
+"""`facefleet-edge` command: run the agent, check a config, stream to a hub. Thin shell over the library."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
-from models.detect.schedule import ScheduleConfig
 
 log = logging.getLogger("edge")
 
@@ -42,14 +41,6 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"{args.config}: ok (device {config.device_id}, {len(config.cameras)} camera(s))")
     return 0
 
-
-def _bench(args: argparse.Namespace) -> int:
-    from tooling.bench.edge import run_bench
-
-    run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
-              precision=args.precision, latency_frames=args.latency_frames, json_path=args.json,
-              full_every_frames=args.full_every_frames, gallery_people=args.gallery_people)
-    return 0
 
 
 def _stream(args: argparse.Namespace) -> int:
@@ -94,19 +85,6 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", type=Path, required=True)
     check.set_defaults(func=_check_config)
-    bench = commands.add_parser("bench", help="throughput and latency of the agent on this machine")
-    bench.add_argument("--data", type=Path, default=Path("../shared/data"))
-    bench.add_argument("--frames", type=int, default=40, help="frames per scenario")
-    bench.add_argument("--min-face-px", type=int, default=40)
-    bench.add_argument("--mosquitto", default="mosquitto", help="broker binary for the latency run")
-    bench.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="onnxruntime CPU precision")
-    bench.add_argument("--latency-frames", type=int, default=500, help="frames of the latency runs (25 fps)")
-    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    bench.add_argument("--gallery-people", type=int, default=0, help="match against a gallery of this many LFW "
-                       "people (the scenes' among them) with the impostor cohort; 0: an empty gallery")
-    bench.add_argument("--full-every-frames", type=int, default=ScheduleConfig().full_every_frames,
-                       help="the agent's detection.full_every_frames (1: the whole detector on every frame)")
-    bench.set_defaults(func=_bench)
     stream = commands.add_parser("stream", help="a thin camera: send a source's frames to the hub, which "
                                  "recognises them and publishes the events as this device's")
     stream.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.local:8443")

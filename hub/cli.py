@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.settings import HubSettings, SearchConfig, load_settings
+from hub.settings import HubSettings, load_settings
 
 if TYPE_CHECKING:
     import uvicorn
@@ -88,79 +88,6 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-    import tempfile
-
-    if "ann" in args.what:
-        if len(args.what) > 1:
-            raise SystemExit("bench: `ann` runs alone")
-        return _bench_ann(args)
-    if "streams" in args.what:
-        if len(args.what) > 1:
-            raise SystemExit("bench: `streams` runs alone")
-        return _bench_streams(args)
-
-    from tooling.sim.procs import Processes
-    from tooling.bench.hub.enroll import run_bench
-    from tooling.bench.hub.uploads import run_upload_bench
-
-    report: dict[str, object] = {}
-    if "enroll" in args.what:
-        figures = run_bench(args.data, people=args.people, per_person=args.per_person)
-        report["enroll"] = dataclasses.asdict(figures)
-        sys.stdout.write("".join(line + "\n" for line in figures.lines()))
-    if "uploads" in args.what:
-        with tempfile.TemporaryDirectory() as tmp:
-            procs = Processes(Path(tmp) / "logs")
-            try:
-                uploads = run_upload_bench(procs, Path(tmp), args.data)
-            finally:
-                procs.stop_all()
-        report["uploads"] = dataclasses.asdict(uploads)
-        sys.stdout.write("".join(line + "\n" for line in uploads.lines()))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2))
-    return 0
-
-
-def _bench_streams(args: argparse.Namespace) -> int:
-    import tempfile
-
-    from tooling.sim.procs import Processes
-    from tooling.bench.hub.streams import run_streams_bench
-
-    counts = [int(n) for n in args.streams.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        procs = Processes(Path(tmp) / "logs")
-        try:
-            figures = run_streams_bench(procs, Path(tmp), args.data, counts, args.seconds)
-        finally:
-            procs.stop_all()
-    sys.stdout.write("".join(line + "\n" for line in figures.lines()))
-    if args.json:
-        args.json.write_text(figures.to_json())
-    return 0
-
-
-def _bench_ann(args: argparse.Namespace) -> int:
-    import json
-
-    from tooling.bench.hub.ann import lfw_embeddings, run_ann_bench
-    from hub.settings import SearchConfig
-
-    sizes = tuple(int(n) for n in args.sizes.split(","))
-    lfw = None if args.no_lfw else lfw_embeddings(args.data / "lfw", args.lfw_people)
-    nprobes = tuple(int(n) for n in args.nprobe.split(","))
-    config = SearchConfig(nprobe=nprobes[0], cells_per_sqrt=args.cells_per_sqrt)
-    report = run_ann_bench(sizes, args.queries, lfw, config, nprobes)
-    for line in report.lines():
-        sys.stdout.write(line + "\n")
-    if args.json:
-        args.json.write_text(json.dumps(report.as_dict(), indent=2))
-    return 0
-
 
 def _tls_issue(args: argparse.Namespace) -> int:
     """A certificate for the hub's LAN names or addresses, signed by the CA kept in `--dir` (made there the
@@ -213,28 +140,6 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument("--dir", type=Path, default=Path("hub-tls"), help="where the CA and the certificate live")
     issue.add_argument("--days", type=int, default=825, help="validity of the certificates made (days)")
     issue.set_defaults(func=_tls_issue)
-    bench = commands.add_parser("bench", help="`enroll`: enrollment (HTTP) and a gallery build of many LFW "
-                                "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
-                                "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "
-                                "identities (alone); `streams`: 1, 4, 8 thin cameras streaming a clip to a hub "
-                                "process (alone)")
-    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann", "streams"],
-                       default=["enroll", "uploads"])
-    bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
-    bench.add_argument("--people", type=int, default=1000, help="enroll: LFW people enrolled")
-    bench.add_argument("--per-person", type=int, default=2, help="enroll: LFW photos enrolled per person")
-    bench.add_argument("--sizes", default="10000,100000,1000000", help="ann: identities, comma-separated")
-    bench.add_argument("--queries", type=int, default=200, help="ann: timed queries per index")
-    bench.add_argument("--nprobe", default=str(SearchConfig().nprobe),
-                       help="ann: IVF cells scanned per query, comma-separated to compare several")
-    bench.add_argument("--cells-per-sqrt", type=float, default=SearchConfig().cells_per_sqrt,
-                       help="ann: IVF cells per sqrt(identities)")
-    bench.add_argument("--no-lfw", action="store_true", help="ann: random vectors only (no LFW embedding)")
-    bench.add_argument("--lfw-people", type=int, help="ann: only the first N LFW gallery people")
-    bench.add_argument("--streams", default="1,4,8", help="streams: concurrent thin cameras per run, comma-separated")
-    bench.add_argument("--seconds", type=float, default=20.0, help="streams: seconds each run streams the clip")
-    bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
-    bench.set_defaults(func=_bench)
     return parser
 
 

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from tooling.bench.commands import add_bench_commands
+
 
 def _models_fetch(args: argparse.Namespace) -> int:
     from models.prepare.fetch import fetch_all
@@ -74,10 +76,10 @@ def _eval_lfw(args: argparse.Namespace) -> int:
 
 def _eval_video(args: argparse.Namespace) -> int:
     from edge.config import EdgeConfig, RecognitionConfig, TrackerConfig, load_config
-    from tooling.video_eval.report import format_eval, run_video_eval, write_json
     from models.detect.mtcnn import DetectorConfig
     from models.detect.schedule import ScheduleConfig
     from models.pipeline import PipelineConfig
+    from tooling.video_eval.report import format_eval, run_video_eval, write_json
 
     if args.config is not None:
         edge: EdgeConfig = load_config(args.config)
@@ -98,8 +100,8 @@ def _eval_video(args: argparse.Namespace) -> int:
 
 
 def _eval_visitors(args: argparse.Namespace) -> int:
-    from tooling.visitor_eval.report import format_visitor_eval, run_visitor_eval, write_json
     from hub.settings import VisitorConfig
+    from tooling.visitor_eval.report import format_visitor_eval, run_visitor_eval, write_json
 
     join = args.join_cosine if args.join_cosine is not None else VisitorConfig().join_cosine
     result = run_visitor_eval(args.data, join, args.people, args.orders, lfw=not args.no_lfw, clips=not args.no_clips)
@@ -107,22 +109,6 @@ def _eval_visitors(args: argparse.Namespace) -> int:
         print(line, flush=True)
     if args.json is not None:
         write_json(result, args.json)
-    return 0
-
-
-def _bench(args: argparse.Namespace) -> int:
-    if args.schedule:
-        from models.detect.mtcnn import DetectorConfig
-        from models.eval.bench_schedule import run_schedule_bench
-        from models.pipeline import FacePipeline, PipelineConfig
-
-        config = PipelineConfig(model_dir=args.model_dir, detector=DetectorConfig(min_face_px=args.min_face_px))
-        run_schedule_bench(args.data, FacePipeline.from_config(config).detector, per_frame=args.per_frame)
-        return 0
-    from models.eval.bench import run_bench
-
-    run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet,
-              json_path=args.json)
     return 0
 
 
@@ -227,17 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     visitors.add_argument("--json", type=Path, help="also write the result as JSON here")
     visitors.set_defaults(func=_eval_visitors)
 
-    bench = commands.add_parser("bench", help="detector and embedder speed on this machine")
-    bench.add_argument("--data", type=Path, default=Path("../shared/data"))
-    bench.add_argument("--model-dir", type=Path)
-    bench.add_argument("--repeats", type=int, default=10, help="interleaved passes over the frames")
-    bench.add_argument("--no-facenet", action="store_true", help="skip the facenet-pytorch comparison")
-    bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    bench.add_argument("--schedule", action="store_true",
-                       help="instead: faces found with full detection every frame vs every 2, 3, 5 frames")
-    bench.add_argument("--min-face-px", type=int, default=20, help="detector min_face_px for --schedule")
-    bench.add_argument("--per-frame", action="store_true", help="with --schedule: print every frame's counts")
-    bench.set_defaults(func=_bench)
+    add_bench_commands(commands)
 
     demo = commands.add_parser("demo", help="the whole system on the bundled data: broker, hub, two agents")
     demo.add_argument("--data", type=Path, default=Path("../shared/data"))

@@ -7,7 +7,7 @@ images full detection uses, so the windows inside see the same pixels and give t
 
 Measured against the first version of this search (each square resampled to fixed sizes, all squares in
 one batch): on the Hamilton clip with full detection every 5 frames it kept more of the faces that
-full detection finds on every frame, see `facefleet bench --schedule`.
+full detection finds on every frame, see `facefleet bench models --schedule`.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ Per frame, `plan_detection` chooses one of:
   to `region_scale` times their side): fresh boxes, scores and landmarks for a fraction of the cost.
 - "skip": nothing tracked and nothing moved; no face can have appeared.
 A new face next to a tracked one is found at the next full detection, at most `full_every_frames - 1`
-frames late; `facefleet bench --schedule` measures what that costs in faces found.
+frames late; `facefleet bench models --schedule` measures what that costs in faces found.
 """
 
 from __future__ import annotations

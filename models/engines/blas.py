@@ -4,7 +4,7 @@ The agent's parallelism is explicit: the detector's CPU lanes, the camera reader
 would split each small product of the per-frame path (a template against the impostor cohort: 1 x 128 by
 128 x 1,000) over every core, and its workers then busy-wait for the next call, holding the cores the
 detector's lanes need: on the 2-core development CPU, five tracked faces matched against a 30-person gallery
-with its cohort cost the detector 20 % of its speed (27-29 against 34-39 fps, `facefleet-edge bench`),
+with its cohort cost the detector 20 % of its speed (27-29 against 34-39 fps, `facefleet bench edge`),
 and nothing with BLAS on one thread (33-37 fps against 32-38).
 """
 

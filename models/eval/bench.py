@@ -1,4 +1,4 @@
-"""`facefleet bench`: detector and embedder speed on this machine, FP32 vs INT8, and against facenet-pytorch.
+"""`facefleet bench models`: detector and embedder speed on this machine, FP32 vs INT8, and against facenet-pytorch.
 
 On a machine shared with other work, times measured one after the other drift by 2x and more; so every
 comparison is interleaved: A on a frame, then B on the same frame, and so on, and a speed-up is the

@@ -1,4 +1,4 @@
-"""`facefleet bench --schedule`: faces found per frame by full detection on every frame vs. the detection
+"""`facefleet bench models --schedule`: faces found per frame by full detection on every frame vs. the detection
 schedule (`models.detect.schedule`: full detection every k frames, `detect_in_regions` between), on real clips.
 
 The schedule is fed as "live tracks" the faces it found in the last `coast_frames` frames (newest box per

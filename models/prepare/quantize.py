@@ -79,7 +79,7 @@ TENSORRT_RECIPE = Int8Recipe("qdq", "s8_symmetric", tag="s8s8-qdq/1")
 #   SFace S8/S8 Q/DQ (the TensorRT copy): 0.60x / 0.60x, LFW 99.48%
 #   SFace U8/S8 Q/DQ, every op: 1.94x / 2.11x, LFW 99.50%, cosine to FP32 0.987; later, idle: 1.52x / 1.88x
 #   SFace U8/S8 Q/DQ of the rewritten graph (cpu_forms), every op: 2 Q/DQ nodes left in FP32 (54 before);
-#     `facefleet bench` 2.39x / 3.60x and 2.38x / 3.68x, LFW 99.43% (int8 pipeline, as before); interleaved
+#     `facefleet bench models` 2.39x / 3.60x and 2.38x / 3.68x, LFW 99.43% (int8 pipeline, as before); interleaved
 #     with the plain graph's copy on a loaded machine: 2.64x / 3.41x against its 1.88x / 2.32x  <- CPU_RECIPE
 #     (its products as Mul instead of 1x1 depthwise Conv: 1.17x slower; as QOperator: no faster)
 #   SFace U8/S8 QOperator: 2.26x / 3.05x, LFW 99.37%, cosine 0.961: the quantizer drops the Clip(max=0) of

@@ -12,8 +12,8 @@ import pytest
 from pydantic import ValidationError
 
 from facefleet.gallery import Gallery, GalleryError, IgnoreEntries, build_gallery
-from tooling.visitor_eval.metrics import cluster_quality
 from facefleet.wire import EmbeddingPayload, TrackEvent
+from tooling.visitor_eval.metrics import cluster_quality
 
 T = datetime(2026, 1, 1, tzinfo=timezone.utc)
 

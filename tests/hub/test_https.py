@@ -11,8 +11,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import TlsFiles
 from edge.update.download import ArtifactFetcher, DownloadError
-from hub.localca import LocalCa
 from facefleet.wire import UpdateAnnouncement
+from hub.localca import LocalCa
 from tests.hub.conftest import HubServer
 
 

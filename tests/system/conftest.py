@@ -17,12 +17,12 @@ import httpx
 import pytest
 import yaml
 
-from tooling.sim import procs as system
-from tooling.sim.broker import BrokerSetup, prepare_broker
-from tooling.sim.procs import Processes, free_port
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.edge.scenes import ENROLLED, STRANGER, lfw_image, write_people_video
+from tooling.sim import procs as system
+from tooling.sim.broker import BrokerSetup, prepare_broker
+from tooling.sim.procs import Processes, free_port
 
 DEVICES = ("edge-1", "edge-2", "edge-3")
 OBSERVERS = ("observer-1", "observer-2", "observer-3")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tooling.sim.procs import wait_for
 from tests.system.bad_model import write_nan_embedder
 from tests.system.conftest import System
+from tooling.sim.procs import wait_for
 
 AGENTS = ("edge-1", "edge-2")
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 
-from tooling.sim.broker import HUB_USER
-from tooling.sim.procs import free_port
 from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
+from tooling.sim.broker import HUB_USER
+from tooling.sim.procs import free_port
 
 AGENTS = ("edge-1", "edge-2")
 DELIVERED_BEFORE_KILL = 3  # events each agent has delivered when the broker dies

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tooling.sim.broker import HUB_USER
 from tests.conftest import BrokerClient
 from tests.system.conftest import System
+from tooling.sim.broker import HUB_USER
 
 ATTEMPTS = 4
 

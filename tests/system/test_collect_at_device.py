@@ -10,12 +10,12 @@ from pathlib import Path
 import cv2
 import httpx
 
-from tooling.sim import procs as system
-from tooling.sim.procs import wait_for
 from hub.settings import HubSettings
 from tests.conftest import SHARED_DATA
 from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
+from tooling.sim import procs as system
+from tooling.sim.procs import wait_for
 
 CLIP = SHARED_DATA / "clips" / "short_hamilton_clip.mp4"
 SINGER_FRAMES = (83, 216)  # the singer's close-up (short_hamilton_clip.truth.yaml)

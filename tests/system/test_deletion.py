@@ -17,11 +17,11 @@ import httpx
 
 from edge.update.slots import SlotStore
 from facefleet.gallery import Gallery
-from tooling.sim import procs as system
-from tooling.sim.procs import wait_for
-from tooling.bench.hub.uploads import cpu_seconds
 from tests.conftest import LFW
 from tests.system.conftest import System
+from tooling.bench.hub.uploads import cpu_seconds
+from tooling.sim import procs as system
+from tooling.sim.procs import wait_for
 
 PEOPLE = ("George_W_Bush", "Colin_Powell")
 

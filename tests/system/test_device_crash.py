@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 
 from edge.update.slots import SlotStore
-from tooling.sim.procs import wait_for
 from models.registry import default_model_dir
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.system.conftest import System
 from tests.system.slow_proxy import SlowProxy
+from tooling.sim.procs import wait_for
 
 PEOPLE = ("George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from tooling.sim.procs import wait_for
 from tests.conftest import LFW
 from tests.edge.scenes import ENROLLED
 from tests.hub.conftest import CHROMEDRIVER, browser
 from tests.system.conftest import System
+from tooling.sim.procs import wait_for
 
 __all__ = ["browser"]
 pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import resource
 from pathlib import Path
 
+from tests.conftest import SHARED_DATA
 from tooling.cli import main
 from tooling.sim.load import quantiles, raise_open_files, run_load
-from tests.conftest import SHARED_DATA
 
 
 def test_quantiles_nearest_rank() -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from tooling.sim.procs import free_port, wait_for
 from tests.system.conftest import System
+from tooling.sim.procs import free_port, wait_for
 
 MAX_EVENTS = 10
 

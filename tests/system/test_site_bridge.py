@@ -24,8 +24,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tooling.sim.load_device import BrokerAddress, Fleet
 from hub.localca import LocalCa
+from tooling.sim.load_device import BrokerAddress, Fleet
 from tooling.sim.procs import Processes, free_port, listening, wait_for
 
 SHIPPED = Path(__file__).resolve().parents[2] / "hub" / "mosquitto"

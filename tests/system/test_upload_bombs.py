@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tooling.bench.hub.uploads import run_upload_bench
 from tests.system.conftest import System
+from tooling.bench.hub.uploads import run_upload_bench
 
 # An ordinary 1080p photo costs about 150 MB of detector pyramids; a bomb may cost no more than 100 MB above
 # the peak that photo left (before the budget the hub rose by 2-5 GB on these files; before the per-frame

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tooling.cli import build_parser
 from tests.readme_docs import command_paths, undocumented_commands, undocumented_options
+from tooling.cli import build_parser
 
 
 def test_every_command_and_option_is_documented() -> None:

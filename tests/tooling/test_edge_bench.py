@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tooling.bench.edge import crowd_frames, faceless_background, make_scene, throughput
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
+from tooling.bench.edge import crowd_frames, faceless_background, make_scene, throughput
 
 
 @pytest.mark.parametrize("faces", [0, 1, 5])

@@ -1,4 +1,4 @@
-"""`facefleet-edge bench`: agent throughput per 640x360 camera with 0, 1 and 5 faces, two cameras on one
+"""`facefleet bench edge`: agent throughput per 640x360 camera with 0, 1 and 5 faces, two cameras on one
 agent, the real 1080p crowd clip, the share of each stage, and the latency from a frame's capture to its
 event at an MQTT subscriber (whole agent, real Mosquitto, the camera at its own pace).
 

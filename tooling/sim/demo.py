@@ -26,10 +26,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from tqdm import tqdm
 
+from facefleet.wire import Topics, TrackEvent
 from tooling.sim import procs as system
 from tooling.sim.broker import MONITOR_USER, prepare_broker
 from tooling.sim.procs import Processes, free_port, wait_for
-from facefleet.wire import Topics, TrackEvent
 
 log = logging.getLogger("tooling.sim.demo")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import RecognitionConfig, TrackerConfig
+from models.cohort import pipeline_cohort
+from models.detect.schedule import ScheduleConfig
+from models.pipeline import FacePipeline, PipelineConfig
 from tooling.video_eval.peer import PeerRun, PeerUnavailable, run_peer, score_peer
 from tooling.video_eval.replay import Replay, enroll_folder, replay_clip
 from tooling.video_eval.score import PersonShotScore, VideoScore, score_replay
 from tooling.video_eval.truth import BoundaryMove, ClipTruth, align_to_cuts, frame_changes, load_truth
-from models.cohort import pipeline_cohort
-from models.detect.schedule import ScheduleConfig
-from models.pipeline import FacePipeline, PipelineConfig
 
 
 @dataclass(frozen=True)

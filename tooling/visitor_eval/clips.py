@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge.config import RecognitionConfig, TrackerConfig
-from tooling.video_eval.replay import IMAGE_SUFFIXES, Replay, replay_clip
-from tooling.video_eval.score import Totals, score_replay
-from tooling.video_eval.truth import ClipTruth, align_to_cuts, frame_changes, load_truth
-from tooling.visitor_eval.hubs import eval_hub, hub_gallery, wire_events
 from hub.service import Hub
 from hub.visitors.maintenance import recluster_all
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
+from tooling.video_eval.replay import IMAGE_SUFFIXES, Replay, replay_clip
+from tooling.video_eval.score import Totals, score_replay
+from tooling.video_eval.truth import ClipTruth, align_to_cuts, frame_changes, load_truth
+from tooling.visitor_eval.hubs import eval_hub, hub_gallery, wire_events
 
 
 @dataclass(frozen=True)

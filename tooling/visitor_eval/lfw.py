@@ -10,14 +10,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from tooling.visitor_eval.hubs import eval_hub, lfw_event, visitor_labels
-from tooling.visitor_eval.lfw_split import LabelledImages, visitor_split
-from tooling.visitor_eval.metrics import ClusterQuality, cluster_quality
 from hub.visitors.cluster import nearest_centre, recluster, unit_rows
 from hub.visitors.maintenance import recluster_all
 from models.eval.lfw import cache_key, crops_for_images
 from models.pipeline import FacePipeline
 from models.registry import default_cache_dir
+from tooling.visitor_eval.hubs import eval_hub, lfw_event, visitor_labels
+from tooling.visitor_eval.lfw_split import LabelledImages, visitor_split
+from tooling.visitor_eval.metrics import ClusterQuality, cluster_quality
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from edge.config import RecognitionConfig, TrackerConfig
+from models.detect.schedule import ScheduleConfig
+from models.pipeline import FacePipeline, PipelineConfig
 from tooling.video_eval.score import Totals
 from tooling.video_eval.truth import align_to_cuts, frame_changes, load_truth
 from tooling.visitor_eval.clips import ClipVisitors, SuggestionRecall, clip_visitors, suggestion_recall
 from tooling.visitor_eval.lfw import LfwVisitors, run_lfw_visitors
 from tooling.visitor_eval.metrics import ClusterQuality
-from models.detect.schedule import ScheduleConfig
-from models.pipeline import FacePipeline, PipelineConfig
 
 
 @dataclass(frozen=True)

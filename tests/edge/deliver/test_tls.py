@@ -21,8 +21,8 @@ import pytest
 from edge.config import MqttConfig
 from edge.deliver.mqtt_link import MqttLink
 from edge.deliver.outbox import Outbox
-from hub.localca import LocalCa
 from facefleet.wire import DeviceStatus
+from hub.localca import LocalCa
 from tests.conftest import ShippedBroker, free_port
 from tests.edge.conftest import Subscriber
 

@@ -14,9 +14,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tooling.bench.hub.hostile import gray_jpeg
 from hub.library.upload_keys import UploadAlreadyStored
 from tests.hub.conftest import HubServer, library_state
+from tooling.bench.hub.hostile import gray_jpeg
 
 LABEL = "Lin-Manuel Miranda"
 

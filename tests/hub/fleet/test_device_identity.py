@@ -22,13 +22,13 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from tooling.sim.broker import HUB_USER
 from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
 from hub.settings import MqttConfig
 from models.pipeline import FacePipeline
 from tests.conftest import BrokerClient, ShippedBroker
 from tests.hub.conftest import HubServer
 from tests.hub.edge_device import EdgeDevice
+from tooling.sim.broker import HUB_USER
 
 NOW = datetime.now(timezone.utc)
 

@@ -21,12 +21,12 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from tooling.sim.load_device import CAMERA, BrokerAddress, Fleet
-from tooling.sim.procs import wait_for
 from facefleet.wire import TrackEvent
 from hub.settings import HubSettings, MqttConfig
 from tests.conftest import CLIPS
 from tests.hub.conftest import HubServer
+from tooling.sim.load_device import CAMERA, BrokerAddress, Fleet
+from tooling.sim.procs import wait_for
 
 PREFIX = "homeassistant"
 DEVICE = "cam-1"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tooling.sim.broker import HUB_USER, SHIPPED
 from tests.conftest import BrokerClient, ShippedBroker
+from tooling.sim.broker import HUB_USER, SHIPPED
 
 
 def test_device_writes_only_its_own_topics(shipped_broker: ShippedBroker) -> None:

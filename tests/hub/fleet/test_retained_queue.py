@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-from tooling.sim.procs import wait_for
 from hub.fleet.retained_queue import RetainedQueue
+from tooling.sim.procs import wait_for
 
 
 class Link:

@@ -13,7 +13,6 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
-from tooling.sim.procs import wait_for
 from facefleet.wire import DeviceStatus
 from hub.library.library import ConflictError
 from hub.settings import MqttConfig
@@ -22,6 +21,7 @@ from tests.hub.conftest import HubServer
 from tests.hub.fleet.test_home_assistant import Observer
 from tests.hub.visitors.conftest import track_event
 from tests.hub.visitors.test_api import _face
+from tooling.sim.procs import wait_for
 
 
 def enroll(server: HubServer, folder: str) -> str:

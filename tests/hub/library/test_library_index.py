@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tooling.bench.hub.ann import run_ann_bench
 from hub.db import HubDb
 from hub.library.embeddings import EmbeddingStore
 from hub.library.enroll import SampleCandidate
@@ -16,6 +15,7 @@ from hub.library.library import Library
 from hub.library.search_index import LibraryIndex, sample_labels
 from hub.library.vector_index import ExactIndex, build_index, ivf_cells, random_unit_vectors
 from hub.settings import SearchConfig
+from tooling.bench.hub.ann import run_ann_bench
 
 DIM = 128
 MODEL = "sface"

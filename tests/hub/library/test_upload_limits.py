@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi, png_bomb, video_bomb
 from models.imageio import DecodeLimits, ImageError, ImageHeader, decode_image, reduction_factor
 from tests.conftest import CLIPS, LFW
 from tests.hub.conftest import HubServer, library_state
+from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi, png_bomb, video_bomb
 
 PHOTO = LFW / "images_deepfunneled" / "Colin_Powell" / "Colin_Powell_0001.jpg"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi
 from hub.library.video import VideoError, jpeg_size, scan_frames
+from tooling.bench.hub.hostile import gray_jpeg, mjpeg_avi
 
 JPEG = gray_jpeg(320, 200)
 SOF = JPEG.index(b"\xff\xc0")

@@ -11,13 +11,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tooling.visitor_eval.hubs import T0
-from tooling.visitor_eval.lfw_split import visitor_split
 from facefleet.wire import EmbeddingPayload, TrackEvent
 from hub.service import Hub
 from hub.settings import HubSettings, VisitorConfig
 from models.eval.lfw import crops_for_images
 from tests.conftest import LFW
+from tooling.visitor_eval.hubs import T0
+from tooling.visitor_eval.lfw_split import visitor_split
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tooling.sim.procs import wait_for
 from tests.hub.conftest import HubServer
 from tests.hub.visitors.conftest import LfwFaces, track_event
+from tooling.sim.procs import wait_for
 
 
 def _device(port: int) -> mqtt.Client:

@@ -8,8 +8,6 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from tooling.visitor_eval.hubs import visitor_labels
-from tooling.visitor_eval.metrics import cluster_quality
 from hub.db import utc_now
 from hub.library.library import NotFoundError
 from hub.visitors.cluster import recluster, relabel
@@ -17,6 +15,8 @@ from hub.visitors.ignores import ignore_entries
 from hub.visitors.maintenance import purge, recluster_all, recover
 from hub.visitors.records import VisitorError
 from tests.hub.visitors.conftest import track_event
+from tooling.visitor_eval.hubs import visitor_labels
+from tooling.visitor_eval.metrics import cluster_quality
 
 
 def _feed(hub, faces, order, prefix="t"):  # type: ignore[no-untyped-def]

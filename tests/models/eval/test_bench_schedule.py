@@ -1,4 +1,4 @@
-"""`facefleet bench --schedule` treats a shot cut as the agent does: the whole pyramid, no live faces kept."""
+"""`facefleet bench models --schedule` treats a shot cut as the agent does: the whole pyramid, no live faces kept."""
 
 from __future__ import annotations
 

@@ -18,13 +18,13 @@ from edge.config import RecognitionConfig, TrackerConfig
 from edge.recognize.model_gallery import ModelGallery, ModelGalleryHolder
 from edge.recognize.processor import CameraProcessor
 from facefleet.gallery import Gallery
-from tooling.video_eval.replay import Replay, enroll_folder, replay_clip
-from tooling.video_eval.score import VideoScore, score_replay
-from tooling.video_eval.truth import align_to_cuts, frame_changes, load_truth
 from models.detect.boxes import iou_matrix
 from models.detect.schedule import ScheduleConfig
 from models.pipeline import FacePipeline
 from tests.conftest import CLIPS
+from tooling.video_eval.replay import Replay, enroll_folder, replay_clip
+from tooling.video_eval.score import VideoScore, score_replay
+from tooling.video_eval.truth import align_to_cuts, frame_changes, load_truth
 
 HAMILTON = CLIPS / "short_hamilton_clip.mp4"
 SITCOM = CLIPS / "sitcom" / "dinner_720p.mp4"

@@ -1,1 +1,1 @@
-"""`facefleet-hub bench`: enrollment, hostile uploads, the 1:N index."""
+"""`facefleet bench hub`: enrollment, hostile uploads, the 1:N index."""

@@ -1,4 +1,4 @@
-"""`facefleet-hub bench ann`: the 1:N index at 10k, 100k and 1M identities, IVF (FAISS) beside exact numpy.
+"""`facefleet bench hub ann`: the 1:N index at 10k, 100k and 1M identities, IVF (FAISS) beside exact numpy.
 
 Each size is measured on two libraries, one vector per identity, through the hub's own `LibraryIndex`
 (`search_people(query, 10)`, one query at a time as `POST /api/search` asks):

@@ -27,10 +27,10 @@ import websocket
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edge.stream_client import StreamClient, StreamClosed
+from facefleet.stream import EventMessage, FrameResult
 from tooling.sim import procs as system
 from tooling.sim.broker import MONITOR_USER, prepare_broker
 from tooling.sim.procs import Processes, free_port
-from facefleet.stream import EventMessage, FrameResult
 
 CLIP = "clips/short_hamilton_clip.mp4"
 PEOPLE = {"Lin-Manuel Miranda": "lin_manuel_miranda", "Alex Lacamoire": "alex_lacamoire", "Barack Obama": "obama"}

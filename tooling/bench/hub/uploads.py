@@ -29,9 +29,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from tooling.bench.hub.hostile import lying_mjpeg, png_bomb, upscaled_jpeg, video_bomb
 from tooling.sim import procs as system
 from tooling.sim.procs import Processes, free_port, wait_for
-from tooling.bench.hub.hostile import lying_mjpeg, png_bomb, upscaled_jpeg, video_bomb
 
 Upload = list[tuple[str, tuple[str, bytes, str]]]
 
