@@ -17,24 +17,28 @@
     cell(row, Math.round(Math.max(...cams.map((c) => c.lag_ms))) + " ms");
   }
 
-  function tick(row, cls, id, checked) {
-    const box = document.createElement("input");
-    box.type = "checkbox"; box.className = cls; box.value = id; box.checked = checked;
-    box.setAttribute("aria-label", (cls === "rollout-canary" ? "canary " : "target ") + id);
+  // A target or canary checkbox; the same element moves to the new row on each refresh, so a tick (or a
+  // click in flight) survives the table being redrawn.
+  function tick(row, cls, id, kept) {
+    let box = kept.get(cls + "/" + id);
+    if (!box) {
+      box = document.createElement("input");
+      box.type = "checkbox"; box.className = cls; box.value = id;
+      box.setAttribute("aria-label", (cls === "rollout-canary" ? "canary " : "target ") + id);
+    }
     row.insertCell().append(box);
   }
 
   async function loadDevices() {
     const body = $("#devices tbody");
-    const ticked = (cls) => new Set([...body.querySelectorAll("." + cls + ":checked")].map((b) => b.value));
-    const targets = ticked("rollout-target"), canaries = ticked("rollout-canary");
+    const kept = new Map([...body.querySelectorAll("input")].map((b) => [b.className + "/" + b.value, b]));
     const devices = await (await api("/api/devices")).json();
     body.replaceChildren();
     for (const d of devices) {
       const row = body.insertRow();
       row.className = "device"; row.dataset.deviceId = d.id; row.dataset.state = d.state;
-      tick(row, "rollout-target", d.id, targets.has(d.id));
-      tick(row, "rollout-canary", d.id, canaries.has(d.id));
+      tick(row, "rollout-target", d.id, kept);
+      tick(row, "rollout-canary", d.id, kept);
       cell(row, d.id).className = "device-id";
       cell(row, d.state).className = "device-state state-" + d.state;
       cell(row, d.group);
@@ -140,6 +144,7 @@
   }
 
   function buildGallery() {
+    say("building a gallery of the library (this takes a while on a big one)…");
     act((a) => "gallery " + a.version + " built (" + a.people + " people)", () => postJson("/api/galleries"));
   }
 
