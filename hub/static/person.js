@@ -39,13 +39,16 @@
       const y = TOP + lanes.indexOf(t.device_id + "/" + t.camera) * LANE + 6;
       const x0 = x(Date.parse(t.started_at)), w = Math.max(4, x(Date.parse(t.ended_at)) - x0);
       const mark = svg("rect", { x: x0, y, width: w, height: LANE - 12, rx: 2, class: "sighting",
-        "data-event-id": t.event_id });
+        "data-event-id": t.event_id, tabindex: 0, role: "button" });
       mark.append(svg("title", {}, new Date(t.started_at).toLocaleString() + ", " + t.device_id + "/" + t.camera +
         ", confidence " + t.confidence.toFixed(2)));
-      mark.addEventListener("click", () => {
+      const reveal = () => {
+        document.querySelectorAll("#person-sightings .flash").forEach((el) => el.classList.remove("flash"));
         const card = document.querySelector('#person-sightings [data-event-id="' + t.event_id + '"]');
         if (card) { card.scrollIntoView({ block: "nearest" }); card.classList.add("flash"); }
-      });
+      };
+      mark.addEventListener("click", reveal);
+      mark.addEventListener("keydown", (ev) => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); reveal(); } });
       root.append(mark);
     }
     const axisY = TOP + lanes.length * LANE + 15;

@@ -126,6 +126,6 @@ def test_phone_width_fits_without_sideways_scroll(hub_server: HubServer, browser
                         ("visitors", "visitors"), ("devices", "devices"), ("search", "search"),
                         ("training", "training")):
         browser.get(hub_server.url + f"/#/{route}")
-        wait.until(lambda d, v=view: _shown(d, v))
+        wait.until(lambda d: _shown(d, view))  # noqa: B023 (waited for within the iteration)
         width = browser.execute_script("return document.documentElement.scrollWidth;")
         assert width <= inner_width, (route, width, inner_width)  # wide tables scroll inside their own box
