@@ -199,6 +199,9 @@ async function enroll(form, path) {
 }
 
 // The Live view: one row per track (device, camera, track id), its newest event, how many events it sent.
+// 120 events are about the last 30 tracks (an agent sends about four a track); each ended one carries its
+// crop (about 7 KB of base64), which is most of the view's weight.
+const LIVE_EVENTS = 120, LIVE_ROWS = 30;
 function groupByTrack(events) {
   const groups = new Map();
   for (const ev of events) {
@@ -216,13 +219,13 @@ function groupByTrack(events) {
 }
 
 async function loadLive() {
-  const recent = await (await api("/api/events/recent?limit=200")).json();
+  const recent = await (await api("/api/events/recent?limit=" + LIVE_EVENTS)).json();
   const c = recent.counts;
   $("#live-counts").textContent = "(" + c.received + " events, " + c.duplicates + " repeats dropped, " +
     c.malformed + " refused)";
   const body = $("#live tbody");
   body.replaceChildren();
-  for (const g of groupByTrack(recent.events).slice(0, 50)) {
+  for (const g of groupByTrack(recent.events).slice(0, LIVE_ROWS)) {
     const ev = g.latest, row = body.insertRow();
     row.className = "live-event"; row.dataset.eventId = ev.event_id;
     const face = row.insertCell();
