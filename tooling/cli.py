@@ -118,7 +118,9 @@ def _demo(args: argparse.Namespace) -> int:
     from tooling.sim.demo import run_demo
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-demo-"))
-    return run_demo(workdir, args.data, args.people, args.duration, args.agents)
+    if args.screenshots and args.duration is None:
+        raise SystemExit("demo: --screenshots needs --duration (they are taken when it ends)")
+    return run_demo(workdir, args.data, args.people, args.duration, args.agents, args.screenshots)
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -221,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
     demo.add_argument("--agents", type=int, default=2, choices=range(1, 9), metavar="N", help="edge agents (1-8)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    demo.add_argument("--screenshots", type=Path, metavar="DIR",
+                      help="when --duration ends, save each view of the hub's page at desktop and phone widths "
+                           "here (PNG, headless Chromium)")
     demo.set_defaults(func=_demo)
 
     load = commands.add_parser("load", help="load benchmark: simulated devices and API clients, one hub")

@@ -17,8 +17,9 @@ router = APIRouter(prefix="/api/devices", tags=["devices"])
 def list_devices(
     hub: HubDep, _: AdminScope, group: Annotated[str | None, Query()] = None
 ) -> list[DevicePublic]:
-    """Every device seen: online/offline (last will), versions running, last seen."""
-    return [public(DevicePublic, d) for d in hub.devices.registered(group)]
+    """Every device seen: online/offline (last will), versions running, last seen, latest stats."""
+    stats = hub.devices.latest_stats()
+    return [public(DevicePublic, d, stats=stats.get(d.id)) for d in hub.devices.registered(group)]
 
 
 @router.patch("/{device_id}")

@@ -48,6 +48,12 @@ async def add_model(file: UploadFile, hub: HubDep, _: AdminScope) -> ArtifactPub
     return artifact_public(hub, record)
 
 
+@router.get("/models")
+def list_models(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
+    """The signed model artifacts (what a model rollout can send), oldest first."""
+    return [artifact_public(hub, r) for r in hub.artifacts.signed("model")]
+
+
 @router.get(
     "/signing-key", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
 )

@@ -64,6 +64,12 @@ def list_rollouts(hub: HubDep, _: AdminScope) -> list[RolloutPublic]:
     return [rollout_public(r) for r in hub.rollouts.started()]
 
 
+@router.post("/{rollout_id}/halt")
+def halt_rollout(rollout_id: str, hub: HubDep, _: AdminScope) -> RolloutPublic:
+    """Stop announcing: devices still pending never get the version (422 once finished or halted)."""
+    return rollout_public(hub.rollouts.halt(rollout_id))
+
+
 @router.get("/{rollout_id}")
 def get_rollout(rollout_id: str, hub: HubDep, _: AdminScope) -> RolloutPublic:
     """The rollout's state and each device's progress."""

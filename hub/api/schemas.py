@@ -11,7 +11,7 @@ from typing import Annotated, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, TrackEvent
+from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, DeviceStats, TrackEvent
 from hub.artifacts.store import ArtifactRecord
 from hub.fleet.devices import Device
 from hub.fleet.release_rollout import ReleaseRollout
@@ -126,7 +126,8 @@ class ArtifactPublic(ArtifactRecord):
 
 
 class DevicePublic(Device):  # A device as its last status (or the broker's last will) left it.
-    pass
+    stats: DeviceStats | None = Field(None, description="its latest stats message since the hub started "
+                                      "(fps, dropped frames, lag per camera); null before the first")
 
 
 class DeviceUpdate(_In):

@@ -214,6 +214,17 @@ class RolloutEngine:
                 halted.append(rollout_id)
         return halted
 
+    def halt(self, rollout_id: str) -> Rollout:
+        """Stop a rollout an operator no longer trusts: devices not announced yet never will be (devices already
+        announced finish what they started; roll back by rolling out the previous version). RolloutError when
+        it has already finished or halted; NotFoundError when unknown."""
+        with self.hub_db.lock:  # not between a device report and the announcement it triggers
+            rollout = self.get(rollout_id)
+            if rollout.state not in ("canary", "rolling"):
+                raise RolloutError(f"rollout {rollout_id} is {rollout.state}; only a running rollout halts")
+            self._set_state(rollout_id, "halted", "halted by an operator")
+        return self.get(rollout_id)
+
     def _set_state(self, rollout_id: str, state: str, detail: str) -> None:
         now = self.clock().isoformat()
         with self.hub_db.transaction() as db:

@@ -1,7 +1,7 @@
 "use strict";
 // "Collect at a device": ask a device's camera for the centre face under a label, then review what it
-// uploaded (crops shown at once) and confirm or reject. No inline code (the page's CSP); `$`, `token`,
-// `say` and `api` are the page's own (app.js, loaded first). Polls every few seconds.
+// uploaded (crops shown at once) and confirm or reject. No inline code (the page's CSP); `$`, `say`, `api`
+// and `onView` are the page's own (app.js, loaded first), which polls it while the People view is on screen.
 (() => {
   const thumbs = new Map(); // crop URL -> object URL, released when its collection leaves the list
 
@@ -26,7 +26,7 @@
       const path = "/api/collections/" + c.id + (confirm ? "/confirm" : "");
       const answer = await (await api(path, { method: confirm ? "POST" : "DELETE" })).json();
       say(confirm ? answer.faces_extracted + " sample(s) of " + c.label + " enrolled" : "collection rejected");
-      if (confirm && typeof window.refresh === "function") window.refresh(); // the page's people and samples
+      if (confirm) refresh(); // the page's people and samples
     } catch (e) { say(e.message, false); }
     await load();
   }
@@ -49,7 +49,6 @@
   }
 
   async function load() {
-    if (!token()) return;
     const grid = $("#collections");
     try {
       const open = (await (await api("/api/collections")).json())
@@ -75,11 +74,5 @@
     await load();
   });
 
-  async function poll() {
-    await load();
-    setTimeout(poll, 3000);
-  }
-
-  $("#save-token").addEventListener("click", () => setTimeout(load, 0));
-  poll();
+  onView("people", load);
 })();

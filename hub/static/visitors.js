@@ -1,10 +1,10 @@
 "use strict";
 // The "Who is this?" queue (visitors, most frequent first), suggested samples and named tracks with
-// "Not this person". No inline code, so it runs under a `default-src 'self'` CSP; it uses
-// the token the page keeps in localStorage and polls the API every few seconds. Cards are kept by id and
-// updated in place, so a name being typed survives a refresh.
+// "Not this person". No inline code, so it runs under a `default-src 'self'` CSP; the page (app.js) polls
+// it while the Visitors view is on screen. Cards are kept by id and updated in place, so a name being typed
+// survives a refresh. Repeats (the same person at the same camera) are grouped into one card with a count.
 (() => {
-  // `$`, `token`, `say` and `api` are the page's own (app.js, loaded first).
+  // `$`, `say`, `api`, `ago`, `onView` and `refresh` are the page's own (app.js, loaded first).
   const crops = new Map(); // crop URL -> object URL
 
   const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" },
@@ -39,8 +39,7 @@
 
   async function act(what, call) {
     try { say(what(await call())); } catch (e) { say(e.message, false); }
-    refreshAll();
-    if (typeof window.refresh === "function") window.refresh(); // the page's people and samples
+    refresh(); // the view on screen (app.js)
   }
 
   function visitorCard(v) {
@@ -78,32 +77,57 @@
     sync($("#visitors"), list.visitors, (v) => v.id, visitorCard, updateVisitor);
   }
 
-  function suggestionCard(s) {
+  // Suggestions of one person from one camera (the same face, a replayed clip) as one card: the most
+  // confident first, with how many there are; "Reject all" rejects the group.
+  function groupBy(items, key) {
+    const groups = new Map();
+    for (const item of items) {
+      if (!groups.has(key(item))) groups.set(key(item), []);
+      groups.get(key(item)).push(item);
+    }
+    return [...groups.values()];
+  }
+
+  function countBadge(card, n) {
+    card.querySelector(".group-count").textContent = n > 1 ? "×" + n : "";
+    card.dataset.count = String(n);
+  }
+
+  function suggestionCard(group) {
+    const s = group[0];
     const card = document.createElement("div");
     card.className = "suggestion"; card.dataset.eventId = s.event_id;
     const img = document.createElement("img"); img.alt = "suggested sample of " + s.person_name;
+    const badge = document.createElement("span"); badge.className = "group-count";
     const info = document.createElement("div");
-    info.textContent = s.person_name + ": " + s.confidence.toFixed(2) + " (lead " + s.margin.toFixed(2) + ")";
-    card.append(img, info,
+    info.textContent = s.person_name + ": " + s.confidence.toFixed(2) + " (lead " + s.margin.toFixed(2) + "), " +
+      s.device_id + "/" + s.camera;
+    card.append(img, badge, info,
       button("Accept", "accept-suggestion", () => act((r) => "added " + r.faces_extracted + " sample(s) to " +
         r.person.name, async () => (await post("/api/suggestions/" + s.event_id + "/accept")).json())),
-      button("Reject", "reject-suggestion", () => act(() => "suggestion rejected",
-        () => post("/api/suggestions/" + s.event_id + "/reject"))));
+      button("Reject all", "reject-suggestion", () => act(() => "suggestion(s) rejected",
+        () => Promise.all(card.rejectIds.map((id) => post("/api/suggestions/" + id + "/reject"))))));
     showCrop(img, s.crop_url);
     return card;
   }
 
   async function loadSuggestions() {
-    const list = await (await api("/api/suggestions?limit=100")).json();
-    sync($("#suggestions"), list, (s) => s.event_id, suggestionCard, () => {});
+    const list = await (await api("/api/suggestions?limit=300")).json();
+    const groups = groupBy(list, (s) => s.person_id + "/" + s.device_id + "/" + s.camera);
+    sync($("#suggestions"), groups, (g) => g[0].event_id, suggestionCard, (card, g) => {
+      countBadge(card, g.length); card.rejectIds = g.map((s) => s.event_id);
+    });
   }
 
-  function trackCard(t) {
+  // Named tracks of one person at one camera as one card: the newest, with how many.
+  function trackCard(group) {
+    const t = group[0];
     const card = document.createElement("div");
     card.className = "named-track"; card.dataset.eventId = t.event_id;
     const img = document.createElement("img"); img.alt = "track named " + t.person_id;
+    const badge = document.createElement("span"); badge.className = "group-count";
     const info = document.createElement("div"); info.className = "track-info";
-    card.append(img, info, button("Not this person", "not-this-person", () => act(
+    card.append(img, badge, info, button("Not this person", "not-this-person", () => act(
       (r) => "removed " + r.removed_samples.length + " sample(s); the track joined visitor " + r.visitor.id +
         (r.still_matches ? " (still resembles them: name the visitor)" : ""),
       async () => (await post("/api/tracks/" + t.event_id + "/not-this-person")).json())));
@@ -113,10 +137,13 @@
 
   async function loadNamedTracks() {
     const people = new Map((await (await api("/api/people")).json()).map((p) => [p.id, p.name]));
-    const tracks = (await (await api("/api/tracks?limit=100")).json()).filter((t) => t.person_id).slice(0, 24);
-    sync($("#named-tracks"), tracks, (t) => t.event_id, trackCard, (card, t) => {
+    const tracks = (await (await api("/api/tracks?limit=300")).json()).filter((t) => t.person_id);
+    const groups = groupBy(tracks, (t) => t.person_id + "/" + t.device_id + "/" + t.camera).slice(0, 24);
+    sync($("#named-tracks"), groups, (g) => g[0].event_id, trackCard, (card, g) => {
+      const t = g[0];
+      countBadge(card, g.length);
       card.querySelector(".track-info").textContent = (people.get(t.person_id) || t.person_id) + " " +
-        t.confidence.toFixed(2) + ", " + t.device_id + "/" + t.camera;
+        t.confidence.toFixed(2) + ", " + t.device_id + "/" + t.camera + ", " + ago(t.ended_at);
     });
   }
 
@@ -150,18 +177,11 @@
     async () => (await post("/api/tracks/from-sample", { sample_id: sampleId })).json());
 
   async function refreshAll() {
-    if (!token()) return;
     await Promise.all([loadVisitors(), loadSuggestions(), loadNamedTracks()].map((p) => p.catch((e) => {
       $("#visitors-info").textContent = "(" + e.message + ")";
     })));
   }
 
-  async function poll() {
-    await refreshAll();
-    setTimeout(poll, 3000);
-  }
-
   $("#merge-visitors").addEventListener("click", mergeSelected);
-  $("#save-token").addEventListener("click", () => setTimeout(refreshAll, 0));
-  poll();
+  onView("visitors", refreshAll);
 })();

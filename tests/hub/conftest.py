@@ -3,7 +3,6 @@ SQLite files, or (`--hub-db postgresql`) on a real PostgreSQL server started for
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,8 +19,7 @@ from hub.service import Hub
 from hub.settings import DATABASE_URL_ENV, HubSettings, MqttConfig
 from tests.conftest import free_port
 from tests.postgres import PostgresServer
-
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+from tooling.screenshots import CHROMEDRIVER as CHROMEDRIVER  # the tests skip their pages without it
 
 
 @pytest.fixture(scope="session")
@@ -149,29 +147,9 @@ def library_state(hub: Hub) -> tuple[int, int, list[str]]:
 
 def chrome(*extra_flags: str) -> object:
     """Headless Chromium (Selenium) that keeps its console log (CSP violations are reported there)."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
+    from tooling.screenshots import headless_chrome
 
-    options = Options()
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    for flag in (
-        *extra_flags,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-    ):
-        options.add_argument(flag)
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
-    options.binary_location = chromium
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    return driver
+    return headless_chrome(*extra_flags)
 
 
 @pytest.fixture

@@ -34,8 +34,8 @@ def test_enroll_view_delete_in_browser(hub_server: HubServer, browser, shared_da
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 60)
-    browser.get(hub_server.url + "/")
-    assert browser.title == "FaceFleet hub"
+    browser.get(hub_server.url + "/#/people")
+    assert browser.title == "FaceFleet hub: People"
     browser.find_element(By.ID, "token").send_keys(hub_server.enroll)
     browser.find_element(By.ID, "save-token").click()
     browser.find_element(By.ID, "label").send_keys("Barack Obama")
@@ -105,7 +105,7 @@ def test_start_and_cancel_retraining_in_browser(hub_server: HubServer, browser) 
         files = [("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(),
                             "image/jpeg")) for n in range(1, 4)]
         assert admin.post("/api/samples/photos", data={"label": name}, files=files).status_code == 201
-    browser.get(hub_server.url + "/")
+    browser.get(hub_server.url + "/#/training")
     wait = WebDriverWait(browser, 60)
     browser.find_element(By.ID, "token").send_keys(hub_server.admin)
     browser.find_element(By.ID, "save-token").click()
@@ -138,7 +138,7 @@ def test_people_show_coverage_in_browser(hub_server: HubServer, browser, shared_
                      for p in paths]
             assert client.post("/api/samples/photos", data={"label": label}, files=files).status_code == 201
     wait = WebDriverWait(browser, 60)
-    browser.get(hub_server.url + "/")
+    browser.get(hub_server.url + "/#/people")
     browser.find_element(By.ID, "token").send_keys(hub_server.enroll)
     browser.find_element(By.ID, "save-token").click()
     # two photos enrolled on the page: the answer and the new row say what to add

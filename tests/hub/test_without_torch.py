@@ -92,7 +92,7 @@ def _page_says_training_is_unavailable(browser, url: str, token: str) -> None:  
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    browser.get(url + "/")
+    browser.get(url + "/#/training")
     browser.find_element(By.ID, "token").send_keys(token)
     browser.find_element(By.ID, "save-token").click()
     notice = browser.find_element(By.ID, "training-unavailable")

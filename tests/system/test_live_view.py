@@ -59,4 +59,5 @@ def test_live_view_shows_real_tracks(fleet: System, people_clip: Path, browser) 
     rows = browser.find_elements(By.CSS_SELECTOR, "#live .live-event")
     assert rows and "edge-1 / door" in rows[0].text
     assert "events" in browser.find_element(By.ID, "live-counts").text
+    browser.find_element(By.CSS_SELECTOR, '#views a[data-route="devices"]').click()
     wait.until(lambda driver: "online" in driver.find_element(By.ID, "devices").text)

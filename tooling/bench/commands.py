@@ -48,6 +48,10 @@ def _hub(args: argparse.Namespace) -> int:
         if len(args.what) > 1:
             raise SystemExit("bench hub: `streams` runs alone")
         return _hub_streams(args)
+    if "page" in args.what:
+        if len(args.what) > 1:
+            raise SystemExit("bench hub: `page` runs alone")
+        return _hub_page(args)
 
     from tooling.bench.hub.enroll import run_bench
     from tooling.bench.hub.uploads import run_upload_bench
@@ -69,6 +73,16 @@ def _hub(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(line + "\n" for line in uploads.lines()))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def _hub_page(args: argparse.Namespace) -> int:
+    from tooling.bench.hub.page import run_page_bench
+
+    figures = run_page_bench(args.page_people, args.events, args.loads)
+    sys.stdout.write("".join(line + "\n" for line in figures.lines()))
+    if args.json:
+        args.json.write_text(json.dumps({"page": dataclasses.asdict(figures)}, indent=2))
     return 0
 
 
@@ -148,8 +162,9 @@ def _add_hub(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                              "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
                              "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "
                              "identities (alone); `streams`: 1, 4, 8 thin cameras streaming a clip to a hub "
-                             "process (alone)")
-    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann", "streams"],
+                             "process (alone); `page`: bytes and time to a drawn Live and People view of the "
+                             "hub's page in headless Chromium, with many people and events (alone)")
+    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann", "streams", "page"],
                        default=["enroll", "uploads"])
     bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
     bench.add_argument("--people", type=int, default=1000, help="enroll: LFW people enrolled")
@@ -164,5 +179,8 @@ def _add_hub(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     bench.add_argument("--lfw-people", type=int, help="ann: only the first N LFW gallery people")
     bench.add_argument("--streams", default="1,4,8", help="streams: concurrent thin cameras per run, comma-separated")
     bench.add_argument("--seconds", type=float, default=20.0, help="streams: seconds each run streams the clip")
+    bench.add_argument("--page-people", type=int, default=200, help="page: people in the library")
+    bench.add_argument("--events", type=int, default=1000, help="page: live track events kept by the hub")
+    bench.add_argument("--loads", type=int, default=5, help="page: cold loads of each view (the median is shown)")
     bench.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     bench.set_defaults(func=_hub)

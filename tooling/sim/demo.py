@@ -6,7 +6,8 @@ to user names), the agents reach it over TLS (a throwaway CA made at start) with
 each agent downloads with a token bound to its device id. People are enrolled through the hub's web API,
 a gallery is built and rolled out (the first agent as canary), the agents play the real clip as their
 cameras, and every MQTT track event is printed as it arrives. Ctrl-C (or `--duration`) stops everything
-in reverse order.
+in reverse order; with `--screenshots DIR`, each view of the hub's page is first saved there as PNGs at a
+desktop and a phone width (`tooling.screenshots`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Demo:
         self.admin_token = secrets.token_urlsafe(32)
         self.topics = Topics("facefleet")
 
-    def run(self, stop: threading.Event, duration_s: float | None) -> None:
+    def run(self, stop: threading.Event, duration_s: float | None, screenshots_dir: Path | None = None) -> None:
         (self.workdir / "logs").mkdir(parents=True, exist_ok=True)
         try:
             self._start_broker()
@@ -86,6 +87,8 @@ class Demo:
                 self.procs.check_alive()
                 if deadline is not None and time.monotonic() > deadline:
                     break
+            if screenshots_dir is not None:
+                self._screenshots(screenshots_dir)
             listener.loop_stop()
             listener.disconnect()
         finally:
@@ -147,6 +150,13 @@ class Demo:
         devices = ", ".join(f"{d['device_id']}={d['state']}" for d in state["devices"])
         print(f"rollout {state['state']} in {time.monotonic() - started:.1f} s: {devices}", flush=True)
 
+    def _screenshots(self, out_dir: Path) -> None:
+        from tooling.screenshots import take_screenshots
+
+        print(f"taking screenshots of the hub's page into {out_dir} ...", flush=True)
+        shots = take_screenshots(self.hub_url, self.admin_token, out_dir)
+        print(f"{len(shots)} screenshots written to {out_dir}", flush=True)
+
     def _listen(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"demo-listener-{os.getpid()}")
         seen: set[str] = set()
@@ -182,7 +192,7 @@ def format_event(event: TrackEvent) -> str:
 
 
 def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s: float | None,
-             agents: int = 2) -> int:
+             agents: int = 2, screenshots_dir: Path | None = None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -198,7 +208,8 @@ def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s:
     workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the events
     try:
-        Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s)
+        Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s,
+                                                                                         screenshots_dir)
     except KeyboardInterrupt:
         pass
     print(f"demo stopped cleanly (logs in {workdir / 'logs'})", flush=True)

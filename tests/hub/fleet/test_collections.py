@@ -191,7 +191,7 @@ def test_collect_review_confirm_in_browser(hub: HubServer, requests: Subscriber,
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, 60)
-    browser.get(hub.url + "/")
+    browser.get(hub.url + "/#/people")
     browser.find_element(By.ID, "token").send_keys(hub.enroll)
     browser.find_element(By.ID, "save-token").click()
     for field, value in (("collect-device", "door-1"), ("collect-camera", "front"), ("collect-label", PERSON)):

@@ -24,7 +24,7 @@ def test_queue_merge_delete_accept(hub_server: HubServer, browser) -> None:  # t
     hub_server.hub.visitors.on_event(track_event("named-3-0000", vector, crop, person_id=person, confidence=0.75))
     frequent = _unknown_visitor(hub_server, "Gerhard_Schroeder", range(1, 4))
     rare = _unknown_visitor(hub_server, "Tony_Blair", range(1, 2))
-    browser.get(hub_server.url + "/")
+    browser.get(hub_server.url + "/#/visitors")
     wait = WebDriverWait(browser, 60)
     browser.find_element(By.ID, "token").send_keys(hub_server.admin)
     browser.find_element(By.ID, "save-token").click()
