@@ -58,7 +58,7 @@ async def name_visitor(visitor_id: str, body: VisitorName, request: Request, hub
     photos = [(f"track-{event_id}.jpg", jpeg) for event_id, jpeg in crops]
     ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, label, photos)
     answer = await store(request, hub, ticket, report)
-    await run_in_threadpool(hub.visitor_store.delete, visitor_id)
+    await run_in_threadpool(hub.deletions.delete_visitor, visitor_id)
     return answer
 
 
@@ -82,8 +82,8 @@ def unignore_visitor(visitor_id: str, request: Request, hub: HubDep, _: AdminSco
 
 @router.delete("/{visitor_id}")
 def delete_visitor(visitor_id: str, hub: HubDep, _: AdminScope) -> CountPublic:
-    """Delete the visitor: its tracks, crops and templates."""
-    return CountPublic(deleted=hub.visitor_store.delete(visitor_id))
+    """Delete the visitor: its tracks, crops and templates; the galleries carrying it are revoked."""
+    return CountPublic(deleted=hub.deletions.delete_visitor(visitor_id))
 
 
 @router.post("/recluster")

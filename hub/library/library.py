@@ -153,11 +153,6 @@ class Library:
             raise NotFoundError(f"no person {person_id}")
         return _person(row)
 
-    def person_by_name(self, name: str) -> Person | None:
-        with self.hub_db.read() as db:
-            row = db.execute("SELECT id FROM people WHERE name = ?", [name]).fetchone()
-        return self.person(row[0]) if row else None
-
     def rename_person(self, person_id: str, name: str) -> Person:
         with self.hub_db.transaction() as db:
             self.person(person_id)
