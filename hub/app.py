@@ -29,11 +29,11 @@ from hub.api import (
 from hub.artifacts.revocations import RevokedError
 from hub.artifacts.store import ModelFileError
 from hub.bounds import RequestBounds
+from hub.errors import ConflictError, NotFoundError
 from hub.fleet.rollout import RolloutError
 from hub.library.active_model import UnknownModelError
 from hub.library.embeddings import ModelChangedError
 from hub.library.enroll import RequestTooLarge
-from hub.library.library import ConflictError, NotFoundError
 from hub.library.names import NameRefused
 from hub.library.reembed import ReembedBusyError
 from hub.library.uploads import UploadTooLarge

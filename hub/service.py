@@ -14,6 +14,7 @@ from facefleet.wire import ArtifactKind, DeviceStatus, Topics, TrackEvent, Updat
 from hub.artifacts.cohort import GalleryCohort
 from hub.artifacts.store import ArtifactRecord, ArtifactStore
 from hub.db import HubDb
+from hub.errors import NotFoundError
 from hub.fleet.collections import Collection, CollectionAsk, Collections
 from hub.fleet.devices import DeviceRegistry
 from hub.fleet.events import RecentEvents
@@ -28,7 +29,7 @@ from hub.library.active_model import HubModels
 from hub.library.deletions import Deletions
 from hub.library.embeddings import EmbeddingStore
 from hub.library.enroll import Enroller
-from hub.library.library import Library, NotFoundError
+from hub.library.library import Library
 from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
 from hub.metrics import HubMetrics, PublishCollector

@@ -20,8 +20,8 @@ from facefleet.wire import MAX_COLLECT_SECONDS, MAX_CROP_BYTES, CameraName
 from hub.api.deps import EnrollScope, HubDep, TokenDep
 from hub.api.samples import clean_label, store
 from hub.api.schemas import EnrollPublic
+from hub.errors import NotFoundError
 from hub.fleet.collections import Collection, CollectionAsk, CollectionState, TokenMismatch, UploadRefused
-from hub.library.library import NotFoundError
 from hub.tokens import COLLECT_SCOPE, TokenInfo
 from hub.visitors.enrolling import analyse_crops
 

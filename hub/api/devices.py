@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from hub.api.deps import AdminScope, HubDep
 from hub.api.schemas import CountPublic, DevicePublic, DeviceUpdate, public
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 

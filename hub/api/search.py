@@ -10,8 +10,9 @@ from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import EnrollScope, HubDep
 from hub.api.schemas import SearchHit, SearchPublic, VerifyPublic
+from hub.errors import NotFoundError
 from hub.library.enroll import Enroller
-from hub.library.library import Library, NotFoundError
+from hub.library.library import Library
 from models.pipeline import FacePipeline
 
 router = APIRouter(prefix="/api", tags=["search"])

@@ -28,8 +28,8 @@ from hub.artifacts.revocations import (
     revokes_for_new_gallery,
 )
 from hub.db import HubDb, utc_now
+from hub.errors import NotFoundError
 from hub.library.embeddings import SampleEmbeddings
-from hub.library.library import NotFoundError
 from hub.records import Record
 from models.artifacts import sha256_file
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 from hub.records import Record
 
 Publish = Callable[[str, bytes], None]

@@ -20,9 +20,10 @@ import numpy as np
 from pydantic import Field
 
 from hub.db import HubDb, now_iso
+from hub.errors import NotFoundError
 from hub.library.active_model import HubModels
 from hub.library.embeddings import EmbeddingStore
-from hub.library.library import Library, NotFoundError
+from hub.library.library import Library
 from hub.records import Record
 from models.pipeline import FacePipeline
 

@@ -11,9 +11,10 @@ from typing import BinaryIO
 
 import numpy as np
 
+from hub.errors import ConflictError
 from hub.library.embeddings import ModelChangedError
 from hub.library.enroll import Enroller, EnrollReport
-from hub.library.library import ConflictError, Library, UploadTicket
+from hub.library.library import Library, UploadTicket
 
 
 def crop_files(crops: list[tuple[str, bytes]]) -> list[tuple[str, BinaryIO]]:

@@ -23,7 +23,7 @@ import numpy as np
 
 from hub.artifacts.revocations import carry_holders
 from hub.db import HubDb, now_iso, utc_now
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 from hub.settings import VisitorConfig
 from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows

@@ -15,7 +15,7 @@ from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
 from facefleet.sim.procs import wait_for
 from facefleet.wire import DeviceStatus
-from hub.library.library import ConflictError
+from hub.errors import ConflictError
 from hub.settings import MqttConfig
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer

@@ -12,7 +12,7 @@ from facefleet.visitor_eval.hubs import visitor_labels
 from facefleet.visitor_eval.metrics import cluster_quality
 from hub.artifacts.revocations import revokes_for_new_gallery
 from hub.db import utc_now
-from hub.library.library import ConflictError, NotFoundError
+from hub.errors import ConflictError, NotFoundError
 from hub.visitors.cluster import recluster, relabel
 from hub.visitors.ignores import ignore_entries
 from hub.visitors.maintenance import purge, recluster_all, recover
