@@ -29,6 +29,7 @@ from hub.library.active_model import HubModels
 from hub.library.deletions import Deletions
 from hub.library.embeddings import EmbeddingStore
 from hub.library.enroll import Enroller
+from hub.library.enrolling import Enrollment
 from hub.library.library import Library
 from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
@@ -38,7 +39,6 @@ from hub.streams.metrics import StreamCollector
 from hub.streams.service import StreamService
 from hub.tokens import TokenStore
 from hub.training.service import HubTraining, training_unavailable
-from hub.visitors.enrolling import enroll_crops
 from hub.visitors.ignores import ignore_entries
 from hub.visitors.intake import IntakeThread, VisitorIntake
 from hub.visitors.metrics import VisitorCollector
@@ -109,11 +109,21 @@ class Hub:
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.activate_model)
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
+        self.metrics = HubMetrics(
+            self._count_by_state("devices"),
+            self._count_by_state("rollouts"),
+            self.devices.latest_stats,
+            self.events.snapshot_counts,
+            self.refusals.snapshot,
+        )
+        self.enrollment = Enrollment(self.enroller, self.library, settings.enroll.max_samples_per_person,
+                                     self.metrics)
         self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
         self.deletions = Deletions(self.db, self.library, self.artifacts.root, self.visitor_store)
         self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness,
                                        settings.visitors.match_threshold, lambda: self.models.pipeline)
-        self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors, self.enroll_crops)
+        self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors,
+                                      self.enrollment.accept_crops)
         self.visitor_thread = IntakeThread(self.visitors)
         self.topics = Topics(settings.mqtt.topic_prefix if settings.mqtt else "facefleet")
         self.mqtt: HubMqtt | None = None
@@ -142,13 +152,6 @@ class Hub:
                                      self._publish_event if self.mqtt is not None else None)
         self.rollouts = RolloutEngine(self.db, self.topics, self._publish, self.artifact_urls)
         self.releases = ReleaseRollouts(self.db, self.rollouts)
-        self.metrics = HubMetrics(
-            self._count_by_state("devices"),
-            self._count_by_state("rollouts"),
-            self.devices.latest_stats,
-            self.events.snapshot_counts,
-            self.refusals.snapshot,
-        )
         self.metrics.registry.register(StreamCollector(self.streams))
         self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         self.metrics.registry.register(PublishCollector(
@@ -194,13 +197,6 @@ class Hub:
         if self.events.add(event):
             self.visitor_thread.submit(event)
             self.home_assistant.track_event(event)
-
-    def enroll_crops(self, label: str, crops: list[tuple[str, bytes]]) -> tuple[int, str]:
-        """Track crops into the library through the enrollment path (auto-accepted suggestions)."""
-        limit = self.settings.enroll.max_samples_per_person
-        added, why = enroll_crops(self.enroller, self.library, label, crops, limit)
-        self.metrics.samples_added.inc(added)
-        return added, why
 
     def gallery_plan(self, version: str, targets: list[str]) -> list[tuple[str, list[str]]]:
         """Which gallery version each target gets: `version` where a device runs its model (or has not said

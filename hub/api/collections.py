@@ -18,12 +18,11 @@ from starlette.datastructures import UploadFile
 
 from facefleet.wire import MAX_COLLECT_SECONDS, MAX_CROP_BYTES, CameraName
 from hub.api.deps import EnrollScope, HubDep, TokenDep
-from hub.api.samples import clean_label, store
+from hub.api.samples import clean_label, enroll_crops
 from hub.api.schemas import EnrollPublic
 from hub.errors import NotFoundError
 from hub.fleet.collections import Collection, CollectionAsk, CollectionState, TokenMismatch, UploadRefused
 from hub.tokens import COLLECT_SCOPE, TokenInfo
-from hub.visitors.enrolling import analyse_crops
 
 router = APIRouter(prefix="/api", tags=["collections"])
 CollectionId = Annotated[str, PathParam(pattern=r"^[0-9a-f]{32}$")]
@@ -136,8 +135,7 @@ async def confirm_collection(collection_id: CollectionId, request: Request, hub:
     collection = await run_in_threadpool(hub.collections.get, collection_id)
     crops = await run_in_threadpool(hub.collections.claim, collection_id)
     try:
-        ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, collection.label, crops)
-        answer = await store(request, hub, ticket, report)
+        answer = await enroll_crops(request, hub.enrollment, collection.label, crops)
     except BaseException as exc:
         await run_in_threadpool(hub.collections.release, collection_id, f"confirm failed: {exc}")
         raise

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.samples import store
+from hub.api.samples import enroll_crops
 from hub.api.schemas import EnrollPublic
 from hub.api.visitor_schemas import SuggestionPublic, suggestion_public
-from hub.visitors.enrolling import analyse_crops
 
 router = APIRouter(prefix="/api/suggestions", tags=["suggestions"])
 
@@ -31,9 +30,7 @@ async def accept_suggestion(event_id: str, request: Request, hub: HubDep, _: Adm
     rejection counts when it is refused there, e.g. as a duplicate or past the per-person cap)."""
     suggestion = await run_in_threadpool(hub.suggestions.pending, event_id)
     jpeg = await run_in_threadpool(lambda: hub.visitor_store.crop_path(event_id).read_bytes())
-    ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, suggestion.person_name,
-                                             [(f"track-{event_id}.jpg", jpeg)])
-    answer = await store(request, hub, ticket, report)
+    answer = await enroll_crops(request, hub.enrollment, suggestion.person_name, [(f"track-{event_id}.jpg", jpeg)])
     await run_in_threadpool(hub.suggestions.decide, event_id, "accepted")
     return answer
 

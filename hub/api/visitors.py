@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.samples import store
+from hub.api.samples import enroll_crops
 from hub.api.schemas import CountPublic, EnrollPublic, public
 from hub.api.visitor_schemas import (
     ReclusterPublic,
@@ -21,7 +21,6 @@ from hub.api.visitor_schemas import (
     track_public,
     visitor_public,
 )
-from hub.visitors.enrolling import analyse_crops
 from hub.visitors.maintenance import recluster_all
 
 router = APIRouter(prefix="/api/visitors", tags=["visitors"])
@@ -56,8 +55,7 @@ async def name_visitor(visitor_id: str, body: VisitorName, request: Request, hub
     if not crops:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the visitor has no crop left to enroll")
     photos = [(f"track-{event_id}.jpg", jpeg) for event_id, jpeg in crops]
-    ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, label, photos)
-    answer = await store(request, hub, ticket, report)
+    answer = await enroll_crops(request, hub.enrollment, label, photos)
     await run_in_threadpool(hub.deletions.delete_visitor, visitor_id)
     return answer
 

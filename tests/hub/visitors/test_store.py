@@ -111,7 +111,7 @@ def test_reclustering_keeps_pinned_visitors_together() -> None:
 
 def test_retention_purges_old_tracks_keeps_ignored_and_samples(make_hub, lfw_faces, shared_data) -> None:  # type: ignore[no-untyped-def]
     hub = make_hub(retention_days=30, max_tracks=10)
-    hub.enroll_crops("Obama", [("o.jpg", (shared_data / "clips/people/obama/obama.jpg").read_bytes())])
+    hub.enrollment.crops("Obama", [("o.jpg", (shared_data / "clips/people/obama/obama.jpg").read_bytes())])
     ids = _feed(hub, lfw_faces, range(12))
     store = hub.visitor_store
     ignored = store.track(ids[0]).visitor_id
