@@ -117,7 +117,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "model_id": hub.pipeline.model_id}
+        return {"status": "ok", "model_id": hub.models.pipeline.model_id}
 
     return app
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Header, HTTPException, Query, Request, Resp
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import EnrollScope, HubDep, LibraryDep
+from hub.api.deps import EnrollmentDep, EnrollScope, LibraryDep, SettingsDep
 from hub.api.people import person_public
 from hub.api.schemas import (
     CountPublic,
@@ -91,17 +91,18 @@ async def enroll_crops(request: Request, enrollment: Enrollment, label: str,
 
 @router.post("/photos", status_code=status.HTTP_201_CREATED)
 async def enroll_photos(
-    request: Request, label: Label, files: list[UploadFile], hub: HubDep, _: EnrollScope
+    request: Request, label: Label, files: list[UploadFile], enrollment: EnrollmentDep, settings: SettingsDep,
+    _: EnrollScope
 ) -> EnrollPublic:
     """One sample per photo (the face nearest the centre). Any unreadable file fails the whole request."""
     label = clean_label(label)
-    if len(files) > hub.settings.enroll.max_upload_files:
+    if len(files) > settings.enroll.max_upload_files:
         raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
+            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {settings.enroll.max_upload_files} files"
         )
     photos = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]  # read one at a time
-    enrolled = await run_in_threadpool(hub.enrollment.photos, label, photos)
-    return await run_in_threadpool(enrolled_public, request, hub.library, enrolled)
+    enrolled = await run_in_threadpool(enrollment.photos, label, photos)
+    return await run_in_threadpool(enrolled_public, request, enrollment.library, enrolled)
 
 
 @router.post("/video", status_code=status.HTTP_201_CREATED)
@@ -110,7 +111,8 @@ async def enroll_video(
     response: Response,
     label: Label,
     file: UploadFile,
-    hub: HubDep,
+    enrollment: EnrollmentDep,
+    settings: SettingsDep,
     _: EnrollScope,
     max_frames: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     max_samples: Annotated[int | None, Form(ge=1, le=1000)] = None,
@@ -119,22 +121,22 @@ async def enroll_video(
     """Samples of the person in the centre of a short video: at most `max_frames` read, at most `max_samples`
     kept, evenly spread. Motion-JPEG (JPEG frames one after another, as the collection page sends) is read
     too. With an `Idempotency-Key`, a retry of a stored upload stores nothing again."""
-    label = clean_label(label)
-    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+    label, library = clean_label(label), enrollment.library
+    if answer := await replay_if_stored(request, response, library, upload_key, label):
         return answer
-    with spool_dir(hub.settings.data_dir) as tmp:
+    with spool_dir(settings.data_dir) as tmp:
         path = tmp / "upload"
-        await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
-        judged = await run_in_threadpool(hub.enrollment.judge_video, label, path, file.filename or "video",
+        await run_in_threadpool(copy_limited, file.file, path, settings.enroll.max_video_bytes)
+        judged = await run_in_threadpool(enrollment.judge_video, label, path, file.filename or "video",
                                          max_frames, max_samples, upload_key or "")
     # a try with this key that stored while this one was analysed made this one's faces duplicates: its answer
-    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+    if answer := await replay_if_stored(request, response, library, upload_key, label):
         return answer
     try:
-        enrolled = await run_in_threadpool(hub.enrollment.store, judged)
+        enrolled = await run_in_threadpool(enrollment.store, judged)
     except UploadAlreadyStored as exc:  # one that stored while this one was storing
-        return await run_in_threadpool(replay, request, response, hub.library, exc.stored, label)
-    return await run_in_threadpool(enrolled_public, request, hub.library, enrolled)
+        return await run_in_threadpool(replay, request, response, library, exc.stored, label)
+    return await run_in_threadpool(enrolled_public, request, library, enrolled)
 
 
 @router.get("")
@@ -162,9 +164,9 @@ def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> C
 
 
 @router.post("/optimize")
-async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountPublic:
+async def optimize(body: OptimizeRequest, library: LibraryDep, settings: SettingsDep, _: EnrollScope) -> CountPublic:
     """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
     near-duplicates and low quality first."""
-    keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
-    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
+    keep = body.max_per_person or settings.enroll.max_samples_per_person
+    deleted = await run_in_threadpool(library.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)

@@ -70,7 +70,7 @@ def test_merge_ignore_delete(make_hub, lfw_faces, pipeline) -> None:  # type: ig
     a, b = store.track(ids[0]).visitor_id, store.track(ids[-1]).visitor_id
     assert a != b
     store.set_ignored(b, True)
-    carrying_b = hub.build_gallery().version  # b's template as an ignore entry
+    carrying_b = hub.galleries.build().version  # b's template as an ignore entry
     kept = store.merge(a, b)
     assert kept.tracks == 8 and kept.pinned and kept.ignored
     assert len(store.best_crops(a, 10)) == 2  # crops_per_visitor: the others keep only their template
@@ -82,7 +82,7 @@ def test_merge_ignore_delete(make_hub, lfw_faces, pipeline) -> None:  # type: ig
     # a gallery of another model gets the ignored visitor's kept crops embedded with that model
     other = ignore_entries(store, "other-model", pipeline.embedder.embed)
     assert other.ids == (a,) and float((other.templates @ entries.templates.T).max()) > 0.95
-    carrying_a = hub.build_gallery().version
+    carrying_a = hub.galleries.build().version
     files = list(store.crops_dir.glob("*.jpg"))
     assert hub.deletions.delete_visitor(a) == 8 and store.count() == (0, 0)
     assert files and not any(f.exists() for f in files)
