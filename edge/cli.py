@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
-from facefleet.logs import add_log_flags, setup_logging
+from facefleet.command import add_log_flags, setup_logging
 from models.detect.schedule import ScheduleConfig
 
 log = logging.getLogger("edge")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facefleet.logs import add_log_flags, setup_logging
+from facefleet.command import add_log_flags, setup_logging
 
 
 def _models_fetch(args: argparse.Namespace) -> int:

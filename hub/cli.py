@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facefleet.logs import add_log_flags, log_level, setup_logging
+from facefleet.command import add_log_flags, log_level, setup_logging
 from hub.settings import HubSettings, SearchConfig, load_settings
 
 if TYPE_CHECKING:

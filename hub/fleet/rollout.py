@@ -85,10 +85,7 @@ class RolloutEngine:
     ) -> None:
         """plan_galleries: (gallery version, targets) -> [(version, its targets)], a gallery per model the
         targets run (`hub.artifacts.galleries`); without it a gallery goes to every target as it is."""
-        self.hub_db = hub_db
-        self.topics = topics
-        self.publish = publish
-        self.urls_for = urls_for
+        self.hub_db, self.topics, self.publish, self.urls_for = hub_db, topics, publish, urls_for
         self.clock = clock
         self.plan_galleries = plan_galleries
 

@@ -61,10 +61,8 @@ def crop_files(crops: list[tuple[str, bytes]]) -> list[tuple[str, BinaryIO]]:
 class Enrollment:
     def __init__(self, enroller: Enroller, library: Library, max_samples_per_person: int,
                  metrics: HubMetrics) -> None:
-        self.enroller = enroller
-        self.library = library
+        self.enroller, self.library, self.metrics = enroller, library, metrics
         self.max_samples_per_person = max_samples_per_person
-        self.metrics = metrics
 
     def photos(self, label: str, photos: Sequence[tuple[str, BinaryIO]], source: Source = "photos") -> Enrolled:
         """One sample per photo (the face nearest its centre) for the person named `label`."""

@@ -9,7 +9,7 @@ import pytest
 
 from edge.cli import build_parser as edge_parser
 from facefleet.cli import build_parser as facefleet_parser
-from facefleet.logs import log_level
+from facefleet.command import log_level
 from hub.cli import build_parser as hub_parser
 
 COMMANDS: list[tuple[Callable[[], argparse.ArgumentParser], list[str]]] = [
