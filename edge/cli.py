@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
-from facefleet.command import add_log_flags, setup_logging
+from facefleet.command import add_log_flags, run_command
 from models.detect.schedule import ScheduleConfig
 
 log = logging.getLogger("edge")
@@ -121,14 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args)
-    try:
-        result: int = args.func(args)
-    except ConfigError as exc:
-        print(f"facefleet-edge: {exc}", file=sys.stderr)
-        return 2
-    return result
+    return run_command(build_parser(), argv, refused=(ConfigError,))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from facefleet.command import add_log_flags, setup_logging
+from facefleet.command import add_log_flags, run_command
 
 
 def _models_fetch(args: argparse.Namespace) -> int:
@@ -263,10 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args)
-    result: int = args.func(args)
-    return result
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

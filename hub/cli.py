@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from facefleet.command import add_log_flags, log_level, setup_logging
+from facefleet.command import add_log_flags, log_level, run_command
 from hub.settings import HubSettings, SearchConfig, load_settings
 
 if TYPE_CHECKING:
@@ -239,13 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    setup_logging(args)
-    try:
-        return int(args.func(args))
-    except (ValueError, OSError) as exc:  # bad config or secrets: say so without a traceback
-        sys.stderr.write(f"facefleet-hub: {exc}\n")
-        return 2
+    return run_command(build_parser(), argv, refused=(ValueError, OSError))  # bad config or secrets
 
 
 if __name__ == "__main__":
