@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from edge.config import ConfigError, load_config
+from facefleet.command import add_log_flags, run_command
 
 log = logging.getLogger("edge")
 
@@ -77,7 +78,7 @@ def _stream(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facefleet-edge", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs")
+    add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run the agent until SIGTERM/SIGINT")
     run.add_argument("--config", type=Path, required=True, help="YAML config (see edge/README.md)")
@@ -98,15 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        result: int = args.func(args)
-    except ConfigError as exc:
-        print(f"facefleet-edge: {exc}", file=sys.stderr)
-        return 2
-    return result
+    return run_command(build_parser(), argv, refused=(ConfigError,))
 
 
 if __name__ == "__main__":

@@ -6,12 +6,13 @@ secrets (MQTT password, hub token) come from environment variables named in the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from facefleet.config_base import Strict as _Strict
+from facefleet.config_base import TlsFiles, env_secret
 from facefleet.wire import DEVICE_ID_PATTERN, MAX_CAMERAS_PER_DEVICE, Topics
 from facefleet.yamlfile import read_yaml_model
 from models.detect.schedule import ScheduleConfig
@@ -21,10 +22,6 @@ from models.pipeline import PipelineConfig, check_frame_fits
 
 class ConfigError(ValueError):
     """The config file is missing, not YAML, or fails validation; the message says where and why."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FileSource(_Strict):
@@ -201,21 +198,6 @@ class RecognitionConfig(_Strict):
         return self
 
 
-class TlsFiles(_Strict):
-    """TLS for a connection the agent makes: the CA that signed the server's certificate (its host name is
-    checked too), and an optional client certificate for servers that require one."""
-
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _pair(self) -> TlsFiles:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
-        return self
-
-
 class MqttConfig(_Strict):
     host: str = "localhost"
     port: int = Field(1883, ge=1, le=65535)
@@ -244,7 +226,7 @@ class MqttConfig(_Strict):
 
     @property
     def password(self) -> str | None:
-        return _secret(self.password_env)
+        return env_secret(self.password_env)
 
 
 class OutboxConfig(_Strict):
@@ -279,7 +261,7 @@ class UpdatesConfig(_Strict):
 
     @property
     def token(self) -> str | None:
-        return _secret(self.token_env)
+        return env_secret(self.token_env)
 
 
 class CollectConfig(_Strict):
@@ -335,10 +317,6 @@ class EdgeConfig(_Strict):
     @property
     def outbox_path(self) -> Path:
         return self.outbox.path or self.state_dir / "outbox.db"
-
-
-def _secret(env_name: str | None) -> str | None:
-    return os.environ.get(env_name) if env_name else None
 
 
 def load_config(path: Path) -> EdgeConfig:

@@ -26,14 +26,16 @@ from hub.api import (
     training,
     visitors,
 )
+from hub.api.schemas import Rejections
 from hub.artifacts.revocations import RevokedError
 from hub.artifacts.store import ModelFileError
 from hub.bounds import RequestBounds
+from hub.errors import ConflictError, NotFoundError
 from hub.fleet.rollout import RolloutError
 from hub.library.active_model import UnknownModelError
 from hub.library.embeddings import ModelChangedError
 from hub.library.enroll import RequestTooLarge
-from hub.library.library import ConflictError, NotFoundError
+from hub.library.enrolling import NothingEnrolled
 from hub.library.names import NameRefused
 from hub.library.reembed import ReembedBusyError
 from hub.library.uploads import UploadTooLarge
@@ -104,6 +106,7 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
         app.include_router(router)
     for error, status in _ERRORS.items():
         app.add_exception_handler(error, _handler(status))
+    app.add_exception_handler(NothingEnrolled, _nothing_enrolled)
     app.add_middleware(RequestBounds, token_known=lambda token: hub.tokens.lookup(token) is not None)
     mount_web(app)  # its security headers wrap every answer, RequestBounds' too
 
@@ -114,9 +117,17 @@ def create_app(settings: HubSettings, pipeline: FacePipeline | None = None) -> F
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
-        return {"status": "ok", "model_id": hub.pipeline.model_id}
+        return {"status": "ok", "model_id": hub.models.pipeline.model_id}
 
     return app
+
+
+async def _nothing_enrolled(request: Request, exc: Exception) -> JSONResponse:
+    """422 with the rejection counts, so that a client can say why no face was stored."""
+    assert isinstance(exc, NothingEnrolled)
+    rejected = Rejections(**exc.rejected).model_dump()
+    detail = {"message": str(exc), "rejected": rejected, "faces_found": exc.faces_found}
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def _handler(status: int) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:

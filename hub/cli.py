@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from facefleet.command import add_log_flags, log_level, run_command
 from hub.settings import HubSettings, load_settings
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.app import create_app
 
     settings = _settings(args)
-    uvicorn.Server(server_config(create_app(settings), settings, args.log_level.lower())).run()
+    uvicorn.Server(server_config(create_app(settings), settings, log_level(args).lower())).run()
     return 0
 
 
@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts"
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API, the web page and the MQTT link")
     serve.add_argument("--config", type=Path, help="hub.yaml (see hub/README.md)")
@@ -144,13 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args))
-    except (ValueError, OSError) as exc:  # bad config or secrets: say so without a traceback
-        sys.stderr.write(f"facefleet-hub: {exc}\n")
-        return 2
+    return run_command(build_parser(), argv, refused=(ValueError, OSError))  # bad config or secrets
 
 
 if __name__ == "__main__":

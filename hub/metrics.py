@@ -12,9 +12,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from facefleet.wire import DeviceStats
+from hub.db import HubDb
 from hub.fleet.events import EventCounts
 from hub.fleet.intake import Kind, Reason
 
+
+def count_by_state(hub_db: HubDb, table: str) -> Callable[[], dict[str, int]]:
+    """Rows of `table` (devices, rollouts) by their `state`, read at each scrape."""
+
+    def count() -> dict[str, int]:
+        with hub_db.read() as db:
+            return dict(db.execute(f"SELECT state, COUNT(*) FROM {table} GROUP BY state").fetchall())
+
+    return count
 
 class _FleetCollector(Collector):
     """Device and rollout counts by state, read from the database at scrape time."""

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from facefleet.config_base import Strict as _Strict
+from facefleet.config_base import TlsFiles, env_secret
 from facefleet.yamlfile import read_yaml_mapping
 from models.cohort import cohort_path
 from models.imageio import DecodeLimits
@@ -21,10 +23,6 @@ WEAK_SECRETS = frozenset(
     {"changeme", "change-me", "changethis", "secret", "admin", "password", "token", "test"}
 )
 MIN_SECRET_CHARS = 24
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def check_secret(value: str, what: str) -> str:
@@ -87,21 +85,6 @@ class EnrollConfig(_Strict):
     @property
     def decode_limits(self) -> DecodeLimits:
         return DecodeLimits(self.max_image_pixels, self.max_full_decode_pixels, self.analysis_pixels)
-
-
-class MqttTlsConfig(_Strict):
-    """TLS to the broker: the CA that signed its certificate (its host name is checked too), and an
-    optional client certificate for brokers that require one (`require_certificate true`)."""
-
-    ca_file: Path
-    cert_file: Path | None = None
-    key_file: Path | None = None
-
-    @model_validator(mode="after")
-    def _pair(self) -> MqttTlsConfig:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("cert_file and key_file go together")
-        return self
 
 
 class SuggestConfig(_Strict):
@@ -168,11 +151,17 @@ class MqttConfig(_Strict):
     topic_prefix: str = "facefleet"
     client_id: str = "facefleet-hub"
     username: str = ""
-    password: SecretStr = Field(default_factory=lambda: SecretStr(os.environ.get(MQTT_PASSWORD_ENV, "")))
+    password_env: str = Field(MQTT_PASSWORD_ENV, description="environment variable that holds the password")
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=60, le=2**32 - 1, description="broker keeps the hub's session and queue this long"
     )
-    tls: MqttTlsConfig | None = None
+    tls: TlsFiles | None = Field(None, description="verify the broker; a client certificate for brokers that "
+                                                 "require one (`require_certificate true`)")
+
+    @property
+    def password(self) -> SecretStr:
+        """Read from the environment variable `password_env` names, as the agent reads its own."""
+        return SecretStr(env_secret(self.password_env) or "")
 
 
 class HttpsConfig(_Strict):
@@ -324,7 +313,7 @@ class HubSettings(_Strict):
     @model_validator(mode="after")
     def _mqtt_secret(self) -> HubSettings:
         if self.mqtt is not None and self.mqtt.username and not self.mqtt.password.get_secret_value():
-            raise ValueError(f"mqtt.username is set but {MQTT_PASSWORD_ENV} is empty")
+            raise ValueError(f"mqtt.username is set but {self.mqtt.password_env} is empty")
         return self
 
     @model_validator(mode="after")
@@ -359,7 +348,8 @@ def load_settings(path: Path) -> HubSettings:
         if secret in raw:
             raise ValueError(f"{path}: {secret} belongs in the environment ({ADMIN_TOKEN_ENV}), not the file")
     if isinstance(raw.get("mqtt"), dict) and "password" in raw["mqtt"]:
-        raise ValueError(f"{path}: mqtt.password belongs in the environment ({MQTT_PASSWORD_ENV})")
+        raise ValueError(f"{path}: mqtt.password belongs in the environment (the variable mqtt.password_env "
+                         f"names, {MQTT_PASSWORD_ENV} by default)")
     if isinstance(raw.get("database"), dict) and urlsplit(str(raw["database"].get("url", ""))).password:
         raise ValueError(f"{path}: the database password belongs in the environment (PGPASSWORD or ~/.pgpass)")
     return HubSettings.model_validate(raw)

@@ -107,14 +107,18 @@ def fit_pixels(image: np.ndarray, max_pixels: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits()) -> np.ndarray:
+def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits(),
+                 header: ImageHeader | None = None) -> np.ndarray:
     """Bytes of a JPEG/PNG/BMP/WebP/TIFF -> (H, W, 3) uint8 BGR, upright (EXIF), within `limits`.
 
     Grayscale is expanded to 3 channels, alpha is dropped, 16-bit is scaled to 8-bit.
     Raises ImageError for empty, truncated, corrupt, or oversized input.
+    header: these bytes' header, when the caller has read and checked it already (an upload checks every
+    photo's header before it decodes any), so that it is not parsed twice.
     """
-    header = read_header(io.BytesIO(data))
-    check_header(header, limits)
+    if header is None:
+        header = read_header(io.BytesIO(data))
+        check_header(header, limits)
     flags = _REDUCED_READ[reduction_factor(header, limits.target_pixels)]
     image = cv2.imdecode(np.frombuffer(data, np.uint8), flags)  # IMREAD_COLOR*: EXIF orientation applied
     if image is None or image.size == 0:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from facefleet.command import add_log_flags, run_command
 from tooling.bench.commands import add_bench_commands
 
 
@@ -143,7 +143,7 @@ def _load(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="facefleet", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True)
 
     models = commands.add_parser("models", help="fetch, convert and quantize the networks").add_subparsers(
@@ -243,11 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    result: int = args.func(args)
-    return result
+    return run_command(build_parser(), argv)
 
 
 if __name__ == "__main__":

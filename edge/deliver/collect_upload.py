@@ -23,10 +23,11 @@ import numpy as np
 from pydantic import ValidationError
 
 from edge.capture.frames import Frame
-from edge.config import CollectConfig, TlsFiles
+from edge.config import CollectConfig
 from edge.recognize.collect import CropCollection
 from edge.recognize.processor import FrameResult
 from edge.update.download import ssl_context
+from facefleet.config_base import TlsFiles
 from facefleet.wire import CollectRequest
 
 log = logging.getLogger(__name__)

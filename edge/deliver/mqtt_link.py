@@ -254,7 +254,3 @@ class MqttLink:
             # NO_CONN: paho queued it and sends it after the reconnect, so it counts as handed over.
             self._inflight[info.mid] = row.seq
             self._handed_seq = row.seq
-
-    @property
-    def inflight(self) -> int:
-        return len(self._inflight)

@@ -27,7 +27,7 @@ class TrackEventRecord:
     ts: datetime
     started_at: datetime
     identity: Identity
-    samples: int
+    frames: int  # embedded (`TrackEvent.frames`)
     liveness: float | None
     model_id: str
     gallery_version: str
@@ -50,7 +50,7 @@ def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -
         track_id=record.track_id, ts=record.ts, started_at=record.started_at, ended_at=record.ended_at,
         duration_s=max(duration, 0.0) if duration is not None else None,
         person_id=ident.person_id, name=ident.name, confidence=max(-1.0, min(1.0, ident.confidence)),
-        votes=dict(ident.votes), frames=record.samples, liveness=record.liveness,
+        votes=dict(ident.votes), frames=record.frames, liveness=record.liveness,
         best_crop_jpeg_b64=crop, ignored=ident.ignored,
         template=EmbeddingPayload.from_vector(record.template) if record.template is not None else None,
         model_id=record.model_id, gallery_version=record.gallery_version,

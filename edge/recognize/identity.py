@@ -35,7 +35,7 @@ class Identity:
 
     confidence: cosine of the pooled template to the named person (unknown: to the best gallery match).
     votes: person id (or "unknown") -> embeddings of the recent window whose own best match it was.
-    embeddings: embeddings pooled into the template so far.
+    frames: frames embedded and pooled into the template so far (`TrackEvent.frames` on the wire).
     ignored: unknown, and matching an ignore entry of the gallery.
     """
 
@@ -44,7 +44,7 @@ class Identity:
     confidence: float
     votes: dict[str, int]
     confirmed: bool
-    embeddings: int = 0
+    frames: int = 0
     ignored: bool = False
 
 
@@ -74,7 +74,7 @@ class TrackIdentity:
         self._votes.append(person_id or UNKNOWN)
 
     def update(self, match: TemplateMatch, rule: DecisionRule, person_ids: tuple[str, ...],
-               names: tuple[str, ...], embeddings: int) -> IdentityChange:
+               names: tuple[str, ...], frames: int) -> IdentityChange:
         """Decide again from the pooled template's scores against the current gallery (and lent templates)."""
         current = self.identity.person_id
         current_index = person_ids.index(current) if current in person_ids else -1
@@ -89,7 +89,7 @@ class TrackIdentity:
         best = int(np.argmax(match.cosines)) if len(match.cosines) else -1
         confidence = float(match.cosines[chosen if chosen >= 0 else best]) if best >= 0 else 0.0
         self.identity = Identity(person, names[chosen] if chosen >= 0 else None, confidence,
-                                 dict(Counter(self._votes)), confirmed, embeddings, ignored)
+                                 dict(Counter(self._votes)), confirmed, frames, ignored)
         return IdentityChange(changed, confirmed and not was_confirmed)
 
     def _note_evidence(self, match: TemplateMatch, rule: DecisionRule, chosen: int, current: int) -> None:

@@ -451,6 +451,6 @@ class CameraProcessor:
                 best_crop_jpeg: bytes | None = None, template: np.ndarray | None = None) -> TrackEventRecord:
         state = self.tracks[tid]
         identity = state.identity.identity
-        return TrackEventRecord(kind, self.camera, tid, ts, state.first_seen, identity, identity.embeddings,
+        return TrackEventRecord(kind, self.camera, tid, ts, state.first_seen, identity, identity.frames,
                                 state.liveness.score(), state.model_id, rec.gallery.version, ended_at=ended_at,
                                 best_crop_jpeg=best_crop_jpeg, template=template)

@@ -21,7 +21,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
-from edge.config import TlsFiles
+from facefleet.config_base import TlsFiles
 from facefleet.signing import verify_manifest
 from facefleet.wire import ArtifactManifest, SignedManifest, UpdateAnnouncement
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.api.deps import AdminScope, HubDep
+from hub.api.deps import AdminScope, DeletionsDep
 from hub.api.schemas import DeletionPublic, public
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
 
 @router.get("/deletions")
-def list_deletions(hub: HubDep, _: AdminScope) -> list[DeletionPublic]:
+def list_deletions(deletions: DeletionsDep, _: AdminScope) -> list[DeletionPublic]:
     """Every person deletion, oldest first: the token that deleted, the person, the galleries it revoked."""
-    return [public(DeletionPublic, d) for d in hub.deletions.recorded()]
+    return [public(DeletionPublic, d) for d in deletions.recorded()]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hub.api.deps import EnrollScope, HubDep
+from hub.api.deps import EnrollScope, EventsDep, RefusalsDep
 from hub.api.schemas import EventCountsPublic, RecentEventsPublic
 
 router = APIRouter(prefix="/api/events", tags=["events"])
@@ -15,13 +15,14 @@ router = APIRouter(prefix="/api/events", tags=["events"])
 
 @router.get("/recent")
 def recent_events(
-    hub: HubDep,
+    events: EventsDep,
+    refusals: RefusalsDep,
     _: EnrollScope,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> RecentEventsPublic:
     """Newest first; `track_ended` events carry the best face crop (JPEG, base64). Counts are since start."""
     counts = EventCountsPublic(
-        **dataclasses.asdict(hub.events.snapshot_counts()), malformed=hub.refusals.total("events")
+        **dataclasses.asdict(events.snapshot_counts()), malformed=refusals.total("events")
     )
-    return RecentEventsPublic(events=hub.events.recent(limit, device_id), counts=counts)
+    return RecentEventsPublic(events=events.recent(limit, device_id), counts=counts)

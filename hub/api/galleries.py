@@ -7,59 +7,68 @@ from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
 from facefleet.wire import ArtifactKind, SignedManifest
-from hub.api.deps import AdminScope, ArtifactReader, ArtifactsDep, HubDep, Version
+from hub.api.deps import (
+    AdminScope,
+    ArtifactReader,
+    ArtifactsDep,
+    ArtifactUrlsDep,
+    GalleriesDep,
+    ModelsDep,
+    SettingsDep,
+    Version,
+)
 from hub.api.schemas import ArtifactPublic, GalleryCreate, public
-from hub.artifacts.store import ArtifactRecord, check_onnx
+from hub.artifacts.store import ArtifactRecord, ArtifactUrls, check_onnx
 from hub.library.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api", tags=["galleries"])
 MAX_MODEL_BYTES = 2 * 1024**3  # an embedder ONNX is tens of MB; this only stops a disk-filling upload
 
 
-def artifact_public(hub: HubDep, record: ArtifactRecord) -> ArtifactPublic:
-    manifest_url, artifact_url = hub.artifact_urls(record.kind, record.version)
+def artifact_public(urls: ArtifactUrls, record: ArtifactRecord) -> ArtifactPublic:
+    manifest_url, artifact_url = urls(record.kind, record.version)
     return public(ArtifactPublic, record, manifest_url=manifest_url, artifact_url=artifact_url)
 
 
 @router.post("/galleries", status_code=status.HTTP_201_CREATED)
-async def build_gallery(hub: HubDep, _: AdminScope, body: GalleryCreate | None = None) -> ArtifactPublic:
+async def build_gallery(galleries: GalleriesDep, urls: ArtifactUrlsDep, _: AdminScope,
+                        body: GalleryCreate | None = None) -> ArtifactPublic:
     """Build a new gallery version (templates per person) for the active model, or for `model_id`, and sign
     its manifest."""
-    record = await run_in_threadpool(hub.build_gallery, body.model_id if body else None)
-    hub.metrics.gallery_builds.inc()
-    return artifact_public(hub, record)
+    record = await run_in_threadpool(galleries.build, body.model_id if body else None)
+    return artifact_public(urls, record)
 
 
 @router.get("/galleries")
-def list_galleries(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
-    return [artifact_public(hub, r) for r in hub.artifacts.signed("gallery")]
+def list_galleries(artifacts: ArtifactsDep, urls: ArtifactUrlsDep, _: AdminScope) -> list[ArtifactPublic]:
+    return [artifact_public(urls, r) for r in artifacts.signed("gallery")]
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)
-async def add_model(file: UploadFile, hub: HubDep, _: AdminScope) -> ArtifactPublic:
+async def add_model(file: UploadFile, artifacts: ArtifactsDep, urls: ArtifactUrlsDep, models: ModelsDep,
+                    settings: SettingsDep, _: AdminScope) -> ArtifactPublic:
     """Register an embedding model (ONNX) of the hub's model id as a signed `model` artifact."""
-    with spool_dir(hub.settings.data_dir) as tmp:
+    with spool_dir(settings.data_dir) as tmp:
         spool = tmp / "model.onnx"
         await run_in_threadpool(copy_limited, file.file, spool, MAX_MODEL_BYTES)
         await run_in_threadpool(check_onnx, spool)
-        record = await run_in_threadpool(
-            hub.artifacts.add_model, spool, hub.pipeline.model_id, hub.pipeline.embedder.dim
-        )
-    return artifact_public(hub, record)
+        pipeline = models.pipeline
+        record = await run_in_threadpool(artifacts.add_model, spool, pipeline.model_id, pipeline.embedder.dim)
+    return artifact_public(urls, record)
 
 
 @router.get("/models")
-def list_models(hub: HubDep, _: AdminScope) -> list[ArtifactPublic]:
+def list_models(artifacts: ArtifactsDep, urls: ArtifactUrlsDep, _: AdminScope) -> list[ArtifactPublic]:
     """The signed model artifacts (what a model rollout can send), oldest first."""
-    return [artifact_public(hub, r) for r in hub.artifacts.signed("model")]
+    return [artifact_public(urls, r) for r in artifacts.signed("model")]
 
 
 @router.get(
     "/signing-key", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
 )
-def signing_key(hub: HubDep) -> Response:
+def signing_key(artifacts: ArtifactsDep) -> Response:
     """The hub's ed25519 public key (PEM) that devices verify manifests with."""
-    return Response(hub.public_key_pem, media_type="application/x-pem-file")
+    return Response(artifacts.public_key_pem, media_type="application/x-pem-file")
 
 
 @router.get("/artifacts/{kind}/{version}/manifest")

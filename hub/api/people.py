@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import EnrollScope, HubDep, LibraryDep
+from hub.api.deps import DeletionsDep, EnrollScope, LibraryDep
 from hub.api.schemas import PersonCreate, PersonDeletePublic, PersonPublic, PersonUpdate, public
 from hub.library.coverage import NO_SAMPLES
 from hub.library.library import Library, Person
@@ -44,9 +44,9 @@ def rename_person(person_id: str, body: PersonUpdate, library: LibraryDep, _: En
 
 
 @router.delete("/{person_id}")
-async def delete_person(person_id: str, hub: HubDep, token: EnrollScope) -> PersonDeletePublic:
+async def delete_person(person_id: str, deletions: DeletionsDep, token: EnrollScope) -> PersonDeletePublic:
     """Remove the person and every sample of theirs (rows and crops), revoke every gallery that holds them
     (410 from now on; the next gallery's signed manifest tells devices to purge them), and record who did it
     (`GET /api/audit/deletions`). An upload for them that is still running fails instead of re-creating them."""
-    deletion = await run_in_threadpool(hub.deletions.delete_person, person_id, token)
+    deletion = await run_in_threadpool(deletions.delete_person, person_id, token)
     return PersonDeletePublic(deleted=deletion.samples, revoked_galleries=list(deletion.revoked_galleries))

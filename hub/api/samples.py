@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Form, Header, HTTPException, Query, Request, Response, UploadFile, status
 from fastapi.responses import FileResponse
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import EnrollScope, HubDep, LibraryDep
+from hub.api.deps import EnrollmentDep, EnrollScope, LibraryDep, SettingsDep
 from hub.api.people import person_public
 from hub.api.schemas import (
     CountPublic,
@@ -20,12 +19,11 @@ from hub.api.schemas import (
     SamplePublic,
     public,
 )
-from hub.library.enroll import EnrollReport
-from hub.library.library import Library, Sample, UploadTicket
+from hub.library.enrolling import Enrolled, Enrollment
+from hub.library.library import Library, Sample
 from hub.library.names import NameRefused, clean_name
 from hub.library.upload_keys import KEY_PATTERN, StoredUpload, UploadAlreadyStored
 from hub.library.uploads import copy_limited, spool_dir
-from hub.service import Hub
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
@@ -38,17 +36,6 @@ UploadKey = Annotated[str | None, Header(
 def sample_public(request: Request, sample: Sample) -> SamplePublic:
     url = str(request.url_for("sample_image", sample_id=sample.id).path)
     return public(SamplePublic, sample, image_url=url)
-
-
-def begin(library: Library, label: str, upload_key: str = "") -> tuple[UploadTicket, np.ndarray, int]:
-    """The upload's ticket (checked again when it stores), the person's stored embeddings (K, D) of the
-    active model (for duplicates) and how many samples they hold (for the limit: every sample has an
-    embedding of the active model, so K)."""
-    ticket = library.begin_upload(label, upload_key)
-    if not ticket.person_id:
-        return ticket, np.zeros((0, 0), np.float32), 0
-    found = library.embeddings(ticket.person_id)
-    return ticket, found.vectors, len(found.sample_ids)
 
 
 def clean_label(label: str) -> str:
@@ -80,50 +67,42 @@ async def replay_if_stored(request: Request, response: Response, library: Librar
     return await run_in_threadpool(replay, request, response, library, done, label) if done else None
 
 
-async def store(request: Request, hub: Hub, ticket: UploadTicket, report: EnrollReport) -> EnrollPublic:
-    """Store the accepted faces in one transaction, or refuse (422) when there are none."""
-    rejected = Rejections(**report.rejected)
-    for reason, count in report.rejected.items():
-        hub.metrics.faces_rejected.labels(reason).inc(count)
-    if not report.accepted:
-        limit = hub.settings.enroll.max_samples_per_person
-        message = (f"the person holds max_samples_per_person ({limit}) samples already; nothing was stored"
-                   if rejected.over_limit else "no usable face found; nothing was stored")
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            {"message": message, "rejected": rejected.model_dump(), "faces_found": report.faces_found},
-        )
-    person, samples = await run_in_threadpool(
-        hub.library.add_samples, ticket, report.accepted, report.model_id, hub.settings.enroll.max_samples_per_person
-    )
-    hub.metrics.samples_added.inc(len(samples))
+def enrolled_public(request: Request, library: Library, enrolled: Enrolled) -> EnrollPublic:
+    """The answer to a stored enrollment, whichever way it came in."""
+    report = enrolled.report
     return EnrollPublic(
-        person=await run_in_threadpool(person_public, hub.library, person),
-        faces_extracted=len(samples),
+        person=person_public(library, enrolled.person),
+        faces_extracted=len(enrolled.samples),
         faces_found=report.faces_found,
-        rejected=rejected,
+        rejected=Rejections(**report.rejected),
         images=report.images,
         frames_read=report.frames_read,
         frames_analyzed=report.frames_analyzed,
-        samples=[sample_public(request, s) for s in samples],
+        samples=[sample_public(request, s) for s in enrolled.samples],
     )
+
+
+async def enroll_crops(request: Request, enrollment: Enrollment, label: str,
+                       crops: list[tuple[str, bytes]]) -> EnrollPublic:
+    """Track crops (a visitor's, a suggestion's, a collection's) through the enrollment path."""
+    enrolled = await run_in_threadpool(enrollment.crops, label, crops)
+    return await run_in_threadpool(enrolled_public, request, enrollment.library, enrolled)
 
 
 @router.post("/photos", status_code=status.HTTP_201_CREATED)
 async def enroll_photos(
-    request: Request, label: Label, files: list[UploadFile], hub: HubDep, _: EnrollScope
+    request: Request, label: Label, files: list[UploadFile], enrollment: EnrollmentDep, settings: SettingsDep,
+    _: EnrollScope
 ) -> EnrollPublic:
     """One sample per photo (the face nearest the centre). Any unreadable file fails the whole request."""
     label = clean_label(label)
-    if len(files) > hub.settings.enroll.max_upload_files:
+    if len(files) > settings.enroll.max_upload_files:
         raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {hub.settings.enroll.max_upload_files} files"
+            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {settings.enroll.max_upload_files} files"
         )
     photos = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]  # read one at a time
-    ticket, existing, stored = await run_in_threadpool(begin, hub.library, label)
-    with hub.metrics.enroll_seconds.labels("photos").time():
-        report = await run_in_threadpool(hub.enroller.from_photos, photos, existing, stored)
-    return await store(request, hub, ticket, report)
+    enrolled = await run_in_threadpool(enrollment.photos, label, photos)
+    return await run_in_threadpool(enrolled_public, request, enrollment.library, enrolled)
 
 
 @router.post("/video", status_code=status.HTTP_201_CREATED)
@@ -132,7 +111,8 @@ async def enroll_video(
     response: Response,
     label: Label,
     file: UploadFile,
-    hub: HubDep,
+    enrollment: EnrollmentDep,
+    settings: SettingsDep,
     _: EnrollScope,
     max_frames: Annotated[int | None, Form(ge=1, le=10_000)] = None,
     max_samples: Annotated[int | None, Form(ge=1, le=1000)] = None,
@@ -141,24 +121,22 @@ async def enroll_video(
     """Samples of the person in the centre of a short video: at most `max_frames` read, at most `max_samples`
     kept, evenly spread. Motion-JPEG (JPEG frames one after another, as the collection page sends) is read
     too. With an `Idempotency-Key`, a retry of a stored upload stores nothing again."""
-    label = clean_label(label)
-    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+    label, library = clean_label(label), enrollment.library
+    if answer := await replay_if_stored(request, response, library, upload_key, label):
         return answer
-    with spool_dir(hub.settings.data_dir) as tmp:
+    with spool_dir(settings.data_dir) as tmp:
         path = tmp / "upload"
-        await run_in_threadpool(copy_limited, file.file, path, hub.settings.enroll.max_video_bytes)
-        ticket, existing, stored = await run_in_threadpool(begin, hub.library, label, upload_key or "")
-        with hub.metrics.enroll_seconds.labels("video").time():
-            report = await run_in_threadpool(
-                hub.enroller.from_video, path, file.filename or "video", existing, max_frames, max_samples, stored
-            )
+        await run_in_threadpool(copy_limited, file.file, path, settings.enroll.max_video_bytes)
+        judged = await run_in_threadpool(enrollment.judge_video, label, path, file.filename or "video",
+                                         max_frames, max_samples, upload_key or "")
     # a try with this key that stored while this one was analysed made this one's faces duplicates: its answer
-    if answer := await replay_if_stored(request, response, hub.library, upload_key, label):
+    if answer := await replay_if_stored(request, response, library, upload_key, label):
         return answer
     try:
-        return await store(request, hub, ticket, report)
+        enrolled = await run_in_threadpool(enrollment.store, judged)
     except UploadAlreadyStored as exc:  # one that stored while this one was storing
-        return await run_in_threadpool(replay, request, response, hub.library, exc.stored, label)
+        return await run_in_threadpool(replay, request, response, library, exc.stored, label)
+    return await run_in_threadpool(enrolled_public, request, library, enrolled)
 
 
 @router.get("")
@@ -186,9 +164,9 @@ def delete_samples(body: SampleDelete, library: LibraryDep, _: EnrollScope) -> C
 
 
 @router.post("/optimize")
-async def optimize(body: OptimizeRequest, hub: HubDep, _: EnrollScope) -> CountPublic:
+async def optimize(body: OptimizeRequest, library: LibraryDep, settings: SettingsDep, _: EnrollScope) -> CountPublic:
     """Keep at most `max_per_person` (default `max_samples_per_person`) samples per person, dropping
     near-duplicates and low quality first."""
-    keep = body.max_per_person or hub.settings.enroll.max_samples_per_person
-    deleted = await run_in_threadpool(hub.library.optimize, keep, body.person_id)
+    keep = body.max_per_person or settings.enroll.max_samples_per_person
+    deleted = await run_in_threadpool(library.optimize, keep, body.person_id)
     return CountPublic(deleted=deleted)

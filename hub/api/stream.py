@@ -9,12 +9,13 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket
 
 from facefleet.stream import PATH
+from hub.api.deps import StreamsDep
 from hub.streams.session import serve_stream
 
 router = APIRouter(tags=["stream"])
 
 
 @router.websocket(PATH)
-async def stream(websocket: WebSocket) -> None:
+async def stream(websocket: WebSocket, streams: StreamsDep) -> None:
     """Frames in (JPEG, binary messages), faces and track events out (text JSON messages)."""
-    await serve_stream(websocket, websocket.app.state.hub.streams)
+    await serve_stream(websocket, streams)

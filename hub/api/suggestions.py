@@ -7,39 +7,37 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.samples import store
+from hub.api.deps import AdminScope, EnrollmentDep, EnrollScope, SuggestionsDep, VisitorStoreDep
+from hub.api.samples import enroll_crops
 from hub.api.schemas import EnrollPublic
 from hub.api.visitor_schemas import SuggestionPublic, suggestion_public
-from hub.visitors.enrolling import analyse_crops
 
 router = APIRouter(prefix="/api/suggestions", tags=["suggestions"])
 
 
 @router.get("")
-def list_suggestions(request: Request, hub: HubDep, _: EnrollScope,
+def list_suggestions(request: Request, suggestions: SuggestionsDep, _: EnrollScope,
                      person_id: Annotated[str | None, Query(max_length=64)] = None,
                      state: Annotated[Literal["pending", "accepted", "rejected"], Query()] = "pending",
                      limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[SuggestionPublic]:
     """The agent's most confident first."""
-    return [suggestion_public(request, s) for s in hub.suggestions.find(person_id, state, limit)]
+    return [suggestion_public(request, s) for s in suggestions.find(person_id, state, limit)]
 
 
 @router.post("/{event_id}/accept", status_code=status.HTTP_201_CREATED)
-async def accept_suggestion(event_id: str, request: Request, hub: HubDep, _: AdminScope) -> EnrollPublic:
+async def accept_suggestion(event_id: str, request: Request, suggestions: SuggestionsDep, store: VisitorStoreDep,
+                            enrollment: EnrollmentDep, _: AdminScope) -> EnrollPublic:
     """Enroll the crop as a sample of its person through the normal enrollment path (422 with the
     rejection counts when it is refused there, e.g. as a duplicate or past the per-person cap)."""
-    suggestion = await run_in_threadpool(hub.suggestions.pending, event_id)
-    jpeg = await run_in_threadpool(lambda: hub.visitor_store.crop_path(event_id).read_bytes())
-    ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, suggestion.person_name,
-                                             [(f"track-{event_id}.jpg", jpeg)])
-    answer = await store(request, hub, ticket, report)
-    await run_in_threadpool(hub.suggestions.decide, event_id, "accepted")
+    suggestion = await run_in_threadpool(suggestions.pending, event_id)
+    jpeg = await run_in_threadpool(lambda: store.crop_path(event_id).read_bytes())
+    answer = await enroll_crops(request, enrollment, suggestion.person_name, [(f"track-{event_id}.jpg", jpeg)])
+    await run_in_threadpool(suggestions.decide, event_id, "accepted")
     return answer
 
 
 @router.post("/{event_id}/reject")
-def reject_suggestion(event_id: str, request: Request, hub: HubDep, _: AdminScope) -> SuggestionPublic:
-    hub.suggestions.pending(event_id)
-    hub.suggestions.decide(event_id, "rejected")
-    return suggestion_public(request, hub.suggestions.get(event_id))
+def reject_suggestion(event_id: str, request: Request, suggestions: SuggestionsDep, _: AdminScope) -> SuggestionPublic:
+    suggestions.pending(event_id)
+    suggestions.decide(event_id, "rejected")
+    return suggestion_public(request, suggestions.get(event_id))

@@ -10,12 +10,12 @@ from fastapi import APIRouter, HTTPException, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from hub.api.deps import AdminScope, HubDep
+from hub.api.deps import AdminScope, TrainingDep
 from hub.training.config import TrainingConfig
 from hub.training.dataset import NotEnoughPeopleError
 from hub.training.jobs import JobBusyError, JobState, JobStatus, UnknownJobError
 from hub.training.progress import TrainingProgress, TrainingReport
-from hub.training.service import training_unavailable
+from hub.training.service import HubTraining, training_unavailable
 
 router = APIRouter(prefix="/api/training", tags=["training"])
 
@@ -38,8 +38,8 @@ class AvailabilityPublic(BaseModel):
     detail: str = Field(description="why retraining cannot run here ('' when it can)")
 
 
-def job_public(hub: HubDep, job: JobStatus) -> JobPublic:
-    pair = hub.training.released.get(job.report.version) if job.report and job.report.released else None
+def job_public(training: HubTraining, job: JobStatus) -> JobPublic:
+    pair = training.released.get(job.report.version) if job.report and job.report.released else None
     return JobPublic(
         job_id=job.job_id, state=job.state, created=job.created.isoformat(),
         started=job.started.isoformat() if job.started else None,
@@ -57,33 +57,33 @@ def availability(_: AdminScope) -> AvailabilityPublic:
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED)
-async def start_training(hub: HubDep, _: AdminScope, body: TrainingConfig | None = None) -> JobPublic:
+async def start_training(training: TrainingDep, _: AdminScope, body: TrainingConfig | None = None) -> JobPublic:
     """Fine-tune the active model on the library (ArcFace loss by default); one job at a time."""
     try:
-        job_id = await run_in_threadpool(hub.training.start, body or TrainingConfig())
+        job_id = await run_in_threadpool(training.start, body or TrainingConfig())
     except NotEnoughPeopleError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from exc
     except JobBusyError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
-    return job_public(hub, hub.training.status(job_id))
+    return job_public(training, training.status(job_id))
 
 
 @router.get("")
-def list_jobs(hub: HubDep, _: AdminScope) -> list[JobPublic]:
-    return [job_public(hub, job) for job in hub.training.jobs.jobs()]
+def list_jobs(training: TrainingDep, _: AdminScope) -> list[JobPublic]:
+    return [job_public(training, job) for job in training.jobs.jobs()]
 
 
 @router.get("/{job_id}")
-def get_job(job_id: str, hub: HubDep, _: AdminScope) -> JobPublic:
+def get_job(job_id: str, training: TrainingDep, _: AdminScope) -> JobPublic:
     try:
-        return job_public(hub, hub.training.status(job_id))
+        return job_public(training, training.status(job_id))
     except UnknownJobError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id}") from exc
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, hub: HubDep, _: AdminScope) -> JobPublic:
+def cancel_job(job_id: str, training: TrainingDep, _: AdminScope) -> JobPublic:
     try:
-        return job_public(hub, hub.training.jobs.cancel(job_id))
+        return job_public(training, training.jobs.cancel(job_id))
     except UnknownJobError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no training job {job_id}") from exc

@@ -8,8 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from starlette.concurrency import run_in_threadpool
 
-from hub.api.deps import AdminScope, EnrollScope, HubDep
-from hub.api.samples import store
+from hub.api.deps import (
+    AdminScope,
+    DeletionsDep,
+    EnrollmentDep,
+    EnrollScope,
+    SettingsDep,
+    VisitorsDep,
+    VisitorStoreDep,
+)
+from hub.api.samples import enroll_crops
 from hub.api.schemas import CountPublic, EnrollPublic, public
 from hub.api.visitor_schemas import (
     ReclusterPublic,
@@ -21,73 +29,73 @@ from hub.api.visitor_schemas import (
     track_public,
     visitor_public,
 )
-from hub.visitors.enrolling import analyse_crops
 from hub.visitors.maintenance import recluster_all
 
 router = APIRouter(prefix="/api/visitors", tags=["visitors"])
 
 
 @router.get("")
-def list_visitors(request: Request, hub: HubDep, _: EnrollScope, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+def list_visitors(request: Request, store: VisitorStoreDep, intake: VisitorsDep, settings: SettingsDep,
+                  _: EnrollScope, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                   offset: Annotated[int, Query(ge=0)] = 0) -> VisitorListPublic:
     """The review queue: visitors, most frequent first, and what the hub keeps of them and for how long."""
-    visitors, tracks = hub.visitor_store.count()
-    last = hub.visitors.last_purge
-    return VisitorListPublic(visitors=[visitor_public(request, v) for v in hub.visitor_store.visitors(limit, offset)],
+    visitors, tracks = store.count()
+    last = intake.last_purge
+    return VisitorListPublic(visitors=[visitor_public(request, v) for v in store.visitors(limit, offset)],
                              total_visitors=visitors, stored_tracks=tracks,
-                             retention_days=hub.settings.visitors.retention_days,
-                             last_purge=last.ts if last else None, join_cosine=hub.settings.visitors.join_cosine)
+                             retention_days=settings.visitors.retention_days,
+                             last_purge=last.ts if last else None, join_cosine=settings.visitors.join_cosine)
 
 
 @router.get("/{visitor_id}")
-def get_visitor(visitor_id: str, request: Request, hub: HubDep, _: EnrollScope) -> VisitorDetailPublic:
-    detail = hub.visitor_store.detail(visitor_id)
+def get_visitor(visitor_id: str, request: Request, store: VisitorStoreDep, _: EnrollScope) -> VisitorDetailPublic:
+    detail = store.detail(visitor_id)
     return VisitorDetailPublic(visitor=visitor_public(request, detail.visitor),
                                tracks=[track_public(request, t) for t in detail.tracks])
 
 
 @router.post("/{visitor_id}/name", status_code=status.HTTP_201_CREATED)
-async def name_visitor(visitor_id: str, body: VisitorName, request: Request, hub: HubDep,
+async def name_visitor(visitor_id: str, body: VisitorName, request: Request, store: VisitorStoreDep,
+                       enrollment: EnrollmentDep, deletions: DeletionsDep, settings: SettingsDep,
                        _: AdminScope) -> EnrollPublic:
     """Enroll the visitor's sharpest crops as samples of the person `name` (created if new) through the
     normal enrollment path (face check, blur, duplicates, per-person cap); then the visitor is removed."""
     label = body.name
-    crops = await run_in_threadpool(hub.visitor_store.best_crops, visitor_id, hub.settings.visitors.name_max_samples)
+    crops = await run_in_threadpool(store.best_crops, visitor_id, settings.visitors.name_max_samples)
     if not crops:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the visitor has no crop left to enroll")
     photos = [(f"track-{event_id}.jpg", jpeg) for event_id, jpeg in crops]
-    ticket, report = await run_in_threadpool(analyse_crops, hub.enroller, hub.library, label, photos)
-    answer = await store(request, hub, ticket, report)
-    await run_in_threadpool(hub.visitor_store.delete, visitor_id)
+    answer = await enroll_crops(request, enrollment, label, photos)
+    await run_in_threadpool(deletions.delete_visitor, visitor_id)
     return answer
 
 
 @router.post("/{visitor_id}/merge")
-def merge_visitors(visitor_id: str, body: VisitorMerge, request: Request, hub: HubDep,
+def merge_visitors(visitor_id: str, body: VisitorMerge, request: Request, store: VisitorStoreDep,
                    _: AdminScope) -> VisitorPublic:
     """Move `other_id`'s tracks into this visitor (visitors of the same model only: 422 otherwise)."""
-    return visitor_public(request, hub.visitor_store.merge(visitor_id, body.other_id))
+    return visitor_public(request, store.merge(visitor_id, body.other_id))
 
 
 @router.post("/{visitor_id}/ignore")
-def ignore_visitor(visitor_id: str, request: Request, hub: HubDep, _: AdminScope) -> VisitorPublic:
+def ignore_visitor(visitor_id: str, request: Request, store: VisitorStoreDep, _: AdminScope) -> VisitorPublic:
     """Ignore: the next gallery carries the visitor's templates and agents report `ignored` for them."""
-    return visitor_public(request, hub.visitor_store.set_ignored(visitor_id, True))
+    return visitor_public(request, store.set_ignored(visitor_id, True))
 
 
 @router.delete("/{visitor_id}/ignore")
-def unignore_visitor(visitor_id: str, request: Request, hub: HubDep, _: AdminScope) -> VisitorPublic:
-    return visitor_public(request, hub.visitor_store.set_ignored(visitor_id, False))
+def unignore_visitor(visitor_id: str, request: Request, store: VisitorStoreDep, _: AdminScope) -> VisitorPublic:
+    return visitor_public(request, store.set_ignored(visitor_id, False))
 
 
 @router.delete("/{visitor_id}")
-def delete_visitor(visitor_id: str, hub: HubDep, _: AdminScope) -> CountPublic:
-    """Delete the visitor: its tracks, crops and templates."""
-    return CountPublic(deleted=hub.visitor_store.delete(visitor_id))
+def delete_visitor(visitor_id: str, deletions: DeletionsDep, _: AdminScope) -> CountPublic:
+    """Delete the visitor: its tracks, crops and templates; the galleries carrying it are revoked."""
+    return CountPublic(deleted=deletions.delete_visitor(visitor_id))
 
 
 @router.post("/recluster")
-async def recluster(hub: HubDep, _: AdminScope) -> list[ReclusterPublic]:
+async def recluster(store: VisitorStoreDep, _: AdminScope) -> list[ReclusterPublic]:
     """Re-cluster now (it also runs every `visitors.recluster_every_s`)."""
-    reports = await run_in_threadpool(recluster_all, hub.visitor_store)
+    reports = await run_in_threadpool(recluster_all, store)
     return [public(ReclusterPublic, r) for r in reports]

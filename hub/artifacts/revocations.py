@@ -16,7 +16,7 @@ from pathlib import Path
 
 from facefleet.gallery import Gallery
 from hub.db import HubDb
-from hub.library.library import ConflictError
+from hub.errors import ConflictError
 from hub.store import Store
 
 MANIFEST_NAME = "manifest.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import Field
 
 from facefleet.gallery import MAX_TEMPLATES, IgnoreEntries, build_gallery
-from facefleet.signing import sign_manifest
+from facefleet.signing import public_pem, sign_manifest
 from facefleet.wire import ArtifactKind, ArtifactManifest, SignedManifest
 from hub.artifacts.revocations import (
     MANIFEST_NAME,
@@ -28,8 +29,8 @@ from hub.artifacts.revocations import (
     revokes_for_new_gallery,
 )
 from hub.db import HubDb, utc_now
+from hub.errors import NotFoundError
 from hub.library.embeddings import SampleEmbeddings
-from hub.library.library import NotFoundError
 from hub.records import Record
 from models.artifacts import sha256_file
 
@@ -62,12 +63,24 @@ def check_onnx(path: Path) -> None:
         raise ModelFileError(f"not a valid ONNX model ({exc.__class__.__name__})") from exc
 
 
+@dataclass(frozen=True)
+class ArtifactUrls:
+    """Where devices download an artifact: its signed manifest and its file, under the hub's base URL."""
+
+    base_url: str
+
+    def __call__(self, kind: ArtifactKind, version: str) -> tuple[str, str]:
+        base = f"{self.base_url}/api/artifacts/{kind}/{version}"
+        return f"{base}/manifest", f"{base}/file"
+
+
 class ArtifactStore:
     def __init__(self, hub_db: HubDb, root: Path, key: Ed25519PrivateKey, key_id: str = "hub") -> None:
         self.hub_db = hub_db
         self.root = root
         self.key = key
         self.key_id = key_id
+        self.public_key_pem = public_pem(key.public_key())  # what devices verify manifests with
         root.mkdir(parents=True, exist_ok=True)
 
     def next_version(self, kind: ArtifactKind) -> str:

@@ -24,8 +24,8 @@ from typing import Literal
 
 from facefleet.wire import MAX_CROP_BYTES, CollectRequest
 from hub.db import HubDb, now_iso, utc_now
+from hub.errors import ConflictError, NotFoundError
 from hub.fleet.devices import DeviceRegistry
-from hub.library.library import ConflictError, NotFoundError
 from hub.records import Record
 from hub.settings import CollectConfig
 from hub.tokens import TokenInfo, TokenStore

@@ -104,6 +104,10 @@ class DeviceRegistry:
                 [version, now_iso(), device_id],
             )
 
+    def models_running(self) -> set[str]:
+        """The models registered devices run (their embeddings survive a switch of the hub's model)."""
+        return {d.model_id for d in self.registered() if d.model_id}
+
     def registered(self, group: str | None = None) -> list[Device]:
         """Every registered device (of `group`), by id."""
         sql = "SELECT * FROM devices" + (" WHERE device_group = ?" if group else "") + " ORDER BY id"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from facefleet.wire import TrackEvent
@@ -67,3 +68,33 @@ class RecentEvents:
         with self._lock:
             c = self.counts
             return EventCounts(c.received, c.duplicates, dict(c.by_device))
+
+
+@dataclass(frozen=True)
+class EventRoute:
+    """A track event from MQTT, checked against its topic: the live view keeps it (dropping repeats), then
+    each follower gets a new one (the visitor intake's thread, Home Assistant)."""
+
+    events: RecentEvents
+    followers: tuple[Callable[[TrackEvent], object], ...]
+
+    def __call__(self, event: TrackEvent) -> None:
+        if self.events.add(event):
+            for follower in self.followers:
+                follower(event)
+
+
+@dataclass(frozen=True)
+class LiveViewFollower:
+    """The live view's recent events forget a deleted person (events that carried their name and face)."""
+
+    events: RecentEvents
+
+    def person_changed(self, person_id: str) -> None:
+        """The events keep the name the agent reported: nothing to do."""
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        """Nothing to do."""
+
+    def person_removed(self, person_id: str) -> None:
+        self.events.forget_person(person_id)

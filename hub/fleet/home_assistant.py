@@ -34,6 +34,7 @@ from typing import Protocol
 from pydantic import BaseModel
 
 from facefleet.wire import DeviceStatus, Topics, TrackEvent
+from hub.library.library import Library
 from hub.settings import HomeAssistantConfig
 
 log = logging.getLogger(__name__)
@@ -310,3 +311,20 @@ class HomeAssistant:
         tmp.write_text(json.dumps({"cameras": {d: sorted(c) for d, c in self._cameras.items()},
                                    "people": sorted(self._people), "camera_people": self._camera_people}))
         tmp.replace(self.state_file)
+
+
+@dataclass(frozen=True)
+class HomeAssistantFollower:
+    """Home Assistant's person sensors, kept in step with every committed library write."""
+
+    library: Library
+    home_assistant: HomeAssistant
+
+    def person_changed(self, person_id: str) -> None:
+        self.home_assistant.person(self.library.person(person_id))
+
+    def samples_removed(self, sample_ids: list[str]) -> None:
+        """A person's sensor shows where they were last seen, not their samples: nothing to do."""
+
+    def person_removed(self, person_id: str) -> None:
+        self.home_assistant.person_removed(person_id)

@@ -19,7 +19,7 @@ from typing import Literal
 
 from facefleet.wire import DEVICE_ID_PATTERN, ArtifactKind, Topics, UpdateAnnouncement, UpdateState
 from hub.db import HubDb, utc_now
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 from hub.records import Record
 
 Publish = Callable[[str, bytes], None]
@@ -81,12 +81,23 @@ class RolloutEngine:
         publish: Publish,
         urls_for: UrlsFor,
         clock: Callable[[], datetime] = utc_now,
+        plan_galleries: Callable[[str, list[str]], list[tuple[str, list[str]]]] | None = None,
     ) -> None:
-        self.hub_db = hub_db
-        self.topics = topics
-        self.publish = publish
-        self.urls_for = urls_for
+        """plan_galleries: (gallery version, targets) -> [(version, its targets)], a gallery per model the
+        targets run (`hub.artifacts.galleries`); without it a gallery goes to every target as it is."""
+        self.hub_db, self.topics, self.publish, self.urls_for = hub_db, topics, publish, urls_for
         self.clock = clock
+        self.plan_galleries = plan_galleries
+
+    def start_planned(self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str],
+                      canary_timeout_s: float) -> list[Rollout]:
+        """One rollout, or for a gallery one per model the targets run (`plan_galleries`), each with the
+        canaries among its targets. The targets are checked before any gallery is built for them."""
+        check_targets(devices, canaries)
+        plan = (self.plan_galleries(version, devices) if kind == "gallery" and self.plan_galleries
+                else [(version, devices)])
+        return [self._insert(kind, v, group, [c for c in canaries if c in group], canary_timeout_s)
+                for v, group in plan]
 
     def start(
         self,
@@ -96,7 +107,13 @@ class RolloutEngine:
         canaries: list[str],
         canary_timeout_s: float,
     ) -> Rollout:
+        """One rollout of `version` to `devices` as it is (a release's phases, `hub.fleet.release_rollout`)."""
         check_targets(devices, canaries)
+        return self._insert(kind, version, devices, canaries, canary_timeout_s)
+
+    def _insert(self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str],
+                canary_timeout_s: float) -> Rollout:
+        """Store a checked rollout and announce it to its canaries (or every target when there are none)."""
         rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
         state = "canary" if canaries else "rolling"
         with self.hub_db.transaction() as db:

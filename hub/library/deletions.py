@@ -10,6 +10,11 @@ After the commit the person's sample crops, those tracks' crops and the revoked 
 from disk, the library's followers forget the person (the 1:N index, the live view, Home Assistant), and
 SQLite's write-ahead log is checkpointed and truncated, so the deleted bytes do not wait there for the next
 automatic checkpoint.
+
+Deleting a visitor is the same kind of fact: its tracks and templates go, every gallery that carries it as
+an ignore entry (or carries a visitor whose tracks were merged or re-clustered into it,
+`hub.artifacts.revocations.carry_holders`) is revoked, and a row is appended to `visitor_deletions`, so a
+gallery built while the deletion landed is refused (`revokes_for_new_gallery`).
 """
 
 from __future__ import annotations
@@ -63,6 +68,20 @@ class Deletions:
         self.hub_db.checkpoint()
         return Deletion(seq=int(seq or 0), person_id=person.id, person_name=person.name, samples=person.samples,
                         token_id=actor.id, token_name=actor.name, deleted_at=when, revoked_galleries=tuple(revoked))
+
+    def delete_visitor(self, visitor_id: str) -> int:
+        """Delete a visitor with its tracks and crops, revoke the galleries carrying it; the tracks deleted."""
+        when = now_iso()
+        with self.hub_db.transaction() as db:
+            tracks, crop_files = self.visitor_store.remove(db, visitor_id)
+            revoked = revoke_galleries_of(db, visitor_id, when)
+            db.execute("INSERT INTO visitor_deletions (visitor_id, tracks, deleted_at, revoked_galleries) "
+                       "VALUES (?, ?, ?, ?)", [visitor_id, tracks, when, " ".join(revoked)])
+        for crop_file in crop_files:
+            self.visitor_store.unlink(crop_file)
+        purge_revoked_files(self.hub_db, self.artifacts_root)
+        self.hub_db.checkpoint()
+        return tracks
 
     def recorded(self) -> list[Deletion]:
         """Every deletion, oldest first."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from hub.library.video import VideoError, frames_at, scan_frames, video_header
 from hub.settings import EnrollConfig
-from models.imageio import ImageError, check_header, decode_image, fit_pixels, read_header
+from models.imageio import ImageError, ImageHeader, check_header, decode_image, fit_pixels, read_header
 from models.pipeline import FaceAnalysis, FacePipeline
 
 REJECT_REASONS = ("no_face", "too_small", "blurred", "duplicate", "other_person", "over_limit")
@@ -190,29 +190,36 @@ class Enroller:
                 )
             )
 
-    def decode(self, name: str, file: BinaryIO) -> np.ndarray:
+    def decode(self, name: str, file: BinaryIO, header: ImageHeader | None = None) -> np.ndarray:
         """A photo file -> (H, W, 3) BGR upright and within the pixel budget; ImageError names the file.
-        Its size and header are checked before it is read into memory."""
+        Its size and header are checked before it is read into memory (`header`: already checked)."""
         try:
-            read_header(file)
-            return decode_image(file.read(), self.config.decode_limits)
+            if header is None:
+                header = self._checked_header(file)
+            return decode_image(file.read(), self.config.decode_limits, header)
         except ImageError as exc:
             raise ImageError(f"{name}: {exc}") from exc
 
-    def check_photos(self, photos: Sequence[tuple[str, BinaryIO]]) -> None:
+    def check_photos(self, photos: Sequence[tuple[str, BinaryIO]]) -> list[ImageHeader]:
         """Every header within the limits, and their declared pixels summed within the request budget,
-        before any photo is decoded (ImageError naming the file, or RequestTooLarge)."""
-        total = 0
+        before any photo is decoded (ImageError naming the file, or RequestTooLarge). Returns the headers,
+        in order, for `decode`."""
+        headers = []
         for name, file in photos:
             try:
-                header = read_header(file)
-                check_header(header, self.config.decode_limits)
+                headers.append(self._checked_header(file))
             except ImageError as exc:
                 raise ImageError(f"{name}: {exc}") from exc
-            total += header.pixels
+        total = sum(header.pixels for header in headers)
         if total > self.config.max_request_pixels:
             raise RequestTooLarge(f"the photos declare {total / 1e6:.0f} MP together; one request may "
                                   f"declare at most {self.config.max_request_pixels / 1e6:.0f} MP")
+        return headers
+
+    def _checked_header(self, file: BinaryIO) -> ImageHeader:
+        header = read_header(file)
+        check_header(header, self.config.decode_limits)
+        return header
 
     def from_photos(self, photos: Sequence[tuple[str, BinaryIO]], existing: np.ndarray,
                     stored: int = 0) -> EnrollReport:
@@ -224,13 +231,13 @@ class Enroller:
         the first undecodable photo: the request fails as a whole (nothing is stored before the whole
         report exists).
         """
-        self.check_photos(photos)
+        headers = self.check_photos(photos)
         pipeline = self._pipeline()
         report = EnrollReport(model_id=pipeline.model_id)
         kept = list(existing)
-        for name, file in photos:
+        for (name, file), header in zip(photos, headers, strict=True):
             report.images += 1
-            self._judge(self.decode(name, file), f"photo:{name}", kept, report, pipeline)
+            self._judge(self.decode(name, file, header), f"photo:{name}", kept, report, pipeline)
         self._keep_spread(report, self._room(stored, len(report.accepted)))
         return report
 

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from hub.db import HubDb, now_iso
+from hub.errors import ConflictError, NotFoundError
 from hub.library.coverage import Coverage, CoverageCache, person_coverage
 from hub.library.embeddings import EmbeddingStore, ModelChangedError, SampleEmbeddings
 from hub.library.enroll import SampleCandidate
@@ -30,15 +31,6 @@ from hub.store import Store
 STAGING = ".staging"
 JPEG_QUALITY = 92
 CROP_PX = 112
-
-
-class NotFoundError(KeyError):
-    """A person or sample id that does not exist."""
-
-
-class ConflictError(ValueError):
-    """A name that is already taken (or looks like one that is), or a write the library's state refuses (a
-    person's sample limit)."""
 
 
 class PersonDeletedError(ConflictError):
@@ -152,11 +144,6 @@ class Library:
         if row is None:
             raise NotFoundError(f"no person {person_id}")
         return _person(row)
-
-    def person_by_name(self, name: str) -> Person | None:
-        with self.hub_db.read() as db:
-            row = db.execute("SELECT id FROM people WHERE name = ?", [name]).fetchone()
-        return self.person(row[0]) if row else None
 
     def rename_person(self, person_id: str, name: str) -> Person:
         with self.hub_db.transaction() as db:

@@ -19,10 +19,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from hub.artifacts.store import ArtifactRecord
 from hub.db import HubDb, now_iso
+from hub.errors import NotFoundError
 from hub.library.active_model import HubModels
 from hub.library.embeddings import EmbeddingStore
-from hub.library.library import Library, NotFoundError
+from hub.library.library import Library
 from hub.records import Record
 from models.pipeline import FacePipeline
 
@@ -89,6 +91,10 @@ class Reembedder:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+
+    def activate(self, model: ArtifactRecord) -> ReembedJob | None:
+        """Make a `model` artifact the hub's model: re-embed the library in the background, then switch."""
+        return self.start(model.model_id, model.version)
 
     def start(self, model_id: str, version: str) -> ReembedJob | None:
         """Start switching to `model_id`; None when it is active already. ReembedBusyError while another

@@ -11,16 +11,11 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Literal
 
-import numpy as np
-
-from hub.training.config import TrainingConfig
-from hub.training.context import RetrainContext
-from hub.training.dataset import PersonSamples, as_people, split_people
 from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress, TrainingReport
 
 log = logging.getLogger(__name__)
@@ -72,16 +67,6 @@ class TrainingJobs:
             self._threads[job_id] = thread
         thread.start()
         return job_id
-
-    def submit_training(self, people: Sequence[PersonSamples | tuple[str, np.ndarray]], config: TrainingConfig,
-                        context: RetrainContext) -> str:
-        """Check the people now (a clear error before queueing), then `retrain` in the background."""
-        from hub.training.retrain import retrain  # torch: the training extra
-
-        checked = as_people(people)
-        split_people(checked, config.held_out_fraction, config.min_people, config.min_samples_per_person,
-                     config.seed)
-        return self.submit(lambda progress, cancel: retrain(checked, config, context, progress, cancel))
 
     def _update(self, job_id: str, **changes: object) -> None:
         with self._lock:

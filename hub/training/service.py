@@ -16,7 +16,7 @@ import dataclasses
 import importlib.util
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -50,6 +50,29 @@ def training_unavailable() -> str:
     return "" if found else TRAINING_EXTRA
 
 
+def submit_retrain(jobs: TrainingJobs, people: Sequence[PersonSamples | tuple[str, np.ndarray]],
+                   config: TrainingConfig, make_context: Callable[[], RetrainContext],
+                   on_released: Callable[[TrainingReport, RetrainContext], object]) -> str:
+    """Check the people now (a clear error before queueing), then `retrain` in the background; a report that
+    passed the gate is handed to `on_released` (the hub registers the pair) before the job is done.
+
+    make_context: called once the people passed (loading the LFW benchmark and the cohort takes a while).
+    """
+    checked = as_people(people)
+    split_people(checked, config.held_out_fraction, config.min_people, config.min_samples_per_person, config.seed)
+    context = make_context()
+
+    def run(on_progress: ProgressCallback, cancel: threading.Event) -> TrainingReport:
+        from hub.training.retrain import retrain  # torch: imported when a job starts
+
+        report = retrain(checked, config, context, on_progress, cancel)
+        if report.released:
+            on_released(report, context)
+        return report
+
+    return jobs.submit(run)
+
+
 class HubTraining:
     def __init__(self, settings: HubSettings, models: HubModels, library: Library, artifacts: ArtifactStore,
                  on_release: Callable[[ArtifactRecord], object]) -> None:
@@ -76,22 +99,12 @@ class HubTraining:
         """Check the extra and the library now (errors before queueing), then train in the background."""
         if reason := training_unavailable():
             raise TrainingUnavailableError(reason)
-        people = as_people(self.people())
-        split_people(people, config.held_out_fraction, config.min_people, config.min_samples_per_person,
-                     config.seed)
+        return submit_retrain(self.jobs, self.people(), config, self._context, self._register)
+
+    def _context(self) -> RetrainContext:
         cohort = self.settings.cohort_path
-        context = RetrainContext(self.models.current_model(), self.settings.data_dir / "training",
-                                 self._lfw_benchmark(), load_cohort_crops(cohort) if cohort.exists() else None)
-
-        def run(on_progress: ProgressCallback, cancel: threading.Event) -> TrainingReport:
-            from hub.training.retrain import retrain  # torch: imported when a job starts
-
-            report = retrain(people, config, context, on_progress, cancel)
-            if report.released:
-                self._register(report, context)
-            return report
-
-        return self.jobs.submit(run)
+        return RetrainContext(self.models.current_model(), self.settings.data_dir / "training",
+                              self._lfw_benchmark(), load_cohort_crops(cohort) if cohort.exists() else None)
 
     def status(self, job_id: str) -> JobStatus:
         return self.jobs.status(job_id)

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from facefleet.gallery import person_templates
+from hub.errors import NotFoundError
 from hub.library.active_model import HubModels
 from hub.library.embeddings import EmbeddingStore
-from hub.library.library import Library, NotFoundError
+from hub.library.library import Library
 from hub.library.reembed import embed_missing
 from hub.visitors.records import EndedTrack, Visitor, VisitorError
 from hub.visitors.store import VisitorStore

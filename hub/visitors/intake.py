@@ -19,7 +19,7 @@ from datetime import datetime
 
 from facefleet.wire import TrackEvent
 from hub.db import utc_now
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 from hub.settings import VisitorConfig
 from hub.visitors.maintenance import PurgeReport, purge, recluster_all, recover
 from hub.visitors.records import EndedTrack, TrackRecord, VisitorBudgetError, VisitorError

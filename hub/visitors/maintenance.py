@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from hub.artifacts.revocations import carry_holders
 from hub.db import now_iso
 from hub.records import Record
 from hub.store import Store
@@ -69,6 +70,7 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
             db.insert("visitors", {"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0,
                                          "created": now_iso()})
         db.executemany("UPDATE ended_tracks SET visitor_id = ? WHERE event_id = ?", moved)
+        carry_holders(db, sorted(set(zip(old, new, strict=True))))
         _carry_flags(db, new, old, flags)
         db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
                    "WHERE visitor_id IS NOT NULL)")

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hub.artifacts.revocations import carry_holders
 from hub.db import HubDb, now_iso, utc_now
-from hub.library.library import NotFoundError
+from hub.errors import NotFoundError
 from hub.settings import VisitorConfig
 from hub.store import Store
 from hub.visitors.cluster import nearest_centre, unit_rows
@@ -260,6 +261,7 @@ class VisitorStore:
             db.execute("UPDATE visitors SET pinned = 1, ignored = ? WHERE id = ?",
                        [int(keep.ignored or other.ignored), keep_id])
             db.execute("DELETE FROM visitors WHERE id = ?", [other_id])
+            carry_holders(db, [(other_id, keep_id)])
             self.forget_centres(keep.model_id)
         self.trim_crops(keep_id)
         return self.visitor(keep_id)
@@ -272,19 +274,16 @@ class VisitorStore:
             self.generation += 1
         return self.visitor(visitor_id)
 
-    def delete(self, visitor_id: str) -> int:
-        """Delete a visitor with its tracks, crops and templates; returns the tracks deleted."""
+    def remove(self, db: Store, visitor_id: str) -> tuple[int, list[str]]:
+        """Inside the caller's transaction (a visitor's deletion, `hub.library.deletions`): the visitor with its
+        tracks and templates. Returns the tracks removed and their crop files, for `unlink` once committed."""
         visitor = self.visitor(visitor_id)
-        with self.hub_db.transaction() as db:
-            files = [r[0] for r in db.execute("""SELECT crop_file FROM ended_tracks WHERE visitor_id = ?
-                                                 AND crop_file IS NOT NULL""", [visitor_id]).fetchall()]
-            db.execute("DELETE FROM ended_tracks WHERE visitor_id = ?", [visitor_id])
-            db.execute("DELETE FROM visitors WHERE id = ?", [visitor_id])
-            self.forget_centres(visitor.model_id)
-        for crop_file in files:
-            self.unlink(crop_file)
-        self.hub_db.checkpoint()
-        return visitor.tracks
+        files = [r[0] for r in db.execute("""SELECT crop_file FROM ended_tracks WHERE visitor_id = ?
+                                             AND crop_file IS NOT NULL""", [visitor_id]).fetchall()]
+        db.execute("DELETE FROM ended_tracks WHERE visitor_id = ?", [visitor_id])
+        db.execute("DELETE FROM visitors WHERE id = ?", [visitor_id])
+        self.forget_centres(visitor.model_id)
+        return visitor.tracks, files
 
     def remove_person(self, db: Store, person_id: str) -> list[str]:
         """Inside the caller's transaction (a person's deletion): the tracks agents named this person, with

@@ -25,7 +25,8 @@ from pydantic import Field
 
 from facefleet.wire import TrackEvent
 from hub.db import HubDb, now_iso
-from hub.library.library import Library, NotFoundError
+from hub.errors import NotFoundError
+from hub.library.library import Library
 from hub.records import Record
 from hub.settings import SuggestConfig
 from hub.visitors.records import EndedTrack, VisitorError, crop_rgb

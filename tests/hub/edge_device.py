@@ -47,7 +47,7 @@ class EdgeDevice:
         self.announcements: list[UpdateAnnouncement] = []
         state_dir = root / device_id
         state_dir.mkdir(parents=True)
-        (state_dir / "hub.pub").write_bytes(hub.hub.public_key_pem)
+        (state_dir / "hub.pub").write_bytes(hub.hub.artifacts.public_key_pem)
         env = f"FACEFLEET_TEST_{device_id.upper().replace('-', '_')}"
         secrets = {f"{env}_TOKEN": hub.device_token(device_id)} | ({f"{env}_PASSWORD": password} if password else {})
         config = device_config(device_id, group, state_dir, hub.url, port, env, password is not None,

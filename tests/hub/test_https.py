@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from edge.config import TlsFiles
 from edge.update.download import ArtifactFetcher, DownloadError
+from facefleet.config_base import TlsFiles
 from facefleet.wire import UpdateAnnouncement
 from hub.localca import LocalCa
 from tests.hub.conftest import HubServer

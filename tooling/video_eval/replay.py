@@ -147,5 +147,5 @@ def _log_frame(logs: dict[int, TrackLog], index: int, sightings: tuple[TrackSigh
         log.started = log.started or event.type == "track_started"
         if event.type in ("track_started", "identity_changed"):
             log.named.append((index, identity.person_id))
-        log.final_person, log.embeddings = identity.person_id, identity.embeddings
+        log.final_person, log.embeddings = identity.person_id, identity.frames
         log.confirmed = log.confirmed or identity.confirmed

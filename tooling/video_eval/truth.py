@@ -69,13 +69,6 @@ class ClipTruth(BaseModel):
                 raise ValueError(f"shot {b.label} overlaps or precedes shot {a.label}")
         return self
 
-    def shot_of(self, frame: int) -> int:
-        """Index of the shot holding `frame`, -1 for a frame between or outside the shots."""
-        for i, shot in enumerate(self.shots):
-            if shot.first <= frame <= shot.last:
-                return i
-        return -1
-
     @property
     def enrolled_people(self) -> list[str]:
         return sorted({p for s in self.shots for p in s.enrolled})

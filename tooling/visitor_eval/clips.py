@@ -59,7 +59,7 @@ def enroll_people(hub: Hub, people_dir: Path) -> dict[str, str]:
     """Enroll one person per folder through the hub's enrollment path; person id -> folder name."""
     for folder in sorted(p for p in people_dir.iterdir() if p.is_dir()):
         photos = [(f.name, f.read_bytes()) for f in sorted(folder.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-        hub.enroll_crops(folder.name, photos)
+        hub.enrollment.accept_crops(folder.name, photos)
     return {p.id: p.name for p in hub.library.people()}
 
 
@@ -150,7 +150,7 @@ def _accept_all(hub: Hub) -> tuple[int, Counter[str]]:
     accepted, refused = 0, Counter[str]()
     for suggestion in hub.suggestions.find(limit=10_000):
         jpeg = hub.visitor_store.crop_path(suggestion.event_id).read_bytes()
-        added, why = hub.enroll_crops(suggestion.person_name, [(f"track-{suggestion.event_id}.jpg", jpeg)])
+        added, why = hub.enrollment.accept_crops(suggestion.person_name, [(f"track-{suggestion.event_id}.jpg", jpeg)])
         hub.suggestions.decide(suggestion.event_id, "accepted" if added else "rejected", detail=why)
         accepted += added
         refused.update([why] if not added else [])

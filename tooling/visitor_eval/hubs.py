@@ -52,5 +52,5 @@ def visitor_labels(hub: Hub, event_ids: list[str]) -> np.ndarray:
 
 def hub_gallery(hub: Hub) -> Gallery:
     """Build a gallery the way `POST /api/galleries` does and load its file as an agent would."""
-    record = hub.build_gallery()
+    record = hub.galleries.build()
     return Gallery.load(hub.artifacts.file_path("gallery", record.version))

@@ -126,7 +126,7 @@ def test_track_identity_names_confirms_and_votes() -> None:
         track.vote(person)
     track.update(match(0.6, 0.1), RAW, ids, names, 5)
     assert track.identity.votes == {"unknown": 2, "ann": 2}, "the last 4 votes only"
-    assert track.identity.confidence == pytest.approx(0.6) and track.identity.embeddings == 5
+    assert track.identity.confidence == pytest.approx(0.6) and track.identity.frames == 5
     assert not track.contested and not track.borrowed and track.lead == pytest.approx(0.5)
 
 

@@ -74,7 +74,7 @@ def test_a_known_face_is_named_at_the_start_of_its_track(fast_pipeline: FacePipe
 def test_one_embedding_decides_alone(fast_pipeline: FacePipeline, powell: tuple[Gallery, np.ndarray]) -> None:
     gallery, patch = powell
     last = ended(play(processor_for(fast_pipeline, gallery, embed_every_frames=1000), [patch]))[0]
-    assert last.identity.embeddings == 1 and last.identity.person_id == "powell"
+    assert last.identity.frames == 1 and last.identity.person_id == "powell"
     assert not last.identity.confirmed, "one decision does not confirm"
 
 
@@ -83,7 +83,7 @@ def test_a_track_whose_faces_are_all_below_the_floor_is_never_embedded(
     gallery, patch = powell
     events = play(processor_for(fast_pipeline, gallery, min_embed_face_px=200, good_face_px=200), [patch])
     last = ended(events)[0]
-    assert last.identity.person_id is None and last.identity.embeddings == 0
+    assert last.identity.person_id is None and last.identity.frames == 0
     assert last.template is None and last.best_crop_jpeg is None
 
 
@@ -92,7 +92,7 @@ def test_an_empty_gallery_leaves_every_track_unknown(fast_pipeline: FacePipeline
     _, patch = powell
     events = play(processor_for(fast_pipeline, Gallery.empty(fast_pipeline.model_id)), [patch])
     assert {e.identity.person_id for e in events} == {None}
-    assert ended(events)[0].identity.embeddings >= 1, "still embedded: the template is kept for the hub"
+    assert ended(events)[0].identity.frames >= 1, "still embedded: the template is kept for the hub"
 
 
 def shifted_frame(patch: np.ndarray, i: int, dx: int, paint: bool = False) -> Frame:
@@ -147,7 +147,7 @@ def test_cameras_embedded_together_give_what_each_alone_gives(fast_pipeline: Fac
     gallery, patch = powell
     stranger = face_patch(lfw_image(LFW, "George_W_Bush", 1), 130)
     scenes = {"a": [patch], "b": [stranger, patch]}
-    alone = {name: [(e.type, e.track_id, e.identity.person_id, e.samples)
+    alone = {name: [(e.type, e.track_id, e.identity.person_id, e.frames)
                     for e in play(processor_for(fast_pipeline, gallery), p)] for name, p in scenes.items()}
     together = {name: processor_for(fast_pipeline, gallery) for name in scenes}
     events: dict[str, list[TrackEventRecord]] = {name: [] for name in scenes}
@@ -161,6 +161,6 @@ def test_cameras_embedded_together_give_what_each_alone_gives(fast_pipeline: Fac
     for name, processor in together.items():
         events[name] += processor.end_all(T0 + timedelta(seconds=20 / 25))
     assert max(batch_sizes) >= 2  # the batches really mixed the cameras' faces
-    assert {name: [(e.type, e.track_id, e.identity.person_id, e.samples) for e in evs]
+    assert {name: [(e.type, e.track_id, e.identity.person_id, e.frames) for e in evs]
             for name, evs in events.items()} == alone
     assert any(person == "powell" for _, _, person, _ in alone["a"])

@@ -50,7 +50,7 @@ def test_build_download_verify(gallery_hub: HubServer, tmp_path: Path) -> None:
         signed = SignedManifest.model_validate_json(device.get(record["manifest_url"]).content)
         data = device.get(record["artifact_url"]).content
         manifest = check_download(public_pem, signed, data)
-        assert manifest.model_id == gallery_hub.hub.pipeline.model_id and manifest.kind == "gallery"
+        assert manifest.model_id == gallery_hub.hub.models.pipeline.model_id and manifest.kind == "gallery"
         # resume an interrupted download with Range
         head = device.get(record["artifact_url"], headers={"Range": "bytes=0-99"})
         assert head.status_code == 206 and len(head.content) == 100
@@ -60,7 +60,8 @@ def test_build_download_verify(gallery_hub: HubServer, tmp_path: Path) -> None:
     path.write_bytes(data)
     gallery = Gallery.load(path)
     assert sorted(gallery.names) == ["Biden", "Obama"] and gallery.version == record["version"]
-    obama = gallery_hub.hub.library.embeddings(gallery_hub.hub.library.person_by_name("Obama").id).vectors
+    obama_id = next(p.id for p in gallery_hub.hub.library.people() if p.name == "Obama")
+    obama = gallery_hub.hub.library.embeddings(obama_id).vectors
     match = gallery.match(obama)
     assert {gallery.names[i] for i in match.person_index} == {"Obama"} and match.cosine.min() > 0.5
 

@@ -46,8 +46,8 @@ def hub(start_hub, broker) -> Iterator[HubServer]:  # type: ignore[no-untyped-de
     while not server.hub.mqtt or not server.hub.mqtt.connected.is_set():
         assert time.monotonic() < deadline, "the hub did not connect to the broker"
         time.sleep(0.05)
-    server.hub.on_status(DeviceStatus(device_id="door-1", state="online", cameras=["front"]))
-    server.hub.on_status(DeviceStatus(device_id="door-2", state="online", cameras=["front"]))
+    server.hub.fleet.on_status(DeviceStatus(device_id="door-1", state="online", cameras=["front"]))
+    server.hub.fleet.on_status(DeviceStatus(device_id="door-2", state="online", cameras=["front"]))
     server.hub.devices.mark_offline("door-2")
     yield server
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
 from hub.settings import MqttConfig
@@ -80,9 +79,11 @@ def refused(hub: HubServer) -> dict[tuple[str, str], float]:
 
 
 @pytest.fixture
-def site(start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker) -> HubServer:
-    password = SecretStr(shipped_broker.password(HUB_USER))
-    return start_hub(mqtt=MqttConfig(port=shipped_broker.setup.plain_port, username=HUB_USER, password=password))
+def site(start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker,
+         monkeypatch: pytest.MonkeyPatch) -> HubServer:
+    monkeypatch.setenv("FACEFLEET_TEST_HUB_MQTT_PASSWORD", shipped_broker.password(HUB_USER))
+    return start_hub(mqtt=MqttConfig(port=shipped_broker.setup.plain_port, username=HUB_USER,
+                                     password_env="FACEFLEET_TEST_HUB_MQTT_PASSWORD"))
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from facefleet.gallery import build_gallery
 from facefleet.signing import load_public_key, verify_manifest
 from facefleet.wire import DeviceStatus
-from hub.library.library import ConflictError
+from hub.errors import ConflictError
 from hub.settings import MqttConfig
 from tests.conftest import LFW
 from tests.hub.conftest import HubServer
@@ -58,7 +58,7 @@ def test_deletion_revokes_galleries_and_the_next_one_says_so(mqtt_hub: HubServer
 
     after = admin.post("/api/galleries").json()["version"]
     signed = hub_server.hub.artifacts.manifest("gallery", after)
-    manifest = verify_manifest(load_public_key(hub_server.hub.public_key_pem), signed)
+    manifest = verify_manifest(load_public_key(hub_server.hub.artifacts.public_key_pem), signed)
     assert manifest.revokes == [before]
     with hub_server.hub.db.read() as db:
         holds = [r[0] for r in db.execute("SELECT person_id FROM gallery_people WHERE version = ?", [after])]

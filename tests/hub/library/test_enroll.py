@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
 import pytest
 
+from hub.library import enroll
 from hub.library.enroll import Enroller, face_quality
 from hub.settings import EnrollConfig
+from models import imageio
 from models.imageio import load_image
 
 
@@ -65,6 +68,23 @@ def test_duplicate_within_request_and_against_library(enroller: Enroller, shared
     stored = np.stack([report.accepted[0].embedding])
     again = enroller.from_photos(photos(("c.jpg", data)), stored)
     assert not again.accepted and again.rejected["duplicate"] == 1
+
+
+def test_each_photo_header_is_read_once(enroller: Enroller, shared_data: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request's check reads every header before any decode; decoding uses what it read."""
+    read: list[str] = []
+    real = imageio.read_header
+
+    def counting(source: BinaryIO) -> imageio.ImageHeader:
+        read.append(type(source).__name__)
+        return real(source)
+
+    monkeypatch.setattr(imageio, "read_header", counting)
+    monkeypatch.setattr(enroll, "read_header", counting)
+    data = (shared_data / "clips/people/obama/obama2.jpg").read_bytes()
+    report = enroller.from_photos(photos(("a.jpg", data), ("b.jpg", data)), np.zeros((0, 128), np.float32))
+    assert report.images == 2 and len(read) == 2
 
 
 def test_two_people_takes_the_face_nearest_the_centre(enroller: Enroller, shared_data: Path) -> None:

@@ -14,6 +14,8 @@ from hub.training.config import GateConfig, TrainingConfig
 from hub.training.context import CurrentModel, RetrainContext
 from hub.training.evaluation import lfw_folds_without, load_lfw_benchmark
 from hub.training.jobs import FINISHED, TrainingJobs
+from hub.training.progress import TrainingReport
+from hub.training.service import submit_retrain
 from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import FacePipeline, PipelineConfig
 from models.registry import default_model_dir, load_registry
@@ -33,7 +35,8 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     config = TrainingConfig(max_steps=30, eval_every=10, patience_steps=30, batch_size=32, augmented_copies=1,
                             calibration_max_crops=48, cpu_threads=2, gate=GateConfig(max_lfw_drop_points=2.0))
     jobs = TrainingJobs()
-    job_id = jobs.submit_training(enrolled, config, context)
+    released: list[TrainingReport] = []
+    job_id = submit_retrain(jobs, enrolled, config, lambda: context, lambda report, _: released.append(report))
     phases = set()
     while (status := jobs.status(job_id)).state not in FINISHED:
         if status.progress is not None:
@@ -48,6 +51,7 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     assert report.people == 20 and report.lfw_pairs == 100 and report.steps <= 30
     assert len(report.checks) == 4  # held-out and LFW, for FP32 and INT8
     assert report.released, report.reasons
+    assert released == [report]  # what the hub registers as a model and gallery pair
     assert report.files.gallery is not None
     gallery = Gallery.load(report.files.gallery)
     assert gallery.model_id == gallery.version == report.version

@@ -12,6 +12,7 @@ from hub.training.config import TrainingConfig
 from hub.training.dataset import NotEnoughPeopleError
 from hub.training.jobs import JobBusyError, TrainingJobs
 from hub.training.progress import ProgressCallback, TrainingCancelled, TrainingProgress
+from hub.training.service import submit_retrain
 
 
 def _blocking_job(release: threading.Event) -> Any:
@@ -61,6 +62,7 @@ def test_failure_is_reported() -> None:
 def test_too_few_people_fails_before_queueing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     jobs = TrainingJobs()
     with pytest.raises(NotEnoughPeopleError, match="at least 2 people"):
-        jobs.submit_training([("solo", np.zeros((5, 112, 112, 3), np.uint8))], TrainingConfig(),
-                             context=None)  # type: ignore[arg-type]
+        submit_retrain(jobs, [("solo", np.zeros((5, 112, 112, 3), np.uint8))], TrainingConfig(),
+                       make_context=lambda: pytest.fail("the people are checked first"),
+                       on_released=lambda *_: None)
     assert jobs.jobs() == []

@@ -8,8 +8,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from hub.artifacts.revocations import revokes_for_new_gallery
 from hub.db import utc_now
-from hub.library.library import NotFoundError
+from hub.errors import ConflictError, NotFoundError
 from hub.visitors.cluster import recluster, relabel
 from hub.visitors.ignores import ignore_entries
 from hub.visitors.maintenance import purge, recluster_all, recover
@@ -68,21 +69,31 @@ def test_merge_ignore_delete(make_hub, lfw_faces, pipeline) -> None:  # type: ig
     store = hub.visitor_store
     a, b = store.track(ids[0]).visitor_id, store.track(ids[-1]).visitor_id
     assert a != b
+    store.set_ignored(b, True)
+    carrying_b = hub.galleries.build().version  # b's template as an ignore entry
     kept = store.merge(a, b)
-    assert kept.tracks == 8 and kept.pinned
+    assert kept.tracks == 8 and kept.pinned and kept.ignored
     assert len(store.best_crops(a, 10)) == 2  # crops_per_visitor: the others keep only their template
     with pytest.raises(NotFoundError):
         store.visitor(b)
-    assert store.set_ignored(a, True).ignored
     entries = ignore_entries(store, "sface")
     assert entries.ids == (a,) and 1 <= len(entries.templates) <= 8
     assert ignore_entries(store, "other-model").ids == ()
     # a gallery of another model gets the ignored visitor's kept crops embedded with that model
     other = ignore_entries(store, "other-model", pipeline.embedder.embed)
     assert other.ids == (a,) and float((other.templates @ entries.templates.T).max()) > 0.95
+    carrying_a = hub.galleries.build().version
     files = list(store.crops_dir.glob("*.jpg"))
-    assert store.delete(a) == 8 and store.count() == (0, 0)
+    assert hub.deletions.delete_visitor(a) == 8 and store.count() == (0, 0)
     assert files and not any(f.exists() for f in files)
+    # both galleries carried the deleted visitor's tracks (the first through the merge): revoked, files gone
+    for version in (carrying_b, carrying_a):
+        assert hub.artifacts.get("gallery", version).revoked
+        assert [p.name for p in (hub.artifacts.root / "gallery" / version).iterdir()] == ["manifest.json"]
+    with hub.db.read() as db:
+        assert db.execute("SELECT visitor_id, tracks FROM visitor_deletions").fetchall() == [(a, 8)]
+        with pytest.raises(ConflictError, match="visitor"):  # a gallery built while the deletion landed
+            revokes_for_new_gallery(db, (a,))
 
 
 def test_reclustering_keeps_pinned_visitors_together() -> None:
@@ -100,7 +111,7 @@ def test_reclustering_keeps_pinned_visitors_together() -> None:
 
 def test_retention_purges_old_tracks_keeps_ignored_and_samples(make_hub, lfw_faces, shared_data) -> None:  # type: ignore[no-untyped-def]
     hub = make_hub(retention_days=30, max_tracks=10)
-    hub.enroll_crops("Obama", [("o.jpg", (shared_data / "clips/people/obama/obama.jpg").read_bytes())])
+    hub.enrollment.crops("Obama", [("o.jpg", (shared_data / "clips/people/obama/obama.jpg").read_bytes())])
     ids = _feed(hub, lfw_faces, range(12))
     store = hub.visitor_store
     ignored = store.track(ids[0]).visitor_id
@@ -143,7 +154,7 @@ def test_crop_files_are_named_by_the_hub_and_stay_in_their_folder(make_hub, lfw_
     with pytest.raises(NotFoundError):
         store.crop_path(track.event_id)  # never served
     assert store.best_crops(str(track.visitor_id), 5) == []
-    store.delete(str(track.visitor_id))  # trimming or deleting the track's crop never removes it
+    hub.deletions.delete_visitor(str(track.visitor_id))  # trimming or deleting the track's crop never removes it
     assert victim.read_bytes() == b"the enrolled sample"
 
 

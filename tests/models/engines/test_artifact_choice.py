@@ -1,8 +1,11 @@
 """Which model file each backend runs: FP32, the TensorRT Q/DQ copy, or the onnxruntime CPU INT8 copy."""
 
+from pathlib import Path
+
 import pytest
 
 from models.engines.backend import TensorRTConfig
+from models.engines.factory import open_backend
 from models.engines.ort_providers import OnnxRuntimeConfig
 from models.pipeline import artifact_kind, runs_on_cpu
 from models.registry import artifact_name, load_registry
@@ -40,3 +43,10 @@ def test_gpu_providers_missing_from_this_build_fall_back_to_the_cpu() -> None:
                                             ("int8cpu", "sface.int8cpu.onnx")])
 def test_artifact_names(kind: str, name: str) -> None:
     assert artifact_name("sface", kind) == name  # type: ignore[arg-type]
+
+
+def test_a_backend_type_without_an_engine_is_refused_by_name(tmp_path: Path) -> None:
+    """The factory maps each `type` to its engine; a config that names another is an error, not TensorRT."""
+    config = OnnxRuntimeConfig().model_copy(update={"type": "openvino"})
+    with pytest.raises(ValueError, match="unknown backend type 'openvino': one of onnxruntime, tensorrt, torch"):
+        open_backend(tmp_path / "model.onnx", config)

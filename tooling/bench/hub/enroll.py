@@ -120,7 +120,7 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
     figures.lfw_embed_s = time.perf_counter() - start
     figures.lfw_people = len(hub.library.people()) - 3  # minus the three HTTP uploads' people
     start = time.perf_counter()
-    record = hub.build_gallery()
+    record = hub.galleries.build()
     figures.gallery_build_s = time.perf_counter() - start
     figures.gallery_bytes = record.size
 
