@@ -183,6 +183,9 @@ class HttpsConfig(_Strict):
     client_ca_file: Path | None = Field(None, description="require client certificates signed by this CA")
 
 
+IvfEncoding = Literal["flat", "sq8", "fp16"]
+
+
 class SearchConfig(_Strict):
     """The 1:N index (`hub.library.search_index`, `hub.library.vector_index`).
 
@@ -205,6 +208,7 @@ class SearchConfig(_Strict):
     cells_per_sqrt: float = Field(1.0, gt=0, le=64)
     retrain_growth: float = Field(4.0, ge=1.5, le=1000)
     oversample: int = Field(4, ge=1, le=100)
+    encoding: IvfEncoding = "sq8"
 
 
 class HomeAssistantConfig(_Strict):
