@@ -187,8 +187,9 @@ def exact_answers(data: QuerySet) -> Answers:
     """Exact search's first answer for every query, batched: the best cosine over all N vectors."""
     queries = data.queries()
     best, arg = np.full(len(queries), -np.inf, np.float32), np.zeros(len(queries), np.int64)
-    for start in range(0, len(data.vectors), 1 << 20):
-        cosines = queries @ data.vectors[start:start + (1 << 20)].T
+    rows = max(1024, (1 << 26) // max(1, len(queries)))  # (Q, rows) float32 cosines: 256 MB a chunk
+    for start in range(0, len(data.vectors), rows):
+        cosines = queries @ data.vectors[start:start + rows].T
         top = cosines.argmax(axis=1)
         score = cosines[np.arange(len(queries)), top]
         better = score > best
