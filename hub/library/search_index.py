@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hub.library.embeddings import EmbeddingStore, SampleEmbeddings
+from hub.library.person_codes import PersonCodes
 from hub.library.vector_index import ExactIndex, IvfIndex, VectorIndex, build_index, wants_ivf
 from hub.settings import SearchConfig
 
@@ -68,9 +69,8 @@ class LibraryIndex:
         self._lock = threading.Lock()
         self._index: VectorIndex = ExactIndex(1)
         self._labels = np.zeros(0, np.int64)  # sorted
-        self._owners = np.zeros(0, np.int32)  # person code of each label
-        self._people: list[str] = []
-        self._codes: dict[str, int] = {}
+        self._owners: np.ndarray = np.zeros(0, np.int32)  # person code of each label
+        self._people = PersonCodes(np.zeros(0, object))
         self._build_s = 0.0
 
     # building -------------------------------------------------------------------------------------------
@@ -87,7 +87,8 @@ class LibraryIndex:
         self._replace_locked(model_id, sample_labels(found.sample_ids), found.person_ids, found.vectors)
 
     def replace(self, model_id: str, labels: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> IndexStats:
-        """Hold exactly these (K,) labels, (K,) person ids and (K, D) unit vectors of `model_id`."""
+        """Hold exactly these (K,) labels, (K,) person ids (str, or UTF-8 bytes as 'S<n>') and (K, D) unit
+        vectors of `model_id`."""
         with self._lock:
             self._replace_locked(model_id, labels, person_ids, vectors)
             return self._stats_locked()
@@ -95,17 +96,15 @@ class LibraryIndex:
     def _replace_locked(self, model_id: str, labels: np.ndarray, person_ids: np.ndarray,
                         vectors: np.ndarray) -> None:
         started = time.perf_counter()
-        people, codes = np.unique(np.asarray(person_ids, dtype=object).astype(str), return_inverse=True)
-        self._people = people.tolist()
-        self._codes = {p: i for i, p in enumerate(self._people)}
+        self._people = PersonCodes(person_ids)
         order = np.argsort(labels, kind="stable")
-        self._labels, self._owners = labels[order].astype(np.int64), codes[order].astype(np.int32)
+        self._labels, self._owners = labels[order].astype(np.int64), self._people.codes_of_build[order]
         dim = vectors.shape[1] if vectors.ndim == 2 and vectors.shape[1] else max(self._index.dim, 1)
         self._index = build_index(labels.astype(np.int64), vectors.reshape(len(labels), dim), self.config, dim)
         self.model_id = model_id
         self._build_s = time.perf_counter() - started
         log.info("1:N index of %s: %d samples of %d people, %s, built in %.1f s", model_id, len(labels),
-                 len(people), type(self._index).__name__, self._build_s)
+                 len(self._people), type(self._index).__name__, self._build_s)
 
     # hooks ----------------------------------------------------------------------------------------------
     def person_changed(self, person_id: str) -> None:
@@ -142,15 +141,16 @@ class LibraryIndex:
         return wants_ivf(count, self.config)
 
     def _owners_are(self, person_id: str) -> np.ndarray:
-        code = self._codes.get(person_id)
+        code = self._people.code(person_id)
         return self._owners == code if code is not None else np.zeros(len(self._owners), bool)
 
     def _drop_locked(self, labels: np.ndarray) -> None:
         if len(labels) == 0:
             return
         self._index.remove(labels)
-        keep = ~np.isin(self._labels, labels)
-        self._labels, self._owners = self._labels[keep], self._owners[keep]
+        at = np.searchsorted(self._labels, labels)
+        held = at[(at < len(self._labels)) & (self._labels[np.minimum(at, len(self._labels) - 1)] == labels)]
+        self._labels, self._owners = np.delete(self._labels, held), np.delete(self._owners, held)
 
     def _add_locked(self, found: SampleEmbeddings) -> None:
         if not found.sample_ids:
@@ -158,19 +158,14 @@ class LibraryIndex:
         labels = sample_labels(found.sample_ids)
         fresh = ~np.isin(labels, self._labels)  # an id already held (a repeated hook) is not added twice
         labels, vectors = labels[fresh], found.vectors[fresh]
-        codes = np.array([self._code(str(p)) for p in found.person_ids[fresh]], np.int32)
+        codes = np.array([self._people.code_or_add(str(p)) for p in found.person_ids[fresh]], np.int32)
         if len(self._index) == 0 and self._index.dim != vectors.shape[1]:
             self._index = ExactIndex(vectors.shape[1])
         self._index.add(labels, vectors)
-        merged = np.concatenate([self._labels, labels])
-        order = np.argsort(merged, kind="stable")
-        self._labels, self._owners = merged[order], np.concatenate([self._owners, codes])[order]
-
-    def _code(self, person_id: str) -> int:
-        if person_id not in self._codes:
-            self._codes[person_id] = len(self._people)
-            self._people.append(person_id)
-        return self._codes[person_id]
+        order = np.argsort(labels)  # inserted in place: no sort of the whole (possibly 10M) label array
+        at = np.searchsorted(self._labels, labels[order])
+        self._labels = np.insert(self._labels, at, labels[order])
+        self._owners = np.insert(self._owners, at, codes[order])
 
     # searching ------------------------------------------------------------------------------------------
     def search_people(self, query: np.ndarray, top_k: int, model_id: str) -> list[tuple[str, float]]:
@@ -193,7 +188,7 @@ class LibraryIndex:
         owners = self._owners[np.searchsorted(self._labels, labels[found])]
         _, first = np.unique(owners, return_index=True)  # results are sorted: a person's first is its best
         first.sort()
-        return [(self._people[owners[i]], float(scores[found][i])) for i in first]
+        return [(self._people.person(int(owners[i])), float(scores[found][i])) for i in first]
 
     def nearest(self, vectors: np.ndarray, k: int) -> Neighbours:
         """The k nearest samples of each (Q, D) unit vector: their owners and cosines, highest first."""
@@ -201,8 +196,7 @@ class LibraryIndex:
             scores, labels = self._index.search(vectors, k)
             found = labels >= 0
             owners = np.full(labels.shape, "", dtype=object)
-            owners[found] = np.array(self._people, dtype=object)[
-                self._owners[np.searchsorted(self._labels, labels[found])]]
+            owners[found] = self._people.people(self._owners[np.searchsorted(self._labels, labels[found])])
             return Neighbours(owners, np.where(found, scores, -1.0).astype(np.float32))
 
     def set_nprobe(self, cells: int) -> None:
@@ -217,6 +211,7 @@ class LibraryIndex:
 
     def _stats_locked(self) -> IndexStats:
         kind = "ivf" if isinstance(self._index, IvfIndex) else "exact"
-        metadata = self._labels.nbytes + self._owners.nbytes
-        return IndexStats(kind, self.model_id, len(self._labels), len(np.unique(self._owners)),
+        metadata = self._labels.nbytes + self._owners.nbytes + self._people.memory_bytes()
+        people = int(np.count_nonzero(np.bincount(self._owners))) if len(self._owners) else 0
+        return IndexStats(kind, self.model_id, len(self._labels), people,
                           self._index.memory_bytes() + metadata, self._build_s)

@@ -3,11 +3,14 @@
 Two implementations of `VectorIndex`:
 - `ExactIndex`: numpy, every vector compared (K dot products of D floats a query). Exact, no build cost,
   O(K) removal; what a small library uses.
-- `IvfIndex`: FAISS `IndexIVFFlat` (inverted file: k-means cells over the vectors; a query scans the
-  `nprobe` cells nearest to it). Approximate: a neighbour in a cell not probed is missed; `nprobe` trades
-  latency for recall. Supports adding and removing by label without a rebuild, which HNSW in FAISS does
-  not; its cells are trained on the vectors present at build time, so it is rebuilt when the library has
-  grown well past that (`SearchConfig.retrain_growth`).
+- `IvfIndex`: FAISS inverted file (k-means cells over the vectors; a query scans the `nprobe` cells nearest
+  to it), each vector kept in a cell as `SearchConfig.encoding` says: `sq8` (one byte a dimension, 128 B for
+  SFace, scores within about 0.01 of the cosine), `fp16` (2 bytes a dimension) or `flat` (float32, exact
+  scores, 4 bytes). Approximate: a neighbour in a cell not probed is missed; `nprobe` trades latency for
+  recall. Supports adding and removing by label in place (`remove_ids`), which HNSW in FAISS does not (it
+  would need tombstones and periodic rebuilds, and its graph links cost more than the vectors' codes); its
+  cells are trained on the vectors present at build time, so it is rebuilt when the library has grown well
+  past that (`SearchConfig.retrain_growth`).
 
 `build_index` picks one by size. Labels are int64 chosen by the caller; vectors are float32 (K, D), unit.
 FAISS is imported only when an IVF index is built.
@@ -21,7 +24,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hub.settings import SearchConfig
+from hub.settings import IvfEncoding, SearchConfig
 
 
 class VectorIndex(Protocol):
@@ -88,13 +91,21 @@ class ExactIndex:
 
 
 class IvfIndex:
-    def __init__(self, dim: int, training: np.ndarray, cells: int, nprobe: int) -> None:
-        """Train `cells` k-means cells on (T, D) `training` vectors (T >= cells)."""
+    def __init__(self, dim: int, training: np.ndarray, cells: int, nprobe: int,
+                 encoding: IvfEncoding = "flat") -> None:
+        """Train `cells` k-means cells (and the scalar quantizer's ranges) on (T, D) `training` vectors
+        (T >= cells)."""
         faiss = _faiss()
         self.dim = dim
+        self.encoding = encoding
         self.trained_on = len(training)
         self._quantizer = faiss.IndexFlatIP(dim)
-        self._index: Any = faiss.IndexIVFFlat(self._quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
+        if encoding == "flat":
+            self._index: Any = faiss.IndexIVFFlat(self._quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
+        else:
+            kind = faiss.ScalarQuantizer.QT_8bit if encoding == "sq8" else faiss.ScalarQuantizer.QT_fp16
+            self._index = faiss.IndexIVFScalarQuantizer(self._quantizer, dim, cells, kind,
+                                                        faiss.METRIC_INNER_PRODUCT)
         self._index.cp.min_points_per_centroid = 1  # small trainings are fine: cells just hold fewer vectors
         self._index.train(_checked(training, dim))
         self._index.nprobe = min(nprobe, cells)
@@ -124,8 +135,8 @@ class IvfIndex:
         return scores.astype(np.float32), labels.astype(np.int64)
 
     def memory_bytes(self) -> int:
-        # Inverted lists hold each vector and its label; the quantizer holds the cell centroids.
-        return len(self) * (self.dim * 4 + 8) + int(self._quantizer.ntotal) * self.dim * 4
+        # Inverted lists hold each vector's code and its label; the quantizer holds the cell centroids.
+        return len(self) * (int(self._index.code_size) + 8) + int(self._quantizer.ntotal) * self.dim * 4
 
 
 def ivf_cells(count: int, config: SearchConfig) -> int:
@@ -154,7 +165,7 @@ def build_index(labels: np.ndarray, vectors: np.ndarray, config: SearchConfig, d
                                                                                   replace=False))]
     if len(sample) < cells:  # an IVF index forced on a (nearly) empty library: pad training with noise
         sample = np.concatenate([sample, random_unit_vectors(cells - len(sample), dim, rng)])
-    ivf = IvfIndex(dim, sample, cells, config.nprobe)
+    ivf = IvfIndex(dim, sample, cells, config.nprobe, config.encoding)
     for start in range(0, len(labels), 65_536):
         ivf.add(labels[start:start + 65_536], vectors[start:start + 65_536])
     return ivf

@@ -109,8 +109,8 @@ def _hub_ann(args: argparse.Namespace) -> int:
     sizes = tuple(int(n) for n in args.sizes.split(","))
     lfw = None if args.no_lfw else lfw_embeddings(args.data / "lfw", args.lfw_people)
     nprobes = tuple(int(n) for n in args.nprobe.split(","))
-    config = SearchConfig(nprobe=nprobes[0], cells_per_sqrt=args.cells_per_sqrt)
-    report = run_ann_bench(sizes, args.queries, lfw, config, nprobes)
+    config = SearchConfig(nprobe=nprobes[0], cells_per_sqrt=args.cells_per_sqrt, encoding=args.encoding)
+    report = run_ann_bench(sizes, args.queries, lfw, config, nprobes, exact_timed=args.exact_timed)
     for line in report.lines():
         sys.stdout.write(line + "\n")
     if args.json:
@@ -170,12 +170,17 @@ def _add_hub(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     bench.add_argument("--people", type=int, default=1000, help="enroll: LFW people enrolled")
     bench.add_argument("--per-person", type=int, default=2, help="enroll: LFW photos enrolled per person")
     bench.add_argument("--sizes", default="10000,100000,1000000", help="ann: identities, comma-separated")
-    bench.add_argument("--queries", type=int, default=200, help="ann: timed queries per index")
+    bench.add_argument("--queries", type=int, default=1000,
+                       help="ann: mated queries, and as many non-mated ones, per library")
+    bench.add_argument("--exact-timed", type=int, default=100,
+                       help="ann: queries exact search is timed on (its answers cover all of them)")
+    bench.add_argument("--encoding", default=SearchConfig().encoding, choices=["flat", "sq8", "fp16"],
+                       help="ann: how the IVF index keeps each vector")
     bench.add_argument("--nprobe", default=str(SearchConfig().nprobe),
                        help="ann: IVF cells scanned per query, comma-separated to compare several")
     bench.add_argument("--cells-per-sqrt", type=float, default=SearchConfig().cells_per_sqrt,
                        help="ann: IVF cells per sqrt(identities)")
-    bench.add_argument("--no-lfw", action="store_true", help="ann: random vectors only (no LFW embedding)")
+    bench.add_argument("--no-lfw", action="store_true", help="ann: random identities only (no LFW embedding)")
     bench.add_argument("--lfw-people", type=int, help="ann: only the first N LFW gallery people")
     bench.add_argument("--streams", default="1,4,8", help="streams: concurrent thin cameras per run, comma-separated")
     bench.add_argument("--seconds", type=float, default=20.0, help="streams: seconds each run streams the clip")
