@@ -1,8 +1,9 @@
-"""The hub's database (SQLite file or PostgreSQL, `hub.store`): one connection shared by the API threads and
+"""The hub's database (SQLite file or PostgreSQL, `hub.store`): one store shared by the API threads and
 the MQTT thread, named migrations.
 
-SQLite serialises writers anyway; one lock around every use of the shared connection keeps a transaction
-from one thread from swallowing statements of another (on PostgreSQL too: one connection, the same order).
+SQLite serialises writers anyway; one lock around every use of the shared store keeps a transaction
+from one thread from swallowing statements of another (on PostgreSQL too: one unit of work at a time, in the
+same order; its pool replaces connections a server restart killed, `hub.pg_pool`).
 """
 
 from __future__ import annotations
@@ -211,8 +212,8 @@ class HubDb:
     """A `Store` (SQLite for a path, PostgreSQL for a `postgresql://` URL) plus the lock that every reader
     and writer holds."""
 
-    def __init__(self, target: Path | str) -> None:
-        self.db = open_store(target)
+    def __init__(self, target: Path | str, connect_timeout_s: float = 10.0) -> None:
+        self.db = open_store(target, connect_timeout_s)
         self.lock = threading.RLock()
 
     @contextmanager

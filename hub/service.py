@@ -86,7 +86,7 @@ class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
         self.settings = settings
-        self.db = HubDb(settings.database_target)
+        self.db = HubDb(settings.database_target, settings.database.connect_timeout_s)
         self.db.migrate()
         self.tokens = TokenStore(self.db)
         self.tokens.set_environment_admin(settings.admin_token.get_secret_value() if settings.admin_token else None)

@@ -180,3 +180,15 @@ def browser() -> Iterator[object]:
     driver = chrome()
     yield driver
     driver.quit()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def own_postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the module's own, which its tests may stop and start. They run in the SQLite pass
+    only (skipped under `--hub-db postgresql`, which would run them a second time for nothing)."""
+    if request.config.getoption("--hub-db") == "postgresql":
+        pytest.skip("starts a PostgreSQL server of its own: runs in the SQLite pass")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
