@@ -28,7 +28,8 @@ LFW = SHARED_DATA / "lfw"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--hub-db", choices=("sqlite", "postgresql"), default="sqlite",
-                     help="the hub tests' store: SQLite files (default) or a PostgreSQL server the tests start")
+                     help="the hub's store in the hub and system tests: SQLite files (default) or a PostgreSQL server "
+                     "the tests start")
 
 
 def free_port() -> int:
