@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from facefleet.wire import EVENT_ID_PATTERN
-from hub.store import Store, open_store
+from hub.pg_pool import PoolCounts
+from hub.store import PostgresStore, Store, open_store
 
 Migration = Callable[[Store], None]
 
@@ -248,6 +249,10 @@ class HubDb:
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
             applied.append(name)
         return applied
+
+    def pool_counts(self) -> PoolCounts:
+        """Reconnects and refused units of work of PostgreSQL's pool (zeros on SQLite, which has no server)."""
+        return self.db.pool.counts if isinstance(self.db, PostgresStore) else PoolCounts()
 
     def checkpoint(self) -> None:
         """Move what the write-ahead log holds into the database file and empty the log (SQLite; a no-op on

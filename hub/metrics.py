@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 from facefleet.wire import DeviceStats
 from hub.fleet.events import EventCounts
 from hub.fleet.intake import Kind, Reason
+from hub.pg_pool import PoolCounts
 
 
 class _FleetCollector(Collector):
@@ -91,6 +92,21 @@ class PublishCollector(Collector):
         yield ha
         yield GaugeMetricFamily("facefleet_hub_home_assistant_pending",
                                 "Home Assistant messages waiting or unacknowledged", value=self.queue_pending())
+
+
+class StoreCollector(Collector):
+    """The store's connections (PostgreSQL; both stay 0 on SQLite): connections made again after the server
+    dropped them (a restart), and units of work failed because it could not be reached (answered 503)."""
+
+    def __init__(self, counts: Callable[[], PoolCounts]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.counts()
+        yield CounterMetricFamily("facefleet_hub_db_reconnects", "database connections made again after the "
+                                  "server dropped them", value=counts.reconnects)
+        yield CounterMetricFamily("facefleet_hub_db_unavailable", "units of work failed because the database "
+                                  "server could not be reached", value=counts.unavailable)
 
 
 class HubMetrics:

@@ -31,7 +31,7 @@ from hub.library.enroll import Enroller
 from hub.library.library import Library, NotFoundError
 from hub.library.reembed import Reembedder, ReembedJob, embed_missing
 from hub.library.search_index import LibraryIndex
-from hub.metrics import HubMetrics, PublishCollector
+from hub.metrics import HubMetrics, PublishCollector, StoreCollector
 from hub.settings import HubSettings
 from hub.streams.metrics import StreamCollector
 from hub.streams.service import StreamService
@@ -149,6 +149,7 @@ class Hub:
             self.refusals.snapshot,
         )
         self.metrics.registry.register(StreamCollector(self.streams))
+        self.metrics.registry.register(StoreCollector(self.db.pool_counts))
         self.metrics.registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         self.metrics.registry.register(PublishCollector(
             lambda: self.mqtt.publish_failed if self.mqtt else 0,

@@ -6,6 +6,7 @@ accepting connections again to the first request answered."""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import uuid
@@ -145,4 +146,6 @@ def test_a_postgresql_restart_under_load_loses_no_committed_write_and_the_hub_re
           f"accepting connections to the first request answered; answers {dict(sorted(statuses.items()))}; "
           f"enrollments answered 201 {len(enrolled)}, events acknowledged {len(acked)}; lost writes {lost}")
     assert lost == 0
+    metrics = server.client().get("/metrics").text
+    assert re.search(r"^facefleet_hub_db_reconnects_total [1-9]", metrics, re.M), "the reconnect is counted"
     assert set(statuses) <= {200, 201, 503}, statuses  # the work in flight failed as "try again", no 500
