@@ -40,6 +40,7 @@ from hub.library.names import NameRefused
 from hub.library.reembed import ReembedBusyError
 from hub.library.uploads import UploadTooLarge
 from hub.library.video import VideoError
+from hub.pg_pool import StoreUnavailable
 from hub.service import Hub
 from hub.settings import HubSettings
 from hub.training.service import TrainingUnavailableError
@@ -65,6 +66,7 @@ _ERRORS: dict[type[Exception], int] = {
     ReembedBusyError: 409,
     TrainingUnavailableError: 503,
     VisitorError: 422,
+    StoreUnavailable: 503,  # the database server is away (a restart): try again
 }
 
 

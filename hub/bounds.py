@@ -21,6 +21,8 @@ from collections.abc import Callable
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.pg_pool import StoreUnavailable
+
 MAX_BODY_BYTES = 1024 * 1024  # the largest JSON body: a rollout naming 10,000 devices is about 0.7 MB
 MAX_FORM_BODY_BYTES = 2 * 1024**3 + 1024 * 1024  # a model file (hub.api.galleries.MAX_MODEL_BYTES) and its form
 TokenCheck = Callable[[str], bool]
@@ -39,7 +41,13 @@ class RequestBounds:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         declared = _declared_length(headers)
         has_body = declared != 0
-        if has_body and scope["path"].startswith("/api/") and not await run_in_threadpool(self._authenticated, headers):
+        try:
+            refused = has_body and scope["path"].startswith("/api/") and not await run_in_threadpool(
+                self._authenticated, headers)
+        except StoreUnavailable as exc:  # the token could not be looked up: "try again", as the routes answer
+            await _reply(send, 503, str(exc))
+            return
+        if refused:
             await _reply(send, 401, "missing, unknown or revoked bearer token", [(b"www-authenticate", b"Bearer")])
             return
         limit = MAX_FORM_BODY_BYTES if headers.get("content-type", "").startswith("multipart/") else MAX_BODY_BYTES

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from facefleet.command import add_log_flags, log_level, run_command
+from hub.pg_pool import StoreUnavailable
 from hub.settings import HubSettings, load_settings
 
 if TYPE_CHECKING:
@@ -58,9 +59,22 @@ def _token_store(args: argparse.Namespace) -> TokenStore:
     from hub.db import HubDb
     from hub.tokens import TokenStore
 
-    hub_db = HubDb(_settings(args).database_target)
+    settings = _settings(args)
+    hub_db = HubDb(settings.database_target, settings.database.connect_timeout_s)
     hub_db.migrate()
     return TokenStore(hub_db)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """The SQLite library of the config's data_dir into PostgreSQL (`hub.store_move`): stop the hub first."""
+    from hub.store_move import move_library
+
+    settings = _settings(args)
+    report = move_library(settings.data_dir / "hub.sqlite", args.to, args.replace, settings.database.connect_timeout_s)
+    sys.stdout.write("".join(line + "\n" for line in report.lines()))
+    sys.stderr.write(f"files stay in {settings.data_dir}; serve from PostgreSQL with database.url set to the target "
+                     "(or FACEFLEET_HUB_DATABASE_URL) and the same data_dir\n")
+    return 0
 
 
 def _token_create(args: argparse.Namespace) -> int:
@@ -132,6 +146,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--config", type=Path)
     revoke.set_defaults(func=_token_revoke)
+    migrate = commands.add_parser("migrate", help="copy the SQLite library of the config's data_dir into an empty "
+                                  "PostgreSQL database and verify every table (row counts and digests)")
+    migrate.add_argument("--to", required=True, metavar="postgresql://USER@HOST:PORT/DATABASE",
+                         help="the target database (password from PGPASSWORD or ~/.pgpass)")
+    migrate.add_argument("--config", type=Path, help="hub.yaml: its data_dir holds hub.sqlite")
+    migrate.add_argument("--replace", action="store_true", help="empty a target that holds rows first (else refused)")
+    migrate.set_defaults(func=_migrate)
     tls = commands.add_parser("tls", help="certificates for HTTPS on a LAN").add_subparsers(
         dest="tls_command", required=True
     )
@@ -144,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_command(build_parser(), argv, refused=(ValueError, OSError))  # bad config or secrets
+    # bad config or secrets, no database: said plainly, status 2
+    return run_command(build_parser(), argv, refused=(ValueError, OSError, StoreUnavailable))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The hub's database (SQLite file or PostgreSQL, `hub.store`): one connection shared by the API threads and
+"""The hub's database (SQLite file or PostgreSQL, `hub.store`): one store shared by the API threads and
 the MQTT thread, named migrations.
 
-SQLite serialises writers anyway; one lock around every use of the shared connection keeps a transaction
-from one thread from swallowing statements of another (on PostgreSQL too: one connection, the same order).
+SQLite serialises writers anyway; one lock around every use of the shared store keeps a transaction
+from one thread from swallowing statements of another (on PostgreSQL too: one unit of work at a time, in the
+same order; its pool replaces connections a server restart killed, `hub.pg_pool`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from facefleet.wire import EVENT_ID_PATTERN
-from hub.store import Store, open_store
+from hub.pg_pool import PoolCounts
+from hub.store import PostgresStore, Store, open_store
 
 Migration = Callable[[Store], None]
 
@@ -211,8 +213,8 @@ class HubDb:
     """A `Store` (SQLite for a path, PostgreSQL for a `postgresql://` URL) plus the lock that every reader
     and writer holds."""
 
-    def __init__(self, target: Path | str) -> None:
-        self.db = open_store(target)
+    def __init__(self, target: Path | str, connect_timeout_s: float = 10.0) -> None:
+        self.db = open_store(target, connect_timeout_s)
         self.lock = threading.RLock()
 
     @contextmanager
@@ -247,6 +249,10 @@ class HubDb:
                 db.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now_iso()])
             applied.append(name)
         return applied
+
+    def pool_counts(self) -> PoolCounts:
+        """Reconnects and refused units of work of PostgreSQL's pool (zeros on SQLite, which has no server)."""
+        return self.db.pool.counts if isinstance(self.db, PostgresStore) else PoolCounts()
 
     def checkpoint(self) -> None:
         """Move what the write-ahead log holds into the database file and empty the log (SQLite; a no-op on

@@ -15,6 +15,7 @@ from facefleet.wire import DeviceStats
 from hub.db import HubDb
 from hub.fleet.events import EventCounts
 from hub.fleet.intake import Kind, Reason
+from hub.pg_pool import PoolCounts
 
 
 def count_by_state(hub_db: HubDb, table: str) -> Callable[[], dict[str, int]]:
@@ -101,6 +102,21 @@ class PublishCollector(Collector):
         yield ha
         yield GaugeMetricFamily("facefleet_hub_home_assistant_pending",
                                 "Home Assistant messages waiting or unacknowledged", value=self.queue_pending())
+
+
+class StoreCollector(Collector):
+    """The store's connections (PostgreSQL; both stay 0 on SQLite): connections made again after the server
+    dropped them (a restart), and units of work failed because it could not be reached (answered 503)."""
+
+    def __init__(self, counts: Callable[[], PoolCounts]) -> None:
+        self.counts = counts
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        counts = self.counts()
+        yield CounterMetricFamily("facefleet_hub_db_reconnects", "database connections made again after the "
+                                  "server dropped them", value=counts.reconnects)
+        yield CounterMetricFamily("facefleet_hub_db_unavailable", "units of work failed because the database "
+                                  "server could not be reached", value=counts.unavailable)
 
 
 class HubMetrics:

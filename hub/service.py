@@ -36,7 +36,7 @@ from hub.library.library import Library
 from hub.library.reembed import Reembedder
 from hub.library.search_index import LibraryIndex
 from hub.lifecycle import Lifecycle, Part, Ticker, blocking
-from hub.metrics import HubMetrics, PublishCollector, count_by_state
+from hub.metrics import HubMetrics, PublishCollector, StoreCollector, count_by_state
 from hub.settings import HubSettings
 from hub.streams.metrics import StreamCollector
 from hub.streams.service import StreamService
@@ -56,7 +56,7 @@ class Hub:
     def __init__(self, settings: HubSettings, pipeline: FacePipeline | None = None) -> None:
         """pipeline: the configured model's pipeline, when the caller has built it already (tests)."""
         self.settings = settings
-        self.db = HubDb(settings.database_target)
+        self.db = HubDb(settings.database_target, settings.database.connect_timeout_s)
         self.db.migrate()
         self.tokens = TokenStore(self.db)
         self.tokens.set_environment_admin(settings.admin_token.get_secret_value() if settings.admin_token else None)
@@ -138,6 +138,7 @@ class Hub:
     def _collect_metrics(self) -> None:
         registry = self.metrics.registry
         registry.register(StreamCollector(self.streams))
+        registry.register(StoreCollector(self.db.pool_counts))
         registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
         registry.register(PublishCollector(lambda: self.link.publish_failed,
                                            lambda: dataclasses.asdict(self.home_assistant_queue.counts),

@@ -226,9 +226,13 @@ class DatabaseConfig(_Strict):
     url: empty for the SQLite file `<data_dir>/hub.sqlite` (the default), or a PostgreSQL URL
         `postgresql://user@host:port/database`; the password comes from libpq's environment (`PGPASSWORD`,
         `~/.pgpass`), never the file. Default: the environment variable FACEFLEET_HUB_DATABASE_URL.
+    connect_timeout_s: PostgreSQL only: how long a request (or the MQTT intake) waits for a server that went
+        away (restart, failover) before it fails with 503; shorter fails fast, longer rides out a slow restart
+        while requests queue behind the store's lock.
     """
 
     url: str = Field(default_factory=lambda: os.environ.get(DATABASE_URL_ENV, ""), validate_default=True)
+    connect_timeout_s: float = Field(10.0, gt=0, le=600)
 
     @field_validator("url")
     @classmethod

@@ -5,7 +5,8 @@ PostgreSQL), `INSERT ... ON CONFLICT`, `RETURNING`, `BEGIN`/`SAVEPOINT`. What di
 - column types in `CREATE TABLE`/`ALTER TABLE` (SQLite's `INTEGER`, `REAL`, `BLOB` and
   `INTEGER PRIMARY KEY AUTOINCREMENT` become `BIGINT`, `DOUBLE PRECISION`, `BYTEA` and an identity column);
 - a JSON array parameter read as rows (`json_values`), the distinct values of a group joined (`distinct_list`);
-- the connection's set-up (SQLite's PRAGMAs).
+- the connection's set-up (SQLite's PRAGMAs) and its life: SQLite has one file handle for the hub's life,
+  PostgreSQL a pool (`hub.pg_pool`) that replaces connections the server dropped.
 Rows come back as tuples (`execute`) or dicts (`query`), read whole: the hub's statements return small sets.
 """
 
@@ -15,10 +16,12 @@ import re
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from hub.pg_pool import ConnectionPool, StoreUnavailable
 
 if TYPE_CHECKING:
     import psycopg
@@ -107,22 +110,39 @@ class Store(ABC):
 
     @contextmanager
     def atomic(self) -> Iterator[Store]:
-        """One transaction; nested, a savepoint. Rolled back (to the savepoint) when the block raises."""
-        savepoint = f"s{self._depth}"
-        self.execute("BEGIN" if self._depth == 0 else f"SAVEPOINT {savepoint}")
-        self._depth += 1
-        try:
-            yield self
-        except BaseException:
+        """One transaction; nested, a savepoint. Rolled back (to the savepoint) when the block raises.
+
+        A transaction whose connection died is not re-run here (the block is the caller's): the error
+        (`StoreUnavailable`) reaches the caller, who may run the whole unit of work again."""
+        outermost = self._depth == 0
+        with self._transaction_connection() if outermost else nullcontext():
+            savepoint = f"s{self._depth}"
+            self.execute("BEGIN" if outermost else f"SAVEPOINT {savepoint}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if not self._connection_lost():  # the server dropped the transaction with the connection
+                    self._roll_back(savepoint if not outermost else None)
+                raise
             self._depth -= 1
-            if self._depth == 0:
-                self.execute("ROLLBACK")
-            else:
-                self.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
-                self.execute(f"RELEASE SAVEPOINT {savepoint}")
-            raise
-        self._depth -= 1
-        self.execute("COMMIT" if self._depth == 0 else f"RELEASE SAVEPOINT {savepoint}")
+            self.execute("COMMIT" if outermost else f"RELEASE SAVEPOINT {savepoint}")
+
+    def _roll_back(self, savepoint: str | None) -> None:
+        if savepoint is None:
+            self.execute("ROLLBACK")
+        else:
+            self.execute(f"ROLLBACK TO SAVEPOINT {savepoint}")
+            self.execute(f"RELEASE SAVEPOINT {savepoint}")
+
+    def _transaction_connection(self) -> AbstractContextManager[None]:
+        """Holds one connection for a whole transaction (PostgreSQL's pool); SQLite has only one."""
+        return nullcontext()
+
+    def _connection_lost(self) -> bool:
+        """Whether the connection of the open transaction died (nothing is left to roll back)."""
+        return False
 
 
 def _insert_sql(table: str, columns: list[str]) -> str:
@@ -158,32 +178,90 @@ class SqliteStore(Store):
 
 
 class PostgresStore(Store):
-    """A PostgreSQL database reached by a `postgresql://` URL (libpq: password from PGPASSWORD or .pgpass)."""
+    """A PostgreSQL database reached by a `postgresql://` URL (libpq: password from PGPASSWORD or .pgpass).
+
+    Connections come from a pool (`hub.pg_pool`) that checks each before use and replaces the ones a server
+    restart killed. The rule for retries: a transaction holds one connection from `BEGIN` to `COMMIT`, and a
+    failure inside it is raised (`StoreUnavailable`), never re-run here; a single statement outside a
+    transaction is re-run once on a new connection only when it reads (`SELECT`), since a write may have been
+    committed before its answer was lost.
+    """
 
     json_values = "SELECT json_array_elements_text(CAST(? AS json))"
     distinct_list = "string_agg(DISTINCT {}, ',')"
 
-    def __init__(self, url: str) -> None:
-        import psycopg
-
+    def __init__(self, url: str, connect_timeout_s: float = 10.0) -> None:
         super().__init__()
-        self.conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(url, autocommit=True)
+        self.pool = ConnectionPool(url, connect_timeout_s)
+        self._held: psycopg.Connection[tuple[Any, ...]] | None = None
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Result:
-        cursor = self.conn.execute(_postgres_sql(sql), _params(params))
-        if cursor.description is None:
-            return Result([], cursor.rowcount)
-        return Result(cursor.fetchall(), cursor.rowcount, [d.name for d in cursor.description])
+        if self._held is not None:
+            return _run(self._held, sql, params)
+        may_retry = _reads_only(sql)
+        while True:
+            conn = self.pool.acquire()
+            try:
+                return _run(conn, sql, params)
+            except StoreUnavailable:
+                if not may_retry:
+                    raise
+                may_retry = False
+            finally:
+                self.pool.release(conn)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        with self.conn.cursor() as cursor:
-            cursor.executemany(_postgres_sql(sql), [_params(r) for r in rows])
+        conn = self._held or self.pool.acquire()
+        try:
+            with _connection_errors(conn), conn.cursor() as cursor:
+                cursor.executemany(_postgres_sql(sql), [_params(r) for r in rows])
+        finally:
+            if conn is not self._held:
+                self.pool.release(conn)
 
     def checkpoint(self) -> None:
         """Nothing: PostgreSQL's WAL is the server's, its retention an operator's setting."""
 
     def close(self) -> None:
-        self.conn.close()
+        self.pool.close()
+
+    @contextmanager
+    def _transaction_connection(self) -> Iterator[None]:
+        self._held = self.pool.acquire()
+        try:
+            yield
+        finally:
+            conn, self._held = self._held, None
+            self.pool.release(conn)
+
+    def _connection_lost(self) -> bool:
+        return self._held is not None and (self._held.broken or self._held.closed)
+
+
+def _run(conn: psycopg.Connection[tuple[Any, ...]], sql: str, params: Sequence[Any]) -> Result:
+    with _connection_errors(conn):
+        cursor = conn.execute(_postgres_sql(sql), _params(params))
+        if cursor.description is None:
+            return Result([], cursor.rowcount)
+        return Result(cursor.fetchall(), cursor.rowcount, [d.name for d in cursor.description])
+
+
+@contextmanager
+def _connection_errors(conn: psycopg.Connection[tuple[Any, ...]]) -> Iterator[None]:
+    """A statement whose connection died raises `StoreUnavailable`; other errors (constraints) pass as they are."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.OperationalError as exc:
+        if conn.broken or conn.closed:
+            raise StoreUnavailable(f"the PostgreSQL connection died under a statement, whose outcome is unknown "
+                                   f"(not retried): {exc}") from exc
+        raise
+
+
+def _reads_only(sql: str) -> bool:
+    return sql.lstrip().upper().startswith("SELECT")
 
 
 def _postgres_sql(sql: str) -> str:
@@ -194,10 +272,11 @@ def _postgres_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-def open_store(target: Path | str) -> Store:
-    """A SQLite file for a path, PostgreSQL for a `postgresql://` URL."""
+def open_store(target: Path | str, connect_timeout_s: float = 10.0) -> Store:
+    """A SQLite file for a path, PostgreSQL for a `postgresql://` URL (`connect_timeout_s`: how long a unit of
+    work waits for an unreachable server before `StoreUnavailable`)."""
     if isinstance(target, Path):
         return SqliteStore(target)
     if target.startswith(POSTGRES_SCHEMES):
-        return PostgresStore(target)
+        return PostgresStore(target, connect_timeout_s)
     raise ValueError(f"database url {target!r} is not a postgresql:// URL")

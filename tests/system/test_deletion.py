@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from pathlib import Path
 
@@ -112,8 +111,7 @@ def test_delete_during_an_upload_fails_the_upload(fleet: System) -> None:
     assert answers[0].status_code == 409, answers[0].text[:300]
     assert "deleted" in answers[0].json()["detail"]
     assert [p for p in api.get("/api/people").json() if p["name"] == PEOPLE[0]] == []
-    with sqlite3.connect(f"file:{fleet.hub_data / 'hub.sqlite'}?mode=ro", uri=True) as db:
-        assert db.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == 0
+    assert fleet.store_rows("SELECT COUNT(*) FROM samples") == [(0,)]
     assert not [p for p in (fleet.hub_data / "samples").rglob("*") if p.is_file()]
 
 
