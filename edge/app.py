@@ -71,12 +71,20 @@ class EdgeApp:
         self.holder = ModelGalleryHolder(boot_recognizer(config))
         self.hub_link = HubLink(config, self.holder, self.metrics)
         self.outbox, self.link, self.topics = self.hub_link.outbox, self.hub_link.link, self.hub_link.topics
-        processors = {c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition,
-                                                      config.detection)
-                      for c in config.cameras}
+        processors = {
+            c.name: CameraProcessor(c.name, self.holder, config.tracker, config.recognition, config.detection)
+            for c in config.cameras
+        }
         self.collect = self._make_collect_desk()
-        self.loop = FrameLoop(self.readers, processors, self.store_events, self.metrics, self.new_frame,
-                              config.tracker.lost_after_s, self.collect.observe if self.collect else None)
+        self.loop = FrameLoop(
+            self.readers,
+            processors,
+            self.store_events,
+            self.metrics,
+            self.new_frame,
+            config.tracker.lost_after_s,
+            self.collect.observe if self.collect else None,
+        )
         self.http = HealthServer(config.http.host, config.http.port, self.metrics.registry, self.healthy)
         self._stop = threading.Event()
         self._last_stats = 0.0
@@ -87,8 +95,10 @@ class EdgeApp:
         """Enrollment at this device, subscribed to its collect topic; None when off or with no hub URL."""
         cfg = self.config
         if not cfg.collect.enabled or cfg.updates.hub_url is None:
-            log.info("collections off (%s)", "collect.enabled is false" if not cfg.collect.enabled
-                     else "no updates.hub_url to upload to")
+            log.info(
+                "collections off (%s)",
+                "collect.enabled is false" if not cfg.collect.enabled else "no updates.hub_url to upload to",
+            )
             return None
         desk = CollectDesk({c.name for c in cfg.cameras}, cfg.updates.hub_url, cfg.updates.tls, cfg.collect)
         self.link.subscribe(self.topics.collect(cfg.device_id), desk.on_message)
@@ -103,8 +113,13 @@ class EdgeApp:
         for reader in self.readers:
             reader.start()
         self._stats.start()
-        log.info("agent %s started with %d camera(s), model %s, gallery %s", self.config.device_id,
-                 len(self.readers), self.holder.current.model_id, self.holder.current.gallery.version)
+        log.info(
+            "agent %s started with %d camera(s), model %s, gallery %s",
+            self.config.device_id,
+            len(self.readers),
+            self.holder.current.model_id,
+            self.holder.current.gallery.version,
+        )
         sdnotify.ready(f"{len(self.readers)} camera(s)")  # Type=notify: systemd counts us as started now
 
     def stop(self) -> None:
@@ -136,8 +151,10 @@ class EdgeApp:
 
     def _renderer(self, record: TrackEventRecord) -> Callable[[int, str], bytes]:
         """The payload of a record once the outbox has given it a seq and an event id."""
+
         def render(seq: int, event_id: str) -> bytes:
             return to_wire(record, self.config.device_id, seq, event_id).model_dump_json().encode()
+
         return render
 
     def healthy(self) -> tuple[bool, str]:
@@ -147,12 +164,24 @@ class EdgeApp:
         return True, "ok\n"
 
     def stats(self) -> DeviceStats:
-        cameras = {r.name: CameraStats(fps=self.loop.fps(r.name), connected=r.connected, reconnects=r.reconnects,
-                                       dropped=self.loop.dropped[r.name], lag_ms=round(self.loop.lag_ms[r.name], 1))
-                   for r in self.readers}
-        return DeviceStats(device_id=self.config.device_id, ts=datetime.now(timezone.utc), cameras=cameras,
-                           active_tracks=self.loop.active_tracks, outbox_backlog=self.outbox.backlog,
-                           stage_ms={k: round(v, 2) for k, v in self.loop.stage_ms.items()})
+        cameras = {
+            r.name: CameraStats(
+                fps=self.loop.fps(r.name),
+                connected=r.connected,
+                reconnects=r.reconnects,
+                dropped=self.loop.dropped[r.name],
+                lag_ms=round(self.loop.lag_ms[r.name], 1),
+            )
+            for r in self.readers
+        }
+        return DeviceStats(
+            device_id=self.config.device_id,
+            ts=datetime.now(timezone.utc),
+            cameras=cameras,
+            active_tracks=self.loop.active_tracks,
+            outbox_backlog=self.outbox.backlog,
+            stage_ms={k: round(v, 2) for k, v in self.loop.stage_ms.items()},
+        )
 
     def _stats_loop(self) -> None:
         while not self._stop.wait(min(self.config.mqtt.stats_every_s, 1.0)):

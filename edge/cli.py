@@ -43,7 +43,6 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _stream(args: argparse.Namespace) -> int:
     from edge.stream_client import StreamClient, run_stream, source_frames
     from facefleet.stream import EventMessage, FrameResult
@@ -54,14 +53,12 @@ def _stream(args: argparse.Namespace) -> int:
         return 2
     client = StreamClient(args.hub, token, args.camera, args.device)
     ready = client.connect()
-    print(f"streaming as {ready.device_id}/{ready.camera}; hub model {ready.model_id}, "
-          f"gallery {ready.gallery_version}")
+    print(f"streaming as {ready.device_id}/{ready.camera}; hub model {ready.model_id}, gallery {ready.gallery_version}")
 
     def show(reply: object) -> None:
         if isinstance(reply, EventMessage):
             e = reply.event
-            print(f"{e.camera} track {e.track_id} {e.type}: {e.name or e.person_id or 'unknown'} "
-                  f"({e.confidence:.2f})")
+            print(f"{e.camera} track {e.track_id} {e.type}: {e.name or e.person_id or 'unknown'} ({e.confidence:.2f})")
         elif isinstance(reply, FrameResult) and args.verbose:
             print(f"frame {reply.frame}: " + ", ".join(f"{f.track_id}:{f.name or '?'}" for f in reply.faces))
 
@@ -86,12 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="validate a config file and exit")
     check.add_argument("--config", type=Path, required=True)
     check.set_defaults(func=_check_config)
-    stream = commands.add_parser("stream", help="a thin camera: send a source's frames to the hub, which "
-                                 "recognises them and publishes the events as this device's")
+    stream = commands.add_parser(
+        "stream",
+        help="a thin camera: send a source's frames to the hub, which "
+        "recognises them and publishes the events as this device's",
+    )
     stream.add_argument("--hub", required=True, help="the hub's URL, e.g. https://hub.local:8443")
     stream.add_argument("--token", default="", help="device token (default: $FACEFLEET_DEVICE_TOKEN)")
-    stream.add_argument("--source", required=True, help="video file (sent at its frame rate), camera index "
-                        "(0) or rtsp:// URL")
+    stream.add_argument(
+        "--source", required=True, help="video file (sent at its frame rate), camera index (0) or rtsp:// URL"
+    )
     stream.add_argument("--camera", default="cam0", help="camera name in the events")
     stream.add_argument("--device", default=None, help="device id to stream as (only with an admin token)")
     stream.set_defaults(func=_stream)

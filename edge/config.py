@@ -45,7 +45,8 @@ class UsbSource(_Strict):
 
     type: Literal["usb"] = "usb"
     device: Annotated[int, Field(ge=0, le=63)] | Annotated[str, Field(pattern=V4L2_PATH_PATTERN)] = Field(
-        0, description="N of /dev/videoN, or a stable /dev/v4l/by-id/... (by-path) name")
+        0, description="N of /dev/videoN, or a stable /dev/v4l/by-id/... (by-path) name"
+    )
     resolution_wh: ResolutionWH = (1280, 720)
     fps: int | None = Field(None, ge=1, le=240, description="GStreamer caps; none: the camera's own rate")
     mjpeg: bool = False
@@ -118,8 +119,10 @@ class TrackerConfig(_Strict):
     @model_validator(mode="after")
     def _check_above_match(self) -> TrackerConfig:
         if self.appearance_check_iou <= self.iou_match_threshold:
-            raise ValueError("appearance_check_iou must be above iou_match_threshold (between the two, a face "
-                             "continues its track only if it looks the same)")
+            raise ValueError(
+                "appearance_check_iou must be above iou_match_threshold (between the two, a face "
+                "continues its track only if it looks the same)"
+            )
         return self
 
 
@@ -181,8 +184,12 @@ class RecognitionConfig(_Strict):
     appearance_gate: float = Field(0.3, gt=-1, lt=1)
     vote_window: int = Field(50, ge=1, le=10_000)
     liveness_window: int = Field(30, ge=4, le=1000)
-    liveness_noise_floor: float = Field(0.02, ge=0, le=1, description="landmark jitter of a still photo, in "
-                                        "eye distances: motion up to this scores liveness 0")
+    liveness_noise_floor: float = Field(
+        0.02,
+        ge=0,
+        le=1,
+        description="landmark jitter of a still photo, in eye distances: motion up to this scores liveness 0",
+    )
     liveness_motion_ref: float = Field(0.06, gt=0, le=1, description="non-rigid motion that scores 1")
     memory: MemoryConfig = MemoryConfig()
 
@@ -193,8 +200,10 @@ class RecognitionConfig(_Strict):
         if self.liveness_motion_ref <= self.liveness_noise_floor:
             raise ValueError("liveness_motion_ref must be above liveness_noise_floor")
         if self.appearance_gate >= self.match_threshold:
-            raise ValueError("appearance_gate must be below match_threshold (a face that may be named as the "
-                             "track's person must not split it)")
+            raise ValueError(
+                "appearance_gate must be below match_threshold (a face that may be named as the "
+                "track's person must not split it)"
+            )
         return self
 
 
@@ -243,10 +252,15 @@ class HttpConfig(_Strict):
 class UpdatesConfig(_Strict):
     enabled: bool = True
     hub_public_key: Path | None = Field(None, description="PEM of the hub's ed25519 key; no key, no updates")
-    hub_url: str | None = Field(None, pattern=r"^https?://[^/?#@\s]+(/[^?#\s]*)?$",
-                                description="the hub's base URL: the token goes nowhere else")
-    tls: TlsFiles | None = Field(None, description="CA of the hub's HTTPS certificate (default: the system's CAs) "
-                                 "and an optional client certificate")
+    hub_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^/?#@\s]+(/[^?#\s]*)?$",
+        description="the hub's base URL: the token goes nowhere else",
+    )
+    tls: TlsFiles | None = Field(
+        None,
+        description="CA of the hub's HTTPS certificate (default: the system's CAs) and an optional client certificate",
+    )
     token_env: str | None = Field("FACEFLEET_DEVICE_TOKEN", description="environment variable with the token")
     download_timeout_s: float = Field(60.0, gt=0, le=3600)
     max_artifact_bytes: int = Field(512 * 1024 * 1024, ge=1)
@@ -255,8 +269,9 @@ class UpdatesConfig(_Strict):
     @model_validator(mode="after")
     def _hub_url(self) -> UpdatesConfig:
         if self.enabled and self.hub_public_key is not None and self.hub_url is None:
-            raise ValueError("updates.hub_url is required with hub_public_key: the device token is sent "
-                             "only to that origin")
+            raise ValueError(
+                "updates.hub_url is required with hub_public_key: the device token is sent only to that origin"
+            )
         return self
 
     @property

@@ -32,9 +32,16 @@ FrameObserver = Callable[[Frame, FrameResult], None]
 class FrameLoop:
     """Runs in its own thread until `stop()`; `heartbeat` is the monotonic time of the last iteration."""
 
-    def __init__(self, readers: list[CameraReader], processors: dict[str, CameraProcessor], sink: EventSink,
-                 metrics: EdgeMetrics, new_frame: threading.Event, lost_after_s: float,
-                 observer: FrameObserver | None = None) -> None:
+    def __init__(
+        self,
+        readers: list[CameraReader],
+        processors: dict[str, CameraProcessor],
+        sink: EventSink,
+        metrics: EdgeMetrics,
+        new_frame: threading.Event,
+        lost_after_s: float,
+        observer: FrameObserver | None = None,
+    ) -> None:
         self.readers = readers
         self.observer = observer
         self.processors = processors

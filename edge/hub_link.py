@@ -36,9 +36,14 @@ class HubLink:
         self.holder = holder
         self.metrics = metrics
         self.outbox = Outbox(config.outbox_path, config.outbox.max_events)
-        status = DeviceStatus(device_id=config.device_id, state="online", agent_version=__version__,
-                              group=config.group, cameras=[c.name for c in config.cameras],
-                              **self._status_fields())
+        status = DeviceStatus(
+            device_id=config.device_id,
+            state="online",
+            agent_version=__version__,
+            group=config.group,
+            cameras=[c.name for c in config.cameras],
+            **self._status_fields(),
+        )
         self.link = MqttLink(config.mqtt, config.device_id, self.outbox, status)
         self.topics = self.link.topics
         self.updater = self._make_updater()
@@ -57,12 +62,25 @@ class HubLink:
         if cfg.hub_url is None:  # the config refuses a key without it; kept for a config built in code
             raise ConfigError("updates.hub_url is required with updates.hub_public_key")
         state_dir = self.config.state_dir
-        fetcher = ArtifactFetcher(load_public_key(cfg.hub_public_key.read_bytes()), cfg.token,
-                                  cfg.download_timeout_s, cfg.max_artifact_bytes, state_dir / "tmp", cfg.hub_url,
-                                  cfg.tls)
-        updater = Updater(self.config.device_id, state_dir, fetcher, self.holder, self.config.pipeline,
-                          probe_crop(cfg.probe_crop), self.store_update_state,
-                          lambda reason: self.metrics.updates_refused.labels(reason).inc())
+        fetcher = ArtifactFetcher(
+            load_public_key(cfg.hub_public_key.read_bytes()),
+            cfg.token,
+            cfg.download_timeout_s,
+            cfg.max_artifact_bytes,
+            state_dir / "tmp",
+            cfg.hub_url,
+            cfg.tls,
+        )
+        updater = Updater(
+            self.config.device_id,
+            state_dir,
+            fetcher,
+            self.holder,
+            self.config.pipeline,
+            probe_crop(cfg.probe_crop),
+            self.store_update_state,
+            lambda reason: self.metrics.updates_refused.labels(reason).inc(),
+        )
         self.link.subscribe(self.topics.updates(self.config.device_id), updater.on_message)
         return updater
 
@@ -80,8 +98,11 @@ class HubLink:
 
     def store_update_state(self, state: UpdateState) -> None:
         """Queue an update report in the outbox; after a switch or a revert, republish the status."""
-        self.outbox.append(self.topics.update_state(self.config.device_id),
-                           lambda _seq, _eid: state.model_dump_json().encode(), stream="updates")
+        self.outbox.append(
+            self.topics.update_state(self.config.device_id),
+            lambda _seq, _eid: state.model_dump_json().encode(),
+            stream="updates",
+        )
         if state.state in ("applied", "failed", "rolled_back"):
             self.metrics.updates.labels(state.kind, state.state).inc()
         if state.state in ("applied", "rolled_back"):
@@ -89,5 +110,4 @@ class HubLink:
 
     def _status_fields(self) -> dict[str, str]:
         rec = self.holder.current
-        return {"model_version": rec.model_version, "model_id": rec.model_id,
-                "gallery_version": rec.gallery.version}
+        return {"model_version": rec.model_version, "model_id": rec.model_id, "gallery_version": rec.gallery.version}

@@ -47,8 +47,9 @@ class StreamClient:
     """One stream: `connect` sends the hello and returns the hub's `Ready`; `send` a JPEG frame; `receive` the
     next reply (raises `StreamClosed` when the hub closes)."""
 
-    def __init__(self, hub_url: str, token: str, camera: str = "cam0", device: str | None = None,
-                 timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, hub_url: str, token: str, camera: str = "cam0", device: str | None = None, timeout_s: float = 30.0
+    ) -> None:
         self.url = stream_url(hub_url)
         self.hello = Hello(token=token, camera=camera, device=device)
         self.timeout_s = timeout_s
@@ -122,8 +123,12 @@ class StreamRun:
     closed: StreamClosed | None = None
 
 
-def run_stream(client: StreamClient, frames: Iterator[tuple[np.ndarray, float]],
-               on_reply: Callable[[Reply], None], stop: threading.Event | None = None) -> StreamRun:
+def run_stream(
+    client: StreamClient,
+    frames: Iterator[tuple[np.ndarray, float]],
+    on_reply: Callable[[Reply], None],
+    stop: threading.Event | None = None,
+) -> StreamRun:
     """Send `frames` at their pace while a thread reads the replies into `on_reply`; returns when the source
     has ended and the last frame's result arrived (or 10 s passed), `stop` is set, or the hub closed."""
     stop = stop or threading.Event()

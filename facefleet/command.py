@@ -27,8 +27,9 @@ def setup_logging(args: argparse.Namespace) -> None:
     logging.basicConfig(level=log_level(args), format=LOG_FORMAT)
 
 
-def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
-                refused: tuple[type[Exception], ...] = ()) -> int:
+def run_command(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, refused: tuple[type[Exception], ...] = ()
+) -> int:
     """Parse `argv`, set up logging, run the subcommand's `func`; its exit status, or 2 for a `refused`
     error (printed as `<prog>: <message>`)."""
     args = parser.parse_args(argv)

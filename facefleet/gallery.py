@@ -96,8 +96,10 @@ class Gallery:
         if t and (self.template_person.min() < 0 or self.template_person.max() >= len(self.person_ids)):
             raise GalleryError("a template points at no person")
         if len(self.ignores.templates) and self.ignores.templates.shape[1] != self.templates.shape[1]:
-            raise GalleryError(f"ignore templates of dim {self.ignores.templates.shape[1]} in a gallery of dim "
-                               f"{self.templates.shape[1]}")
+            raise GalleryError(
+                f"ignore templates of dim {self.ignores.templates.shape[1]} in a gallery of dim "
+                f"{self.templates.shape[1]}"
+            )
         if self.cohort.ndim != 2 or (len(self.cohort) and self.cohort.shape[1] != self.templates.shape[1]):
             raise GalleryError(f"a cohort of shape {self.cohort.shape} in a gallery of dim {self.templates.shape[1]}")
 
@@ -167,19 +169,32 @@ class Gallery:
                 CREATE TABLE ignore_templates (id INTEGER PRIMARY KEY, ignore_id TEXT NOT NULL, vector BLOB NOT NULL);
                 CREATE TABLE cohort (id INTEGER PRIMARY KEY, vector BLOB NOT NULL);
             """)
-            meta = {"schema": str(GALLERY_SCHEMA), "version": self.version, "model_id": self.model_id,
-                    "dim": str(self.dim)}
+            meta = {
+                "schema": str(GALLERY_SCHEMA),
+                "version": self.version,
+                "model_id": self.model_id,
+                "dim": str(self.dim),
+            }
             db.executemany("INSERT INTO meta VALUES (?, ?)", meta.items())
             people = enumerate(zip(self.person_ids, self.names, strict=True))
             db.executemany("INSERT INTO persons VALUES (?, ?, ?)", [(i, pid, name) for i, (pid, name) in people])
-            db.executemany("INSERT INTO templates (person_idx, vector) VALUES (?, ?)",
-                           [(int(p), v.astype("<f4").tobytes()) for p, v in zip(self.template_person, self.templates,
-                                                                                 strict=True)])
-            db.executemany("INSERT INTO ignore_templates (ignore_id, vector) VALUES (?, ?)",
-                           [(self.ignores.ids[int(i)], v.astype("<f4").tobytes())
-                            for i, v in zip(self.ignores.owner, self.ignores.templates, strict=True)])
-            db.executemany("INSERT INTO cohort (vector) VALUES (?)",
-                           [(v.astype("<f4").tobytes(),) for v in self.cohort])
+            db.executemany(
+                "INSERT INTO templates (person_idx, vector) VALUES (?, ?)",
+                [
+                    (int(p), v.astype("<f4").tobytes())
+                    for p, v in zip(self.template_person, self.templates, strict=True)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO ignore_templates (ignore_id, vector) VALUES (?, ?)",
+                [
+                    (self.ignores.ids[int(i)], v.astype("<f4").tobytes())
+                    for i, v in zip(self.ignores.owner, self.ignores.templates, strict=True)
+                ],
+            )
+            db.executemany(
+                "INSERT INTO cohort (vector) VALUES (?)", [(v.astype("<f4").tobytes(),) for v in self.cohort]
+            )
         db.close()
         tmp.replace(path)
 
@@ -194,8 +209,11 @@ class Gallery:
                 persons = db.execute("SELECT idx, person_id, name FROM persons ORDER BY idx").fetchall()
                 rows = db.execute("SELECT person_idx, vector FROM templates ORDER BY id").fetchall()
                 schema = meta.get("schema")
-                ignored = (db.execute("SELECT ignore_id, vector FROM ignore_templates ORDER BY id").fetchall()
-                           if schema in ("2", "3") else [])
+                ignored = (
+                    db.execute("SELECT ignore_id, vector FROM ignore_templates ORDER BY id").fetchall()
+                    if schema in ("2", "3")
+                    else []
+                )
                 cohort = db.execute("SELECT vector FROM cohort ORDER BY id").fetchall() if schema == "3" else []
             finally:
                 db.close()
@@ -207,11 +225,25 @@ class Gallery:
         if [p[0] for p in persons] != list(range(len(persons))):
             raise GalleryError(f"{path}: person indices are not 0..P-1")
         ids = tuple(dict.fromkeys(r[0] for r in ignored))
-        ignores = IgnoreEntries(ids, np.array([ids.index(r[0]) for r in ignored], np.int64),
-                                _vectors(path, [r[1] for r in ignored], dim)) if ignored else IgnoreEntries()
-        return cls(meta["version"], meta["model_id"], tuple(p[1] for p in persons), tuple(p[2] for p in persons),
-                   np.array([r[0] for r in rows], np.int64), _vectors(path, [r[1] for r in rows], dim), ignores,
-                   _vectors(path, [r[0] for r in cohort], dim))
+        ignores = (
+            IgnoreEntries(
+                ids,
+                np.array([ids.index(r[0]) for r in ignored], np.int64),
+                _vectors(path, [r[1] for r in ignored], dim),
+            )
+            if ignored
+            else IgnoreEntries()
+        )
+        return cls(
+            meta["version"],
+            meta["model_id"],
+            tuple(p[1] for p in persons),
+            tuple(p[2] for p in persons),
+            np.array([r[0] for r in rows], np.int64),
+            _vectors(path, [r[1] for r in rows], dim),
+            ignores,
+            _vectors(path, [r[0] for r in cohort], dim),
+        )
 
 
 def _vectors(path: Path, blobs: list[bytes], dim: int) -> np.ndarray:
@@ -228,8 +260,12 @@ def _vectors(path: Path, blobs: list[bytes], dim: int) -> np.ndarray:
 MAX_TEMPLATES = 8
 
 
-def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
-                     outlier_cosine: float = 0.2, duplicate_cosine: float = 0.95) -> np.ndarray:
+def person_templates(
+    embeddings: np.ndarray,
+    max_templates: int = MAX_TEMPLATES,
+    outlier_cosine: float = 0.2,
+    duplicate_cosine: float = 0.95,
+) -> np.ndarray:
     """Templates for one person from their sample embeddings (K, D) -> (T, D) unit vectors, T <= max_templates.
 
     Samples far from the person's mean (cosine below `outlier_cosine`) are dropped first: a wrong face in
@@ -257,9 +293,17 @@ def person_templates(embeddings: np.ndarray, max_templates: int = MAX_TEMPLATES,
     return np.stack(chosen).astype(np.float32)
 
 
-def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names: Sequence[str],
-                  embeddings: np.ndarray, labels: np.ndarray, max_templates: int = MAX_TEMPLATES,
-                  ignores: IgnoreEntries | None = None, cohort: np.ndarray | None = None) -> Gallery:
+def build_gallery(
+    version: str,
+    model_id: str,
+    person_ids: Sequence[str],
+    names: Sequence[str],
+    embeddings: np.ndarray,
+    labels: np.ndarray,
+    max_templates: int = MAX_TEMPLATES,
+    ignores: IgnoreEntries | None = None,
+    cohort: np.ndarray | None = None,
+) -> Gallery:
     """A gallery of per-person templates (`person_templates`) from sample embeddings.
 
     Args:
@@ -275,6 +319,13 @@ def build_gallery(version: str, model_id: str, person_ids: Sequence[str], names:
         rows.append(templates)
         owners += [index] * len(templates)
     matrix = np.concatenate(rows) if rows else np.zeros((0, embeddings.shape[1]), np.float32)
-    return Gallery(version, model_id, tuple(person_ids), tuple(names), np.array(owners, np.int64),
-                   matrix.astype(np.float32), ignores or IgnoreEntries(),
-                   np.zeros((0, matrix.shape[1]), np.float32) if cohort is None else cohort.astype(np.float32))
+    return Gallery(
+        version,
+        model_id,
+        tuple(person_ids),
+        tuple(names),
+        np.array(owners, np.int64),
+        matrix.astype(np.float32),
+        ignores or IgnoreEntries(),
+        np.zeros((0, matrix.shape[1]), np.float32) if cohort is None else cohort.astype(np.float32),
+    )

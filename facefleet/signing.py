@@ -20,8 +20,7 @@ def generate_key(path: Path) -> Ed25519PrivateKey:
     """Create a private key file (mode 0600) and its `.pub` beside it."""
     key = Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     path.touch(mode=0o600)
     path.write_bytes(pem)
     path.with_suffix(".pub").write_bytes(public_pem(key.public_key()))

@@ -124,8 +124,7 @@ class TrackEvent(_Payload):
     see order and gaps.
     """
 
-    event_id: str = Field(pattern=EVENT_ID_PATTERN.pattern, description="8-64 of [0-9A-Za-z_-]; agents send "
-                                                                         "uuid4 hex")
+    event_id: str = Field(pattern=EVENT_ID_PATTERN.pattern, description="8-64 of [0-9A-Za-z_-]; agents send uuid4 hex")
     seq: int = Field(ge=1)
     type: EventType
     device_id: str = Field(pattern=_ID)
@@ -144,8 +143,7 @@ class TrackEvent(_Payload):
     best_crop_jpeg_b64: str | None = Field(
         None, max_length=MAX_CROP_B64_CHARS, description="track_ended only: best face, JPEG, base64"
     )
-    template: EmbeddingPayload | None = Field(None, description="track_ended only: the pooled template, of "
-                                                                 "`model_id`")
+    template: EmbeddingPayload | None = Field(None, description="track_ended only: the pooled template, of `model_id`")
     ignored: bool = Field(False, description="unknown, but matching an ignore entry of the gallery")
     model_id: str = ""
     gallery_version: str = ""
@@ -212,9 +210,11 @@ class ArtifactManifest(_Payload):
     # Joined the manifest later: left out of the JSON while empty, so manifests signed before it still verify
     # and agents that predate it still read galleries that revoke nothing.
     revokes: list[ArtifactVersion] = Field(
-        default_factory=list, max_length=100_000, exclude_if=lambda versions: not versions,
+        default_factory=list,
+        max_length=100_000,
+        exclude_if=lambda versions: not versions,
         description="gallery: earlier gallery versions revoked because a person in them was deleted; a device "
-                    "that installs this gallery deletes them from its slots",
+        "that installs this gallery deletes them from its slots",
     )
 
     def canonical_bytes(self) -> bytes:

@@ -42,8 +42,11 @@ class RequestBounds:
         declared = _declared_length(headers)
         has_body = declared != 0
         try:
-            refused = has_body and scope["path"].startswith("/api/") and not await run_in_threadpool(
-                self._authenticated, headers)
+            refused = (
+                has_body
+                and scope["path"].startswith("/api/")
+                and not await run_in_threadpool(self._authenticated, headers)
+            )
         except StoreUnavailable as exc:  # the token could not be looked up: "try again", as the routes answer
             await _reply(send, 503, str(exc))
             return
@@ -97,7 +100,16 @@ def _declared_length(headers: dict[str, str]) -> int | None:
 
 async def _reply(send: Send, status: int, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close"), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -72,8 +72,10 @@ def _migrate(args: argparse.Namespace) -> int:
     settings = _settings(args)
     report = move_library(settings.data_dir / "hub.sqlite", args.to, args.replace, settings.database.connect_timeout_s)
     sys.stdout.write("".join(line + "\n" for line in report.lines()))
-    sys.stderr.write(f"files stay in {settings.data_dir}; serve from PostgreSQL with database.url set to the target "
-                     "(or FACEFLEET_HUB_DATABASE_URL) and the same data_dir\n")
+    sys.stderr.write(
+        f"files stay in {settings.data_dir}; serve from PostgreSQL with database.url set to the target "
+        "(or FACEFLEET_HUB_DATABASE_URL) and the same data_dir\n"
+    )
     return 0
 
 
@@ -81,9 +83,7 @@ def _token_create(args: argparse.Namespace) -> int:
     info, secret = _token_store(args).create(args.name, args.scope, args.device)
     bound = f", device {info.device_id}" if info.device_id else ""
     sys.stdout.write(f"{secret}\n")
-    sys.stderr.write(
-        f"token {info.id} ({info.name}, scopes {' '.join(sorted(info.scopes))}{bound}); shown once\n"
-    )
+    sys.stderr.write(f"token {info.id} ({info.name}, scopes {' '.join(sorted(info.scopes))}{bound}); shown once\n")
     return 0
 
 
@@ -102,7 +102,6 @@ def _token_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
-
 def _tls_issue(args: argparse.Namespace) -> int:
     """A certificate for the hub's LAN names or addresses, signed by the CA kept in `--dir` (made there the
     first time): browsers open the camera only on HTTPS pages (or localhost), so a phone needs this."""
@@ -112,27 +111,25 @@ def _tls_issue(args: argparse.Namespace) -> int:
 
     ca = LocalCa(args.dir, "ca", keep=True, valid=datetime.timedelta(days=args.days))
     files = ca.issue("hub", tuple(args.host))
-    sys.stdout.write(f"hub certificate for {', '.join(args.host)}: {files.cert} (key {files.key})\n"
-                     f"in hub.yaml:\n  tls:\n    cert_file: {files.cert}\n    key_file: {files.key}\n"
-                     f"install {ca.cert_file} once on each phone or laptop as a trusted CA; keep {ca.files.key} "
-                     f"private (it signs certificates those devices will trust)\n")
+    sys.stdout.write(
+        f"hub certificate for {', '.join(args.host)}: {files.cert} (key {files.key})\n"
+        f"in hub.yaml:\n  tls:\n    cert_file: {files.cert}\n    key_file: {files.key}\n"
+        f"install {ca.cert_file} once on each phone or laptop as a trusted CA; keep {ca.files.key} "
+        f"private (it signs certificates those devices will trust)\n"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from hub.tokens import SCOPES
 
-    parser = argparse.ArgumentParser(
-        prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts"
-    )
+    parser = argparse.ArgumentParser(prog="facefleet-hub", description="FaceFleet hub: enrollment and rollouts")
     add_log_flags(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP API, the web page and the MQTT link")
     serve.add_argument("--config", type=Path, help="hub.yaml (see hub/README.md)")
     serve.set_defaults(func=_serve)
-    token = commands.add_parser("token", help="API tokens").add_subparsers(
-        dest="token_command", required=True
-    )
+    token = commands.add_parser("token", help="API tokens").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="create a token and print it once")
     create.add_argument("--scope", action="append", required=True, choices=SCOPES, help="repeat for several")
     create.add_argument("--name", default="cli")
@@ -146,10 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("id")
     revoke.add_argument("--config", type=Path)
     revoke.set_defaults(func=_token_revoke)
-    migrate = commands.add_parser("migrate", help="copy the SQLite library of the config's data_dir into an empty "
-                                  "PostgreSQL database and verify every table (row counts and digests)")
-    migrate.add_argument("--to", required=True, metavar="postgresql://USER@HOST:PORT/DATABASE",
-                         help="the target database (password from PGPASSWORD or ~/.pgpass)")
+    migrate = commands.add_parser(
+        "migrate",
+        help="copy the SQLite library of the config's data_dir into an empty "
+        "PostgreSQL database and verify every table (row counts and digests)",
+    )
+    migrate.add_argument(
+        "--to",
+        required=True,
+        metavar="postgresql://USER@HOST:PORT/DATABASE",
+        help="the target database (password from PGPASSWORD or ~/.pgpass)",
+    )
     migrate.add_argument("--config", type=Path, help="hub.yaml: its data_dir holds hub.sqlite")
     migrate.add_argument("--replace", action="store_true", help="empty a target that holds rows first (else refused)")
     migrate.set_defaults(func=_migrate)

@@ -22,9 +22,7 @@ Migration = Callable[[Store], None]
 
 
 def _m001_library(db: Store) -> None:
-    db.execute(
-        """CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL)"""
-    )
+    db.execute("""CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL)""")
     db.execute("""CREATE TABLE samples (
         id TEXT PRIMARY KEY, person_id TEXT NOT NULL REFERENCES people(id) ON DELETE CASCADE,
         file_name TEXT NOT NULL, source TEXT NOT NULL, model_id TEXT NOT NULL, embedding BLOB NOT NULL,
@@ -145,8 +143,10 @@ def _m012_track_ids_without_paths(db: Store) -> None:
     bad = [(i,) for i in ids if not EVENT_ID_PATTERN.fullmatch(i)]
     db.executemany("DELETE FROM suggestions WHERE event_id = ?", bad)
     db.executemany("DELETE FROM ended_tracks WHERE event_id = ?", bad)
-    db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
-               "WHERE visitor_id IS NOT NULL)")
+    db.execute(
+        "DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
+        "WHERE visitor_id IS NOT NULL)"
+    )
 
 
 def _m013_visitor_founders(db: Store) -> None:
@@ -236,9 +236,7 @@ class HubDb:
         migration added below a number already applied still runs.
         """
         with self.transaction() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)"
-            )
+            db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied TEXT NOT NULL)")
         done = {row["name"] for row in self.db.query("SELECT name FROM _migrations")}
         applied = []
         for name, migration in MIGRATIONS:

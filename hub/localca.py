@@ -32,8 +32,7 @@ class CertFiles:
 class LocalCa:
     """A CA whose certificate is `<folder>/<name>.crt`; `issue` writes certificates it signs."""
 
-    def __init__(self, folder: Path, name: str = "ca", keep: bool = False,
-                 valid: datetime.timedelta = _VALID) -> None:
+    def __init__(self, folder: Path, name: str = "ca", keep: bool = False, valid: datetime.timedelta = _VALID) -> None:
         """A new CA in `folder`, or with `keep` the one made there before (if its files are there);
         certificates made here (the CA's own when new, and those `issue` makes) are valid for `valid`."""
         folder.mkdir(parents=True, exist_ok=True)
@@ -72,8 +71,9 @@ class LocalCa:
         return _write(self.folder / f"{name}.crt", self.folder / f"{name}.key", cert, key)
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey,
-             valid: datetime.timedelta) -> x509.CertificateBuilder:
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, valid: datetime.timedelta
+) -> x509.CertificateBuilder:
     now = datetime.datetime.now(datetime.timezone.utc)
     return (
         x509.CertificateBuilder()
@@ -97,8 +97,6 @@ def _write(cert_path: Path, key_path: Path, cert: x509.Certificate, key: ec.Elli
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.touch(mode=0o600)
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return CertFiles(cert_path, key_path)

@@ -27,6 +27,7 @@ def count_by_state(hub_db: HubDb, table: str) -> Callable[[], dict[str, int]]:
 
     return count
 
+
 class _FleetCollector(Collector):
     """Device and rollout counts by state, read from the database at scrape time."""
 
@@ -86,22 +87,31 @@ class PublishCollector(Collector):
     """What the hub publishes: messages the MQTT client refused (its queue full), and Home Assistant's
     retained queue (`hub.fleet.retained_queue`) by outcome, with what it holds now."""
 
-    def __init__(self, link_refused: Callable[[], int], queue_counts: Callable[[], dict[str, int]],
-                 queue_pending: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        link_refused: Callable[[], int],
+        queue_counts: Callable[[], dict[str, int]],
+        queue_pending: Callable[[], int],
+    ) -> None:
         self.link_refused = link_refused
         self.queue_counts = queue_counts
         self.queue_pending = queue_pending
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        yield CounterMetricFamily("facefleet_hub_mqtt_publish_failed", "publishes the MQTT client refused",
-                                  value=self.link_refused())
-        ha = CounterMetricFamily("facefleet_hub_home_assistant_messages",
-                                 "Home Assistant's retained messages by outcome", labels=["outcome"])
+        yield CounterMetricFamily(
+            "facefleet_hub_mqtt_publish_failed", "publishes the MQTT client refused", value=self.link_refused()
+        )
+        ha = CounterMetricFamily(
+            "facefleet_hub_home_assistant_messages", "Home Assistant's retained messages by outcome", labels=["outcome"]
+        )
         for outcome, count in self.queue_counts().items():
             ha.add_metric([outcome], count)
         yield ha
-        yield GaugeMetricFamily("facefleet_hub_home_assistant_pending",
-                                "Home Assistant messages waiting or unacknowledged", value=self.queue_pending())
+        yield GaugeMetricFamily(
+            "facefleet_hub_home_assistant_pending",
+            "Home Assistant messages waiting or unacknowledged",
+            value=self.queue_pending(),
+        )
 
 
 class StoreCollector(Collector):
@@ -113,10 +123,16 @@ class StoreCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         counts = self.counts()
-        yield CounterMetricFamily("facefleet_hub_db_reconnects", "database connections made again after the "
-                                  "server dropped them", value=counts.reconnects)
-        yield CounterMetricFamily("facefleet_hub_db_unavailable", "units of work failed because the database "
-                                  "server could not be reached", value=counts.unavailable)
+        yield CounterMetricFamily(
+            "facefleet_hub_db_reconnects",
+            "database connections made again after the server dropped them",
+            value=counts.reconnects,
+        )
+        yield CounterMetricFamily(
+            "facefleet_hub_db_unavailable",
+            "units of work failed because the database server could not be reached",
+            value=counts.unavailable,
+        )
 
 
 class HubMetrics:
@@ -142,9 +158,7 @@ class HubMetrics:
             buckets=(0.5, 1, 2, 5, 10, 20, 40, 80, 160),
             registry=self.registry,
         )
-        self.gallery_builds = Counter(
-            "facefleet_hub_gallery_builds", "gallery versions built", registry=self.registry
-        )
+        self.gallery_builds = Counter("facefleet_hub_gallery_builds", "gallery versions built", registry=self.registry)
         self.registry.register(_FleetCollector(devices_by_state, rollouts_by_state, device_stats))
         self.registry.register(_EventCollector(event_counts, refused))
 

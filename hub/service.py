@@ -66,10 +66,14 @@ class Hub:
         self.devices = DeviceRegistry(self.db)
         self.events = RecentEvents(settings.live_events)
         self.refusals = Refusals()
-        self.metrics = HubMetrics(count_by_state(self.db, "devices"), count_by_state(self.db, "rollouts"),
-                                  self.devices.latest_stats, self.events.snapshot_counts, self.refusals.snapshot)
-        self.enrollment = Enrollment(self.enroller, self.library, settings.enroll.max_samples_per_person,
-                                     self.metrics)
+        self.metrics = HubMetrics(
+            count_by_state(self.db, "devices"),
+            count_by_state(self.db, "rollouts"),
+            self.devices.latest_stats,
+            self.events.snapshot_counts,
+            self.refusals.snapshot,
+        )
+        self.enrollment = Enrollment(self.enroller, self.library, settings.enroll.max_samples_per_person, self.metrics)
         self._visitors()
         self._fleet()
         self._followers()
@@ -85,8 +89,13 @@ class Hub:
         self.artifacts = ArtifactStore(self.db, settings.data_dir / "artifacts", load_or_create_key(settings.key_path))
         self.artifact_urls = ArtifactUrls(settings.base_url)
         self.cohort = GalleryCohort(settings.cohort_path)
-        self.models = HubModels(settings.pipeline, pipeline or FacePipeline.from_config(settings.pipeline),
-                                self.artifacts, self.embedding_store, settings.data_dir / "training")
+        self.models = HubModels(
+            settings.pipeline,
+            pipeline or FacePipeline.from_config(settings.pipeline),
+            self.artifacts,
+            self.embedding_store,
+            settings.data_dir / "training",
+        )
         self.enroller = Enroller(lambda: self.models.pipeline, settings.enroll)
         self.searcher = Enroller(self.models.query_pipeline, settings.enroll)
 
@@ -95,37 +104,63 @@ class Hub:
         settings = self.settings
         self.visitor_store = VisitorStore(self.db, settings.data_dir / "tracks", settings.visitors)
         self.deletions = Deletions(self.db, self.library, self.artifacts.root, self.visitor_store)
-        self.suggestions = Suggestions(self.db, self.library, settings.visitors.suggest, settings.enroll.min_sharpness,
-                                       settings.visitors.match_threshold, lambda: self.models.pipeline)
-        self.visitors = VisitorIntake(self.visitor_store, self.suggestions, settings.visitors,
-                                      self.enrollment.accept_crops)
+        self.suggestions = Suggestions(
+            self.db,
+            self.library,
+            settings.visitors.suggest,
+            settings.enroll.min_sharpness,
+            settings.visitors.match_threshold,
+            lambda: self.models.pipeline,
+        )
+        self.visitors = VisitorIntake(
+            self.visitor_store, self.suggestions, settings.visitors, self.enrollment.accept_crops
+        )
         self.visitor_thread = IntakeThread(self.visitors)
 
     def _fleet(self) -> None:
         """Galleries, rollouts, devices, collections, Home Assistant, thin cameras, retraining, and the MQTT
         link whose handlers are theirs."""
         settings = self.settings
-        self.galleries = Galleries(self.library, self.embedding_store, self.models, self.visitor_store,
-                                   self.artifacts, self.cohort, self.devices, self.metrics.gallery_builds)
+        self.galleries = Galleries(
+            self.library,
+            self.embedding_store,
+            self.models,
+            self.visitor_store,
+            self.artifacts,
+            self.cohort,
+            self.devices,
+            self.metrics.gallery_builds,
+        )
         self.reembedder = Reembedder(self.db, self.library, self.models, self.devices.models_running)
         self.training = HubTraining(settings, self.models, self.library, self.artifacts, self.reembedder.activate)
-        self.collections = Collections(self.db, self.tokens, self.devices, settings.data_dir / "collections",
-                                       settings.collect)
-        self.rollouts = RolloutEngine(self.db, self.topics, self.link.publish, self.artifact_urls,
-                                      plan_galleries=self.galleries.plan)
+        self.collections = Collections(
+            self.db, self.tokens, self.devices, settings.data_dir / "collections", settings.collect
+        )
+        self.rollouts = RolloutEngine(
+            self.db, self.topics, self.link.publish, self.artifact_urls, plan_galleries=self.galleries.plan
+        )
         self.releases = ReleaseRollouts(self.db, self.rollouts)
         self.home_assistant_queue = RetainedQueue(self.link.publish_queued)
-        self.home_assistant = HomeAssistant(settings.home_assistant, self.topics, self.home_assistant_queue.put,
-                                            settings.data_dir / "home_assistant.json")
-        self.fleet = Fleet(self.devices, self.rollouts, self.collections, self.home_assistant, self.topics,
-                           self.link)
+        self.home_assistant = HomeAssistant(
+            settings.home_assistant,
+            self.topics,
+            self.home_assistant_queue.put,
+            settings.data_dir / "home_assistant.json",
+        )
+        self.fleet = Fleet(self.devices, self.rollouts, self.collections, self.home_assistant, self.topics, self.link)
         route = EventRoute(self.events, (self.visitor_thread.submit, self.home_assistant.track_event))
         self.mqtt = self.link.attach(self.fleet.handlers(route), self.refusals)
         if self.mqtt is not None:
             self.mqtt.on_ack = self.home_assistant_queue.acked
-        self.streams = StreamService(settings.stream, self.tokens, self.db, self.artifacts,
-                                     lambda: self.models.pipeline, self.topics,
-                                     self.link.publish_event if self.mqtt is not None else None)
+        self.streams = StreamService(
+            settings.stream,
+            self.tokens,
+            self.db,
+            self.artifacts,
+            lambda: self.models.pipeline,
+            self.topics,
+            self.link.publish_event if self.mqtt is not None else None,
+        )
 
     def _followers(self) -> None:
         """The library commits, then the 1:N index, the live view and Home Assistant follow (whichever path
@@ -140,9 +175,13 @@ class Hub:
         registry.register(StreamCollector(self.streams))
         registry.register(StoreCollector(self.db.pool_counts))
         registry.register(VisitorCollector(lambda: self.visitors.counts, self.visitor_store.count))
-        registry.register(PublishCollector(lambda: self.link.publish_failed,
-                                           lambda: dataclasses.asdict(self.home_assistant_queue.counts),
-                                           self.home_assistant_queue.pending))
+        registry.register(
+            PublishCollector(
+                lambda: self.link.publish_failed,
+                lambda: dataclasses.asdict(self.home_assistant_queue.counts),
+                self.home_assistant_queue.pending,
+            )
+        )
 
     def parts(self) -> list[Part]:
         """What `start` starts, in order; `stop` stops them in reverse. The MQTT link starts after the parts
@@ -158,8 +197,11 @@ class Hub:
             Part("visitors", start=blocking(self._start_visitors), stop=blocking(self.visitor_thread.stop)),
             Part("search index", start=blocking(self.search_index.rebuild)),
             Part("mqtt", start=blocking(self._start_mqtt), stop=blocking(self._stop_mqtt)),
-            Part("home assistant", start=blocking(self._start_home_assistant),
-                 stop=blocking(self.home_assistant_queue.stop)),
+            Part(
+                "home assistant",
+                start=blocking(self._start_home_assistant),
+                stop=blocking(self.home_assistant_queue.stop),
+            ),
             Part("streams", stop=blocking(self.streams.stop)),
             Part("ticker", start=ticker.start, stop=ticker.stop),
         ]
@@ -176,8 +218,7 @@ class Hub:
             log.warning("upload recovery: %d spooled uploads of interrupted requests removed", spooled)
         moved, removed = self.library.recover()
         if moved or removed:
-            log.warning("library recovery: %d staged samples moved into place, %d orphan files removed",
-                        moved, removed)
+            log.warning("library recovery: %d staged samples moved into place, %d orphan files removed", moved, removed)
         if orphans := self.artifacts.clean_tmp():
             log.warning("artifact recovery: %d half-built artifact folders removed", orphans)
 

@@ -19,9 +19,7 @@ from models.pipeline import PipelineConfig
 ADMIN_TOKEN_ENV = "FACEFLEET_HUB_ADMIN_TOKEN"
 MQTT_PASSWORD_ENV = "FACEFLEET_HUB_MQTT_PASSWORD"
 DATABASE_URL_ENV = "FACEFLEET_HUB_DATABASE_URL"
-WEAK_SECRETS = frozenset(
-    {"changeme", "change-me", "changethis", "secret", "admin", "password", "token", "test"}
-)
+WEAK_SECRETS = frozenset({"changeme", "change-me", "changethis", "secret", "admin", "password", "token", "test"})
 MIN_SECRET_CHARS = 24
 
 
@@ -155,8 +153,10 @@ class MqttConfig(_Strict):
     session_expiry_s: int = Field(
         7 * 24 * 3600, ge=60, le=2**32 - 1, description="broker keeps the hub's session and queue this long"
     )
-    tls: TlsFiles | None = Field(None, description="verify the broker; a client certificate for brokers that "
-                                                 "require one (`require_certificate true`)")
+    tls: TlsFiles | None = Field(
+        None,
+        description="verify the broker; a client certificate for brokers that require one (`require_certificate true`)",
+    )
 
     @property
     def password(self) -> SecretStr:
@@ -294,12 +294,12 @@ class HubSettings(_Strict):
     pipeline: PipelineConfig = PipelineConfig()
     enroll: EnrollConfig = EnrollConfig()
     mqtt: MqttConfig | None = None
-    verify_threshold: float = Field(
-        0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)"
-    )
+    verify_threshold: float = Field(0.363, gt=-1, lt=1, description="cosine above which two faces match (SFace)")
     canary_timeout_s: float = Field(600.0, gt=0)
-    cohort_file: Path | None = Field(None, description="impostor cohort shipped in galleries (`facefleet models "
-                                     "cohort`); default <model_dir>/cohort.npz")
+    cohort_file: Path | None = Field(
+        None,
+        description="impostor cohort shipped in galleries (`facefleet models cohort`); default <model_dir>/cohort.npz",
+    )
     training_lfw_dir: Path | None = Field(None, description="LFW folder for the retraining gate (pairs.txt)")
     training_lfw_folds: int = Field(1, ge=1, le=10, description="LFW folds the retraining gate evaluates")
     live_events: int = Field(200, ge=1, le=100_000, description="recent track events kept for the live view")
@@ -310,9 +310,7 @@ class HubSettings(_Strict):
     home_assistant: HomeAssistantConfig = HomeAssistantConfig()
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     admin_token: SecretStr | None = Field(
-        default_factory=lambda: (
-            SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None
-        ),
+        default_factory=lambda: SecretStr(os.environ[ADMIN_TOKEN_ENV]) if os.environ.get(ADMIN_TOKEN_ENV) else None,
         validate_default=True,
     )
 
@@ -361,8 +359,10 @@ def load_settings(path: Path) -> HubSettings:
         if secret in raw:
             raise ValueError(f"{path}: {secret} belongs in the environment ({ADMIN_TOKEN_ENV}), not the file")
     if isinstance(raw.get("mqtt"), dict) and "password" in raw["mqtt"]:
-        raise ValueError(f"{path}: mqtt.password belongs in the environment (the variable mqtt.password_env "
-                         f"names, {MQTT_PASSWORD_ENV} by default)")
+        raise ValueError(
+            f"{path}: mqtt.password belongs in the environment (the variable mqtt.password_env "
+            f"names, {MQTT_PASSWORD_ENV} by default)"
+        )
     if isinstance(raw.get("database"), dict) and urlsplit(str(raw["database"].get("url", ""))).password:
         raise ValueError(f"{path}: the database password belongs in the environment (PGPASSWORD or ~/.pgpass)")
     return HubSettings.model_validate(raw)

@@ -255,8 +255,9 @@ def _connection_errors(conn: psycopg.Connection[tuple[Any, ...]]) -> Iterator[No
         yield
     except psycopg.OperationalError as exc:
         if conn.broken or conn.closed:
-            raise StoreUnavailable(f"the PostgreSQL connection died under a statement, whose outcome is unknown "
-                                   f"(not retried): {exc}") from exc
+            raise StoreUnavailable(
+                f"the PostgreSQL connection died under a statement, whose outcome is unknown (not retried): {exc}"
+            ) from exc
         raise
 
 

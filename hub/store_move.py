@@ -46,12 +46,15 @@ class MoveReport:
 
     def lines(self) -> list[str]:
         total = sum(t.rows for t in self.tables)
-        return [*(f"{t.name:<20} {t.rows:>9} rows  sha256 {t.sha256[:16]}  verified" for t in self.tables),
-                f"{len(self.tables)} tables, {total} rows copied and verified (counts and row digests)"]
+        return [
+            *(f"{t.name:<20} {t.rows:>9} rows  sha256 {t.sha256[:16]}  verified" for t in self.tables),
+            f"{len(self.tables)} tables, {total} rows copied and verified (counts and row digests)",
+        ]
 
 
-def move_library(sqlite_path: Path, target_url: str, replace: bool = False,
-                 connect_timeout_s: float = 10.0) -> MoveReport:
+def move_library(
+    sqlite_path: Path, target_url: str, replace: bool = False, connect_timeout_s: float = 10.0
+) -> MoveReport:
     """Copy the library in `sqlite_path` into the PostgreSQL database at `target_url`.
 
     replace: empty a target that holds rows first (otherwise such a target is refused, untouched).
@@ -78,8 +81,12 @@ def move_library(sqlite_path: Path, target_url: str, replace: bool = False,
 
 def _tables_in_order(src: Store) -> dict[str, list[str]]:
     """Every table of the SQLite store with its columns, each after the tables its foreign keys name."""
-    names = [r[0] for r in src.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid")]
+    names = [
+        r[0]
+        for r in src.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY rowid"
+        )
+    ]
     parents = {n: {r[2] for r in src.execute(f"PRAGMA foreign_key_list({n})")} - {n} for n in names}
     ordered: list[str] = []
     while len(ordered) < len(names):
@@ -96,9 +103,14 @@ def _check_schemas(src: Store, dst: Store, tables: dict[str, list[str]]) -> None
     if applied != {r[0] for r in dst.execute("SELECT name FROM _migrations")}:
         raise MoveRefused("the two stores have different migrations applied: run the same hub version on both")
     for table, columns in tables.items():
-        found = [r[0] for r in dst.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-            "AND table_name = ?", [table])]
+        found = [
+            r[0]
+            for r in dst.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = ?",
+                [table],
+            )
+        ]
         if sorted(found) != sorted(columns):
             raise MoveRefused(f"table {table}: columns {sorted(columns)} in SQLite, {sorted(found)} in PostgreSQL")
 
@@ -108,8 +120,10 @@ def _empty(dst: Store, tables: dict[str, list[str]], replace: bool) -> None:
     held = {t: n for t, n in held.items() if n}
     if held and not replace:
         listed = ", ".join(f"{t} {n}" for t, n in held.items())
-        raise MoveRefused(f"the target database holds rows ({listed}): nothing copied; pass --replace to empty "
-                          "it first, or name an empty database")
+        raise MoveRefused(
+            f"the target database holds rows ({listed}): nothing copied; pass --replace to empty "
+            "it first, or name an empty database"
+        )
     for table in reversed(list(tables)):  # children before the parents their foreign keys name
         dst.execute(f"DELETE FROM {table}")
 
@@ -124,8 +138,9 @@ def _batches(src: Store, table: str, columns: list[str]) -> Iterator[list[tuple[
     """The rows of a SQLite table in rowid order, BATCH_ROWS at a time (a large library is not read whole)."""
     last = -(2**63)
     while True:
-        rows = src.execute(f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid > ? ORDER BY rowid "
-                           f"LIMIT {BATCH_ROWS}", [last]).fetchall()
+        rows = src.execute(
+            f"SELECT rowid, {', '.join(columns)} FROM {table} WHERE rowid > ? ORDER BY rowid LIMIT {BATCH_ROWS}", [last]
+        ).fetchall()
         if not rows:
             return
         last = rows[-1][0]
@@ -138,8 +153,9 @@ def _advance_identities(dst: Store, tables: dict[str, list[str]]) -> None:
         for column in columns:
             sequence = dst.execute("SELECT pg_get_serial_sequence(?, ?)", [table, column]).fetchone()[0]
             if sequence is not None:
-                dst.execute(f"SELECT setval(?, (SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}), false)",
-                            [sequence])
+                dst.execute(
+                    f"SELECT setval(?, (SELECT COALESCE(MAX({column}), 0) + 1 FROM {table}), false)", [sequence]
+                )
 
 
 def _verify(src: Store, dst: Store, table: str, columns: list[str]) -> TableCopy:
@@ -147,8 +163,10 @@ def _verify(src: Store, dst: Store, table: str, columns: list[str]) -> TableCopy
     rows, digest = table_digest(src.execute(select).fetchall())
     copied_rows, copied_digest = table_digest(dst.execute(select).fetchall())
     if (rows, digest) != (copied_rows, copied_digest):
-        raise MoveRefused(f"table {table} did not verify ({rows} rows in SQLite, {copied_rows} in PostgreSQL, "
-                          f"digests {digest[:16]} and {copied_digest[:16]}): nothing committed")
+        raise MoveRefused(
+            f"table {table} did not verify ({rows} rows in SQLite, {copied_rows} in PostgreSQL, "
+            f"digests {digest[:16]} and {copied_digest[:16]}): nothing committed"
+        )
     return TableCopy(table, rows, digest)
 
 

@@ -27,8 +27,12 @@ Scope = Literal["enroll", "admin", "device"]
 SCOPES: tuple[str, ...] = get_args(Scope)
 ENVIRONMENT_ADMIN = "admin (environment)"
 COLLECT_SCOPE = "collect"
-_IMPLIED = {"admin": {"admin", "enroll", "device"}, "enroll": {"enroll"}, "device": {"device"},
-            COLLECT_SCOPE: {COLLECT_SCOPE}}
+_IMPLIED = {
+    "admin": {"admin", "enroll", "device"},
+    "enroll": {"enroll"},
+    "device": {"device"},
+    COLLECT_SCOPE: {COLLECT_SCOPE},
+}
 
 
 @dataclass(frozen=True)
@@ -81,7 +85,8 @@ class TokenStore:
         secret = "ffh_" + secrets.token_urlsafe(32)
         info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset(scopes), device_id)
         with self.hub_db.transaction() as db:
-            db.insert("tokens", 
+            db.insert(
+                "tokens",
                 {
                     "id": info.id,
                     "name": name,
@@ -90,7 +95,7 @@ class TokenStore:
                     "created": now_iso(),
                     "revoked": 0,
                     "device_id": device_id,
-                }
+                },
             )
         return info, secret
 
@@ -100,9 +105,19 @@ class TokenStore:
         secret = "ffc_" + secrets.token_urlsafe(32)
         info = TokenInfo(uuid.uuid4().hex[:12], name, frozenset([COLLECT_SCOPE]), device_id)
         with self.hub_db.transaction() as db:
-            db.insert("tokens", {"id": info.id, "name": name, "scopes": COLLECT_SCOPE, "sha256": _digest(secret),
-                                 "created": now_iso(), "revoked": 0, "device_id": device_id,
-                                 "expires": expires.isoformat()})
+            db.insert(
+                "tokens",
+                {
+                    "id": info.id,
+                    "name": name,
+                    "scopes": COLLECT_SCOPE,
+                    "sha256": _digest(secret),
+                    "created": now_iso(),
+                    "revoked": 0,
+                    "device_id": device_id,
+                    "expires": expires.isoformat(),
+                },
+            )
         return info, secret
 
     def set_environment_admin(self, secret: str | None) -> None:
@@ -111,12 +126,23 @@ class TokenStore:
         environment before (a rotated secret) is revoked. None (no token in the environment) revokes them all."""
         digest = _digest(secret) if secret else ""
         with self.hub_db.transaction() as db:
-            db.execute("UPDATE tokens SET revoked = 1 WHERE name = ? AND sha256 != ? AND revoked = 0",
-                       [ENVIRONMENT_ADMIN, digest])
+            db.execute(
+                "UPDATE tokens SET revoked = 1 WHERE name = ? AND sha256 != ? AND revoked = 0",
+                [ENVIRONMENT_ADMIN, digest],
+            )
             if not secret or db.execute("SELECT 1 FROM tokens WHERE sha256 = ?", [digest]).fetchone():
                 return
-            db.insert("tokens", {"id": uuid.uuid4().hex[:12], "name": ENVIRONMENT_ADMIN, "scopes": "admin",
-                                 "sha256": digest, "created": now_iso(), "revoked": 0})
+            db.insert(
+                "tokens",
+                {
+                    "id": uuid.uuid4().hex[:12],
+                    "name": ENVIRONMENT_ADMIN,
+                    "scopes": "admin",
+                    "sha256": digest,
+                    "created": now_iso(),
+                    "revoked": 0,
+                },
+            )
 
     def lookup(self, secret: str) -> TokenInfo | None:
         with self.hub_db.read() as db:

@@ -22,8 +22,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).with_name("static")
 DOCS_PATHS = frozenset({"/docs", "/redoc"})
-PAGE_POLICY = ("default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
-               "form-action 'self'; frame-ancestors 'none'")
+PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 DOCS_POLICY = PAGE_POLICY + "; style-src 'self' 'unsafe-inline'; worker-src 'self' blob:"
 
 
@@ -42,8 +44,12 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", [])
-                message["headers"] += [(b"x-frame-options", b"DENY"), (b"content-security-policy", policy.encode()),
-                                       (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                message["headers"] += [
+                    (b"x-frame-options", b"DENY"),
+                    (b"content-security-policy", policy.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
@@ -58,8 +64,13 @@ def mount_web(app: FastAPI) -> None:
     docs_assets = Path(str(resources.files("fastapi_offline") / "static"))
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/docs-assets", StaticFiles(directory=docs_assets), name="docs-assets")
-    for path, page in (("/", "index.html"), ("/collect", "collect.html"), ("/recognise", "recognise.html"),
-                       ("/docs", "docs.html"), ("/redoc", "redoc.html")):
+    for path, page in (
+        ("/", "index.html"),
+        ("/collect", "collect.html"),
+        ("/recognise", "recognise.html"),
+        ("/docs", "docs.html"),
+        ("/redoc", "redoc.html"),
+    ):
         app.add_api_route(path, _page(STATIC / page), methods=["GET"], include_in_schema=False)
     app.add_middleware(SecurityHeaders)
 

@@ -53,6 +53,8 @@ def verified_model_path(model_dir: Path, model_id: str, kind: ArtifactKind = "fp
         raise ModelIntegrityError(f"{path} is not listed in {model_dir / MANIFEST}: {hint}")
     actual = sha256_file(path)
     if actual != entry["sha256"]:
-        raise ModelIntegrityError(f"{path}: sha256 {actual} does not match the manifest ({entry['sha256']}); "
-                                  f"the file is corrupt or was altered: {hint}")
+        raise ModelIntegrityError(
+            f"{path}: sha256 {actual} does not match the manifest ({entry['sha256']}); "
+            f"the file is corrupt or was altered: {hint}"
+        )
     return path

@@ -55,8 +55,9 @@ def make_cohort(lfw_dir: Path, model_dir: Path | None = None, count: int = COHOR
     tmp = target.with_name(target.name + ".tmp.npz")
     np.savez_compressed(tmp, crops=crops[found], names=np.array(names)[found])
     tmp.replace(target)
-    log.info("cohort of %d faces (%d photos without a face left out) in %s", int(found.sum()),
-             int((~found).sum()), target)
+    log.info(
+        "cohort of %d faces (%d photos without a face left out) in %s", int(found.sum()), int((~found).sum()), target
+    )
     return target
 
 
@@ -86,7 +87,8 @@ def pipeline_cohort(pipeline: FacePipeline, model_dir: Path | None = None) -> np
     """The cohort of `<model_dir>/cohort.npz` embedded by `pipeline`, or None (logged) when there is none."""
     path = cohort_path(model_dir)
     if not path.exists():
-        log.warning("no impostor cohort at %s (`facefleet models cohort`): galleries are judged at a fixed "
-                    "threshold", path)
+        log.warning(
+            "no impostor cohort at %s (`facefleet models cohort`): galleries are judged at a fixed threshold", path
+        )
         return None
     return cohort_embeddings(pipeline, load_cohort_crops(path))

@@ -25,8 +25,10 @@ class Faces:
     def __post_init__(self) -> None:
         n = len(self.xyxy)
         if self.xyxy.shape != (n, 4) or self.scores.shape != (n,) or self.landmarks.shape != (n, 5, 2):
-            raise ValueError(f"Faces: inconsistent shapes xyxy={self.xyxy.shape} scores={self.scores.shape} "
-                             f"landmarks={self.landmarks.shape}")
+            raise ValueError(
+                f"Faces: inconsistent shapes xyxy={self.xyxy.shape} scores={self.scores.shape} "
+                f"landmarks={self.landmarks.shape}"
+            )
 
     @classmethod
     def empty(cls) -> Faces:

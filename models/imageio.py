@@ -19,8 +19,12 @@ import numpy as np
 MAX_PIXELS = 40_000_000  # 40 MP: larger uploads are refused before decoding
 MAX_BYTES = 50 * 1024 * 1024
 REDUCIBLE_FORMATS = frozenset({"JPEG", "MPO"})  # MPO: the multi-picture JPEG some cameras write
-_REDUCED_READ = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
-                 8: cv2.IMREAD_REDUCED_COLOR_8}
+_REDUCED_READ = {
+    1: cv2.IMREAD_COLOR,
+    2: cv2.IMREAD_REDUCED_COLOR_2,
+    4: cv2.IMREAD_REDUCED_COLOR_4,
+    8: cv2.IMREAD_REDUCED_COLOR_8,
+}
 
 
 class ImageError(ValueError):
@@ -86,8 +90,10 @@ def check_header(header: ImageHeader, limits: DecodeLimits) -> None:
     if header.pixels > limits.max_pixels:
         raise ImageError(f"image of {header.describe()} exceeds the {limits.max_pixels / 1e6:.1f} MP limit")
     if header.format not in REDUCIBLE_FORMATS and header.pixels > limits.max_full_decode_pixels:
-        raise ImageError(f"image of {header.describe()} exceeds the {limits.max_full_decode_pixels / 1e6:.1f} MP "
-                         "limit for formats that cannot be decoded reduced (a JPEG of that size can)")
+        raise ImageError(
+            f"image of {header.describe()} exceeds the {limits.max_full_decode_pixels / 1e6:.1f} MP "
+            "limit for formats that cannot be decoded reduced (a JPEG of that size can)"
+        )
 
 
 def reduction_factor(header: ImageHeader, target_pixels: int | None) -> int:
@@ -107,8 +113,7 @@ def fit_pixels(image: np.ndarray, max_pixels: int | None) -> np.ndarray:
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
-def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits(),
-                 header: ImageHeader | None = None) -> np.ndarray:
+def decode_image(data: bytes, limits: DecodeLimits = DecodeLimits(), header: ImageHeader | None = None) -> np.ndarray:
     """Bytes of a JPEG/PNG/BMP/WebP/TIFF -> (H, W, 3) uint8 BGR, upright (EXIF), within `limits`.
 
     Grayscale is expanded to 3 channels, alpha is dropped, 16-bit is scaled to 8-bit.

@@ -46,14 +46,17 @@ class PipelineConfig(BaseModel):
     embed_max_batch: int = Field(32, ge=1, le=1024)
     flip_average: bool = False
     backend: BackendConfig = Field(default_factory=OnnxRuntimeConfig, discriminator="type")
-    embedder_backend: BackendConfig | None = Field(None, discriminator="type",
-                                                   description="the embedder's own backend; default: backend")
+    embedder_backend: BackendConfig | None = Field(
+        None, discriminator="type", description="the embedder's own backend; default: backend"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
         if self.backend.type == "torch":
-            raise ValueError("pipeline.backend type torch runs the embedder only (MTCNN's nets have several "
-                             "outputs): keep backend for the detector and set embedder_backend: {type: torch}")
+            raise ValueError(
+                "pipeline.backend type torch runs the embedder only (MTCNN's nets have several "
+                "outputs): keep backend for the detector and set embedder_backend: {type: torch}"
+            )
         if isinstance(self.backend, TensorRTConfig):
             check_tensorrt_fits(self.backend, self.detector.max_batch, "detector.max_batch")
             check_pnet_levels(self.backend, self.detector)
@@ -70,16 +73,20 @@ class PipelineConfig(BaseModel):
 def check_tensorrt_fits(config: TensorRTConfig, fed_batch: int, fed_name: str) -> None:
     """Engines tuned (`opt_batch`) for more than the caller ever feeds in one call are a contradiction."""
     if config.opt_batch > fed_batch:
-        raise ValueError(f"backend opt_batch ({config.opt_batch}) is larger than {fed_name} ({fed_batch}), the "
-                         "largest batch the engines are fed: TensorRT would tune its kernels for a batch that "
-                         "never comes")
+        raise ValueError(
+            f"backend opt_batch ({config.opt_batch}) is larger than {fed_name} ({fed_batch}), the "
+            "largest batch the engines are fed: TensorRT would tune its kernels for a batch that "
+            "never comes"
+        )
 
 
 def check_pnet_levels(config: TensorRTConfig, detector: DetectorConfig) -> None:
     """P-Net's engine is built for frames up to pnet.resolution_wh: at least one pyramid level must exist."""
     if not pnet_level_hw(config.pnet.resolution_wh, detector.min_face_px, detector.scale_factor):
-        raise ValueError(f"backend pnet.resolution_wh {config.pnet.resolution_wh} is smaller than detector."
-                         f"min_face_px ({detector.min_face_px}): P-Net's engine would have no pyramid level")
+        raise ValueError(
+            f"backend pnet.resolution_wh {config.pnet.resolution_wh} is smaller than detector."
+            f"min_face_px ({detector.min_face_px}): P-Net's engine would have no pyramid level"
+        )
 
 
 def check_frame_fits(config: PipelineConfig, resolution_wh: tuple[int, int]) -> None:
@@ -92,8 +99,10 @@ def check_frame_fits(config: PipelineConfig, resolution_wh: tuple[int, int]) -> 
     w, h = resolution_wh
     for level_h, level_w in pnet_level_hw(resolution_wh, pyramid.min_face_px, pyramid.scale_factor):
         if not any(p.contains((1, 3, level_h, level_w)) for p in profiles):
-            raise ValueError(f"{w}x{h} frames do not fit the P-Net engine built for pnet.resolution_wh "
-                             f"{pnet.resolution_wh} (mode {pnet.mode}): set it to the largest camera")
+            raise ValueError(
+                f"{w}x{h} frames do not fit the P-Net engine built for pnet.resolution_wh "
+                f"{pnet.resolution_wh} (mode {pnet.mode}): set it to the largest camera"
+            )
 
 
 @dataclass(frozen=True)
@@ -146,8 +155,9 @@ def artifact_kind(spec: ModelSpec, backend: BackendConfig) -> ArtifactKind:
 
 
 class FacePipeline:
-    def __init__(self, detector: MtcnnDetector, embedder: Embedder, model_id: str,
-                 model_paths: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self, detector: MtcnnDetector, embedder: Embedder, model_id: str, model_paths: dict[str, Path] | None = None
+    ) -> None:
         """model_paths: model id -> the file each net runs from (for reports and cache keys)."""
         self.detector = detector
         self.embedder = embedder
@@ -161,27 +171,35 @@ class FacePipeline:
         registry = load_registry()
         model_dir = config.model_dir or default_model_dir()
         pyramid = detector_pyramid(config.detector)
-        paths = {model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id),
-                                                                                 config.backend))
-                 for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")}
+        paths = {
+            model_id: verified_model_path(model_dir, model_id, artifact_kind(registry.model(model_id), config.backend))
+            for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")
+        }
         cpu = config.detector.cpu if runs_on_cpu(config.backend) else None
-        pnet, rnet, onet = (open_backend(path, detector_backend(config.backend, cpu), pyramid)
-                            for path in paths.values())
+        pnet, rnet, onet = (
+            open_backend(path, detector_backend(config.backend, cpu), pyramid) for path in paths.values()
+        )
         spec = registry.model(config.embedder_model)
         if spec.role != "embedder" or spec.preprocess is None or spec.embedding_dim is None:
             raise ValueError(f"{config.embedder_model} is not an embedder")
         path = model_path or verified_model_path(model_dir, config.embedder_model, artifact_kind(spec, config.embedder))
         paths[config.embedder_model] = path
-        embedder = Embedder(open_backend(path, config.embedder), spec.preprocess, spec.embedding_dim,
-                            config.embed_max_batch, config.flip_average)
+        embedder = Embedder(
+            open_backend(path, config.embedder),
+            spec.preprocess,
+            spec.embedding_dim,
+            config.embed_max_batch,
+            config.flip_average,
+        )
         detector = MtcnnDetector(pnet, rnet, onet, config.detector, cpu)
         return cls(detector, embedder, config.embedder_model, paths)
 
     def detect(self, image_bgr: np.ndarray) -> Faces:
         return self.detector.detect(cv2.cvtColor(image_bgr, cv2.COLOR_BGR2RGB))
 
-    def detect_scheduled(self, schedule: DetectionSchedule, image_rgb: np.ndarray, live_xyxy: np.ndarray,
-                         force_full: bool = False) -> ScheduledFaces:
+    def detect_scheduled(
+        self, schedule: DetectionSchedule, image_rgb: np.ndarray, live_xyxy: np.ndarray, force_full: bool = False
+    ) -> ScheduledFaces:
         """One camera frame's faces (RGB) on that camera's detection schedule (`models.detect.schedule`)."""
         return schedule.detect(self.detector, image_rgb, live_xyxy, force_full)
 

@@ -27,9 +27,13 @@ LFW = SHARED_DATA / "lfw"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--hub-db", choices=("sqlite", "postgresql"), default="sqlite",
-                     help="the hub's store in the hub and system tests: SQLite files (default) or a PostgreSQL server "
-                     "the tests start")
+    parser.addoption(
+        "--hub-db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the hub's store in the hub and system tests: SQLite files (default) or a PostgreSQL server "
+        "the tests start",
+    )
 
 
 def free_port() -> int:
@@ -52,9 +56,7 @@ def postgres_server(request: pytest.FixtureRequest) -> Iterator[PostgresServer |
 
 
 @pytest.fixture(autouse=True)
-def hub_database(
-    postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str | None]:
+def hub_database(postgres_server: PostgresServer | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
     """Each test's PostgreSQL database (its URL in FACEFLEET_HUB_DATABASE_URL, the default of
     `database.url`, for hubs in this process and in the ones it starts), or None on SQLite."""
     from hub.settings import DATABASE_URL_ENV
@@ -166,8 +168,7 @@ class ShippedBroker(MosquittoProcess):
         from tooling.sim.broker import prepare_broker
 
         super().__init__()
-        self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(),
-                                    ("observer-1", "observer-2"))
+        self.setup = prepare_broker(workdir, list(SITE_DEVICES), free_port(), free_port(), ("observer-1", "observer-2"))
         self.conf = self.setup.conf
         self.log = workdir / "mosquitto" / "mosquitto.log"
         self.ports = (self.setup.plain_port, self.setup.tls_port)
@@ -189,8 +190,9 @@ def shipped_broker(tmp_path: Path) -> Iterator[ShippedBroker]:
 class BrokerClient:
     """A paho MQTT 5 client that records its connect answer and every disconnect."""
 
-    def __init__(self, broker: BrokerSetup, user: str, password: str | None = None, client_id: str = "",
-                 tls: bool = False) -> None:
+    def __init__(
+        self, broker: BrokerSetup, user: str, password: str | None = None, client_id: str = "", tls: bool = False
+    ) -> None:
         self.connack: list[mqtt.ReasonCode] = []
         self.disconnects: list[mqtt.ReasonCode] = []
         self.seen: list[str] = []

@@ -43,16 +43,28 @@ class PostgresServer:
             shutil.chown(self.workdir, "nobody")
 
     def start(self) -> None:
-        self._run(postgres_bin("initdb"), "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8",
-                  "--locale=C")
+        self._run(postgres_bin("initdb"), "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--locale=C")
         self.start_server()
 
     def start_server(self) -> None:
         """Start the server on its folder and port; returns once it accepts connections (`pg_ctl -w`)."""
-        options = (f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off")
-        self._run(postgres_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.workdir / "server.log"),
-                  "-o", options, "-w", "-t", "60", "start")
+        options = (
+            f"-p {self.port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c fsync=off "
+            "-c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run(
+            postgres_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.workdir / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
 
     def stop_server(self) -> None:
         """Stop as an operator's restart does (`-m fast`: sessions cut, open transactions rolled back, what

@@ -16,8 +16,7 @@ from pydantic import BaseModel, SecretStr
 from models.pipeline import PipelineConfig
 from tests.conftest import ROOT
 
-READMES = {name: (ROOT / name).read_text(encoding="utf-8") for name in
-           ("README.md", "edge/README.md", "hub/README.md")}
+READMES = {name: (ROOT / name).read_text(encoding="utf-8") for name in ("README.md", "edge/README.md", "hub/README.md")}
 
 
 def command_paths(parser: argparse.ArgumentParser) -> list[str]:
@@ -120,8 +119,10 @@ def undocumented_options(program: str, parser: argparse.ArgumentParser) -> list[
     missing = []
     for path, strings in command_options(parser):
         named = rf"`{re.escape(program)} {re.escape(path)}" if path else rf"`{re.escape(program)}[ `]"
-        if not any(re.search(named, u) and any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", u) for o in strings)
-                   for u in units):
+        if not any(
+            re.search(named, u) and any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", u) for o in strings)
+            for u in units
+        ):
             missing.append(f"{program} {path} {strings[-1]}".replace("  ", " "))
     return missing
 
@@ -129,5 +130,6 @@ def undocumented_options(program: str, parser: argparse.ArgumentParser) -> list[
 def undocumented_commands(program: str, parser: argparse.ArgumentParser) -> list[str]:
     """Commands of `program` that no README shows as `` `program command ...` `` (a table row or inline)."""
     text = "\n".join(READMES.values())
-    return [path for path in command_paths(parser)
-            if not re.search(rf"`{re.escape(program)} {re.escape(path)}[ `]", text)]
+    return [
+        path for path in command_paths(parser) if not re.search(rf"`{re.escape(program)} {re.escape(path)}[ `]", text)
+    ]

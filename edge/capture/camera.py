@@ -74,8 +74,9 @@ class CameraReader:
     every_frame: wait until each frame was taken before reading the next (tests and benchmarks on files).
     """
 
-    def __init__(self, camera: CameraConfig, new_frame: threading.Event,
-                 opener: Callable[[], Capture] | None = None) -> None:
+    def __init__(
+        self, camera: CameraConfig, new_frame: threading.Event, opener: Callable[[], Capture] | None = None
+    ) -> None:
         self.name = camera.name
         self.config = camera
         src = camera.source
@@ -133,8 +134,14 @@ class CameraReader:
             delay = self.config.reconnect_min_s if read_any else min(delay * 2, self.config.reconnect_max_s)
             # A camera that stays away should not flood the log: the first few attempts, then every 10th.
             level = logging.WARNING if self.reconnects <= 3 or self.reconnects % 10 == 0 else logging.DEBUG
-            log.log(level, "camera %s: %s; reconnecting in %.1f s (attempt %d)", self.name, self.last_error,
-                    delay, self.reconnects)
+            log.log(
+                level,
+                "camera %s: %s; reconnecting in %.1f s (attempt %d)",
+                self.name,
+                self.last_error,
+                delay,
+                self.reconnects,
+            )
             self._stop.wait(delay)
         self.connected = False
         self._new_frame.set()

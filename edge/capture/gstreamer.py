@@ -37,9 +37,11 @@ def csi_pipeline(source: CsiSource, jetson: bool = True) -> str:
     if not jetson:
         raise ValueError("CSI cameras (nvarguscamerasrc) exist only on a Jetson")
     w, h = source.resolution_wh
-    return (f"nvarguscamerasrc sensor-id={source.sensor_id} ! "
-            f"video/x-raw(memory:NVMM),width={w},height={h},format=NV12,framerate={source.fps}/1 ! "
-            f"nvvidconv flip-method={source.flip_method} ! video/x-raw,format=BGRx ! {TO_BGR} ! {APPSINK}")
+    return (
+        f"nvarguscamerasrc sensor-id={source.sensor_id} ! "
+        f"video/x-raw(memory:NVMM),width={w},height={h},format=NV12,framerate={source.fps}/1 ! "
+        f"nvvidconv flip-method={source.flip_method} ! video/x-raw,format=BGRx ! {TO_BGR} ! {APPSINK}"
+    )
 
 
 def usb_pipeline(source: UsbSource, jetson: bool) -> str:
@@ -51,7 +53,7 @@ def usb_pipeline(source: UsbSource, jetson: bool) -> str:
     head = f"v4l2src device={device}"
     if not source.mjpeg:
         return f"{head} ! video/x-raw,{caps} ! {TO_BGR} ! {APPSINK}"
-    decode = ("nvv4l2decoder mjpeg=1 ! nvvidconv ! video/x-raw,format=BGRx" if jetson else "jpegdec")
+    decode = "nvv4l2decoder mjpeg=1 ! nvvidconv ! video/x-raw,format=BGRx" if jetson else "jpegdec"
     return f"{head} ! image/jpeg,{caps} ! {decode} ! {TO_BGR} ! {APPSINK}"
 
 
@@ -64,9 +66,11 @@ def rtsp_pipeline(source: RtspSource, jetson: bool) -> str:
         decode = "nvv4l2decoder ! nvvidconv ! video/x-raw,format=BGRx"
     else:
         decode = f"avdec_{source.codec}"
-    return (f'rtspsrc location="{source.url}" latency={source.latency_ms}{protocols} ! '
-            f"watchdog timeout={source.timeout_ms} ! {depay} ! {decode} ! "
-            f"queue max-size-buffers=1 leaky=downstream ! {TO_BGR} ! {APPSINK}")
+    return (
+        f'rtspsrc location="{source.url}" latency={source.latency_ms}{protocols} ! '
+        f"watchdog timeout={source.timeout_ms} ! {depay} ! {decode} ! "
+        f"queue max-size-buffers=1 leaky=downstream ! {TO_BGR} ! {APPSINK}"
+    )
 
 
 def pipeline_string(source: PipelineSource, jetson: bool | None = None) -> str:

@@ -97,8 +97,9 @@ class CollectDesk:
             if request.camera in self._active:
                 log.warning("collect %s: camera %s is collecting already", request.collection_id, request.camera)
                 return
-            self._active[request.camera] = _Active(request, CropCollection(request.max_crops),
-                                                   time.monotonic() + request.seconds)
+            self._active[request.camera] = _Active(
+                request, CropCollection(request.max_crops), time.monotonic() + request.seconds
+            )
         log.info("collect %s: %s collects for %.0f s", request.collection_id, request.camera, request.seconds)
 
     def observe(self, frame: Frame, result: FrameResult) -> None:
@@ -139,16 +140,26 @@ class CollectDesk:
         request = active.request
         crops = encode_crops(active.collection.chosen(), self.config.jpeg_quality)
         if not crops:
-            log.warning("collect %s: no face on %s in %d frames; nothing to upload", request.collection_id,
-                        request.camera, active.collection.frames)
+            log.warning(
+                "collect %s: no face on %s in %d frames; nothing to upload",
+                request.collection_id,
+                request.camera,
+                active.collection.frames,
+            )
             return
         url = f"{self.hub}/api/collections/{request.collection_id}/crops"
         files = [("files", (f"{n:02d}.jpg", jpeg, "image/jpeg")) for n, jpeg in enumerate(crops)]
         headers = {"Authorization": f"Bearer {request.token}"}
         for attempt in itertools.count():
             try:
-                answer = httpx.post(url, files=files, headers=headers, verify=self.verify,
-                                    timeout=self.config.upload_timeout_s, follow_redirects=False)
+                answer = httpx.post(
+                    url,
+                    files=files,
+                    headers=headers,
+                    verify=self.verify,
+                    timeout=self.config.upload_timeout_s,
+                    follow_redirects=False,
+                )
                 if answer.status_code < 500:
                     break
                 why = f"hub answered {answer.status_code}"
@@ -162,8 +173,12 @@ class CollectDesk:
             if self._stop.wait(wait_s):
                 return
         if answer.status_code >= 300:
-            log.error("collect %s: the hub refused the upload: %s %s", request.collection_id, answer.status_code,
-                      answer.text[:300])
+            log.error(
+                "collect %s: the hub refused the upload: %s %s",
+                request.collection_id,
+                answer.status_code,
+                answer.text[:300],
+            )
             return
         self.uploaded += 1
         log.info("collect %s: %d crops uploaded", request.collection_id, len(crops))

@@ -70,14 +70,17 @@ class MqttLink:
 
     def _make_client(self) -> mqtt.Client:
         cfg = self.config
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"facefleet-edge-{self.device_id}",
-                             protocol=mqtt.MQTTv5)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"facefleet-edge-{self.device_id}", protocol=mqtt.MQTTv5
+        )
         if cfg.username:
             client.username_pw_set(cfg.username, cfg.password)
         if cfg.tls is not None:  # CERT_REQUIRED and a host name check: a broker we cannot verify is refused
-            client.tls_set(ca_certs=str(cfg.tls.ca_file),
-                           certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
-                           keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None)
+            client.tls_set(
+                ca_certs=str(cfg.tls.ca_file),
+                certfile=str(cfg.tls.cert_file) if cfg.tls.cert_file else None,
+                keyfile=str(cfg.tls.key_file) if cfg.tls.key_file else None,
+            )
         will = self._status_payload("offline")
         client.will_set(self.topics.status(self.device_id), will, qos=1, retain=True)
         client.reconnect_delay_set(int(max(cfg.reconnect_min_s, 1)), int(max(cfg.reconnect_max_s, 1)))
@@ -99,8 +102,9 @@ class MqttLink:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
         log.info("MQTT: connecting to %s:%d as %s", self.config.host, self.config.port, self.device_id)
-        self.client.connect_async(self.config.host, self.config.port, keepalive=self.config.keepalive_s,
-                                  clean_start=False, properties=props)
+        self.client.connect_async(
+            self.config.host, self.config.port, keepalive=self.config.keepalive_s, clean_start=False, properties=props
+        )
         self.client.loop_start()
         self._sender.start()
 
@@ -111,8 +115,9 @@ class MqttLink:
         if self._sender.is_alive():
             self._sender.join(timeout_s)
         if self.connected:
-            info = self.client.publish(self.topics.status(self.device_id), self._status_payload("offline"),
-                                       qos=1, retain=True)
+            info = self.client.publish(
+                self.topics.status(self.device_id), self._status_payload("offline"), qos=1, retain=True
+            )
             try:
                 info.wait_for_publish(timeout_s)
             except (RuntimeError, ValueError) as exc:
@@ -125,8 +130,7 @@ class MqttLink:
         """New model or gallery versions: republish the retained `online` status with them."""
         self.status = self.status.model_copy(update=fields)
         if self.connected:
-            self.client.publish(self.topics.status(self.device_id), self._status_payload("online"), qos=1,
-                                retain=True)
+            self.client.publish(self.topics.status(self.device_id), self._status_payload("online"), qos=1, retain=True)
 
     def publish_now(self, topic: str, model: BaseModel, retain: bool = False) -> bool:
         """Best-effort publish outside the outbox (status, stats, update states); False when offline."""
@@ -139,8 +143,14 @@ class MqttLink:
         status = self.status.model_copy(update={"state": state, "ts": datetime.now(timezone.utc)})
         return status.model_dump_json().encode()
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: mqtt.ConnectFlags,
-                    reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         if reason_code.is_failure:
             self.connected = False
             log.error("MQTT: broker refused the connection: %s", reason_code)
@@ -157,20 +167,35 @@ class MqttLink:
     def _on_connect_fail(self, client: mqtt.Client, userdata: object) -> None:
         self._failed_connects += 1
         if self._failed_connects <= 3 or self._failed_connects % 10 == 0:
-            hint = " (or its TLS certificate is not from mqtt.tls.ca_file, or does not name the host)" \
-                if self.config.tls is not None else ""
-            log.warning("MQTT: cannot reach %s:%d%s (attempt %d); retrying with backoff", self.config.host,
-                        self.config.port, hint, self._failed_connects)
+            hint = (
+                " (or its TLS certificate is not from mqtt.tls.ca_file, or does not name the host)"
+                if self.config.tls is not None
+                else ""
+            )
+            log.warning(
+                "MQTT: cannot reach %s:%d%s (attempt %d); retrying with backoff",
+                self.config.host,
+                self.config.port,
+                hint,
+                self._failed_connects,
+            )
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: mqtt.DisconnectFlags,
-                       reason_code: ReasonCode, properties: Properties | None) -> None:
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
         was = self.connected
         self.connected = False
         if was and not self._stop.is_set():
             log.warning("MQTT: connection lost (%s); reconnecting with backoff", reason_code)
 
-    def _on_publish(self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode,
-                    properties: Properties | None) -> None:
+    def _on_publish(
+        self, client: mqtt.Client, userdata: object, mid: int, reason_code: ReasonCode, properties: Properties | None
+    ) -> None:
         # Only queue it: paho holds its own locks here, the sender thread does the SQLite work.
         outcome: AckOutcome = "delivered"
         if reason_code.is_failure:
@@ -226,8 +251,11 @@ class MqttLink:
         cfg = self.config
         self._unheard_backoff_s = min(max(self._unheard_backoff_s * 2, cfg.reconnect_min_s), cfg.reconnect_max_s)
         self._resend_at = time.monotonic() + self._unheard_backoff_s
-        log.warning("MQTT: no subscriber got seq %d (is the hub away?); it stays in the outbox, resent in %.0f s",
-                    seq, self._unheard_backoff_s)
+        log.warning(
+            "MQTT: no subscriber got seq %d (is the hub away?); it stays in the outbox, resent in %.0f s",
+            seq,
+            self._unheard_backoff_s,
+        )
 
     def _refused(self, seq: int) -> None:
         self._refusals[seq] = self._refusals.get(seq, 0) + 1

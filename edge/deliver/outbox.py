@@ -59,8 +59,9 @@ class Outbox:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cur = self._db.execute("INSERT INTO outbox (event_id, topic, payload) VALUES (?, ?, x'')",
-                                       (event_id, topic))
+                cur = self._db.execute(
+                    "INSERT INTO outbox (event_id, topic, payload) VALUES (?, ?, x'')", (event_id, topic)
+                )
                 seq = int(cur.lastrowid or 0)
                 number = self._next_number(stream)
                 payload = render(number, event_id)
@@ -83,15 +84,16 @@ class Outbox:
         (count,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
         excess = count - self.max_events
         if excess > 0:
-            self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)",
-                             (excess,))
+            self._db.execute("DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq LIMIT ?)", (excess,))
             self._db.execute("UPDATE counters SET value = value + ? WHERE name = 'dropped'", (excess,))
 
     def pending(self, after_seq: int = 0, limit: int = 100) -> list[OutboxRow]:
         """Unacknowledged rows with seq > after_seq, oldest first."""
         with self._lock:
-            rows = self._db.execute("SELECT seq, event_id, topic, payload FROM outbox WHERE seq > ? "
-                                    "ORDER BY seq LIMIT ?", (after_seq, limit)).fetchall()
+            rows = self._db.execute(
+                "SELECT seq, event_id, topic, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
         return [OutboxRow(int(s), e, t, bytes(p)) for s, e, t, p in rows]
 
     def ack(self, seq: int) -> None:

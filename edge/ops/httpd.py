@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 class HealthServer:
     """Serves in a daemon thread. `healthy()` returns (ok, reason); /healthz answers 200 or 503 with it."""
 
-    def __init__(self, host: str, port: int, registry: CollectorRegistry,
-                 healthy: Callable[[], tuple[bool, str]]) -> None:
+    def __init__(
+        self, host: str, port: int, registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]]
+    ) -> None:
         handler = _handler(registry, healthy)
         self.server = ThreadingHTTPServer((host, port), handler)
         self.server.daemon_threads = True
@@ -35,8 +36,7 @@ class HealthServer:
         self.server.server_close()
 
 
-def _handler(registry: CollectorRegistry,
-             healthy: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
+def _handler(registry: CollectorRegistry, healthy: Callable[[], tuple[bool, str]]) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if self.path == "/metrics":

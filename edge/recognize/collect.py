@@ -38,8 +38,9 @@ def centre_distance(xyxy: np.ndarray, frame_wh: tuple[int, int]) -> np.ndarray:
     return distance
 
 
-def choose_crops(embeddings: np.ndarray, quality: np.ndarray, keep: int, min_quality_ratio: float = 0.5,
-                 min_distance: float = 0.02) -> list[int]:
+def choose_crops(
+    embeddings: np.ndarray, quality: np.ndarray, keep: int, min_quality_ratio: float = 0.5, min_distance: float = 0.02
+) -> list[int]:
     """Indices of at most `keep` crops: the best first, then greedily the one maximising quality x cosine
     distance to the nearest chosen one.
 
@@ -95,8 +96,9 @@ class CropCollection:
         self.candidates: dict[int, _Candidates] = {}
         self.frames = 0
 
-    def observe(self, sightings: Sequence[TrackSighting], pooled: PooledFaces | None,
-                frame_wh: tuple[int, int]) -> None:
+    def observe(
+        self, sightings: Sequence[TrackSighting], pooled: PooledFaces | None, frame_wh: tuple[int, int]
+    ) -> None:
         """One frame: score the active tracks' centrality, keep the pooled crops of the tracks followed."""
         self.frames += 1
         active = [s for s in sightings if s.active]
@@ -113,8 +115,9 @@ class CropCollection:
                 if len(self.candidates) >= MAX_TRACKS:
                     continue
                 kept = self.candidates[track_id] = _Candidates()
-            kept.add(pooled.crops_rgb[row], pooled.embeddings[row], float(pooled.face_weight[row]),
-                     self.candidates_per_track)
+            kept.add(
+                pooled.crops_rgb[row], pooled.embeddings[row], float(pooled.face_weight[row]), self.candidates_per_track
+            )
 
     def target_track(self) -> int | None:
         """The track with crops that scored most centrality; None when no track has crops."""

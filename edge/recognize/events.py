@@ -46,14 +46,27 @@ def to_wire(record: TrackEventRecord, device_id: str, seq: int, event_id: str) -
     crop = base64.b64encode(jpeg).decode() if jpeg and len(jpeg) <= MAX_CROP_BYTES else None
     duration = (record.ended_at - record.started_at).total_seconds() if record.ended_at else None
     return TrackEvent(
-        event_id=event_id, seq=seq, type=record.type, device_id=device_id, camera=record.camera,
-        track_id=record.track_id, ts=record.ts, started_at=record.started_at, ended_at=record.ended_at,
+        event_id=event_id,
+        seq=seq,
+        type=record.type,
+        device_id=device_id,
+        camera=record.camera,
+        track_id=record.track_id,
+        ts=record.ts,
+        started_at=record.started_at,
+        ended_at=record.ended_at,
         duration_s=max(duration, 0.0) if duration is not None else None,
-        person_id=ident.person_id, name=ident.name, confidence=max(-1.0, min(1.0, ident.confidence)),
-        votes=dict(ident.votes), frames=record.frames, liveness=record.liveness,
-        best_crop_jpeg_b64=crop, ignored=ident.ignored,
+        person_id=ident.person_id,
+        name=ident.name,
+        confidence=max(-1.0, min(1.0, ident.confidence)),
+        votes=dict(ident.votes),
+        frames=record.frames,
+        liveness=record.liveness,
+        best_crop_jpeg_b64=crop,
+        ignored=ident.ignored,
         template=EmbeddingPayload.from_vector(record.template) if record.template is not None else None,
-        model_id=record.model_id, gallery_version=record.gallery_version,
+        model_id=record.model_id,
+        gallery_version=record.gallery_version,
     )
 
 
@@ -62,5 +75,4 @@ def describe(record: TrackEventRecord) -> str:
     ident = record.identity
     who = ident.person_id or UNKNOWN
     votes = ident.votes.get(who, 0)
-    return (f"{record.camera} track {record.track_id} {record.type}: {who} "
-            f"({ident.confidence:.2f}, {votes} votes)")
+    return f"{record.camera} track {record.track_id} {record.type}: {who} ({ident.confidence:.2f}, {votes} votes)"

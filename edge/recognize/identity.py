@@ -73,8 +73,9 @@ class TrackIdentity:
         """Record one embedding's own best match (None: below the threshold, or an empty gallery)."""
         self._votes.append(person_id or UNKNOWN)
 
-    def update(self, match: TemplateMatch, rule: DecisionRule, person_ids: tuple[str, ...],
-               names: tuple[str, ...], frames: int) -> IdentityChange:
+    def update(
+        self, match: TemplateMatch, rule: DecisionRule, person_ids: tuple[str, ...], names: tuple[str, ...], frames: int
+    ) -> IdentityChange:
         """Decide again from the pooled template's scores against the current gallery (and lent templates)."""
         current = self.identity.person_id
         current_index = person_ids.index(current) if current in person_ids else -1
@@ -88,8 +89,15 @@ class TrackIdentity:
         confirmed = person is not None and (was_confirmed or self._streak >= self.config.confirm_embeddings)
         best = int(np.argmax(match.cosines)) if len(match.cosines) else -1
         confidence = float(match.cosines[chosen if chosen >= 0 else best]) if best >= 0 else 0.0
-        self.identity = Identity(person, names[chosen] if chosen >= 0 else None, confidence,
-                                 dict(Counter(self._votes)), confirmed, frames, ignored)
+        self.identity = Identity(
+            person,
+            names[chosen] if chosen >= 0 else None,
+            confidence,
+            dict(Counter(self._votes)),
+            confirmed,
+            frames,
+            ignored,
+        )
         return IdentityChange(changed, confirmed and not was_confirmed)
 
     def _note_evidence(self, match: TemplateMatch, rule: DecisionRule, chosen: int, current: int) -> None:
@@ -103,8 +111,9 @@ class TrackIdentity:
         if chosen >= 0 and decide(match.gallery_scores, current, rule) != chosen:
             self.borrowed = True  # the gallery alone would not have named this person
         others = np.delete(match.gallery_scores, chosen) if chosen >= 0 else match.gallery_scores
-        self.lead = float(match.gallery_scores[chosen] - (others.max() if len(others) else -np.inf)) \
-            if chosen >= 0 else 0.0
+        self.lead = (
+            float(match.gallery_scores[chosen] - (others.max() if len(others) else -np.inf)) if chosen >= 0 else 0.0
+        )
 
     def _ignored(self, match: TemplateMatch, rule: DecisionRule) -> bool:
         """An ignore entry at the threshold (while ignored: within the hysteresis) and above every person."""

@@ -52,7 +52,7 @@ def match_template(template: np.ndarray, gallery: Gallery, lent_cosines: np.ndar
     table = gallery.standardize(probe, np.concatenate([own, cosines, ignore])[None])[0]
     p = len(own)
     has_ignores = len(gallery.ignores.templates) > 0
-    return TemplateMatch(table[p:2 * p], table[:p], cosines, float(table[2 * p]) if has_ignores else -np.inf)
+    return TemplateMatch(table[p : 2 * p], table[:p], cosines, float(table[2 * p]) if has_ignores else -np.inf)
 
 
 def embedding_matches(embeddings: np.ndarray, gallery: Gallery, rule: DecisionRule) -> np.ndarray:

@@ -50,7 +50,7 @@ class SightingMemory:
             return
         self._lent.append(LentTemplate(person_id, template.astype(np.float32).copy(), ts, track_id))
         own = [entry for entry in self._lent if entry.person_id == person_id]
-        for stale in own[:-self.config.per_person]:
+        for stale in own[: -self.config.per_person]:
             self._lent.remove(stale)
         while len(self._lent) > self.config.max_templates:
             self._lent.popleft()

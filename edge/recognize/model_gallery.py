@@ -28,8 +28,10 @@ class ModelGallery:
 
     def __post_init__(self) -> None:
         if (self.gallery.person_ids or self.gallery.ignores.ids) and self.gallery.model_id != self.pipeline.model_id:
-            raise GalleryError(f"gallery {self.gallery.version} is for model {self.gallery.model_id!r}, "
-                               f"the pipeline runs {self.pipeline.model_id!r}")
+            raise GalleryError(
+                f"gallery {self.gallery.version} is for model {self.gallery.model_id!r}, "
+                f"the pipeline runs {self.pipeline.model_id!r}"
+            )
         if self.gallery.dim != self.pipeline.embedder.dim:
             raise GalleryError(f"gallery dim {self.gallery.dim} != embedder dim {self.pipeline.embedder.dim}")
 
@@ -69,8 +71,9 @@ def probe_crop(path: Path | None, size: int = 112) -> np.ndarray:
             raise HealthError(f"probe crop {path} is not a readable image")
         return cv2.cvtColor(cv2.resize(image, (size, size)), cv2.COLOR_BGR2RGB)
     ramp = np.linspace(40, 215, size, dtype=np.float32)
-    return np.stack([np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, ramp[::-1]) / 2,
-                     np.tile(ramp, (size, 1))], axis=2).astype(np.uint8)
+    return np.stack(
+        [np.add.outer(ramp, ramp) / 2, np.add.outer(ramp, ramp[::-1]) / 2, np.tile(ramp, (size, 1))], axis=2
+    ).astype(np.uint8)
 
 
 def check_embedder(pipeline: FacePipeline, probe_rgb: np.ndarray) -> np.ndarray:
@@ -101,7 +104,9 @@ def pipeline_for_model(config: PipelineConfig, signed: SignedManifest, path: Pat
     base = manifest.base_model or config.embedder_model
     pipeline = FacePipeline.from_config(config.model_copy(update={"embedder_model": base}), model_path=path)
     if pipeline.embedder.dim != manifest.embedding_dim:
-        raise HealthError(f"model {manifest.version} gives {pipeline.embedder.dim}-d embeddings, "
-                          f"its manifest says {manifest.embedding_dim}")
+        raise HealthError(
+            f"model {manifest.version} gives {pipeline.embedder.dim}-d embeddings, "
+            f"its manifest says {manifest.embedding_dim}"
+        )
     pipeline.model_id = manifest.model_id
     return pipeline

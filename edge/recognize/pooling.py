@@ -56,8 +56,9 @@ def pool_weight(face_weight: np.ndarray, raw_norm: np.ndarray) -> np.ndarray:
     return weight
 
 
-def appearance_verdict(cosine: float, weight: float, template: PooledTemplate, gate: float,
-                       boxes_vouch: bool) -> Verdict:
+def appearance_verdict(
+    cosine: float, weight: float, template: PooledTemplate, gate: float, boxes_vouch: bool
+) -> Verdict:
     """How one embedding relates to a track's template.
 
     Args:

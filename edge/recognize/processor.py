@@ -172,8 +172,7 @@ def embed_together(pending: list[PendingFrame]) -> list[EmbeddedFaces]:
         groups.setdefault(id(p.rec.pipeline), []).append(i)
     for members in groups.values():
         start = time.perf_counter()
-        joint = pending[members[0]].rec.pipeline.embed_crops(np.concatenate([pending[i].crops_rgb
-                                                                             for i in members]))
+        joint = pending[members[0]].rec.pipeline.embed_crops(np.concatenate([pending[i].crops_rgb for i in members]))
         seconds = time.perf_counter() - start
         ends = np.cumsum([len(pending[i].due) for i in members])
         for i, end in zip(members, ends.tolist(), strict=True):
@@ -187,16 +186,27 @@ def _pooled_faces(pooled: list[tuple[int, int]], embedded: _Embedded, faces: Fac
     """The pooled faces of a frame as one record (None when none was)."""
     if not pooled:
         return None
-    return PooledFaces(np.array([k for k, _ in pooled], np.int64), np.array([tid for _, tid in pooled], np.int64),
-                       embedded.faces.crops_rgb, embedded.faces.embeddings, embedded.face_weight,
-                       faces.xyxy[embedded.index])
+    return PooledFaces(
+        np.array([k for k, _ in pooled], np.int64),
+        np.array([tid for _, tid in pooled], np.int64),
+        embedded.faces.crops_rgb,
+        embedded.faces.embeddings,
+        embedded.face_weight,
+        faces.xyxy[embedded.index],
+    )
 
 
 class CameraProcessor:
     """Tracks and identities of one camera. `process(frame)` per frame; `end_all(ts)` when it stops."""
 
-    def __init__(self, camera: str, holder: ModelGalleryHolder, tracker: TrackerConfig,
-                 recognition: RecognitionConfig, detection: ScheduleConfig) -> None:
+    def __init__(
+        self,
+        camera: str,
+        holder: ModelGalleryHolder,
+        tracker: TrackerConfig,
+        recognition: RecognitionConfig,
+        detection: ScheduleConfig,
+    ) -> None:
         self.camera = camera
         self.holder = holder
         self.config = recognition
@@ -237,13 +247,32 @@ class CameraProcessor:
         watch.lap("quality")
         crops = rec.pipeline.crops_of(rgb, found.faces.select(due))
         watch.lap("embed")
-        return PendingFrame(frame, rec, watch, cut, events, prediction, found, quality, iou, proposals,
-                            needs_check, self.cuts.suspected, due, crops)
+        return PendingFrame(
+            frame,
+            rec,
+            watch,
+            cut,
+            events,
+            prediction,
+            found,
+            quality,
+            iou,
+            proposals,
+            needs_check,
+            self.cuts.suspected,
+            due,
+            crops,
+        )
 
     def finish(self, pending: PendingFrame, embeddings: EmbeddedFaces) -> FrameResult:
         """Everything after the embedder: association, pooling, identities, events."""
-        frame, rec, watch, prediction, faces = (pending.frame, pending.rec, pending.watch, pending.prediction,
-                                                pending.found.faces)
+        frame, rec, watch, prediction, faces = (
+            pending.frame,
+            pending.rec,
+            pending.watch,
+            pending.prediction,
+            pending.found.faces,
+        )
         watch.resume()
         face_weight = pending.quality.weight[pending.due]
         embedded = _Embedded(pending.due, embeddings, face_weight, pool_weight(face_weight, embeddings.norms))
@@ -254,14 +283,29 @@ class CameraProcessor:
         update = self.tracker.update(faces, greedy_match(iou * allowed, self.tracker_config.iou_match_threshold))
         watch.lap("track")
         pooled: list[tuple[int, int]] = []  # (k, track id) of the faces pooled into their track
-        events += self._apply(update, faces, embedded, cosines, prediction, pending.needs_check, refused, frame,
-                              rec, pooled)
+        events += self._apply(
+            update, faces, embedded, cosines, prediction, pending.needs_check, refused, frame, rec, pooled
+        )
         watch.lap("match")
-        sightings = tuple(TrackSighting(tid, self.tracks[tid].active, bool(quality.embeddable[face]),
-                                        tuple(float(v) for v in faces.xyxy[face]))  # type: ignore[arg-type]
-                          for tid, face in update.assigned)
-        return FrameResult(events, len(faces), len(embedded.index), watch.stage_s, pending.cut, sightings,
-                           pending.found.kind, _pooled_faces(pooled, embedded, faces))
+        sightings = tuple(
+            TrackSighting(
+                tid,
+                self.tracks[tid].active,
+                bool(quality.embeddable[face]),
+                tuple(float(v) for v in faces.xyxy[face]),  # type: ignore[arg-type]
+            )
+            for tid, face in update.assigned
+        )
+        return FrameResult(
+            events,
+            len(faces),
+            len(embedded.index),
+            watch.stage_s,
+            pending.cut,
+            sightings,
+            pending.found.kind,
+            _pooled_faces(pooled, embedded, faces),
+        )
 
     def end_all(self, ts: datetime) -> list[TrackEventRecord]:
         """End every active track (camera lost or agent stopping)."""
@@ -283,8 +327,13 @@ class CameraProcessor:
                 check[row] = True
         return check
 
-    def _due(self, prediction: TrackPrediction, proposals: list[tuple[int, int]],
-             quality: FaceQuality, needs_check: np.ndarray) -> list[int]:
+    def _due(
+        self,
+        prediction: TrackPrediction,
+        proposals: list[tuple[int, int]],
+        quality: FaceQuality,
+        needs_check: np.ndarray,
+    ) -> list[int]:
         """Face indices to embed this frame, most needed first, at most `max_embeds_per_frame`.
 
         A face is due when its (proposed) track is or becomes active and has no embedding yet (first ones
@@ -306,7 +355,7 @@ class CameraProcessor:
             elif age >= cfg.embed_every_frames or weight > state.best_face_weight * (1 + cfg.quality_improvement):
                 ranked.append((2, -age, face))
         ranked.sort()
-        return [face for _, _, face in ranked[:cfg.max_embeds_per_frame]]
+        return [face for _, _, face in ranked[: cfg.max_embeds_per_frame]]
 
     # -- association -------------------------------------------------------------------------------------
 
@@ -318,8 +367,14 @@ class CameraProcessor:
         cosines: np.ndarray = templates @ embedded.faces.embeddings.T
         return cosines
 
-    def _appearance_gate(self, prediction: TrackPrediction, embedded: _Embedded, cosines: np.ndarray,
-                         needs_check: np.ndarray, suspect: bool) -> np.ndarray:
+    def _appearance_gate(
+        self,
+        prediction: TrackPrediction,
+        embedded: _Embedded,
+        cosines: np.ndarray,
+        needs_check: np.ndarray,
+        suspect: bool,
+    ) -> np.ndarray:
         """(T, N) 1 where a track may take a face, 0 where an embedded face is someone else's (`split`), or,
         on a suspected cut, where a track that has a template could not see its face again (not embedded)."""
         allowed = np.ones(needs_check.shape, np.float32)
@@ -330,17 +385,32 @@ class CameraProcessor:
             if (suspect or state.must_check) and not state.template.empty:
                 allowed[row, [f for f in range(needs_check.shape[1]) if f not in seen]] = 0.0
             for k, face in enumerate(embedded.index.tolist()):
-                verdict = appearance_verdict(float(cosines[row, k]), float(embedded.weight[k]), state.template,
-                                             gate, boxes_vouch=not needs_check[row, face])
+                verdict = appearance_verdict(
+                    float(cosines[row, k]),
+                    float(embedded.weight[k]),
+                    state.template,
+                    gate,
+                    boxes_vouch=not needs_check[row, face],
+                )
                 if verdict == "split":
                     allowed[row, face] = 0.0
         return allowed
 
     # -- applying the frame --------------------------------------------------------------------------------
 
-    def _apply(self, update: TrackUpdate, faces: Faces, embedded: _Embedded, cosines: np.ndarray,
-               prediction: TrackPrediction, needs_check: np.ndarray, refused: set[int], frame: Frame,
-               rec: ModelGallery, pooled: list[tuple[int, int]]) -> list[TrackEventRecord]:
+    def _apply(
+        self,
+        update: TrackUpdate,
+        faces: Faces,
+        embedded: _Embedded,
+        cosines: np.ndarray,
+        prediction: TrackPrediction,
+        needs_check: np.ndarray,
+        refused: set[int],
+        frame: Frame,
+        rec: ModelGallery,
+        pooled: list[tuple[int, int]],
+    ) -> list[TrackEventRecord]:
         """Update per-track state from the tracker's verdict and the embeddings; the frame's events."""
         ts = frame.ts
         self.last_frame_ts = ts
@@ -372,9 +442,17 @@ class CameraProcessor:
                 events.append(self._record("identity_confirmed", tid, ts, rec))
         return events
 
-    def _pool(self, update: TrackUpdate, embedded: _Embedded, cosines: np.ndarray, prediction: TrackPrediction,
-              needs_check: np.ndarray, rec: ModelGallery, ts: datetime,
-              pooled: list[tuple[int, int]]) -> list[tuple[int, IdentityChange]]:
+    def _pool(
+        self,
+        update: TrackUpdate,
+        embedded: _Embedded,
+        cosines: np.ndarray,
+        prediction: TrackPrediction,
+        needs_check: np.ndarray,
+        rec: ModelGallery,
+        ts: datetime,
+        pooled: list[tuple[int, int]],
+    ) -> list[tuple[int, IdentityChange]]:
         """Add each embedded face to its track's template (unless an outlier; the others are appended to
         `pooled` as (k, track id)) and decide the identity."""
         track_of_face = {face: tid for tid, face in update.assigned}
@@ -406,15 +484,17 @@ class CameraProcessor:
             state.identity.vote(gallery.person_ids[person] if person >= 0 else None)
             template = state.template.vector
             match = match_template(template, gallery, self.memory.person_cosines(template, gallery.person_ids))
-            changes.append((tid, state.identity.update(match, rule, gallery.person_ids, gallery.names,
-                                                       state.template.count)))
+            changes.append(
+                (tid, state.identity.update(match, rule, gallery.person_ids, gallery.names, state.template.count))
+            )
         return changes
 
     def _new_state(self, tid: int, ts: datetime, rec: ModelGallery, active: bool = False) -> _TrackState:
         cfg = self.config
         liveness = LivenessCue(cfg.liveness_window, cfg.liveness_noise_floor, cfg.liveness_motion_ref)
-        state = _TrackState(ts, ts, PooledTemplate(rec.pipeline.embedder.dim), TrackIdentity(cfg), liveness,
-                            rec.model_id, active=active)
+        state = _TrackState(
+            ts, ts, PooledTemplate(rec.pipeline.embedder.dim), TrackIdentity(cfg), liveness, rec.model_id, active=active
+        )
         self.tracks[tid] = state
         return state
 
@@ -429,12 +509,14 @@ class CameraProcessor:
         state = self.tracks[tid]
         jpeg = None
         if state.best_crop_rgb is not None:
-            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(state.best_crop_rgb, cv2.COLOR_RGB2BGR),
-                                   [cv2.IMWRITE_JPEG_QUALITY, 90])
+            ok, buf = cv2.imencode(
+                ".jpg", cv2.cvtColor(state.best_crop_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]
+            )
             jpeg = buf.tobytes() if ok else None
         template = None if state.template.empty else state.template.vector
-        record = self._record("track_ended", tid, ts, rec, ended_at=state.last_seen, best_crop_jpeg=jpeg,
-                              template=template)
+        record = self._record(
+            "track_ended", tid, ts, rec, ended_at=state.last_seen, best_crop_jpeg=jpeg, template=template
+        )
         if template is not None and self._may_lend(state, rec):
             self.memory.lend(str(state.identity.identity.person_id), template, state.last_seen, tid)
         del self.tracks[tid]
@@ -443,14 +525,40 @@ class CameraProcessor:
     def _may_lend(self, state: _TrackState, rec: ModelGallery) -> bool:
         """A track named by the gallery alone, clearly, confirmed and never contested (`edge.recognize.memory`)."""
         identity, lending = state.identity, self.config.memory
-        return (identity.identity.confirmed and not identity.contested and not identity.borrowed
-                and state.model_id == rec.model_id and rec.gallery.has_cohort
-                and state.template.count >= lending.min_embeddings and identity.lead >= lending.lend_margin_z)
+        return (
+            identity.identity.confirmed
+            and not identity.contested
+            and not identity.borrowed
+            and state.model_id == rec.model_id
+            and rec.gallery.has_cohort
+            and state.template.count >= lending.min_embeddings
+            and identity.lead >= lending.lend_margin_z
+        )
 
-    def _record(self, kind: EventType, tid: int, ts: datetime, rec: ModelGallery, ended_at: datetime | None = None,
-                best_crop_jpeg: bytes | None = None, template: np.ndarray | None = None) -> TrackEventRecord:
+    def _record(
+        self,
+        kind: EventType,
+        tid: int,
+        ts: datetime,
+        rec: ModelGallery,
+        ended_at: datetime | None = None,
+        best_crop_jpeg: bytes | None = None,
+        template: np.ndarray | None = None,
+    ) -> TrackEventRecord:
         state = self.tracks[tid]
         identity = state.identity.identity
-        return TrackEventRecord(kind, self.camera, tid, ts, state.first_seen, identity, identity.frames,
-                                state.liveness.score(), state.model_id, rec.gallery.version, ended_at=ended_at,
-                                best_crop_jpeg=best_crop_jpeg, template=template)
+        return TrackEventRecord(
+            kind,
+            self.camera,
+            tid,
+            ts,
+            state.first_seen,
+            identity,
+            identity.frames,
+            state.liveness.score(),
+            state.model_id,
+            rec.gallery.version,
+            ended_at=ended_at,
+            best_crop_jpeg=best_crop_jpeg,
+            template=template,
+        )

@@ -52,8 +52,16 @@ def ssl_context(tls: TlsFiles) -> ssl.SSLContext:
 
 
 class ArtifactFetcher:
-    def __init__(self, public_key: Ed25519PublicKey, token: str | None, timeout_s: float, max_bytes: int,
-                 tmp_dir: Path, hub_url: str, tls: TlsFiles | None = None) -> None:
+    def __init__(
+        self,
+        public_key: Ed25519PublicKey,
+        token: str | None,
+        timeout_s: float,
+        max_bytes: int,
+        tmp_dir: Path,
+        hub_url: str,
+        tls: TlsFiles | None = None,
+    ) -> None:
         self.public_key = public_key
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout_s = timeout_s
@@ -73,8 +81,10 @@ class ArtifactFetcher:
         except httpx.InvalidURL as exc:
             raise ForeignUrl(f"announced URL {url[:200]!r} is not a URL") from exc
         if _origin(parsed) != _origin(self.hub) or not parsed.path.startswith(self.hub.path):
-            raise ForeignUrl(f"announced URL {url[:200]!r} is outside the hub {self.hub} "
-                             "(updates.hub_url): refused, the device token is not sent there")
+            raise ForeignUrl(
+                f"announced URL {url[:200]!r} is outside the hub {self.hub} "
+                "(updates.hub_url): refused, the device token is not sent there"
+            )
 
     def manifest(self, ann: UpdateAnnouncement) -> SignedManifest:
         """Download and verify the manifest; it must describe exactly the announced kind and version."""
@@ -86,8 +96,9 @@ class ArtifactFetcher:
             raise DownloadError(f"manifest at {ann.manifest_url} is not a signed manifest: {exc}") from exc
         manifest = verify_manifest(self.public_key, signed)
         if (manifest.kind, manifest.version) != (ann.kind, ann.version):
-            raise DownloadError(f"manifest is for {manifest.kind} {manifest.version}, "
-                                f"the announcement for {ann.kind} {ann.version}")
+            raise DownloadError(
+                f"manifest is for {manifest.kind} {manifest.version}, the announcement for {ann.kind} {ann.version}"
+            )
         if manifest.size > self.max_bytes:
             raise DownloadError(f"artifact of {manifest.size} bytes exceeds the limit of {self.max_bytes}")
         return signed
@@ -100,8 +111,10 @@ class ArtifactFetcher:
         path = Path(name)
         try:
             digest, size = hashlib.sha256(), 0
-            with open(fd, "wb") as fh, httpx.stream("GET", url, headers=self.headers, timeout=self.timeout_s,
-                                                    verify=self.verify) as response:
+            with (
+                open(fd, "wb") as fh,
+                httpx.stream("GET", url, headers=self.headers, timeout=self.timeout_s, verify=self.verify) as response,
+            ):
                 _check_status(response, url)
                 for chunk in response.iter_bytes(1 << 20):
                     size += len(chunk)

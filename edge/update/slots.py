@@ -130,8 +130,9 @@ class SlotStore:
 
     def versions(self) -> list[str]:
         """Stored versions (staging leftovers and the links excluded), sorted by name."""
-        return sorted(p.name for p in self.root.iterdir()
-                      if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+        )
 
     def _read(self, name: str) -> str | None:
         link = self.root / name
@@ -146,8 +147,12 @@ class RollbackFloor:
     an old artifact back in. Such a file is logged and read as empty; the next `record` writes it again.
     """
 
-    def __init__(self, path: Path, slots: Mapping[ArtifactKind, SlotStore] | None = None,
-                 public_key: Ed25519PublicKey | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        slots: Mapping[ArtifactKind, SlotStore] | None = None,
+        public_key: Ed25519PublicKey | None = None,
+    ) -> None:
         self.path = path
         self.slots = dict(slots or {})
         self.public_key = public_key
@@ -194,6 +199,9 @@ class RollbackFloor:
         except FileNotFoundError:
             return {}
         except (OSError, ValidationError) as exc:
-            log.warning("trust: %s is unreadable (%s); the floor comes from the installed slots", self.path,
-                        str(exc).splitlines()[0])
+            log.warning(
+                "trust: %s is unreadable (%s); the floor comes from the installed slots",
+                self.path,
+                str(exc).splitlines()[0],
+            )
             return {}

@@ -47,9 +47,17 @@ class UpdateRefused(RuntimeError):
 class Updater:
     """Handles announcements one at a time in its own thread (downloads must not block MQTT or frames)."""
 
-    def __init__(self, device_id: str, state_dir: Path, fetcher: ArtifactFetcher, holder: ModelGalleryHolder,
-                 pipeline_config: PipelineConfig, probe_rgb: np.ndarray, report: Reporter,
-                 count_refusal: RefusalCounter | None = None) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        state_dir: Path,
+        fetcher: ArtifactFetcher,
+        holder: ModelGalleryHolder,
+        pipeline_config: PipelineConfig,
+        probe_rgb: np.ndarray,
+        report: Reporter,
+        count_refusal: RefusalCounter | None = None,
+    ) -> None:
         self.device_id = device_id
         self.fetcher = fetcher
         self.holder = holder
@@ -59,8 +67,9 @@ class Updater:
         self.count_refusal = count_refusal or (lambda reason: None)
         self.galleries = SlotStore(state_dir / "galleries")
         self.models = SlotStore(state_dir / "models")
-        self.trust = RollbackFloor(state_dir / "trust.json", {"gallery": self.galleries, "model": self.models},
-                                fetcher.public_key)
+        self.trust = RollbackFloor(
+            state_dir / "trust.json", {"gallery": self.galleries, "model": self.models}, fetcher.public_key
+        )
         self._staged_pipeline: tuple[str, FacePipeline] | None = None  # built when its model was staged
         self._waiting_model: UpdateAnnouncement | None = None  # a model rollout answered "verifying" so far
         self._answered: tuple[str, str] = ("", "")
@@ -128,8 +137,11 @@ class Updater:
             return self._switch(ann, model_version=manifest.version, gallery_version=partner)
         path = self.galleries.stage(signed, artifact)
         gallery = Gallery.load(path)
-        if (gallery.model_id, gallery.dim, gallery.version) != (manifest.model_id, manifest.embedding_dim,
-                                                               manifest.version):
+        if (gallery.model_id, gallery.dim, gallery.version) != (
+            manifest.model_id,
+            manifest.embedding_dim,
+            manifest.version,
+        ):
             self.galleries.discard(manifest.version)
             raise UpdateRefused("gallery file disagrees with its manifest (model, dim or version)")
         model_version = self._model_for(manifest.model_id)
@@ -142,8 +154,10 @@ class Updater:
         """Before downloading: a gallery must be for the running model or a staged one."""
         manifest = signed.manifest
         if manifest.kind == "gallery" and self._model_for(manifest.model_id) is None:
-            raise UpdateRefused(f"gallery is for model {manifest.model_id}, the device runs "
-                                f"{self.holder.current.model_id} (mismatched pair refused)")
+            raise UpdateRefused(
+                f"gallery is for model {manifest.model_id}, the device runs "
+                f"{self.holder.current.model_id} (mismatched pair refused)"
+            )
 
     def _stage_model(self, signed: SignedManifest, artifact: Path) -> None:
         """Stage a model and prove it runs (a finite unit probe embedding) before it waits for a gallery."""
@@ -162,8 +176,11 @@ class Updater:
         newer intent, also when it shares the running model's id, e.g. a rebuilt file of the same model), ''
         for the running model, another staged model's version, or None when no model makes these templates."""
         waiting = self._waiting_model
-        if (waiting is not None and waiting.version in self.models.versions()
-                and self.models.manifest(waiting.version).manifest.model_id == model_id):
+        if (
+            waiting is not None
+            and waiting.version in self.models.versions()
+            and self.models.manifest(waiting.version).manifest.model_id == model_id
+        ):
             return waiting.version
         if model_id == self.holder.current.model_id:
             return ""
@@ -231,6 +248,15 @@ class Updater:
 
     def _report(self, ann: UpdateAnnouncement, state: StateName, detail: str = "") -> None:
         running = self.running_version(ann.kind)
-        self.report(UpdateState(rollout_id=ann.rollout_id, device_id=self.device_id, kind=ann.kind,
-                                version=ann.version, state=state,
-                                detail=detail[:500], ts=datetime.now(timezone.utc), running_version=running))
+        self.report(
+            UpdateState(
+                rollout_id=ann.rollout_id,
+                device_id=self.device_id,
+                kind=ann.kind,
+                version=ann.version,
+                state=state,
+                detail=detail[:500],
+                ts=datetime.now(timezone.utc),
+                running_version=running,
+            )
+        )

@@ -51,8 +51,10 @@ class CollectionPublic(Collection):
 
 
 def collection_public(request: Request, collections: Collections, collection: Collection) -> CollectionPublic:
-    urls = [str(request.url_for("collection_crop", collection_id=collection.id, n=n).path)
-            for n in range(len(collections.crop_paths(collection)))]
+    urls = [
+        str(request.url_for("collection_crop", collection_id=collection.id, n=n).path)
+        for n in range(len(collections.crop_paths(collection)))
+    ]
     return CollectionPublic(**collection.model_dump(), crop_urls=urls)
 
 
@@ -73,16 +75,24 @@ def collect_token(token: TokenDep) -> TokenInfo:
 
 
 @router.post("/devices/{device_id}/collect", status_code=status.HTTP_201_CREATED)
-async def ask_device(device_id: DeviceId, body: CollectCreate, request: Request, fleet: FleetDep,
-                     settings: SettingsDep, token: OperatorScope) -> CollectionPublic:
+async def ask_device(
+    device_id: DeviceId,
+    body: CollectCreate,
+    request: Request,
+    fleet: FleetDep,
+    settings: SettingsDep,
+    token: OperatorScope,
+) -> CollectionPublic:
     """Ask a device's camera for the face nearest its centre for `seconds`; its crops come back pending.
     404: unknown device or camera; 409: device offline; 422: more than `collect.max_seconds`/`max_crops`;
     503: no MQTT broker."""
     label, cfg = clean_label(body.label), settings.collect
     crops = body.max_crops or cfg.default_crops
     if body.seconds > cfg.max_seconds or crops > cfg.max_crops:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            f"at most {cfg.max_seconds} s and {cfg.max_crops} crops (collect settings)")
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"at most {cfg.max_seconds} s and {cfg.max_crops} crops (collect settings)",
+        )
     if fleet.link.mqtt is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT broker configured: devices cannot be asked")
     ask = CollectionAsk(device_id, body.camera, label, body.seconds, crops)
@@ -91,15 +101,20 @@ async def ask_device(device_id: DeviceId, body: CollectCreate, request: Request,
 
 
 @router.get("/collections")
-def list_collections(request: Request, collections: CollectionsDep, _: EnrollScope,
-                     state: Annotated[CollectionState | None, Query()] = None) -> list[CollectionPublic]:
+def list_collections(
+    request: Request,
+    collections: CollectionsDep,
+    _: EnrollScope,
+    state: Annotated[CollectionState | None, Query()] = None,
+) -> list[CollectionPublic]:
     """Collections, newest first; `state=pending` lists those waiting for a decision."""
     return [collection_public(request, collections, c) for c in collections.listed(state)]
 
 
 @router.get("/collections/{collection_id}/crops/{n}", response_class=FileResponse)
-def collection_crop(collection_id: CollectionId, n: Annotated[int, PathParam(ge=0, le=49)], collections: CollectionsDep,
-                    _: EnrollScope) -> FileResponse:
+def collection_crop(
+    collection_id: CollectionId, n: Annotated[int, PathParam(ge=0, le=49)], collections: CollectionsDep, _: EnrollScope
+) -> FileResponse:
     """One crop of a pending collection (JPEG), for review."""
     paths = collections.crop_paths(collection_id)
     if n >= len(paths):
@@ -108,8 +123,12 @@ def collection_crop(collection_id: CollectionId, n: Annotated[int, PathParam(ge=
 
 
 @router.post("/collections/{collection_id}/crops", status_code=status.HTTP_201_CREATED)
-async def upload_crops(collection_id: CollectionId, request: Request, collections: CollectionsDep,
-                       token: Annotated[TokenInfo, Depends(collect_token)]) -> Collection:
+async def upload_crops(
+    collection_id: CollectionId,
+    request: Request,
+    collections: CollectionsDep,
+    token: Annotated[TokenInfo, Depends(collect_token)],
+) -> Collection:
     """The device's upload: a multipart form of JPEG crops (`files`), at most the request's count, each at
     most 64 KiB and checked as an image before anything decodes it. Once stored, the token is spent: a
     second upload with it gets 401; one cut off stores nothing and may be retried."""
@@ -135,8 +154,13 @@ async def upload_crops(collection_id: CollectionId, request: Request, collection
 
 
 @router.post("/collections/{collection_id}/confirm", status_code=status.HTTP_201_CREATED)
-async def confirm_collection(collection_id: CollectionId, request: Request, collections: CollectionsDep,
-                             enrollment: EnrollmentDep, _: OperatorScope) -> EnrollPublic:
+async def confirm_collection(
+    collection_id: CollectionId,
+    request: Request,
+    collections: CollectionsDep,
+    enrollment: EnrollmentDep,
+    _: OperatorScope,
+) -> EnrollPublic:
     """Enroll the crops as samples of the collection's label through the normal enrollment path (face check,
     blur, duplicates, per-person cap). 409 unless pending; 422 (still pending) when no crop was usable."""
     collection = await run_in_threadpool(collections.get, collection_id)
@@ -151,7 +175,8 @@ async def confirm_collection(collection_id: CollectionId, request: Request, coll
 
 
 @router.delete("/collections/{collection_id}")
-def reject_collection(collection_id: CollectionId, request: Request, collections: CollectionsDep,
-                      _: OperatorScope) -> CollectionPublic:
+def reject_collection(
+    collection_id: CollectionId, request: Request, collections: CollectionsDep, _: OperatorScope
+) -> CollectionPublic:
     """Reject: the crops are deleted (or a request still open is called off); nothing enters the library."""
     return collection_public(request, collections, collections.reject(collection_id))

@@ -126,8 +126,7 @@ def may_download(kind: ArtifactKind, version: Version, rollouts: RolloutsDep, to
     if token.device_id is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"token {token.name!r} is bound to no device: create one with `token create --scope device "
-            "--device ID`",
+            f"token {token.name!r} is bound to no device: create one with `token create --scope device --device ID`",
         )
     if not rollouts.targets(token.device_id, kind, version):
         raise HTTPException(
@@ -142,9 +141,7 @@ ArtifactReader = Annotated[TokenInfo, Depends(may_download)]
 def require_broker(rollouts: RolloutsDep, link: LinkDep) -> RolloutEngine:
     """Rollouts need the MQTT link; without a configured broker they are refused before anything is stored."""
     if link.mqtt is None:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT broker configured: rollouts are off"
-        )
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT broker configured: rollouts are off")
     return rollouts
 
 

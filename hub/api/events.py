@@ -22,7 +22,5 @@ def recent_events(
     device_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> RecentEventsPublic:
     """Newest first; `track_ended` events carry the best face crop (JPEG, base64). Counts are since start."""
-    counts = EventCountsPublic(
-        **dataclasses.asdict(events.snapshot_counts()), malformed=refusals.total("events")
-    )
+    counts = EventCountsPublic(**dataclasses.asdict(events.snapshot_counts()), malformed=refusals.total("events"))
     return RecentEventsPublic(events=events.recent(limit, device_id), counts=counts)

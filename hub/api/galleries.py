@@ -31,8 +31,9 @@ def artifact_public(urls: ArtifactUrls, record: ArtifactRecord) -> ArtifactPubli
 
 
 @router.post("/galleries", status_code=status.HTTP_201_CREATED)
-async def build_gallery(galleries: GalleriesDep, urls: ArtifactUrlsDep, _: AdminScope,
-                        body: GalleryCreate | None = None) -> ArtifactPublic:
+async def build_gallery(
+    galleries: GalleriesDep, urls: ArtifactUrlsDep, _: AdminScope, body: GalleryCreate | None = None
+) -> ArtifactPublic:
     """Build a new gallery version (templates per person) for the active model, or for `model_id`, and sign
     its manifest."""
     record = await run_in_threadpool(galleries.build, body.model_id if body else None)
@@ -45,8 +46,14 @@ def list_galleries(artifacts: ArtifactsDep, urls: ArtifactUrlsDep, _: AdminScope
 
 
 @router.post("/models", status_code=status.HTTP_201_CREATED)
-async def add_model(file: UploadFile, artifacts: ArtifactsDep, urls: ArtifactUrlsDep, models: ModelsDep,
-                    settings: SettingsDep, _: AdminScope) -> ArtifactPublic:
+async def add_model(
+    file: UploadFile,
+    artifacts: ArtifactsDep,
+    urls: ArtifactUrlsDep,
+    models: ModelsDep,
+    settings: SettingsDep,
+    _: AdminScope,
+) -> ArtifactPublic:
     """Register an embedding model (ONNX) of the hub's model id as a signed `model` artifact."""
     with spool_dir(settings.data_dir) as tmp:
         spool = tmp / "model.onnx"
@@ -63,9 +70,7 @@ def list_models(artifacts: ArtifactsDep, urls: ArtifactUrlsDep, _: AdminScope) -
     return [artifact_public(urls, r) for r in artifacts.signed("model")]
 
 
-@router.get(
-    "/signing-key", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}}
-)
+@router.get("/signing-key", response_class=Response, responses={200: {"content": {"application/x-pem-file": {}}}})
 def signing_key(artifacts: ArtifactsDep) -> Response:
     """The hub's ed25519 public key (PEM) that devices verify manifests with."""
     return Response(artifacts.public_key_pem, media_type="application/x-pem-file")
@@ -77,9 +82,7 @@ def manifest(kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: A
 
 
 @router.get("/artifacts/{kind}/{version}/file", response_class=FileResponse)
-def artifact_file(
-    kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: ArtifactReader
-) -> FileResponse:
+def artifact_file(kind: ArtifactKind, version: Version, artifacts: ArtifactsDep, _: ArtifactReader) -> FileResponse:
     """The artifact bytes. Honours `Range: bytes=...` so an interrupted download can resume."""
     path = artifacts.file_path(kind, version)
     return FileResponse(path, media_type="application/octet-stream", filename=path.name)

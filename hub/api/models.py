@@ -17,9 +17,12 @@ def active_public(embeddings: EmbeddingStore, reembedder: Reembedder) -> ActiveM
     active = embeddings.active()
     job = reembedder.latest()
     return ActiveModelPublic(
-        model_id=active.model_id, version=active.version, previous_model_id=active.previous_model_id,
+        model_id=active.model_id,
+        version=active.version,
+        previous_model_id=active.previous_model_id,
         reembed=public(ReembedPublic, job) if job else None,
-        embeddings=embeddings.models())
+        embeddings=embeddings.models(),
+    )
 
 
 @router.get("/active")
@@ -29,8 +32,9 @@ def get_active(embeddings: EmbeddingStoreDep, reembedder: ReembedderDep, _: Enro
 
 
 @router.post("/{version}/activate", status_code=status.HTTP_202_ACCEPTED)
-async def activate(version: str, artifacts: ArtifactsDep, embeddings: EmbeddingStoreDep, reembedder: ReembedderDep,
-                   _: AdminScope) -> ActiveModelPublic:
+async def activate(
+    version: str, artifacts: ArtifactsDep, embeddings: EmbeddingStoreDep, reembedder: ReembedderDep, _: AdminScope
+) -> ActiveModelPublic:
     """Make a `model` artifact the hub's model: the library is re-embedded with it in the background and the
     switch happens at the end, in one transaction. Again after a failure: continues where it stopped."""
     model = artifacts.get("model", version)

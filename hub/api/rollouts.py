@@ -26,8 +26,14 @@ def rollout_public(rollout: Rollout) -> RolloutPublic:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
-async def start_rollout(body: RolloutCreate, rollouts: BrokerRolloutsDep, artifacts: ArtifactsDep,
-                        devices: DevicesDep, settings: SettingsDep, _: AdminScope) -> RolloutPublic:
+async def start_rollout(
+    body: RolloutCreate,
+    rollouts: BrokerRolloutsDep,
+    artifacts: ArtifactsDep,
+    devices: DevicesDep,
+    settings: SettingsDep,
+    _: AdminScope,
+) -> RolloutPublic:
     """Targets: `devices`, else every device of `group`, else all devices. The artifact must exist and not
     be revoked.
 
@@ -45,9 +51,15 @@ async def start_rollout(body: RolloutCreate, rollouts: BrokerRolloutsDep, artifa
 
 
 @router.post("/releases", status_code=status.HTTP_201_CREATED)
-async def start_release(body: ReleaseCreate, _broker: BrokerRolloutsDep, releases: ReleasesDep,
-                        artifacts: ArtifactsDep, devices: DevicesDep, settings: SettingsDep,
-                        _: AdminScope) -> ReleasePublic:
+async def start_release(
+    body: ReleaseCreate,
+    _broker: BrokerRolloutsDep,
+    releases: ReleasesDep,
+    artifacts: ArtifactsDep,
+    devices: DevicesDep,
+    settings: SettingsDep,
+    _: AdminScope,
+) -> ReleasePublic:
     """A retrained model and its gallery: the model to every target (staged), then the gallery, canaries first."""
     model = artifacts.servable("model", body.model_version)
     gallery = artifacts.servable("gallery", body.gallery_version)

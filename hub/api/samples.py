@@ -27,10 +27,15 @@ from hub.library.uploads import copy_limited, spool_dir
 
 router = APIRouter(prefix="/api/samples", tags=["samples"])
 Label = Annotated[str, Form(min_length=1, max_length=100, description="the person's name (created if new)")]
-UploadKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", pattern=KEY_PATTERN,
-    description="the client's name for this upload (8-100 of A-Z a-z 0-9 _ -): a retry with the same key after "
-                "the upload was stored stores nothing and answers 200 with what the first try stored")]
+UploadKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=KEY_PATTERN,
+        description="the client's name for this upload (8-100 of A-Z a-z 0-9 _ -): a retry with the same key after "
+        "the upload was stored stores nothing and answers 200 with what the first try stored",
+    ),
+]
 
 
 def sample_public(request: Request, sample: Sample) -> SamplePublic:
@@ -49,19 +54,26 @@ def replay(request: Request, response: Response, library: Library, stored: Store
     """The answer to a retry of a stored upload (200, `Idempotent-Replayed: true`): its person and those of
     its samples still there; 409 when the key was used for another label."""
     if stored.label != label:
-        raise HTTPException(status.HTTP_409_CONFLICT, "this Idempotency-Key was used for an upload under another "
-                                                      "label; use a new key for a new upload")
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            "this Idempotency-Key was used for an upload under another label; use a new key for a new upload",
+        )
     person = library.person(stored.person_id)
     samples = [s for s in library.samples(person.id) if s.id in stored.sample_ids]
     response.status_code = status.HTTP_200_OK
     response.headers["Idempotent-Replayed"] = "true"
-    return EnrollPublic(person=person_public(library, person), faces_extracted=len(samples),
-                        faces_found=len(samples), rejected=Rejections(),
-                        samples=[sample_public(request, s) for s in samples])
+    return EnrollPublic(
+        person=person_public(library, person),
+        faces_extracted=len(samples),
+        faces_found=len(samples),
+        rejected=Rejections(),
+        samples=[sample_public(request, s) for s in samples],
+    )
 
 
-async def replay_if_stored(request: Request, response: Response, library: Library, upload_key: str | None,
-                           label: str) -> EnrollPublic | None:
+async def replay_if_stored(
+    request: Request, response: Response, library: Library, upload_key: str | None, label: str
+) -> EnrollPublic | None:
     """The replayed answer when an upload with this key was stored already, else None."""
     done = await run_in_threadpool(library.stored_upload, upload_key) if upload_key else None
     return await run_in_threadpool(replay, request, response, library, done, label) if done else None
@@ -82,8 +94,9 @@ def enrolled_public(request: Request, library: Library, enrolled: Enrolled) -> E
     )
 
 
-async def enroll_crops(request: Request, enrollment: Enrollment, label: str,
-                       crops: list[tuple[str, bytes]]) -> EnrollPublic:
+async def enroll_crops(
+    request: Request, enrollment: Enrollment, label: str, crops: list[tuple[str, bytes]]
+) -> EnrollPublic:
     """Track crops (a visitor's, a suggestion's, a collection's) through the enrollment path."""
     enrolled = await run_in_threadpool(enrollment.crops, label, crops)
     return await run_in_threadpool(enrolled_public, request, enrollment.library, enrolled)
@@ -91,15 +104,17 @@ async def enroll_crops(request: Request, enrollment: Enrollment, label: str,
 
 @router.post("/photos", status_code=status.HTTP_201_CREATED)
 async def enroll_photos(
-    request: Request, label: Label, files: list[UploadFile], enrollment: EnrollmentDep, settings: SettingsDep,
-    _: EnrollScope
+    request: Request,
+    label: Label,
+    files: list[UploadFile],
+    enrollment: EnrollmentDep,
+    settings: SettingsDep,
+    _: EnrollScope,
 ) -> EnrollPublic:
     """One sample per photo (the face nearest the centre). Any unreadable file fails the whole request."""
     label = clean_label(label)
     if len(files) > settings.enroll.max_upload_files:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"at most {settings.enroll.max_upload_files} files"
-        )
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {settings.enroll.max_upload_files} files")
     photos = [(f.filename or f"file{i}", f.file) for i, f in enumerate(files)]  # read one at a time
     enrolled = await run_in_threadpool(enrollment.photos, label, photos)
     return await run_in_threadpool(enrolled_public, request, enrollment.library, enrolled)
@@ -127,8 +142,9 @@ async def enroll_video(
     with spool_dir(settings.data_dir) as tmp:
         path = tmp / "upload"
         await run_in_threadpool(copy_limited, file.file, path, settings.enroll.max_video_bytes)
-        judged = await run_in_threadpool(enrollment.judge_video, label, path, file.filename or "video",
-                                         max_frames, max_samples, upload_key or "")
+        judged = await run_in_threadpool(
+            enrollment.judge_video, label, path, file.filename or "video", max_frames, max_samples, upload_key or ""
+        )
     # a try with this key that stored while this one was analysed made this one's faces duplicates: its answer
     if answer := await replay_if_stored(request, response, library, upload_key, label):
         return answer

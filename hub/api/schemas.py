@@ -47,8 +47,9 @@ class PersonUpdate(_In):
 
 
 class PersonPublic(Person):  # A person with the number of their samples and how well they cover them.
-    coverage: Coverage = Field(description="how well the samples cover the person (the templates a gallery keeps "
-                                           "for them) and what to add")
+    coverage: Coverage = Field(
+        description="how well the samples cover the person (the templates a gallery keeps for them) and what to add"
+    )
 
 
 class SamplePublic(Sample):
@@ -61,8 +62,11 @@ class Rejections(BaseModel):
     blurred: int = 0
     duplicate: int = 0
     other_person: int = Field(0, description="faces in a video of someone other than the person in the centre")
-    over_limit: int = Field(0, description="accepted faces beyond a video's max_samples or the person's "
-                                           "max_samples_per_person (those kept are evenly spread)")
+    over_limit: int = Field(
+        0,
+        description="accepted faces beyond a video's max_samples or the person's "
+        "max_samples_per_person (those kept are evenly spread)",
+    )
 
 
 class EnrollPublic(BaseModel):
@@ -116,8 +120,9 @@ class SearchPublic(BaseModel):
 
 
 class GalleryCreate(_In):
-    model_id: str | None = Field(None, min_length=1, max_length=128,
-                                 description="the model to build for (default: the hub's active model)")
+    model_id: str | None = Field(
+        None, min_length=1, max_length=128, description="the model to build for (default: the hub's active model)"
+    )
 
 
 class ArtifactPublic(ArtifactRecord):
@@ -126,8 +131,11 @@ class ArtifactPublic(ArtifactRecord):
 
 
 class DevicePublic(Device):  # A device as its last status (or the broker's last will) left it.
-    stats: DeviceStats | None = Field(None, description="its latest stats message since the hub started "
-                                      "(fps, dropped frames, lag per camera); null before the first")
+    stats: DeviceStats | None = Field(
+        None,
+        description="its latest stats message since the hub started "
+        "(fps, dropped frames, lag per camera); null before the first",
+    )
 
 
 class DeviceUpdate(_In):
@@ -138,8 +146,9 @@ class RolloutCreate(_In):
     kind: ArtifactKind = "gallery"
     version: str = Field(min_length=1, max_length=64)
     group: str | None = Field(None, description="target every device of this group (default: all devices)")
-    devices: list[DeviceId] | None = Field(None, max_length=MAX_TARGETS,
-                                           description="explicit targets instead of a group")
+    devices: list[DeviceId] | None = Field(
+        None, max_length=MAX_TARGETS, description="explicit targets instead of a group"
+    )
     canaries: list[DeviceId] = Field(
         default_factory=list, max_length=MAX_TARGETS, description="announced first; the rest follow when all apply"
     )
@@ -150,10 +159,12 @@ class ReleaseCreate(_In):
     model_version: str = Field(min_length=1, max_length=64, description="a released model artifact")
     gallery_version: str = Field(min_length=1, max_length=64, description="the gallery built with that model")
     group: str | None = Field(None, description="target every device of this group (default: all devices)")
-    devices: list[DeviceId] | None = Field(None, max_length=MAX_TARGETS,
-                                           description="explicit targets instead of a group")
-    canaries: list[DeviceId] = Field(default_factory=list, max_length=MAX_TARGETS,
-                                     description="switch first; the rest follow when all apply")
+    devices: list[DeviceId] | None = Field(
+        None, max_length=MAX_TARGETS, description="explicit targets instead of a group"
+    )
+    canaries: list[DeviceId] = Field(
+        default_factory=list, max_length=MAX_TARGETS, description="switch first; the rest follow when all apply"
+    )
     canary_timeout_s: float | None = Field(None, gt=0, le=86_400)
 
 
@@ -165,7 +176,8 @@ class RolloutPublic(Rollout):
     also_started: list[str] = Field(
         default_factory=list,
         description="gallery rollouts started with this one for targets on other models, each with a gallery "
-                    "built for its model")
+        "built for its model",
+    )
 
 
 class ReembedPublic(ReembedJob):  # The re-embedding of the library that switches the hub to `model_id`.

@@ -25,8 +25,9 @@ def central_embedding(searcher: Enroller, upload: UploadFile, pipeline: FacePipe
 
 
 @router.post("/verify")
-async def verify(a: UploadFile, b: UploadFile, models: ModelsDep, searcher: SearcherDep, settings: SettingsDep,
-                 _: EnrollScope) -> VerifyPublic:
+async def verify(
+    a: UploadFile, b: UploadFile, models: ModelsDep, searcher: SearcherDep, settings: SettingsDep, _: EnrollScope
+) -> VerifyPublic:
     """Compare the central faces of two images (both embedded by the active model)."""
     embeddings, pipeline = [], models.query_pipeline()
     for name, upload in (("a", a), ("b", b)):
@@ -41,8 +42,13 @@ async def verify(a: UploadFile, b: UploadFile, models: ModelsDep, searcher: Sear
 
 @router.post("/search")
 async def search(
-    file: UploadFile, models: ModelsDep, searcher: SearcherDep, index: SearchIndexDep, library: LibraryDep,
-    _: EnrollScope, top_k: Annotated[int, Form(ge=1, le=100)] = 5
+    file: UploadFile,
+    models: ModelsDep,
+    searcher: SearcherDep,
+    index: SearchIndexDep,
+    library: LibraryDep,
+    _: EnrollScope,
+    top_k: Annotated[int, Form(ge=1, le=100)] = 5,
 ) -> SearchPublic:
     """The enrolled people most like the central face, best sample cosine per person (active model), from
     the hub's 1:N index (exact for small libraries, approximate IVF for large ones: `search` config)."""

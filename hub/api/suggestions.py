@@ -16,17 +16,27 @@ router = APIRouter(prefix="/api/suggestions", tags=["suggestions"])
 
 
 @router.get("")
-def list_suggestions(request: Request, suggestions: SuggestionsDep, _: EnrollScope,
-                     person_id: Annotated[str | None, Query(max_length=64)] = None,
-                     state: Annotated[Literal["pending", "accepted", "rejected"], Query()] = "pending",
-                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[SuggestionPublic]:
+def list_suggestions(
+    request: Request,
+    suggestions: SuggestionsDep,
+    _: EnrollScope,
+    person_id: Annotated[str | None, Query(max_length=64)] = None,
+    state: Annotated[Literal["pending", "accepted", "rejected"], Query()] = "pending",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SuggestionPublic]:
     """The agent's most confident first."""
     return [suggestion_public(request, s) for s in suggestions.find(person_id, state, limit)]
 
 
 @router.post("/{event_id}/accept", status_code=status.HTTP_201_CREATED)
-async def accept_suggestion(event_id: str, request: Request, suggestions: SuggestionsDep, store: VisitorStoreDep,
-                            enrollment: EnrollmentDep, _: AdminScope) -> EnrollPublic:
+async def accept_suggestion(
+    event_id: str,
+    request: Request,
+    suggestions: SuggestionsDep,
+    store: VisitorStoreDep,
+    enrollment: EnrollmentDep,
+    _: AdminScope,
+) -> EnrollPublic:
     """Enroll the crop as a sample of its person through the normal enrollment path (422 with the
     rejection counts when it is refused there, e.g. as a duplicate or past the per-person cap)."""
     suggestion = await run_in_threadpool(suggestions.pending, event_id)

@@ -41,11 +41,16 @@ class AvailabilityPublic(BaseModel):
 def job_public(training: HubTraining, job: JobStatus) -> JobPublic:
     pair = training.released.get(job.report.version) if job.report and job.report.released else None
     return JobPublic(
-        job_id=job.job_id, state=job.state, created=job.created.isoformat(),
+        job_id=job.job_id,
+        state=job.state,
+        created=job.created.isoformat(),
         started=job.started.isoformat() if job.started else None,
         finished=job.finished.isoformat() if job.finished else None,
-        progress=job.progress, report=job.report, error=job.error,
-        released_model=pair[0].version if pair else None, released_gallery=pair[1].version if pair else None,
+        progress=job.progress,
+        report=job.report,
+        error=job.error,
+        released_model=pair[0].version if pair else None,
+        released_gallery=pair[1].version if pair else None,
     )
 
 

@@ -54,8 +54,10 @@ class SampleToVisitor(_In):
 class CorrectionPublic(BaseModel):
     person_id: str
     removed_samples: list[str]
-    still_matches: bool = Field(description="the person's remaining samples would still name the track; "
-                                            "name the visitor as its own person so the margin separates them")
+    still_matches: bool = Field(
+        description="the person's remaining samples would still name the track; "
+        "name the visitor as its own person so the margin separates them"
+    )
     visitor: VisitorPublic
 
 

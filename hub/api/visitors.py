@@ -35,29 +35,47 @@ router = APIRouter(prefix="/api/visitors", tags=["visitors"])
 
 
 @router.get("")
-def list_visitors(request: Request, store: VisitorStoreDep, intake: VisitorsDep, settings: SettingsDep,
-                  _: EnrollScope, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> VisitorListPublic:
+def list_visitors(
+    request: Request,
+    store: VisitorStoreDep,
+    intake: VisitorsDep,
+    settings: SettingsDep,
+    _: EnrollScope,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> VisitorListPublic:
     """The review queue: visitors, most frequent first, and what the hub keeps of them and for how long."""
     visitors, tracks = store.count()
     last = intake.last_purge
-    return VisitorListPublic(visitors=[visitor_public(request, v) for v in store.visitors(limit, offset)],
-                             total_visitors=visitors, stored_tracks=tracks,
-                             retention_days=settings.visitors.retention_days,
-                             last_purge=last.ts if last else None, join_cosine=settings.visitors.join_cosine)
+    return VisitorListPublic(
+        visitors=[visitor_public(request, v) for v in store.visitors(limit, offset)],
+        total_visitors=visitors,
+        stored_tracks=tracks,
+        retention_days=settings.visitors.retention_days,
+        last_purge=last.ts if last else None,
+        join_cosine=settings.visitors.join_cosine,
+    )
 
 
 @router.get("/{visitor_id}")
 def get_visitor(visitor_id: str, request: Request, store: VisitorStoreDep, _: EnrollScope) -> VisitorDetailPublic:
     detail = store.detail(visitor_id)
-    return VisitorDetailPublic(visitor=visitor_public(request, detail.visitor),
-                               tracks=[track_public(request, t) for t in detail.tracks])
+    return VisitorDetailPublic(
+        visitor=visitor_public(request, detail.visitor), tracks=[track_public(request, t) for t in detail.tracks]
+    )
 
 
 @router.post("/{visitor_id}/name", status_code=status.HTTP_201_CREATED)
-async def name_visitor(visitor_id: str, body: VisitorName, request: Request, store: VisitorStoreDep,
-                       enrollment: EnrollmentDep, deletions: DeletionsDep, settings: SettingsDep,
-                       _: AdminScope) -> EnrollPublic:
+async def name_visitor(
+    visitor_id: str,
+    body: VisitorName,
+    request: Request,
+    store: VisitorStoreDep,
+    enrollment: EnrollmentDep,
+    deletions: DeletionsDep,
+    settings: SettingsDep,
+    _: AdminScope,
+) -> EnrollPublic:
     """Enroll the visitor's sharpest crops as samples of the person `name` (created if new) through the
     normal enrollment path (face check, blur, duplicates, per-person cap); then the visitor is removed."""
     label = body.name
@@ -71,8 +89,9 @@ async def name_visitor(visitor_id: str, body: VisitorName, request: Request, sto
 
 
 @router.post("/{visitor_id}/merge")
-def merge_visitors(visitor_id: str, body: VisitorMerge, request: Request, store: VisitorStoreDep,
-                   _: AdminScope) -> VisitorPublic:
+def merge_visitors(
+    visitor_id: str, body: VisitorMerge, request: Request, store: VisitorStoreDep, _: AdminScope
+) -> VisitorPublic:
     """Move `other_id`'s tracks into this visitor (visitors of the same model only: 422 otherwise)."""
     return visitor_public(request, store.merge(visitor_id, body.other_id))
 

@@ -24,8 +24,11 @@ class GalleryCohort:
         self._by_model: dict[str, np.ndarray] = {}
         self._lock = threading.Lock()
         if not path.exists():
-            log.warning("no impostor cohort at %s (make one with `facefleet models cohort`): galleries carry "
-                        "none and agents name tracks at their fixed match_threshold", path)
+            log.warning(
+                "no impostor cohort at %s (make one with `facefleet models cohort`): galleries carry "
+                "none and agents name tracks at their fixed match_threshold",
+                path,
+            )
 
     def crops(self) -> np.ndarray | None:
         """(K, 112, 112, 3) uint8 crops, None without a cohort file."""

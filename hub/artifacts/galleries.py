@@ -28,9 +28,17 @@ Planner = Callable[[str, list[str]], GalleryPlan]
 
 
 class Galleries:
-    def __init__(self, library: Library, embedding_store: EmbeddingStore, models: HubModels,
-                 visitor_store: VisitorStore, artifacts: ArtifactStore, cohort: GalleryCohort,
-                 devices: DeviceRegistry, builds: Counter) -> None:
+    def __init__(
+        self,
+        library: Library,
+        embedding_store: EmbeddingStore,
+        models: HubModels,
+        visitor_store: VisitorStore,
+        artifacts: ArtifactStore,
+        cohort: GalleryCohort,
+        devices: DeviceRegistry,
+        builds: Counter,
+    ) -> None:
         """builds: the metric counting gallery versions built (by hand or for a rollout's plan)."""
         self.library, self.embedding_store, self.models = library, embedding_store, models
         self.visitor_store, self.artifacts, self.cohort = visitor_store, artifacts, cohort
@@ -44,9 +52,13 @@ class Galleries:
         embed_missing(self.library, self.embedding_store, model_id, pipeline)
         names = {p.id: p.name for p in self.library.people()}
         ignores = ignore_entries(self.visitor_store, model_id, pipeline.embedder.embed)
-        record = self.artifacts.build_gallery(self.library.embeddings(model_id=model_id), names,
-                                              pipeline.embedder.dim, ignores=ignores,
-                                              cohort=self.cohort.embeddings(pipeline))
+        record = self.artifacts.build_gallery(
+            self.library.embeddings(model_id=model_id),
+            names,
+            pipeline.embedder.dim,
+            ignores=ignores,
+            cohort=self.cohort.embeddings(pipeline),
+        )
         self.builds.inc()
         return record
 
@@ -60,5 +72,6 @@ class Galleries:
         for device in targets:
             groups.setdefault(running.get(device) or record.model_id, []).append(device)
         ordered = sorted(groups.items(), key=lambda group: group[0] != record.model_id)
-        return [(version if model == record.model_id else self.build(model).version, devices)
-                for model, devices in ordered]
+        return [
+            (version if model == record.model_id else self.build(model).version, devices) for model, devices in ordered
+        ]

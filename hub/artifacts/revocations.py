@@ -36,37 +36,52 @@ def revokes_for_new_gallery(db: Store, holder_ids: tuple[str, ...]) -> list[str]
     """The versions a new gallery's manifest must revoke; ConflictError if it holds a deleted person or
     visitor (a deletion that landed while it was built: build again)."""
     held = json.dumps(list(holder_ids))
-    deleted = [row[0] for row in db.execute(
-        f"SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN ({db.json_values}) "
-        "UNION SELECT 'visitor ' || visitor_id FROM visitor_deletions WHERE visitor_id IN "
-        f"({db.json_values})", [held, held])]
+    deleted = [
+        row[0]
+        for row in db.execute(
+            f"SELECT DISTINCT person_name FROM person_deletions WHERE person_id IN ({db.json_values}) "
+            "UNION SELECT 'visitor ' || visitor_id FROM visitor_deletions WHERE visitor_id IN "
+            f"({db.json_values})",
+            [held, held],
+        )
+    ]
     if deleted:
-        raise ConflictError(f"the gallery holds {', '.join(map(repr, deleted))}, deleted while it was built; "
-                            "build it again")
+        raise ConflictError(
+            f"the gallery holds {', '.join(map(repr, deleted))}, deleted while it was built; build it again"
+        )
     rows = db.execute("SELECT version FROM artifacts WHERE kind = 'gallery' AND revoked != '' ORDER BY version")
     return [row[0] for row in rows]
 
 
 def index_gallery_people(db: Store, version: str, person_ids: tuple[str, ...]) -> None:
-    db.executemany("INSERT INTO gallery_people VALUES (?, ?) ON CONFLICT DO NOTHING",
-                   [(version, p) for p in person_ids])
+    db.executemany(
+        "INSERT INTO gallery_people VALUES (?, ?) ON CONFLICT DO NOTHING", [(version, p) for p in person_ids]
+    )
 
 
 def carry_holders(db: Store, moves: list[tuple[str, str]]) -> None:
     """(old id, new id) of visitors whose tracks moved to another (a merge, a re-clustering): galleries that
     hold the old id hold the new one too, so deleting the visitor the tracks went to revokes them."""
-    db.executemany("INSERT INTO gallery_people SELECT version, ? FROM gallery_people WHERE person_id = ? "
-                   "ON CONFLICT DO NOTHING", [(new, old) for old, new in moves if old != new])
+    db.executemany(
+        "INSERT INTO gallery_people SELECT version, ? FROM gallery_people WHERE person_id = ? ON CONFLICT DO NOTHING",
+        [(new, old) for old, new in moves if old != new],
+    )
 
 
 def revoke_galleries_of(db: Store, person_id: str, when: str) -> list[str]:
     """Mark every gallery that holds `person_id` (a person's or an ignored visitor's id) revoked (inside the
     deletion's transaction); their versions."""
-    versions = [row[0] for row in db.execute(
-        "SELECT a.version FROM artifacts a JOIN gallery_people g ON g.version = a.version "
-        "WHERE a.kind = 'gallery' AND g.person_id = ? AND a.revoked = '' ORDER BY a.version", [person_id])]
-    db.executemany("UPDATE artifacts SET revoked = ? WHERE kind = 'gallery' AND version = ?",
-                   [(when, v) for v in versions])
+    versions = [
+        row[0]
+        for row in db.execute(
+            "SELECT a.version FROM artifacts a JOIN gallery_people g ON g.version = a.version "
+            "WHERE a.kind = 'gallery' AND g.person_id = ? AND a.revoked = '' ORDER BY a.version",
+            [person_id],
+        )
+    ]
+    db.executemany(
+        "UPDATE artifacts SET revoked = ? WHERE kind = 'gallery' AND version = ?", [(when, v) for v in versions]
+    )
     return versions
 
 
@@ -86,9 +101,13 @@ def purge_revoked_files(hub_db: HubDb, root: Path) -> int:
 def index_unindexed_galleries(hub_db: HubDb, root: Path) -> int:
     """Index the people of galleries registered before the index existed. Returns galleries indexed."""
     with hub_db.read() as db:
-        versions = [r[0] for r in db.execute(
-            "SELECT version FROM artifacts WHERE kind = 'gallery' AND revoked = '' AND version NOT IN "
-            "(SELECT DISTINCT version FROM gallery_people)")]
+        versions = [
+            r[0]
+            for r in db.execute(
+                "SELECT version FROM artifacts WHERE kind = 'gallery' AND revoked = '' AND version NOT IN "
+                "(SELECT DISTINCT version FROM gallery_people)"
+            )
+        ]
     for version in versions:
         files = [p for p in (root / "gallery" / version).glob("*") if p.name != MANIFEST_NAME]
         if files:

@@ -88,9 +88,15 @@ class ArtifactStore:
             count = db.execute("SELECT COUNT(*) FROM artifacts WHERE kind = ?", [kind]).fetchone()[0]
         return f"{utc_now():%Y%m%d}.{count + 1:04d}"
 
-    def build_gallery(self, found: SampleEmbeddings, names: Mapping[str, str], dim: int,
-                      max_templates: int = MAX_TEMPLATES, ignores: IgnoreEntries | None = None,
-                      cohort: np.ndarray | None = None) -> ArtifactRecord:
+    def build_gallery(
+        self,
+        found: SampleEmbeddings,
+        names: Mapping[str, str],
+        dim: int,
+        max_templates: int = MAX_TEMPLATES,
+        ignores: IgnoreEntries | None = None,
+        cohort: np.ndarray | None = None,
+    ) -> ArtifactRecord:
         """A new gallery version of `found.model_id`: templates of every person with samples in `found`.
 
         names: person id -> display name; dim: the model's embedding size (for an empty library);
@@ -102,16 +108,22 @@ class ArtifactStore:
         labels = np.array([position[p] for p in found.person_ids.tolist()], np.int64)
         vectors = found.vectors if len(found.vectors) else np.zeros((0, dim), np.float32)
         version = self.next_version("gallery")
-        gallery = build_gallery(version, found.model_id, person_ids, [names[p] for p in person_ids], vectors,
-                                labels, max_templates, ignores, cohort)
+        gallery = build_gallery(
+            version,
+            found.model_id,
+            person_ids,
+            [names[p] for p in person_ids],
+            vectors,
+            labels,
+            max_templates,
+            ignores,
+            cohort,
+        )
         tmp = self._tmp_dir()
         gallery.write(tmp / f"gallery-{version}.sqlite")
-        return self._register(tmp, "gallery", version, found.model_id, dim, len(person_ids),
-                             len(gallery.templates))
+        return self._register(tmp, "gallery", version, found.model_id, dim, len(person_ids), len(gallery.templates))
 
-    def add_model(
-        self, source: Path, model_id: str, embedding_dim: int, base_model: str = ""
-    ) -> ArtifactRecord:
+    def add_model(self, source: Path, model_id: str, embedding_dim: int, base_model: str = "") -> ArtifactRecord:
         """Register an embedding model file (ONNX) as a signed `model` artifact."""
         version = self.next_version("model")
         tmp = self._tmp_dir()
@@ -153,14 +165,30 @@ class ArtifactStore:
             with self.hub_db.transaction() as db:
                 revokes = revokes_for_new_gallery(db, holds) if kind == "gallery" else []
                 manifest = ArtifactManifest(
-                    kind=kind, version=version, model_id=model_id, sha256=sha256, size=size, created=utc_now(),
-                    file_name=file.name, embedding_dim=dim, base_model=base_model, revokes=revokes,
+                    kind=kind,
+                    version=version,
+                    model_id=model_id,
+                    sha256=sha256,
+                    size=size,
+                    created=utc_now(),
+                    file_name=file.name,
+                    embedding_dim=dim,
+                    base_model=base_model,
+                    revokes=revokes,
                 )
                 signed = sign_manifest(self.key, manifest, self.key_id)
                 (tmp / MANIFEST_NAME).write_text(signed.model_dump_json(indent=2))
-                record = ArtifactRecord(kind=kind, version=version, model_id=model_id, sha256=sha256, size=size,
-                                        created=manifest.created.isoformat(), people=people, templates=templates,
-                                        revoked="")
+                record = ArtifactRecord(
+                    kind=kind,
+                    version=version,
+                    model_id=model_id,
+                    sha256=sha256,
+                    size=size,
+                    created=manifest.created.isoformat(),
+                    people=people,
+                    templates=templates,
+                    revoked="",
+                )
                 db.insert("artifacts", record.model_dump())
                 index_gallery_people(db, version, holds)
                 tmp.replace(target)
@@ -205,8 +233,13 @@ class ArtifactStore:
         purge_revoked_files(self.hub_db, self.root)
         with self.hub_db.read() as db:
             known = {(kind, version) for kind, version in db.execute("SELECT kind, version FROM artifacts")}
-        orphans = [p for kind in ("gallery", "model") if (self.root / kind).is_dir()
-                   for p in (self.root / kind).iterdir() if (kind, p.name) not in known]
+        orphans = [
+            p
+            for kind in ("gallery", "model")
+            if (self.root / kind).is_dir()
+            for p in (self.root / kind).iterdir()
+            if (kind, p.name) not in known
+        ]
         for path in orphans:
             shutil.rmtree(path, ignore_errors=True)
         return len(orphans)

@@ -85,8 +85,9 @@ def check_crop(jpeg: bytes) -> None:
 
 
 class Collections:
-    def __init__(self, hub_db: HubDb, tokens: TokenStore, devices: DeviceRegistry, root: Path,
-                 config: CollectConfig) -> None:
+    def __init__(
+        self, hub_db: HubDb, tokens: TokenStore, devices: DeviceRegistry, root: Path, config: CollectConfig
+    ) -> None:
         self.hub_db = hub_db
         self.tokens = tokens
         self.devices = devices
@@ -108,14 +109,33 @@ class Collections:
         expires = now + timedelta(seconds=ask.seconds + self.config.upload_grace_s)
         collection_id = uuid.uuid4().hex
         token, secret = self.tokens.create_collect(f"collect {collection_id}", ask.device_id, expires)
-        row = {"id": collection_id, "device_id": ask.device_id, "camera": ask.camera, "label": ask.label,
-               "seconds": ask.seconds, "max_crops": ask.max_crops, "token_id": token.id, "state": "requested",
-               "crops": 0, "detail": "", "requested_by": requested_by, "created": now.isoformat(),
-               "expires": expires.isoformat(), "updated": now.isoformat()}
+        row = {
+            "id": collection_id,
+            "device_id": ask.device_id,
+            "camera": ask.camera,
+            "label": ask.label,
+            "seconds": ask.seconds,
+            "max_crops": ask.max_crops,
+            "token_id": token.id,
+            "state": "requested",
+            "crops": 0,
+            "detail": "",
+            "requested_by": requested_by,
+            "created": now.isoformat(),
+            "expires": expires.isoformat(),
+            "updated": now.isoformat(),
+        }
         with self.hub_db.transaction() as db:
             db.insert("collections", row)
-        message = CollectRequest(collection_id=collection_id, camera=ask.camera, seconds=ask.seconds,
-                                 max_crops=ask.max_crops, token=secret, expires=expires, ts=now)
+        message = CollectRequest(
+            collection_id=collection_id,
+            camera=ask.camera,
+            seconds=ask.seconds,
+            max_crops=ask.max_crops,
+            token=secret,
+            expires=expires,
+            ts=now,
+        )
         return Collection.model_validate(row), message
 
     def get(self, collection_id: str) -> Collection:
@@ -154,8 +174,10 @@ class Collections:
                 shutil.rmtree(final, ignore_errors=True)  # left by a crash before a commit
                 tmp.rename(final)
                 expires = (utc_now() + timedelta(seconds=self.config.pending_ttl_s)).isoformat()
-                db.execute("UPDATE collections SET state = 'pending', crops = ?, expires = ?, updated = ? "
-                           "WHERE id = ?", [len(crops), expires, now_iso(), collection_id])
+                db.execute(
+                    "UPDATE collections SET state = 'pending', crops = ?, expires = ?, updated = ? WHERE id = ?",
+                    [len(crops), expires, now_iso(), collection_id],
+                )
                 db.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", [token.id])
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -167,8 +189,10 @@ class Collections:
     def check_token(self, collection_id: str, token: TokenInfo) -> Collection:
         """The collection `token` was made for, while it takes its upload; else TokenMismatch."""
         with self.hub_db.read() as db:
-            row = next(iter(db.query("SELECT * FROM collections WHERE id = ? AND token_id = ?",
-                                     [collection_id, token.id])), None)
+            row = next(
+                iter(db.query("SELECT * FROM collections WHERE id = ? AND token_id = ?", [collection_id, token.id])),
+                None,
+            )
         if row is None or row["device_id"] != token.device_id:
             raise TokenMismatch(f"this token is not the one of collection {collection_id}")
         if row["state"] != "requested":
@@ -190,8 +214,10 @@ class Collections:
         """Take a pending collection for confirming (`confirming`: a second confirm gets ConflictError) and
         return its crops; the caller then calls `confirmed` or, when the enrollment refused them, `release`."""
         with self.hub_db.transaction() as db:
-            taken = db.execute("UPDATE collections SET state = 'confirming', updated = ? WHERE id = ? "
-                               "AND state = 'pending'", [now_iso(), collection_id]).rowcount
+            taken = db.execute(
+                "UPDATE collections SET state = 'confirming', updated = ? WHERE id = ? AND state = 'pending'",
+                [now_iso(), collection_id],
+            ).rowcount
         if not taken:
             raise ConflictError(f"collection {collection_id} is {self.get(collection_id).state}, not pending")
         return self.crops(collection_id)
@@ -199,8 +225,10 @@ class Collections:
     def release(self, collection_id: str, detail: str) -> None:
         """A confirm that stored nothing: the collection is pending again (the operator may reject it)."""
         with self.hub_db.transaction() as db:
-            db.execute("UPDATE collections SET state = 'pending', detail = ?, updated = ? WHERE id = ?",
-                       [detail[:300], now_iso(), collection_id])
+            db.execute(
+                "UPDATE collections SET state = 'pending', detail = ?, updated = ? WHERE id = ?",
+                [detail[:300], now_iso(), collection_id],
+            )
 
     def confirmed(self, collection_id: str, samples: int) -> Collection:
         self._finish(self.get(collection_id), "confirmed", f"{samples} samples stored")
@@ -209,8 +237,11 @@ class Collections:
     def reject(self, collection_id: str) -> Collection:
         """Delete the crops of a pending collection, or call off a request still open (its token is revoked)."""
         with self.hub_db.transaction() as db:
-            taken = db.execute("UPDATE collections SET state = 'rejected', updated = ? WHERE id = ? "
-                               "AND state IN ('requested', 'pending')", [now_iso(), collection_id]).rowcount
+            taken = db.execute(
+                "UPDATE collections SET state = 'rejected', updated = ? WHERE id = ? "
+                "AND state IN ('requested', 'pending')",
+                [now_iso(), collection_id],
+            ).rowcount
         collection = self.get(collection_id)
         if not taken:
             raise ConflictError(f"collection {collection_id} is {collection.state}")
@@ -219,10 +250,14 @@ class Collections:
 
     def _finish(self, collection: Collection, state: CollectionState, detail: str = "") -> None:
         with self.hub_db.transaction() as db:
-            db.execute("UPDATE collections SET state = ?, detail = ?, updated = ? WHERE id = ?",
-                       [state, detail, now_iso(), collection.id])
-            db.execute("UPDATE tokens SET revoked = 1 WHERE id = (SELECT token_id FROM collections WHERE id = ?)",
-                       [collection.id])
+            db.execute(
+                "UPDATE collections SET state = ?, detail = ?, updated = ? WHERE id = ?",
+                [state, detail, now_iso(), collection.id],
+            )
+            db.execute(
+                "UPDATE tokens SET revoked = 1 WHERE id = (SELECT token_id FROM collections WHERE id = ?)",
+                [collection.id],
+            )
         shutil.rmtree(self.root / collection.id, ignore_errors=True)
 
     def expire(self, now: datetime | None = None) -> int:
@@ -230,8 +265,9 @@ class Collections:
         deleted); folders of no pending collection go. Returns how many expired."""
         at = (now or utc_now()).isoformat()
         with self.hub_db.read() as db:
-            rows = db.query("SELECT * FROM collections WHERE state IN ('requested', 'pending', 'confirming') "
-                            "AND expires <= ?", [at])
+            rows = db.query(
+                "SELECT * FROM collections WHERE state IN ('requested', 'pending', 'confirming') AND expires <= ?", [at]
+            )
             stale = [Collection.model_validate(dict(r)) for r in rows]
         for collection in stale:
             self._finish(collection, "expired", f"{collection.state} past {collection.expires}")
@@ -247,4 +283,3 @@ class Collections:
         for folder in self.root.iterdir():
             if folder.name not in pending and folder.name.split(".")[0] not in open_ids:
                 shutil.rmtree(folder, ignore_errors=True)  # an upload under way writes <id>.<n>.tmp
-

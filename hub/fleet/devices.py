@@ -63,7 +63,8 @@ class DeviceRegistry:
                         [now_iso(), status.device_id],
                     )
                 return bool(row)
-            db.upsert("devices",
+            db.upsert(
+                "devices",
                 {
                     "id": status.device_id,
                     "state": status.state,
@@ -87,9 +88,7 @@ class DeviceRegistry:
 
     def mark_offline(self, device_id: str) -> None:
         with self.hub_db.transaction() as db:
-            db.execute(
-                "UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?", [now_iso(), device_id]
-            )
+            db.execute("UPDATE devices SET state = 'offline', last_seen = ? WHERE id = ?", [now_iso(), device_id])
 
     def remove(self, device_id: str) -> bool:
         """Forget a device (its rollout history stays); False when it was not registered."""
@@ -113,5 +112,6 @@ class DeviceRegistry:
         sql = "SELECT * FROM devices" + (" WHERE device_group = ?" if group else "") + " ORDER BY id"
         with self.hub_db.read() as db:
             rows = list(db.query(sql, [group] if group else []))
-        return [Device.model_validate({**r, "group": r["device_group"], "cameras": json.loads(r["cameras"])})
-                for r in rows]
+        return [
+            Device.model_validate({**r, "group": r["device_group"], "cameras": json.loads(r["cameras"])}) for r in rows
+        ]

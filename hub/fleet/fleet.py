@@ -21,15 +21,27 @@ from hub.fleet.rollout import RolloutEngine
 
 
 class Fleet:
-    def __init__(self, devices: DeviceRegistry, rollouts: RolloutEngine, collections: Collections,
-                 home_assistant: HomeAssistant, topics: Topics, link: BrokerLink) -> None:
+    def __init__(
+        self,
+        devices: DeviceRegistry,
+        rollouts: RolloutEngine,
+        collections: Collections,
+        home_assistant: HomeAssistant,
+        topics: Topics,
+        link: BrokerLink,
+    ) -> None:
         self.devices, self.rollouts, self.collections = devices, rollouts, collections
         self.home_assistant, self.topics, self.link = home_assistant, topics, link
 
     def handlers(self, event: Callable[[TrackEvent], object]) -> DeviceHandlers:
         """Where the MQTT link delivers checked device messages; `event`: track events."""
-        return DeviceHandlers(status=self.on_status, offline=self.devices.mark_offline,
-                              update_state=self.on_update_state, event=event, stats=self.devices.record_stats)
+        return DeviceHandlers(
+            status=self.on_status,
+            offline=self.devices.mark_offline,
+            update_state=self.on_update_state,
+            event=event,
+            stats=self.devices.record_stats,
+        )
 
     def on_status(self, status: DeviceStatus) -> None:
         if self.devices.update(status):

@@ -133,8 +133,9 @@ def slug(text: str) -> str:
 class HomeAssistant:
     """Publishes through `publish(topic, payload)` (retained, QoS 1); does nothing unless enabled."""
 
-    def __init__(self, config: HomeAssistantConfig, topics: Topics, publish: Callable[[str, bytes], None],
-                 state_file: Path) -> None:
+    def __init__(
+        self, config: HomeAssistantConfig, topics: Topics, publish: Callable[[str, bytes], None], state_file: Path
+    ) -> None:
         self.config = config
         self.topics = topics
         self._publish = publish
@@ -173,20 +174,35 @@ class HomeAssistant:
         object_id = self.camera_object(device.id, camera)
         state = self.camera_topic(device.id, camera)
         return HaSensorConfig(
-            name=f"{camera} last person", unique_id=f"{self.config.node_id}_{object_id}", object_id=object_id,
-            state_topic=state, json_attributes_topic=state, value_template="{{ value_json.name }}",
-            icon="mdi:face-recognition", availability=[HaAvailability(topic=self.topics.status(device.id))],
-            device=HaDevice(identifiers=[f"{self.config.node_id}_{slug(device.id)}"], name=device.id,
-                            model="FaceFleet edge agent", sw_version=device.agent_version or None))
+            name=f"{camera} last person",
+            unique_id=f"{self.config.node_id}_{object_id}",
+            object_id=object_id,
+            state_topic=state,
+            json_attributes_topic=state,
+            value_template="{{ value_json.name }}",
+            icon="mdi:face-recognition",
+            availability=[HaAvailability(topic=self.topics.status(device.id))],
+            device=HaDevice(
+                identifiers=[f"{self.config.node_id}_{slug(device.id)}"],
+                name=device.id,
+                model="FaceFleet edge agent",
+                sw_version=device.agent_version or None,
+            ),
+        )
 
     def person_config(self, person: Named) -> HaSensorConfig:
         object_id = self.person_object(person.id)
         state = self.person_topic(person.id)
         return HaSensorConfig(
-            name=f"{person.name} last seen", unique_id=f"{self.config.node_id}_{object_id}", object_id=object_id,
-            state_topic=state, json_attributes_topic=state, value_template="{{ value_json.where }}",
+            name=f"{person.name} last seen",
+            unique_id=f"{self.config.node_id}_{object_id}",
+            object_id=object_id,
+            state_topic=state,
+            json_attributes_topic=state,
+            value_template="{{ value_json.where }}",
             icon="mdi:account-eye",
-            device=HaDevice(identifiers=[f"{self.config.node_id}_hub"], name="FaceFleet hub", model="FaceFleet hub"))
+            device=HaDevice(identifiers=[f"{self.config.node_id}_hub"], name="FaceFleet hub", model="FaceFleet hub"),
+        )
 
     # what the hub calls ---------------------------------------------------------------------------------
     def start(self, people: Callable[[], Iterable[Named]], devices: Callable[[], Iterable[DeviceInfo]]) -> None:
@@ -214,8 +230,10 @@ class HomeAssistant:
         with self._lock:
             before = self._cameras.get(device.id, set())
             for camera in sorted(cameras):
-                self._send_config(self.config_topic(self.camera_object(device.id, camera)),
-                                  self.camera_config(device, camera).model_dump_json(exclude_none=True).encode())
+                self._send_config(
+                    self.config_topic(self.camera_object(device.id, camera)),
+                    self.camera_config(device, camera).model_dump_json(exclude_none=True).encode(),
+                )
             for camera in before - cameras:
                 self._remove(self.camera_object(device.id, camera), self.camera_topic(device.id, camera))
             if before != cameras:
@@ -236,11 +254,14 @@ class HomeAssistant:
             return
         with self._lock:
             if person.id not in self._people and len(self._people) >= self.config.max_people:
-                log.warning("home_assistant.max_people (%d) reached: no sensor for %s", self.config.max_people,
-                            person.id)
+                log.warning(
+                    "home_assistant.max_people (%d) reached: no sensor for %s", self.config.max_people, person.id
+                )
                 return
-            self._send_config(self.config_topic(self.person_object(person.id)),
-                              self.person_config(person).model_dump_json(exclude_none=True).encode())
+            self._send_config(
+                self.config_topic(self.person_object(person.id)),
+                self.person_config(person).model_dump_json(exclude_none=True).encode(),
+            )
             if person.id not in self._people:
                 self._people.add(person.id)
                 self._save()
@@ -262,15 +283,27 @@ class HomeAssistant:
         """A new event: camera state on an identity or an ended track; person state when named."""
         if not self.config.enabled or event.type == "track_started":
             return
-        camera = CameraState(name=event.name or "unknown", person_id=event.person_id, confidence=event.confidence,
-                             device_id=event.device_id, camera=event.camera, event_id=event.event_id, ts=event.ts)
+        camera = CameraState(
+            name=event.name or "unknown",
+            person_id=event.person_id,
+            confidence=event.confidence,
+            device_id=event.device_id,
+            camera=event.camera,
+            event_id=event.event_id,
+            ts=event.ts,
+        )
         topic = self.camera_topic(event.device_id, event.camera)
         self._send(topic, camera.model_dump_json().encode())
         self._camera_names(topic, event.person_id)
         if event.person_id and event.person_id in self._people:
-            where = PersonState(where=f"{event.device_id} {event.camera}", device_id=event.device_id,
-                                camera=event.camera, confidence=event.confidence, event_id=event.event_id,
-                                ts=event.ts)
+            where = PersonState(
+                where=f"{event.device_id} {event.camera}",
+                device_id=event.device_id,
+                camera=event.camera,
+                confidence=event.confidence,
+                event_id=event.event_id,
+                ts=event.ts,
+            )
             self._send(self.person_topic(event.person_id), where.model_dump_json().encode())
 
     def _camera_names(self, topic: str, person_id: str | None) -> None:
@@ -308,8 +341,15 @@ class HomeAssistant:
 
     def _save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"cameras": {d: sorted(c) for d, c in self._cameras.items()},
-                                   "people": sorted(self._people), "camera_people": self._camera_people}))
+        tmp.write_text(
+            json.dumps(
+                {
+                    "cameras": {d: sorted(c) for d, c in self._cameras.items()},
+                    "people": sorted(self._people),
+                    "camera_people": self._camera_people,
+                }
+            )
+        )
         tmp.replace(self.state_file)
 
 

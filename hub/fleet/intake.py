@@ -93,8 +93,9 @@ class Refusals:
         self._lock = threading.Lock()
         self._counts: dict[tuple[Kind, Reason], int] = {}
 
-    def refuse(self, kind: Kind, device_id: str, exc: Refused, payload: bytes,
-               cause: BaseException | None = None) -> None:
+    def refuse(
+        self, kind: Kind, device_id: str, exc: Refused, payload: bytes, cause: BaseException | None = None
+    ) -> None:
         """Count a refusal; log it (with the traceback of `cause`, a handler's failure) when its turn comes."""
         with self._lock:
             key = (kind, exc.reason)

@@ -67,9 +67,7 @@ class HubMqtt:
         """Connect in the background; True when connected within `wait_s` (it keeps retrying otherwise)."""
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = self.config.session_expiry_s
-        self.client.connect_async(
-            self.config.host, self.config.port, keepalive=30, clean_start=False, properties=props
-        )
+        self.client.connect_async(self.config.host, self.config.port, keepalive=30, clean_start=False, properties=props)
         self.client.loop_start()
         return self.connected.wait(wait_s)
 
@@ -87,8 +85,9 @@ class HubMqtt:
             return info.mid
         self.publish_failed += 1
         if self.publish_failed <= 20 or self.publish_failed % 1000 == 0:
-            log.warning("publish to %s refused by the MQTT client (rc %s; %d so far)", topic, info.rc,
-                        self.publish_failed)
+            log.warning(
+                "publish to %s refused by the MQTT client (rc %s; %d so far)", topic, info.rc, self.publish_failed
+            )
         return None
 
     def send(self, topic: str, payload: bytes, expiry_s: float) -> bool:

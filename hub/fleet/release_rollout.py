@@ -47,14 +47,23 @@ class ReleaseRollouts:
         self.hub_db = hub_db
         self.engine = engine
 
-    def start(self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str],
-              canary_timeout_s: float) -> ReleaseRollout:
+    def start(
+        self, model_version: str, gallery_version: str, targets: list[str], canaries: list[str], canary_timeout_s: float
+    ) -> ReleaseRollout:
         check_targets(targets, canaries)  # the gallery phase's canaries too, before anything is announced
         model = self.engine.start("model", model_version, targets, [], canary_timeout_s)
-        release = ReleaseRollout(id=uuid.uuid4().hex[:12], model_version=model_version,
-                                 gallery_version=gallery_version, targets=tuple(targets), canaries=tuple(canaries),
-                                 canary_timeout_s=canary_timeout_s, model_rollout_id=model.id,
-                                 gallery_rollout_id="", state="staging", detail="")
+        release = ReleaseRollout(
+            id=uuid.uuid4().hex[:12],
+            model_version=model_version,
+            gallery_version=gallery_version,
+            targets=tuple(targets),
+            canaries=tuple(canaries),
+            canary_timeout_s=canary_timeout_s,
+            model_rollout_id=model.id,
+            gallery_rollout_id="",
+            state="staging",
+            detail="",
+        )
         now = now_iso()
         with self.hub_db.transaction() as db:
             db.insert("releases", {**_row(release), "created": now, "updated": now})
@@ -68,11 +77,17 @@ class ReleaseRollouts:
             if failed:
                 self._update(release, state="aborted", detail=f"model not staged on {', '.join(failed)}")
             elif all(d.state in STAGED for d in devices):
-                gallery = self.engine.start("gallery", release.gallery_version, list(release.targets),
-                                            list(release.canaries), release.canary_timeout_s)
+                gallery = self.engine.start(
+                    "gallery",
+                    release.gallery_version,
+                    list(release.targets),
+                    list(release.canaries),
+                    release.canary_timeout_s,
+                )
                 log.info("release %s: model staged everywhere, gallery rollout %s", release.id, gallery.id)
-                self._update(release, state="switching", gallery_rollout_id=gallery.id,
-                             detail="model staged on every target")
+                self._update(
+                    release, state="switching", gallery_rollout_id=gallery.id, detail="model staged on every target"
+                )
 
     def started(self) -> list[ReleaseRollout]:
         """Every release started, oldest first."""
@@ -92,5 +107,6 @@ def _row(release: ReleaseRollout) -> dict[str, Any]:
 
 
 def _release(row: dict[str, Any]) -> ReleaseRollout:
-    return ReleaseRollout.model_validate({**row, "targets": json.loads(row["targets"]),
-                                          "canaries": json.loads(row["canaries"])})
+    return ReleaseRollout.model_validate(
+        {**row, "targets": json.loads(row["targets"]), "canaries": json.loads(row["canaries"])}
+    )

@@ -106,7 +106,8 @@ class RetainedQueue:
             while not self._stopping and (not self._pending or len(self._inflight) >= self.max_inflight):
                 if not self._cond.wait(STALE_S) and len(self._inflight) >= self.max_inflight:
                     self.counts.unacknowledged += len(self._inflight)
-                    log.warning("%d retained messages unacknowledged for %.0f s; sending on",
-                                len(self._inflight), STALE_S)
+                    log.warning(
+                        "%d retained messages unacknowledged for %.0f s; sending on", len(self._inflight), STALE_S
+                    )
                     self._inflight.clear()
             return None if self._stopping else self._pending.popitem(last=False)

@@ -89,15 +89,18 @@ class RolloutEngine:
         self.clock = clock
         self.plan_galleries = plan_galleries
 
-    def start_planned(self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str],
-                      canary_timeout_s: float) -> list[Rollout]:
+    def start_planned(
+        self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str], canary_timeout_s: float
+    ) -> list[Rollout]:
         """One rollout, or for a gallery one per model the targets run (`plan_galleries`), each with the
         canaries among its targets. The targets are checked before any gallery is built for them."""
         check_targets(devices, canaries)
-        plan = (self.plan_galleries(version, devices) if kind == "gallery" and self.plan_galleries
-                else [(version, devices)])
-        return [self._insert(kind, v, group, [c for c in canaries if c in group], canary_timeout_s)
-                for v, group in plan]
+        plan = (
+            self.plan_galleries(version, devices) if kind == "gallery" and self.plan_galleries else [(version, devices)]
+        )
+        return [
+            self._insert(kind, v, group, [c for c in canaries if c in group], canary_timeout_s) for v, group in plan
+        ]
 
     def start(
         self,
@@ -111,13 +114,15 @@ class RolloutEngine:
         check_targets(devices, canaries)
         return self._insert(kind, version, devices, canaries, canary_timeout_s)
 
-    def _insert(self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str],
-                canary_timeout_s: float) -> Rollout:
+    def _insert(
+        self, kind: ArtifactKind, version: str, devices: list[str], canaries: list[str], canary_timeout_s: float
+    ) -> Rollout:
         """Store a checked rollout and announce it to its canaries (or every target when there are none)."""
         rollout_id, now = uuid.uuid4().hex[:12], self.clock().isoformat()
         state = "canary" if canaries else "rolling"
         with self.hub_db.transaction() as db:
-            db.insert("rollouts", 
+            db.insert(
+                "rollouts",
                 {
                     "id": rollout_id,
                     "kind": kind,
@@ -128,9 +133,10 @@ class RolloutEngine:
                     "created": now,
                     "phase_started": now,
                     "updated": now,
-                }
+                },
             )
-            db.insert_all("rollout_devices", 
+            db.insert_all(
+                "rollout_devices",
                 [
                     {
                         "rollout_id": rollout_id,
@@ -141,7 +147,7 @@ class RolloutEngine:
                         "updated": now,
                     }
                     for d in devices
-                ]
+                ],
             )
         self._announce(rollout_id, canaries or devices)
         return self.get(rollout_id)
@@ -265,9 +271,7 @@ class RolloutEngine:
             rows = list(db.query("SELECT * FROM rollouts WHERE id = ?", [rollout_id]))
             devices = [
                 DeviceProgress.model_validate(r)
-                for r in db.query(
-                    "SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id", [rollout_id]
-                )
+                for r in db.query("SELECT * FROM rollout_devices WHERE rollout_id = ? ORDER BY device_id", [rollout_id])
             ]
         if not rows:
             raise NotFoundError(f"no rollout {rollout_id}")

@@ -28,8 +28,14 @@ class UnknownModelError(LookupError):
 
 
 class HubModels:
-    def __init__(self, config: PipelineConfig, configured: FacePipeline, artifacts: ArtifactStore,
-                 store: EmbeddingStore, training_dir: Path) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        configured: FacePipeline,
+        artifacts: ArtifactStore,
+        store: EmbeddingStore,
+        training_dir: Path,
+    ) -> None:
         self.config = config
         self.artifacts = artifacts
         self.store = store
@@ -56,8 +62,9 @@ class HubModels:
             return active
         with self._lock:
             if active.model_id not in self._query_pipelines:
-                self._query_pipelines[active.model_id] = self._build(active.model_id,
-                                                                     self._versions.get(active.model_id, ""))
+                self._query_pipelines[active.model_id] = self._build(
+                    active.model_id, self._versions.get(active.model_id, "")
+                )
             return self._query_pipelines[active.model_id]
 
     def activate(self, pipeline: FacePipeline) -> None:
@@ -79,19 +86,25 @@ class HubModels:
         record = self.artifacts.get("model", version) if version else self._latest_model_artifact(model_id)
         signed = self.artifacts.manifest("model", record.version).manifest
         base = signed.base_model or self.config.embedder_model
-        pipeline = FacePipeline.from_config(self.config.model_copy(update={"embedder_model": base}),
-                                            model_path=self.artifacts.file_path("model", record.version))
+        pipeline = FacePipeline.from_config(
+            self.config.model_copy(update={"embedder_model": base}),
+            model_path=self.artifacts.file_path("model", record.version),
+        )
         if pipeline.embedder.dim != signed.embedding_dim:
-            raise UnknownModelError(f"model {record.version} gives {pipeline.embedder.dim}-d embeddings, its "
-                                    f"manifest says {signed.embedding_dim}")
+            raise UnknownModelError(
+                f"model {record.version} gives {pipeline.embedder.dim}-d embeddings, its "
+                f"manifest says {signed.embedding_dim}"
+            )
         pipeline.model_id = signed.model_id
         return pipeline
 
     def _latest_model_artifact(self, model_id: str) -> ArtifactRecord:
         found = [r for r in self.artifacts.signed("model") if r.model_id == model_id]
         if not found:
-            raise UnknownModelError(f"the hub has no file for model {model_id!r} (neither a registry embedder "
-                                    "nor a registered model artifact)")
+            raise UnknownModelError(
+                f"the hub has no file for model {model_id!r} (neither a registry embedder "
+                "nor a registered model artifact)"
+            )
         return found[-1]
 
     def current_model(self) -> CurrentModel:
@@ -102,8 +115,14 @@ class HubModels:
         manifest = self.artifacts.manifest("model", active.version).manifest
         base = self._registry_current(manifest.base_model or self.config.embedder_model)
         int8 = self.training_dir / active.model_id / f"{active.model_id}.int8.onnx"
-        return CurrentModel(active.model_id, self.artifacts.file_path("model", active.version),
-                            int8 if int8.exists() else None, base.preprocess, base.embedding_dim, base.model_id)
+        return CurrentModel(
+            active.model_id,
+            self.artifacts.file_path("model", active.version),
+            int8 if int8.exists() else None,
+            base.preprocess,
+            base.embedding_dim,
+            base.model_id,
+        )
 
     def _registry_current(self, model_id: str) -> CurrentModel:
         model_dir = self.config.model_dir or default_model_dir()
@@ -113,8 +132,9 @@ class HubModels:
             int8: Path | None = verified_model_path(model_dir, model_id, "int8")
         except ModelIntegrityError:
             int8 = None
-        return CurrentModel(model_id, verified_model_path(model_dir, model_id), int8, spec.preprocess,
-                            spec.embedding_dim)
+        return CurrentModel(
+            model_id, verified_model_path(model_dir, model_id), int8, spec.preprocess, spec.embedding_dim
+        )
 
 
 def _is_registry_embedder(model_id: str) -> bool:

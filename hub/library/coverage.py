@@ -42,7 +42,7 @@ five people; the first two of George W. Bush are one view). Under 0.2 every temp
 ADVICE: dict[CoverageLevel, str] = {
     "none": "no photo: this person cannot be recognised; add photos or a short video",
     "one_view": "one view: expect weak recognition in profile and in other light; add photos from other "
-                "angles or a short video",
+    "angles or a short video",
     "few_views": "a few views: add a profile, photos in other light or a short video for better recall",
     "good": "several distinct views: nothing to add",
 }
@@ -50,11 +50,15 @@ ADVICE: dict[CoverageLevel, str] = {
 
 class Coverage(Record):
     samples: int = Field(description="samples with an embedding of the hub's active model")
-    views: int = Field(description="templates a gallery keeps for the person (the mean and the samples farthest "
-                                   "from it, near-duplicates merged; at most facefleet.gallery.MAX_TEMPLATES)")
-    spread: float = Field(description="1 - the lowest cosine between two of those templates: 0 for one view, "
-                                      "mostly 0.2-0.5 for photos of different occasions, 0-0.11 for "
-                                      "re-captures of one photo")
+    views: int = Field(
+        description="templates a gallery keeps for the person (the mean and the samples farthest "
+        "from it, near-duplicates merged; at most facefleet.gallery.MAX_TEMPLATES)"
+    )
+    spread: float = Field(
+        description="1 - the lowest cosine between two of those templates: 0 for one view, "
+        "mostly 0.2-0.5 for photos of different occasions, 0-0.11 for "
+        "re-captures of one photo"
+    )
     level: CoverageLevel = Field(description="none, one_view, few_views or good")
     advice: str = Field(description="what the level means for recognition and what to add")
 
@@ -83,8 +87,7 @@ def person_coverage(embeddings: np.ndarray) -> Coverage:
     spread = float(1.0 - (templates @ templates.T).min()) if len(templates) > 1 else 0.0
     spread = round(max(spread, 0.0), 4)  # float32 noise: a template's cosine to itself can pass 1
     level = coverage_level(len(embeddings), len(templates), spread)
-    return Coverage(samples=len(embeddings), views=len(templates), spread=spread, level=level,
-                    advice=ADVICE[level])
+    return Coverage(samples=len(embeddings), views=len(templates), spread=spread, level=level, advice=ADVICE[level])
 
 
 class CoverageCache:

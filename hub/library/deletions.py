@@ -66,8 +66,16 @@ class Deletions:
             self.visitor_store.unlink(crop_file)
         purge_revoked_files(self.hub_db, self.artifacts_root)
         self.hub_db.checkpoint()
-        return Deletion(seq=int(seq or 0), person_id=person.id, person_name=person.name, samples=person.samples,
-                        token_id=actor.id, token_name=actor.name, deleted_at=when, revoked_galleries=tuple(revoked))
+        return Deletion(
+            seq=int(seq or 0),
+            person_id=person.id,
+            person_name=person.name,
+            samples=person.samples,
+            token_id=actor.id,
+            token_name=actor.name,
+            deleted_at=when,
+            revoked_galleries=tuple(revoked),
+        )
 
     def delete_visitor(self, visitor_id: str) -> int:
         """Delete a visitor with its tracks and crops, revoke the galleries carrying it; the tracks deleted."""
@@ -75,8 +83,10 @@ class Deletions:
         with self.hub_db.transaction() as db:
             tracks, crop_files = self.visitor_store.remove(db, visitor_id)
             revoked = revoke_galleries_of(db, visitor_id, when)
-            db.execute("INSERT INTO visitor_deletions (visitor_id, tracks, deleted_at, revoked_galleries) "
-                       "VALUES (?, ?, ?, ?)", [visitor_id, tracks, when, " ".join(revoked)])
+            db.execute(
+                "INSERT INTO visitor_deletions (visitor_id, tracks, deleted_at, revoked_galleries) VALUES (?, ?, ?, ?)",
+                [visitor_id, tracks, when, " ".join(revoked)],
+            )
         for crop_file in crop_files:
             self.visitor_store.unlink(crop_file)
         purge_revoked_files(self.hub_db, self.artifacts_root)

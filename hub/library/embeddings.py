@@ -48,8 +48,9 @@ class EmbeddingStore:
     def ensure_active(self, model_id: str) -> ActiveModel:
         """The active model; on a fresh database (or one from before models could switch) `model_id`."""
         with self.hub_db.transaction() as db:
-            db.execute("INSERT INTO active_model VALUES (1, ?, '', '', ?) ON CONFLICT DO NOTHING",
-                       [model_id, now_iso()])
+            db.execute(
+                "INSERT INTO active_model VALUES (1, ?, '', '', ?) ON CONFLICT DO NOTHING", [model_id, now_iso()]
+            )
             return self.active(db)
 
     def active(self, db: Store | None = None) -> ActiveModel:
@@ -70,8 +71,12 @@ class EmbeddingStore:
         with self.hub_db.read() as db:
             rows = db.execute(sql + " ORDER BY s.created, s.id", args).fetchall()
         vectors = [np.frombuffer(r[2], "<f4") for r in rows]
-        return SampleEmbeddings(model_id, tuple(r[0] for r in rows), np.array([r[1] for r in rows], object),
-                                np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32))
+        return SampleEmbeddings(
+            model_id,
+            tuple(r[0] for r in rows),
+            np.array([r[1] for r in rows], object),
+            np.stack(vectors).astype(np.float32) if vectors else np.zeros((0, 0), np.float32),
+        )
 
     def missing(self, model_id: str, limit: int, db: Store | None = None) -> list[str]:
         """Up to `limit` ids of samples without an embedding of `model_id`, oldest first."""
@@ -84,15 +89,21 @@ class EmbeddingStore:
 
     def count(self, model_id: str, db: Store) -> int:
         """How many samples have an embedding of `model_id`."""
-        return int(db.execute("""SELECT COUNT(*) FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id
-                                 WHERE e.model_id = ?""", [model_id]).fetchone()[0])
+        return int(
+            db.execute(
+                """SELECT COUNT(*) FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id
+                                 WHERE e.model_id = ?""",
+                [model_id],
+            ).fetchone()[0]
+        )
 
     def add(self, db: Store, model_id: str, sample_ids: Iterable[str], vectors: np.ndarray) -> None:
         """Insert (inside the caller's transaction); samples deleted meanwhile are skipped."""
         db.executemany(
             """INSERT INTO sample_embeddings SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM samples WHERE id = ?)
                ON CONFLICT (sample_id, model_id) DO UPDATE SET embedding = excluded.embedding""",
-            [(i, model_id, v.astype("<f4").tobytes(), i) for i, v in zip(sample_ids, vectors, strict=True)])
+            [(i, model_id, v.astype("<f4").tobytes(), i) for i, v in zip(sample_ids, vectors, strict=True)],
+        )
 
     def store(self, model_id: str, sample_ids: list[str], vectors: np.ndarray) -> None:
         with self.hub_db.transaction() as db:
@@ -106,8 +117,10 @@ class EmbeddingStore:
         if self.missing(model_id, 1, db):
             return False
         old = self.active(db)
-        db.execute("UPDATE active_model SET model_id = ?, version = ?, previous_model_id = ?, updated = ?",
-                   [model_id, version, old.model_id, now_iso()])
+        db.execute(
+            "UPDATE active_model SET model_id = ?, version = ?, previous_model_id = ?, updated = ?",
+            [model_id, version, old.model_id, now_iso()],
+        )
         kept = sorted(keep | {model_id, old.model_id})
         db.execute(f"DELETE FROM sample_embeddings WHERE model_id NOT IN ({', '.join('?' * len(kept))})", kept)
         return True

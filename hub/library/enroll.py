@@ -133,8 +133,9 @@ class Enroller:
         if index >= 0 and not _spills(analysis.faces.xyxy[index], image_bgr.shape[:2]):
             return analysis, index
         pad = max(image_bgr.shape[:2]) // 2
-        padded = fit_pixels(cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE),
-                            self.config.analysis_pixels)
+        padded = fit_pixels(
+            cv2.copyMakeBorder(image_bgr, pad, pad, pad, pad, cv2.BORDER_REPLICATE), self.config.analysis_pixels
+        )
         again, found = self._central(padded, pipeline)
         return (again, found) if found >= 0 else (analysis, index)
 
@@ -151,8 +152,9 @@ class Enroller:
         """Keep the accepted faces of the person most often in the centre; count the rest as `other_person`."""
         if not report.accepted:
             return
-        chosen = set(centre_person(np.stack([c.embedding for c in report.accepted]),
-                                   self.config.same_person_cosine).tolist())
+        chosen = set(
+            centre_person(np.stack([c.embedding for c in report.accepted]), self.config.same_person_cosine).tolist()
+        )
         if dropped := len(report.accepted) - len(chosen):
             report.rejected["other_person"] += dropped
             report.accepted = [c for i, c in enumerate(report.accepted) if i in chosen]
@@ -165,8 +167,9 @@ class Enroller:
             report.rejected["over_limit"] += dropped
             report.accepted = [c for i, c in enumerate(report.accepted) if i in chosen]
 
-    def _judge(self, image_bgr: np.ndarray, source: str, kept: list[np.ndarray], report: EnrollReport,
-               pipeline: FacePipeline) -> None:
+    def _judge(
+        self, image_bgr: np.ndarray, source: str, kept: list[np.ndarray], report: EnrollReport, pipeline: FacePipeline
+    ) -> None:
         """Add the central face of one image to the report as accepted or with its rejection reason."""
         analysis, index = self.main_face(image_bgr, pipeline)
         if index < 0:
@@ -212,8 +215,10 @@ class Enroller:
                 raise ImageError(f"{name}: {exc}") from exc
         total = sum(header.pixels for header in headers)
         if total > self.config.max_request_pixels:
-            raise RequestTooLarge(f"the photos declare {total / 1e6:.0f} MP together; one request may "
-                                  f"declare at most {self.config.max_request_pixels / 1e6:.0f} MP")
+            raise RequestTooLarge(
+                f"the photos declare {total / 1e6:.0f} MP together; one request may "
+                f"declare at most {self.config.max_request_pixels / 1e6:.0f} MP"
+            )
         return headers
 
     def _checked_header(self, file: BinaryIO) -> ImageHeader:
@@ -221,8 +226,9 @@ class Enroller:
         check_header(header, self.config.decode_limits)
         return header
 
-    def from_photos(self, photos: Sequence[tuple[str, BinaryIO]], existing: np.ndarray,
-                    stored: int = 0) -> EnrollReport:
+    def from_photos(
+        self, photos: Sequence[tuple[str, BinaryIO]], existing: np.ndarray, stored: int = 0
+    ) -> EnrollReport:
         """Photos as (file name, open file); `existing` (K, D) are the person's stored embeddings (duplicates),
         `stored` how many samples the person has (faces past `max_samples_per_person` are `over_limit`).
 
@@ -281,8 +287,10 @@ class Enroller:
         over the limits, before any frame is decoded."""
         width, height, frames, fps = video_header(path)
         if width * height > self.config.max_video_frame_pixels:
-            raise VideoError(f"frames of {width}x{height} ({width * height / 1e6:.1f} MP) exceed the "
-                             f"{self.config.max_video_frame_pixels / 1e6:.1f} MP frame limit")
+            raise VideoError(
+                f"frames of {width}x{height} ({width * height / 1e6:.1f} MP) exceed the "
+                f"{self.config.max_video_frame_pixels / 1e6:.1f} MP frame limit"
+            )
         if frames > 0 and fps > 0 and frames / fps > self.config.max_video_duration_s:
             limit_s = self.config.max_video_duration_s
             raise VideoError(f"a video of {frames / fps:.0f} s exceeds the {limit_s:g} s limit")

@@ -59,8 +59,7 @@ def crop_files(crops: list[tuple[str, bytes]]) -> list[tuple[str, BinaryIO]]:
 
 
 class Enrollment:
-    def __init__(self, enroller: Enroller, library: Library, max_samples_per_person: int,
-                 metrics: HubMetrics) -> None:
+    def __init__(self, enroller: Enroller, library: Library, max_samples_per_person: int, metrics: HubMetrics) -> None:
         self.enroller, self.library, self.metrics = enroller, library, metrics
         self.max_samples_per_person = max_samples_per_person
 
@@ -88,8 +87,15 @@ class Enrollment:
         with self.metrics.enroll_seconds.labels(source).time():
             return Judged(ticket, self.enroller.from_photos(photos, existing, stored))
 
-    def judge_video(self, label: str, path: Path, name: str, max_frames: int | None = None,
-                    max_samples: int | None = None, upload_key: str = "") -> Judged:
+    def judge_video(
+        self,
+        label: str,
+        path: Path,
+        name: str,
+        max_frames: int | None = None,
+        max_samples: int | None = None,
+        upload_key: str = "",
+    ) -> Judged:
         """Samples of the person in the centre of a short video (`Enroller.from_video`), not stored yet: the
         caller looks for a retry that stored meanwhile (`upload_key`) before `store`."""
         ticket, existing, stored = self._begin(label, upload_key)
@@ -103,8 +109,9 @@ class Enrollment:
             self.metrics.faces_rejected.labels(reason).inc(count)
         if not report.accepted:
             raise NothingEnrolled(self._why_none(report), dict(report.rejected), report.faces_found)
-        person, samples = self.library.add_samples(judged.ticket, report.accepted, report.model_id,
-                                                   self.max_samples_per_person)
+        person, samples = self.library.add_samples(
+            judged.ticket, report.accepted, report.model_id, self.max_samples_per_person
+        )
         self.metrics.samples_added.inc(len(samples))
         return Enrolled(person, samples, report)
 
@@ -120,6 +127,8 @@ class Enrollment:
 
     def _why_none(self, report: EnrollReport) -> str:
         if report.rejected.get("over_limit"):
-            return (f"the person holds max_samples_per_person ({self.max_samples_per_person}) samples already; "
-                    "nothing was stored")
+            return (
+                f"the person holds max_samples_per_person ({self.max_samples_per_person}) samples already; "
+                "nothing was stored"
+            )
         return "no usable face found; nothing was stored"

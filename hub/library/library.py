@@ -114,15 +114,15 @@ class Library:
     def _create_person(self, db: Store, name: str) -> Person:
         self._check_unique(db, name, "")
         person = Person(id=_new_id(), name=name, created=now_iso(), samples=0)
-        db.insert("people", {"id": person.id, "name": name, "created": person.created,
-                                   "skeleton": skeleton(name)})
+        db.insert("people", {"id": person.id, "name": name, "created": person.created, "skeleton": skeleton(name)})
         return person
 
     @staticmethod
     def _check_unique(db: Store, name: str, person_id: str) -> None:
         """Refuse a name that another person has, or one that looks the same (equal skeletons)."""
-        clash = db.execute("SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?",
-                           [name, skeleton(name), person_id]).fetchone()
+        clash = db.execute(
+            "SELECT name FROM people WHERE (name = ? OR skeleton = ?) AND id != ?", [name, skeleton(name), person_id]
+        ).fetchone()
         if clash and clash[0] == name:
             raise ConflictError(f"a person named {name!r} exists already")
         if clash:
@@ -159,8 +159,9 @@ class Library:
         fact); `remove_person_files` removes the crops once that has committed. The samples' embeddings of
         every model go too (named here rather than left to the foreign key's cascade)."""
         person = self.person(person_id)
-        db.execute("DELETE FROM sample_embeddings WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)",
-                   [person_id])
+        db.execute(
+            "DELETE FROM sample_embeddings WHERE sample_id IN (SELECT id FROM samples WHERE person_id = ?)", [person_id]
+        )
         db.execute("DELETE FROM samples WHERE person_id = ?", [person_id])
         db.execute("DELETE FROM people WHERE id = ?", [person_id])
         return person
@@ -184,8 +185,9 @@ class Library:
         with self.hub_db.read() as db:
             return stored_upload(db, upload_key)
 
-    def add_samples(self, ticket: UploadTicket, candidates: list[SampleCandidate], model_id: str,
-                    max_per_person: int) -> tuple[Person, list[Sample]]:
+    def add_samples(
+        self, ticket: UploadTicket, candidates: list[SampleCandidate], model_id: str, max_per_person: int
+    ) -> tuple[Person, list[Sample]]:
         """Store candidates embedded by `model_id` under the person named `ticket.label` (created if new), all
         or nothing.
 
@@ -202,8 +204,10 @@ class Library:
             with self.hub_db.transaction() as db:
                 self._check_not_deleted(db, ticket)
                 if (active := self.embedding_store.active(db).model_id) != model_id:
-                    raise ModelChangedError(f"the hub switched to model {active} while this upload was analysed "
-                                            f"with {model_id}; nothing was stored, send it again")
+                    raise ModelChangedError(
+                        f"the hub switched to model {active} while this upload was analysed "
+                        f"with {model_id}; nothing was stored, send it again"
+                    )
                 found = db.execute("SELECT id FROM people WHERE name = ?", [ticket.label]).fetchone()
                 person_id = found[0] if found else self._create_person(db, ticket.label).id
                 if ticket.upload_key:  # before the room check: a retry whose first try filled the room is a replay
@@ -212,8 +216,9 @@ class Library:
                 for row in rows:
                     row["person_id"] = person_id
                 self._insert_samples(db, rows)
-                self.embedding_store.add(db, model_id, [r["id"] for r in rows],
-                                         np.stack([c.embedding for c in candidates]))
+                self.embedding_store.add(
+                    db, model_id, [r["id"] for r in rows], np.stack([c.embedding for c in candidates])
+                )
             self._move_into_place(staging, person_id)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -223,8 +228,10 @@ class Library:
 
     @staticmethod
     def _check_not_deleted(db: Store, ticket: UploadTicket) -> None:
-        deleted = db.execute("SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? "
-                             "OR person_id = ?)", [ticket.deletion_mark, ticket.label, ticket.person_id]).fetchone()
+        deleted = db.execute(
+            "SELECT person_name FROM person_deletions WHERE seq > ? AND (person_name = ? OR person_id = ?)",
+            [ticket.deletion_mark, ticket.label, ticket.person_id],
+        ).fetchone()
         if deleted:
             raise PersonDeletedError(f"{deleted[0]!r} was deleted while this upload was analyzed; nothing was stored")
 
@@ -232,8 +239,10 @@ class Library:
     def _check_room(db: Store, person_id: str, adding: int, max_per_person: int) -> None:
         count = db.execute("SELECT COUNT(*) FROM samples WHERE person_id = ?", [person_id]).fetchone()[0]
         if count + adding > max_per_person:
-            raise ConflictError(f"the person has {count} samples; {adding} more would pass "
-                                f"max_samples_per_person ({max_per_person}); nothing was stored")
+            raise ConflictError(
+                f"the person has {count} samples; {adding} more would pass "
+                f"max_samples_per_person ({max_per_person}); nothing was stored"
+            )
 
     def _stage(self, staging: Path, candidate: SampleCandidate) -> dict[str, Any]:
         sample_id = _new_id()
@@ -270,9 +279,7 @@ class Library:
         return Sample.model_validate(row)
 
     def samples(self, person_id: str | None = None) -> list[Sample]:
-        sql = (
-            "SELECT * FROM samples" + (" WHERE person_id = ?" if person_id else "") + " ORDER BY created, id"
-        )
+        sql = "SELECT * FROM samples" + (" WHERE person_id = ?" if person_id else "") + " ORDER BY created, id"
         with self.hub_db.read() as db:
             return [self._sample(r) for r in db.query(sql, [person_id] if person_id else [])]
 

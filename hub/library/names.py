@@ -26,10 +26,24 @@ MAX_NAME_CHARS = 100
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 # Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt) plus the blank Braille pattern.
 _INVISIBLE_RANGES = (
-    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160), (0x17B4, 0x17B5),
-    (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E), (0x2060, 0x206F), (0x2800, 0x2800),
-    (0x3164, 0x3164), (0xFE00, 0xFE0F), (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8),
-    (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+    (0x00AD, 0x00AD),
+    (0x034F, 0x034F),
+    (0x061C, 0x061C),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x2800, 0x2800),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
 )
 _NEUTRAL_SCRIPTS = frozenset({"COMMON", "INHERITED"})
 _ALLOWED_MIXES = (
@@ -91,8 +105,9 @@ def _latin_look_alike(char: str) -> str:
 
     if _script(char) == "LATIN" or char == " ":
         return char
-    glyphs = sorted(g["c"] for g in confusables_data.get(char, [])
-                    if all(_script(c) in {"LATIN", "COMMON"} for c in g["c"]))
+    glyphs = sorted(
+        g["c"] for g in confusables_data.get(char, []) if all(_script(c) in {"LATIN", "COMMON"} for c in g["c"])
+    )
     return glyphs[0] if glyphs else char
 
 

@@ -53,8 +53,14 @@ class ReembedJob(Record):
     updated: str
 
 
-def embed_missing(library: Library, store: EmbeddingStore, model_id: str, pipeline: FacePipeline,
-                  stop: threading.Event | None = None, on_batch: Callable[[], None] | None = None) -> int:
+def embed_missing(
+    library: Library,
+    store: EmbeddingStore,
+    model_id: str,
+    pipeline: FacePipeline,
+    stop: threading.Event | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> int:
     """Embed the crops of samples that have no embedding of `model_id`, BATCH at a time; returns how many.
 
     Raises RuntimeError naming a sample whose crop file cannot be read (it can never get an embedding).
@@ -70,8 +76,10 @@ def embed_missing(library: Library, store: EmbeddingStore, model_id: str, pipeli
             except NotFoundError:  # deleted meanwhile
                 continue
             if crop is None:
-                raise RuntimeError(f"sample {sample_id}: crop file unreadable, so it cannot be re-embedded; "
-                                   "delete the sample, then activate the model again")
+                raise RuntimeError(
+                    f"sample {sample_id}: crop file unreadable, so it cannot be re-embedded; "
+                    "delete the sample, then activate the model again"
+                )
             crops[sample_id] = crop
         if crops:
             store.store(model_id, list(crops), pipeline.embedder.embed(np.stack(list(crops.values()))))
@@ -124,8 +132,17 @@ class Reembedder:
 
     def _create(self, model_id: str, version: str) -> ReembedJob:
         now = now_iso()
-        job = ReembedJob(id=uuid.uuid4().hex[:12], model_id=model_id, version=version, state="running", done=0,
-                         total=0, error="", created=now, updated=now)
+        job = ReembedJob(
+            id=uuid.uuid4().hex[:12],
+            model_id=model_id,
+            version=version,
+            state="running",
+            done=0,
+            total=0,
+            error="",
+            created=now,
+            updated=now,
+        )
         with self.hub_db.transaction() as db:
             db.insert("reembeds", job.model_dump())
         self._progress(job.id, model_id)
@@ -143,8 +160,14 @@ class Reembedder:
         try:
             pipeline = self.models.pipeline_for(job.model_id, job.version)
             while not self._stop.is_set():
-                embed_missing(self.library, self.store, job.model_id, pipeline, self._stop,
-                              lambda: self._progress(job.id, job.model_id))
+                embed_missing(
+                    self.library,
+                    self.store,
+                    job.model_id,
+                    pipeline,
+                    self._stop,
+                    lambda: self._progress(job.id, job.model_id),
+                )
                 if not self._stop.is_set() and self._switch(job, pipeline):
                     return
         except Exception as exc:  # the job's failure is its state; the old model stays active
@@ -157,21 +180,26 @@ class Reembedder:
             with self.hub_db.transaction() as db:
                 if not self.store.switch(db, job.model_id, job.version, self.keep()):
                     return False
-                db.execute("UPDATE reembeds SET state = 'done', done = total, updated = ? WHERE id = ?",
-                           [now_iso(), job.id])
+                db.execute(
+                    "UPDATE reembeds SET state = 'done', done = total, updated = ? WHERE id = ?", [now_iso(), job.id]
+                )
             self.models.activate(pipeline)
         return True
 
     def _progress(self, job_id: str, model_id: str) -> None:
         with self.hub_db.transaction() as db:
             total = db.execute("SELECT COUNT(*) FROM samples").fetchone()[0]
-            db.execute("UPDATE reembeds SET done = ?, total = ?, updated = ? WHERE id = ?",
-                       [self.store.count(model_id, db), total, now_iso(), job_id])
+            db.execute(
+                "UPDATE reembeds SET done = ?, total = ?, updated = ? WHERE id = ?",
+                [self.store.count(model_id, db), total, now_iso(), job_id],
+            )
 
     def _finish(self, job_id: str, state: ReembedState, error: str) -> None:
         with self.hub_db.transaction() as db:
-            db.execute("UPDATE reembeds SET state = ?, error = ?, updated = ? WHERE id = ?",
-                       [state, error[:500], now_iso(), job_id])
+            db.execute(
+                "UPDATE reembeds SET state = ?, error = ?, updated = ? WHERE id = ?",
+                [state, error[:500], now_iso(), job_id],
+            )
 
     def _running(self) -> ReembedJob | None:
         with self.hub_db.read() as db:

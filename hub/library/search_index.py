@@ -36,8 +36,14 @@ _LABEL_MASK = (1 << 63) - 1  # non-negative: FAISS pads missing results with -1
 
 def sample_labels(sample_ids: Sequence[str]) -> np.ndarray:
     """(K,) int64 labels: 63 bits of BLAKE2b of each sample id (a collision needs ~3e9 samples to be likely)."""
-    return np.fromiter((int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little")
-                        & _LABEL_MASK for s in sample_ids), np.int64, len(sample_ids))
+    return np.fromiter(
+        (
+            int.from_bytes(hashlib.blake2b(s.encode(), digest_size=8).digest(), "little") & _LABEL_MASK
+            for s in sample_ids
+        ),
+        np.int64,
+        len(sample_ids),
+    )
 
 
 @dataclass(frozen=True)
@@ -93,8 +99,7 @@ class LibraryIndex:
             self._replace_locked(model_id, labels, person_ids, vectors)
             return self._stats_locked()
 
-    def _replace_locked(self, model_id: str, labels: np.ndarray, person_ids: np.ndarray,
-                        vectors: np.ndarray) -> None:
+    def _replace_locked(self, model_id: str, labels: np.ndarray, person_ids: np.ndarray, vectors: np.ndarray) -> None:
         started = time.perf_counter()
         self._people = PersonCodes(person_ids)
         order = np.argsort(labels, kind="stable")
@@ -103,8 +108,14 @@ class LibraryIndex:
         self._index = build_index(labels.astype(np.int64), vectors.reshape(len(labels), dim), self.config, dim)
         self.model_id = model_id
         self._build_s = time.perf_counter() - started
-        log.info("1:N index of %s: %d samples of %d people, %s, built in %.1f s", model_id, len(labels),
-                 len(self._people), type(self._index).__name__, self._build_s)
+        log.info(
+            "1:N index of %s: %d samples of %d people, %s, built in %.1f s",
+            model_id,
+            len(labels),
+            len(self._people),
+            type(self._index).__name__,
+            self._build_s,
+        )
 
     # hooks ----------------------------------------------------------------------------------------------
     def person_changed(self, person_id: str) -> None:
@@ -213,5 +224,6 @@ class LibraryIndex:
         kind = "ivf" if isinstance(self._index, IvfIndex) else "exact"
         metadata = self._labels.nbytes + self._owners.nbytes + self._people.memory_bytes()
         people = int(np.count_nonzero(np.bincount(self._owners))) if len(self._owners) else 0
-        return IndexStats(kind, self.model_id, len(self._labels), people,
-                          self._index.memory_bytes() + metadata, self._build_s)
+        return IndexStats(
+            kind, self.model_id, len(self._labels), people, self._index.memory_bytes() + metadata, self._build_s
+        )

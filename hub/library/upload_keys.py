@@ -48,8 +48,11 @@ def claim(db: Store, key: str, label: str, person_id: str, sample_ids: list[str]
     """Record in the caller's transaction that `key` stored these samples; UploadAlreadyStored (the caller's
     transaction must then roll back) when another upload claimed it first. Forgets keys older than KEEP_S."""
     db.execute("DELETE FROM upload_keys WHERE created < ?", [(utc_now() - timedelta(seconds=KEEP_S)).isoformat()])
-    claimed = db.execute("INSERT INTO upload_keys (key, label, person_id, sample_ids, created) VALUES (?, ?, ?, ?, ?) "
-                         "ON CONFLICT (key) DO NOTHING", [key, label, person_id, json.dumps(sample_ids), now_iso()])
+    claimed = db.execute(
+        "INSERT INTO upload_keys (key, label, person_id, sample_ids, created) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (key) DO NOTHING",
+        [key, label, person_id, json.dumps(sample_ids), now_iso()],
+    )
     if claimed.rowcount == 0:
         found = stored_upload(db, key)
         assert found is not None  # the conflicting row is there: this transaction sees it

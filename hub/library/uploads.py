@@ -48,8 +48,11 @@ def copy_limited(source: BinaryIO, target: Path, max_bytes: int) -> int:
 def clean(data_dir: Path) -> int:
     """Remove spooled uploads a killed hub left behind. Returns the number of folders removed."""
     leftovers = [p for p in (data_dir / UPLOADS).glob("*") if p.is_dir()] if (data_dir / UPLOADS).is_dir() else []
-    leftovers += [p for p in data_dir.glob("tmp*") if p.is_dir() and p.name != UPLOADS
-                  and {c.name for c in p.iterdir()} <= _LEGACY_SPOOLS]
+    leftovers += [
+        p
+        for p in data_dir.glob("tmp*")
+        if p.is_dir() and p.name != UPLOADS and {c.name for c in p.iterdir()} <= _LEGACY_SPOOLS
+    ]
     for path in leftovers:
         shutil.rmtree(path, ignore_errors=True)
     return len(leftovers)

@@ -91,8 +91,7 @@ class ExactIndex:
 
 
 class IvfIndex:
-    def __init__(self, dim: int, training: np.ndarray, cells: int, nprobe: int,
-                 encoding: IvfEncoding = "flat") -> None:
+    def __init__(self, dim: int, training: np.ndarray, cells: int, nprobe: int, encoding: IvfEncoding = "flat") -> None:
         """Train `cells` k-means cells (and the scalar quantizer's ranges) on (T, D) `training` vectors
         (T >= cells)."""
         faiss = _faiss()
@@ -104,8 +103,7 @@ class IvfIndex:
             self._index: Any = faiss.IndexIVFFlat(self._quantizer, dim, cells, faiss.METRIC_INNER_PRODUCT)
         else:
             kind = faiss.ScalarQuantizer.QT_8bit if encoding == "sq8" else faiss.ScalarQuantizer.QT_fp16
-            self._index = faiss.IndexIVFScalarQuantizer(self._quantizer, dim, cells, kind,
-                                                        faiss.METRIC_INNER_PRODUCT)
+            self._index = faiss.IndexIVFScalarQuantizer(self._quantizer, dim, cells, kind, faiss.METRIC_INNER_PRODUCT)
         self._index.cp.min_points_per_centroid = 1  # small trainings are fine: cells just hold fewer vectors
         self._index.train(_checked(training, dim))
         self._index.nprobe = min(nprobe, cells)
@@ -148,8 +146,7 @@ def wants_ivf(count: int, config: SearchConfig) -> bool:
     return config.type == "ivf" or (config.type == "auto" and count > config.exact_max_samples)
 
 
-def build_index(labels: np.ndarray, vectors: np.ndarray, config: SearchConfig, dim: int,
-                seed: int = 0) -> VectorIndex:
+def build_index(labels: np.ndarray, vectors: np.ndarray, config: SearchConfig, dim: int, seed: int = 0) -> VectorIndex:
     """An index over (K,) labels and (K, D) vectors: exact or IVF as `config` says for K vectors.
 
     IVF cells are trained on a random sample of up to 64 vectors a cell (k-means cost grows with it;
@@ -161,13 +158,14 @@ def build_index(labels: np.ndarray, vectors: np.ndarray, config: SearchConfig, d
         return exact
     cells = ivf_cells(len(labels), config)
     rng = np.random.default_rng(seed)
-    sample = vectors if len(vectors) <= 64 * cells else vectors[np.sort(rng.choice(len(vectors), 64 * cells,
-                                                                                  replace=False))]
+    sample = (
+        vectors if len(vectors) <= 64 * cells else vectors[np.sort(rng.choice(len(vectors), 64 * cells, replace=False))]
+    )
     if len(sample) < cells:  # an IVF index forced on a (nearly) empty library: pad training with noise
         sample = np.concatenate([sample, random_unit_vectors(cells - len(sample), dim, rng)])
     ivf = IvfIndex(dim, sample, cells, config.nprobe, config.encoding)
     for start in range(0, len(labels), 65_536):
-        ivf.add(labels[start:start + 65_536], vectors[start:start + 65_536])
+        ivf.add(labels[start : start + 65_536], vectors[start : start + 65_536])
     return ivf
 
 

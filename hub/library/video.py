@@ -86,10 +86,10 @@ def jpeg_size(data: bytes) -> tuple[int, int] | None:
         if marker in _FRAME_HEADERS:  # length, precision, then height and width
             if i + 9 > len(data):
                 return None
-            return int.from_bytes(data[i + 7:i + 9], "big"), int.from_bytes(data[i + 5:i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), int.from_bytes(data[i + 5 : i + 7], "big")
         if marker == 0xDA:  # start of scan: no frame header came first
             return None
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
     return None
 
 
@@ -100,8 +100,10 @@ def scan_frames(path: Path, max_frames: int, max_frame_pixels: int) -> int:
     for index, packet in enumerate(packets(path, max_frames)):
         size = stored_size(packet)
         if size is not None and size[0] * size[1] > max_frame_pixels:
-            raise VideoError(f"frame {index} declares {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP), over "
-                             f"the {max_frame_pixels / 1e6:.1f} MP frame limit; refused before decoding")
+            raise VideoError(
+                f"frame {index} declares {size[0]}x{size[1]} ({size[0] * size[1] / 1e6:.1f} MP), over "
+                f"the {max_frame_pixels / 1e6:.1f} MP frame limit; refused before decoding"
+            )
         count += 1
     if count == 0:
         raise VideoError("the video has no readable frames")

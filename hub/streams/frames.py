@@ -48,6 +48,7 @@ def decode_frame(data: bytes, width: int, height: int) -> np.ndarray:
     if image is None:
         raise FrameRefused(CLOSE_BAD_DATA, f"JPEG declaring {width}x{height} does not decode")
     if image.shape[:2] != (height, width):
-        raise FrameRefused(CLOSE_BAD_DATA, f"JPEG header declares {width}x{height}, the image is "
-                                           f"{image.shape[1]}x{image.shape[0]}")
+        raise FrameRefused(
+            CLOSE_BAD_DATA, f"JPEG header declares {width}x{height}, the image is {image.shape[1]}x{image.shape[0]}"
+        )
     return image

@@ -21,14 +21,14 @@ class StreamCollector(Collector):
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         s = self.service
         yield GaugeMetricFamily("facefleet_hub_streams_open", "thin-camera streams open", value=s.open_streams)
-        frames = CounterMetricFamily("facefleet_hub_stream_frames", "thin-camera frames by outcome",
-                                     labels=["outcome"])
+        frames = CounterMetricFamily("facefleet_hub_stream_frames", "thin-camera frames by outcome", labels=["outcome"])
         frames.add_metric(["processed"], s.frames_processed)
         frames.add_metric(["dropped"], s.frames_dropped)
         yield frames
         yield CounterMetricFamily("facefleet_hub_streams_refused", "streams refused at the hello", value=s.refused)
-        closed = CounterMetricFamily("facefleet_hub_streams_closed", "streams the hub closed, by close code",
-                                     labels=["code"])
+        closed = CounterMetricFamily(
+            "facefleet_hub_streams_closed", "streams the hub closed, by close code", labels=["code"]
+        )
         for code, count in sorted(s.closed.items()):
             closed.add_metric([str(code)], count)
         yield closed

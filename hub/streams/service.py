@@ -56,9 +56,16 @@ class StreamLease:
 
 
 class StreamService:
-    def __init__(self, config: StreamConfig, tokens: TokenStore, hub_db: HubDb, artifacts: ArtifactStore,
-                 pipeline: Callable[[], FacePipeline], topics: Topics,
-                 publish: Callable[[str, bytes], object] | None) -> None:
+    def __init__(
+        self,
+        config: StreamConfig,
+        tokens: TokenStore,
+        hub_db: HubDb,
+        artifacts: ArtifactStore,
+        pipeline: Callable[[], FacePipeline],
+        topics: Topics,
+        publish: Callable[[str, bytes], object] | None,
+    ) -> None:
         """pipeline: the hub's active pipeline (read per gallery check); publish: (topic, payload) to the
         broker, None without one (events then reach only the stream's own socket)."""
         self.config = config
@@ -89,8 +96,9 @@ class StreamService:
         with self._lock:
             if len(self._open) >= self.config.max_streams:
                 self.refused += 1
-                raise StreamRefused(CLOSE_TRY_LATER, f"the hub takes {self.config.max_streams} streams at once; "
-                                                     "all are open")
+                raise StreamRefused(
+                    CLOSE_TRY_LATER, f"the hub takes {self.config.max_streams} streams at once; all are open"
+                )
             if (lease.device_id, lease.camera) in self._open:
                 self.refused += 1
                 raise StreamRefused(CLOSE_TRY_LATER, f"{lease.device_id}/{lease.camera} is streaming already")

@@ -96,14 +96,22 @@ async def _hello(ws: WebSocket, service: StreamService) -> StreamLease:
     try:
         rec = await asyncio.to_thread(service.recognizer)
         bounds = service.config
-        await ws.send_text(Ready(device_id=lease.device_id, camera=lease.camera, model_id=rec.model_id,
-                                 gallery_version=rec.gallery.version, max_frame_bytes=bounds.max_frame_bytes,
-                                 max_frame_pixels=bounds.max_frame_pixels).model_dump_json())
+        await ws.send_text(
+            Ready(
+                device_id=lease.device_id,
+                camera=lease.camera,
+                model_id=rec.model_id,
+                gallery_version=rec.gallery.version,
+                max_frame_bytes=bounds.max_frame_bytes,
+                max_frame_pixels=bounds.max_frame_pixels,
+            ).model_dump_json()
+        )
     except BaseException:
         service.leave(lease)
         raise
-    log.info("stream %s/%s open (%d of %d)", lease.device_id, lease.camera, service.open_streams,
-             service.config.max_streams)
+    log.info(
+        "stream %s/%s open (%d of %d)", lease.device_id, lease.camera, service.open_streams, service.config.max_streams
+    )
     return lease
 
 
@@ -119,8 +127,9 @@ class _Stream:
         self.service = service
         self.lease = lease
         self.holder = ModelGalleryHolder(service.recognizer())
-        self.processor = CameraProcessor(lease.camera, self.holder, TrackerConfig(), RecognitionConfig(),
-                                         ScheduleConfig())
+        self.processor = CameraProcessor(
+            lease.camera, self.holder, TrackerConfig(), RecognitionConfig(), ScheduleConfig()
+        )
         self.waiting: _Waiting | None = None
         self.wake = asyncio.Event()
         self.results: asyncio.Queue[str] = asyncio.Queue(service.config.send_queue)
@@ -137,16 +146,22 @@ class _Stream:
         close = next((c for c in outcomes if c is not None), None)
         for task in done:
             if not task.cancelled() and task.exception() is not None:
-                log.error("stream %s/%s failed", self.lease.device_id, self.lease.camera,
-                          exc_info=task.exception())
+                log.error("stream %s/%s failed", self.lease.device_id, self.lease.camera, exc_info=task.exception())
                 close = close or (1011, "the hub failed on this stream")
         if self.inflight is not None:
             with contextlib.suppress(Exception):
                 await self.inflight  # the worker thread finishes its frame before the tracks end
         await asyncio.get_running_loop().run_in_executor(self.service.executor, self._end_tracks)
         c = self.counts
-        log.info("stream %s/%s closed (%s): %d frames received, %d processed, %d dropped", self.lease.device_id,
-                 self.lease.camera, close[1] if close else "client left", c.received, c.processed, c.dropped)
+        log.info(
+            "stream %s/%s closed (%s): %d frames received, %d processed, %d dropped",
+            self.lease.device_id,
+            self.lease.camera,
+            close[1] if close else "client left",
+            c.received,
+            c.processed,
+            c.dropped,
+        )
         if close is not None:
             self.service.closed[close[0]] += 1
             await _close(self.ws, close)
@@ -219,16 +234,29 @@ class _Stream:
             if state is None:
                 continue
             who = state.identity.identity
-            faces.append(Face(track_id=sighting.track_id, xyxy=sighting.xyxy, active=sighting.active,
-                              person_id=who.person_id, name=who.name, confidence=round(who.confidence, 4),
-                              confirmed=who.confirmed))
+            faces.append(
+                Face(
+                    track_id=sighting.track_id,
+                    xyxy=sighting.xyxy,
+                    active=sighting.active,
+                    person_id=who.person_id,
+                    name=who.name,
+                    confidence=round(who.confidence, 4),
+                    confirmed=who.confirmed,
+                )
+            )
         events = [self.service.publish_event(self.lease, record) for record in result.events]
-        frame = FrameResult(frame=waiting.number, width=image.shape[1], height=image.shape[0], faces=faces,
-                            dropped=self.counts.dropped, process_ms=round(1000 * (time.perf_counter() - start), 1))
+        frame = FrameResult(
+            frame=waiting.number,
+            width=image.shape[1],
+            height=image.shape[0],
+            faces=faces,
+            dropped=self.counts.dropped,
+            process_ms=round(1000 * (time.perf_counter() - start), 1),
+        )
         return [frame.model_dump_json(), *(EventMessage(event=e).model_dump_json() for e in events)]
 
     def _end_tracks(self) -> None:
         """The stream is over: its open tracks end, their events go to the broker (the socket is closing)."""
         for record in self.processor.end_all(datetime.now(timezone.utc)):
             self.service.publish_event(self.lease, record)
-

@@ -35,10 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--lfw-folds", type=int, nargs="*", help="default: every fold without the enrolled people")
     run.add_argument("--lfw-pairs-per-fold", type=int, help="default: all 600")
     run.add_argument("--model-dir", type=Path, help="converted models (default: the model cache)")
-    run.add_argument("--out", type=Path, default=Path("var/training"),
-                     help="candidates and releases (unsigned files; the hub signs what it registers)")
-    run.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                     help="a TrainingConfig field, e.g. --set max_steps=500 --set margin=cosface")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=Path("var/training"),
+        help="candidates and releases (unsigned files; the hub signs what it registers)",
+    )
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a TrainingConfig field, e.g. --set max_steps=500 --set margin=cosface",
+    )
     return parser
 
 
@@ -53,25 +62,31 @@ def train_lfw(args: argparse.Namespace) -> int:
     config = _config(args.set)
     model_dir = args.model_dir or default_model_dir()
     pipeline = FacePipeline.from_config(PipelineConfig(model_dir=model_dir))
-    people = lfw_people_samples(pipeline, args.lfw_dir, args.people_folds, args.people, args.min_images,
-                                args.max_images)
+    people = lfw_people_samples(
+        pipeline, args.lfw_dir, args.people_folds, args.people, args.min_images, args.max_images
+    )
     folds = args.lfw_folds or lfw_folds_without(args.lfw_dir, [p.person_id for p in people])
     benchmark = load_lfw_benchmark(pipeline, args.lfw_dir, folds, args.lfw_pairs_per_fold)
     spec = load_registry().model("sface")
     assert spec.preprocess is not None and spec.embedding_dim is not None
     int8 = model_dir / "sface.int8.onnx"
-    current = CurrentModel("sface", model_dir / "sface.onnx", int8 if int8.exists() else None, spec.preprocess,
-                           spec.embedding_dim)
+    current = CurrentModel(
+        "sface", model_dir / "sface.onnx", int8 if int8.exists() else None, spec.preprocess, spec.embedding_dim
+    )
     context = RetrainContext(current, args.out, benchmark)
-    print(f"{len(people)} people of folds {args.people_folds} ({sum(len(p.crops_rgb) for p in people)} samples); "
-          f"LFW folds {folds} ({len(benchmark.same)} pairs)")
+    print(
+        f"{len(people)} people of folds {args.people_folds} ({sum(len(p.crops_rgb) for p in people)} samples); "
+        f"LFW folds {folds} ({len(benchmark.same)} pairs)"
+    )
     report = retrain(people, config, context)
     print(report.model_dump_json(indent=2))
     for line in report.checks:
         print(line)
-    print(f"{'RELEASED' if report.released else 'NOT released'} {report.version}; trunk features "
-          f"{report.feature_seconds:.0f} s, training {report.training_seconds:.0f} s ({report.steps} steps), "
-          f"total {report.total_seconds:.0f} s")
+    print(
+        f"{'RELEASED' if report.released else 'NOT released'} {report.version}; trunk features "
+        f"{report.feature_seconds:.0f} s, training {report.training_seconds:.0f} s ({report.steps} steps), "
+        f"total {report.total_seconds:.0f} s"
+    )
     return 0
 
 

@@ -17,7 +17,7 @@ def _uniform(n: int, half_width: float, generator: torch.Generator) -> torch.Ten
 def _gaussian_kernels(sigmas: torch.Tensor, size: int = 5) -> torch.Tensor:
     """(N,) sigmas in px -> (N, size, size) normalised Gaussian kernels."""
     offsets = torch.arange(size, dtype=torch.float32) - size // 2
-    one_d = torch.exp(-offsets[None] ** 2 / (2 * sigmas[:, None] ** 2))
+    one_d = torch.exp(-(offsets[None] ** 2) / (2 * sigmas[:, None] ** 2))
     kernels = one_d[:, :, None] * one_d[:, None, :]
     return kernels / kernels.sum(dim=(1, 2), keepdim=True)
 
@@ -40,8 +40,9 @@ def augment_batch(pixels: torch.Tensor, config: AugmentConfig, generator: torch.
         angle = _uniform(n, math.radians(config.rotation_deg), generator)
         zoom = 1 + _uniform(n, config.scale_fraction, generator)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        theta = torch.stack([torch.stack([cos, -sin, torch.zeros(n)], 1),
-                             torch.stack([sin, cos, torch.zeros(n)], 1)], 1).to(device)
+        theta = torch.stack(
+            [torch.stack([cos, -sin, torch.zeros(n)], 1), torch.stack([sin, cos, torch.zeros(n)], 1)], 1
+        ).to(device)
         grid = F.affine_grid(theta, list(out.shape), align_corners=False)
         out = F.grid_sample(out, grid, mode="bilinear", padding_mode="border", align_corners=False)
     if config.brightness_fraction > 0:
@@ -52,8 +53,11 @@ def augment_batch(pixels: torch.Tensor, config: AugmentConfig, generator: torch.
         kernels = _gaussian_kernels(0.5 + torch.rand(int(blur.sum()), generator=generator)).to(device)
         chosen = out[blur.to(device)]  # (B, 3, S, S): one kernel per image, shared by its channels
         b, c, h, w = chosen.shape
-        blurred = F.conv2d(F.pad(chosen.reshape(1, b * c, h, w), (2, 2, 2, 2), mode="replicate"),
-                           kernels.repeat_interleave(c, 0)[:, None], groups=b * c).reshape(b, c, h, w)
+        blurred = F.conv2d(
+            F.pad(chosen.reshape(1, b * c, h, w), (2, 2, 2, 2), mode="replicate"),
+            kernels.repeat_interleave(c, 0)[:, None],
+            groups=b * c,
+        ).reshape(b, c, h, w)
         out = out.clone()
         out[blur.to(device)] = blurred
     return out.clamp(0, 255)

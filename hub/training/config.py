@@ -25,11 +25,15 @@ class GateConfig(_Strict):
     """When a retrained model may replace the current one."""
 
     max_lfw_drop_points: float = Field(0.5, ge=0, le=100, description="LFW accuracy may fall by at most this")
-    min_held_out_gain_points: float = Field(0.0, ge=0, le=100,
-                                            description="held-out identification must rise by more than this, "
-                                                        "or stay equal with a larger mean margin")
-    precisions: tuple[Literal["fp32", "int8"], ...] = Field(("fp32", "int8"), min_length=1,
-                                                            description="each must pass against its counterpart")
+    min_held_out_gain_points: float = Field(
+        0.0,
+        ge=0,
+        le=100,
+        description="held-out identification must rise by more than this, or stay equal with a larger mean margin",
+    )
+    precisions: tuple[Literal["fp32", "int8"], ...] = Field(
+        ("fp32", "int8"), min_length=1, description="each must pass against its counterpart"
+    )
 
 
 class TrainingConfig(_Strict):
@@ -52,12 +56,26 @@ class TrainingConfig(_Strict):
     max_steps: int = Field(2000, ge=1, le=200_000)
     patience_steps: int = Field(300, ge=1, description="stop after this many steps without a held-out gain")
     eval_every: int = Field(50, ge=1, description="steps between held-out evaluations")
-    min_margin_gain: float = Field(1e-3, ge=0, le=1, description="at equal held-out accuracy, a mean margin "
-                                   "gain below this does not count as progress for early stopping")
-    trainable_layers: int = Field(3, ge=1, le=1000, description="last Conv/Gemm layers fine-tuned (with what "
-                                  "follows them); the trunk before them is frozen and its features cached")
-    augmented_copies: int = Field(4, ge=0, le=64, description="augmented versions of each training crop "
-                                  "whose trunk features are cached, besides the plain one")
+    min_margin_gain: float = Field(
+        1e-3,
+        ge=0,
+        le=1,
+        description="at equal held-out accuracy, a mean margin "
+        "gain below this does not count as progress for early stopping",
+    )
+    trainable_layers: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="last Conv/Gemm layers fine-tuned (with what "
+        "follows them); the trunk before them is frozen and its features cached",
+    )
+    augmented_copies: int = Field(
+        4,
+        ge=0,
+        le=64,
+        description="augmented versions of each training crop whose trunk features are cached, besides the plain one",
+    )
     freeze_batchnorm: bool = Field(True, description="keep BN running statistics (small batches would ruin them)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     cpu_threads: int | None = Field(None, ge=1, le=256, description="torch threads; leave cores for serving")

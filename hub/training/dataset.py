@@ -32,8 +32,10 @@ class PersonSamples:
     def __post_init__(self) -> None:
         c = self.crops_rgb
         if c.ndim != 4 or c.shape[1:] != (CROP_SIZE, CROP_SIZE, 3) or c.dtype != np.uint8:
-            raise ValueError(f"person {self.person_id}: crops must be (K, {CROP_SIZE}, {CROP_SIZE}, 3) uint8, "
-                             f"got {c.shape} {c.dtype}")
+            raise ValueError(
+                f"person {self.person_id}: crops must be (K, {CROP_SIZE}, {CROP_SIZE}, 3) uint8, "
+                f"got {c.shape} {c.dtype}"
+            )
 
 
 def as_people(items: Sequence[PersonSamples | tuple[str, np.ndarray]]) -> list[PersonSamples]:
@@ -57,8 +59,13 @@ class TrainingSplit:
         return len(self.person_ids)
 
 
-def split_people(items: Sequence[PersonSamples | tuple[str, np.ndarray]], held_out_fraction: float,
-                 min_people: int = 2, min_samples: int = 2, seed: int = 0) -> TrainingSplit:
+def split_people(
+    items: Sequence[PersonSamples | tuple[str, np.ndarray]],
+    held_out_fraction: float,
+    min_people: int = 2,
+    min_samples: int = 2,
+    seed: int = 0,
+) -> TrainingSplit:
     """Hold out `held_out_fraction` of each person's samples (at least one, at least one left to train).
 
     People with fewer than `min_samples` crops are left out; fewer than `min_people` remaining is an error.
@@ -71,7 +78,8 @@ def split_people(items: Sequence[PersonSamples | tuple[str, np.ndarray]], held_o
     if len(usable) < min_people:
         raise NotEnoughPeopleError(
             f"training needs at least {min_people} people with {min_samples} or more samples each; "
-            f"got {len(usable)} (of {len(people)} enrolled)")
+            f"got {len(usable)} (of {len(people)} enrolled)"
+        )
     rng = np.random.default_rng(seed)
     train, train_y, held, held_y = [], [], [], []
     for label, person in enumerate(usable):
@@ -81,9 +89,14 @@ def split_people(items: Sequence[PersonSamples | tuple[str, np.ndarray]], held_o
         train.append(person.crops_rgb[order[k:]])
         held_y.append(np.full(k, label))
         train_y.append(np.full(len(order) - k, label))
-    return TrainingSplit(tuple(p.person_id for p in usable), tuple(p.name or p.person_id for p in usable),
-                         np.concatenate(train), np.concatenate(train_y).astype(np.int64),
-                         np.concatenate(held), np.concatenate(held_y).astype(np.int64))
+    return TrainingSplit(
+        tuple(p.person_id for p in usable),
+        tuple(p.name or p.person_id for p in usable),
+        np.concatenate(train),
+        np.concatenate(train_y).astype(np.int64),
+        np.concatenate(held),
+        np.concatenate(held_y).astype(np.int64),
+    )
 
 
 def to_pixels(crops_rgb: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -105,5 +118,5 @@ class BatchSampler:
     def next_indices(self) -> np.ndarray:
         while len(self.queue) < self.batch_size:
             self.queue = np.concatenate([self.queue, self.rng.permutation(self.count)])
-        batch, self.queue = self.queue[:self.batch_size], self.queue[self.batch_size:]
+        batch, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
         return batch

@@ -41,12 +41,18 @@ def identification(gallery: Gallery, embeddings: np.ndarray, labels: np.ndarray)
     own = scores[rows, labels]
     others = scores.copy()
     others[rows, labels] = -np.inf
-    return IdentificationMetrics(float((scores.argmax(axis=1) == labels).mean()),
-                                 float((own - others.max(axis=1)).mean()), len(labels))
+    return IdentificationMetrics(
+        float((scores.argmax(axis=1) == labels).mean()), float((own - others.max(axis=1)).mean()), len(labels)
+    )
 
 
-def held_out_identification(embed: EmbedFn, train_crops: np.ndarray, train_labels: np.ndarray,
-                            held_out_crops: np.ndarray, held_out_labels: np.ndarray) -> IdentificationMetrics:
+def held_out_identification(
+    embed: EmbedFn,
+    train_crops: np.ndarray,
+    train_labels: np.ndarray,
+    held_out_crops: np.ndarray,
+    held_out_labels: np.ndarray,
+) -> IdentificationMetrics:
     people = int(train_labels.max()) + 1
     ids = tuple(str(i) for i in range(people))
     gallery = build_gallery("eval", "eval", ids, ids, embed(train_crops), train_labels)
@@ -70,8 +76,9 @@ class LfwBenchmark:
         return kfold_verification(scores, self.same, self.fold).accuracy
 
 
-def load_lfw_benchmark(pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[int],
-                       pairs_per_fold: int | None = None) -> LfwBenchmark:
+def load_lfw_benchmark(
+    pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[int], pairs_per_fold: int | None = None
+) -> LfwBenchmark:
     """The pairs of the chosen folds of pairs.txt (optionally the first `pairs_per_fold`/2 same and different
     pairs of each) with their aligned crops. The crops are those `facefleet eval lfw` caches."""
     pairs, crops, _found = lfw_crops(pipeline, lfw_dir, max(folds) + 1, tag="fp32")
@@ -79,7 +86,7 @@ def load_lfw_benchmark(pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[in
     for k in folds:
         for same in (True, False):
             chosen = np.flatnonzero((pairs.fold == k) & (pairs.same == same))
-            keep[chosen[:None if pairs_per_fold is None else pairs_per_fold // 2]] = True
+            keep[chosen[: None if pairs_per_fold is None else pairs_per_fold // 2]] = True
     used, inverse = np.unique(np.r_[pairs.index_a[keep], pairs.index_b[keep]], return_inverse=True)
     n = int(keep.sum())
     return LfwBenchmark(crops[used], inverse[:n], inverse[n:], pairs.same[keep], pairs.fold[keep])
@@ -93,8 +100,11 @@ def lfw_folds_without(lfw_dir: Path, names: Sequence[str]) -> list[int]:
     pairs = read_pairs(lfw_dir)
     people = {p.parent.name for p in pairs.images}
     names_set = set(names) & people
-    bad = {int(f) for f, a, b in zip(pairs.fold, pairs.index_a, pairs.index_b, strict=True)
-           if pairs.images[a].parent.name in names_set or pairs.images[b].parent.name in names_set}
+    bad = {
+        int(f)
+        for f, a, b in zip(pairs.fold, pairs.index_a, pairs.index_b, strict=True)
+        if pairs.images[a].parent.name in names_set or pairs.images[b].parent.name in names_set
+    }
     return sorted(set(int(f) for f in np.unique(pairs.fold)) - bad)
 
 

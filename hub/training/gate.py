@@ -28,13 +28,16 @@ class GateDecision:
     """One line per comparison, passed or not, for the report."""
 
 
-def _held_out_check(before: IdentificationMetrics, after: IdentificationMetrics, min_gain_points: float
-                    ) -> tuple[bool, str]:
+def _held_out_check(
+    before: IdentificationMetrics, after: IdentificationMetrics, min_gain_points: float
+) -> tuple[bool, str]:
     gain = 100 * (after.accuracy - before.accuracy)
     margin_gain = after.mean_margin - before.mean_margin
     ok = gain > min_gain_points or (min_gain_points == 0 and gain == 0 and margin_gain > 0)
-    text = (f"held-out identification {100 * before.accuracy:.2f}% -> {100 * after.accuracy:.2f}% "
-            f"({gain:+.2f} points; mean margin {before.mean_margin:.3f} -> {after.mean_margin:.3f})")
+    text = (
+        f"held-out identification {100 * before.accuracy:.2f}% -> {100 * after.accuracy:.2f}% "
+        f"({gain:+.2f} points; mean margin {before.mean_margin:.3f} -> {after.mean_margin:.3f})"
+    )
     return ok, text
 
 
@@ -44,8 +47,9 @@ def _lfw_check(before: float, after: float, max_drop_points: float) -> tuple[boo
     return change >= -max_drop_points, text
 
 
-def decide(before: Mapping[Precision, ModelScores], after: Mapping[Precision, ModelScores],
-           config: GateConfig) -> GateDecision:
+def decide(
+    before: Mapping[Precision, ModelScores], after: Mapping[Precision, ModelScores], config: GateConfig
+) -> GateDecision:
     """Compare each precision in `config.precisions` (fp32 with fp32, int8 with int8)."""
     reasons: list[str] = []
     checks: list[str] = []

@@ -84,8 +84,9 @@ class TrainingJobs:
             self._update(job_id, state="cancelled", finished=datetime.now(timezone.utc), error=str(exc))
         except Exception as exc:  # the job's failure is its status, not the hub's crash
             log.exception("training job %s failed", job_id)
-            self._update(job_id, state="failed", finished=datetime.now(timezone.utc),
-                         error=f"{type(exc).__name__}: {exc}")
+            self._update(
+                job_id, state="failed", finished=datetime.now(timezone.utc), error=f"{type(exc).__name__}: {exc}"
+            )
         else:
             self._update(job_id, state="done", finished=datetime.now(timezone.utc), report=report)
 

@@ -27,15 +27,17 @@ def fold_people(lfw_dir: Path, folds: Sequence[int], min_images: int) -> list[st
     return sorted(n for n in names if len(list((root / n).glob("*.jpg"))) >= min_images)
 
 
-def lfw_people_samples(pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[int], people: int, min_images: int = 6,
-                       max_images: int = 8) -> list[PersonSamples]:
+def lfw_people_samples(
+    pipeline: FacePipeline, lfw_dir: Path, folds: Sequence[int], people: int, min_images: int = 6, max_images: int = 8
+) -> list[PersonSamples]:
     """Aligned crops of up to `people` people of `folds` (first `max_images` images each, faces found only);
     cached on disk like the LFW evaluation crops."""
     names = fold_people(lfw_dir, folds, min_images)[:people]
     root = lfw_dir / "images_deepfunneled"
     paths = [p for n in names for p in sorted((root / n).glob("*.jpg"))[:max_images]]
     key = cache_key(lfw_dir.resolve(), "people", *folds, len(paths), pipeline.detector.config)
-    crops, found = crops_for_images(pipeline.detector, paths, default_cache_dir() / "lfw" / f"people-{key}.npz",
-                                    desc="enrolled LFW people")
+    crops, found = crops_for_images(
+        pipeline.detector, paths, default_cache_dir() / "lfw" / f"people-{key}.npz", desc="enrolled LFW people"
+    )
     owners = np.array([p.parent.name for p in paths])
     return [PersonSamples(n, crops[(owners == n) & found], n.replace("_", " ")) for n in names]

@@ -35,8 +35,7 @@ def new_version(base_model: str, fp32_path: Path, now: datetime | None = None) -
     return f"{base_model}-ft-{stamp}-{sha256_file(fp32_path)[:8]}"[:64]
 
 
-def write_release(directory: Path, version: str, model_fp32: Path, model_int8: Path,
-                  gallery: Gallery) -> ReleaseFiles:
+def write_release(directory: Path, version: str, model_fp32: Path, model_int8: Path, gallery: Gallery) -> ReleaseFiles:
     """Write the gallery beside the model files; its `model_id` must be `version`."""
     if gallery.model_id != version:
         raise ReleaseError(f"gallery belongs to model {gallery.model_id!r}, not {version!r}")

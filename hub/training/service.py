@@ -50,9 +50,13 @@ def training_unavailable() -> str:
     return "" if found else TRAINING_EXTRA
 
 
-def submit_retrain(jobs: TrainingJobs, people: Sequence[PersonSamples | tuple[str, np.ndarray]],
-                   config: TrainingConfig, make_context: Callable[[], RetrainContext],
-                   on_released: Callable[[TrainingReport, RetrainContext], object]) -> str:
+def submit_retrain(
+    jobs: TrainingJobs,
+    people: Sequence[PersonSamples | tuple[str, np.ndarray]],
+    config: TrainingConfig,
+    make_context: Callable[[], RetrainContext],
+    on_released: Callable[[TrainingReport, RetrainContext], object],
+) -> str:
     """Check the people now (a clear error before queueing), then `retrain` in the background; a report that
     passed the gate is handed to `on_released` (the hub registers the pair) before the job is done.
 
@@ -74,8 +78,14 @@ def submit_retrain(jobs: TrainingJobs, people: Sequence[PersonSamples | tuple[st
 
 
 class HubTraining:
-    def __init__(self, settings: HubSettings, models: HubModels, library: Library, artifacts: ArtifactStore,
-                 on_release: Callable[[ArtifactRecord], object]) -> None:
+    def __init__(
+        self,
+        settings: HubSettings,
+        models: HubModels,
+        library: Library,
+        artifacts: ArtifactStore,
+        on_release: Callable[[ArtifactRecord], object],
+    ) -> None:
         """on_release: called with the registered model artifact of a released job."""
         self.settings, self.models, self.library, self.artifacts = settings, models, library, artifacts
         self.on_release = on_release
@@ -103,8 +113,12 @@ class HubTraining:
 
     def _context(self) -> RetrainContext:
         cohort = self.settings.cohort_path
-        return RetrainContext(self.models.current_model(), self.settings.data_dir / "training",
-                              self._lfw_benchmark(), load_cohort_crops(cohort) if cohort.exists() else None)
+        return RetrainContext(
+            self.models.current_model(),
+            self.settings.data_dir / "training",
+            self._lfw_benchmark(),
+            load_cohort_crops(cohort) if cohort.exists() else None,
+        )
 
     def status(self, job_id: str) -> JobStatus:
         return self.jobs.status(job_id)
@@ -124,19 +138,24 @@ class HubTraining:
         model over to become the hub's own."""
         assert report.files.gallery is not None
         dim = context.current.embedding_dim
-        model = self.artifacts.add_model(report.files.fp32, report.version, dim,
-                                         base_model=context.current.registry_model)
+        model = self.artifacts.add_model(
+            report.files.fp32, report.version, dim, base_model=context.current.registry_model
+        )
         released = Gallery.load(report.files.gallery)
         version = self.artifacts.next_version("gallery")
         gallery_file = report.files.gallery.with_name(f"gallery-{version}.sqlite")
         dataclasses.replace(released, version=version).write(gallery_file)
-        gallery = self.artifacts.add_gallery_file(gallery_file, version, report.version, dim,
-                                                  len(released.person_ids), len(released.templates))
+        gallery = self.artifacts.add_gallery_file(
+            gallery_file, version, report.version, dim, len(released.person_ids), len(released.templates)
+        )
         gallery_file.unlink(missing_ok=True)
         self.released[report.version] = (model, gallery)
         log.info("released model %s with gallery %s", model.version, gallery.version)
         try:
             self.on_release(model)
         except Exception:  # the release stands; the hub's model can still be switched by hand
-            log.exception("released model %s could not become the hub's model; activate it with "
-                          "POST /api/models/%s/activate", model.version, model.version)
+            log.exception(
+                "released model %s could not become the hub's model; activate it with POST /api/models/%s/activate",
+                model.version,
+                model.version,
+            )

@@ -83,8 +83,10 @@ class Trainer:
     @torch.no_grad()
     def _embed(self, features: torch.Tensor, batch: int = 128) -> np.ndarray:
         self.backbone.eval()
-        parts = [F.normalize(self.backbone(features[i:i + batch].float(), self.start), dim=1).cpu()
-                 for i in range(0, len(features), batch)]
+        parts = [
+            F.normalize(self.backbone(features[i : i + batch].float(), self.start), dim=1).cpu()
+            for i in range(0, len(features), batch)
+        ]
         return torch.cat(parts).numpy()
 
     def evaluate(self) -> IdentificationMetrics:
@@ -100,9 +102,10 @@ class Trainer:
         centres = torch.stack([vectors[labels == k].mean(0) for k in range(self.split.people)])
         m1, m2, m3 = c.margins_m123
         self.head = CombinedMarginHead(centres, c.scale_s, m1, m2, m3).to(self.device)
-        self.optimizer = torch.optim.AdamW([{"params": self.tail, "lr": c.lr_backbone},
-                                            {"params": self.head.parameters(), "lr": c.lr_head}],
-                                           weight_decay=c.weight_decay)
+        self.optimizer = torch.optim.AdamW(
+            [{"params": self.tail, "lr": c.lr_backbone}, {"params": self.head.parameters(), "lr": c.lr_head}],
+            weight_decay=c.weight_decay,
+        )
 
     def _train_step(self, sampler: BatchSampler) -> float:
         self.backbone.train()
@@ -110,15 +113,13 @@ class Trainer:
             self.backbone.freeze_batchnorm_statistics()
         index = sampler.next_indices()
         labels = torch.from_numpy(self.pool_labels[index]).to(self.device)
-        loss = self.head(self.backbone(self.pool[torch.from_numpy(index).to(self.device)].float(), self.start),
-                         labels)
+        loss = self.head(self.backbone(self.pool[torch.from_numpy(index).to(self.device)].float(), self.start), labels)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return float(loss.detach())
 
-    def fit(self, on_progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None) -> TrainingResult:
+    def fit(self, on_progress: ProgressCallback | None = None, cancel: threading.Event | None = None) -> TrainingResult:
         """Train up to `max_steps`; stop after `patience_steps` without a held-out gain; restore the best."""
         c, start = self.config, time.perf_counter()
         if on_progress is not None:
@@ -132,10 +133,18 @@ class Trainer:
         history: list[TrainingProgress] = []
         losses: list[float] = []
         step, stopped_early = 0, False
-        log.info("training on %s from %s: %d people, %d train (x%d) / %d held-out samples, held-out accuracy "
-                 "%.3f; trunk features took %.0f s", self.device, self.start, self.split.people,
-                 len(self.split.train_labels), 1 + c.augmented_copies, len(self.split.held_out_labels),
-                 initial.accuracy, feature_seconds)
+        log.info(
+            "training on %s from %s: %d people, %d train (x%d) / %d held-out samples, held-out accuracy "
+            "%.3f; trunk features took %.0f s",
+            self.device,
+            self.start,
+            self.split.people,
+            len(self.split.train_labels),
+            1 + c.augmented_copies,
+            len(self.split.held_out_labels),
+            initial.accuracy,
+            feature_seconds,
+        )
         while step < c.max_steps:
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled(f"cancelled at step {step}")
@@ -147,15 +156,29 @@ class Trainer:
                 held_out = metrics.accuracy
                 if better(metrics, best, c.min_margin_gain):
                     best, best_step, best_state = metrics, step, copy.deepcopy(self.backbone.state_dict())
-            snapshot = TrainingProgress(phase="training", step=step, max_steps=c.max_steps,
-                                        loss=float(np.mean(losses[-c.eval_every:])), held_out_accuracy=held_out,
-                                        best_step=best_step, best_held_out_accuracy=best.accuracy,
-                                        elapsed_s=time.perf_counter() - start)
+            snapshot = TrainingProgress(
+                phase="training",
+                step=step,
+                max_steps=c.max_steps,
+                loss=float(np.mean(losses[-c.eval_every :])),
+                held_out_accuracy=held_out,
+                best_step=best_step,
+                best_held_out_accuracy=best.accuracy,
+                elapsed_s=time.perf_counter() - start,
+            )
             if held_out is not None:
                 history.append(snapshot)
-                log.info("step %d/%d loss %.3f held-out %.3f margin %.3f (best %.3f / %.3f at %d)", step,
-                         c.max_steps, snapshot.loss, held_out, metrics.mean_margin, best.accuracy, best.mean_margin,
-                         best_step)
+                log.info(
+                    "step %d/%d loss %.3f held-out %.3f margin %.3f (best %.3f / %.3f at %d)",
+                    step,
+                    c.max_steps,
+                    snapshot.loss,
+                    held_out,
+                    metrics.mean_margin,
+                    best.accuracy,
+                    best.mean_margin,
+                    best_step,
+                )
             if on_progress is not None:
                 on_progress(snapshot)
             if held_out is not None and step - best_step >= c.patience_steps:
@@ -163,5 +186,6 @@ class Trainer:
                 break
         self.backbone.load_state_dict(best_state)
         self.backbone.eval()
-        return TrainingResult(step, best_step, stopped_early, time.perf_counter() - start, feature_seconds,
-                              initial, best, tuple(history))
+        return TrainingResult(
+            step, best_step, stopped_early, time.perf_counter() - start, feature_seconds, initial, best, tuple(history)
+        )

@@ -27,8 +27,9 @@ from models.prepare.onnx_to_torch import OnnxEmbedder, extract_trunk
 class TrunkFeatures:
     """crops (N, S, S, 3) uint8 -> trunk features (N, C, h, w) float16 on `device`."""
 
-    def __init__(self, backbone: OnnxEmbedder, onnx_path: Path, tensor: str, device: torch.device,
-                 batch: int = 32) -> None:
+    def __init__(
+        self, backbone: OnnxEmbedder, onnx_path: Path, tensor: str, device: torch.device, batch: int = 32
+    ) -> None:
         self.backbone, self.tensor, self.device, self.batch = backbone, tensor, device, batch
         self.session: ort.InferenceSession | None = None
         if device.type == "cpu":
@@ -42,13 +43,18 @@ class TrunkFeatures:
         out = self.session.run(None, {self.backbone.input_name: pixels.cpu().numpy()})[0]
         return torch.from_numpy(out).half()
 
-    def features(self, crops_rgb: np.ndarray, augment: AugmentConfig | None = None,
-                 generator: torch.Generator | None = None, cancel: threading.Event | None = None) -> torch.Tensor:
+    def features(
+        self,
+        crops_rgb: np.ndarray,
+        augment: AugmentConfig | None = None,
+        generator: torch.Generator | None = None,
+        cancel: threading.Event | None = None,
+    ) -> torch.Tensor:
         parts = []
         for i in range(0, len(crops_rgb), self.batch):
             if cancel is not None and cancel.is_set():
                 raise TrainingCancelled("cancelled while caching trunk features")
-            pixels = to_pixels(crops_rgb[i:i + self.batch], torch.device("cpu"))
+            pixels = to_pixels(crops_rgb[i : i + self.batch], torch.device("cpu"))
             if augment is not None and generator is not None:
                 pixels = augment_batch(pixels, augment, generator)
             parts.append(self._run(pixels))

@@ -1,4 +1,4 @@
-""""Not this person": undoing a wrong attribution, from a track or from a sample.
+""" "Not this person": undoing a wrong attribution, from a track or from a sample.
 
 From a track an agent named P that was someone else: the samples of P that made the stranger match are the
 ones nearest the track's template. They are removed, nearest first, until P's templates (built as a gallery
@@ -50,8 +50,14 @@ def samples_behind_match(vectors: np.ndarray, template: np.ndarray, threshold: f
         removed.append(order[len(removed)])
 
 
-def not_this_person(event_id: str, store: VisitorStore, library: Library, embeddings: EmbeddingStore,
-                    models: HubModels, threshold: float) -> Correction:
+def not_this_person(
+    event_id: str,
+    store: VisitorStore,
+    library: Library,
+    embeddings: EmbeddingStore,
+    models: HubModels,
+    threshold: float,
+) -> Correction:
     """Undo a named track's attribution (see the module docstring)."""
     track = store.track(event_id)
     if track.person_id is None:
@@ -73,10 +79,23 @@ def sample_to_visitor(sample_id: str, store: VisitorStore, library: Library) -> 
         raise NotFoundError(f"no sample {sample_id}")
     found = library.embeddings(sample.person_id)
     vector = found.vectors[found.sample_ids.index(sample_id)]
-    track = EndedTrack(event_id=f"sample-{sample_id}", person_id=None, device_id="hub", camera="library",
-                       track_id=0, started_at=sample.created, ended_at=sample.created, model_id=found.model_id,
-                       confidence=0.0, frames=1, liveness=None, sharpness=sample.sharpness, ignored=False,
-                       template=vector, crop_jpeg=library.sample_path(sample_id).read_bytes())
+    track = EndedTrack(
+        event_id=f"sample-{sample_id}",
+        person_id=None,
+        device_id="hub",
+        camera="library",
+        track_id=0,
+        started_at=sample.created,
+        ended_at=sample.created,
+        model_id=found.model_id,
+        confidence=0.0,
+        frames=1,
+        liveness=None,
+        sharpness=sample.sharpness,
+        ignored=False,
+        template=vector,
+        crop_jpeg=library.sample_path(sample_id).read_bytes(),
+    )
     stored = store.add(track)
     library.delete_samples([sample_id])
     if stored is None or stored.visitor_id is None:

@@ -23,8 +23,7 @@ def read_crop(path: Path) -> np.ndarray | None:
     return cv2.cvtColor(cv2.resize(image, (112, 112), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
 
 
-def ignore_entries(store: VisitorStore, model_id: str,
-                   embed_crops: CropEmbedder | None = None) -> IgnoreEntries:
+def ignore_entries(store: VisitorStore, model_id: str, embed_crops: CropEmbedder | None = None) -> IgnoreEntries:
     """Ignore entries for a gallery of `model_id`: up to 8 templates per ignored visitor (as for a person)
     from its tracks' templates; ignored visitors of other models count too when `embed_crops` (that
     model's embedder on (N, 112, 112, 3) RGB crops) is given and they kept crops."""

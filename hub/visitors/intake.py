@@ -51,8 +51,9 @@ class IntakeCounts:
 
 
 class VisitorIntake:
-    def __init__(self, store: VisitorStore, suggestions: Suggestions, config: VisitorConfig,
-                 enroll_crops: CropEnroller) -> None:
+    def __init__(
+        self, store: VisitorStore, suggestions: Suggestions, config: VisitorConfig, enroll_crops: CropEnroller
+    ) -> None:
         self.store = store
         self.suggestions = suggestions
         self.config = config
@@ -148,9 +149,15 @@ class VisitorIntake:
         if self.config.enabled and now >= self._next_recluster:
             self._next_recluster = now + self.config.recluster_every_s
             for report in recluster_all(self.store):
-                log.info("re-clustering %s: %d tracks, %d moved, %d -> %d visitors%s", report.model_id,
-                         report.tracks, report.moved, report.visitors_before, report.visitors_after,
-                         "" if report.applied else " (skipped: the store changed meanwhile)")
+                log.info(
+                    "re-clustering %s: %d tracks, %d moved, %d -> %d visitors%s",
+                    report.model_id,
+                    report.tracks,
+                    report.moved,
+                    report.visitors_before,
+                    report.visitors_after,
+                    "" if report.applied else " (skipped: the store changed meanwhile)",
+                )
 
 
 class IntakeThread:
@@ -177,8 +184,12 @@ class IntakeThread:
         except queue.Full:
             self.intake.counts.dropped += 1
             if _log_turn(self.intake.counts.dropped):
-                log.warning("visitor intake busy: event %s from %s dropped (%d so far)", event.event_id,
-                            event.device_id, self.intake.counts.dropped)
+                log.warning(
+                    "visitor intake busy: event %s from %s dropped (%d so far)",
+                    event.event_id,
+                    event.device_id,
+                    self.intake.counts.dropped,
+                )
             return False
 
     def start(self) -> None:
@@ -198,8 +209,12 @@ class IntakeThread:
             except Exception:  # a failure must not end the thread, nor flood the log
                 self.intake.counts.failed += 1
                 if _log_turn(self.intake.counts.failed):
-                    log.exception("visitor intake of event %s from %s failed (%d so far)", event.event_id,
-                                  event.device_id, self.intake.counts.failed)
+                    log.exception(
+                        "visitor intake of event %s from %s failed (%d so far)",
+                        event.event_id,
+                        event.device_id,
+                        self.intake.counts.failed,
+                    )
 
     def _take(self, event: TrackEvent) -> None:
         """One event into the intake, tried again while the store is unavailable (until the hub stops). Safe to

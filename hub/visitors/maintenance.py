@@ -51,34 +51,56 @@ def recluster_model(store: VisitorStore, model_id: str) -> ReclusterReport:
     """Re-cluster the newest unknown tracks of one model (see the module docstring)."""
     generation = store.generation
     with store.hub_db.read() as db:
-        rows = db.execute("""SELECT event_id, visitor_id, template FROM ended_tracks WHERE model_id = ? AND
+        rows = db.execute(
+            """SELECT event_id, visitor_id, template FROM ended_tracks WHERE model_id = ? AND
                              visitor_id IS NOT NULL ORDER BY received DESC LIMIT ?""",
-                          [model_id, store.config.recluster_max_tracks]).fetchall()
-        flags = {r[0]: (bool(r[1]), bool(r[2])) for r in db.execute(
-            "SELECT id, pinned, ignored FROM visitors WHERE model_id = ?", [model_id]).fetchall()}
+            [model_id, store.config.recluster_max_tracks],
+        ).fetchall()
+        flags = {
+            r[0]: (bool(r[1]), bool(r[2]))
+            for r in db.execute("SELECT id, pinned, ignored FROM visitors WHERE model_id = ?", [model_id]).fetchall()
+        }
     old = [str(r[1]) for r in rows]
     pins = [np.flatnonzero(np.array(old) == v) for v in sorted(set(old)) if flags.get(v, (False, False))[0]]
-    labels = recluster(np.stack([np.frombuffer(r[2], "<f4") for r in rows]) if rows else np.zeros((0, 1)),
-                       pins, store.config.join_cosine)
+    labels = recluster(
+        np.stack([np.frombuffer(r[2], "<f4") for r in rows]) if rows else np.zeros((0, 1)),
+        pins,
+        store.config.join_cosine,
+    )
     new = relabel(list(old), labels, [new_visitor_id() for _ in range(len(set(labels.tolist())))])
     moved = [(v, r[0]) for v, r, o in zip(new, rows, old, strict=True) if v != o]
     with store.hub_db.transaction() as db:
         if store.generation != generation:
-            return ReclusterReport(model_id=model_id, tracks=len(rows), moved=0, visitors_before=len(set(old)),
-                                   visitors_after=len(set(old)), applied=False)
+            return ReclusterReport(
+                model_id=model_id,
+                tracks=len(rows),
+                moved=0,
+                visitors_before=len(set(old)),
+                visitors_after=len(set(old)),
+                applied=False,
+            )
         for visitor_id in sorted(set(new) - set(flags)):
-            db.insert("visitors", {"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0,
-                                         "created": now_iso()})
+            db.insert(
+                "visitors", {"id": visitor_id, "model_id": model_id, "ignored": 0, "pinned": 0, "created": now_iso()}
+            )
         db.executemany("UPDATE ended_tracks SET visitor_id = ? WHERE event_id = ?", moved)
         carry_holders(db, sorted(set(zip(old, new, strict=True))))
         _carry_flags(db, new, old, flags)
-        db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
-                   "WHERE visitor_id IS NOT NULL)")
+        db.execute(
+            "DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM ended_tracks "
+            "WHERE visitor_id IS NOT NULL)"
+        )
         store.forget_centres(model_id)
     for visitor_id in sorted(set(new)):
         store.trim_crops(visitor_id)
-    return ReclusterReport(model_id=model_id, tracks=len(rows), moved=len(moved), visitors_before=len(set(old)),
-                           visitors_after=len(set(new)), applied=True)
+    return ReclusterReport(
+        model_id=model_id,
+        tracks=len(rows),
+        moved=len(moved),
+        visitors_before=len(set(old)),
+        visitors_after=len(set(new)),
+        applied=True,
+    )
 
 
 def _carry_flags(db: Store, new: list[str], old: list[str], flags: dict[str, tuple[bool, bool]]) -> None:
@@ -106,12 +128,15 @@ def purge(store: VisitorStore, now: datetime) -> PurgeReport:
     with store.hub_db.transaction() as db:
         expired = db.execute(_EXPIRED + " AND t.received < ?", [cutoff]).fetchall()
         total = int(db.execute("SELECT COUNT(*) FROM ended_tracks").fetchone()[0]) - len(expired)
-        over = db.execute(_EXPIRED + " AND t.received >= ? ORDER BY t.received LIMIT ?",
-                          [cutoff, max(0, total - config.max_tracks)]).fetchall()
+        over = db.execute(
+            _EXPIRED + " AND t.received >= ? ORDER BY t.received LIMIT ?", [cutoff, max(0, total - config.max_tracks)]
+        ).fetchall()
         gone = expired + over
         db.executemany("DELETE FROM ended_tracks WHERE event_id = ?", [(r[0],) for r in gone])
-        visitors = db.execute("DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM "
-                              "ended_tracks WHERE visitor_id IS NOT NULL)").rowcount
+        visitors = db.execute(
+            "DELETE FROM visitors WHERE id NOT IN (SELECT DISTINCT visitor_id FROM "
+            "ended_tracks WHERE visitor_id IS NOT NULL)"
+        ).rowcount
         db.execute("DELETE FROM suggestions WHERE person_id NOT IN (SELECT id FROM people)")
         if gone:
             store.forget_centres()

@@ -20,12 +20,12 @@ class VisitorCollector(Collector):
         self.stored = stored
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
-        tracks = CounterMetricFamily("facefleet_hub_visitor_tracks", "ended tracks with a template by outcome",
-                                     labels=["outcome"])
+        tracks = CounterMetricFamily(
+            "facefleet_hub_visitor_tracks", "ended tracks with a template by outcome", labels=["outcome"]
+        )
         for outcome, value in dataclasses.asdict(self.counts()).items():
             tracks.add_metric([outcome], value)
         visitors, stored = self.stored()
         yield tracks
         yield GaugeMetricFamily("facefleet_hub_visitors", "visitors (clusters of unknown tracks)", value=visitors)
-        yield GaugeMetricFamily("facefleet_hub_stored_tracks", "ended tracks kept (crops and templates)",
-                                value=stored)
+        yield GaugeMetricFamily("facefleet_hub_stored_tracks", "ended tracks kept (crops and templates)", value=stored)

@@ -65,11 +65,23 @@ class EndedTrack(TrackBase):
             return None
         crop, sharp = _crop(event.best_crop_jpeg_b64)
         ended = event.ended_at or event.ts
-        return cls(event_id=event.event_id, person_id=event.person_id, device_id=event.device_id,
-                   camera=event.camera, track_id=event.track_id, started_at=event.started_at.isoformat(),
-                   ended_at=ended.isoformat(), model_id=event.model_id, confidence=event.confidence,
-                   frames=event.frames, liveness=event.liveness, sharpness=sharp, ignored=event.ignored,
-                   template=event.template.vector(), crop_jpeg=crop)
+        return cls(
+            event_id=event.event_id,
+            person_id=event.person_id,
+            device_id=event.device_id,
+            camera=event.camera,
+            track_id=event.track_id,
+            started_at=event.started_at.isoformat(),
+            ended_at=ended.isoformat(),
+            model_id=event.model_id,
+            confidence=event.confidence,
+            frames=event.frames,
+            liveness=event.liveness,
+            sharpness=sharp,
+            ignored=event.ignored,
+            template=event.template.vector(),
+            crop_jpeg=crop,
+        )
 
 
 def _crop(b64: str | None) -> tuple[bytes | None, float]:

@@ -101,22 +101,39 @@ class VisitorStore:
         if budget:
             self._check_budget(db, track.device_id)
         visitor_id = new_visitor_id()
-        db.insert("visitors", {"id": visitor_id, "model_id": track.model_id, "ignored": 0, "pinned": 0,
-                               "created": now_iso(), "device_id": track.device_id})
+        db.insert(
+            "visitors",
+            {
+                "id": visitor_id,
+                "model_id": track.model_id,
+                "ignored": 0,
+                "pinned": 0,
+                "created": now_iso(),
+                "device_id": track.device_id,
+            },
+        )
         return visitor_id
 
     def _check_budget(self, db: Store, device_id: str) -> None:
         since = (utc_now() - timedelta(hours=1)).isoformat()
-        founded = int(db.execute("SELECT COUNT(*) FROM visitors WHERE device_id = ? AND created >= ?",
-                                 [device_id, since]).fetchone()[0])
+        founded = int(
+            db.execute(
+                "SELECT COUNT(*) FROM visitors WHERE device_id = ? AND created >= ?", [device_id, since]
+            ).fetchone()[0]
+        )
         if founded >= self.config.max_new_visitors_per_device_hour:
-            raise VisitorBudgetError(f"device {device_id} founded {founded} visitors in the last hour "
-                                     "(visitors.max_new_visitors_per_device_hour)")
+            raise VisitorBudgetError(
+                f"device {device_id} founded {founded} visitors in the last hour "
+                "(visitors.max_new_visitors_per_device_hour)"
+            )
 
     def _centres_of(self, db: Store, model_id: str) -> _Centres:
         if model_id not in self._centres:
-            rows = db.execute("""SELECT visitor_id, template FROM ended_tracks WHERE model_id = ?
-                                 AND visitor_id IS NOT NULL""", [model_id]).fetchall()
+            rows = db.execute(
+                """SELECT visitor_id, template FROM ended_tracks WHERE model_id = ?
+                                 AND visitor_id IS NOT NULL""",
+                [model_id],
+            ).fetchall()
             ids = sorted({r[0] for r in rows})
             index = {v: i for i, v in enumerate(ids)}
             dim = len(rows[0][1]) // 4 if rows else 0
@@ -148,11 +165,14 @@ class VisitorStore:
 
     def _check_dim(self, track: EndedTrack) -> None:
         with self.hub_db.read() as db:
-            row = db.execute("SELECT length(template) FROM ended_tracks WHERE model_id = ? LIMIT 1",
-                             [track.model_id]).fetchone()
+            row = db.execute(
+                "SELECT length(template) FROM ended_tracks WHERE model_id = ? LIMIT 1", [track.model_id]
+            ).fetchone()
         if row is not None and int(row[0]) != 4 * len(track.template):
-            raise VisitorError(f"a {len(track.template)}-d template for model {track.model_id!r}, whose "
-                               f"tracks are {int(row[0]) // 4}-d")
+            raise VisitorError(
+                f"a {len(track.template)}-d template for model {track.model_id!r}, whose "
+                f"tracks are {int(row[0]) // 4}-d"
+            )
 
     def _write_crop(self, track: EndedTrack) -> str | None:
         if track.crop_jpeg is None:
@@ -178,9 +198,12 @@ class VisitorStore:
         if not visitor_id:
             return
         with self.hub_db.transaction() as db:
-            rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
-                                 IS NOT NULL ORDER BY sharpness DESC""", [visitor_id]).fetchall()
-            rows = rows[self.config.crops_per_visitor:]
+            rows = db.execute(
+                """SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
+                                 IS NOT NULL ORDER BY sharpness DESC""",
+                [visitor_id],
+            ).fetchall()
+            rows = rows[self.config.crops_per_visitor :]
             db.executemany("UPDATE ended_tracks SET crop_file = NULL WHERE event_id = ?", [(r[0],) for r in rows])
         for _, crop_file in rows:
             self.unlink(crop_file)
@@ -189,15 +212,18 @@ class VisitorStore:
     def visitors(self, limit: int = 100, offset: int = 0) -> list[Visitor]:
         """Most frequent first (then the most recently seen)."""
         with self.hub_db.read() as db:
-            sql = _visitor_sql(db) + (" GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC "
-                                      "LIMIT ? OFFSET ?")
+            sql = _visitor_sql(db) + (
+                " GROUP BY v.id ORDER BY COUNT(t.event_id) DESC, MAX(t.ended_at) DESC LIMIT ? OFFSET ?"
+            )
             return [_visitor(r) for r in db.execute(sql, [limit, offset]).fetchall()]
 
     def count(self) -> tuple[int, int]:
         """(visitors, stored tracks)."""
         with self.hub_db.read() as db:
-            return (int(db.execute("SELECT COUNT(*) FROM visitors").fetchone()[0]),
-                    int(db.execute("SELECT COUNT(*) FROM ended_tracks").fetchone()[0]))
+            return (
+                int(db.execute("SELECT COUNT(*) FROM visitors").fetchone()[0]),
+                int(db.execute("SELECT COUNT(*) FROM ended_tracks").fetchone()[0]),
+            )
 
     def visitor(self, visitor_id: str) -> Visitor:
         with self.hub_db.read() as db:
@@ -209,14 +235,17 @@ class VisitorStore:
     def detail(self, visitor_id: str, limit: int = 200) -> VisitorDetail:
         return VisitorDetail(visitor=self.visitor(visitor_id), tracks=self.tracks(visitor_id=visitor_id, limit=limit))
 
-    def tracks(self, visitor_id: str | None = None, person_id: str | None = None,
-               limit: int = 100) -> list[TrackRecord]:
+    def tracks(
+        self, visitor_id: str | None = None, person_id: str | None = None, limit: int = 100
+    ) -> list[TrackRecord]:
         """Newest first; of one visitor, of one person (named tracks), or all."""
-        where, args = ("visitor_id = ?", [visitor_id]) if visitor_id else (
-            ("person_id = ?", [person_id]) if person_id else ("1 = 1", []))
+        where, args = (
+            ("visitor_id = ?", [visitor_id])
+            if visitor_id
+            else (("person_id = ?", [person_id]) if person_id else ("1 = 1", []))
+        )
         with self.hub_db.read() as db:
-            rows = db.query(f"SELECT * FROM ended_tracks WHERE {where} ORDER BY ended_at DESC LIMIT ?",
-                            [*args, limit])
+            rows = db.query(f"SELECT * FROM ended_tracks WHERE {where} ORDER BY ended_at DESC LIMIT ?", [*args, limit])
             return [TrackRecord.from_row(r) for r in rows]
 
     def track(self, event_id: str) -> TrackRecord:
@@ -245,8 +274,11 @@ class VisitorStore:
         """(event id, JPEG) of a visitor's sharpest kept crops, at most `count`."""
         self.visitor(visitor_id)
         with self.hub_db.read() as db:
-            rows = db.execute("""SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
-                                 IS NOT NULL ORDER BY sharpness DESC LIMIT ?""", [visitor_id, count]).fetchall()
+            rows = db.execute(
+                """SELECT event_id, crop_file FROM ended_tracks WHERE visitor_id = ? AND crop_file
+                                 IS NOT NULL ORDER BY sharpness DESC LIMIT ?""",
+                [visitor_id, count],
+            ).fetchall()
         paths = [(r[0], self.inside(r[1])) for r in rows]
         return [(event_id, path.read_bytes()) for event_id, path in paths if path is not None and path.exists()]
 
@@ -258,8 +290,10 @@ class VisitorStore:
             raise VisitorError("merge needs two different visitors of the same model")
         with self.hub_db.transaction() as db:
             db.execute("UPDATE ended_tracks SET visitor_id = ? WHERE visitor_id = ?", [keep_id, other_id])
-            db.execute("UPDATE visitors SET pinned = 1, ignored = ? WHERE id = ?",
-                       [int(keep.ignored or other.ignored), keep_id])
+            db.execute(
+                "UPDATE visitors SET pinned = 1, ignored = ? WHERE id = ?",
+                [int(keep.ignored or other.ignored), keep_id],
+            )
             db.execute("DELETE FROM visitors WHERE id = ?", [other_id])
             carry_holders(db, [(other_id, keep_id)])
             self.forget_centres(keep.model_id)
@@ -278,8 +312,14 @@ class VisitorStore:
         """Inside the caller's transaction (a visitor's deletion, `hub.library.deletions`): the visitor with its
         tracks and templates. Returns the tracks removed and their crop files, for `unlink` once committed."""
         visitor = self.visitor(visitor_id)
-        files = [r[0] for r in db.execute("""SELECT crop_file FROM ended_tracks WHERE visitor_id = ?
-                                             AND crop_file IS NOT NULL""", [visitor_id]).fetchall()]
+        files = [
+            r[0]
+            for r in db.execute(
+                """SELECT crop_file FROM ended_tracks WHERE visitor_id = ?
+                                             AND crop_file IS NOT NULL""",
+                [visitor_id],
+            ).fetchall()
+        ]
         db.execute("DELETE FROM ended_tracks WHERE visitor_id = ?", [visitor_id])
         db.execute("DELETE FROM visitors WHERE id = ?", [visitor_id])
         self.forget_centres(visitor.model_id)
@@ -288,10 +328,17 @@ class VisitorStore:
     def remove_person(self, db: Store, person_id: str) -> list[str]:
         """Inside the caller's transaction (a person's deletion): the tracks agents named this person, with
         their suggestions. Returns their crop files, for `unlink` once that has committed."""
-        files = [r[0] for r in db.execute("SELECT crop_file FROM ended_tracks WHERE person_id = ? AND crop_file "
-                                          "IS NOT NULL", [person_id]).fetchall()]
-        db.execute("DELETE FROM suggestions WHERE person_id = ? OR event_id IN (SELECT event_id FROM "
-                   "ended_tracks WHERE person_id = ?)", [person_id, person_id])
+        files = [
+            r[0]
+            for r in db.execute(
+                "SELECT crop_file FROM ended_tracks WHERE person_id = ? AND crop_file IS NOT NULL", [person_id]
+            ).fetchall()
+        ]
+        db.execute(
+            "DELETE FROM suggestions WHERE person_id = ? OR event_id IN (SELECT event_id FROM "
+            "ended_tracks WHERE person_id = ?)",
+            [person_id, person_id],
+        )
         db.execute("DELETE FROM ended_tracks WHERE person_id = ?", [person_id])
         return files
 
@@ -302,11 +349,13 @@ class VisitorStore:
             raise VisitorError(f"track {event_id} is not named")
         template = self.template(event_id)
         with self.hub_db.transaction() as db:
-            unknown = EndedTrack.model_validate({**dict(track), "person_id": None, "ignored": False,
-                                                 "template": template, "crop_jpeg": None})
+            unknown = EndedTrack.model_validate(
+                {**dict(track), "person_id": None, "ignored": False, "template": template, "crop_jpeg": None}
+            )
             visitor_id = self._assign(db, unknown, budget=False)
-            db.execute("UPDATE ended_tracks SET person_id = NULL, visitor_id = ? WHERE event_id = ?",
-                       [visitor_id, event_id])
+            db.execute(
+                "UPDATE ended_tracks SET person_id = NULL, visitor_id = ? WHERE event_id = ?", [visitor_id, event_id]
+            )
             db.execute("DELETE FROM suggestions WHERE event_id = ?", [event_id])
             self.generation += 1
         self._join_centre(track.model_id, visitor_id, template)
@@ -315,9 +364,14 @@ class VisitorStore:
 
 
 def _row(track: EndedTrack, visitor_id: str | None, crop_file: str | None) -> dict[str, object]:
-    return {**track.model_dump(exclude={"crop_jpeg"}), "visitor_id": visitor_id,
-            "template": track.template.astype("<f4").tobytes(), "crop_file": crop_file,
-            "ignored": int(track.ignored), "received": now_iso()}
+    return {
+        **track.model_dump(exclude={"crop_jpeg"}),
+        "visitor_id": visitor_id,
+        "template": track.template.astype("<f4").tobytes(),
+        "crop_file": crop_file,
+        "ignored": int(track.ignored),
+        "received": now_iso(),
+    }
 
 
 def _visitor_sql(db: Store) -> str:
@@ -326,6 +380,15 @@ def _visitor_sql(db: Store) -> str:
 
 def _visitor(row: tuple[object, ...]) -> Visitor:
     cameras = tuple(sorted(str(row[8]).split(","))) if row[8] else ()
-    return Visitor(id=str(row[0]), model_id=str(row[1]), ignored=bool(row[2]), pinned=bool(row[3]),
-                   created=str(row[4]), tracks=int(str(row[5])), first_seen=str(row[6]), last_seen=str(row[7]),
-                   cameras=cameras, crop_event_id=None if row[9] is None else str(row[9]))
+    return Visitor(
+        id=str(row[0]),
+        model_id=str(row[1]),
+        ignored=bool(row[2]),
+        pinned=bool(row[3]),
+        created=str(row[4]),
+        tracks=int(str(row[5])),
+        first_seen=str(row[6]),
+        last_seen=str(row[7]),
+        cameras=cameras,
+        crop_event_id=None if row[9] is None else str(row[9]),
+    )

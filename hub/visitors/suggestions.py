@@ -81,8 +81,9 @@ class TrackNames:
         return names
 
 
-def hub_lead(person_ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray,
-             person_id: str) -> tuple[float, float] | None:
+def hub_lead(
+    person_ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray, person_id: str
+) -> tuple[float, float] | None:
     """(the person's best sample cosine, their lead over everyone else's best) on a (D,) unit vector; None
     when someone else is first or the person has no sample. vectors: (K, D) of owners person_ids (K,)."""
     if len(vectors) == 0 or person_id not in set(person_ids.tolist()):
@@ -94,8 +95,9 @@ def hub_lead(person_ids: np.ndarray, vectors: np.ndarray, vector: np.ndarray,
     return (own, margin) if margin > 0 else None
 
 
-def refusal(track: EndedTrack, votes: dict[str, int], names: set[str], rules: SuggestConfig,
-            min_sharpness: float) -> str | None:
+def refusal(
+    track: EndedTrack, votes: dict[str, int], names: set[str], rules: SuggestConfig, min_sharpness: float
+) -> str | None:
     """Why a named track's crop is not offered, judged on what the agent reported; None when it may be (the
     hub's own margin is checked after this, since it reads the library)."""
     checks = (
@@ -111,8 +113,15 @@ def refusal(track: EndedTrack, votes: dict[str, int], names: set[str], rules: Su
 class Suggestions:
     """The `suggestions` table: offer, list, decide, and the auto-accept budget."""
 
-    def __init__(self, hub_db: HubDb, library: Library, rules: SuggestConfig, min_sharpness: float,
-                 match_threshold: float, pipeline: Callable[[], FacePipeline]) -> None:
+    def __init__(
+        self,
+        hub_db: HubDb,
+        library: Library,
+        rules: SuggestConfig,
+        min_sharpness: float,
+        match_threshold: float,
+        pipeline: Callable[[], FacePipeline],
+    ) -> None:
         """match_threshold: the agents' naming cosine, which the hub's embedding of the crop must reach;
         pipeline: the hub's active pipeline at the moment of asking (its embedder and its model's samples)."""
         self.hub_db = hub_db
@@ -135,13 +144,27 @@ class Suggestions:
         if margin < self.rules.min_margin:
             return "hub margin under min_margin"
         with self.hub_db.transaction() as db:
-            db.insert("suggestions", {"event_id": track.event_id, "person_id": track.person_id,
-                                            "margin": margin, "state": "pending", "auto": 0, "detail": "",
-                                            "created": now_iso(), "decided": None}, ignore=True)
-            pending = db.execute("""SELECT s.event_id FROM suggestions s JOIN ended_tracks t ON t.event_id =
+            db.insert(
+                "suggestions",
+                {
+                    "event_id": track.event_id,
+                    "person_id": track.person_id,
+                    "margin": margin,
+                    "state": "pending",
+                    "auto": 0,
+                    "detail": "",
+                    "created": now_iso(),
+                    "decided": None,
+                },
+                ignore=True,
+            )
+            pending = db.execute(
+                """SELECT s.event_id FROM suggestions s JOIN ended_tracks t ON t.event_id =
                                     s.event_id WHERE s.person_id = ? AND s.state = 'pending'
-                                    ORDER BY t.confidence DESC""", [track.person_id]).fetchall()
-            db.executemany("DELETE FROM suggestions WHERE event_id = ?", pending[self.rules.max_pending_per_person:])
+                                    ORDER BY t.confidence DESC""",
+                [track.person_id],
+            ).fetchall()
+            db.executemany("DELETE FROM suggestions WHERE event_id = ?", pending[self.rules.max_pending_per_person :])
         return None
 
     def hub_lead(self, jpeg: bytes, person_id: str) -> tuple[float, float] | None:
@@ -154,8 +177,9 @@ class Suggestions:
         found = self.library.embeddings(model_id=pipeline.model_id)
         return hub_lead(found.person_ids, found.vectors, pipeline.embedder.embed(crop[None])[0], person_id)
 
-    def find(self, person_id: str | None = None, state: SuggestionState = "pending",
-             limit: int = 100) -> list[Suggestion]:
+    def find(
+        self, person_id: str | None = None, state: SuggestionState = "pending", limit: int = 100
+    ) -> list[Suggestion]:
         """Suggestions in `state` (of one person), the agent's most confident first."""
         where, args = "s.state = ?", [str(state)]
         if person_id:
@@ -184,12 +208,19 @@ class Suggestions:
 
     def decide(self, event_id: str, state: SuggestionState, auto: bool = False, detail: str = "") -> None:
         with self.hub_db.transaction() as db:
-            db.execute("UPDATE suggestions SET state = ?, auto = ?, detail = ?, decided = ? WHERE event_id = ?",
-                       [state, int(auto), detail[:200], now_iso(), event_id])
+            db.execute(
+                "UPDATE suggestions SET state = ?, auto = ?, detail = ?, decided = ? WHERE event_id = ?",
+                [state, int(auto), detail[:200], now_iso(), event_id],
+            )
 
     def auto_accepted_since(self, person_id: str, now: datetime) -> int:
         """Crops of this person auto-accepted in the 24 hours before `now`."""
         since = (now - timedelta(days=1)).isoformat()
         with self.hub_db.read() as db:
-            return int(db.execute("""SELECT COUNT(*) FROM suggestions WHERE person_id = ? AND auto = 1 AND
-                                     state = 'accepted' AND decided >= ?""", [person_id, since]).fetchone()[0])
+            return int(
+                db.execute(
+                    """SELECT COUNT(*) FROM suggestions WHERE person_id = ? AND auto = 1 AND
+                                     state = 'accepted' AND decided >= ?""",
+                    [person_id, since],
+                ).fetchone()[0]
+            )

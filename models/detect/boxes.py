@@ -10,8 +10,9 @@ import numpy as np
 _DNN: Any = cv2.dnn  # its stubs ask for Python sequences; it takes numpy arrays (no copy)
 
 
-def nms(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float,
-        method: Literal["union", "min"] = "union") -> np.ndarray:
+def nms(
+    xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float, method: Literal["union", "min"] = "union"
+) -> np.ndarray:
     """Greedy non-maximum suppression (boxes are inclusive pixel boxes: width = x2 - x1 + 1).
 
     Args:

@@ -33,13 +33,28 @@ class CpuExecution(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    lanes: int = Field(2, ge=1, le=64, description="threads the cascade runs on, each net then with one "
-                       "intra-op thread: about one per core the detector may use")
-    pnet_strip_cells: int = Field(16384, ge=0, le=1 << 24, description="P-Net runs on strips of a pyramid level "
-                                  "of about this many output cells, whose activations stay in the core's cache; "
-                                  "0: whole levels")
-    crop_batch: int = Field(16, ge=1, le=4096, description="R-Net/O-Net crops cut and run at a time in a lane, "
-                            "small enough for the activations to stay in cache")
+    lanes: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="threads the cascade runs on, each net then with one "
+        "intra-op thread: about one per core the detector may use",
+    )
+    pnet_strip_cells: int = Field(
+        16384,
+        ge=0,
+        le=1 << 24,
+        description="P-Net runs on strips of a pyramid level "
+        "of about this many output cells, whose activations stay in the core's cache; "
+        "0: whole levels",
+    )
+    crop_batch: int = Field(
+        16,
+        ge=1,
+        le=4096,
+        description="R-Net/O-Net crops cut and run at a time in a lane, "
+        "small enough for the activations to stay in cache",
+    )
 
 
 class Lanes:

@@ -53,12 +53,19 @@ class DetectorConfig(BaseModel):
     min_face_px: int = Field(20, ge=8, le=4096)
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     scale_factor: float = Field(0.709, gt=0.3, lt=0.95)
-    max_batch: int = Field(256, ge=1, le=4096, description="R-Net/O-Net crops per inference call (at most the "
-                           "backend's own limit, e.g. a TensorRT profile's max batch)")
+    max_batch: int = Field(
+        256,
+        ge=1,
+        le=4096,
+        description="R-Net/O-Net crops per inference call (at most the "
+        "backend's own limit, e.g. a TensorRT profile's max batch)",
+    )
     region_face_fraction: tuple[float, float] = Field(
-        (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side")
+        (0.25, 0.9), description="detect_in_regions: face sizes searched, as fractions of a region's side"
+    )
     region_max_candidates: int = Field(
-        10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees")
+        10, ge=1, le=64, description="detect_in_regions: R-Net's best candidates per region that O-Net sees"
+    )
     cpu: CpuExecution = CpuExecution()
 
     @field_validator("region_face_fraction")
@@ -79,8 +86,14 @@ class DetectorConfig(BaseModel):
 class MtcnnDetector:
     """Detect faces and their 5 landmarks in RGB uint8 images."""
 
-    def __init__(self, pnet: Backend, rnet: Backend, onet: Backend, config: DetectorConfig | None = None,
-                 cpu: CpuExecution | None = None):
+    def __init__(
+        self,
+        pnet: Backend,
+        rnet: Backend,
+        onet: Backend,
+        config: DetectorConfig | None = None,
+        cpu: CpuExecution | None = None,
+    ):
         """cpu: how to run on onnxruntime's CPU provider (the pipeline passes `config.cpu` there; the backends
         must allow concurrent runs, as onnxruntime's sessions do). None, for GPU engines, which want whole
         levels, big batches and one caller: everything in the caller's thread, batches of `max_batch`."""
@@ -114,8 +127,14 @@ class MtcnnDetector:
             return Faces.empty()
         return self._cascade(image_rgb, *self._region_proposals(image_rgb, squares), squares=squares)
 
-    def _cascade(self, image: np.ndarray, xyxy: np.ndarray, score: np.ndarray, offset: np.ndarray,
-                 squares: np.ndarray | None = None) -> Faces:
+    def _cascade(
+        self,
+        image: np.ndarray,
+        xyxy: np.ndarray,
+        score: np.ndarray,
+        offset: np.ndarray,
+        squares: np.ndarray | None = None,
+    ) -> Faces:
         """P-Net candidates (after per-level NMS) -> NMS across levels -> R-Net -> O-Net. With `squares`
         (regions), O-Net sees only the best `region_max_candidates` of each: one face per region is the
         rule, and the near-duplicates R-Net leaves around it cost O-Net 8x R-Net's MACs each."""
@@ -143,8 +162,9 @@ class MtcnnDetector:
     def _proposals(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1: P-Net over the pyramid, NMS per level. (N, 4) boxes, (N,) scores, (N, 4) offsets."""
         levels = list(self._levels(image))
-        strips = [(i, rows) for i, (_, level) in enumerate(levels)
-                  for rows in pnet_strips(level.shape[:2], self.strip_cells)]
+        strips = [
+            (i, rows) for i, (_, level) in enumerate(levels) for rows in pnet_strips(level.shape[:2], self.strip_cells)
+        ]
         maps = self._pnet_strip_maps([levels[i][1] for i in range(len(levels))], strips)
         found = []
         for i, (scale, _) in enumerate(levels):
@@ -153,27 +173,26 @@ class MtcnnDetector:
             found.append(_level_nms(*self._cells(reg, prob, scale, (0, 0))))
         return _concat(found)
 
-    def _pnet_strip_maps(self, levels: list[np.ndarray],
-                         strips: list[tuple[int, tuple[int, int]]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _pnet_strip_maps(
+        self, levels: list[np.ndarray], strips: list[tuple[int, tuple[int, int]]]
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """P-Net's (reg, prob) maps of each (level index, output rows) strip, in order; the strips are
         shared among the lanes by their input pixels."""
+
         def run(strip: tuple[int, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
             level = levels[strip[0]]
             return self._pnet_maps(level[strip_input_rows(strip[1])])
 
         return self._on_lanes(run, strips, [(rows[1] - rows[0]) * levels[i].shape[1] for i, rows in strips])
 
-    def _on_lanes(self, work: Callable[[Item], Result], items: Sequence[Item],
-                  costs: Sequence[float]) -> list[Result]:
+    def _on_lanes(self, work: Callable[[Item], Result], items: Sequence[Item], costs: Sequence[float]) -> list[Result]:
         """[work(item) for item in items], the items shared among the lanes by cost; results in order."""
         groups = balanced_groups(costs, self.lanes.count)
         results = self.lanes.map(lambda group: [work(items[j]) for j in group], groups)
-        by_index = dict(zip((j for group in groups for j in group), (r for part in results for r in part),
-                            strict=True))
+        by_index = dict(zip((j for group in groups for j in group), (r for part in results for r in part), strict=True))
         return [by_index[j] for j in range(len(items))]
 
-    def _region_proposals(self, image: np.ndarray,
-                          squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _region_proposals(self, image: np.ndarray, squares: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Stage 1 in regions: P-Net on the part of each pyramid level that covers a square, at the levels
         whose 12 px window matches faces of `region_face_fraction` of that square's side. The windows
         inside a cut-out see the same pixels as in the whole level, so the candidates are the full
@@ -189,18 +208,24 @@ class MtcnnDetector:
                 x0, y0, x1, y1 = level_window(squares[index], scale, level.shape[:2])
                 if min(x1 - x0, y1 - y0) >= PNET_CELL_PX:
                     windows.append((scale, level[y0:y1, x0:x1], (x0 // 2, y0 // 2)))
-        maps = self._on_lanes(lambda window: self._pnet_maps(window[1]), windows,
-                              [w[1].shape[0] * w[1].shape[1] for w in windows])
-        return _concat([_level_nms(*self._cells(reg, prob, scale, origin))
-                        for (scale, _, origin), (reg, prob) in zip(windows, maps, strict=True)])
+        maps = self._on_lanes(
+            lambda window: self._pnet_maps(window[1]), windows, [w[1].shape[0] * w[1].shape[1] for w in windows]
+        )
+        return _concat(
+            [
+                _level_nms(*self._cells(reg, prob, scale, origin))
+                for (scale, _, origin), (reg, prob) in zip(windows, maps, strict=True)
+            ]
+        )
 
     def _pnet_maps(self, level: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """P-Net on (a part of) one level (h, w, 3) uint8: box offsets (1, 4, h', w'), face prob (1, 2, h', w')."""
         reg, prob = self.pnet.run(cv2.dnn.blobFromImage(level, _SCALE, mean=_MEAN, swapRB=False))
         return reg, prob
 
-    def _cells(self, reg: np.ndarray, prob: np.ndarray, scale: float,
-               cell_origin_xy: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _cells(
+        self, reg: np.ndarray, prob: np.ndarray, scale: float, cell_origin_xy: tuple[int, int]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """P-Net's maps of (a part of) one level -> frame boxes (N, 4), scores (N,), offsets (N, 4) of the
         cells over threshold. cell_origin_xy: the part's top-left cell in the whole level (its pixel origin / 2)."""
         index, ys, xs = np.nonzero(prob[:, 1] >= self.config.thresholds[0])
@@ -232,11 +257,11 @@ class MtcnnDetector:
         keep = nms(boxes, score, 0.7, method="min")
         sides = np.minimum(boxes[keep, 2] - boxes[keep, 0], boxes[keep, 3] - boxes[keep, 1])
         keep = keep[sides >= self.config.min_face_px]
-        return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32),
-                     landmarks[keep].astype(np.float32))
+        return Faces(boxes[keep].astype(np.float32), score[keep].astype(np.float32), landmarks[keep].astype(np.float32))
 
-    def _crop_and_run(self, net: Backend, image: np.ndarray, boxes: np.ndarray,
-                      size: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _crop_and_run(
+        self, net: Backend, image: np.ndarray, boxes: np.ndarray, size: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
         """R-Net or O-Net on size x size crops of the boxes, the boxes split among the lanes in order and
         each lane's cropped and run in batches. Returns the boxes that had pixels in the image (M, 4) and
         the net's outputs for them (M, ...)."""
@@ -247,7 +272,7 @@ class MtcnnDetector:
             return part[valid], self._run(net, blob)
 
         def lane(chunk: np.ndarray) -> list[tuple[np.ndarray, list[np.ndarray]]]:
-            return [crop_and_run(chunk[i:i + step]) for i in range(0, len(chunk), step)] or [crop_and_run(chunk)]
+            return [crop_and_run(chunk[i : i + step]) for i in range(0, len(chunk), step)] or [crop_and_run(chunk)]
 
         parts = [part for lane_parts in self.lanes.map(lane, self.lanes.chunks(boxes)) for part in lane_parts]
         kept = np.concatenate([part for part, _ in parts])
@@ -259,8 +284,10 @@ class MtcnnDetector:
         h, w = image.shape[:2]
         slices = clip_int(boxes, (w, h))
         valid = (slices[:, 2] > slices[:, 0]) & (slices[:, 3] > slices[:, 1])
-        crops = [cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
-                 for x0, y0, x1, y1 in slices[valid]]
+        crops = [
+            cv2.resize(image[y0:y1, x0:x1], (size, size), interpolation=cv2.INTER_AREA)
+            for x0, y0, x1, y1 in slices[valid]
+        ]
         if not crops:
             return np.zeros((0, 3, size, size), np.float32), valid
         return cv2.dnn.blobFromImages(crops, _SCALE, mean=_MEAN, swapRB=False), valid

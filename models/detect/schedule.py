@@ -65,8 +65,9 @@ def grow_boxes(xyxy: np.ndarray, scale: float) -> np.ndarray:
     return grown
 
 
-def plan_detection(frames_since_full: int | None, live_xyxy: np.ndarray, motion: Motion,
-                   config: ScheduleConfig) -> tuple[DetectionKind, np.ndarray]:
+def plan_detection(
+    frames_since_full: int | None, live_xyxy: np.ndarray, motion: Motion, config: ScheduleConfig
+) -> tuple[DetectionKind, np.ndarray]:
     """The detection for this frame and the regions to search (empty unless "regions").
 
     Args:
@@ -92,8 +93,9 @@ class DetectionSchedule:
         self.motion = MotionDetector(self.config.motion)
         self._since_full: int | None = None
 
-    def detect(self, detector: MtcnnDetector, image_rgb: np.ndarray, live_xyxy: np.ndarray,
-               force_full: bool = False) -> ScheduledFaces:
+    def detect(
+        self, detector: MtcnnDetector, image_rgb: np.ndarray, live_xyxy: np.ndarray, force_full: bool = False
+    ) -> ScheduledFaces:
         """image_rgb: (H, W, 3) uint8 RGB; live_xyxy: (N, 4) the live tracks' predicted boxes; force_full:
         run the whole pyramid whatever the plan (a shot cut: every track just ended)."""
         motion = self.motion.update(image_rgb)

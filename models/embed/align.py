@@ -39,8 +39,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return matrix.astype(np.float32)
 
 
-def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112,
-                out: np.ndarray | None = None) -> np.ndarray:
+def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112, out: np.ndarray | None = None) -> np.ndarray:
     """Warp each face to the template.
 
     Args:
@@ -56,6 +55,13 @@ def align_faces(image: np.ndarray, landmarks: np.ndarray, size: int = 112,
     template = ARCFACE_TEMPLATE_112 * (size / 112.0)
     for i in range(n):
         matrix = similarity_transform(landmarks[i], template)
-        cv2.warpAffine(image, matrix, (size, size), dst=crops[i], flags=cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        cv2.warpAffine(
+            image,
+            matrix,
+            (size, size),
+            dst=crops[i],
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(0, 0, 0),
+        )
     return crops

@@ -12,8 +12,14 @@ from models.registry import Preprocess
 class Embedder:
     """Turns (N, S, S, 3) uint8 RGB aligned crops into (N, D) unit vectors."""
 
-    def __init__(self, backend: Backend, preprocess: Preprocess, embedding_dim: int, max_batch: int = 32,
-                 flip_average: bool = False) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        preprocess: Preprocess,
+        embedding_dim: int,
+        max_batch: int = 32,
+        flip_average: bool = False,
+    ) -> None:
         """max_batch: crops per backend call, capped by the backend's own limit (a TensorRT profile's max).
         flip_average: also embed the mirrored crop and average (about +0.1 point on LFW, 2x the cost)."""
         self.backend = backend
@@ -35,8 +41,9 @@ class Embedder:
         from the crop itself. Its scale differs between models: compare norms of one model only.
         """
         if crops_rgb.ndim != 4 or crops_rgb.shape[1:] != (self.preprocess.size, self.preprocess.size, 3):
-            raise ValueError(f"embed expects (N, {self.preprocess.size}, {self.preprocess.size}, 3) crops, "
-                             f"got {crops_rgb.shape}")
+            raise ValueError(
+                f"embed expects (N, {self.preprocess.size}, {self.preprocess.size}, 3) crops, got {crops_rgb.shape}"
+            )
         if len(crops_rgb) == 0:
             return np.zeros((0, self.dim), np.float32), np.zeros(0, np.float32)
         vectors = self._forward(crops_rgb)
@@ -48,12 +55,15 @@ class Embedder:
 
     def _forward(self, crops: np.ndarray) -> np.ndarray:
         """Raw network outputs (N, D); the input tensor is built per batch to keep memory flat."""
-        parts = [self.backend.run(self._blob(crops[i:i + self.max_batch]))[0].reshape(-1, self.dim)
-                 for i in range(0, len(crops), self.max_batch)]
+        parts = [
+            self.backend.run(self._blob(crops[i : i + self.max_batch]))[0].reshape(-1, self.dim)
+            for i in range(0, len(crops), self.max_batch)
+        ]
         out = np.concatenate(parts)
         if out.shape != (len(crops), self.dim):
-            raise RuntimeError(f"{self.backend.name} gave {out.shape} for {len(crops)} crops, "
-                               f"registry says {self.dim}-d")
+            raise RuntimeError(
+                f"{self.backend.name} gave {out.shape} for {len(crops)} crops, registry says {self.dim}-d"
+            )
         return out
 
     def _blob(self, crops: np.ndarray) -> np.ndarray:
@@ -64,6 +74,5 @@ def embedder_blob(crops_rgb: np.ndarray, preprocess: Preprocess) -> np.ndarray:
     """The input tensor for (N, S, S, 3) RGB crops: pixel = (x - mean) / std, channel order and layout
     as the registry says. Used for inference and for INT8 calibration alike."""
     p = preprocess
-    blob = cv2.dnn.blobFromImages(list(crops_rgb), 1.0 / p.std, mean=(p.mean, p.mean, p.mean),
-                                  swapRB=p.color == "BGR")
+    blob = cv2.dnn.blobFromImages(list(crops_rgb), 1.0 / p.std, mean=(p.mean, p.mean, p.mean), swapRB=p.color == "BGR")
     return np.ascontiguousarray(blob.transpose(0, 2, 3, 1)) if p.layout == "NHWC" else blob

@@ -172,7 +172,9 @@ class PyCudaMemory:
 def open_cuda_memory(library: CudaLibrary = "auto", device: int = 0) -> CudaMemory:
     """The first CUDA binding that imports: cuda-python, then PyCUDA (or exactly the one asked for)."""
     makers: dict[str, type[CudaPythonMemory] | type[PyCudaMemory]] = {
-        "cuda-python": CudaPythonMemory, "pycuda": PyCudaMemory}
+        "cuda-python": CudaPythonMemory,
+        "pycuda": PyCudaMemory,
+    }
     order = list(makers) if library == "auto" else [library]
     errors = []
     for name in order:

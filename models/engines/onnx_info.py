@@ -25,8 +25,9 @@ def single_input(path: Path) -> tuple[str, list[int | str]]:
     inputs = [i for i in graph.input if i.name not in initializers]
     if len(inputs) != 1:
         raise ValueError(f"{path.name}: expected one input, found {[i.name for i in inputs]}")
-    dims: list[int | str] = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
-                             for d in inputs[0].type.tensor_type.shape.dim]
+    dims: list[int | str] = [
+        d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in inputs[0].type.tensor_type.shape.dim
+    ]
     return inputs[0].name, dims
 
 

@@ -86,8 +86,9 @@ def tensorrt_options(config: OnnxRuntimeConfig, model_path: Path, pyramid: Pyram
     return options
 
 
-def session_providers(config: OnnxRuntimeConfig, model_path: Path, available: list[str],
-                      pyramid: Pyramid | None = None) -> list[ProviderSpec]:
+def session_providers(
+    config: OnnxRuntimeConfig, model_path: Path, available: list[str], pyramid: Pyramid | None = None
+) -> list[ProviderSpec]:
     """The configured providers this build has, with options; the CPU provider always closes the list so a
     node the GPU providers reject still runs."""
     specs: list[ProviderSpec] = []

@@ -27,8 +27,10 @@ def torch_device(config: TorchConfig) -> Any:
 
     if config.device == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError("backend torch with device cuda: torch sees no CUDA device (a CPU-only torch "
-                               "build, or no GPU); use device: cpu or the onnxruntime backend")
+            raise RuntimeError(
+                "backend torch with device cuda: torch sees no CUDA device (a CPU-only torch "
+                "build, or no GPU); use device: cpu or the onnxruntime backend"
+            )
         return torch.device("cuda", config.device_index)
     return torch.device("cpu")
 

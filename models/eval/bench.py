@@ -58,8 +58,9 @@ def _seconds(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def interleave(runners: Mapping[str, Callable[[np.ndarray], object]], inputs: list[np.ndarray],
-               repeats: int) -> dict[str, list[float]]:
+def interleave(
+    runners: Mapping[str, Callable[[np.ndarray], object]], inputs: list[np.ndarray], repeats: int
+) -> dict[str, list[float]]:
     """Seconds of each runner on each input, the runners taking turns on the same input (after one warm-up
     each): lists aligned across runners, `repeats` x len(inputs) long."""
     for run in runners.values():
@@ -110,8 +111,10 @@ def detector_gmacs(pipeline: FacePipeline, frames: list[np.ndarray]) -> dict[str
     finally:
         det.pnet, det.rnet, det.onet = nets["pnet"], nets["rnet"], nets["onet"]
     paths = pipeline.model_paths
-    return {role: sum(graph_macs(paths[f"mtcnn-{role}"], s) for s in rec.shapes) / len(frames) / 1e9
-            for role, rec in recorders.items()}
+    return {
+        role: sum(graph_macs(paths[f"mtcnn-{role}"], s) for s in rec.shapes) / len(frames) / 1e9
+        for role, rec in recorders.items()
+    }
 
 
 def peak_gmacs() -> float:
@@ -138,11 +141,17 @@ class BenchReport:
 def _boxes_of(detector: MtcnnDetector) -> Callable[[np.ndarray], np.ndarray]:
     def boxes(image_rgb: np.ndarray) -> np.ndarray:
         return detector.detect(image_rgb).xyxy
+
     return boxes
 
 
-def bench_detectors(pipelines: dict[str, FacePipeline], reference: Callable[[np.ndarray], np.ndarray] | None,
-                    frames: dict[str, list[np.ndarray]], repeats: int, report: BenchReport) -> None:
+def bench_detectors(
+    pipelines: dict[str, FacePipeline],
+    reference: Callable[[np.ndarray], np.ndarray] | None,
+    frames: dict[str, list[np.ndarray]],
+    repeats: int,
+    report: BenchReport,
+) -> None:
     runners = {p: _boxes_of(pipeline.detector) for p, pipeline in pipelines.items()}
     if reference is not None:
         runners["facenet"] = reference
@@ -159,27 +168,34 @@ def bench_detectors(pipelines: dict[str, FacePipeline], reference: Callable[[np.
         if reference is not None:
             vs = speedup(times["facenet"], times["fp32"])
             both = sum(matched_faces(a, b) for a, b in zip(found["fp32"], found["facenet"], strict=True))
-            print(f"    speed-up vs facenet-pytorch {vs:.2f}x (int8 {speedup(times['facenet'], times['int8']):.2f}x); "
-                  f"faces: facefleet {counts['fp32']} (int8 {counts['int8']}), facenet-pytorch {counts['facenet']}, "
-                  f"found by both (IoU >= 0.5) {both}")
+            print(
+                f"    speed-up vs facenet-pytorch {vs:.2f}x (int8 {speedup(times['facenet'], times['int8']):.2f}x); "
+                f"faces: facefleet {counts['fp32']} (int8 {counts['int8']}), facenet-pytorch {counts['facenet']}, "
+                f"found by both (IoU >= 0.5) {both}"
+            )
             report.figures[f"speedup_vs_facenet_{size}"] = round(vs, 3)
         print_gmacs(pipelines["fp32"], images, mean_ms(times["fp32"]), size, report)
 
 
-def print_gmacs(pipeline: FacePipeline, images: list[np.ndarray], ms_per_frame: float, size: str,
-                report: BenchReport) -> None:
+def print_gmacs(
+    pipeline: FacePipeline, images: list[np.ndarray], ms_per_frame: float, size: str, report: BenchReport
+) -> None:
     gmacs = detector_gmacs(pipeline, images)
     total, peak = sum(gmacs.values()), peak_gmacs()
     rate = total / (ms_per_frame / 1000)
-    print(f"    fp32 work: {total:.3f} GMAC/frame (" + ", ".join(f"{k} {v:.3f}" for k, v in gmacs.items())
-          + f") -> {rate:.1f} GMAC/s = {100 * rate / peak:.1f}% of this CPU's FP32 peak "
-          f"({peak:.0f} GMAC/s: {os.cpu_count()} cores x clock x {FP32_MACS_PER_CYCLE} MAC/cycle)")
+    print(
+        f"    fp32 work: {total:.3f} GMAC/frame ("
+        + ", ".join(f"{k} {v:.3f}" for k, v in gmacs.items())
+        + f") -> {rate:.1f} GMAC/s = {100 * rate / peak:.1f}% of this CPU's FP32 peak "
+        f"({peak:.0f} GMAC/s: {os.cpu_count()} cores x clock x {FP32_MACS_PER_CYCLE} MAC/cycle)"
+    )
     report.figures[f"mtcnn_gmac_per_frame_{size}"] = round(total, 4)
     report.figures[f"mtcnn_fraction_of_peak_{size}"] = round(rate / peak, 4)
 
 
-def bench_embedder(pipelines: dict[str, FacePipeline], frames: list[np.ndarray], repeats: int,
-                   report: BenchReport) -> None:
+def bench_embedder(
+    pipelines: dict[str, FacePipeline], frames: list[np.ndarray], repeats: int, report: BenchReport
+) -> None:
     crops = np.stack([cv2.resize(f[100:260, 240:400], (112, 112)) for f in frames])
     print("Embedder, ms per face (mean of interleaved runs; ratio: median of pair ratios):")
     for batch_size in (1, 16):
@@ -188,9 +204,11 @@ def bench_embedder(pipelines: dict[str, FacePipeline], frames: list[np.ndarray],
         times = interleave(runners, sample, repeats * 4)
         ratio = speedup(times["fp32"], times["int8"])
         model = pipelines["fp32"].model_id
-        print(f"  {model} batch {batch_size}: fp32 {mean_ms(times['fp32']) / batch_size:.2f}, "
-              f"int8 {mean_ms(times['int8']) / batch_size:.2f} ({pipelines['int8'].model_paths[model].name}); "
-              f"int8 {ratio:.2f}x faster")
+        print(
+            f"  {model} batch {batch_size}: fp32 {mean_ms(times['fp32']) / batch_size:.2f}, "
+            f"int8 {mean_ms(times['int8']) / batch_size:.2f} ({pipelines['int8'].model_paths[model].name}); "
+            f"int8 {ratio:.2f}x faster"
+        )
         report.figures[f"sface_int8_speedup_b{batch_size}"] = round(ratio, 3)
 
 
@@ -205,12 +223,20 @@ def _fastest_torch_threads(torch: Any, detect: Callable[[np.ndarray], object], f
         best[count] = min(_seconds(partial(detect, f)) for f in frames)
     chosen = min(best, key=lambda c: best[c])
     torch.set_num_threads(chosen)
-    print("facenet-pytorch: " + ", ".join(f"{c} thread(s) {1000 * t:.0f} ms" for c, t in best.items())
-          + f" on a 640x360 frame; running with {chosen}")
+    print(
+        "facenet-pytorch: "
+        + ", ".join(f"{c} thread(s) {1000 * t:.0f} ms" for c, t in best.items())
+        + f" on a 640x360 frame; running with {chosen}"
+    )
 
 
-def run_bench(data_dir: Path, model_dir: Path | None = None, repeats: int = 10, compare_facenet: bool = True,
-              json_path: Path | None = None) -> BenchReport:
+def run_bench(
+    data_dir: Path,
+    model_dir: Path | None = None,
+    repeats: int = 10,
+    compare_facenet: bool = True,
+    json_path: Path | None = None,
+) -> BenchReport:
     frames = bench_frames(data_dir)
     pipelines = {
         p: FacePipeline.from_config(PipelineConfig(model_dir=model_dir, backend=OnnxRuntimeConfig(precision=p)))

@@ -75,8 +75,9 @@ def live_boxes(history: deque[np.ndarray]) -> np.ndarray:
     return boxes
 
 
-def run_clip(detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: tuple[int, ...],
-             coast_frames: int = 3) -> list[ScheduleRun]:
+def run_clip(
+    detector: MtcnnDetector, frames: Iterator[np.ndarray], intervals: tuple[int, ...], coast_frames: int = 3
+) -> list[ScheduleRun]:
     """Full detection on every frame (the reference, run first) and one schedule per interval k."""
     reference = ScheduleRun("every frame")
     runs = [ScheduleRun(f"every {k}") for k in intervals]
@@ -110,8 +111,7 @@ def shot_ranges(truth_yaml: Path) -> list[tuple[str, int, int]]:
     return [(f"frames {a}-{b}", int(a), int(b)) for a, b in (s["frames"] for s in shots)]
 
 
-def print_runs(title: str, runs: list[ScheduleRun], segments: list[tuple[str, int, int]],
-               per_frame: bool) -> None:
+def print_runs(title: str, runs: list[ScheduleRun], segments: list[tuple[str, int, int]], per_frame: bool) -> None:
     reference = runs[0]
     n = len(reference.faces)
     print(f"{title}: {n} frames; faces per frame (found, of them also found by full detection at IoU >= 0.5)")
@@ -122,8 +122,10 @@ def print_runs(title: str, runs: list[ScheduleRun], segments: list[tuple[str, in
         print(f"  {label:18s}" + "".join(f"{c:>18s}" for c in cells))
     total = sum(reference.faces)
     print(f"  {'recall vs full':18s}" + "".join(f"{100 * sum(r.matched) / max(total, 1):17.1f}%" for r in runs))
-    print(f"  {'full/regions/skip':18s}" + "".join(
-        f"{r.kinds.count('full'):>8d}/{r.kinds.count('regions')}/{r.kinds.count('skip'):<4d}" for r in runs))
+    print(
+        f"  {'full/regions/skip':18s}"
+        + "".join(f"{r.kinds.count('full'):>8d}/{r.kinds.count('regions')}/{r.kinds.count('skip'):<4d}" for r in runs)
+    )
     print(f"  {'ms per frame':18s}" + "".join(f"{1000 * r.seconds / n:18.1f}" for r in runs))
     print(f"  {'speed-up':18s}" + "".join(f"{reference.seconds / r.seconds:17.2f}x" for r in runs))
     if per_frame:
@@ -132,13 +134,16 @@ def print_runs(title: str, runs: list[ScheduleRun], segments: list[tuple[str, in
             print(f"  {i:5d} " + " ".join(f"{r.faces[i]:>6d} ({r.kinds[i][0]})  " for r in runs))
 
 
-def run_schedule_bench(data_dir: Path, detector: MtcnnDetector, intervals: tuple[int, ...] = (2, 3, 5),
-                       per_frame: bool = False) -> dict[str, list[ScheduleRun]]:
+def run_schedule_bench(
+    data_dir: Path, detector: MtcnnDetector, intervals: tuple[int, ...] = (2, 3, 5), per_frame: bool = False
+) -> dict[str, list[ScheduleRun]]:
     """The recall check on the Hamilton clip (per shot of its truth file) and the 1080p crowd clip."""
     clips = data_dir / "clips"
     results: dict[str, list[ScheduleRun]] = {}
-    for name, segments in (("short_hamilton_clip", shot_ranges(clips / "short_hamilton_clip.truth.yaml")),
-                           ("crowd_1080p", [])):
+    for name, segments in (
+        ("short_hamilton_clip", shot_ranges(clips / "short_hamilton_clip.truth.yaml")),
+        ("crowd_1080p", []),
+    ):
         runs = run_clip(detector, clip_frames(clips / f"{name}.mp4"), intervals)
         print_runs(f"{name}.mp4 (min_face_px {detector.config.min_face_px})", runs, segments, per_frame)
         results[name] = runs

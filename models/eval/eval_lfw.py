@@ -30,15 +30,17 @@ class LfwReport:
     seconds: float
 
 
-def lfw_crops(pipeline: FacePipeline, lfw_dir: Path, folds: int | None, tag: str) -> tuple[LfwPairs, np.ndarray,
-                                                                                          np.ndarray]:
+def lfw_crops(
+    pipeline: FacePipeline, lfw_dir: Path, folds: int | None, tag: str
+) -> tuple[LfwPairs, np.ndarray, np.ndarray]:
     """Pairs, aligned crops of their images and found flags; crops are cached per detector setup (its config
     and the sha256 of the files its nets run from, so a re-converted or re-quantized net detects afresh)."""
     pairs = read_pairs(lfw_dir, folds)
     nets = [sha256_file(path) for net, path in sorted(pipeline.model_paths.items()) if net.startswith("mtcnn")]
     key = cache_key(lfw_dir.resolve(), len(pairs.images), pipeline.detector.config, tag, *nets)
-    crops, found = crops_for_images(pipeline.detector, pairs.images, default_cache_dir() / "lfw" / f"{key}.npz",
-                                    desc="LFW detect+align")
+    crops, found = crops_for_images(
+        pipeline.detector, pairs.images, default_cache_dir() / "lfw" / f"{key}.npz", desc="LFW detect+align"
+    )
     return pairs, crops, found
 
 
@@ -54,8 +56,9 @@ def evaluate(pipeline: FacePipeline, lfw_dir: Path, folds: int | None = None, ta
     scores = score_pairs(pairs, embeddings)
     metrics = kfold_verification(scores, pairs.same, pairs.fold)
     fallback = int((~found[pairs.index_a] | ~found[pairs.index_b]).sum())
-    return LfwReport(metrics, len(pairs.same), len(pairs.images), int((~found).sum()), fallback,
-                     time.perf_counter() - start)
+    return LfwReport(
+        metrics, len(pairs.same), len(pairs.images), int((~found).sum()), fallback, time.perf_counter() - start
+    )
 
 
 def plot_roc(reports: dict[str, LfwReport], path: Path) -> None:
@@ -83,16 +86,24 @@ def plot_roc(reports: dict[str, LfwReport], path: Path) -> None:
 
 def format_report(label: str, report: LfwReport) -> str:
     m = report.metrics
-    return (f"{label}: accuracy {100 * m.accuracy:.2f}% +- {100 * m.accuracy_std:.2f}  "
-            f"threshold {m.threshold:.3f}  TAR@FAR=1e-3 {100 * m.tar_at_far[1e-3]:.2f}%  "
-            f"TAR@FAR=1e-2 {100 * m.tar_at_far[1e-2]:.2f}%  | {report.pairs} pairs, {report.images} images, "
-            f"no face found in {report.not_found} (centre crop used; {report.pairs_with_fallback} pairs affected)  "
-            f"[{report.seconds:.0f} s]")
+    return (
+        f"{label}: accuracy {100 * m.accuracy:.2f}% +- {100 * m.accuracy_std:.2f}  "
+        f"threshold {m.threshold:.3f}  TAR@FAR=1e-3 {100 * m.tar_at_far[1e-3]:.2f}%  "
+        f"TAR@FAR=1e-2 {100 * m.tar_at_far[1e-2]:.2f}%  | {report.pairs} pairs, {report.images} images, "
+        f"no face found in {report.not_found} (centre crop used; {report.pairs_with_fallback} pairs affected)  "
+        f"[{report.seconds:.0f} s]"
+    )
 
 
-def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] = ("fp32",),
-                 model_dir: Path | None = None, plot: Path | None = None, limit_folds: int = 10,
-                 flip_average: bool = False, rules: NamingRules | None = None) -> dict[str, LfwReport]:
+def run_lfw_eval(
+    lfw_dir: Path,
+    precisions: tuple[Literal["fp32", "int8"], ...] = ("fp32",),
+    model_dir: Path | None = None,
+    plot: Path | None = None,
+    limit_folds: int = 10,
+    flip_average: bool = False,
+    rules: NamingRules | None = None,
+) -> dict[str, LfwReport]:
     """Evaluate the whole pipeline (detector and embedder) at each precision; one ROC plot for all.
 
     With `rules` (the agent's naming rules) the open-set identification figures of single photos
@@ -101,8 +112,9 @@ def run_lfw_eval(lfw_dir: Path, precisions: tuple[Literal["fp32", "int8"], ...] 
     """
     reports: dict[str, LfwReport] = {}
     for precision in precisions:
-        config = PipelineConfig(model_dir=model_dir, flip_average=flip_average,
-                                backend=OnnxRuntimeConfig(precision=precision))
+        config = PipelineConfig(
+            model_dir=model_dir, flip_average=flip_average, backend=OnnxRuntimeConfig(precision=precision)
+        )
         pipeline = FacePipeline.from_config(config)
         label = f"{config.embedder_model} {precision}{' +flip' if flip_average else ''}"
         reports[label] = evaluate(pipeline, lfw_dir, None if limit_folds >= 10 else limit_folds, tag=precision)

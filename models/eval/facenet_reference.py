@@ -59,8 +59,15 @@ def _torchvision_stand_in() -> None:
     ops.boxes = boxes_mod  # type: ignore[attr-defined]
     transforms.functional = functional  # type: ignore[attr-defined]
     tv.ops, tv.transforms = ops, transforms  # type: ignore[attr-defined]
-    sys.modules.update({"torchvision": tv, "torchvision.ops": ops, "torchvision.ops.boxes": boxes_mod,
-                        "torchvision.transforms": transforms, "torchvision.transforms.functional": functional})
+    sys.modules.update(
+        {
+            "torchvision": tv,
+            "torchvision.ops": ops,
+            "torchvision.ops.boxes": boxes_mod,
+            "torchvision.transforms": transforms,
+            "torchvision.transforms.functional": functional,
+        }
+    )
 
 
 def facenet_mtcnn(min_face_px: int = 20) -> Any:

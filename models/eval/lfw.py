@@ -98,8 +98,13 @@ def aligned_crop(detector: MtcnnDetector, image_rgb: np.ndarray) -> tuple[np.nda
     h, w = image_rgb.shape[:2]
     faces = detector.detect(image_rgb)
     if len(faces) == 0:
-        loose = MtcnnDetector(detector.pnet, detector.rnet, detector.onet,
-                              DetectorConfig(min_face_px=20, thresholds=(0.5, 0.5, 0.5)), detector.cpu)
+        loose = MtcnnDetector(
+            detector.pnet,
+            detector.rnet,
+            detector.onet,
+            DetectorConfig(min_face_px=20, thresholds=(0.5, 0.5, 0.5)),
+            detector.cpu,
+        )
         faces = loose.detect(image_rgb)
     if len(faces) == 0:
         return align_faces(image_rgb, _fallback_landmarks((w, h)))[0], False
@@ -107,8 +112,9 @@ def aligned_crop(detector: MtcnnDetector, image_rgb: np.ndarray) -> tuple[np.nda
     return align_faces(image_rgb, best.landmarks)[0], True
 
 
-def crops_for_images(detector: MtcnnDetector, paths: list[Path], cache: Path | None = None,
-                     desc: str = "align") -> tuple[np.ndarray, np.ndarray]:
+def crops_for_images(
+    detector: MtcnnDetector, paths: list[Path], cache: Path | None = None, desc: str = "align"
+) -> tuple[np.ndarray, np.ndarray]:
     """Aligned RGB crops (N, 112, 112, 3) and found flags (N,) for image files, cached in an .npz if asked."""
     if cache is not None and cache.exists():
         data = np.load(cache)

@@ -28,8 +28,10 @@ def graph_macs(model_path: Path, input_shape: tuple[int, ...]) -> int:
         dim.Clear()
         dim.dim_value = int(size)
     inferred = shape_inference.infer_shapes(model, strict_mode=True)
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]}
+    shapes = {
+        v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+        for v in [*inferred.graph.value_info, *inferred.graph.output, *inferred.graph.input]
+    }
     weights = {name: numpy_helper.to_array(init).shape for name, init in initializers.items()}
     return sum(_node_macs(node, shapes, weights) for node in inferred.graph.node)
 

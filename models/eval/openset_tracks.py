@@ -97,8 +97,9 @@ def track_set(by_person: list[np.ndarray]) -> TrackSet:
         if len(photos) > 1:
             gallery.append(photos[0])
             multi.append(person)
-    return TrackSet(np.concatenate(steps), np.array(owner), np.array(step), np.array(mated),
-                    np.stack(gallery), np.array(multi))
+    return TrackSet(
+        np.concatenate(steps), np.array(owner), np.array(step), np.array(mated), np.stack(gallery), np.array(multi)
+    )
 
 
 def _clear(scores: np.ndarray, rule: DecisionRule) -> np.ndarray:
@@ -133,8 +134,9 @@ def rule_on_gallery(tracks: TrackSet, scale: np.ndarray, chosen: np.ndarray, rul
     return RuleResult(float(np.mean(list(false_accepts.values()))), float(np.mean(right)), rule.threshold)
 
 
-def evaluate_tracks(tracks: TrackSet, cohort: np.ndarray, rules: NamingRules,
-                    sizes: tuple[int, ...] = (5, 30, 100, 1000), seed: int = 0) -> list[TrackSize]:
+def evaluate_tracks(
+    tracks: TrackSet, cohort: np.ndarray, rules: NamingRules, sizes: tuple[int, ...] = (5, 30, 100, 1000), seed: int = 0
+) -> list[TrackSize]:
     """Both rules on random sub-galleries of each size (20 draws, 5 for 1,000 people and more)."""
     mean, spread = cohort_stats(tracks.steps, cohort)
     raw_scale = np.stack([np.zeros(len(mean)), np.ones(len(mean))], axis=1)
@@ -144,25 +146,40 @@ def evaluate_tracks(tracks: TrackSet, cohort: np.ndarray, rules: NamingRules,
     for size in sizes:
         size = min(size, len(tracks.gallery))
         new = DecisionRule(naming_z(size, rules.stranger_track_far), rules.margin_z, rules.hysteresis_z, True)
-        runs = [(rule_on_gallery(tracks, raw_scale, chosen, rules.fixed), rule_on_gallery(tracks, z_scale, chosen, new))
-                for chosen in (np.sort(rng.choice(len(tracks.gallery), size, replace=False))
-                               for _ in range(5 if size >= 1000 else 20))]
-        results.append(TrackSize(size, *(RuleResult(float(np.mean([r[i].far for r in runs])),
-                                                    float(np.mean([r[i].dir for r in runs])), runs[0][i].threshold)
-                                         for i in (0, 1))))
+        runs = [
+            (rule_on_gallery(tracks, raw_scale, chosen, rules.fixed), rule_on_gallery(tracks, z_scale, chosen, new))
+            for chosen in (
+                np.sort(rng.choice(len(tracks.gallery), size, replace=False)) for _ in range(5 if size >= 1000 else 20)
+            )
+        ]
+        results.append(
+            TrackSize(
+                size,
+                *(
+                    RuleResult(
+                        float(np.mean([r[i].far for r in runs])),
+                        float(np.mean([r[i].dir for r in runs])),
+                        runs[0][i].threshold,
+                    )
+                    for i in (0, 1)
+                ),
+            )
+        )
     return results
 
 
 def lfw_tracks(pipeline: FacePipeline, lfw_dir: Path, tag: str = "") -> TrackSet:
     """Embeddings of the first `MAX_TRACK_PHOTOS` photos of every LFW person outside the cohort."""
     left_out = set(cohort_people(lfw_dir))
-    people = sorted(p.name for p in (lfw_dir / "images_deepfunneled").iterdir()
-                    if p.is_dir() and p.name not in left_out)
+    people = sorted(
+        p.name for p in (lfw_dir / "images_deepfunneled").iterdir() if p.is_dir() and p.name not in left_out
+    )
     paths = {p: sorted((lfw_dir / "images_deepfunneled" / p).glob("*.jpg"))[:MAX_TRACK_PHOTOS] for p in people}
     flat = [path for p in people for path in paths[p]]
     key = cache_key(lfw_dir.resolve(), len(flat), pipeline.detector.config, "tracks", tag)
-    crops, _ = crops_for_images(pipeline.detector, flat, default_cache_dir() / "lfw" / f"{key}.npz",
-                                desc="LFW tracks detect+align")
+    crops, _ = crops_for_images(
+        pipeline.detector, flat, default_cache_dir() / "lfw" / f"{key}.npz", desc="LFW tracks detect+align"
+    )
     embeddings = pipeline.embedder.embed(crops)
     ends = np.cumsum([len(paths[p]) for p in people])
     return track_set(np.split(embeddings, ends[:-1]))
@@ -170,11 +187,15 @@ def lfw_tracks(pipeline: FacePipeline, lfw_dir: Path, tag: str = "") -> TrackSet
 
 def format_tracks(label: str, tracks: TrackSet, sizes: list[TrackSize], far: float) -> list[str]:
     strangers = int((~tracks.mated & (tracks.step == 0)).sum())
-    lines = [f"{label} open-set tracks (cohort people left out): {len(tracks.gallery)} people enrollable from one "
-             f"photo, their next photos as mated tracks; {strangers} stranger tracks (pooled from up to "
-             f"{MAX_TRACK_PHOTOS} photos), decided after each photo"]
+    lines = [
+        f"{label} open-set tracks (cohort people left out): {len(tracks.gallery)} people enrollable from one "
+        f"photo, their next photos as mated tracks; {strangers} stranger tracks (pooled from up to "
+        f"{MAX_TRACK_PHOTOS} photos), decided after each photo"
+    ]
     for size in sizes:
-        lines.append(f"  gallery of {size.people:>4}: cosine >= {size.old.threshold:.2f}: stranger-track FAR "
-                     f"{size.old.far:.4f}, DIR {100 * size.old.dir:.2f}% | cohort z >= {size.new.threshold:.2f} "
-                     f"(stated FAR {far:g}): FAR {size.new.far:.4f}, DIR {100 * size.new.dir:.2f}%")
+        lines.append(
+            f"  gallery of {size.people:>4}: cosine >= {size.old.threshold:.2f}: stranger-track FAR "
+            f"{size.old.far:.4f}, DIR {100 * size.old.dir:.2f}% | cohort z >= {size.new.threshold:.2f} "
+            f"(stated FAR {far:g}): FAR {size.new.far:.4f}, DIR {100 * size.new.dir:.2f}%"
+        )
     return lines

@@ -44,8 +44,9 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
     return float(mids[int(np.argmax(accuracy))])
 
 
-def kfold_verification(scores: np.ndarray, same: np.ndarray, fold: np.ndarray,
-                       fars: tuple[float, ...] = (1e-3, 1e-2)) -> VerificationMetrics:
+def kfold_verification(
+    scores: np.ndarray, same: np.ndarray, fold: np.ndarray, fars: tuple[float, ...] = (1e-3, 1e-2)
+) -> VerificationMetrics:
     """Standard LFW protocol: for each fold, pick the threshold on the other folds, test on this one."""
     accuracies, thresholds = [], []
     for k in np.unique(fold):
@@ -55,7 +56,10 @@ def kfold_verification(scores: np.ndarray, same: np.ndarray, fold: np.ndarray,
         accuracies.append(float(((scores[test] >= t) == same[test]).mean()))
     fpr, tpr, _ = roc(scores, same)
     return VerificationMetrics(
-        accuracy=float(np.mean(accuracies)), accuracy_std=float(np.std(accuracies)),
+        accuracy=float(np.mean(accuracies)),
+        accuracy_std=float(np.std(accuracies)),
         threshold=float(np.mean(thresholds)),
-        tar_at_far={far: tar_at_far(scores, same, far) for far in fars}, fpr=fpr, tpr=tpr,
+        tar_at_far={far: tar_at_far(scores, same, far) for far in fars},
+        fpr=fpr,
+        tpr=tpr,
     )

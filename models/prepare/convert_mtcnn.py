@@ -167,8 +167,14 @@ def export_mtcnn_net(role: str, state_dict_path: Path, out_path: Path) -> float:
     example = torch.zeros((2, *_SHAPES[role]))
     tmp = out_path.with_suffix(".tmp")
     torch.onnx.export(
-        net, (example,), str(tmp), input_names=["input"], output_names=_OUTPUTS[role],
-        dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        net,
+        (example,),
+        str(tmp),
+        input_names=["input"],
+        output_names=_OUTPUTS[role],
+        dynamic_axes=dynamic,
+        opset_version=OPSET,
+        dynamo=False,
     )
     session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
     rng = np.random.default_rng(0)

@@ -100,9 +100,11 @@ def fast_prelu(graph: onnx.GraphProto) -> int:
         x, out, name = node.input[0], node.output[0], node.name or node.output[0]
         minus_one = numpy_helper.from_array(numpy_helper.to_array(slope).astype(np.float32) - 1, f"{name}_slope_m1")
         graph.initializer.append(minus_one)
-        nodes += [helper.make_node("Clip", [x, "", zero], [f"{name}_neg"], name=f"{name}_clip"),
-                  helper.make_node("Mul", [f"{name}_neg", minus_one.name], [f"{name}_scaled"], name=f"{name}_mul"),
-                  helper.make_node("Add", [x, f"{name}_scaled"], [out], name=f"{name}_add")]
+        nodes += [
+            helper.make_node("Clip", [x, "", zero], [f"{name}_neg"], name=f"{name}_clip"),
+            helper.make_node("Mul", [f"{name}_neg", minus_one.name], [f"{name}_scaled"], name=f"{name}_mul"),
+            helper.make_node("Add", [x, f"{name}_scaled"], [out], name=f"{name}_add"),
+        ]
     rewritten = (len(nodes) - len(graph.node)) // 2
     if rewritten:
         graph.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), zero))

@@ -97,8 +97,13 @@ def _sign_flip(g: _Graph, clip: onnx.NodeProto, add: onnx.NodeProto, sign: np.nd
     output; all or nothing. Only where the PReLU is the input's sole reader."""
     x, out = clip.input[0], add.output[0]
     producer, readers = g.producer.get(x), g.consumers.get(out, [])
-    if producer is None or not readers or out in {o.name for o in g.graph.output} \
-            or len(g.consumers[x]) != 2 or x in {o.name for o in g.graph.output}:
+    if (
+        producer is None
+        or not readers
+        or out in {o.name for o in g.graph.output}
+        or len(g.consumers[x]) != 2
+        or x in {o.name for o in g.graph.output}
+    ):
         return False
     weights = [_flip_consumer_weights(g, node, sign) for node in readers]
     if any(w is None for w in weights) or not _flip_producer(g, producer, sign):
@@ -128,8 +133,9 @@ def _as_depthwise_conv(g: _Graph, mul: onnx.NodeProto, per_channel: np.ndarray) 
     whose per-channel broadcast in NHWC is a loop over pixels."""
     g.put(mul.input[1], per_channel.reshape(-1, 1, 1, 1))
     mul.op_type = "Conv"
-    mul.attribute.extend([helper.make_attribute("group", per_channel.shape[0]),
-                          helper.make_attribute("kernel_shape", [1, 1])])
+    mul.attribute.extend(
+        [helper.make_attribute("group", per_channel.shape[0]), helper.make_attribute("kernel_shape", [1, 1])]
+    )
 
 
 def relu_prelu(graph: onnx.GraphProto) -> int:
@@ -189,8 +195,12 @@ def _plain_gemm(g: _Graph, node: onnx.NodeProto | None) -> tuple[np.ndarray, np.
     """(weight (out, in), bias (out,)) of a Gemm `x @ weight.T + bias` with constants read by it alone."""
     if node is None or node.op_type != "Gemm" or len(node.input) != 3:
         return None
-    if (_attr(node, "alpha", 1.0), _attr(node, "beta", 1.0), _attr(node, "transA", 0), _attr(node, "transB", 0)) \
-            != (1.0, 1.0, 0, 1):
+    if (_attr(node, "alpha", 1.0), _attr(node, "beta", 1.0), _attr(node, "transA", 0), _attr(node, "transB", 0)) != (
+        1.0,
+        1.0,
+        0,
+        1,
+    ):
         return None
     weight, bias = g.const(node.input[1]), g.const(node.input[2])
     return None if weight is None or bias is None or bias.ndim != 1 else (weight, bias)
@@ -219,8 +229,13 @@ def _fold_bn_after_gemm(g: _Graph, bn: onnx.NodeProto) -> bool:
     """Gemm -> BatchNormalization on (N, features): the BN goes into the Gemm's weights and bias."""
     gemm = g.producer.get(bn.input[0])
     affine, params = _batchnorm_affine(g, bn), _plain_gemm(g, gemm)
-    if affine is None or params is None or gemm is None or g.only_consumer(gemm.output[0]) is not bn \
-            or affine[0].size != params[0].shape[0]:
+    if (
+        affine is None
+        or params is None
+        or gemm is None
+        or g.only_consumer(gemm.output[0]) is not bn
+        or affine[0].size != params[0].shape[0]
+    ):
         return False
     scale, shift = affine
     g.put(gemm.input[1], params[0] * scale[:, None])
@@ -253,8 +268,11 @@ def fold_gemm_batchnorms(graph: onnx.GraphProto) -> int:
 def cpu_int8_forms(graph: onnx.GraphProto) -> dict[str, int]:
     """All of the rewrites above, in place, initializers and Constant nodes no longer read dropped; returns
     how many of each rewrite were made."""
-    counts = {"prelu": relu_prelu(graph), "input_scale": fold_scalar_mul_into_conv(graph),
-              "gemm_batchnorm": fold_gemm_batchnorms(graph)}
+    counts = {
+        "prelu": relu_prelu(graph),
+        "input_scale": fold_scalar_mul_into_conv(graph),
+        "gemm_batchnorm": fold_gemm_batchnorms(graph),
+    }
     read = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
     constants = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in read]  # Dropout's ratio
     for node in constants:

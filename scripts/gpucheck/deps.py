@@ -25,11 +25,28 @@ def ensure_dependencies(pack_dir: Path, argv: list[str]) -> None:
         return
     wheels = sorted((pack_dir / "wheels").glob("*.whl"))
     if os.environ.get(MARKER) or not wheels:
-        raise SystemExit(f"gpucheck: missing Python modules {missing} and no wheels for them in "
-                         f"{pack_dir / 'wheels'} (run `python -m scripts.gpucheck pack` with wheels)")
+        raise SystemExit(
+            f"gpucheck: missing Python modules {missing} and no wheels for them in "
+            f"{pack_dir / 'wheels'} (run `python -m scripts.gpucheck pack` with wheels)"
+        )
     target = Path(tempfile.mkdtemp(prefix="gpucheck-site-"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                    "--no-cache-dir", "--target", str(target), *map(str, wheels)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--no-compile",
+            "--no-cache-dir",
+            "--target",
+            str(target),
+            *map(str, wheels),
+        ],
+        check=True,
+    )
     env = dict(os.environ, **{MARKER: "1"})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), env.get("PYTHONPATH", "")) if p)
     print(f"gpucheck: installed {len(wheels)} wheel(s) for {missing} into {target}", flush=True)

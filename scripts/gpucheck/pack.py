@@ -39,11 +39,29 @@ TRAIN_FOLD = 9
 def download_wheels(out: Path, python_version: str) -> None:
     """This machine's versions of WHEELS, as wheels for CPython `python_version` on manylinux x86-64."""
     specs = [f"{name}=={importlib.metadata.version(name)}" for name in WHEELS]
-    platforms = [a for p in ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64")
-                 for a in ("--platform", p)]
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "--python-version", python_version, "--implementation", "cp", *platforms,
-                    "-d", str(out / WHEELS_DIR), *specs], check=True)
+    platforms = [
+        a for p in ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64") for a in ("--platform", p)
+    ]
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--implementation",
+            "cp",
+            *platforms,
+            "-d",
+            str(out / WHEELS_DIR),
+            *specs,
+        ],
+        check=True,
+    )
 
 
 def fold_rows(fold: np.ndarray, k: int, taken: int, max_pairs: int) -> np.ndarray:
@@ -52,8 +70,9 @@ def fold_rows(fold: np.ndarray, k: int, taken: int, max_pairs: int) -> np.ndarra
     return rows[: max(max_pairs - taken, 0)] if max_pairs else rows
 
 
-def aligned_lfw(pipeline: FacePipeline, lfw: Path, budget_left: int, max_folds: int,
-                max_pairs: int) -> tuple[list[bytes], np.ndarray, np.ndarray]:
+def aligned_lfw(
+    pipeline: FacePipeline, lfw: Path, budget_left: int, max_folds: int, max_pairs: int
+) -> tuple[list[bytes], np.ndarray, np.ndarray]:
     """JPEG crops of the images of whole folds 0, 1, ... (and the pairs (P, 3) i j same, folds (P,) over
     them) until the next fold would exceed `budget_left` bytes. Crops are cached per fold like the LFW eval."""
     from models.eval.lfw import cache_key, crops_for_images, read_pairs
@@ -67,8 +86,9 @@ def aligned_lfw(pipeline: FacePipeline, lfw: Path, budget_left: int, max_folds: 
         chosen = fold_rows(pairs.fold, k, len(rows), max_pairs)
         new = sorted({pairs.images[i] for i in np.r_[pairs.index_a[chosen], pairs.index_b[chosen]]} - set(index))
         key = cache_key(lfw.resolve(), "gpucheck", k, len(new), pipeline.detector.config)
-        crops, _ = crops_for_images(pipeline.detector, new, default_cache_dir() / "lfw" / f"gpucheck-{key}.npz",
-                                    desc=f"LFW fold {k + 1}")
+        crops, _ = crops_for_images(
+            pipeline.detector, new, default_cache_dir() / "lfw" / f"gpucheck-{key}.npz", desc=f"LFW fold {k + 1}"
+        )
         encoded = [encode_jpeg(c) for c in crops]
         if sum(map(len, encoded)) > budget_left:
             log.info("fold %d would exceed the budget: stopping at %d fold(s)", k + 1, k)
@@ -77,8 +97,10 @@ def aligned_lfw(pipeline: FacePipeline, lfw: Path, budget_left: int, max_folds: 
         for path, blob in zip(new, encoded, strict=True):
             index[path] = len(jpegs)
             jpegs.append(blob)
-        rows += [(index[pairs.images[pairs.index_a[i]]], index[pairs.images[pairs.index_b[i]]],
-                  int(pairs.same[i]), k) for i in chosen]
+        rows += [
+            (index[pairs.images[pairs.index_a[i]]], index[pairs.images[pairs.index_b[i]]], int(pairs.same[i]), k)
+            for i in chosen
+        ]
         if max_pairs and len(rows) >= max_pairs:
             break
     table = np.array(rows, np.int32).reshape(-1, 4)
@@ -99,20 +121,31 @@ def write_pack(args: argparse.Namespace) -> int:
         compress_model(model_dir / name, args.out)
     if not args.no_wheels:
         download_wheels(args.out, args.python_version)
-    people = lfw_people_samples(pipeline, args.lfw, folds=[TRAIN_FOLD], people=args.train_people,
-                                min_images=6, max_images=6)
+    people = lfw_people_samples(
+        pipeline, args.lfw, folds=[TRAIN_FOLD], people=args.train_people, min_images=6, max_images=6
+    )
     train_jpeg = [encode_jpeg(c) for p in people for c in p.crops_rgb]
     train_labels = np.concatenate([np.full(len(p.crops_rgb), i, np.int32) for i, p in enumerate(people)])
     budget_left = int(args.budget_mib * 2**20) - pack_size(args.out) - sum(map(len, train_jpeg)) - (1 << 16)
     lfw_jpeg, pairs, folds = aligned_lfw(pipeline, args.lfw, budget_left, args.max_folds, args.max_pairs)
     lfw_data, lfw_offsets = join_blobs(lfw_jpeg)
     train_data, train_offsets = join_blobs(train_jpeg)
-    np.savez(args.out / DATA_FILE, lfw_jpeg=lfw_data, lfw_offsets=lfw_offsets, pairs=pairs, pair_folds=folds,
-             train_jpeg=train_data, train_offsets=train_offsets, train_labels=train_labels)
+    np.savez(
+        args.out / DATA_FILE,
+        lfw_jpeg=lfw_data,
+        lfw_offsets=lfw_offsets,
+        pairs=pairs,
+        pair_folds=folds,
+        train_jpeg=train_data,
+        train_offsets=train_offsets,
+        train_labels=train_labels,
+    )
     total = pack_size(args.out)
-    print(f"packed {len(pairs)} LFW pairs in {len(np.unique(folds))} fold(s) ({len(lfw_jpeg)} crops), "
-          f"{len(train_jpeg)} crops of {len(people)} trainees, {len(MODEL_FILES)} models, "
-          f"{len(list((args.out / WHEELS_DIR).glob('*.whl')))} wheels: {total / 2**20:.1f} MiB in {args.out}")
+    print(
+        f"packed {len(pairs)} LFW pairs in {len(np.unique(folds))} fold(s) ({len(lfw_jpeg)} crops), "
+        f"{len(train_jpeg)} crops of {len(people)} trainees, {len(MODEL_FILES)} models, "
+        f"{len(list((args.out / WHEELS_DIR).glob('*.whl')))} wheels: {total / 2**20:.1f} MiB in {args.out}"
+    )
     if total > args.budget_mib * 2**20:
         print(f"the pack exceeds its budget of {args.budget_mib} MiB", file=sys.stderr)
         return 1

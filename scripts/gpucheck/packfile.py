@@ -32,7 +32,7 @@ def join_blobs(blobs: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def split_blobs(data: np.ndarray, offsets: np.ndarray) -> list[bytes]:
-    return [data[offsets[i]:offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)]
+    return [data[offsets[i] : offsets[i + 1]].tobytes() for i in range(len(offsets) - 1)]
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 92) -> bytes:
@@ -89,9 +89,14 @@ def load_pack(pack_dir: Path, model_dir: Path) -> PackedCheck:
     if not (pack_dir / DATA_FILE).exists():
         raise FileNotFoundError(f"no {DATA_FILE} in {pack_dir}: run `python -m scripts.gpucheck pack` first")
     with np.load(pack_dir / DATA_FILE) as data:
-        return PackedCheck(decode_rgb(split_blobs(data["lfw_jpeg"], data["lfw_offsets"])), data["pairs"],
-                           data["pair_folds"], decode_rgb(split_blobs(data["train_jpeg"], data["train_offsets"])),
-                           data["train_labels"], unpack_models(pack_dir, model_dir))
+        return PackedCheck(
+            decode_rgb(split_blobs(data["lfw_jpeg"], data["lfw_offsets"])),
+            data["pairs"],
+            data["pair_folds"],
+            decode_rgb(split_blobs(data["train_jpeg"], data["train_offsets"])),
+            data["train_labels"],
+            unpack_models(pack_dir, model_dir),
+        )
 
 
 def pack_size(pack_dir: Path) -> int:

@@ -35,15 +35,18 @@ def subset_pairs(pack: PackedCheck, count: int) -> PackedCheck:
     pairs = pack.pairs[:count]
     used, inverse = np.unique(pairs[:, :2], return_inverse=True)
     remapped = np.column_stack([inverse.reshape(-1, 2), pairs[:, 2]]).astype(np.int32)
-    return dataclasses.replace(pack, lfw_crops_rgb=pack.lfw_crops_rgb[used], pairs=remapped,
-                               pair_folds=pack.pair_folds[:count])
+    return dataclasses.replace(
+        pack, lfw_crops_rgb=pack.lfw_crops_rgb[used], pairs=remapped, pair_folds=pack.pair_folds[:count]
+    )
 
 
 def environment(device: str) -> list[str]:
     import onnxruntime as ort
 
-    lines = [f"python {platform.python_version()}, numpy {np.__version__}, onnxruntime {ort.__version__} "
-             f"{ort.get_available_providers()}"]
+    lines = [
+        f"python {platform.python_version()}, numpy {np.__version__}, onnxruntime {ort.__version__} "
+        f"{ort.get_available_providers()}"
+    ]
     try:
         import torch
 
@@ -81,10 +84,17 @@ def embed_rows(pack: PackedCheck, device: str, batches: list[int], max_drop: flo
     precisions = ("fp32", "fp16") if device == "cuda" else ("fp32",)
     for precision in precisions:
         config = TorchConfig(device=device, precision=precision)
-        rows.append(_measured(f"torch {device} {precision}", lambda c=config, p=precision: embed(  # type: ignore[misc]
-            f"torch {device} {p}", fp32, c, False)))
-    rows.append(_measured("ort-cpu int8", lambda: embed("ort-cpu int8", int8, OnnxRuntimeConfig(precision="int8"),
-                                                        True)))
+        rows.append(
+            _measured(
+                f"torch {device} {precision}",
+                lambda c=config, p=precision: embed(  # type: ignore[misc]
+                    f"torch {device} {p}", fp32, c, False
+                ),
+            )
+        )
+    rows.append(
+        _measured("ort-cpu int8", lambda: embed("ort-cpu int8", int8, OnnxRuntimeConfig(precision="int8"), True))
+    )
     rows += ort_gpu_rows(pack, embed)
     rows += tensorrt_rows(embed, fp32, int8, batches, work)
     return rows
@@ -94,30 +104,45 @@ def ort_gpu_rows(pack: PackedCheck, embed: Callable[[str, Path, object, bool], R
     import onnxruntime as ort
 
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        return [not_available("embed", "ort-cuda fp32", "onnxruntime has no CUDA provider (onnxruntime-gpu "
-                              "is not installed)")]
+        return [
+            not_available(
+                "embed", "ort-cuda fp32", "onnxruntime has no CUDA provider (onnxruntime-gpu is not installed)"
+            )
+        ]
     config = OnnxRuntimeConfig(providers=["CUDAExecutionProvider"])
     return [_measured("ort-cuda fp32", lambda: embed("ort-cuda fp32", pack.model_dir / "sface.onnx", config, False))]
 
 
-def tensorrt_rows(embed: Callable[[str, Path, object, bool], Row], fp32: Path, int8: Path, batches: list[int],
-                  work: Path) -> list[Row]:
+def tensorrt_rows(
+    embed: Callable[[str, Path, object, bool], Row], fp32: Path, int8: Path, batches: list[int], work: Path
+) -> list[Row]:
     reason = tensorrt_reason()
     if reason is not None:
         return [not_available("embed", f"trt {p}", reason) for p in ("fp16", "int8")]
     rows = []
     for precision, path in (("fp16", fp32), ("int8", int8)):
-        config = TensorRTConfig(precision=precision, max_batch=max(batches), opt_batch=min(32, max(batches)),
-                                engine_cache_dir=work / "engines")
-        rows.append(_measured(f"trt {precision}", lambda c=config, p=path, q=precision: embed(  # type: ignore[misc]
-            f"trt {q}", p, c, q == "int8")))
+        config = TensorRTConfig(
+            precision=precision,
+            max_batch=max(batches),
+            opt_batch=min(32, max(batches)),
+            engine_cache_dir=work / "engines",
+        )
+        rows.append(
+            _measured(
+                f"trt {precision}",
+                lambda c=config, p=path, q=precision: embed(  # type: ignore[misc]
+                    f"trt {q}", p, c, q == "int8"
+                ),
+            )
+        )
     return rows
 
 
 def run_check(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    batches = [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if args.small else
-                                                                             [1, 32, 256])
+    batches = (
+        [int(b) for b in args.batches.split(",")] if args.batches else ([1, 4, 16] if args.small else [1, 32, 256])
+    )
     steps = max(args.train_steps or (10 if args.small else 200), 3)
     work = args.work or Path(tempfile.mkdtemp(prefix="facefleet-gpucheck-"))
     pack = load_pack(args.pack, work / "models")
@@ -125,8 +150,11 @@ def run_check(args: argparse.Namespace) -> int:
         pack = subset_pairs(pack, SMALL_PAIRS)
     for line in environment(args.device):
         print(line, flush=True)
-    print(f"pack: {len(pack.pairs)} LFW pairs in {len(np.unique(pack.pair_folds))} fold(s), "
-          f"{len(pack.lfw_crops_rgb)} crops; {len(pack.train_crops_rgb)} trainee crops", flush=True)
+    print(
+        f"pack: {len(pack.pairs)} LFW pairs in {len(np.unique(pack.pair_folds))} fold(s), "
+        f"{len(pack.lfw_crops_rgb)} crops; {len(pack.train_crops_rgb)} trainee crops",
+        flush=True,
+    )
     rows = [_measured("cuda memory", lambda: cuda_memory_row(args.device))]
     rows += embed_rows(pack, args.device, batches, args.int8_max_lfw_drop, work)
     rows.append(_measured("retrain", lambda: retrain_row(pack, pack.model_dir / "sface.onnx", args.device, steps)))
@@ -137,7 +165,15 @@ def run_check(args: argparse.Namespace) -> int:
     print(format_table(rows, batches), flush=True)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "results.json").write_text(json.dumps(
-            {"environment": environment(args.device), "batches": batches, "pairs": len(pack.pairs),
-             "rows": [dataclasses.asdict(r) for r in rows]}, indent=2))
+        (args.out / "results.json").write_text(
+            json.dumps(
+                {
+                    "environment": environment(args.device),
+                    "batches": batches,
+                    "pairs": len(pack.pairs),
+                    "rows": [dataclasses.asdict(r) for r in rows],
+                },
+                indent=2,
+            )
+        )
     return 1 if any(r.failed for r in rows) else 0

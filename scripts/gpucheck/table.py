@@ -74,9 +74,19 @@ def format_table(rows: list[Row], batches: list[int]) -> str:
     header = ["check", "backend", *[f"b{b}/s" for b in batches], "cos_min", "lfw", "d_lfw", "value", "gate", "note"]
     cells = [header]
     for r in rows:
-        cells.append([r.check, r.backend or "-", *[_rate(r.ips.get(b)) for b in batches],
-                      _cell(r.cos_min, "{:.5f}"), _cell(r.lfw_acc, "{:.2%}"), _cell(r.lfw_delta_points, "{:+.2f}"),
-                      r.value or "-", r.gate or "-", r.note or "-"])
+        cells.append(
+            [
+                r.check,
+                r.backend or "-",
+                *[_rate(r.ips.get(b)) for b in batches],
+                _cell(r.cos_min, "{:.5f}"),
+                _cell(r.lfw_acc, "{:.2%}"),
+                _cell(r.lfw_delta_points, "{:+.2f}"),
+                r.value or "-",
+                r.gate or "-",
+                r.note or "-",
+            ]
+        )
     widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(c, widths, strict=True)).rstrip() for c in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))

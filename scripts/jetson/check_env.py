@@ -24,9 +24,15 @@ def check_tensorrt() -> Result:
     from models.engines.tensorrt.trt_api import tensorrt_api
 
     api = tensorrt_api(trt)
-    shape = ", ".join(name for name, present in (("strongly typed", api.strongly_typed),
-                                                 ("weak typing", api.weak_typing),
-                                                 ("INT8 calibrator", api.calibrator)) if present)
+    shape = ", ".join(
+        name
+        for name, present in (
+            ("strongly typed", api.strongly_typed),
+            ("weak typing", api.weak_typing),
+            ("INT8 calibrator", api.calibrator),
+        )
+        if present
+    )
     return "tensorrt", True, f"{trt.__version__} ({shape})"
 
 

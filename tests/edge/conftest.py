@@ -58,8 +58,14 @@ class Subscriber:
     """Collects every message under a prefix, with a persistent MQTT 5 session of its own (a fresh one with
     `fresh`). `auth` is (user, password) on a broker with passwords: the client id is then the user name."""
 
-    def __init__(self, port: int, topic: str = "facefleet/#", client_id: str = "test-subscriber",
-                 auth: tuple[str, str] | None = None, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        port: int,
+        topic: str = "facefleet/#",
+        client_id: str = "test-subscriber",
+        auth: tuple[str, str] | None = None,
+        fresh: bool = False,
+    ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -108,11 +114,12 @@ def subscriber(broker: Any) -> Iterator[Subscriber]:
 def agent_config(tmp_path: Path, port: int, cameras: list[dict[str, Any]], **extra: Any) -> EdgeConfig:
     """A config for an agent on the test broker with fast tracking and quick reconnects."""
     data: dict[str, Any] = {
-        "device_id": "edge-test", "state_dir": str(tmp_path / "state"), "cameras": cameras,
+        "device_id": "edge-test",
+        "state_dir": str(tmp_path / "state"),
+        "cameras": cameras,
         "pipeline": FAST_PIPELINE.model_dump(mode="json"),
         "tracker": {"lost_frames": 5, "lost_after_s": 2.0},
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2,
-                 "stats_every_s": 1.0},
+        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2, "stats_every_s": 1.0},
         "http": {"port": 0},
         "updates": {"enabled": False},
     }

@@ -13,8 +13,12 @@ from facefleet.gallery import Gallery, build_gallery
 from models.pipeline import FacePipeline
 
 FRAME_WH = (320, 240)
-ENROLLED = {"george_w_bush": "George_W_Bush", "colin_powell": "Colin_Powell", "tony_blair": "Tony_Blair",
-            "donald_rumsfeld": "Donald_Rumsfeld"}
+ENROLLED = {
+    "george_w_bush": "George_W_Bush",
+    "colin_powell": "Colin_Powell",
+    "tony_blair": "Tony_Blair",
+    "donald_rumsfeld": "Donald_Rumsfeld",
+}
 STRANGER = "Gerhard_Schroeder"
 
 
@@ -39,8 +43,14 @@ class Segment:
     last: int
 
 
-def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], frames_each: int = 24,
-                       gap: int = 8, fps: float = 25.0, seed: int = 0) -> list[Segment]:
+def write_people_video(
+    path: Path,
+    photos: list[tuple[str | None, np.ndarray]],
+    frames_each: int = 24,
+    gap: int = 8,
+    fps: float = 25.0,
+    seed: int = 0,
+) -> list[Segment]:
     """Each photo drifts slowly with small jitter and scale changes for `frames_each` frames, then `gap`
     empty frames (long enough for its track to end)."""
     rng = np.random.default_rng(seed)
@@ -58,7 +68,7 @@ def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], 
             x = int(w / 2 - side / 2 + drift[0] * i + rng.integers(-2, 3))
             y = int(h / 2 - side / 2 + drift[1] * i + rng.integers(-2, 3))
             frame = background.copy()
-            frame[y:y + side, x:x + side] = patch
+            frame[y : y + side, x : x + side] = patch
             writer.write(frame)
             index += 1
         segments.append(Segment(person_id, start, index - 1))
@@ -69,8 +79,9 @@ def write_people_video(path: Path, photos: list[tuple[str | None, np.ndarray]], 
     return segments
 
 
-def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1",
-                     cohort: np.ndarray | None = None) -> Gallery:
+def enrolled_gallery(
+    pipeline: FacePipeline, lfw: Path, numbers: range, version: str = "1", cohort: np.ndarray | None = None
+) -> Gallery:
     """Templates of the enrolled people from the given photo numbers (not the ones in the video), and the
     impostor cohort's embeddings when given (as the hub's galleries carry them)."""
     samples, labels = [], []
@@ -81,5 +92,12 @@ def enrolled_gallery(pipeline: FacePipeline, lfw: Path, numbers: range, version:
             if i >= 0:
                 samples.append(analysis.embeddings[i])
                 labels.append(p)
-    return build_gallery(version, pipeline.model_id, list(ENROLLED), [n.replace("_", " ") for n in ENROLLED.values()],
-                         np.stack(samples), np.array(labels), cohort=cohort)
+    return build_gallery(
+        version,
+        pipeline.model_id,
+        list(ENROLLED),
+        [n.replace("_", " ") for n in ENROLLED.values()],
+        np.stack(samples),
+        np.array(labels),
+        cohort=cohort,
+    )

@@ -25,7 +25,8 @@ mqtt: {host: broker.local, password_env: FACEFLEET_MQTT_PASSWORD}
 
 
 def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "edge.yaml"
     path.write_text(GOOD)
     monkeypatch.setenv("FACEFLEET_MQTT_PASSWORD", "s3cret")
@@ -37,35 +38,40 @@ def test_good_config_loads_with_defaults_and_secrets_from_the_environment(
     assert config.outbox_path == Path("/var/lib/facefleet/edge-test/outbox.db")
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    # unknown key (a typo must not silently use the default)
-    (GOOD + "trackr: {lost_frames: 3}\n", "trackr: Extra inputs are not permitted"),
-    # unknown key inside the embedded pipeline block
-    (GOOD.replace("min_face_px: 40", "min_face: 40"), "pipeline.detector.min_face"),
-    # number out of bounds
-    (GOOD + "recognition: {vote_window: 0}\n", "recognition.vote_window"),
-    (GOOD + "recognition: {appearance_gate: 0.5, match_threshold: 0.45}\n", "appearance_gate must be below"),
-    (GOOD + "tracker: {cut_threshold: 0}\n", "tracker.cut_threshold"),
-    # cross-field rule
-    (GOOD + "recognition: {min_embed_face_px: 200, good_face_px: 100}\n",
-     "good_face_px must be >= min_embed_face_px"),
-    # bad device id
-    (GOOD.replace("door-1", "Door 1"), "device_id"),
-    # unknown camera type
-    (GOOD.replace("type: rtsp", "type: webcam"), "cameras.0.source"),
-    # RTSP URL that is not one
-    (GOOD.replace("rtsp://10.0.0.5", "http://10.0.0.5"), "cameras.0.source.rtsp.url"),
-    # duplicate camera names
-    (GOOD.replace("name: lobby", "name: front"), "camera names must be unique"),
-    # an MQTT topic prefix with a leading slash
-    (GOOD.replace("host: broker.local", "host: broker.local, topic_prefix: /Fleet"), "mqtt.topic_prefix"),
-    # no cameras
-    ("device_id: a\ncameras: []\n", "cameras"),
-    # not a mapping
-    ("- just\n- a list\n", "expected a mapping"),
-    # not YAML at all
-    ("device_id: [unclosed\n", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # unknown key (a typo must not silently use the default)
+        (GOOD + "trackr: {lost_frames: 3}\n", "trackr: Extra inputs are not permitted"),
+        # unknown key inside the embedded pipeline block
+        (GOOD.replace("min_face_px: 40", "min_face: 40"), "pipeline.detector.min_face"),
+        # number out of bounds
+        (GOOD + "recognition: {vote_window: 0}\n", "recognition.vote_window"),
+        (GOOD + "recognition: {appearance_gate: 0.5, match_threshold: 0.45}\n", "appearance_gate must be below"),
+        (GOOD + "tracker: {cut_threshold: 0}\n", "tracker.cut_threshold"),
+        # cross-field rule
+        (
+            GOOD + "recognition: {min_embed_face_px: 200, good_face_px: 100}\n",
+            "good_face_px must be >= min_embed_face_px",
+        ),
+        # bad device id
+        (GOOD.replace("door-1", "Door 1"), "device_id"),
+        # unknown camera type
+        (GOOD.replace("type: rtsp", "type: webcam"), "cameras.0.source"),
+        # RTSP URL that is not one
+        (GOOD.replace("rtsp://10.0.0.5", "http://10.0.0.5"), "cameras.0.source.rtsp.url"),
+        # duplicate camera names
+        (GOOD.replace("name: lobby", "name: front"), "camera names must be unique"),
+        # an MQTT topic prefix with a leading slash
+        (GOOD.replace("host: broker.local", "host: broker.local, topic_prefix: /Fleet"), "mqtt.topic_prefix"),
+        # no cameras
+        ("device_id: a\ncameras: []\n", "cameras"),
+        # not a mapping
+        ("- just\n- a list\n", "expected a mapping"),
+        # not YAML at all
+        ("device_id: [unclosed\n", "not valid YAML"),
+    ],
+)
 def test_malformed_config_gives_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "edge.yaml"
     path.write_text(text)

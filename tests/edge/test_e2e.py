@@ -35,9 +35,9 @@ def tracks_of(events: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
     return dict(by_track)
 
 
-def test_identities_of_enrolled_people_and_a_stranger(tmp_path: Path, broker: Any, subscriber: Subscriber,
-                                                      gallery_file: Path,
-                                                      people_video: tuple[Path, list[Segment]]) -> None:
+def test_identities_of_enrolled_people_and_a_stranger(
+    tmp_path: Path, broker: Any, subscriber: Subscriber, gallery_file: Path, people_video: tuple[Path, list[Segment]]
+) -> None:
     video, segments = people_video
     camera = {"name": "door", "source": {"type": "file", "path": str(video), "pacing": "every_frame"}}
     app = EdgeApp(agent_config(tmp_path, broker.port, [camera], gallery_path=str(gallery_file)))
@@ -83,8 +83,9 @@ def test_real_people_score_higher_liveness_than_photos(pipeline: FacePipeline) -
     min face 20, not the fast pipeline's 40): every tracked face above 0.1; the singer's close-up (from frame
     82, talking and gesturing): his track strongly."""
     holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id)))
-    processor = CameraProcessor("stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000),
-                                ScheduleConfig())
+    processor = CameraProcessor(
+        "stage", holder, TrackerConfig(), RecognitionConfig(embed_every_frames=1000), ScheduleConfig()
+    )
     cap = cv2.VideoCapture(str(CLIPS / "short_hamilton_clip.mp4"))
     scores_by_shot = []
     for index in range(112):

@@ -44,8 +44,22 @@ def test_dropped_frames_and_lag(pipeline, indices: list[int], dropped: int) -> N
     frames = [Frame("cam", np.zeros((48, 64, 3), np.uint8), captured, i) for i in indices]
     holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
     metrics = EdgeMetrics()
-    loop = FrameLoop([SlotReader("cam", frames)], {"cam": CameraProcessor("cam", holder, TrackerConfig(),  # type: ignore[list-item]
-                     RecognitionConfig(), ScheduleConfig())}, lambda events: None, metrics, threading.Event(), 3.0)
+    loop = FrameLoop(
+        [SlotReader("cam", frames)],
+        {
+            "cam": CameraProcessor(
+                "cam",
+                holder,
+                TrackerConfig(),  # type: ignore[list-item]
+                RecognitionConfig(),
+                ScheduleConfig(),
+            )
+        },
+        lambda events: None,
+        metrics,
+        threading.Event(),
+        3.0,
+    )
     for _ in indices:
         loop._round()
     assert loop.dropped["cam"] == dropped
@@ -53,6 +67,7 @@ def test_dropped_frames_and_lag(pipeline, indices: list[int], dropped: int) -> N
     assert loop.lag_ms["cam"] >= 200  # captured 200 ms before it was processed
     lags = metrics.registry.get_sample_value("facefleet_edge_frame_lag_seconds_count", {"camera": "cam"})
     assert lags == len(indices)
-    stats = CameraStats(fps=loop.fps("cam"), connected=True, reconnects=0, dropped=loop.dropped["cam"],
-                        lag_ms=loop.lag_ms["cam"])
+    stats = CameraStats(
+        fps=loop.fps("cam"), connected=True, reconnects=0, dropped=loop.dropped["cam"], lag_ms=loop.lag_ms["cam"]
+    )
     assert CameraStats.model_validate_json(stats.model_dump_json()) == stats

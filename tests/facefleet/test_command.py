@@ -20,14 +20,18 @@ COMMANDS: list[tuple[Callable[[], argparse.ArgumentParser], list[str]]] = [
 
 
 @pytest.mark.parametrize(("parser", "command"), COMMANDS, ids=["facefleet", "facefleet-edge", "facefleet-hub"])
-@pytest.mark.parametrize(("flags", "level"), [
-    ([], "INFO"),  # the default
-    (["-v"], "DEBUG"),
-    (["--log-level", "WARNING"], "WARNING"),
-    (["-v", "--log-level", "ERROR"], "DEBUG"),  # -v wins: it is the shorter way to ask for everything
-])
-def test_log_flags(parser: Callable[[], argparse.ArgumentParser], command: list[str], flags: list[str],
-                   level: str) -> None:
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [
+        ([], "INFO"),  # the default
+        (["-v"], "DEBUG"),
+        (["--log-level", "WARNING"], "WARNING"),
+        (["-v", "--log-level", "ERROR"], "DEBUG"),  # -v wins: it is the shorter way to ask for everything
+    ],
+)
+def test_log_flags(
+    parser: Callable[[], argparse.ArgumentParser], command: list[str], flags: list[str], level: str
+) -> None:
     assert log_level(parser().parse_args([*flags, *command])) == level
 
 

@@ -23,13 +23,16 @@ def random_unit(count: int, seed: int) -> np.ndarray:
     return unit
 
 
-@pytest.mark.parametrize(("templates", "far", "expected"), [
-    (6, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 6))),  # a household from one photo each: 3.86
-    (30, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 30))),  # a small office: 4.24
-    (800, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 800))),  # 100 people with 8 templates each: 4.93
-    (6, 1e-2, NormalDist().inv_cdf(1 - 1e-2 / (3 * 6))),  # a looser target, the same gallery: lower
-    (0, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / 3)),  # an empty gallery counts as one template
-])
+@pytest.mark.parametrize(
+    ("templates", "far", "expected"),
+    [
+        (6, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 6))),  # a household from one photo each: 3.86
+        (30, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 30))),  # a small office: 4.24
+        (800, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / (3 * 800))),  # 100 people with 8 templates each: 4.93
+        (6, 1e-2, NormalDist().inv_cdf(1 - 1e-2 / (3 * 6))),  # a looser target, the same gallery: lower
+        (0, 1e-3, NormalDist().inv_cdf(1 - 1e-3 / 3)),  # an empty gallery counts as one template
+    ],
+)
 def test_naming_z_follows_the_gallery(templates: int, far: float, expected: float) -> None:
     assert naming_z(templates, far) == pytest.approx(expected)
 
@@ -92,22 +95,25 @@ RAW = DecisionRule(threshold=0.45, margin=0.03, hysteresis=0.05, normalized=Fals
 Z = DecisionRule(threshold=3.9, margin=1.0, hysteresis=0.5, normalized=True)
 
 
-@pytest.mark.parametrize(("rule", "scores", "current", "expected"), [
-    (RAW, [], -1, -1),  # empty gallery: unknown
-    (RAW, [0.30, 0.20], -1, -1),  # nobody reaches the threshold
-    (RAW, [0.50, 0.20], -1, 0),  # a clear match
-    (RAW, [0.50, 0.49], -1, -1),  # two people nearly tied: not named
-    (RAW, [0.42, 0.20], 0, 0),  # named, dipped below the threshold but within the hysteresis: kept
-    (RAW, [0.38, 0.20], 0, -1),  # fell through the hysteresis: unknown again
-    (RAW, [0.47, 0.60], 0, 1),  # someone else is now clearly better: the name changes
-    (RAW, [0.47, 0.48], 0, 0),  # someone else barely better: keep the current name
-    (RAW, [0.46], -1, 0),  # a gallery of one: no runner-up to lead
-    (Z, [4.2, 1.0, 0.3], -1, 0),  # z-scores: a clear match
-    (Z, [4.2, 3.5, 0.3], -1, -1),  # two siblings both far above strangers: neither is named
-    (Z, [3.6, 0.5], 0, 0),  # within the hysteresis
-    (Z, [3.3, 0.5], 0, -1),  # through it
-    (Z, [-0.5], -1, -1),  # a gallery of one, far below
-])
+@pytest.mark.parametrize(
+    ("rule", "scores", "current", "expected"),
+    [
+        (RAW, [], -1, -1),  # empty gallery: unknown
+        (RAW, [0.30, 0.20], -1, -1),  # nobody reaches the threshold
+        (RAW, [0.50, 0.20], -1, 0),  # a clear match
+        (RAW, [0.50, 0.49], -1, -1),  # two people nearly tied: not named
+        (RAW, [0.42, 0.20], 0, 0),  # named, dipped below the threshold but within the hysteresis: kept
+        (RAW, [0.38, 0.20], 0, -1),  # fell through the hysteresis: unknown again
+        (RAW, [0.47, 0.60], 0, 1),  # someone else is now clearly better: the name changes
+        (RAW, [0.47, 0.48], 0, 0),  # someone else barely better: keep the current name
+        (RAW, [0.46], -1, 0),  # a gallery of one: no runner-up to lead
+        (Z, [4.2, 1.0, 0.3], -1, 0),  # z-scores: a clear match
+        (Z, [4.2, 3.5, 0.3], -1, -1),  # two siblings both far above strangers: neither is named
+        (Z, [3.6, 0.5], 0, 0),  # within the hysteresis
+        (Z, [3.3, 0.5], 0, -1),  # through it
+        (Z, [-0.5], -1, -1),  # a gallery of one, far below
+    ],
+)
 def test_decide(rule: DecisionRule, scores: list[float], current: int, expected: int) -> None:
     assert decide(np.array(scores, np.float32), current, rule) == expected
 

@@ -30,13 +30,16 @@ def test_template_round_trip_within_float16() -> None:
     assert float(payload.vector() @ v) > 0.9999
 
 
-@pytest.mark.parametrize("data, dim", [
-    (base64.b64encode(np.ones(64, "<f2").tobytes()).decode(), 128),  # 64 values said to be 128
-    (base64.b64encode(np.full(128, 0.5, "<f2").tobytes()).decode(), 128),  # not a unit vector
-    (base64.b64encode(np.full(128, np.nan, "<f2").tobytes()).decode(), 128),  # not finite
-    ("not base64!", 128),
-    ("A" * 20000, 4096),  # longer than any 4096-d template
-])
+@pytest.mark.parametrize(
+    "data, dim",
+    [
+        (base64.b64encode(np.ones(64, "<f2").tobytes()).decode(), 128),  # 64 values said to be 128
+        (base64.b64encode(np.full(128, 0.5, "<f2").tobytes()).decode(), 128),  # not a unit vector
+        (base64.b64encode(np.full(128, np.nan, "<f2").tobytes()).decode(), 128),  # not finite
+        ("not base64!", 128),
+        ("A" * 20000, 4096),  # longer than any 4096-d template
+    ],
+)
 def test_bad_templates_are_refused(data: str, dim: int) -> None:
     with pytest.raises(ValidationError):
         EmbeddingPayload(dim=dim, data_b64=data)
@@ -85,13 +88,17 @@ def test_schema_1_reads_as_no_ignores_and_unknown_schemas_are_refused(tmp_path: 
         Gallery.load(path)
 
 
-@pytest.mark.parametrize("truth, labels, pairwise_p, pairwise_r, bcubed_f", [
-    ([0, 0, 1, 1], [5, 5, 7, 7], 1.0, 1.0, 1.0),  # perfect
-    ([0, 0, 1, 1], [1, 2, 3, 4], 1.0, 0.0, 2 * 0.5 / 1.5),  # every item alone: precision 1, BCubed recall 1/2
-    ([0, 0, 1, 1], [1, 1, 1, 1], 1 / 3, 1.0, 2 * 0.5 / 1.5),  # everything together
-])
-def test_cluster_quality(truth: list[int], labels: list[int], pairwise_p: float, pairwise_r: float,
-                         bcubed_f: float) -> None:
+@pytest.mark.parametrize(
+    "truth, labels, pairwise_p, pairwise_r, bcubed_f",
+    [
+        ([0, 0, 1, 1], [5, 5, 7, 7], 1.0, 1.0, 1.0),  # perfect
+        ([0, 0, 1, 1], [1, 2, 3, 4], 1.0, 0.0, 2 * 0.5 / 1.5),  # every item alone: precision 1, BCubed recall 1/2
+        ([0, 0, 1, 1], [1, 1, 1, 1], 1 / 3, 1.0, 2 * 0.5 / 1.5),  # everything together
+    ],
+)
+def test_cluster_quality(
+    truth: list[int], labels: list[int], pairwise_p: float, pairwise_r: float, bcubed_f: float
+) -> None:
     q = cluster_quality(np.array(truth), np.array(labels))
     assert (q.pairwise_precision, q.pairwise_recall) == pytest.approx((pairwise_p, pairwise_r))
     assert q.bcubed_f == pytest.approx(bcubed_f)

@@ -15,20 +15,33 @@ NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 
 def _event(event_id: str) -> TrackEvent:
-    return TrackEvent.model_validate(dict(event_id=event_id, seq=1, type="track_started", device_id="door-1",
-                                          camera="front", track_id=1, ts=NOW, started_at=NOW))
+    return TrackEvent.model_validate(
+        dict(
+            event_id=event_id,
+            seq=1,
+            type="track_started",
+            device_id="door-1",
+            camera="front",
+            track_id=1,
+            ts=NOW,
+            started_at=NOW,
+        )
+    )
 
 
-@pytest.mark.parametrize("event_id", [
-    "../../tmp/escaped-event",  # a relative path out of the hub's crops folder
-    "/tmp/absolute-event-id",  # an absolute path
-    "../samples/p1/s1",  # an enrolled person's sample crop
-    "track.0001.jpg",  # dots: no file name extension or '..' can be made
-    "with spaces in it",  # not an id
-    "x" * 65,  # too long
-    "short",  # too short
-    "é" * 8,  # outside ASCII
-])
+@pytest.mark.parametrize(
+    "event_id",
+    [
+        "../../tmp/escaped-event",  # a relative path out of the hub's crops folder
+        "/tmp/absolute-event-id",  # an absolute path
+        "../samples/p1/s1",  # an enrolled person's sample crop
+        "track.0001.jpg",  # dots: no file name extension or '..' can be made
+        "with spaces in it",  # not an id
+        "x" * 65,  # too long
+        "short",  # too short
+        "é" * 8,  # outside ASCII
+    ],
+)
 def test_event_ids_that_could_name_a_file_are_refused(event_id: str) -> None:
     with pytest.raises(ValidationError, match="event_id"):
         _event(event_id)

@@ -45,8 +45,9 @@ def test_video_upload_of_bad_bytes_is_a_clear_4xx(hub_server: HubServer) -> None
     @FUZZ_SLOW
     @given(st.one_of(st.binary(max_size=2048), damaged(VIDEO_HEAD)))
     def check(data: bytes) -> None:
-        answer = client.post("/api/samples/video", data={"label": "Fuzz"},
-                             files={"file": ("clip.mp4", data, "video/mp4")})
+        answer = client.post(
+            "/api/samples/video", data={"label": "Fuzz"}, files={"file": ("clip.mp4", data, "video/mp4")}
+        )
         assert 400 <= answer.status_code < 500, answer.text
         assert answer.json()["detail"]
 

@@ -36,19 +36,43 @@ from tests.fuzz.strategies import FUZZ, payloads
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
 KEY = Ed25519PrivateKey.generate()
-MANIFEST = ArtifactManifest(kind="gallery", version="20260102.0001", model_id="sface", sha256="a" * 64, size=10,
-                            created=NOW, file_name="gallery.db", embedding_dim=128)
+MANIFEST = ArtifactManifest(
+    kind="gallery",
+    version="20260102.0001",
+    model_id="sface",
+    sha256="a" * 64,
+    size=10,
+    created=NOW,
+    file_name="gallery.db",
+    embedding_dim=128,
+)
 SIGNED = sign_manifest(KEY, MANIFEST)
 VALID: dict[type[BaseModel], dict[str, Any]] = {
-    TrackEvent: TrackEvent(event_id="e" * 16, seq=1, type="track_ended", device_id="edge-1", camera="stage",
-                           track_id=3, ts=NOW, started_at=NOW, ended_at=NOW, duration_s=1.5, person_id="p1",
-                           name="Ada", confidence=0.6, votes={"p1": 4}, frames=4,
-                           best_crop_jpeg_b64="/9j/").model_dump(mode="json"),
+    TrackEvent: TrackEvent(
+        event_id="e" * 16,
+        seq=1,
+        type="track_ended",
+        device_id="edge-1",
+        camera="stage",
+        track_id=3,
+        ts=NOW,
+        started_at=NOW,
+        ended_at=NOW,
+        duration_s=1.5,
+        person_id="p1",
+        name="Ada",
+        confidence=0.6,
+        votes={"p1": 4},
+        frames=4,
+        best_crop_jpeg_b64="/9j/",
+    ).model_dump(mode="json"),
     DeviceStatus: DeviceStatus(device_id="edge-1", state="online", ts=NOW, cameras=["stage"]).model_dump(mode="json"),
-    UpdateAnnouncement: UpdateAnnouncement(rollout_id="r1", kind="gallery", version="1", manifest_url="http://h/m",
-                                           artifact_url="http://h/f", ts=NOW).model_dump(mode="json"),
-    UpdateState: UpdateState(rollout_id="r1", device_id="edge-1", kind="model", version="2", state="applied",
-                             ts=NOW).model_dump(mode="json"),
+    UpdateAnnouncement: UpdateAnnouncement(
+        rollout_id="r1", kind="gallery", version="1", manifest_url="http://h/m", artifact_url="http://h/f", ts=NOW
+    ).model_dump(mode="json"),
+    UpdateState: UpdateState(
+        rollout_id="r1", device_id="edge-1", kind="model", version="2", state="applied", ts=NOW
+    ).model_dump(mode="json"),
     SignedManifest: SIGNED.model_dump(mode="json"),
 }
 

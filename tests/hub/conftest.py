@@ -77,9 +77,7 @@ def serve(settings: HubSettings, pipeline) -> HubServer:  # type: ignore[no-unty
 
 
 def hub_settings(data_dir: Path, **overrides: object) -> HubSettings:
-    return HubSettings.model_validate(
-        {"data_dir": data_dir, "port": free_port(), "canary_timeout_s": 30, **overrides}
-    )
+    return HubSettings.model_validate({"data_dir": data_dir, "port": free_port(), "canary_timeout_s": 30, **overrides})
 
 
 @pytest.fixture

@@ -37,9 +37,18 @@ from tests.hub.conftest import HubServer
 class EdgeDevice:
     """One device on the test broker, online once the constructor returns; `stop` ends it."""
 
-    def __init__(self, device_id: str, hub: HubServer, port: int, pipeline: FacePipeline, root: Path,
-                 group: str = "default", password: str | None = None, silent: bool = False,
-                 max_artifact_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        device_id: str,
+        hub: HubServer,
+        port: int,
+        pipeline: FacePipeline,
+        root: Path,
+        group: str = "default",
+        password: str | None = None,
+        silent: bool = False,
+        max_artifact_bytes: int | None = None,
+    ) -> None:
         """pipeline: the model it runs (its `model_id` goes in the status); root: where its state dir goes;
         password: for a broker with passwords (the user name is the device id)."""
         self.device_id = device_id
@@ -50,8 +59,9 @@ class EdgeDevice:
         (state_dir / "hub.pub").write_bytes(hub.hub.artifacts.public_key_pem)
         env = f"FACEFLEET_TEST_{device_id.upper().replace('-', '_')}"
         secrets = {f"{env}_TOKEN": hub.device_token(device_id)} | ({f"{env}_PASSWORD": password} if password else {})
-        config = device_config(device_id, group, state_dir, hub.url, port, env, password is not None,
-                               max_artifact_bytes)
+        config = device_config(
+            device_id, group, state_dir, hub.url, port, env, password is not None, max_artifact_bytes
+        )
         holder = ModelGalleryHolder(ModelGallery(pipeline, Gallery.empty(pipeline.model_id, pipeline.embedder.dim)))
         with environment(secrets):  # read once, when the link and the fetcher are made
             self.hub_link = HubLink(config, holder, EdgeMetrics())
@@ -95,21 +105,38 @@ class EdgeDevice:
         self.hub_link.stop()
 
 
-def device_config(device_id: str, group: str, state_dir: Path, hub_url: str, port: int, env: str,
-                  with_password: bool, max_artifact_bytes: int | None) -> EdgeConfig:
+def device_config(
+    device_id: str,
+    group: str,
+    state_dir: Path,
+    hub_url: str,
+    port: int,
+    env: str,
+    with_password: bool,
+    max_artifact_bytes: int | None,
+) -> EdgeConfig:
     """An agent's config on the test broker and hub: quick reconnects, secrets in `<env>_TOKEN` and
     `<env>_PASSWORD`; one camera, `cam0`, that is named in the status and never opened."""
     broker: dict[str, object] = {"host": "127.0.0.1", "port": port, "reconnect_min_s": 1, "reconnect_max_s": 2}
     if with_password:
         broker |= {"username": device_id, "password_env": f"{env}_PASSWORD"}
-    updates: dict[str, object] = {"hub_public_key": str(state_dir / "hub.pub"), "hub_url": hub_url,
-                                  "token_env": f"{env}_TOKEN"}
+    updates: dict[str, object] = {
+        "hub_public_key": str(state_dir / "hub.pub"),
+        "hub_url": hub_url,
+        "token_env": f"{env}_TOKEN",
+    }
     if max_artifact_bytes is not None:
         updates["max_artifact_bytes"] = max_artifact_bytes
-    return EdgeConfig.model_validate({
-        "device_id": device_id, "group": group, "state_dir": str(state_dir), "mqtt": broker, "updates": updates,
-        "cameras": [{"name": "cam0", "source": {"type": "file", "path": str(state_dir / "cam0.mp4")}}],
-    })
+    return EdgeConfig.model_validate(
+        {
+            "device_id": device_id,
+            "group": group,
+            "state_dir": str(state_dir),
+            "mqtt": broker,
+            "updates": updates,
+            "cameras": [{"name": "cam0", "source": {"type": "file", "path": str(state_dir / "cam0.mp4")}}],
+        }
+    )
 
 
 def running_as(pipeline: FacePipeline, model_id: str) -> FacePipeline:

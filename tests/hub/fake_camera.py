@@ -32,5 +32,8 @@ def write_y4m(clip: Path, first: int, last: int, target: Path, width: int | None
 
 def camera_flags(y4m: Path) -> tuple[str, ...]:
     """Chromium flags: the Y4M as the camera, and camera permission granted without asking."""
-    return ("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={y4m}")
+    return (
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}",
+    )

@@ -20,8 +20,9 @@ from types import ModuleType
 class NoTorch(importlib.abc.MetaPathFinder):
     """Makes `import torch` (and its submodules) fail as if it were not installed."""
 
-    def find_spec(self, name: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> ModuleSpec | None:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
         if name == "torch" or name.startswith("torch."):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return None

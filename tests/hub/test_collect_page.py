@@ -81,8 +81,7 @@ def _close(peer: socket.socket) -> None:
     peer.close()
 
 
-def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, shared_data: Path,
-                                                       tmp_path: Path) -> None:
+def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, shared_data: Path, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -105,8 +104,10 @@ def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, sha
         wait.until(ec.element_to_be_clickable((By.ID, "collect-record"))).click()
 
         wait.until(ec.text_to_be_present_in_element((By.ID, "collect-result"), "Kept"))
-        thumbnails_loaded = ("const imgs = [...document.querySelectorAll('#collect-samples-kept .sample img')];"
-                             "return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth === 112);")
+        thumbnails_loaded = (
+            "const imgs = [...document.querySelectorAll('#collect-samples-kept .sample img')];"
+            "return imgs.length > 0 && imgs.every((i) => i.complete && i.naturalWidth === 112);"
+        )
         wait.until(lambda d: d.execute_script(thumbnails_loaded))
         shown = len(driver.find_elements(By.CSS_SELECTOR, "#collect-samples-kept .sample"))
         people, samples, _ = library_state(hub_server.hub)
@@ -130,8 +131,9 @@ def test_enroll_from_the_camera_on_a_phone_sized_page(hub_server: HubServer, sha
     assert found["face_found"] and found["hits"][0]["name"] == "Lin-Manuel Miranda"
 
 
-def test_an_answer_lost_on_the_way_back_is_retried_and_stored_once(hub_server: HubServer, shared_data: Path,
-                                                                   tmp_path: Path) -> None:
+def test_an_answer_lost_on_the_way_back_is_retried_and_stored_once(
+    hub_server: HubServer, shared_data: Path, tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -151,8 +153,9 @@ def test_an_answer_lost_on_the_way_back_is_retried_and_stored_once(hub_server: H
         driver.find_element(By.ID, "camera-start").click()
         wait.until(ec.element_to_be_clickable((By.ID, "collect-record"))).click()
         kept = ec.text_to_be_present_in_element((By.ID, "collect-result"), "Kept")
-        assert wait.until(lambda d: kept(d) or "gave up" in d.find_element(By.ID, "status").text) is True, \
+        assert wait.until(lambda d: kept(d) or "gave up" in d.find_element(By.ID, "status").text) is True, (
             driver.find_element(By.ID, "status").text
+        )
         shown = len(driver.find_elements(By.CSS_SELECTOR, "#collect-samples-kept .sample"))
         assert csp_and_script_errors(driver) == []
     finally:

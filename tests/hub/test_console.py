@@ -26,15 +26,27 @@ def _sightings(hub_server: HubServer, person: str) -> None:
     for n, camera in enumerate(("front", "front", "back")):
         vector, crop = _face(hub_server, PERSON, 3 + n % 2)
         at = T0 + timedelta(minutes=n)
-        hub_server.hub.visitors.on_event(track_event(f"seen-000{n}", vector, crop, person_id=person, confidence=0.75,
-                                                     camera=camera, track_id=n + 1, started_at=at,
-                                                     ended_at=at + timedelta(seconds=20), ts=at))
+        hub_server.hub.visitors.on_event(
+            track_event(
+                f"seen-000{n}",
+                vector,
+                crop,
+                person_id=person,
+                confidence=0.75,
+                camera=camera,
+                track_id=n + 1,
+                started_at=at,
+                ended_at=at + timedelta(seconds=20),
+                ts=at,
+            )
+        )
     vector, crop = _face(hub_server, PERSON, 3)
     for n, kind in enumerate(("track_started", "identity_confirmed", "track_ended")):
         event = track_event(f"live-000{n}", vector, crop, person_id=person, track_id=7, seq=n + 1)
         if kind != "track_ended":  # only the end carries the template and the crop
-            event = TrackEvent.model_validate({**event.model_dump(), "type": kind, "template": None,
-                                               "best_crop_jpeg_b64": None})
+            event = TrackEvent.model_validate(
+                {**event.model_dump(), "type": kind, "template": None, "best_crop_jpeg_b64": None}
+            )
         hub_server.hub.events.add(event)
 
 
@@ -79,8 +91,10 @@ def test_console_views_in_browser(hub_server: HubServer, browser) -> None:  # ty
     assert lanes == ["door-1/back", "door-1/front"]
     xs = {m.get_attribute("data-event-id"): float(m.get_attribute("x")) for m in marks}
     assert xs["seen-0000"] < xs["seen-0001"] < xs["seen-0002"]  # time runs left to right
-    crops_loaded = ("return [...document.querySelectorAll('#person-sightings img')]"
-                    ".filter((i) => i.complete && i.naturalWidth === 112).length;")
+    crops_loaded = (
+        "return [...document.querySelectorAll('#person-sightings img')]"
+        ".filter((i) => i.complete && i.naturalWidth === 112).length;"
+    )
     wait.until(lambda d: d.execute_script(crops_loaded) == 3)
 
     # search by photo from the Search tab; the back button returns to the person
@@ -122,9 +136,15 @@ def test_phone_width_fits_without_sideways_scroll(hub_server: HubServer, browser
     browser.find_element(By.ID, "token").send_keys(hub_server.admin)
     browser.find_element(By.ID, "save-token").click()
     inner_width = browser.execute_script("return window.innerWidth;")
-    for route, view in (("live", "live"), ("people", "people"), (f"people/{person}", "person"),
-                        ("visitors", "visitors"), ("devices", "devices"), ("search", "search"),
-                        ("training", "training")):
+    for route, view in (
+        ("live", "live"),
+        ("people", "people"),
+        (f"people/{person}", "person"),
+        ("visitors", "visitors"),
+        ("devices", "devices"),
+        ("search", "search"),
+        ("training", "training"),
+    ):
         browser.get(hub_server.url + f"/#/{route}")
         wait.until(lambda d: _shown(d, view))  # noqa: B023 (waited for within the iteration)
         width = browser.execute_script("return document.documentElement.scrollWidth;")

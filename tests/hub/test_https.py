@@ -17,13 +17,18 @@ from tests.hub.conftest import HubServer
 
 
 def fetcher(tmp_path: Path, hub: HubServer, tls: TlsFiles) -> ArtifactFetcher:
-    return ArtifactFetcher(Ed25519PrivateKey.generate().public_key(), "t", 5, 1 << 20, tmp_path / "tmp", hub.url,
-                           tls)
+    return ArtifactFetcher(Ed25519PrivateKey.generate().public_key(), "t", 5, 1 << 20, tmp_path / "tmp", hub.url, tls)
 
 
 def announcement(hub: HubServer) -> UpdateAnnouncement:
-    return UpdateAnnouncement(rollout_id="r", kind="gallery", version="1", manifest_url=f"{hub.url}/api/x",
-                              artifact_url=f"{hub.url}/api/x", ts=datetime.now(timezone.utc))
+    return UpdateAnnouncement(
+        rollout_id="r",
+        kind="gallery",
+        version="1",
+        manifest_url=f"{hub.url}/api/x",
+        artifact_url=f"{hub.url}/api/x",
+        ts=datetime.now(timezone.utc),
+    )
 
 
 def test_the_hub_serves_https_and_the_downloader_verifies_it(
@@ -48,5 +53,6 @@ def test_a_hub_that_requires_client_certificates(tmp_path: Path, start_hub: Call
     with pytest.raises(DownloadError, match="cannot fetch"):  # the handshake fails without a certificate
         fetcher(tmp_path, hub, TlsFiles(ca_file=ca.cert_file)).manifest(announcement(hub))
     with pytest.raises(DownloadError, match="HTTP 404"):
-        fetcher(tmp_path, hub, TlsFiles(ca_file=ca.cert_file, cert_file=device.cert,
-                                        key_file=device.key)).manifest(announcement(hub))
+        fetcher(tmp_path, hub, TlsFiles(ca_file=ca.cert_file, cert_file=device.cert, key_file=device.key)).manifest(
+            announcement(hub)
+        )

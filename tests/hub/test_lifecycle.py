@@ -19,8 +19,10 @@ def _parts(calls: list[str], names: list[str], failing_start: str = "", failing_
 
         return blocking(call)
 
-    return [Part(name, step(f"start {name}", name == failing_start), step(f"stop {name}", name == failing_stop))
-            for name in names]
+    return [
+        Part(name, step(f"start {name}", name == failing_start), step(f"stop {name}", name == failing_stop))
+        for name in names
+    ]
 
 
 def test_stop_is_the_exact_reverse_of_start() -> None:

@@ -65,8 +65,11 @@ def enrollments(server: HubServer) -> Load:
     def enroll(n: int) -> tuple[int, str | None]:
         name = folders[n % len(folders)]
         photo = LFW / "images_deepfunneled" / name / f"{name}_0001.jpg"
-        answer = client.post("/api/samples/photos", data={"label": f"{name}-{n}"},
-                             files=[("files", ("1.jpg", photo.read_bytes(), "image/jpeg"))])
+        answer = client.post(
+            "/api/samples/photos",
+            data={"label": f"{name}-{n}"},
+            files=[("files", ("1.jpg", photo.read_bytes(), "image/jpeg"))],
+        )
         samples = answer.json().get("samples", []) if answer.status_code == 201 else []
         return answer.status_code, samples[0]["id"] if samples else None
 
@@ -90,8 +93,13 @@ def events(device: mqtt.Client) -> Load:
 
     def send(n: int) -> tuple[int, str | None]:
         template = face + 0.05 * rng.normal(size=128)
-        event = track_event(f"door-1-{uuid.uuid4().hex[:12]}", (template / np.linalg.norm(template)).astype(
-            np.float32), None, track_id=n, seq=n + 1)
+        event = track_event(
+            f"door-1-{uuid.uuid4().hex[:12]}",
+            (template / np.linalg.norm(template)).astype(np.float32),
+            None,
+            track_id=n,
+            seq=n + 1,
+        )
         info = device.publish("facefleet/door-1/events", event.model_dump_json().encode(), qos=1)
         info.wait_for_publish(10)
         return (200, event.event_id) if info.is_published() else (599, None)
@@ -118,8 +126,10 @@ def test_a_postgresql_restart_under_load_loses_no_committed_write_and_the_hub_re
     start_hub: Callable[..., HubServer], own_postgres: PostgresServer, broker: Broker, device: mqtt.Client
 ) -> None:
     url = own_postgres.new_database()
-    server = start_hub(mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
-                       database={"url": url, "connect_timeout_s": CONNECT_TIMEOUT_S})
+    server = start_hub(
+        mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
+        database={"url": url, "connect_timeout_s": CONNECT_TIMEOUT_S},
+    )
     loads = [enrollments(server), searches(server), events(device)]
     stop = threading.Event()
     threads = [threading.Thread(target=load.run, args=(stop,), name=load.name) for load in loads]
@@ -142,9 +152,11 @@ def test_a_postgresql_restart_under_load_loses_no_committed_write_and_the_hub_re
     lost = len(acked - stored(server, "ended_tracks", "event_id")) + len(enrolled - stored(server, "samples", "id"))
     statuses = Counter(status for load in loads for _, status in load.answers)
     first = min(at for load in loads for at in load.ok_after(back))
-    print(f"\nPostgreSQL restart under load: {OUTAGE_S:g} s down; recovery {first - back:.3f} s from the server "
-          f"accepting connections to the first request answered; answers {dict(sorted(statuses.items()))}; "
-          f"enrollments answered 201 {len(enrolled)}, events acknowledged {len(acked)}; lost writes {lost}")
+    print(
+        f"\nPostgreSQL restart under load: {OUTAGE_S:g} s down; recovery {first - back:.3f} s from the server "
+        f"accepting connections to the first request answered; answers {dict(sorted(statuses.items()))}; "
+        f"enrollments answered 201 {len(enrolled)}, events acknowledged {len(acked)}; lost writes {lost}"
+    )
     assert lost == 0
     metrics = server.client().get("/metrics").text
     assert re.search(r"^facefleet_hub_db_reconnects_total [1-9]", metrics, re.M), "the reconnect is counted"

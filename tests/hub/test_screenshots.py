@@ -28,7 +28,8 @@ def test_screenshots_of_every_view_at_both_widths(hub_server: HubServer, tmp_pat
     shots = take_screenshots(hub_server.url, hub_server.admin, tmp_path / "shots")
     views = ["live", "people", "person", "visitors", "devices", "search", "training", "collect"]
     assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == sorted(
-        f"{v}-{w}.png" for v in views for w in VIEWPORTS_WH)
+        f"{v}-{w}.png" for v in views for w in VIEWPORTS_WH
+    )
     for shot in shots:
         assert png_wh(shot.path) == VIEWPORTS_WH[shot.viewport], shot
 

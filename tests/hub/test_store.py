@@ -56,10 +56,18 @@ def test_conflict_clauses_returning_and_json_lists(hub_db: HubDb) -> None:
         db.insert("gallery_people", {"version": "v1", "person_id": "a"}, ignore=True)
         db.upsert("devices", _device("online"), pk="id")
         db.upsert("devices", _device("offline"), pk="id")
-        seq = [db.execute("INSERT INTO visitor_deletions (visitor_id, tracks, deleted_at, revoked_galleries) "
-                          "VALUES (?, ?, ?, '') RETURNING seq", [f"v{i}", i, "2026"]).fetchone()[0] for i in (1, 2)]
-        held = db.execute(f"SELECT person_id FROM gallery_people WHERE person_id IN ({db.json_values}) "
-                          "ORDER BY person_id", [json.dumps(["b", "z"])]).fetchall()
+        seq = [
+            db.execute(
+                "INSERT INTO visitor_deletions (visitor_id, tracks, deleted_at, revoked_galleries) "
+                "VALUES (?, ?, ?, '') RETURNING seq",
+                [f"v{i}", i, "2026"],
+            ).fetchone()[0]
+            for i in (1, 2)
+        ]
+        held = db.execute(
+            f"SELECT person_id FROM gallery_people WHERE person_id IN ({db.json_values}) ORDER BY person_id",
+            [json.dumps(["b", "z"])],
+        ).fetchall()
     assert held == [("b",)]
     assert seq[1] == seq[0] + 1
     with hub_db.read() as db:
@@ -72,8 +80,7 @@ def test_blobs_floats_and_flags_come_back_as_stored(hub_db: HubDb) -> None:
     embedding = bytes(range(256)) * 2
     with hub_db.transaction() as db:
         db.execute("INSERT INTO people VALUES ('p1', 'Ann', '2026', 'ann')")
-        db.execute("INSERT INTO samples VALUES ('s1', 'p1', 's1.jpg', 'photo', 80.5, 0.1234567890123, 30, 0.9, "
-                   "'2026')")
+        db.execute("INSERT INTO samples VALUES ('s1', 'p1', 's1.jpg', 'photo', 80.5, 0.1234567890123, 30, 0.9, '2026')")
         db.execute("INSERT INTO sample_embeddings VALUES ('s1', 'sface', ?)", [embedding])
         db.insert("visitors", {"id": "v1", "model_id": "sface", "ignored": True, "pinned": False, "created": "x"})
     with hub_db.read() as db:
@@ -83,5 +90,14 @@ def test_blobs_floats_and_flags_come_back_as_stored(hub_db: HubDb) -> None:
 
 
 def _device(state: str) -> dict[str, str]:
-    return {"id": "door-1", "state": state, "device_group": "default", "agent_version": "1", "model_id": "sface",
-            "model_version": "", "gallery_version": "", "cameras": "[]", "last_seen": "2026"}
+    return {
+        "id": "door-1",
+        "state": state,
+        "device_group": "default",
+        "agent_version": "1",
+        "model_id": "sface",
+        "model_version": "",
+        "gallery_version": "",
+        "cameras": "[]",
+        "last_seen": "2026",
+    }

@@ -57,9 +57,14 @@ def served(admin: httpx.Client) -> dict[str, Any]:
     crops = {s["id"]: admin.get(f"/api/samples/{s['id']}/image").content for s in samples}
     crops |= {v["id"]: admin.get(v["crop_url"]).content for v in visitors["visitors"]}
     search = admin.post("/api/search", files={"file": ("probe.jpg", PROBE.read_bytes(), "image/jpeg")}).json()
-    answers = {"people": admin.get("/api/people").json(), "samples": samples, "search": search,
-               "deletions": admin.get("/api/audit/deletions").json(), "galleries": admin.get("/api/galleries").json(),
-               "visitors": visitors}
+    answers = {
+        "people": admin.get("/api/people").json(),
+        "samples": samples,
+        "search": search,
+        "deletions": admin.get("/api/audit/deletions").json(),
+        "galleries": admin.get("/api/galleries").json(),
+        "visitors": visitors,
+    }
     return {**json.loads(json.dumps(answers).replace(str(admin.base_url).rstrip("/"), "HUB")), "crops": crops}
 
 
@@ -68,7 +73,9 @@ def migrate(config: Path, url: str, *extra: str) -> int:
 
 
 def test_a_sqlite_library_moves_to_postgresql_and_serves_the_same(
-    start_hub: Callable[..., HubServer], own_postgres: PostgresServer, tmp_path: Path,
+    start_hub: Callable[..., HubServer],
+    own_postgres: PostgresServer,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     data_dir = tmp_path / "hub"
@@ -84,8 +91,14 @@ def test_a_sqlite_library_moves_to_postgresql_and_serves_the_same(
 
     assert migrate(config, url) == 0
     report = capsys.readouterr().out
-    for table, rows in (("people", 2), ("samples", 6), ("artifacts", 1), ("person_deletions", 1),
-                        ("visitors", 2), ("ended_tracks", 2)):
+    for table, rows in (
+        ("people", 2),
+        ("samples", 6),
+        ("artifacts", 1),
+        ("person_deletions", 1),
+        ("visitors", 2),
+        ("ended_tracks", 2),
+    ):
         assert f"{table} " in report and f" {rows} rows" in report.split(f"{table} ")[1].splitlines()[0]
 
     pg_hub = start_hub(data_dir=data_dir, database={"url": url})

@@ -16,8 +16,14 @@ def csp_and_script_errors(driver) -> list[str]:  # type: ignore[no-untyped-def]
     """Content-Security-Policy violations, uncaught script errors and failed loads of files (not API calls:
     a 403 for a scope the token lacks is the page working) in the console since the last call."""
     messages = [entry["message"] for entry in driver.get_log("browser")]
-    return [m for m in messages if "Content Security Policy" in m or "Refused to" in m or "Uncaught" in m
-            or ("Failed to load" in m and "/api/" not in m)]
+    return [
+        m
+        for m in messages
+        if "Content Security Policy" in m
+        or "Refused to" in m
+        or "Uncaught" in m
+        or ("Failed to load" in m and "/api/" not in m)
+    ]
 
 
 @pytest.fixture
@@ -102,8 +108,13 @@ def test_start_and_cancel_retraining_in_browser(hub_server: HubServer, browser) 
 
     admin = hub_server.client(hub_server.admin)
     for name in ("Colin_Powell", "Tony_Blair"):
-        files = [("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(),
-                            "image/jpeg")) for n in range(1, 4)]
+        files = [
+            (
+                "files",
+                (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(), "image/jpeg"),
+            )
+            for n in range(1, 4)
+        ]
         assert admin.post("/api/samples/photos", data={"label": name}, files=files).status_code == 201
     browser.get(hub_server.url + "/#/training")
     wait = WebDriverWait(browser, 60)
@@ -131,11 +142,14 @@ def test_people_show_coverage_in_browser(hub_server: HubServer, browser, shared_
     people = shared_data / "clips" / "people"
     with hub_server.client(hub_server.enroll) as client:
         assert client.post("/api/people", json={"name": "<b>Nobody</b>"}).status_code == 201  # markup in a name
-        for label, paths in (("Lin-Manuel Miranda", [people / "lin_manuel_miranda" / "lin-manuel-miranda.png"]),
-                             ("Colin Powell", [LFW / "images_deepfunneled" / "Colin_Powell" /
-                                               f"Colin_Powell_{n:04d}.jpg" for n in range(1, 5)])):
-            files = [("files", (p.name, p.read_bytes(), f"image/{p.suffix[1:].replace('jpg', 'jpeg')}"))
-                     for p in paths]
+        for label, paths in (
+            ("Lin-Manuel Miranda", [people / "lin_manuel_miranda" / "lin-manuel-miranda.png"]),
+            (
+                "Colin Powell",
+                [LFW / "images_deepfunneled" / "Colin_Powell" / f"Colin_Powell_{n:04d}.jpg" for n in range(1, 5)],
+            ),
+        ):
+            files = [("files", (p.name, p.read_bytes(), f"image/{p.suffix[1:].replace('jpg', 'jpeg')}")) for p in paths]
             assert client.post("/api/samples/photos", data={"label": label}, files=files).status_code == 201
     wait = WebDriverWait(browser, 60)
     browser.get(hub_server.url + "/#/people")
@@ -143,19 +157,24 @@ def test_people_show_coverage_in_browser(hub_server: HubServer, browser, shared_
     browser.find_element(By.ID, "save-token").click()
     # two photos enrolled on the page: the answer and the new row say what to add
     browser.find_element(By.ID, "label").send_keys("Barack Obama")
-    browser.find_element(By.ID, "photos").send_keys("\n".join(str(people / "obama" / n)
-                                                              for n in ("obama.jpg", "obama2.jpg")))
+    browser.find_element(By.ID, "photos").send_keys(
+        "\n".join(str(people / "obama" / n) for n in ("obama.jpg", "obama2.jpg"))
+    )
     browser.find_element(By.ID, "enroll-photos").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "enroll-result"), "Coverage: " + ADVICE["few_views"]))
     shown = "return document.querySelectorAll('#people .person-coverage').length;"
     wait.until(lambda driver: driver.execute_script(shown) == 4)
-    rows = {row.find_element(By.CLASS_NAME, "person-name").text: row.find_element(By.CLASS_NAME, "person-coverage")
-            for row in browser.find_elements(By.CSS_SELECTOR, "#people tbody tr")}
+    rows = {
+        row.find_element(By.CLASS_NAME, "person-name").text: row.find_element(By.CLASS_NAME, "person-coverage")
+        for row in browser.find_elements(By.CSS_SELECTOR, "#people tbody tr")
+    }
     levels = {name: (c.get_attribute("data-level"), c.text) for name, c in rows.items()}
-    assert levels == {"<b>Nobody</b>": ("none", ADVICE["none"]),
-                      "Barack Obama": ("few_views", ADVICE["few_views"]),
-                      "Colin Powell": ("good", ADVICE["good"]),
-                      "Lin-Manuel Miranda": ("one_view", ADVICE["one_view"])}
+    assert levels == {
+        "<b>Nobody</b>": ("none", ADVICE["none"]),
+        "Barack Obama": ("few_views", ADVICE["few_views"]),
+        "Colin Powell": ("good", ADVICE["good"]),
+        "Lin-Manuel Miranda": ("one_view", ADVICE["one_view"]),
+    }
     assert not browser.find_elements(By.CSS_SELECTOR, "#people b")  # names and advice are text, never markup
     assert "3 view(s)" in (rows["Barack Obama"].get_attribute("title") or "")
     assert csp_and_script_errors(browser) == []

@@ -18,18 +18,26 @@ import hub
 from tests.conftest import LFW, ROOT, free_port
 
 # The retraining engine proper: these need torch and are imported only when a job starts.
-TORCH_MODULES = {"hub.training.augment", "hub.training.margins",
-                 "hub.training.trainer", "hub.training.trunk", "hub.training.retrain"}
+TORCH_MODULES = {
+    "hub.training.augment",
+    "hub.training.margins",
+    "hub.training.trainer",
+    "hub.training.trunk",
+    "hub.training.retrain",
+}
 PERSON = "Colin_Powell"
 
 
 def _torch_after_import(modules: list[str]) -> list[str]:
     """The torch modules loaded after importing `modules` in a fresh interpreter."""
-    code = ("import importlib, json, sys\n"
-            f"for name in {modules!r}: importlib.import_module(name)\n"
-            "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         check=True)
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'torch')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300, check=True
+    )
     return list(json.loads(out.stdout.splitlines()[-1]))
 
 
@@ -43,14 +51,20 @@ def test_hub_modules_do_not_import_torch() -> None:
 
 @pytest.fixture
 def torchless_hub(tmp_path: Path) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.hub.serve_without_torch", str(tmp_path / "hub"),
-                             str(free_port())], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=open(tmp_path / "hub.log", "w"), text=True)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.hub.serve_without_torch", str(tmp_path / "hub"), str(free_port())],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "hub.log", "w"),
+        text=True,
+    )  # noqa: SIM115
     assert proc.stdout is not None and proc.stdin is not None
     started = json.loads(proc.stdout.readline() or "{}")
     assert "url" in started, (tmp_path / "hub.log").read_text()
-    with httpx.Client(base_url=started["url"], headers={"Authorization": f"Bearer {started['admin']}"},
-                      timeout=120) as client:
+    with httpx.Client(
+        base_url=started["url"], headers={"Authorization": f"Bearer {started['admin']}"}, timeout=120
+    ) as client:
         yield client, proc
     if proc.poll() is None:
         proc.kill()
@@ -61,8 +75,7 @@ def _photos(numbers: range) -> list[tuple[str, tuple[str, bytes, str]]]:
     return [("files", (f"{n}.jpg", (folder / f"{PERSON}_{n:04d}.jpg").read_bytes(), "image/jpeg")) for n in numbers]
 
 
-def test_hub_serves_without_torch(torchless_hub: tuple[httpx.Client, subprocess.Popen[str]],
-                                  browser) -> None:  # type: ignore[no-untyped-def]
+def test_hub_serves_without_torch(torchless_hub: tuple[httpx.Client, subprocess.Popen[str]], browser) -> None:  # type: ignore[no-untyped-def]
     client, proc = torchless_hub
     enrolled = client.post("/api/samples/photos", data={"label": PERSON}, files=_photos(range(1, 4)))
     assert enrolled.status_code == 201, enrolled.text

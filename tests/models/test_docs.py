@@ -15,7 +15,7 @@ from models.pipeline import PipelineConfig
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
-SECTION = README[README.index("## Pipeline configuration"):README.index("## TensorRT and the Jetson")]
+SECTION = README[README.index("## Pipeline configuration") : README.index("## TensorRT and the Jetson")]
 
 
 def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:

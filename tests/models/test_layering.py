@@ -31,15 +31,24 @@ def test_the_import_scan_sees_deferred_imports() -> None:
     assert _imports("def f():\n    from hub.training import x\n    import edge.app\n") == {"hub", "edge"}
 
 
-
 def _model_imports(source: str) -> set[str]:
     """The `models.*` modules a module imports at run time: deferred imports inside functions included,
     those under `if TYPE_CHECKING:` (annotations only) not."""
     tree = ast.parse(source)
-    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If) and isinstance(node.test, ast.Name)
-                   and node.test.id == "TYPE_CHECKING" for n in ast.walk(node)}
-    return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-            and node.module.startswith("models.") and id(node) not in typing_only}
+    typing_only = {
+        id(n)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING"
+        for n in ast.walk(node)
+    }
+    return {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and node.module
+        and node.module.startswith("models.")
+        and id(node) not in typing_only
+    }
 
 
 def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -59,8 +68,8 @@ def _circles(graph: dict[str, set[str]]) -> list[list[str]]:
             elif target in stack:
                 low[module] = min(low[module], index[target])
         if low[module] == index[module]:
-            group = stack[stack.index(module):]
-            del stack[stack.index(module):]
+            group = stack[stack.index(module) :]
+            del stack[stack.index(module) :]
             if len(group) > 1:
                 found.append(sorted(group))
 

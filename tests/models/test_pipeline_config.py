@@ -24,8 +24,10 @@ from models.registry import load_registry
         ({"detector": {"max_batch": 4}, "backend": {"type": "tensorrt", "opt_batch": 8}}, "detector.max_batch"),
         ({"embed_max_batch": 4, "backend": {"type": "tensorrt", "opt_batch": 8}}, "embed_max_batch"),
         # a P-Net profile smaller than the smallest face: no pyramid level, nothing would be detected
-        ({"detector": {"min_face_px": 400}, "backend": {"type": "tensorrt", "pnet": {"resolution_wh": [640, 360]}}},
-         "min_face_px"),
+        (
+            {"detector": {"min_face_px": 400}, "backend": {"type": "tensorrt", "pnet": {"resolution_wh": [640, 360]}}},
+            "min_face_px",
+        ),
         # the calibrator without calibration data
         ({"backend": {"type": "tensorrt", "int8_source": "calibrator"}}, "calibration_dir"),
         # half precision on the CPU
@@ -59,8 +61,11 @@ def test_documented_combinations_load() -> None:
 def test_cameras_must_fit_the_pnet_engine(pnet: dict[str, object], camera_wh: tuple[int, int], fits: bool) -> None:
     from edge.config import EdgeConfig
 
-    raw = {"device_id": "door-1", "cameras": [{"name": "c", "source": {"type": "csi", "resolution_wh": camera_wh}}],
-           "pipeline": {"backend": {"type": "tensorrt", "pnet": pnet}}}
+    raw = {
+        "device_id": "door-1",
+        "cameras": [{"name": "c", "source": {"type": "csi", "resolution_wh": camera_wh}}],
+        "pipeline": {"backend": {"type": "tensorrt", "pnet": pnet}},
+    }
     if fits:
         EdgeConfig.model_validate(raw)
     else:

@@ -55,13 +55,32 @@ def test_gates(row: Row, gate: str, expected: str) -> None:
 
 
 def test_table_lists_every_row_and_batch() -> None:
-    rows = [Row("embed", "torch cuda fp32", ips={1: 812.4, 32: 9000.0, 256: 0.5}, cos_min=0.99951, lfw_acc=0.9917,
-                lfw_delta_points=0.0, gate="pass"),
-            Row("embed", "trt int8", gate="n/a", note="not available: tensorrt is not importable")]
+    rows = [
+        Row(
+            "embed",
+            "torch cuda fp32",
+            ips={1: 812.4, 32: 9000.0, 256: 0.5},
+            cos_min=0.99951,
+            lfw_acc=0.9917,
+            lfw_delta_points=0.0,
+            gate="pass",
+        ),
+        Row("embed", "trt int8", gate="n/a", note="not available: tensorrt is not importable"),
+    ]
     lines = format_table(rows, [1, 32, 256]).splitlines()
     assert lines[0].split()[:5] == ["check", "backend", "b1/s", "b32/s", "b256/s"]
-    assert lines[2].split()[:10] == ["embed", "torch", "cuda", "fp32", "812", "9000", "0.5", "0.99951", "99.17%",
-                                     "+0.00"]
+    assert lines[2].split()[:10] == [
+        "embed",
+        "torch",
+        "cuda",
+        "fp32",
+        "812",
+        "9000",
+        "0.5",
+        "0.99951",
+        "99.17%",
+        "+0.00",
+    ]
     assert "not available: tensorrt" in lines[3]
 
 
@@ -77,9 +96,16 @@ def test_pack_round_trip(tmp_path: Path) -> None:
     compress_model(model, pack)
     jpeg = cv2.imencode(".jpg", np.full((112, 112, 3), 128, np.uint8))[1].tobytes()
     crops, offsets = join_blobs([jpeg, jpeg])
-    np.savez(pack / DATA_FILE, lfw_jpeg=crops, lfw_offsets=offsets, pairs=np.array([[0, 1, 1]], np.int32),
-             pair_folds=np.zeros(1, np.int32), train_jpeg=crops, train_offsets=offsets,
-             train_labels=np.array([0, 1], np.int32))
+    np.savez(
+        pack / DATA_FILE,
+        lfw_jpeg=crops,
+        lfw_offsets=offsets,
+        pairs=np.array([[0, 1, 1]], np.int32),
+        pair_folds=np.zeros(1, np.int32),
+        train_jpeg=crops,
+        train_offsets=offsets,
+        train_labels=np.array([0, 1], np.int32),
+    )
     loaded = load_pack(pack, tmp_path / "models")
     assert loaded.lfw_crops_rgb.shape == (2, 112, 112, 3) and abs(int(loaded.lfw_crops_rgb[0, 0, 0, 0]) - 128) <= 2
     assert loaded.train_labels.tolist() == [0, 1]
@@ -91,8 +117,9 @@ def test_a_missing_pack_says_how_to_make_it(tmp_path: Path) -> None:
         load_pack(tmp_path, tmp_path / "models")
 
 
-@pytest.mark.parametrize(("taken", "max_pairs", "expected"), [(0, 0, [0, 2, 4]), (0, 2, [0, 2]), (3, 4, [0]),
-                                                              (4, 4, [])])
+@pytest.mark.parametrize(
+    ("taken", "max_pairs", "expected"), [(0, 0, [0, 2, 4]), (0, 2, [0, 2]), (3, 4, [0]), (4, 4, [])]
+)
 def test_fold_rows(taken: int, max_pairs: int, expected: list[int]) -> None:
     assert fold_rows(np.array([0, 1, 0, 1, 0]), 0, taken, max_pairs).tolist() == expected
 
@@ -109,14 +136,57 @@ def test_subset_pairs_keeps_only_the_crops_it_needs() -> None:
 @pytest.mark.slow
 def test_whole_check_runs_on_the_cpu(tmp_path: Path, shared_data: Path) -> None:
     pack, out = tmp_path / "pack", tmp_path / "out"
-    made = subprocess.run([sys.executable, "-m", "scripts.gpucheck", "pack", "--lfw", str(shared_data / "lfw"),
-                           "--out", str(pack), "--no-wheels", "--max-folds", "1", "--max-pairs", "20",
-                           "--train-people", "4"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.gpucheck",
+            "pack",
+            "--lfw",
+            str(shared_data / "lfw"),
+            "--out",
+            str(pack),
+            "--no-wheels",
+            "--max-folds",
+            "1",
+            "--max-pairs",
+            "20",
+            "--train-people",
+            "4",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert made.returncode == 0, made.stderr[-2000:]
-    ran = subprocess.run([sys.executable, "-m", "scripts.gpucheck", "run", "--pack", str(pack), "--device", "cpu",
-                          "--small", "--batches", "1,2", "--train-steps", "3", "--work", str(tmp_path / "work"),
-                          "--int8-max-lfw-drop", "100",  # 20 pairs: one flipped pair is 5 points
-                          "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    ran = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "scripts.gpucheck",
+            "run",
+            "--pack",
+            str(pack),
+            "--device",
+            "cpu",
+            "--small",
+            "--batches",
+            "1,2",
+            "--train-steps",
+            "3",
+            "--work",
+            str(tmp_path / "work"),
+            "--int8-max-lfw-drop",
+            "100",  # 20 pairs: one flipped pair is 5 points
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
     rows = {(r["check"], r["backend"]): r for r in json.loads((out / "results.json").read_text())["rows"]}
     torch_row = rows[("embed", "torch cpu fp32")]

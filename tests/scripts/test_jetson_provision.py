@@ -13,9 +13,7 @@ SCRIPT = ROOT / "scripts" / "jetson" / "provision.sh"
 
 
 def dry_run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(SCRIPT), "--dry-run", *args], capture_output=True, text=True, timeout=60
-    )
+    return subprocess.run(["bash", str(SCRIPT), "--dry-run", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_shellcheck_clean() -> None:
@@ -144,11 +142,12 @@ def _check_env():  # type: ignore[no-untyped-def]
     return module
 
 
-@pytest.mark.parametrize(("capability", "precision"), [((5, 3), "fp16"), ((6, 2), "fp16"), ((7, 2), "int8"),
-                                                       ((8, 7), "int8")])
-def test_check_env_chooses_fp16_where_int8_is_missing(capability: tuple[int, int], precision: str,
-                                                      monkeypatch: pytest.MonkeyPatch,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("capability", "precision"), [((5, 3), "fp16"), ((6, 2), "fp16"), ((7, 2), "int8"), ((8, 7), "int8")]
+)
+def test_check_env_chooses_fp16_where_int8_is_missing(
+    capability: tuple[int, int], precision: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # 5.3: the original Nano; 6.2: TX2; 7.2: Xavier; 8.7: Orin.
     check_env = _check_env()
     monkeypatch.setattr(check_env, "gpu_capability", lambda: ("Jetson", capability))
@@ -163,9 +162,14 @@ def test_check_env_without_a_gpu_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     assert check_env.check_gpu()[0][1] is False
 
 
-@pytest.mark.parametrize(("shape", "detail"), [("8.5", "8.5.2.2 (weak typing, INT8 calibrator)"),
-                                               ("10", "10.3.0 (strongly typed, weak typing, INT8 calibrator)"),
-                                               ("11", "11.4.0 (strongly typed)")])
+@pytest.mark.parametrize(
+    ("shape", "detail"),
+    [
+        ("8.5", "8.5.2.2 (weak typing, INT8 calibrator)"),
+        ("10", "10.3.0 (strongly typed, weak typing, INT8 calibrator)"),
+        ("11", "11.4.0 (strongly typed)"),
+    ],
+)
 def test_check_env_names_the_tensorrt_api_shape(shape: str, detail: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 

@@ -23,7 +23,8 @@ def write_nan_embedder(path: Path, embedding_dim: int = 128, size: int = 112) ->
         numpy_helper.from_array(np.array(np.nan, np.float32), "nan"),
     ]
     graph = helper.make_graph(
-        nodes, "nan_embedder",
+        nodes,
+        "nan_embedder",
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, size, size])],
         [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", embedding_dim])],
         constants,

@@ -81,12 +81,20 @@ class System:
 
     def start_hub(self, **overrides: Any) -> httpx.Client:
         if not self.hub_config.exists():
-            system.write_hub_config(self.hub_config, self.hub_data, self.hub_port, self.broker,
-                                    canary_timeout_s=60, pipeline={"detector": {"min_face_px": 40}}, **overrides)
+            system.write_hub_config(
+                self.hub_config,
+                self.hub_data,
+                self.hub_port,
+                self.broker,
+                canary_timeout_s=60,
+                pipeline={"detector": {"min_face_px": 40}},
+                **overrides,
+            )
         if self.api is not None:
             self.api.close()
-        self.api = system.start_hub(self.procs, self.hub_config, self.hub_port, self.admin_token, self.broker,
-                                    timeout_s=90)
+        self.api = system.start_hub(
+            self.procs, self.hub_config, self.hub_port, self.admin_token, self.broker, timeout_s=90
+        )
         return self.api
 
     @property
@@ -107,20 +115,30 @@ class System:
 
     def device_token(self, device_id: str) -> str:
         if device_id not in self.device_tokens:
-            self.device_tokens[device_id] = system.create_token(self.hub_config, self.admin_token, self.broker,
-                                                                "device", f"test-{device_id}", device_id)
+            self.device_tokens[device_id] = system.create_token(
+                self.hub_config, self.admin_token, self.broker, "device", f"test-{device_id}", device_id
+            )
         return self.device_tokens[device_id]
 
     def start_agent(self, device_id: str, clip: Path, updates: bool = False, **overrides: Any) -> None:
         key = self.hub_data / "keys" / "hub.pub" if updates else None
         public_url = yaml.safe_load(self.hub_config.read_text())["public_url"] if updates else self.hub_url
         config = system.write_agent_config(
-            self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, clip, self.broker, key,
-            public_url, pacing="every_frame", loop=False, min_face_px=40,
+            self.workdir / f"{device_id}.yaml",
+            device_id,
+            self.workdir / device_id,
+            clip,
+            self.broker,
+            key,
+            public_url,
+            pacing="every_frame",
+            loop=False,
+            min_face_px=40,
             tracker={"lost_frames": 4, "lost_after_s": 1.0},
-            **({} if updates else {"updates": {"enabled": False}}), **overrides)
-        system.start_agent(self.procs, device_id, config, self.broker,
-                           self.device_token(device_id) if updates else "")
+            **({} if updates else {"updates": {"enabled": False}}),
+            **overrides,
+        )
+        system.start_agent(self.procs, device_id, config, self.broker, self.device_token(device_id) if updates else "")
 
 
 @pytest.fixture

@@ -18,14 +18,25 @@ def test_bad_model_on_the_canary_halts_the_rollout(fleet: System, people_clip: P
     api = fleet.start_hub()
     for device_id in AGENTS:
         fleet.start_agent(device_id, people_clip, updates=True)
-    wait_for(lambda: {d["id"] for d in api.get("/api/devices").json() if d["state"] == "online"} >= set(AGENTS),
-             "the agents online", 90)
+    wait_for(
+        lambda: {d["id"] for d in api.get("/api/devices").json() if d["state"] == "online"} >= set(AGENTS),
+        "the agents online",
+        90,
+    )
     model = write_nan_embedder(tmp_path / "nan.onnx")
     with model.open("rb") as file:
-        version = api.post("/api/models", files={"file": ("nan.onnx", file, "application/octet-stream")}
-                           ).raise_for_status().json()["version"]
-    rollout = api.post("/api/rollouts", json={"kind": "model", "version": version, "devices": list(AGENTS),
-                                              "canaries": ["edge-1"]}).raise_for_status().json()
+        version = (
+            api.post("/api/models", files={"file": ("nan.onnx", file, "application/octet-stream")})
+            .raise_for_status()
+            .json()["version"]
+        )
+    rollout = (
+        api.post(
+            "/api/rollouts", json={"kind": "model", "version": version, "devices": list(AGENTS), "canaries": ["edge-1"]}
+        )
+        .raise_for_status()
+        .json()
+    )
     wait_for(lambda: api.get(f"/api/rollouts/{rollout['id']}").json()["state"] == "halted", "the halt", 90)
 
     state = api.get(f"/api/rollouts/{rollout['id']}").json()

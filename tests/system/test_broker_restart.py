@@ -55,7 +55,7 @@ def sessions_saved(log: str) -> bool:
     clients = {c for c in (HUB_USER, "observer-1", *AGENTS) if any(f" as {c} " in lines[i] for i in connected)}
     if len(clients) < 2 + len(AGENTS):
         return False
-    return any("Saving in-memory database" in line for line in lines[connected[-1]:])
+    return any("Saving in-memory database" in line for line in lines[connected[-1] :])
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
@@ -73,21 +73,38 @@ def test_broker_killed_while_agents_publish(fleet: System, people_clip: Path) ->
     metrics = {d: f"http://127.0.0.1:{port}/metrics" for d, port in ports.items()}
     try:
         for device_id in AGENTS:
-            fleet.start_agent(device_id, people_clip, mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2},
-                              http={"port": ports[device_id]},
-                              cameras=[{"name": "stage", "source": {"type": "file", "path": str(people_clip),
-                                                                    "loop": True, "pacing": "every_frame"}}])
-        wait_until(lambda: all(len(seqs_seen(sub, d)) >= DELIVERED_BEFORE_KILL for d in AGENTS), 180,
-                   f"{DELIVERED_BEFORE_KILL} events from each agent")
+            fleet.start_agent(
+                device_id,
+                people_clip,
+                mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2},
+                http={"port": ports[device_id]},
+                cameras=[
+                    {
+                        "name": "stage",
+                        "source": {"type": "file", "path": str(people_clip), "loop": True, "pacing": "every_frame"},
+                    }
+                ],
+            )
+        wait_until(
+            lambda: all(len(seqs_seen(sub, d)) >= DELIVERED_BEFORE_KILL for d in AGENTS),
+            180,
+            f"{DELIVERED_BEFORE_KILL} events from each agent",
+        )
         # A SIGKILL loses what the broker has not saved: kill right after an autosave that covers every session.
         wait_until(lambda: sessions_saved(fleet.procs.log_text("mosquitto")), 20, "the broker to save sessions")
         fleet.kill("mosquitto")
         before_kill = {d: len(seqs_seen(sub, d)) for d in AGENTS}
-        wait_until(lambda: all(backlog(metrics[d]) >= QUEUED_DURING_OUTAGE for d in AGENTS), 180,
-                   "events queued in every outbox while the broker is down")
+        wait_until(
+            lambda: all(backlog(metrics[d]) >= QUEUED_DURING_OUTAGE for d in AGENTS),
+            180,
+            "events queued in every outbox while the broker is down",
+        )
         fleet.start_broker()
-        wait_until(lambda: all(len(seqs_seen(sub, d)) >= before_kill[d] + QUEUED_DURING_OUTAGE for d in AGENTS),
-                   120, "the queued events after the restart")
+        wait_until(
+            lambda: all(len(seqs_seen(sub, d)) >= before_kill[d] + QUEUED_DURING_OUTAGE for d in AGENTS),
+            120,
+            "the queued events after the restart",
+        )
         for device_id in AGENTS:
             fleet.procs.stop(device_id)  # SIGTERM: ends its tracks, delivers what it can in 3 s, keeps the rest
 

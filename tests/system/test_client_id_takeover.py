@@ -42,17 +42,28 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> No
 def test_a_device_cannot_take_the_hubs_client_id(fleet: System, people_clip: Path) -> None:
     fleet.start_broker()
     fleet.start_hub(live_events=5000)
-    fleet.start_agent("edge-1", people_clip, mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2},
-                      cameras=[{"name": "stage", "source": {"type": "file", "path": str(people_clip),
-                                                            "loop": True, "pacing": "every_frame"}}])
+    fleet.start_agent(
+        "edge-1",
+        people_clip,
+        mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2},
+        cameras=[
+            {
+                "name": "stage",
+                "source": {"type": "file", "path": str(people_clip), "loop": True, "pacing": "every_frame"},
+            }
+        ],
+    )
     wait_until(lambda: len(hub_seqs(fleet, "edge-1")) >= 1, 180, "the first event at the hub")
     for _ in range(ATTEMPTS):  # each time, stay until the agent has published two more events
         seen = len(hub_seqs(fleet, "edge-1")) + len(left_in_outbox(fleet.workdir / "edge-1"))
         intruder = BrokerClient(fleet.broker, "edge-2", client_id=HUB_USER, tls=True)
         assert intruder.accepted
         intruder.send("facefleet/edge-2/status", b"")  # a round trip: the broker has done the connect
-        wait_until(lambda s=seen: len(hub_seqs(fleet, "edge-1")) + len(left_in_outbox(fleet.workdir / "edge-1"))
-                   >= s + 2, 120, "two more events while the intruder is connected")
+        wait_until(
+            lambda s=seen: len(hub_seqs(fleet, "edge-1")) + len(left_in_outbox(fleet.workdir / "edge-1")) >= s + 2,
+            120,
+            "two more events while the intruder is connected",
+        )
         intruder.close()
     fleet.procs.stop("edge-1")  # SIGTERM: delivers what it can, keeps the rest in its outbox
 

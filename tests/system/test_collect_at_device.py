@@ -49,15 +49,33 @@ def test_collect_at_a_device_then_confirm(fleet: System, tmp_path: Path) -> None
     fleet.start_broker()
     api = fleet.start_hub()
     config = system.write_agent_config(
-        fleet.workdir / "edge-1.yaml", "edge-1", fleet.workdir / "edge-1", clip, fleet.broker, None, fleet.hub_url,
-        pacing="every_frame", loop=True, min_face_px=40, updates={"enabled": False, "hub_url": fleet.hub_url})
+        fleet.workdir / "edge-1.yaml",
+        "edge-1",
+        fleet.workdir / "edge-1",
+        clip,
+        fleet.broker,
+        None,
+        fleet.hub_url,
+        pacing="every_frame",
+        loop=True,
+        min_face_px=40,
+        updates={"enabled": False, "hub_url": fleet.hub_url},
+    )
     system.start_agent(fleet.procs, "edge-1", config, fleet.broker)
     observer = fleet.subscriber("facefleet/#", fresh=True)
-    other_device = Subscriber(fleet.mqtt_port, "facefleet/edge-1/collect", client_id="edge-2",
-                              auth=("edge-2", fleet.broker.passwords["edge-2"]), fresh=True)
+    other_device = Subscriber(
+        fleet.mqtt_port,
+        "facefleet/edge-1/collect",
+        client_id="edge-2",
+        auth=("edge-2", fleet.broker.passwords["edge-2"]),
+        fresh=True,
+    )
     try:
-        wait_for(lambda: any(d["state"] == "online" and d["cameras"] == ["stage"]
-                             for d in api.get("/api/devices").json()), "edge-1 online", 120)
+        wait_for(
+            lambda: any(d["state"] == "online" and d["cameras"] == ["stage"] for d in api.get("/api/devices").json()),
+            "edge-1 online",
+            120,
+        )
         asked = api.post("/api/devices/edge-1/collect", json={"camera": "stage", "label": LABEL, "seconds": 10})
         assert asked.status_code == 201, asked.text
         collection_id = asked.json()["id"]
@@ -70,8 +88,11 @@ def test_collect_at_a_device_then_confirm(fleet: System, tmp_path: Path) -> None
         pending = api.get("/api/collections", params={"state": "pending"}).json()[0]
         assert 1 <= pending["crops"] <= 20 and len(pending["crop_urls"]) == pending["crops"]
         assert api.get("/api/people").json() == []  # nothing in the library before the operator says so
-        other = api.post("/api/samples/photos", data={"label": "Barack Obama"},
-                         files=[("files", (OTHER.name, OTHER.read_bytes(), "image/jpeg"))])
+        other = api.post(
+            "/api/samples/photos",
+            data={"label": "Barack Obama"},
+            files=[("files", (OTHER.name, OTHER.read_bytes(), "image/jpeg"))],
+        )
         assert other.status_code == 201, other.text  # someone else to tell the singer from
 
         confirmed = api.post(f"/api/collections/{collection_id}/confirm")
@@ -82,8 +103,11 @@ def test_collect_at_a_device_then_confirm(fleet: System, tmp_path: Path) -> None
         assert found["hits"][0]["score"] > VERIFY_THRESHOLD, found  # the same person, not merely the nearest
 
         device = {"Authorization": "Bearer not-the-token"}
-        replay = httpx.post(f"{fleet.hub_url}/api/collections/{collection_id}/crops", headers=device,
-                            files=[("files", ("0.jpg", b"\xff\xd8", "image/jpeg"))])
+        replay = httpx.post(
+            f"{fleet.hub_url}/api/collections/{collection_id}/crops",
+            headers=device,
+            files=[("files", ("0.jpg", b"\xff\xd8", "image/jpeg"))],
+        )
         assert replay.status_code == 401
         assert "crops uploaded" in fleet.procs.log_text("edge-1")
         assert any(t == "facefleet/edge-1/status" for t, _ in observer.messages)  # the observer was listening

@@ -98,8 +98,10 @@ def test_delete_during_an_upload_fails_the_upload(fleet: System) -> None:
     photos = sorted((LFW / "images_deepfunneled").glob("*/*_0001.jpg"))[:300]
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
     answers: list[httpx.Response] = []
-    upload = threading.Thread(target=lambda: answers.append(
-        api.post("/api/samples/photos", data={"label": PEOPLE[0]}, files=files)), daemon=True)
+    upload = threading.Thread(
+        target=lambda: answers.append(api.post("/api/samples/photos", data={"label": PEOPLE[0]}, files=files)),
+        daemon=True,
+    )
     pid = fleet.procs.started["hub"].pid
     cpu_before = cpu_seconds(pid)
     upload.start()
@@ -122,8 +124,11 @@ def test_kill_during_video_enrollment_leaves_no_raw_video(fleet: System, shared_
 
     def upload() -> None:
         try:
-            api.post("/api/samples/video", data={"label": "Hamilton", "max_frames": "200"},
-                     files=[("file", ("clip.mp4", video, "video/mp4"))])
+            api.post(
+                "/api/samples/video",
+                data={"label": "Hamilton", "max_frames": "200"},
+                files=[("file", ("clip.mp4", video, "video/mp4"))],
+            )
         except httpx.HTTPError:
             pass  # the hub dies under it
 

@@ -33,8 +33,13 @@ def new_gallery(api: httpx.Client, folder: str) -> str:
 
 
 def roll_out(api: httpx.Client, version: str) -> str:
-    return str(api.post("/api/rollouts", json={"kind": "gallery", "version": version, "devices": ["edge-1"],
-                                               "canaries": ["edge-1"]}).raise_for_status().json()["id"])
+    return str(
+        api.post(
+            "/api/rollouts", json={"kind": "gallery", "version": version, "devices": ["edge-1"], "canaries": ["edge-1"]}
+        )
+        .raise_for_status()
+        .json()["id"]
+    )
 
 
 def running_gallery(fleet: System, kind: str = "galleries") -> str | None:
@@ -57,11 +62,15 @@ def reported_gallery(fleet: System, field: str = "gallery_version") -> str:
         sub.close()
 
 
-def crash_and_recover(fleet: System, states: Subscriber, proxy: SlowProxy, rollout: str, kill_on: str,
-                      versions: tuple[str, ...], new: str) -> None:
+def crash_and_recover(
+    fleet: System, states: Subscriber, proxy: SlowProxy, rollout: str, kill_on: str, versions: tuple[str, ...], new: str
+) -> None:
     """Kill the device when it reports `kill_on`; it must run one of `versions`, and after a restart `new`."""
-    states.wait_for(lambda s: any(m["rollout_id"] == rollout and m["state"] == kill_on
-                                  for m in s.json("/updates/state")), 60, f"{kill_on} of {new}")
+    states.wait_for(
+        lambda s: any(m["rollout_id"] == rollout and m["state"] == kill_on for m in s.json("/updates/state")),
+        60,
+        f"{kill_on} of {new}",
+    )
     fleet.kill("edge-1")
     proxy.delay_s = 0.0  # the restarted device downloads at full speed
     assert running_gallery(fleet) in versions
@@ -111,18 +120,30 @@ def test_device_killed_during_a_model_download(fleet: System, people_clip: Path)
         api = fleet.start_hub(public_url=proxy.url)
         fleet.start_agent("edge-1", fleet.workdir / "clip.avi", updates=True)
         with (default_model_dir() / "sface.onnx").open("rb") as file:  # a good model: the one running now
-            version = api.post("/api/models", files={"file": ("sface.onnx", file, "application/octet-stream")}
-                               ).raise_for_status().json()["version"]
+            version = (
+                api.post("/api/models", files={"file": ("sface.onnx", file, "application/octet-stream")})
+                .raise_for_status()
+                .json()["version"]
+            )
         wait_for(lambda: any(d["state"] == "online" for d in api.get("/api/devices").json()), "edge-1", 90)
         gallery = new_gallery(api, PEOPLE[3])  # the model switches in with the gallery of its model id
         first = roll_out(api, gallery)
         wait_for(lambda: api.get(f"/api/rollouts/{first}").json()["state"].startswith("completed"), "gallery", 90)
         before = reported_gallery(fleet, "model_version")
         proxy.delay_s = 0.1  # 640 KB/s: the 38 MB model takes a minute
-        rollout = str(api.post("/api/rollouts", json={"kind": "model", "version": version, "devices": ["edge-1"],
-                                                      "canaries": ["edge-1"]}).raise_for_status().json()["id"])
-        states.wait_for(lambda s: any(m["rollout_id"] == rollout and m["state"] == "downloading"
-                                      for m in s.json("/updates/state")), 60, "the model download")
+        rollout = str(
+            api.post(
+                "/api/rollouts",
+                json={"kind": "model", "version": version, "devices": ["edge-1"], "canaries": ["edge-1"]},
+            )
+            .raise_for_status()
+            .json()["id"]
+        )
+        states.wait_for(
+            lambda s: any(m["rollout_id"] == rollout and m["state"] == "downloading" for m in s.json("/updates/state")),
+            60,
+            "the model download",
+        )
         time.sleep(1)
         fleet.kill("edge-1")
         proxy.delay_s, proxy.chunk_bytes = 0.0, 1 << 20

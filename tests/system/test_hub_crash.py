@@ -23,8 +23,9 @@ def check_consistent(fleet: System) -> None:
     if fleet.database_url is None:
         assert fleet.store_rows("PRAGMA integrity_check") == [("ok",)]
     samples = {(person, name) for person, name in fleet.store_rows("SELECT person_id, file_name FROM samples")}
-    artifacts = {(kind, version): sha for kind, version, sha in
-                 fleet.store_rows("SELECT kind, version, sha256 FROM artifacts")}
+    artifacts = {
+        (kind, version): sha for kind, version, sha in fleet.store_rows("SELECT kind, version, sha256 FROM artifacts")
+    }
     files = {(p.parent.name, p.name) for p in (data / "samples").glob("*/*") if p.is_file()}
     assert files == samples, "sample rows and files differ"
     folders = {(p.parent.name, p.name) for p in (data / "artifacts").glob("*/*") if p.parent.name != ".tmp"}
@@ -46,8 +47,9 @@ def kill_during(fleet: System, request: threading.Thread, after_s: float) -> Non
 def enroll(fleet: System, label: str, answers: list[httpx.Response | Exception]) -> None:
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in PHOTOS]
     try:
-        with httpx.Client(base_url=fleet.hub_url, timeout=120,
-                          headers={"Authorization": f"Bearer {fleet.admin_token}"}) as client:
+        with httpx.Client(
+            base_url=fleet.hub_url, timeout=120, headers={"Authorization": f"Bearer {fleet.admin_token}"}
+        ) as client:
             answers.append(client.post("/api/samples/photos", data={"label": label}, files=files))
     except httpx.HTTPError as exc:
         answers.append(exc)
@@ -55,8 +57,9 @@ def enroll(fleet: System, label: str, answers: list[httpx.Response | Exception])
 
 def build(fleet: System, answers: list[httpx.Response | Exception]) -> None:
     try:
-        with httpx.Client(base_url=fleet.hub_url, timeout=120,
-                          headers={"Authorization": f"Bearer {fleet.admin_token}"}) as client:
+        with httpx.Client(
+            base_url=fleet.hub_url, timeout=120, headers={"Authorization": f"Bearer {fleet.admin_token}"}
+        ) as client:
             answers.append(client.post("/api/galleries"))
     except httpx.HTTPError as exc:
         answers.append(exc)
@@ -65,8 +68,11 @@ def build(fleet: System, answers: list[httpx.Response | Exception]) -> None:
 def test_hub_killed_during_enrollment_and_gallery_builds(fleet: System) -> None:
     fleet.start_broker()
     api = fleet.start_hub()
-    api.post("/api/samples/photos", data={"label": "First"},
-             files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in PHOTOS[:2]]).raise_for_status()
+    api.post(
+        "/api/samples/photos",
+        data={"label": "First"},
+        files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in PHOTOS[:2]],
+    ).raise_for_status()
 
     answers: list[httpx.Response | Exception] = []
     kill_during(fleet, threading.Thread(target=enroll, args=(fleet, "Interrupted", answers)), after_s=0.8)
@@ -74,8 +80,11 @@ def test_hub_killed_during_enrollment_and_gallery_builds(fleet: System) -> None:
     check_consistent(fleet)
     api = fleet.api
     assert api is not None
-    retry = api.post("/api/samples/photos", data={"label": "Interrupted"},
-                     files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in PHOTOS])
+    retry = api.post(
+        "/api/samples/photos",
+        data={"label": "Interrupted"},
+        files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in PHOTOS],
+    )
     assert retry.status_code == 201, retry.text
     check_consistent(fleet)
 

@@ -25,12 +25,22 @@ def enroll_and_roll_out(fleet: System, device_id: str) -> str:
         files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in photos]
         api.post("/api/samples/photos", data={"label": folder.replace("_", " ")}, files=files).raise_for_status()
     version: str = api.post("/api/galleries").raise_for_status().json()["version"]
-    wait_for(lambda: any(d["id"] == device_id and d["state"] == "online" for d in api.get("/api/devices").json()),
-             "the agent online", 90)
-    rollout = api.post("/api/rollouts", json={"kind": "gallery", "version": version, "devices": [device_id],
-                                              "canaries": [device_id]}).raise_for_status().json()
-    wait_for(lambda: api.get(f"/api/rollouts/{rollout['id']}").json()["state"].startswith("completed"),
-             "the rollout", 90)
+    wait_for(
+        lambda: any(d["id"] == device_id and d["state"] == "online" for d in api.get("/api/devices").json()),
+        "the agent online",
+        90,
+    )
+    rollout = (
+        api.post(
+            "/api/rollouts",
+            json={"kind": "gallery", "version": version, "devices": [device_id], "canaries": [device_id]},
+        )
+        .raise_for_status()
+        .json()
+    )
+    wait_for(
+        lambda: api.get(f"/api/rollouts/{rollout['id']}").json()["state"].startswith("completed"), "the rollout", 90
+    )
     return version
 
 
@@ -40,19 +50,31 @@ def test_live_view_shows_real_tracks(fleet: System, people_clip: Path, browser) 
 
     fleet.start_broker()
     api = fleet.start_hub()
-    fleet.start_agent("edge-1", people_clip, updates=True,
-                      cameras=[{"name": "door", "source": {"type": "file", "path": str(people_clip), "loop": True,
-                                                           "pacing": "every_frame"}}])
+    fleet.start_agent(
+        "edge-1",
+        people_clip,
+        updates=True,
+        cameras=[
+            {
+                "name": "door",
+                "source": {"type": "file", "path": str(people_clip), "loop": True, "pacing": "every_frame"},
+            }
+        ],
+    )
     enroll_and_roll_out(fleet, "edge-1")
-    wait_for(lambda: any(e["name"] and e["type"] == "track_ended"
-                         for e in api.get("/api/events/recent").json()["events"]), "a recognised track", 120)
+    wait_for(
+        lambda: any(e["name"] and e["type"] == "track_ended" for e in api.get("/api/events/recent").json()["events"]),
+        "a recognised track",
+        120,
+    )
 
     browser.get(fleet.hub_url + "/")
     browser.find_element(By.ID, "token").send_keys(fleet.admin_token)
     browser.find_element(By.ID, "save-token").click()
     wait = WebDriverWait(browser, 30)
-    crop_loaded = ("return [...document.querySelectorAll('#live img.crop')]"
-                   ".some((img) => img.complete && img.naturalWidth > 0);")
+    crop_loaded = (
+        "return [...document.querySelectorAll('#live img.crop')].some((img) => img.complete && img.naturalWidth > 0);"
+    )
     wait.until(lambda driver: driver.execute_script(crop_loaded))
     identities = {e.text for e in browser.find_elements(By.CSS_SELECTOR, "#live .live-identity")}
     assert identities & {"George W Bush", "Colin Powell"}, identities

@@ -30,18 +30,31 @@ def test_outbox_drops_the_oldest_past_its_bound_and_counts_them(fleet: System, p
         fleet.procs.stop("mosquitto")  # the subscriber's session is saved; nobody can publish now
         http_port = free_port()
         fleet.start_agent(
-            "edge-1", people_clip, outbox={"max_events": MAX_EVENTS}, http={"port": http_port},
+            "edge-1",
+            people_clip,
+            outbox={"max_events": MAX_EVENTS},
+            http={"port": http_port},
             mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2, "stats_every_s": 1},
-            cameras=[{"name": "door", "source": {"type": "file", "path": str(people_clip), "loop": True,
-                                                 "pacing": "every_frame"}}])
+            cameras=[
+                {
+                    "name": "door",
+                    "source": {"type": "file", "path": str(people_clip), "loop": True, "pacing": "every_frame"},
+                }
+            ],
+        )
         metrics_url = f"http://127.0.0.1:{http_port}/metrics"
         wait_for(lambda: dropped(metrics_url) >= 3, "the outbox to overflow", 180)
         fleet.procs.stop("edge-1")  # freeze the outbox: the agent resumes from it after a restart
         fleet.start_broker()
         # Back with its camera gone, so the outbox holds exactly what was kept.
-        fleet.start_agent("edge-1", people_clip, outbox={"max_events": MAX_EVENTS}, http={"port": http_port},
-                          mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2, "stats_every_s": 1},
-                          cameras=[{"name": "door", "source": {"type": "file", "path": str(fleet.workdir / "gone")}}])
+        fleet.start_agent(
+            "edge-1",
+            people_clip,
+            outbox={"max_events": MAX_EVENTS},
+            http={"port": http_port},
+            mqtt={"reconnect_min_s": 1, "reconnect_max_s": 2, "stats_every_s": 1},
+            cameras=[{"name": "door", "source": {"type": "file", "path": str(fleet.workdir / "gone")}}],
+        )
         sub.wait_for(lambda s: len(s.json("/events")) >= MAX_EVENTS, 60, "the kept events")
         wait_for(lambda: dropped(metrics_url) > 0, "the restored drop count in /metrics", 30)  # set with stats
         count_dropped = dropped(metrics_url)

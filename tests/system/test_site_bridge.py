@@ -34,8 +34,12 @@ SITE = "site-a"
 
 
 def add_user(passwd: Path, user: str, password: str) -> None:
-    subprocess.run(["mosquitto_passwd", *([] if passwd.exists() else ["-c"]), "-b", str(passwd), user, password],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["mosquitto_passwd", *([] if passwd.exists() else ["-c"]), "-b", str(passwd), user, password],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 class Brokers:
@@ -65,7 +69,8 @@ class Brokers:
             f"log_dest file {folder}/mosquitto.log\nlog_type all\n"
             f"listener {self.central_plain} 127.0.0.1\nuse_username_as_clientid true\n"
             f"listener {self.central_tls} 127.0.0.1\nuse_username_as_clientid true\n"
-            f"cafile {self.ca_file}\ncertfile {self.cert.cert}\nkeyfile {self.cert.key}\ntls_version tlsv1.2\n")
+            f"cafile {self.ca_file}\ncertfile {self.cert.cert}\nkeyfile {self.cert.key}\ntls_version tlsv1.2\n"
+        )
         return conf
 
     def _site(self) -> Path:
@@ -83,7 +88,8 @@ class Brokers:
             f"per_listener_settings false\nallow_anonymous false\npassword_file {folder}/passwd\n"
             f"acl_file {folder}/acl\npersistence_location {folder}/\nuser root\n"
             f"log_dest file {folder}/mosquitto.log\nlog_type all\n"
-            f"listener {self.site_port} 127.0.0.1\nuse_username_as_clientid true\n" + bridge)
+            f"listener {self.site_port} 127.0.0.1\nuse_username_as_clientid true\n" + bridge
+        )
         return conf
 
     def start(self, name: str) -> None:
@@ -105,9 +111,9 @@ class Counter:
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="facefleet-hub", protocol=mqtt.MQTTv5)
         self.client.username_pw_set("facefleet-hub", password)
-        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([("facefleet/+/events", 1),
-                                                                     ("facefleet/+/status", 1),
-                                                                     ("facefleet/_bridge/#", 1)])
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
+            [("facefleet/+/events", 1), ("facefleet/+/status", 1), ("facefleet/_bridge/#", 1)]
+        )
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self.subscribed.set()
         self.client.on_message = self._message
         self.client.reconnect_delay_set(1, 2)

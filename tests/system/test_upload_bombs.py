@@ -23,8 +23,11 @@ def test_upload_bombs_keep_memory_flat_and_search_has_its_own_path(fleet: System
     by_what = {p.what.split(" of ")[0]: p for p in figures.probes}
     for probe in figures.probes:
         assert probe.peak_rise_mb < RSS_RISE_BOUND_MB, probe
-    png, five, video = (by_what["PNG declaring 6000x6000"], by_what["five such PNGs in one request"],
-                        by_what["8000x6000 mp4"])
+    png, five, video = (
+        by_what["PNG declaring 6000x6000"],
+        by_what["five such PNGs in one request"],
+        by_what["8000x6000 mp4"],
+    )
     assert png.status == 422 and "bomb.png" in png.detail and "6000x6000" in png.detail, png
     assert five.status == 422 and "bomb0.png" in five.detail, five
     assert video.status == 422 and "8000x6000" in video.detail, video

@@ -21,8 +21,9 @@ def test_scene_has_the_faces_it_claims(fast_pipeline: FacePipeline, shared_data:
 
 
 def test_faces_come_and_go(fast_pipeline: FacePipeline, shared_data: Path) -> None:
-    frames = make_scene(shared_data, faceless_background(shared_data, fast_pipeline), 1, frames=6,
-                        on_off_frames=(2, 3))  # shown in frames 0-1 and 5, hidden in 2-4
+    frames = make_scene(
+        shared_data, faceless_background(shared_data, fast_pipeline), 1, frames=6, on_off_frames=(2, 3)
+    )  # shown in frames 0-1 and 5, hidden in 2-4
     found = [len(fast_pipeline.detect(f)) for f in frames]
     assert found == [1, 1, 0, 0, 0, 1]
 

@@ -16,8 +16,24 @@ pytestmark = pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromed
 
 def test_page_bench_draws_what_it_seeded(tmp_path: Path) -> None:
     out = tmp_path / "page.json"
-    assert main(["bench", "hub", "page", "--page-people", "3", "--events", str(3 * EVENTS_PER_TRACK), "--loads", "1",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "hub",
+                "page",
+                "--page-people",
+                "3",
+                "--events",
+                str(3 * EVENTS_PER_TRACK),
+                "--loads",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     figures = json.loads(out.read_text())["page"]
     views = {v["view"]: v for v in figures["views"]}
     assert views["live"]["rows"] == 3  # one row per track, not per event

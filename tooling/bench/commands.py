@@ -25,17 +25,30 @@ def _models(args: argparse.Namespace) -> int:
         return 0
     from models.eval.bench import run_bench
 
-    run_bench(args.data, model_dir=args.model_dir, repeats=args.repeats, compare_facenet=not args.no_facenet,
-              json_path=args.json)
+    run_bench(
+        args.data,
+        model_dir=args.model_dir,
+        repeats=args.repeats,
+        compare_facenet=not args.no_facenet,
+        json_path=args.json,
+    )
     return 0
 
 
 def _edge(args: argparse.Namespace) -> int:
     from tooling.bench.edge import run_bench
 
-    run_bench(args.data, frames=args.frames, min_face_px=args.min_face_px, mosquitto=args.mosquitto,
-              precision=args.precision, latency_frames=args.latency_frames, json_path=args.json,
-              full_every_frames=args.full_every_frames, gallery_people=args.gallery_people)
+    run_bench(
+        args.data,
+        frames=args.frames,
+        min_face_px=args.min_face_px,
+        mosquitto=args.mosquitto,
+        precision=args.precision,
+        latency_frames=args.latency_frames,
+        json_path=args.json,
+        full_every_frames=args.full_every_frames,
+        gallery_people=args.gallery_people,
+    )
     return 0
 
 
@@ -120,8 +133,9 @@ def _hub_ann(args: argparse.Namespace) -> int:
 
 def add_bench_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """`bench models`, `bench edge` and `bench hub` under the `facefleet` command."""
-    parts = commands.add_parser("bench", help="speed on this machine: the networks, the edge agent, the hub"
-                                ).add_subparsers(dest="part", required=True)
+    parts = commands.add_parser(
+        "bench", help="speed on this machine: the networks, the edge agent, the hub"
+    ).add_subparsers(dest="part", required=True)
     _add_models(parts)
     _add_edge(parts)
     _add_hub(parts)
@@ -134,8 +148,11 @@ def _add_models(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     bench.add_argument("--repeats", type=int, default=10, help="interleaved passes over the frames")
     bench.add_argument("--no-facenet", action="store_true", help="skip the facenet-pytorch comparison")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    bench.add_argument("--schedule", action="store_true",
-                       help="instead: faces found with full detection every frame vs every 2, 3, 5 frames")
+    bench.add_argument(
+        "--schedule",
+        action="store_true",
+        help="instead: faces found with full detection every frame vs every 2, 3, 5 frames",
+    )
     bench.add_argument("--min-face-px", type=int, default=20, help="detector min_face_px for --schedule")
     bench.add_argument("--per-frame", action="store_true", help="with --schedule: print every frame's counts")
     bench.set_defaults(func=_models)
@@ -150,36 +167,65 @@ def _add_edge(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     bench.add_argument("--precision", choices=["fp32", "int8"], default="fp32", help="onnxruntime CPU precision")
     bench.add_argument("--latency-frames", type=int, default=500, help="frames of the latency runs (25 fps)")
     bench.add_argument("--json", type=Path, help="also write the figures as JSON here")
-    bench.add_argument("--gallery-people", type=int, default=0, help="match against a gallery of this many LFW "
-                       "people (the scenes' among them) with the impostor cohort; 0: an empty gallery")
-    bench.add_argument("--full-every-frames", type=int, default=ScheduleConfig().full_every_frames,
-                       help="the agent's detection.full_every_frames (1: the whole detector on every frame)")
+    bench.add_argument(
+        "--gallery-people",
+        type=int,
+        default=0,
+        help="match against a gallery of this many LFW "
+        "people (the scenes' among them) with the impostor cohort; 0: an empty gallery",
+    )
+    bench.add_argument(
+        "--full-every-frames",
+        type=int,
+        default=ScheduleConfig().full_every_frames,
+        help="the agent's detection.full_every_frames (1: the whole detector on every frame)",
+    )
     bench.set_defaults(func=_edge)
 
 
 def _add_hub(parts: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    bench = parts.add_parser("hub", help="`enroll`: enrollment (HTTP) and a gallery build of many LFW "
-                             "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
-                             "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "
-                             "identities (alone); `streams`: 1, 4, 8 thin cameras streaming a clip to a hub "
-                             "process (alone); `page`: bytes and time to a drawn Live and People view of the "
-                             "hub's page in headless Chromium, with many people and events (alone)")
-    bench.add_argument("what", nargs="*", choices=["enroll", "uploads", "ann", "streams", "page"],
-                       default=["enroll", "uploads"])
+    bench = parts.add_parser(
+        "hub",
+        help="`enroll`: enrollment (HTTP) and a gallery build of many LFW "
+        "people; `uploads`: hub peak RSS under hostile uploads and search latency behind "
+        "a long enrollment (a hub process); `ann`: the 1:N index at 10k/100k/1M "
+        "identities (alone); `streams`: 1, 4, 8 thin cameras streaming a clip to a hub "
+        "process (alone); `page`: bytes and time to a drawn Live and People view of the "
+        "hub's page in headless Chromium, with many people and events (alone)",
+    )
+    bench.add_argument(
+        "what", nargs="*", choices=["enroll", "uploads", "ann", "streams", "page"], default=["enroll", "uploads"]
+    )
     bench.add_argument("--data", type=Path, default=Path("../shared/data"), help="the data set folder")
     bench.add_argument("--people", type=int, default=1000, help="enroll: LFW people enrolled")
     bench.add_argument("--per-person", type=int, default=2, help="enroll: LFW photos enrolled per person")
     bench.add_argument("--sizes", default="10000,100000,1000000", help="ann: identities, comma-separated")
-    bench.add_argument("--queries", type=int, default=1000,
-                       help="ann: mated queries, and as many non-mated ones, per library")
-    bench.add_argument("--exact-timed", type=int, default=100,
-                       help="ann: queries exact search is timed on (its answers cover all of them)")
-    bench.add_argument("--encoding", default=SearchConfig().encoding, choices=["flat", "sq8", "fp16"],
-                       help="ann: how the IVF index keeps each vector")
-    bench.add_argument("--nprobe", default=str(SearchConfig().nprobe),
-                       help="ann: IVF cells scanned per query, comma-separated to compare several")
-    bench.add_argument("--cells-per-sqrt", type=float, default=SearchConfig().cells_per_sqrt,
-                       help="ann: IVF cells per sqrt(identities)")
+    bench.add_argument(
+        "--queries", type=int, default=1000, help="ann: mated queries, and as many non-mated ones, per library"
+    )
+    bench.add_argument(
+        "--exact-timed",
+        type=int,
+        default=100,
+        help="ann: queries exact search is timed on (its answers cover all of them)",
+    )
+    bench.add_argument(
+        "--encoding",
+        default=SearchConfig().encoding,
+        choices=["flat", "sq8", "fp16"],
+        help="ann: how the IVF index keeps each vector",
+    )
+    bench.add_argument(
+        "--nprobe",
+        default=str(SearchConfig().nprobe),
+        help="ann: IVF cells scanned per query, comma-separated to compare several",
+    )
+    bench.add_argument(
+        "--cells-per-sqrt",
+        type=float,
+        default=SearchConfig().cells_per_sqrt,
+        help="ann: IVF cells per sqrt(identities)",
+    )
     bench.add_argument("--no-lfw", action="store_true", help="ann: random identities only (no LFW embedding)")
     bench.add_argument("--lfw-people", type=int, help="ann: only the first N LFW gallery people")
     bench.add_argument("--streams", default="1,4,8", help="streams: concurrent thin cameras per run, comma-separated")

@@ -49,8 +49,9 @@ def faceless_background(data: Path, pipeline: FacePipeline) -> np.ndarray:
     """A real 640x360 scene (a Hamilton clip frame) with its faces blurred away, the rest left sharp. Faces
     are searched down to 12 px whatever the pipeline's `min_face_px` (which also bounds what it reports)."""
     base = pipeline.detector
-    detector = MtcnnDetector(base.pnet, base.rnet, base.onet,
-                             base.config.model_copy(update={"min_face_px": 12}), base.cpu)
+    detector = MtcnnDetector(
+        base.pnet, base.rnet, base.onet, base.config.model_copy(update={"min_face_px": 12}), base.cpu
+    )
     cap = cv2.VideoCapture(str(data / "clips" / "short_hamilton_clip.mp4"))
     ok, frame = cap.read()
     cap.release()
@@ -66,8 +67,14 @@ def faceless_background(data: Path, pipeline: FacePipeline) -> np.ndarray:
     return frame
 
 
-def make_scene(data: Path, background: np.ndarray, faces: int, frames: int, seed: int = 0,
-               on_off_frames: tuple[int, int] | None = None) -> list[np.ndarray]:
+def make_scene(
+    data: Path,
+    background: np.ndarray,
+    faces: int,
+    frames: int,
+    seed: int = 0,
+    on_off_frames: tuple[int, int] | None = None,
+) -> list[np.ndarray]:
     """`frames` BGR 640x360 frames with `faces` LFW faces (about 100 px) drifting a pixel or two a frame;
     with `on_off_frames` (shown, hidden) they come and go, so that tracks start and end again and again."""
     lfw = data / "lfw" / "images_deepfunneled"
@@ -85,7 +92,7 @@ def make_scene(data: Path, background: np.ndarray, faces: int, frames: int, seed
         for k, patch in enumerate([] if hidden else patches):
             x = 20 + k * 122 + int(5 * np.sin(i / 6 + k)) + int(rng.integers(-1, 2))
             y = 130 + int(5 * np.cos(i / 7 + k)) + int(rng.integers(-1, 2))
-            image[y:y + 100, x:x + 100] = patch
+            image[y : y + 100, x : x + 100] = patch
         out.append(image)
     return out
 
@@ -114,8 +121,15 @@ def bench_gallery(data: Path, pipeline: FacePipeline, people: int) -> Gallery:
         if len(analysis.faces):
             names.append(name)
             embeddings.append(analysis.embeddings[analysis.faces.nearest_centre((250, 250))])
-    return build_gallery("bench", pipeline.model_id, names, names, np.stack(embeddings), np.arange(len(names)),
-                         cohort=pipeline_cohort(pipeline))
+    return build_gallery(
+        "bench",
+        pipeline.model_id,
+        names,
+        names,
+        np.stack(embeddings),
+        np.arange(len(names)),
+        cohort=pipeline_cohort(pipeline),
+    )
 
 
 def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig, gallery: Gallery) -> CameraProcessor:
@@ -123,8 +137,13 @@ def _processor(pipeline: FacePipeline, camera: str, detection: ScheduleConfig, g
     return CameraProcessor(camera, holder, TrackerConfig(), RecognitionConfig(), detection)
 
 
-def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], detection: ScheduleConfig,
-               cameras: int = 1, gallery: Gallery | None = None) -> Throughput:
+def throughput(
+    pipeline: FacePipeline,
+    frames: Iterable[np.ndarray],
+    detection: ScheduleConfig,
+    cameras: int = 1,
+    gallery: Gallery | None = None,
+) -> Throughput:
     """Run `cameras` processors over the frames, every frame to each camera, as the agent's frame loop
     does a round (one inference thread; the cameras' faces embedded in one batch); fps is per camera. The
     first frame warms up and is not counted. gallery: matched against (default: an empty one)."""
@@ -144,8 +163,9 @@ def throughput(pipeline: FacePipeline, frames: Iterable[np.ndarray], detection: 
                 totals[stage] += seconds
         n += 1
     spent, processed = sum(totals.values()) or 1.0, max(n * cameras, 1)
-    return Throughput(n / busy if busy else 0.0, 1000 * cpu / processed, {s: t / spent for s, t in totals.items()},
-                      faces / processed)
+    return Throughput(
+        n / busy if busy else 0.0, 1000 * cpu / processed, {s: t / spent for s, t in totals.items()}, faces / processed
+    )
 
 
 def crowd_frames(data: Path, count: int) -> Iterator[np.ndarray]:
@@ -167,8 +187,11 @@ def mosquitto_broker(binary: str) -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    broker = subprocess.Popen([shutil.which(binary) or "/usr/sbin/mosquitto", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        [shutil.which(binary) or "/usr/sbin/mosquitto", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_port(port, timeout_s=10.0)
         yield port
@@ -216,8 +239,12 @@ class LatencyProbe:
     def _on_message(self, _client: object, _userdata: object, msg: Any) -> None:
         event, now = json.loads(msg.payload), time.time()
         with self._arrived:
-            self.latencies.append((now - datetime.fromisoformat(event["ts"]).timestamp(),
-                                   now - self.stored.get((event["type"], event["track_id"]), now)))
+            self.latencies.append(
+                (
+                    now - datetime.fromisoformat(event["ts"]).timestamp(),
+                    now - self.stored.get((event["type"], event["track_id"]), now),
+                )
+            )
             self._arrived.notify_all()
 
     def wait_all(self, timeout_s: float) -> bool:
@@ -227,9 +254,11 @@ class LatencyProbe:
 
     def wrap(self, sink: EventSink) -> EventSink:
         """The agent's event sink, noting when each event is stored."""
+
         def store(records: list[TrackEventRecord]) -> None:
             self.stored.update({(r.type, r.track_id): time.time() for r in records})
             sink(records)
+
         return store
 
 
@@ -242,8 +271,9 @@ class LatencyRun:
     fps: float
 
 
-def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, detection: ScheduleConfig,
-                  mosquitto: str) -> LatencyRun:
+def event_latency(
+    frames: list[np.ndarray], pipeline_config: PipelineConfig, detection: ScheduleConfig, mosquitto: str
+) -> LatencyRun:
     """The whole agent on a file camera that plays at its own 25 fps (frames the agent is too slow for are
     dropped, as a live camera's are), against a real broker."""
     from edge.app import EdgeApp
@@ -252,11 +282,18 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, det
         video = Path(tmp) / "scene.avi"
         write_video(video, frames)
         probe = LatencyProbe(port)
-        config = EdgeConfig.model_validate({
-            "device_id": "bench", "state_dir": tmp, "pipeline": pipeline_config.model_dump(mode="json"),
-            "detection": detection.model_dump(mode="json"),
-            "cameras": [{"name": "bench", "source": {"type": "file", "path": str(video), "pacing": "realtime"}}],
-            "mqtt": {"host": "127.0.0.1", "port": port}, "http": {"port": 0}, "updates": {"enabled": False}})
+        config = EdgeConfig.model_validate(
+            {
+                "device_id": "bench",
+                "state_dir": tmp,
+                "pipeline": pipeline_config.model_dump(mode="json"),
+                "detection": detection.model_dump(mode="json"),
+                "cameras": [{"name": "bench", "source": {"type": "file", "path": str(video), "pacing": "realtime"}}],
+                "mqtt": {"host": "127.0.0.1", "port": port},
+                "http": {"port": 0},
+                "updates": {"enabled": False},
+            }
+        )
         app = EdgeApp(config)
         app.loop.sink = probe.wrap(app.store_events)
         app.start()
@@ -271,25 +308,41 @@ def event_latency(frames: list[np.ndarray], pipeline_config: PipelineConfig, det
 
 
 def _print_table_row(label: str, run: Throughput) -> None:
-    print(f"  {label:24s} {run.faces:>6.1f} {run.fps:>7.2f} {1000 / max(run.fps, 1e-9):>9.1f} {run.cpu_ms:>7.0f}  "
-          + " ".join(f"{100 * run.shares[s]:>7.1f}%" for s in STAGES))
+    print(
+        f"  {label:24s} {run.faces:>6.1f} {run.fps:>7.2f} {1000 / max(run.fps, 1e-9):>9.1f} {run.cpu_ms:>7.0f}  "
+        + " ".join(f"{100 * run.shares[s]:>7.1f}%" for s in STAGES)
+    )
 
 
-def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: str = "mosquitto",
-              precision: str = "fp32", latency_frames: int = 500, json_path: Path | None = None,
-              full_every_frames: int = ScheduleConfig().full_every_frames, gallery_people: int = 0) -> dict[str, float]:
+def run_bench(
+    data: Path,
+    frames: int = 40,
+    min_face_px: int = 40,
+    mosquitto: str = "mosquitto",
+    precision: str = "fp32",
+    latency_frames: int = 500,
+    json_path: Path | None = None,
+    full_every_frames: int = ScheduleConfig().full_every_frames,
+    gallery_people: int = 0,
+) -> dict[str, float]:
     """gallery_people: the processors match against a gallery of this many LFW people (the scenes' people
     among them) with the impostor cohort; 0: an empty gallery (nothing is matched)."""
     single_threaded_blas()  # as the agent (models/engines/blas.py)
-    config = PipelineConfig(detector=DetectorConfig(min_face_px=min_face_px),
-                            backend=OnnxRuntimeConfig(precision="int8" if precision == "int8" else "fp32"))
+    config = PipelineConfig(
+        detector=DetectorConfig(min_face_px=min_face_px),
+        backend=OnnxRuntimeConfig(precision="int8" if precision == "int8" else "fp32"),
+    )
     pipeline = FacePipeline.from_config(config)
     detection = ScheduleConfig(full_every_frames=full_every_frames)
-    print(f"edge agent benchmark: min_face_px={min_face_px}, {precision}, {frames} frames per scenario, embed every "
-          f"{RecognitionConfig().embed_every_frames} frames per track, the whole detector every {full_every_frames} "
-          f"frame(s); fps = processed frames per second of processing, per camera")
-    print(f"  {'scenario':24s} {'found':>6} {'fps':>7} {'ms/frame':>9} {'cpu ms':>7}  "
-          + " ".join(f"{s:>8}" for s in STAGES))
+    print(
+        f"edge agent benchmark: min_face_px={min_face_px}, {precision}, {frames} frames per scenario, embed every "
+        f"{RecognitionConfig().embed_every_frames} frames per track, the whole detector every {full_every_frames} "
+        f"frame(s); fps = processed frames per second of processing, per camera"
+    )
+    print(
+        f"  {'scenario':24s} {'found':>6} {'fps':>7} {'ms/frame':>9} {'cpu ms':>7}  "
+        + " ".join(f"{s:>8}" for s in STAGES)
+    )
     background = faceless_background(data, pipeline)
     gallery = bench_gallery(data, pipeline, gallery_people)
     print(f"  gallery: {len(gallery.person_ids)} people, cohort {len(gallery.cohort)}")
@@ -314,21 +367,29 @@ def run_bench(data: Path, frames: int = 40, min_face_px: int = 40, mosquitto: st
     return figures
 
 
-def _latency(data: Path, background: np.ndarray, config: PipelineConfig, detection: ScheduleConfig, mosquitto: str,
-             frames: int) -> dict[str, float]:
+def _latency(
+    data: Path, background: np.ndarray, config: PipelineConfig, detection: ScheduleConfig, mosquitto: str, frames: int
+) -> dict[str, float]:
     figures: dict[str, float] = {}
     for faces in (1, 5):
-        run = event_latency(make_scene(data, background, faces, frames, on_off_frames=(30, 20)), config, detection,
-                            mosquitto)
+        run = event_latency(
+            make_scene(data, background, faces, frames, on_off_frames=(30, 20)), config, detection, mosquitto
+        )
         if not run.latencies:
             print(f"latency ({faces} face(s)): no events arrived")
             continue
         capture, outbox = (np.array(x) * 1000 for x in zip(*run.latencies, strict=True))
         p50, p99 = float(np.percentile(capture, 50)), float(np.percentile(capture, 99))
-        print(f"latency to an MQTT subscriber, {faces} face(s), camera at 25 fps, {len(capture)} events: from capture "
-              f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {capture.max():.0f} ms; from the outbox p50 "
-              f"{np.percentile(outbox, 50):.1f} ms; agent at {run.fps:.1f} fps, {run.dropped} camera frames dropped")
+        print(
+            f"latency to an MQTT subscriber, {faces} face(s), camera at 25 fps, {len(capture)} events: from capture "
+            f"p50 {p50:.0f} ms, p99 {p99:.0f} ms, max {capture.max():.0f} ms; from the outbox p50 "
+            f"{np.percentile(outbox, 50):.1f} ms; agent at {run.fps:.1f} fps, {run.dropped} camera frames dropped"
+        )
         if faces == 1:
-            figures.update(latency_ms_p50=round(p50, 1), latency_ms_p99=round(p99, 1), latency_events=len(capture),
-                           latency_run_dropped_frames=run.dropped)
+            figures.update(
+                latency_ms_p50=round(p50, 1),
+                latency_ms_p99=round(p99, 1),
+                latency_events=len(capture),
+                latency_run_dropped_frames=run.dropped,
+            )
     return figures

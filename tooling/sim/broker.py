@@ -38,8 +38,9 @@ class BrokerSetup:
         return self.ca.cert_file
 
 
-def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port: int,
-                   observers: tuple[str, ...] = ()) -> BrokerSetup:
+def prepare_broker(
+    workdir: Path, devices: list[str], plain_port: int, tls_port: int, observers: tuple[str, ...] = ()
+) -> BrokerSetup:
     """Passwords for the hub, the monitor and `devices`, a broker certificate, and the rendered config.
 
     `observers` are more read-only users like `facefleet-monitor` (tests that watch with several clients
@@ -50,8 +51,12 @@ def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port:
     ca = LocalCa(folder / "tls")
     broker_cert = ca.issue("broker", hosts=("localhost", "127.0.0.1"))
     (folder / "devices.txt").write_text("".join(f"{d}\n" for d in devices))
-    subprocess.run(["sh", str(SHIPPED / "make-passwd.sh"), str(folder / "devices.txt"), str(folder / "out")],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["sh", str(SHIPPED / "make-passwd.sh"), str(folder / "devices.txt"), str(folder / "out")],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     passwords = {}
     for env in sorted((folder / "out" / "credentials").glob("*.env")):
         values = dict(line.split("=", 1) for line in env.read_text().split())
@@ -59,8 +64,12 @@ def prepare_broker(workdir: Path, devices: list[str], plain_port: int, tls_port:
     acl = (SHIPPED / "facefleet.acl").read_text()
     for name in observers:
         passwords[name] = secrets.token_hex(16)
-        subprocess.run(["mosquitto_passwd", "-b", str(folder / "out" / "facefleet.passwd"), name, passwords[name]],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(folder / "out" / "facefleet.passwd"), name, passwords[name]],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         acl += f"\nuser {name}\ntopic read facefleet/#\ntopic deny facefleet/+/collect\n"  # as the monitor
     (folder / "facefleet.acl").write_text(acl)
     lines = {  # whole lines

@@ -38,8 +38,11 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 def people_photos(people_dir: Path) -> dict[str, list[Path]]:
     """One folder per person, named after them, holding their photos."""
-    people = {d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-              for d in sorted(people_dir.iterdir()) if d.is_dir()}
+    people = {
+        d.name: sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for d in sorted(people_dir.iterdir())
+        if d.is_dir()
+    }
     people = {name: photos for name, photos in people.items() if photos}
     if not people:
         raise ValueError(f"no people found in {people_dir} (expected one folder of photos per person)")
@@ -79,9 +82,11 @@ class Demo:
             listener = self._listen()
             self._start_agents()
             self._roll_out(api, version)
-            print(f"live: events below; live view on the web page {self.hub_url}/ (admin token: "
-                  f"{self.admin_token}); Ctrl-C ends",
-                  flush=True)
+            print(
+                f"live: events below; live view on the web page {self.hub_url}/ (admin token: "
+                f"{self.admin_token}); Ctrl-C ends",
+                flush=True,
+            )
             deadline = None if duration_s is None else time.monotonic() + duration_s
             while not stop.wait(1.0):
                 self.procs.check_alive()
@@ -98,8 +103,7 @@ class Demo:
         system.start_broker(self.procs, self.broker)
 
     def _start_hub(self) -> httpx.Client:
-        config = system.write_hub_config(self.workdir / "hub.yaml", self.workdir / "hub", self.hub_port,
-                                         self.broker)
+        config = system.write_hub_config(self.workdir / "hub.yaml", self.workdir / "hub", self.hub_port, self.broker)
         api = system.start_hub(self.procs, config, self.hub_port, self.admin_token, self.broker)
         print(f"hub up at {self.hub_url}", flush=True)
         return api
@@ -114,17 +118,27 @@ class Demo:
                 continue
             body = answer.json()
             rejected = {k: v for k, v in body.get("rejected", {}).items() if v}
-            tqdm.write(f"  {name}: {body['faces_extracted']} sample(s) from {len(photos)} photo(s)"
-                       + (f", rejected {rejected}" if rejected else ""))
+            tqdm.write(
+                f"  {name}: {body['faces_extracted']} sample(s) from {len(photos)} photo(s)"
+                + (f", rejected {rejected}" if rejected else "")
+            )
 
     def _start_agents(self) -> None:
         for device_id in self.agents:
-            token = system.create_token(self.workdir / "hub.yaml", self.admin_token, self.broker, "device",
-                                        f"demo-{device_id}", device_id)
+            token = system.create_token(
+                self.workdir / "hub.yaml", self.admin_token, self.broker, "device", f"demo-{device_id}", device_id
+            )
             config = system.write_agent_config(
-                self.workdir / f"{device_id}.yaml", device_id, self.workdir / device_id, self.clip, self.broker,
-                self.workdir / "hub" / "keys" / "hub.pub", self.hub_url, pacing=self.pacing,
-                min_face_px=DEMO_MIN_FACE_PX)
+                self.workdir / f"{device_id}.yaml",
+                device_id,
+                self.workdir / device_id,
+                self.clip,
+                self.broker,
+                self.workdir / "hub" / "keys" / "hub.pub",
+                self.hub_url,
+                pacing=self.pacing,
+                min_face_px=DEMO_MIN_FACE_PX,
+            )
             system.start_agent(self.procs, device_id, config, self.broker, token)
 
     def _roll_out(self, api: httpx.Client, version: str) -> None:
@@ -134,8 +148,14 @@ class Demo:
 
         wait_for(online, "the agents to come online", 180)
         started = time.monotonic()
-        rollout = api.post("/api/rollouts", json={"kind": "gallery", "version": version, "devices": self.agents,
-                                                  "canaries": self.agents[:1]}).raise_for_status().json()
+        rollout = (
+            api.post(
+                "/api/rollouts",
+                json={"kind": "gallery", "version": version, "devices": self.agents, "canaries": self.agents[:1]},
+            )
+            .raise_for_status()
+            .json()
+        )
         print(f"rollout {rollout['id']}: gallery {version} to {self.agents}, canary {self.agents[0]}", flush=True)
 
         def finished() -> bool:
@@ -182,8 +202,10 @@ class Demo:
 
 def format_event(event: TrackEvent) -> str:
     who = event.name or ("unknown" if event.type != "track_started" else "?")
-    line = (f"{event.ts:%H:%M:%S} {event.device_id}/{event.camera} track {event.track_id:<3d} "
-            f"{event.type:<18s} {who:<16s} conf {event.confidence:.2f}")
+    line = (
+        f"{event.ts:%H:%M:%S} {event.device_id}/{event.camera} track {event.track_id:<3d} "
+        f"{event.type:<18s} {who:<16s} conf {event.confidence:.2f}"
+    )
     if event.liveness is not None:
         line += f" liveness {event.liveness:.2f}"
     if event.type == "track_ended":
@@ -191,8 +213,14 @@ def format_event(event: TrackEvent) -> str:
     return line
 
 
-def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s: float | None,
-             agents: int = 2, screenshots_dir: Path | None = None) -> int:
+def run_demo(
+    workdir: Path,
+    data_dir: Path,
+    people_dir: Path | None,
+    duration_s: float | None,
+    agents: int = 2,
+    screenshots_dir: Path | None = None,
+) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -208,8 +236,9 @@ def run_demo(workdir: Path, data_dir: Path, people_dir: Path | None, duration_s:
     workdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per poll drowns the events
     try:
-        Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(stop, duration_s,
-                                                                                         screenshots_dir)
+        Demo(workdir, data_dir, people_dir or data_dir / "clips" / "people", agents).run(
+            stop, duration_s, screenshots_dir
+        )
     except KeyboardInterrupt:
         pass
     print(f"demo stopped cleanly (logs in {workdir / 'logs'})", flush=True)

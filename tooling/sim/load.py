@@ -60,16 +60,20 @@ class LoadReport:
     open_files_limit: int = 0
 
     def lines(self) -> list[str]:
-        out = [f"devices {self.devices} in {self.device_processes} processes, clients {self.clients}, "
-               f"{self.seconds:.0f} s, a track every {self.track_every_s:g} s: offered "
-               f"{self.offered_events_per_s:.1f} events/s",
-               f"connected {self.connected}; online in the hub's registry {self.registered_online} after "
-               f"{self.register_s:.1f} s (open files limit {self.open_files_limit})",
-               f"events: sent {self.sent}, received {self.received}, lost {self.lost}, "
-               f"repeats dropped {self.duplicates_dropped}; ingest {self.ingest_events_per_s:.1f} events/s",
-               f"enrollments: {self.enroll_requests} requests, {self.enroll_errors} errors"]
-        out += [f"latency {name}: p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms (n={q['n']:.0f})"
-                for name, q in self.latency_ms.items()]
+        out = [
+            f"devices {self.devices} in {self.device_processes} processes, clients {self.clients}, "
+            f"{self.seconds:.0f} s, a track every {self.track_every_s:g} s: offered "
+            f"{self.offered_events_per_s:.1f} events/s",
+            f"connected {self.connected}; online in the hub's registry {self.registered_online} after "
+            f"{self.register_s:.1f} s (open files limit {self.open_files_limit})",
+            f"events: sent {self.sent}, received {self.received}, lost {self.lost}, "
+            f"repeats dropped {self.duplicates_dropped}; ingest {self.ingest_events_per_s:.1f} events/s",
+            f"enrollments: {self.enroll_requests} requests, {self.enroll_errors} errors",
+        ]
+        out += [
+            f"latency {name}: p50 {q['p50']:.1f} ms, p99 {q['p99']:.1f} ms (n={q['n']:.0f})"
+            for name, q in self.latency_ms.items()
+        ]
         out.append(f"RSS peak: hub {self.hub_rss_mb_peak:.0f} MB, broker {self.broker_rss_mb_peak:.0f} MB")
         return out
 
@@ -150,8 +154,15 @@ def lfw_photos(lfw_dir: Path, count: int = 40) -> list[Path]:
     return photos
 
 
-def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds: float,
-             track_every_s: float = 30.0, stats_every_s: float = 10.0) -> LoadReport:
+def run_load(
+    workdir: Path,
+    data_dir: Path,
+    devices: int,
+    clients: int,
+    seconds: float,
+    track_every_s: float = 30.0,
+    stats_every_s: float = 10.0,
+) -> LoadReport:
     procs = Processes(workdir / "logs")
     hub_port = free_port()
     admin = secrets.token_urlsafe(32)
@@ -165,21 +176,41 @@ def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds:
     passwords.write_text("".join(f"{d} {broker.passwords[d]}\n" for d in device_ids))
     try:
         system.start_broker(procs, broker)
-        config = system.write_hub_config(workdir / "hub.yaml", workdir / "hub", hub_port, broker,
-                                         live_events=1000)
+        config = system.write_hub_config(workdir / "hub.yaml", workdir / "hub", hub_port, broker, live_events=1000)
         api = system.start_hub(procs, config, hub_port, admin, broker)
         pids = {"hub": procs.started["hub"].pid, "broker": procs.started["mosquitto"].pid}
         wait_for(lambda: "facefleet_hub_events" in api.get("/metrics").text, "the hub's MQTT link", 30)
         started = time.monotonic()
         for g in range(groups):
             first, count = g * DEVICES_PER_PROCESS + 1, min(DEVICES_PER_PROCESS, devices - g * DEVICES_PER_PROCESS)
-            procs.start(f"fleet-{g}", [sys.executable, "-m", "tooling.sim.load_device",
-                                       "--port", str(broker.tls_port), "--ca-file", str(broker.ca_file),
-                                       "--passwords", str(passwords),
-                                       "--first", str(first), "--count", str(count), "--track-every",
-                                       str(track_every_s), "--stats-every", str(stats_every_s), "--seconds",
-                                       str(seconds), "--out", str(workdir / f"sent-{g}.txt"),
-                                       "--crop", str(photos[g % len(photos)])])
+            procs.start(
+                f"fleet-{g}",
+                [
+                    sys.executable,
+                    "-m",
+                    "tooling.sim.load_device",
+                    "--port",
+                    str(broker.tls_port),
+                    "--ca-file",
+                    str(broker.ca_file),
+                    "--passwords",
+                    str(passwords),
+                    "--first",
+                    str(first),
+                    "--count",
+                    str(count),
+                    "--track-every",
+                    str(track_every_s),
+                    "--stats-every",
+                    str(stats_every_s),
+                    "--seconds",
+                    str(seconds),
+                    "--out",
+                    str(workdir / f"sent-{g}.txt"),
+                    "--crop",
+                    str(photos[g % len(photos)]),
+                ],
+            )
         report.registered_online = _wait_registered(api, devices, timeout_s=120)
         report.register_s = time.monotonic() - started
         peaks = _drive(procs, api, admin, photos, clients, seconds, pids, report)
@@ -196,8 +227,16 @@ def run_load(workdir: Path, data_dir: Path, devices: int, clients: int, seconds:
     return report
 
 
-def _drive(procs: Processes, api: httpx.Client, token: str, photos: list[Path], clients: int, seconds: float,
-           pids: dict[str, int], report: LoadReport) -> dict[str, float]:
+def _drive(
+    procs: Processes,
+    api: httpx.Client,
+    token: str,
+    photos: list[Path],
+    clients: int,
+    seconds: float,
+    pids: dict[str, int],
+    report: LoadReport,
+) -> dict[str, float]:
     """The API clients for `seconds` while the fleet publishes; peak RSS of hub and broker (MB)."""
     users = _Clients(str(api.base_url), token, photos, clients)
     peaks = {name: rss_mb(pid) for name, pid in pids.items()}
@@ -220,6 +259,7 @@ def _drive(procs: Processes, api: httpx.Client, token: str, photos: list[Path], 
 
 def _wait_registered(api: httpx.Client, devices: int, timeout_s: float) -> int:
     """How many devices the hub's registry shows online, once all are (or at `timeout_s`)."""
+
     def online() -> int:
         return sum(d["state"] == "online" for d in api.get("/api/devices").json())
 
@@ -227,8 +267,7 @@ def _wait_registered(api: httpx.Client, devices: int, timeout_s: float) -> int:
     return online()
 
 
-def _wait_fleet(procs: Processes, workdir: Path, groups: int, report: LoadReport,
-                timeout_s: float) -> dict[str, int]:
+def _wait_fleet(procs: Processes, workdir: Path, groups: int, report: LoadReport, timeout_s: float) -> dict[str, int]:
     """Acknowledged events per simulated device, once every device process has exited."""
     deadline = time.monotonic() + timeout_s
     sent: Counter[str] = Counter()

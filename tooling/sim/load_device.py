@@ -45,11 +45,21 @@ def make_event(device_id: str, seq: int, crop_b64: str) -> TrackEvent:
     kind = _TYPES[(seq - 1) % len(_TYPES)]
     known = kind != "track_started"
     return TrackEvent(
-        event_id=uuid.uuid4().hex, seq=seq, type=kind, device_id=device_id, camera=CAMERA,
-        track_id=(seq - 1) // len(_TYPES), ts=now, started_at=now, ended_at=now if kind == "track_ended" else None,
-        duration_s=2.5 if kind == "track_ended" else None, person_id="p-load" if known else None,
-        name="Load Person" if known else None, confidence=0.61 if known else 0.0,
-        votes={"p-load": 12} if known else {}, frames=12,
+        event_id=uuid.uuid4().hex,
+        seq=seq,
+        type=kind,
+        device_id=device_id,
+        camera=CAMERA,
+        track_id=(seq - 1) // len(_TYPES),
+        ts=now,
+        started_at=now,
+        ended_at=now if kind == "track_ended" else None,
+        duration_s=2.5 if kind == "track_ended" else None,
+        person_id="p-load" if known else None,
+        name="Load Person" if known else None,
+        confidence=0.61 if known else 0.0,
+        votes={"p-load": 12} if known else {},
+        frames=12,
         best_crop_jpeg_b64=crop_b64 if kind == "track_ended" else None,
     )
 
@@ -81,8 +91,9 @@ class BrokerAddress:
 class Fleet:
     """Devices sharing one selector loop. Not thread-safe: one thread calls everything."""
 
-    def __init__(self, address: BrokerAddress, device_ids: list[str], crop_b64: str = "",
-                 topics: Topics | None = None) -> None:
+    def __init__(
+        self, address: BrokerAddress, device_ids: list[str], crop_b64: str = "", topics: Topics | None = None
+    ) -> None:
         self.address, self.crop_b64, self.topics = address, crop_b64, topics or Topics()
         self.selector = selectors.DefaultSelector()
         self.devices = [self._make(device_id) for device_id in device_ids]
@@ -117,15 +128,21 @@ class Fleet:
 
     @staticmethod
     def _status(device_id: str, state: Literal["online", "offline"]) -> bytes:
-        return DeviceStatus(device_id=device_id, state=state, ts=datetime.now(timezone.utc), agent_version="load",
-                            cameras=[CAMERA]).model_dump_json().encode()
+        return (
+            DeviceStatus(
+                device_id=device_id, state=state, ts=datetime.now(timezone.utc), agent_version="load", cameras=[CAMERA]
+            )
+            .model_dump_json()
+            .encode()
+        )
 
     def _on_connect(self, device: SimDevice, reason_code: ReasonCode) -> None:
         if reason_code.is_failure:
             return
         device.connected = device.ever_connected = True
-        device.client.publish(self.topics.status(device.device_id), self._status(device.device_id, "online"),
-                              qos=1, retain=True)
+        device.client.publish(
+            self.topics.status(device.device_id), self._status(device.device_id, "online"), qos=1, retain=True
+        )
 
     @staticmethod
     def _on_publish(device: SimDevice, mid: int, reason_code: ReasonCode) -> None:
@@ -156,9 +173,13 @@ class Fleet:
             self.publish_event(device)
 
     def publish_stats(self, device: SimDevice) -> None:
-        stats = DeviceStats(device_id=device.device_id, ts=datetime.now(timezone.utc), active_tracks=1,
-                            outbox_backlog=len(device.pending),
-                            cameras={CAMERA: CameraStats(fps=15.0, connected=True, reconnects=0)})
+        stats = DeviceStats(
+            device_id=device.device_id,
+            ts=datetime.now(timezone.utc),
+            active_tracks=1,
+            outbox_backlog=len(device.pending),
+            cameras={CAMERA: CameraStats(fps=15.0, connected=True, reconnects=0)},
+        )
         device.client.publish(self.topics.stats(device.device_id), stats.model_dump_json(), qos=1)
 
     def pump(self, timeout_s: float = 0.05) -> None:
@@ -219,8 +240,9 @@ class Fleet:
         """A clean stop, as an agent's: retained `offline` status, then disconnect."""
         for device in self.devices:
             if device.connected:
-                device.client.publish(self.topics.status(device.device_id),
-                                      self._status(device.device_id, "offline"), qos=1, retain=True)
+                device.client.publish(
+                    self.topics.status(device.device_id), self._status(device.device_id, "offline"), qos=1, retain=True
+                )
         self.pump_until(lambda: not any(d.client.want_write() for d in self.devices), 10.0)
         for device in self.devices:
             device.client.disconnect()
@@ -256,8 +278,13 @@ def main() -> None:
     fleet.run(args.seconds, args.track_every, args.stats_every)
     fleet.close()
     args.out.write_text("".join(f"{d.device_id} {e}\n" for d in fleet.devices for e in d.acked))
-    summary = {"devices": len(ids), "connected": connected, "published": sum(d.seq for d in fleet.devices),
-               "acked": sum(len(d.acked) for d in fleet.devices), "refused": sum(d.refused for d in fleet.devices)}
+    summary = {
+        "devices": len(ids),
+        "connected": connected,
+        "published": sum(d.seq for d in fleet.devices),
+        "acked": sum(len(d.acked) for d in fleet.devices),
+        "refused": sum(d.refused for d in fleet.devices),
+    }
     sys.stdout.write(json.dumps(summary) + "\n")
 
 

@@ -64,8 +64,9 @@ class Processes:
         if name in self.started and self.started[name].poll() is None:
             raise RuntimeError(f"{name} is already running")
         with open(self.log_dir / f"{name}.log", "ab") as out:  # the child keeps its own descriptor
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, **(env or {})})
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(env or {})}
+            )
         self.started.pop(name, None)
         self.started[name] = proc
         log.info("started %s (pid %d), log %s", name, proc.pid, out.name)
@@ -107,21 +108,39 @@ def start_broker(procs: Processes, broker: BrokerSetup, name: str = "mosquitto")
     wait_for(lambda: listening(broker.plain_port) and listening(broker.tls_port), "mosquitto", 15, every_s=0.05)
 
 
-def write_hub_config(path: Path, data_dir: Path, port: int, broker: BrokerSetup | None,
-                     **overrides: Any) -> Path:
+def write_hub_config(path: Path, data_dir: Path, port: int, broker: BrokerSetup | None, **overrides: Any) -> Path:
     """The hub on loopback, on the broker's plain loopback listener as `facefleet-hub` (no broker: a hub
     without MQTT, which serves the API but announces no rollouts)."""
-    mqtt = None if broker is None else {"host": "127.0.0.1", "port": broker.plain_port,
-                                        "topic_prefix": "facefleet", "username": HUB_USER}
-    path.write_text(yaml.safe_dump({
-        "data_dir": str(data_dir), "host": "127.0.0.1", "port": port, "public_url": f"http://127.0.0.1:{port}",
-        "mqtt": mqtt, "canary_timeout_s": 120, **overrides,
-    }))
+    mqtt = (
+        None
+        if broker is None
+        else {"host": "127.0.0.1", "port": broker.plain_port, "topic_prefix": "facefleet", "username": HUB_USER}
+    )
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "data_dir": str(data_dir),
+                "host": "127.0.0.1",
+                "port": port,
+                "public_url": f"http://127.0.0.1:{port}",
+                "mqtt": mqtt,
+                "canary_timeout_s": 120,
+                **overrides,
+            }
+        )
+    )
     return path
 
 
-def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broker: BrokerSetup | None,
-              timeout_s: float = 120, name: str = "hub") -> httpx.Client:
+def start_hub(
+    procs: Processes,
+    config: Path,
+    port: int,
+    admin_token: str,
+    broker: BrokerSetup | None,
+    timeout_s: float = 120,
+    name: str = "hub",
+) -> httpx.Client:
     """The hub process (its MQTT password from `broker`, None for a hub without MQTT); an admin client once
     /healthz answers."""
     env = {"FACEFLEET_HUB_ADMIN_TOKEN": admin_token}
@@ -139,28 +158,67 @@ def start_hub(procs: Processes, config: Path, port: int, admin_token: str, broke
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=120)
 
 
-def create_token(hub_config: Path, admin_token: str, broker: BrokerSetup, scope: str, name: str,
-                 device_id: str | None = None) -> str:
+def create_token(
+    hub_config: Path, admin_token: str, broker: BrokerSetup, scope: str, name: str, device_id: str | None = None
+) -> str:
     """A new token from `facefleet-hub token create`; a `device` one is bound to `device_id`."""
     device = ["--device", device_id] if device_id else []
-    env = {**os.environ, "FACEFLEET_HUB_ADMIN_TOKEN": admin_token,
-           "FACEFLEET_HUB_MQTT_PASSWORD": broker.passwords[HUB_USER]}  # the hub's config names its MQTT user
-    done = subprocess.run([sys.executable, "-m", "hub", "token", "create", "--scope", scope, "--name", name,
-                           *device, "--config", str(hub_config)], capture_output=True, text=True, check=True,
-                          timeout=120, env=env)
+    env = {
+        **os.environ,
+        "FACEFLEET_HUB_ADMIN_TOKEN": admin_token,
+        "FACEFLEET_HUB_MQTT_PASSWORD": broker.passwords[HUB_USER],
+    }  # the hub's config names its MQTT user
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "token",
+            "create",
+            "--scope",
+            scope,
+            "--name",
+            name,
+            *device,
+            "--config",
+            str(hub_config),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env=env,
+    )
     return done.stdout.strip().splitlines()[-1].split()[-1]
 
 
-def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, broker: BrokerSetup,
-                       hub_public_key: Path | None, hub_url: str, pacing: str = "realtime", loop: bool = True,
-                       min_face_px: float = 30, **overrides: Any) -> Path:
+def write_agent_config(
+    path: Path,
+    device_id: str,
+    state_dir: Path,
+    clip: Path,
+    broker: BrokerSetup,
+    hub_public_key: Path | None,
+    hub_url: str,
+    pacing: str = "realtime",
+    loop: bool = True,
+    min_face_px: float = 30,
+    **overrides: Any,
+) -> Path:
     """An agent on the broker's TLS listener (verified against its CA) as user `device_id`."""
     config: dict[str, Any] = {
-        "device_id": device_id, "state_dir": str(state_dir),
+        "device_id": device_id,
+        "state_dir": str(state_dir),
         "cameras": [{"name": "stage", "source": {"type": "file", "path": str(clip), "loop": loop, "pacing": pacing}}],
         "pipeline": {"detector": {"min_face_px": min_face_px}},
-        "mqtt": {"host": "127.0.0.1", "port": broker.tls_port, "stats_every_s": 10, "username": device_id,
-                 "password_env": AGENT_PASSWORD_ENV, "tls": {"ca_file": str(broker.ca_file)}},
+        "mqtt": {
+            "host": "127.0.0.1",
+            "port": broker.tls_port,
+            "stats_every_s": 10,
+            "username": device_id,
+            "password_env": AGENT_PASSWORD_ENV,
+            "tls": {"ca_file": str(broker.ca_file)},
+        },
         "http": {"port": 0},
     }
     if hub_public_key is not None:
@@ -172,8 +230,7 @@ def write_agent_config(path: Path, device_id: str, state_dir: Path, clip: Path, 
     return path
 
 
-def start_agent(procs: Processes, device_id: str, config: Path, broker: BrokerSetup,
-                device_token: str = "") -> None:
+def start_agent(procs: Processes, device_id: str, config: Path, broker: BrokerSetup, device_token: str = "") -> None:
     env = {AGENT_PASSWORD_ENV: broker.passwords[device_id]}
     if device_token:
         env["FACEFLEET_DEVICE_TOKEN"] = device_token

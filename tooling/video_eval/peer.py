@@ -58,8 +58,10 @@ def run_peer(clip: Path, people_dir: Path, max_frames: int | None = None) -> Pee
     try:
         import face_recognition as fr
     except ImportError as exc:
-        raise PeerUnavailable("face_recognition is not installed (pip install dlib-bin face-recognition-models "
-                              "and face-recognition --no-deps)") from exc
+        raise PeerUnavailable(
+            "face_recognition is not installed (pip install dlib-bin face-recognition-models "
+            "and face-recognition --no-deps)"
+        ) from exc
     known, owners = _known_encodings(fr, people_dir)
     capture = cv2.VideoCapture(str(clip))
     names: list[list[str | None]] = []
@@ -87,7 +89,7 @@ def score_peer(run: PeerRun, truth: ClipTruth, fps: float) -> tuple[list[PersonS
     past the frames the peer ran on are left out."""
     people, wrong_frames = [], 0
     for shot in (s for s in truth.shots if s.last < len(run.names)):
-        frames = run.names[shot.first:shot.last + 1]
+        frames = run.names[shot.first : shot.last + 1]
         wrong = [any(n is not None and n not in shot.enrolled for n in f) for f in frames]
         wrong_frames += sum(wrong)
         for person in shot.enrolled:

@@ -36,8 +36,9 @@ class Enrolled:
     samples: dict[str, int]
 
 
-def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig | None = None,
-                  cohort: np.ndarray | None = None) -> Enrolled:
+def enroll_folder(
+    pipeline: FacePipeline, people_dir: Path, config: EnrollConfig | None = None, cohort: np.ndarray | None = None
+) -> Enrolled:
     """One person per sub-folder (its name is the person's id and name), photos inside, as the hub enrolls;
     `cohort`: (K, D) impostor cohort embeddings of this pipeline to carry in the gallery, as the hub does."""
     enroller = Enroller(lambda: pipeline, config or EnrollConfig())
@@ -57,8 +58,9 @@ def enroll_folder(pipeline: FacePipeline, people_dir: Path, config: EnrollConfig
             names.append(folder.name)
     if not names:
         raise ValueError(f"{people_dir}: no person folder gave a usable face")
-    gallery = build_gallery("eval", pipeline.model_id, names, names, np.stack(embeddings), np.array(labels),
-                            cohort=cohort)
+    gallery = build_gallery(
+        "eval", pipeline.model_id, names, names, np.stack(embeddings), np.array(labels), cohort=cohort
+    )
     return Enrolled(gallery, samples)
 
 
@@ -95,9 +97,15 @@ class Replay:
     events: list[TrackEventRecord] = field(default_factory=list)
 
 
-def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: TrackerConfig,
-                recognition: RecognitionConfig, detection: ScheduleConfig,
-                only: Collection[int] | None = None) -> Replay:
+def replay_clip(
+    clip: Path,
+    pipeline: FacePipeline,
+    gallery: Gallery,
+    tracker: TrackerConfig,
+    recognition: RecognitionConfig,
+    detection: ScheduleConfig,
+    only: Collection[int] | None = None,
+) -> Replay:
     """Every frame of `clip` (or the frame numbers in `only`) through a fresh processor; the events at the
     end included. Frames keep their clip numbers, so a replay of part of a clip scores against its truth."""
     single_threaded_blas()  # as the agent (models/engines/blas.py)
@@ -105,8 +113,9 @@ def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: T
     if not capture.isOpened():
         raise ValueError(f"{clip}: not a readable video")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-    processor = CameraProcessor("eval", ModelGalleryHolder(ModelGallery(pipeline, gallery)), tracker, recognition,
-                                detection)
+    processor = CameraProcessor(
+        "eval", ModelGalleryHolder(ModelGallery(pipeline, gallery)), tracker, recognition, detection
+    )
     logs: dict[int, TrackLog] = {}
     cuts: list[int] = []
     events: list[TrackEventRecord] = []
@@ -132,8 +141,9 @@ def replay_clip(clip: Path, pipeline: FacePipeline, gallery: Gallery, tracker: T
     return Replay(tracks, cuts, index if only is None else len(set(only)), fps, seconds, events + last)
 
 
-def _log_frame(logs: dict[int, TrackLog], index: int, sightings: tuple[TrackSighting, ...],
-               events: list[TrackEventRecord]) -> None:
+def _log_frame(
+    logs: dict[int, TrackLog], index: int, sightings: tuple[TrackSighting, ...], events: list[TrackEventRecord]
+) -> None:
     """Tentative tracks are logged too (their frames count from the face's first sighting); the ones that
     never became active are dropped at the end."""
     for seen in sightings:

@@ -100,9 +100,20 @@ def score_track(track: TrackLog, truth: ClipTruth) -> TrackScore:
     covered = [i for i, n in enumerate(overlaps) if n > 0]
     people = {_people(truth.shots[i]) for i in covered}
     shot = truth.shots[main]
-    return TrackScore(track.track_id, track.first_frame, track.last_frame, track.frames_seen, shot.label,
-                      tuple(truth.shots[i].label for i in covered), track.final_person, track.embeddings,
-                      track.first_named_frame, _track_outcome(track, shot), len(covered) > 1, len(people) > 1)
+    return TrackScore(
+        track.track_id,
+        track.first_frame,
+        track.last_frame,
+        track.frames_seen,
+        shot.label,
+        tuple(truth.shots[i].label for i in covered),
+        track.final_person,
+        track.embeddings,
+        track.first_named_frame,
+        _track_outcome(track, shot),
+        len(covered) > 1,
+        len(people) > 1,
+    )
 
 
 def _person_in_shot(shot: Shot, person: str, tracks: list[TrackLog], fps: float) -> PersonShotScore:
@@ -137,10 +148,14 @@ def _totals(tracks: list[TrackScore], people: list[PersonShotScore], truth: Clip
         latency[person] = max(named) if named else None
     return Totals(
         enrolled_tracks=count["named_right"] + count["named_wrong"] + count["unknown"],
-        named_right=count["named_right"], named_wrong=count["named_wrong"], unknown=count["unknown"],
-        unknown_in_mixed_shots=count["unknown_mixed"], false_accepts=count["false_accept"],
+        named_right=count["named_right"],
+        named_wrong=count["named_wrong"],
+        unknown=count["unknown"],
+        unknown_in_mixed_shots=count["unknown_mixed"],
+        false_accepts=count["false_accept"],
         tracks_spanning_shots=sum(t.spans_shots for t in tracks),
         tracks_spanning_two_people=sum(t.spans_two_people for t in tracks),
-        people_named=sum(p.outcome == "named" for p in people), people_on_screen=len(people),
+        people_named=sum(p.outcome == "named" for p in people),
+        people_on_screen=len(people),
         first_name_latency_s=latency,
     )

@@ -106,8 +106,9 @@ def frame_changes(clip: Path) -> np.ndarray:
     return np.array(distances, np.float32)
 
 
-def align_to_cuts(truth: ClipTruth, changes: np.ndarray, tolerance: int = 10, min_distance: float = 0.2,
-                  min_ratio: float = 4.0) -> tuple[ClipTruth, list[BoundaryMove]]:
+def align_to_cuts(
+    truth: ClipTruth, changes: np.ndarray, tolerance: int = 10, min_distance: float = 0.2, min_ratio: float = 4.0
+) -> tuple[ClipTruth, list[BoundaryMove]]:
     """Move each boundary between consecutive shots to the largest frame change within `tolerance` frames,
     if that change is a visible cut: at least `min_distance`, or `min_ratio` times the median change of
     those frames (a cut between two shots of one room changes fewer colours); the earlier shot then ends the
@@ -121,7 +122,7 @@ def align_to_cuts(truth: ClipTruth, changes: np.ndarray, tolerance: int = 10, mi
         lo, hi = max(prev.first + 1, cur.first - tolerance), min(cur.last, cur.first + tolerance, len(changes) - 1)
         if lo > hi:
             continue
-        window = changes[lo:hi + 1]
+        window = changes[lo : hi + 1]
         at = lo + int(np.argmax(window))
         if at != cur.first and (changes[at] >= min_distance or changes[at] >= min_ratio * float(np.median(window))):
             moves.append(BoundaryMove(cur.first, at, float(changes[at])))

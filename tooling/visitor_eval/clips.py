@@ -86,8 +86,16 @@ def _visitors_of(hub: Hub, event_ids: list[str]) -> dict[str, str]:
     return {e: v for e, v in rows if e in wanted}
 
 
-def clip_visitors(clip: Path, truth: ClipTruth | None, pipeline: FacePipeline, people: Path, join_cosine: float,
-                  tracker: TrackerConfig, recognition: RecognitionConfig, detection: ScheduleConfig) -> ClipVisitors:
+def clip_visitors(
+    clip: Path,
+    truth: ClipTruth | None,
+    pipeline: FacePipeline,
+    people: Path,
+    join_cosine: float,
+    tracker: TrackerConfig,
+    recognition: RecognitionConfig,
+    detection: ScheduleConfig,
+) -> ClipVisitors:
     with tempfile.TemporaryDirectory(prefix="facefleet-visitors-") as tmp:
         hub = eval_hub(Path(tmp), pipeline, join_cosine)
         try:
@@ -104,11 +112,15 @@ def clip_visitors(clip: Path, truth: ClipTruth | None, pipeline: FacePipeline, p
         logs = {t.track_id: t for t in replay.tracks}
         ended_tracks = [r.track_id for r in replay.events if r.type == "track_ended"]
         for shot in truth.shots:
-            in_shot = [e for e, tid in zip(ended, ended_tracks, strict=True) if e in final and tid in logs
-                       and shot.first <= logs[tid].first_frame <= shot.last]
+            in_shot = [
+                e
+                for e, tid in zip(ended, ended_tracks, strict=True)
+                if e in final and tid in logs and shot.first <= logs[tid].first_frame <= shot.last
+            ]
             per_shot[shot.label] = (len(in_shot), len({final[e] for e in in_shot}))
-    return ClipVisitors(clip.name, replay.frames, len(ended), len(final), len(set(arrival.values())),
-                        len(set(final.values())), per_shot)
+    return ClipVisitors(
+        clip.name, replay.frames, len(ended), len(final), len(set(arrival.values())), len(set(final.values())), per_shot
+    )
 
 
 def split_halves(truth: ClipTruth) -> tuple[set[int], set[int]]:
@@ -122,9 +134,16 @@ def split_halves(truth: ClipTruth) -> tuple[set[int], set[int]]:
     return first, second
 
 
-def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, people: Path, join_cosine: float,
-                      tracker: TrackerConfig, recognition: RecognitionConfig,
-                      detection: ScheduleConfig) -> SuggestionRecall:
+def suggestion_recall(
+    clip: Path,
+    truth_path: Path,
+    pipeline: FacePipeline,
+    people: Path,
+    join_cosine: float,
+    tracker: TrackerConfig,
+    recognition: RecognitionConfig,
+    detection: ScheduleConfig,
+) -> SuggestionRecall:
     truth, _ = align_to_cuts(load_truth(truth_path), frame_changes(clip))
     first, second = split_halves(truth)
     with tempfile.TemporaryDirectory(prefix="facefleet-visitors-") as tmp:
@@ -138,11 +157,23 @@ def suggestion_recall(clip: Path, truth_path: Path, pipeline: FacePipeline, peop
             after = hub_gallery(hub)
         finally:
             hub.db.close()
-    scores = [score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, detection, second), names),
-                           truth) for g in (before, after)]
+    scores = [
+        score_replay(_by_name(replay_clip(clip, pipeline, g, tracker, recognition, detection, second), names), truth)
+        for g in (before, after)
+    ]
     outcomes = [[f"{p.shot} {p.person} {p.outcome}" for p in score.people] for score in scores]
-    return SuggestionRecall(len(first), len(second), accepted + sum(refused.values()), accepted, dict(refused),
-                            not_suggested, scores[0].totals, scores[1].totals, outcomes[0], outcomes[1])
+    return SuggestionRecall(
+        len(first),
+        len(second),
+        accepted + sum(refused.values()),
+        accepted,
+        dict(refused),
+        not_suggested,
+        scores[0].totals,
+        scores[1].totals,
+        outcomes[0],
+        outcomes[1],
+    )
 
 
 def _accept_all(hub: Hub) -> tuple[int, Counter[str]]:
@@ -155,4 +186,3 @@ def _accept_all(hub: Hub) -> tuple[int, Counter[str]]:
         accepted += added
         refused.update([why] if not added else [])
     return accepted, refused
-

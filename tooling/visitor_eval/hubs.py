@@ -30,10 +30,21 @@ def eval_hub(data_dir: Path, pipeline: FacePipeline, join_cosine: float) -> Hub:
 
 def lfw_event(event_id: str, template: np.ndarray, crop_jpeg: bytes, model_id: str) -> TrackEvent:
     """An unknown `track_ended` event of one photo, as an agent would send it."""
-    return TrackEvent(event_id=event_id, seq=1, type="track_ended", device_id="lfw", camera="photos", track_id=0,
-                      ts=T0, started_at=T0, ended_at=T0, frames=1, model_id=model_id,
-                      template=EmbeddingPayload.from_vector(template),
-                      best_crop_jpeg_b64=base64.b64encode(crop_jpeg).decode())
+    return TrackEvent(
+        event_id=event_id,
+        seq=1,
+        type="track_ended",
+        device_id="lfw",
+        camera="photos",
+        track_id=0,
+        ts=T0,
+        started_at=T0,
+        ended_at=T0,
+        frames=1,
+        model_id=model_id,
+        template=EmbeddingPayload.from_vector(template),
+        best_crop_jpeg_b64=base64.b64encode(crop_jpeg).decode(),
+    )
 
 
 def wire_events(records: list[TrackEventRecord], device_id: str) -> list[TrackEvent]:

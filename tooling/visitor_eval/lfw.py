@@ -44,12 +44,17 @@ class LfwVisitors:
     reclustered: list[ClusterQuality]  # the same hubs after one re-clustering
 
 
-def embed_images(pipeline: FacePipeline, lfw_dir: Path, part: LabelledImages, tag: str) -> tuple[np.ndarray,
-                                                                                                  np.ndarray]:
+def embed_images(
+    pipeline: FacePipeline, lfw_dir: Path, part: LabelledImages, tag: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Aligned crops (N, 112, 112, 3) (cached like `facefleet eval lfw`) and their unit embeddings (N, D)."""
     key = cache_key(lfw_dir.resolve(), len(part.paths), pipeline.detector.config, "visitors", tag)
-    crops, _ = crops_for_images(pipeline.detector, part.paths, default_cache_dir() / "lfw" / f"visitors-{key}.npz",
-                                desc=f"LFW {tag} detect+align")
+    crops, _ = crops_for_images(
+        pipeline.detector,
+        part.paths,
+        default_cache_dir() / "lfw" / f"visitors-{key}.npz",
+        desc=f"LFW {tag} detect+align",
+    )
     return crops, pipeline.embedder.embed(crops)
 
 
@@ -72,13 +77,21 @@ def threshold_points(dev: np.ndarray, labels: np.ndarray, cosines: tuple[float, 
     scores = (dev @ dev.T)[iu]
     same = (labels[:, None] == labels[None, :])[iu]
     order = np.random.default_rng(0).permutation(len(dev))
-    return [ThresholdPoint(c, float((scores[~same] >= c).mean()), float((scores[same] >= c).mean()),
-                           cluster_quality(labels, online_labels(dev, c, order)).bcubed_f,
-                           cluster_quality(labels, recluster(dev, [], c)).bcubed_f) for c in cosines]
+    return [
+        ThresholdPoint(
+            c,
+            float((scores[~same] >= c).mean()),
+            float((scores[same] >= c).mean()),
+            cluster_quality(labels, online_labels(dev, c, order)).bcubed_f,
+            cluster_quality(labels, recluster(dev, [], c)).bcubed_f,
+        )
+        for c in cosines
+    ]
 
 
-def _hub_run(pipeline: FacePipeline, crops: np.ndarray, templates: np.ndarray, labels: np.ndarray,
-             join_cosine: float, seed: int) -> tuple[ClusterQuality, ClusterQuality]:
+def _hub_run(
+    pipeline: FacePipeline, crops: np.ndarray, templates: np.ndarray, labels: np.ndarray, join_cosine: float, seed: int
+) -> tuple[ClusterQuality, ClusterQuality]:
     """Feed the photos in a random order to a fresh hub; quality on arrival and after a re-clustering."""
     order = np.random.default_rng(seed).permutation(len(templates))
     with tempfile.TemporaryDirectory(prefix="facefleet-visitors-") as tmp:
@@ -95,13 +108,26 @@ def _hub_run(pipeline: FacePipeline, crops: np.ndarray, templates: np.ndarray, l
             hub.db.close()
 
 
-def run_lfw_visitors(pipeline: FacePipeline, lfw_dir: Path, join_cosine: float, people: int = 200,
-                     orders: int = 3, cosines: tuple[float, ...] = (0.40, 0.44, 0.46, 0.48, 0.50, 0.52, 0.56),
-                     ) -> LfwVisitors:
+def run_lfw_visitors(
+    pipeline: FacePipeline,
+    lfw_dir: Path,
+    join_cosine: float,
+    people: int = 200,
+    orders: int = 3,
+    cosines: tuple[float, ...] = (0.40, 0.44, 0.46, 0.48, 0.50, 0.52, 0.56),
+) -> LfwVisitors:
     split = visitor_split(lfw_dir, people)
     _, dev = embed_images(pipeline, lfw_dir, split.dev, "dev")
     crops, test = embed_images(pipeline, lfw_dir, split.test, "test")
     points = threshold_points(dev, split.dev.labels, cosines)
     runs = [_hub_run(pipeline, crops, test, split.test.labels, join_cosine, seed) for seed in range(orders)]
-    return LfwVisitors(len(dev), len(split.dev.people), len(test), len(split.test.people), join_cosine, points,
-                       [r[0] for r in runs], [r[1] for r in runs])
+    return LfwVisitors(
+        len(dev),
+        len(split.dev.people),
+        len(test),
+        len(split.test.people),
+        join_cosine,
+        points,
+        [r[0] for r in runs],
+        [r[1] for r in runs],
+    )

@@ -50,8 +50,11 @@ def _dev_images(lfw_dir: Path) -> list[tuple[str, int]]:
 def _labelled(lfw_dir: Path, images: list[tuple[str, int]]) -> LabelledImages:
     people = sorted({name for name, _ in images})
     index = {name: i for i, name in enumerate(people)}
-    return LabelledImages([image_path(lfw_dir, name, n) for name, n in images],
-                          np.array([index[name] for name, _ in images], np.int64), people)
+    return LabelledImages(
+        [image_path(lfw_dir, name, n) for name, n in images],
+        np.array([index[name] for name, _ in images], np.int64),
+        people,
+    )
 
 
 def visitor_split(lfw_dir: Path, people: int = 200, min_photos: int = 4, seed: int = 0) -> VisitorSplit:

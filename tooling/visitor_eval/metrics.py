@@ -61,13 +61,16 @@ def cluster_quality(truth: np.ndarray, labels: np.ndarray) -> ClusterQuality:
     same = float((people * (people - 1)).sum() / 2)
     n = float(len(truth))
     # each item in cell (p, c) has precision table[p, c] / clusters[c] and recall table[p, c] / people[p]
-    bcubed_p = float((table ** 2 / clusters[None, :]).sum() / n)
-    bcubed_r = float((table ** 2 / people[:, None]).sum() / n)
+    bcubed_p = float((table**2 / clusters[None, :]).sum() / n)
+    bcubed_r = float((table**2 / people[:, None]).sum() / n)
     return ClusterQuality(
-        items=len(truth), people=len(people), clusters=len(clusters),
+        items=len(truth),
+        people=len(people),
+        clusters=len(clusters),
         pairwise_precision=together / predicted if predicted else 1.0,
         pairwise_recall=together / same if same else 1.0,
-        bcubed_precision=bcubed_p, bcubed_recall=bcubed_r,
+        bcubed_precision=bcubed_p,
+        bcubed_recall=bcubed_r,
         clusters_per_person=float((table > 0).sum(axis=1).mean()),
         pure_clusters=float(((table > 0).sum(axis=0) == 1).mean()),
     )

@@ -37,11 +37,10 @@ def calibration_batches(data: np.ndarray, batch_size: int, limit: int | None = N
         yield np.ascontiguousarray(data[:count])
         return
     for start in range(0, count - batch_size + 1, batch_size):
-        yield np.ascontiguousarray(data[start:start + batch_size])
+        yield np.ascontiguousarray(data[start : start + batch_size])
 
 
-def make_entropy_calibrator(trt: Any, data: np.ndarray, batch_size: int, cache_path: Path,
-                            memory: Any) -> Any:
+def make_entropy_calibrator(trt: Any, data: np.ndarray, batch_size: int, cache_path: Path, memory: Any) -> Any:
     """An `IInt8EntropyCalibrator2` feeding `data` through one device buffer.
 
     Built inside a function because the base class comes from the lazily imported tensorrt module.

@@ -63,8 +63,9 @@ def engine_path(cache_dir: Path, model_file: str, key: EngineKey) -> Path:
     return cache_dir / f"{stem}.{key.precision}.{key.digest()}.engine"
 
 
-def timing_cache_path(cache_dir: Path, tensorrt_version: str, gpu_name: str,
-                      compute_capability: tuple[int, int]) -> Path:
+def timing_cache_path(
+    cache_dir: Path, tensorrt_version: str, gpu_name: str, compute_capability: tuple[int, int]
+) -> Path:
     major, minor = compute_capability
     return cache_dir / f"timing.trt{_slug(tensorrt_version)}.{_slug(gpu_name)}.sm{major}{minor}.cache"
 

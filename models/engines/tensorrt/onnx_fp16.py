@@ -38,8 +38,10 @@ def fp16_onnx(fp32_path: Path, cache_dir: Path) -> Path:
         import onnx
         from onnxconverter_common import float16
     except ImportError as exc:
-        raise Fp16ConversionError("FP16 engines on a strongly typed TensorRT need onnxconverter-common "
-                                  "(`pip install onnxconverter-common`, part of the gpu extra)") from exc
+        raise Fp16ConversionError(
+            "FP16 engines on a strongly typed TensorRT need onnxconverter-common "
+            "(`pip install onnxconverter-common`, part of the gpu extra)"
+        ) from exc
     with warnings.catch_warnings():  # it warns once per weight it clips to the float16 range
         warnings.simplefilter("ignore", UserWarning)
         converted = float16.convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True)

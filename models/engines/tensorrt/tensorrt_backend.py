@@ -32,8 +32,10 @@ def import_tensorrt() -> Any:
     try:
         return importlib.import_module("tensorrt")
     except ImportError as exc:
-        raise ImportError("TensorRT is not importable: on a Jetson it comes with JetPack (make the venv with "
-                          "--system-site-packages); elsewhere `pip install tensorrt`") from exc
+        raise ImportError(
+            "TensorRT is not importable: on a Jetson it comes with JetPack (make the venv with "
+            "--system-site-packages); elsewhere `pip install tensorrt`"
+        ) from exc
 
 
 @dataclass
@@ -67,15 +69,21 @@ class TensorRTBackend:
         self.dtypes = {n: np.dtype(trt.nptype(self.engine.get_tensor_dtype(n))) for n in names}
         self.profiles = [
             ShapeRange(*(tuple(s) for s in self.engine.get_tensor_profile_shape(self.input_name, i)))
-            for i in range(self.engine.num_optimization_profiles)]
+            for i in range(self.engine.num_optimization_profiles)
+        ]
         self.max_batch = max(p.max[0] for p in self.profiles)
         self.stream = self.memory.create_stream()
         self.profile_index = 0
         self.buffers: dict[str, _Buffer] = {}
         self.name = f"{path.name}[trt {built.plan.precision}]"
         self._lock = threading.Lock()
-        log.info("TensorRT %s ready (%s, %d profile(s), %s)", self.name,
-                 "cached" if built.from_cache else "built", len(self.profiles), self.memory.library)
+        log.info(
+            "TensorRT %s ready (%s, %d profile(s), %s)",
+            self.name,
+            "cached" if built.from_cache else "built",
+            len(self.profiles),
+            self.memory.library,
+        )
 
     def _buffer(self, name: str, nbytes: int) -> _Buffer:
         """A device + pinned host pair of at least nbytes for tensor `name`, grown (doubling) when needed."""

@@ -70,8 +70,9 @@ def calibration_file(path: Path, config: TensorRTConfig) -> Path | None:
     return candidate if candidate.exists() else None
 
 
-def _int8_source(path: Path, config: TensorRTConfig, api: TensorRTApi,
-                 force_calibrator: bool) -> tuple[Path, str, Path | None]:
+def _int8_source(
+    path: Path, config: TensorRTConfig, api: TensorRTApi, force_calibrator: bool
+) -> tuple[Path, str, Path | None]:
     """(ONNX to parse, "qdq" or "calibrator", calibration data) for an INT8 build of `path`."""
     qdq = has_qdq(path)
     if config.int8_source == "qdq" and not qdq:
@@ -79,17 +80,27 @@ def _int8_source(path: Path, config: TensorRTConfig, api: TensorRTApi,
     if not (config.int8_source == "calibrator" or force_calibrator or not qdq):
         return path, "qdq", None
     if not api.calibrator:
-        raise EngineBuildError(f"{path.name}: this TensorRT has no implicit INT8 calibration (removed in 11.x); "
-                               "INT8 needs the Q/DQ ONNX from `facefleet models quantize`")
+        raise EngineBuildError(
+            f"{path.name}: this TensorRT has no implicit INT8 calibration (removed in 11.x); "
+            "INT8 needs the Q/DQ ONNX from `facefleet models quantize`"
+        )
     calib = calibration_file(path, config)
     if calib is None:
-        raise EngineBuildError(f"INT8 for {path.name} needs a Q/DQ ONNX or calibration data "
-                               f"<calibration_dir>/{fp32_sibling(path).stem}.calib.npy")
+        raise EngineBuildError(
+            f"INT8 for {path.name} needs a Q/DQ ONNX or calibration data "
+            f"<calibration_dir>/{fp32_sibling(path).stem}.calib.npy"
+        )
     return fp32_sibling(path), "calibrator", calib
 
 
-def plan_build(path: Path, config: TensorRTConfig, api: TensorRTApi, pyramid: Pyramid | None = None,
-               cache_dir: Path | None = None, force_calibrator: bool = False) -> BuildPlan:
+def plan_build(
+    path: Path,
+    config: TensorRTConfig,
+    api: TensorRTApi,
+    pyramid: Pyramid | None = None,
+    cache_dir: Path | None = None,
+    force_calibrator: bool = False,
+) -> BuildPlan:
     """Decide the build for `path` (the artifact the pipeline chose: `<id>.int8.onnx` for INT8).
 
     Strongly typed where the module can (10.x, 11.x), except calibrator builds, which need weak typing.
@@ -114,8 +125,17 @@ def plan_build(path: Path, config: TensorRTConfig, api: TensorRTApi, pyramid: Py
 
 def engine_key(plan: BuildPlan, tensorrt_version: str, gpu_name: str, cc: tuple[int, int]) -> EngineKey:
     calib_sha = sha256_file(plan.calibration_npy) if plan.calibration_npy else ""
-    return EngineKey(sha256_file(plan.onnx_path), tensorrt_version, gpu_name, cc, plan.precision,
-                     plan.profiles, plan.int8_source, calib_sha, plan.typing)
+    return EngineKey(
+        sha256_file(plan.onnx_path),
+        tensorrt_version,
+        gpu_name,
+        cc,
+        plan.precision,
+        plan.profiles,
+        plan.int8_source,
+        calib_sha,
+        plan.typing,
+    )
 
 
 def make_logger(trt: Any) -> Any:
@@ -160,8 +180,7 @@ def _add_profiles(builder: Any, builder_config: Any, plan: BuildPlan) -> None:
         builder_config.add_optimization_profile(profile)
 
 
-def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache: Path,
-                 memory: CudaMemory) -> bytes:
+def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache: Path, memory: CudaMemory) -> bytes:
     """Parse, configure and build; returns the serialized engine. Updates the timing cache file."""
     logger = make_logger(trt)
     builder = trt.Builder(logger)
@@ -183,14 +202,16 @@ def build_engine(trt: Any, plan: BuildPlan, config: TensorRTConfig, timing_cache
         if calibrator is not None:
             calibrator.release()
     if serialized is None:
-        raise EngineBuildError(f"TensorRT failed to build {plan.onnx_path.name} ({plan.precision}): "
-                               + "; ".join(logger.errors[-5:]))
+        raise EngineBuildError(
+            f"TensorRT failed to build {plan.onnx_path.name} ({plan.precision}): " + "; ".join(logger.errors[-5:])
+        )
     write_atomic(timing_cache, bytes(memoryview(builder_config.get_timing_cache().serialize())))
     return bytes(memoryview(serialized))
 
 
-def _attach_calibrator(trt: Any, builder: Any, builder_config: Any, plan: BuildPlan, config: TensorRTConfig,
-                       memory: CudaMemory) -> Any:
+def _attach_calibrator(
+    trt: Any, builder: Any, builder_config: Any, plan: BuildPlan, config: TensorRTConfig, memory: CudaMemory
+) -> Any:
     """The entropy calibrator of a calibrator plan (weak typing: 8.x and 10.x only), attached; else None."""
     if plan.int8_source != "calibrator" or plan.calibration_npy is None:
         return None
@@ -214,8 +235,9 @@ class BuiltEngine:
     from_cache: bool
 
 
-def load_or_build(trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemory,
-                  pyramid: Pyramid | None = None) -> BuiltEngine:
+def load_or_build(
+    trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemory, pyramid: Pyramid | None = None
+) -> BuiltEngine:
     """The cached engine for this model/GPU/TensorRT/precision/profiles, else a fresh build (then cached).
 
     INT8 on a GPU without fast INT8 (the original Nano, the TX2) builds FP16 instead. A Q/DQ graph TensorRT
@@ -240,15 +262,30 @@ def load_or_build(trt: Any, path: Path, config: TensorRTConfig, memory: CudaMemo
         return _load_or_build_plan(trt, plan, config, memory, cache_dir, timing, gpu_name, cc)
 
 
-def _load_or_build_plan(trt: Any, plan: BuildPlan, config: TensorRTConfig, memory: CudaMemory,
-                        cache_dir: Path, timing: Path, gpu_name: str, cc: tuple[int, int]) -> BuiltEngine:
+def _load_or_build_plan(
+    trt: Any,
+    plan: BuildPlan,
+    config: TensorRTConfig,
+    memory: CudaMemory,
+    cache_dir: Path,
+    timing: Path,
+    gpu_name: str,
+    cc: tuple[int, int],
+) -> BuiltEngine:
     key = engine_key(plan, trt.__version__, gpu_name, cc)
     target = engine_path(cache_dir, plan.onnx_path.name, key)
     cached = load_engine(target)
     if cached is not None:
         return BuiltEngine(cached, plan, target, True)
-    log.info("building TensorRT engine %s (%s, %s, %s typing, INT8 from %s) on %s; this takes a while once",
-             target.name, plan.onnx_path.name, plan.precision, plan.typing, plan.int8_source or "-", gpu_name)
+    log.info(
+        "building TensorRT engine %s (%s, %s, %s typing, INT8 from %s) on %s; this takes a while once",
+        target.name,
+        plan.onnx_path.name,
+        plan.precision,
+        plan.typing,
+        plan.int8_source or "-",
+        gpu_name,
+    )
     started = time.monotonic()
     engine_bytes = build_engine(trt, plan, config, timing, memory)
     store_engine(target, engine_bytes, key)

@@ -42,10 +42,13 @@ def tensorrt_api(trt: Any) -> TensorRTApi:
     builder_flags = trt.BuilderFlag
     strongly_typed = hasattr(creation, "STRONGLY_TYPED")
     weak = hasattr(builder_flags, "FP16") and hasattr(builder_flags, "INT8")
-    calibrator = (weak and hasattr(trt, "IInt8EntropyCalibrator2")
-                  and hasattr(trt.IBuilderConfig, "int8_calibrator"))
-    return TensorRTApi(explicit_batch_flag=hasattr(creation, "EXPLICIT_BATCH") and not strongly_typed,
-                       strongly_typed_flag=strongly_typed, weak_typing=weak, calibrator=calibrator)
+    calibrator = weak and hasattr(trt, "IInt8EntropyCalibrator2") and hasattr(trt.IBuilderConfig, "int8_calibrator")
+    return TensorRTApi(
+        explicit_batch_flag=hasattr(creation, "EXPLICIT_BATCH") and not strongly_typed,
+        strongly_typed_flag=strongly_typed,
+        weak_typing=weak,
+        calibrator=calibrator,
+    )
 
 
 def network_flags(trt: Any, api: TensorRTApi, typing: Typing) -> int:

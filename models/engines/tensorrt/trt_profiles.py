@@ -40,7 +40,8 @@ class ShapeRange:
 
     def contains(self, shape: Shape) -> bool:
         return len(shape) == len(self.min) and all(
-            lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True))
+            lo <= d <= hi for lo, d, hi in zip(self.min, shape, self.max, strict=True)
+        )
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,7 @@ class ProfileConfig(BaseModel):
     pnet: PnetProfileConfig = PnetProfileConfig()
 
 
-def pnet_level_hw(resolution_wh: tuple[int, int], min_face_px: int,
-                  scale_factor: float) -> list[tuple[int, int]]:
+def pnet_level_hw(resolution_wh: tuple[int, int], min_face_px: int, scale_factor: float) -> list[tuple[int, int]]:
     """(H, W) of every pyramid level, largest first, exactly as `MtcnnDetector` resizes the frame."""
     w, h = resolution_wh
     return [(int(h * s + 1), int(w * s + 1)) for s in pyramid_scales((w, h), min_face_px, scale_factor)]
@@ -110,8 +110,9 @@ def batch_profile(item_shape: Shape, max_batch: int, opt_batch: int) -> ShapeRan
     return ShapeRange((1, *item_shape), (opt, *item_shape), (max_batch, *item_shape))
 
 
-def profiles_for_input(input_shape: list[int | str], config: ProfileConfig,
-                       pyramid: Pyramid | None = None) -> list[ShapeRange]:
+def profiles_for_input(
+    input_shape: list[int | str], config: ProfileConfig, pyramid: Pyramid | None = None
+) -> list[ShapeRange]:
     """Profiles for a single-input net given its ONNX shape ([N, C, H, W], symbolic dims as str or <= 0).
 
     Dynamic H/W means the fully convolutional P-Net, whose profiles need the detector's `pyramid`;
@@ -137,8 +138,10 @@ def select_profile(profiles: list[ShapeRange], shape: Shape) -> int:
     for index, profile in enumerate(profiles):
         if profile.contains(shape):
             return index
-    raise ValueError(f"input shape {shape} is outside every optimization profile {profiles}: feed batches of "
-                     "at most max_batch, or raise pnet.resolution_wh to the largest camera frame")
+    raise ValueError(
+        f"input shape {shape} is outside every optimization profile {profiles}: feed batches of "
+        "at most max_batch, or raise pnet.resolution_wh to the largest camera frame"
+    )
 
 
 def shape_string(name: str, shape: Shape) -> str:

@@ -17,8 +17,7 @@ CASES = [
         True,
         "nvarguscamerasrc sensor-id=0 ! "
         "video/x-raw(memory:NVMM),width=1280,height=720,format=NV12,framerate=30/1 ! "
-        "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
-        + APPSINK,
+        "nvvidconv flip-method=0 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
     ),
     # Second sensor, 1080p, mounted upside down.
     (
@@ -26,8 +25,7 @@ CASES = [
         True,
         "nvarguscamerasrc sensor-id=1 ! "
         "video/x-raw(memory:NVMM),width=1920,height=1080,format=NV12,framerate=60/1 ! "
-        "nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! "
-        + APPSINK,
+        "nvvidconv flip-method=2 ! video/x-raw,format=BGRx ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
     ),
     # USB raw frames: the same anywhere.
     (
@@ -73,8 +71,7 @@ CASES = [
         False,
         'rtspsrc location="rtsp://cam.local/h265" latency=50 ! watchdog timeout=5000 ! '
         "rtph265depay ! h265parse ! "
-        "avdec_h265 ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! "
-        + APPSINK,
+        "avdec_h265 ! queue max-size-buffers=1 leaky=downstream ! videoconvert ! video/x-raw,format=BGR ! " + APPSINK,
     ),
 ]
 

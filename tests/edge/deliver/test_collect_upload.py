@@ -61,17 +61,26 @@ def serve(hubs: list[FakeHub], statuses: list[int]) -> FakeHub:
 
 def request(camera: str = "front", seconds: float = 0.2, expires_s: float = 60.0) -> bytes:
     now = datetime.now(timezone.utc)
-    return CollectRequest(collection_id="ab" * 16, camera=camera, seconds=seconds, max_crops=3,
-                          token="ffc_" + "t" * 40, expires=now + timedelta(seconds=expires_s),
-                          ts=now).model_dump_json().encode()
+    return (
+        CollectRequest(
+            collection_id="ab" * 16,
+            camera=camera,
+            seconds=seconds,
+            max_crops=3,
+            token="ffc_" + "t" * 40,
+            expires=now + timedelta(seconds=expires_s),
+            ts=now,
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 def frame_with_face(camera: str, index: int) -> tuple[Frame, FrameResult]:
     crop = np.full((1, 112, 112, 3), index * 20 % 255, np.uint8)
     embedding = np.zeros((1, 8), np.float32)
     embedding[0, index % 8] = 1.0
-    pooled = PooledFaces(np.array([0]), np.array([1]), crop, embedding, np.array([0.9], np.float32),
-                         np.array([BOX]))
+    pooled = PooledFaces(np.array([0]), np.array([1]), crop, embedding, np.array([0.9], np.float32), np.array([BOX]))
     result = FrameResult([], 1, 1, {}, sightings=(TrackSighting(1, True, True, BOX),), pooled=pooled)
     return Frame(camera, np.zeros((360, 640, 3), np.uint8), NOW, index), result
 

@@ -23,8 +23,9 @@ def make_link(tmp_path: Path, port: int) -> MqttLink:
     return MqttLink(config, "dev-1", outbox, DeviceStatus(device_id="dev-1", state="online"))
 
 
-def test_outbox_rows_are_delivered_in_order_and_then_forgotten(tmp_path: Path, broker: Any,
-                                                               subscriber: Subscriber) -> None:
+def test_outbox_rows_are_delivered_in_order_and_then_forgotten(
+    tmp_path: Path, broker: Any, subscriber: Subscriber
+) -> None:
     link = make_link(tmp_path, broker.port)
     for _ in range(30):
         link.outbox.append("facefleet/dev-1/events", lambda seq, eid: json.dumps({"seq": seq}).encode())
@@ -38,8 +39,9 @@ def test_outbox_rows_are_delivered_in_order_and_then_forgotten(tmp_path: Path, b
     link.outbox.close()
 
 
-def test_rows_left_by_a_previous_process_are_sent_after_restart(tmp_path: Path, broker: Any,
-                                                                subscriber: Subscriber) -> None:
+def test_rows_left_by_a_previous_process_are_sent_after_restart(
+    tmp_path: Path, broker: Any, subscriber: Subscriber
+) -> None:
     first = make_link(tmp_path, free_port())  # no broker there: nothing can be sent
     first.start()
     first.outbox.append("facefleet/dev-1/events", lambda seq, eid: json.dumps({"seq": seq}).encode())

@@ -16,9 +16,9 @@ from tests.edge.scenes import Segment
 pytestmark = pytest.mark.slow
 
 
-def test_broker_stopped_and_restarted_loses_nothing(tmp_path: Path, broker: Any, subscriber: Subscriber,
-                                                    gallery_file: Path,
-                                                    people_video: tuple[Path, list[Segment]]) -> None:
+def test_broker_stopped_and_restarted_loses_nothing(
+    tmp_path: Path, broker: Any, subscriber: Subscriber, gallery_file: Path, people_video: tuple[Path, list[Segment]]
+) -> None:
     video, segments = people_video
     camera = {"name": "door", "source": {"type": "file", "path": str(video), "pacing": "every_frame"}}
     app = EdgeApp(agent_config(tmp_path, broker.port, [camera], gallery_path=str(gallery_file)))

@@ -45,9 +45,17 @@ def listening(port: int) -> bool:
 
 
 def link_to(tmp_path: Path, port: int, ca_file: Path) -> MqttLink:
-    config = MqttConfig.model_validate({
-        "host": "127.0.0.1", "port": port, "username": "edge-test", "password_env": PASSWORD_ENV,
-        "reconnect_min_s": 1, "reconnect_max_s": 2, "tls": {"ca_file": str(ca_file)}})
+    config = MqttConfig.model_validate(
+        {
+            "host": "127.0.0.1",
+            "port": port,
+            "username": "edge-test",
+            "password_env": PASSWORD_ENV,
+            "reconnect_min_s": 1,
+            "reconnect_max_s": 2,
+            "tls": {"ca_file": str(ca_file)},
+        }
+    )
     outbox = Outbox(tmp_path / f"outbox-{port}-{ca_file.stem}.db", max_events=100)
     return MqttLink(config, "edge-test", outbox, DeviceStatus(device_id="edge-test", state="online"))
 
@@ -70,8 +78,9 @@ def impostor(tmp_path: Path, shipped_broker: ShippedBroker) -> Iterator[int]:
     conf = re.sub(r"^persistence_location .*$", f"persistence_location {tmp_path}/", conf, flags=re.M)
     (tmp_path / "impostor.conf").write_text(conf)
     binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    proc = subprocess.Popen([binary, "-c", str(tmp_path / "impostor.conf")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [binary, "-c", str(tmp_path / "impostor.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_until(lambda: listening(port), 10, "the impostor broker")
     yield port
     proc.terminate()
@@ -81,8 +90,11 @@ def impostor(tmp_path: Path, shipped_broker: ShippedBroker) -> Iterator[int]:
 @pytest.mark.usefixtures("agent_password")
 def test_the_agent_verifies_the_broker(tmp_path: Path, shipped_broker: ShippedBroker) -> None:
     link = link_to(tmp_path, shipped_broker.setup.tls_port, shipped_broker.setup.ca_file)
-    observer = Subscriber(shipped_broker.setup.plain_port, "facefleet/edge-test/events",
-                          auth=("observer-1", shipped_broker.password("observer-1")))
+    observer = Subscriber(
+        shipped_broker.setup.plain_port,
+        "facefleet/edge-test/events",
+        auth=("observer-1", shipped_broker.password("observer-1")),
+    )
     try:
         link.outbox.append("facefleet/edge-test/events", lambda seq, eid: json.dumps({"seq": seq}).encode())
         link.start()
@@ -96,8 +108,9 @@ def test_the_agent_verifies_the_broker(tmp_path: Path, shipped_broker: ShippedBr
 
 @pytest.mark.usefixtures("agent_password")
 @pytest.mark.parametrize("case", ["another CA", "another host name"])
-def test_the_agent_refuses_a_broker_it_cannot_verify(tmp_path: Path, shipped_broker: ShippedBroker, case: str,
-                                                     request: pytest.FixtureRequest) -> None:
+def test_the_agent_refuses_a_broker_it_cannot_verify(
+    tmp_path: Path, shipped_broker: ShippedBroker, case: str, request: pytest.FixtureRequest
+) -> None:
     if case == "another CA":  # the real broker, but the agent trusts a CA that did not sign it
         port, ca_file = shipped_broker.setup.tls_port, LocalCa(tmp_path / "other", "other").cert_file
     else:  # the right CA, but the certificate names broker.example, not 127.0.0.1

@@ -15,8 +15,12 @@ def test_healthz_and_metrics() -> None:
     state = {"ok": True}
     metrics = EdgeMetrics()
     metrics.outbox_backlog.set(7)
-    server = HealthServer("127.0.0.1", 0, metrics.registry,
-                          lambda: (state["ok"], "ok\n" if state["ok"] else "frame loop stalled for 31 s\n"))
+    server = HealthServer(
+        "127.0.0.1",
+        0,
+        metrics.registry,
+        lambda: (state["ok"], "ok\n" if state["ok"] else "frame loop stalled for 31 s\n"),
+    )
     server.start()
     base = f"http://127.0.0.1:{server.port}"
     try:

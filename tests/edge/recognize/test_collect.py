@@ -16,11 +16,14 @@ def unit(*values: float) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-@pytest.mark.parametrize(("xyxy", "expected"), [
-    ((300, 160, 340, 200), 0.0),  # centred
-    ((0, 0, 0, 0), 1.0),  # a corner
-    ((620, 160, 660, 200), 320 / np.hypot(320, 180)),  # right edge, middle height
-])
+@pytest.mark.parametrize(
+    ("xyxy", "expected"),
+    [
+        ((300, 160, 340, 200), 0.0),  # centred
+        ((0, 0, 0, 0), 1.0),  # a corner
+        ((620, 160, 660, 200), 320 / np.hypot(320, 180)),  # right edge, middle height
+    ],
+)
 def test_centre_distance(xyxy: tuple[float, ...], expected: float) -> None:
     assert centre_distance(np.array([xyxy], np.float64), WH)[0] == pytest.approx(expected, abs=1e-6)
 
@@ -44,12 +47,22 @@ def test_choose_crops_skips_duplicates() -> None:
     assert choose_crops(embeddings, np.ones(4, np.float32), 4) == [0]  # one face, four near-identical crops
 
 
-def pooled(track_ids: list[int], embeddings: list[np.ndarray], weights: list[float],
-           boxes: list[tuple[float, float, float, float]]) -> PooledFaces:
+def pooled(
+    track_ids: list[int],
+    embeddings: list[np.ndarray],
+    weights: list[float],
+    boxes: list[tuple[float, float, float, float]],
+) -> PooledFaces:
     n = len(track_ids)
     crops = np.stack([np.full((112, 112, 3), 10 * (i + 1), np.uint8) for i in range(n)])
-    return PooledFaces(np.arange(n), np.array(track_ids), crops, np.stack(embeddings),
-                       np.array(weights, np.float32), np.array(boxes, np.float64))
+    return PooledFaces(
+        np.arange(n),
+        np.array(track_ids),
+        crops,
+        np.stack(embeddings),
+        np.array(weights, np.float32),
+        np.array(boxes, np.float64),
+    )
 
 
 CENTRE = (300.0, 160.0, 340.0, 200.0)

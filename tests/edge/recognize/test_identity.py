@@ -29,20 +29,27 @@ def frame(bgr: tuple[int, int, int], noise: int = 0, seed: int = 0) -> np.ndarra
 
 # -- shot cuts --------------------------------------------------------------------------------------------
 
+
 def test_histogram_distance_bounds() -> None:
     a, b = colour_histogram(frame((200, 30, 30))), colour_histogram(frame((30, 30, 200)))
     assert histogram_distance(a, a) == 0.0
     assert histogram_distance(a, b) == pytest.approx(1.0), "no colour in common"
 
 
-@pytest.mark.parametrize(("frames", "cuts"), [
-    # one shot with sensor noise: never a cut
-    ([frame((90, 120, 150), 12, seed=i) for i in range(8)], []),
-    # a hard cut from a blue scene to a red one at frame 4
-    ([frame((200, 40, 40), 8, seed=i) for i in range(4)] + [frame((40, 40, 200), 8, seed=i) for i in range(4)], [4]),
-    # the first frame is never a cut, whatever it looks like
-    ([frame((0, 255, 0))], []),
-])
+@pytest.mark.parametrize(
+    ("frames", "cuts"),
+    [
+        # one shot with sensor noise: never a cut
+        ([frame((90, 120, 150), 12, seed=i) for i in range(8)], []),
+        # a hard cut from a blue scene to a red one at frame 4
+        (
+            [frame((200, 40, 40), 8, seed=i) for i in range(4)] + [frame((40, 40, 200), 8, seed=i) for i in range(4)],
+            [4],
+        ),
+        # the first frame is never a cut, whatever it looks like
+        ([frame((0, 255, 0))], []),
+    ],
+)
 def test_shot_cuts(frames: list[np.ndarray], cuts: list[int]) -> None:
     detector = ShotCutDetector(threshold=0.3, ratio=3.0)
     assert [i for i, f in enumerate(frames) if detector.update(f)] == cuts
@@ -57,6 +64,7 @@ def test_a_scene_that_always_changes_a_lot_needs_a_bigger_change_to_cut() -> Non
 
 # -- pooling and the appearance gate ----------------------------------------------------------------------
 
+
 def test_pooled_template_is_the_weighted_mean_direction() -> None:
     template = PooledTemplate(2)
     assert template.empty and not template.vector.any()
@@ -70,18 +78,21 @@ def test_pool_weight_is_quality_times_norm() -> None:
     np.testing.assert_allclose(pool_weight(np.array([0.5, 1.0]), np.array([10.0, 4.0])), [5.0, 4.0])
 
 
-@pytest.mark.parametrize(("cosine", "weight", "pooled", "vouch", "verdict"), [
-    (0.1, 5.0, [], False, "pool"),  # empty track: the first embedding always pools
-    (0.8, 5.0, [5.0], False, "pool"),  # the same face
-    (0.3, 5.0, [5.0], False, "pool"),  # exactly at the gate counts as the same face
-    # the boxes do not vouch (low overlap, a suspected cut): a face that looks different is someone else
-    (0.1, 5.0, [5.0], False, "split"),
-    (0.1, 20.0, [5.0], False, "split"),  # a far better crop that disagrees is still someone else
-    (0.1, 1.0, [5.0], False, "split"),  # a poor crop cannot vouch for itself either
-    # the boxes vouch (the same head moving on): a face that looks different has turned
-    (0.1, 5.0, [5.0], True, "pool"),  # as good a view as the template's: pooled, the track goes on
-    (0.1, 1.0, [5.0], True, "outlier"),  # a far poorer crop (a glance to profile): kept, not pooled
-])
+@pytest.mark.parametrize(
+    ("cosine", "weight", "pooled", "vouch", "verdict"),
+    [
+        (0.1, 5.0, [], False, "pool"),  # empty track: the first embedding always pools
+        (0.8, 5.0, [5.0], False, "pool"),  # the same face
+        (0.3, 5.0, [5.0], False, "pool"),  # exactly at the gate counts as the same face
+        # the boxes do not vouch (low overlap, a suspected cut): a face that looks different is someone else
+        (0.1, 5.0, [5.0], False, "split"),
+        (0.1, 20.0, [5.0], False, "split"),  # a far better crop that disagrees is still someone else
+        (0.1, 1.0, [5.0], False, "split"),  # a poor crop cannot vouch for itself either
+        # the boxes vouch (the same head moving on): a face that looks different has turned
+        (0.1, 5.0, [5.0], True, "pool"),  # as good a view as the template's: pooled, the track goes on
+        (0.1, 1.0, [5.0], True, "outlier"),  # a far poorer crop (a glance to profile): kept, not pooled
+    ],
+)
 def test_appearance_verdict(cosine: float, weight: float, pooled: list[float], vouch: bool, verdict: str) -> None:
     template = PooledTemplate(2)
     for w in pooled:
@@ -130,13 +141,16 @@ def test_track_identity_names_confirms_and_votes() -> None:
     assert not track.contested and not track.borrowed and track.lead == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize(("sequence", "contested"), [
-    ([(0.6, 0.1)] * 3, False),  # named at once and held
-    ([(0.2, 0.1), (0.6, 0.1)], False),  # unknown first, then named: evidence grew, nothing contested
-    ([(0.6, 0.1), (0.1, 0.7)], True),  # the name changed to someone else
-    ([(0.6, 0.1), (0.2, 0.1)], True),  # the name was dropped
-    ([(0.50, 0.49)], True),  # two people both over the threshold, within the margin
-])
+@pytest.mark.parametrize(
+    ("sequence", "contested"),
+    [
+        ([(0.6, 0.1)] * 3, False),  # named at once and held
+        ([(0.2, 0.1), (0.6, 0.1)], False),  # unknown first, then named: evidence grew, nothing contested
+        ([(0.6, 0.1), (0.1, 0.7)], True),  # the name changed to someone else
+        ([(0.6, 0.1), (0.2, 0.1)], True),  # the name was dropped
+        ([(0.50, 0.49)], True),  # two people both over the threshold, within the margin
+    ],
+)
 def test_a_name_is_contested_once_the_evidence_wavers(sequence: list[tuple[float, float]], contested: bool) -> None:
     track = TrackIdentity(RecognitionConfig())
     for i, scores in enumerate(sequence):
@@ -155,10 +169,17 @@ def test_a_name_reached_only_through_a_lent_template_is_borrowed() -> None:
 
 # -- galleries ----------------------------------------------------------------------------------------------
 
+
 def gallery(templates: list[np.ndarray], owners: list[int], people: int) -> Gallery:
     ids = tuple(f"p{i}" for i in range(people))
-    return Gallery("1", "m", ids, ids, np.array(owners, np.int64),
-                   np.stack(templates) if templates else np.zeros((0, 2), np.float32))
+    return Gallery(
+        "1",
+        "m",
+        ids,
+        ids,
+        np.array(owners, np.int64),
+        np.stack(templates) if templates else np.zeros((0, 2), np.float32),
+    )
 
 
 def test_match_against_one_and_many_templates() -> None:

@@ -44,11 +44,14 @@ def test_a_lent_template_scores_for_its_person_only() -> None:
     assert cosines is not None and cosines.tolist() == pytest.approx([1.0, -1.0])
 
 
-@pytest.mark.parametrize(("config", "lent", "kept"), [
-    ({"per_person": 2}, ["ann", "ann", "ann"], 2),  # a person keeps their newest two
-    ({"max_templates": 3}, ["ann", "bob", "ann", "bob", "ann"], 3),  # the camera keeps its newest three
-    ({"enabled": False}, ["ann"], 0),  # off: nothing is kept
-])
+@pytest.mark.parametrize(
+    ("config", "lent", "kept"),
+    [
+        ({"per_person": 2}, ["ann", "ann", "ann"], 2),  # a person keeps their newest two
+        ({"max_templates": 3}, ["ann", "bob", "ann", "bob", "ann"], 3),  # the camera keeps its newest three
+        ({"enabled": False}, ["ann"], 0),  # off: nothing is kept
+    ],
+)
 def test_memory_is_bounded(config: dict[str, float], lent: list[str], kept: int) -> None:
     held = memory(**config)
     for i, person in enumerate(lent):
@@ -64,14 +67,18 @@ def test_the_newest_of_a_person_are_kept() -> None:
     assert cosines is not None and cosines[0] == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(("after_s", "model", "people", "kept"), [
-    (599, "m", PEOPLE, 1),  # within ttl_s (600)
-    (601, "m", PEOPLE, 0),  # expired in camera time
-    (10, "other-model", PEOPLE, 0),  # another model's embeddings: all gone
-    (10, "m", ("bob",), 0),  # ann left the gallery (deleted): her templates go with her
-])
-def test_lent_templates_expire_and_follow_the_gallery(after_s: float, model: str, people: tuple[str, ...],
-                                                       kept: int) -> None:
+@pytest.mark.parametrize(
+    ("after_s", "model", "people", "kept"),
+    [
+        (599, "m", PEOPLE, 1),  # within ttl_s (600)
+        (601, "m", PEOPLE, 0),  # expired in camera time
+        (10, "other-model", PEOPLE, 0),  # another model's embeddings: all gone
+        (10, "m", ("bob",), 0),  # ann left the gallery (deleted): her templates go with her
+    ],
+)
+def test_lent_templates_expire_and_follow_the_gallery(
+    after_s: float, model: str, people: tuple[str, ...], kept: int
+) -> None:
     held = memory()
     held.lend("ann", unit(1), T0, track_id=1)
     held.refresh(T0 + timedelta(seconds=after_s), model, people)
@@ -80,10 +87,11 @@ def test_lent_templates_expire_and_follow_the_gallery(after_s: float, model: str
 
 # -- through the processor, on LFW faces pasted on a plain frame ------------------------------------------
 
+
 def frame(patch: np.ndarray | None, i: int) -> Frame:
     image = np.full((240, 320, 3), 96, np.uint8)
     if patch is not None:
-        image[60:60 + len(patch), 90 + i % 3:90 + i % 3 + len(patch)] = patch
+        image[60 : 60 + len(patch), 90 + i % 3 : 90 + i % 3 + len(patch)] = patch
     return Frame("cam", image, T0 + timedelta(seconds=i / 25), i)
 
 
@@ -91,8 +99,11 @@ def visit(processor: CameraProcessor, patch: np.ndarray, start: int, frames: int
     """A person on screen for `frames` frames, then nobody until their track ends: the track's names."""
     names = []
     for i in range(start, start + frames):
-        names += [e.identity.person_id for e in processor.process(frame(patch, i)).events
-                  if e.type in ("track_started", "identity_changed")]
+        names += [
+            e.identity.person_id
+            for e in processor.process(frame(patch, i)).events
+            if e.type in ("track_started", "identity_changed")
+        ]
     for i in range(start + frames, start + frames + 20):
         processor.process(frame(None, i))
     return names
@@ -111,24 +122,39 @@ def embedding(pipeline: FacePipeline, name: str, number: int, blur_sigma: float 
 @pytest.fixture(scope="module")
 def photos(fast_pipeline: FacePipeline) -> dict[str, np.ndarray]:
     """Poor enrollment photos (blurred) of Powell (his photo 3) and Rumsfeld (his photo 4), a clear Powell."""
-    return {"powell_poor": embedding(fast_pipeline, "Colin_Powell", 3, blur_sigma=4.0),
-            "powell_1": embedding(fast_pipeline, "Colin_Powell", 1),
-            "rumsfeld_poor": embedding(fast_pipeline, "Donald_Rumsfeld", 4, blur_sigma=4.0)}
+    return {
+        "powell_poor": embedding(fast_pipeline, "Colin_Powell", 3, blur_sigma=4.0),
+        "powell_1": embedding(fast_pipeline, "Colin_Powell", 1),
+        "rumsfeld_poor": embedding(fast_pipeline, "Donald_Rumsfeld", 4, blur_sigma=4.0),
+    }
 
 
 def processor_with(pipeline: FacePipeline, gallery: Gallery, **recognition: object) -> CameraProcessor:
     holder = ModelGalleryHolder(ModelGallery(pipeline, gallery))
-    return CameraProcessor("cam", holder, TrackerConfig(), RecognitionConfig(**recognition),  # type: ignore[arg-type]
-                           ScheduleConfig())
+    return CameraProcessor(
+        "cam",
+        holder,
+        TrackerConfig(),
+        RecognitionConfig(**recognition),  # type: ignore[arg-type]
+        ScheduleConfig(),
+    )
 
 
 def test_a_clearly_named_track_lends_and_the_next_sighting_is_named_by_it(
-        fast_pipeline: FacePipeline, photos: dict[str, np.ndarray], cohort: np.ndarray) -> None:
+    fast_pipeline: FacePipeline, photos: dict[str, np.ndarray], cohort: np.ndarray
+) -> None:
     """Powell is enrolled from a poor photo. A track of his photo 12 is named and lends its template; a later
     track of his photo 48, which the gallery alone leaves unknown, is named through it. That second track,
     named thanks to a lent template, lends nothing in turn."""
-    gallery = build_gallery("1", fast_pipeline.model_id, ["powell"], ["Colin Powell"], photos["powell_poor"][None],
-                            np.zeros(1, np.int64), cohort=cohort)
+    gallery = build_gallery(
+        "1",
+        fast_pipeline.model_id,
+        ["powell"],
+        ["Colin Powell"],
+        photos["powell_poor"][None],
+        np.zeros(1, np.int64),
+        cohort=cohort,
+    )
     later = face_patch(lfw_image(LFW, "Colin_Powell", 48), 130)
     assert set(visit(processor_with(fast_pipeline, gallery), later, 0)) == {None}, "the gallery alone: unknown"
     processor = processor_with(fast_pipeline, gallery)
@@ -138,14 +164,22 @@ def test_a_clearly_named_track_lends_and_the_next_sighting_is_named_by_it(
     assert len(processor.memory) == 1, "a borrowed name lends nothing"
 
 
-def test_a_wrong_name_does_not_spread(fast_pipeline: FacePipeline, photos: dict[str, np.ndarray],
-                                      cohort: np.ndarray) -> None:
+def test_a_wrong_name_does_not_spread(
+    fast_pipeline: FacePipeline, photos: dict[str, np.ndarray], cohort: np.ndarray
+) -> None:
     """A gallery holding a poor photo of Rumsfeld under Powell's name: a track of Rumsfeld (his photo 7) is
     named powell, one wrong decision, and lends its template. Later tracks of him (photos 5 and 13, which that
     gallery alone leaves unknown) match the lent template and are named powell too, but they are borrowed and
     lend nothing: the camera holds the one wrong template, and when it expires the error is gone."""
-    gallery = build_gallery("1", fast_pipeline.model_id, ["powell"], ["Colin Powell"], photos["rumsfeld_poor"][None],
-                            np.zeros(1, np.int64), cohort=cohort)
+    gallery = build_gallery(
+        "1",
+        fast_pipeline.model_id,
+        ["powell"],
+        ["Colin Powell"],
+        photos["rumsfeld_poor"][None],
+        np.zeros(1, np.int64),
+        cohort=cohort,
+    )
     processor = processor_with(fast_pipeline, gallery, memory={"ttl_s": 30.0})
     assert visit(processor, face_patch(lfw_image(LFW, "Donald_Rumsfeld", 7), 130), 0)[-1] == "powell"
     assert len(processor.memory) == 1, "the wrong decision lent its template"
@@ -157,12 +191,20 @@ def test_a_wrong_name_does_not_spread(fast_pipeline: FacePipeline, photos: dict[
     assert set(visit(processor, face_patch(lfw_image(LFW, "Donald_Rumsfeld", 5), 130), 2600)) == {None}
 
 
-def test_a_contested_track_lends_nothing(fast_pipeline: FacePipeline, photos: dict[str, np.ndarray],
-                                         cohort: np.ndarray) -> None:
+def test_a_contested_track_lends_nothing(
+    fast_pipeline: FacePipeline, photos: dict[str, np.ndarray], cohort: np.ndarray
+) -> None:
     """Two enrolled 'people' from the same man's photo: every track of him is contested (two names within the
     margin), is named neither, and lends nothing."""
-    gallery = build_gallery("1", fast_pipeline.model_id, ["a", "b"], ["A", "B"],
-                            np.stack([photos["powell_1"], photos["powell_1"]]), np.array([0, 1]), cohort=cohort)
+    gallery = build_gallery(
+        "1",
+        fast_pipeline.model_id,
+        ["a", "b"],
+        ["A", "B"],
+        np.stack([photos["powell_1"], photos["powell_1"]]),
+        np.array([0, 1]),
+        cohort=cohort,
+    )
     processor = processor_with(fast_pipeline, gallery)
     assert set(visit(processor, face_patch(lfw_image(LFW, "Colin_Powell", 10), 130), 0)) == {None}
     assert len(processor.memory) == 0

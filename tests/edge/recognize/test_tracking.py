@@ -88,13 +88,16 @@ def test_a_refused_pair_starts_a_new_track_for_the_face() -> None:
     assert update.assigned == [(2, 0)] and update.started == [2]
 
 
-@pytest.mark.parametrize(("landmarks", "ok"), [
-    (FRONTAL, True),  # frontal
-    (FRONTAL + np.array([[0, 0], [0, 0], [-25, 0], [0, 0], [0, 0]]), True),  # nose beside the eyes: a profile
-    (np.array([[48, 40], [52, 40], [50, 60], [35, 80], [65, 80]], np.float32), False),  # eyes collapsed
-    (np.array([[30, 80], [70, 80], [50, 60], [35, 40], [65, 40]], np.float32), False),  # mouth above the eyes
-    (FRONTAL + np.array([[0, 0], [0, 0], [0, 0], [0, 0], [90, 0]]), False),  # a point far outside the box
-])
+@pytest.mark.parametrize(
+    ("landmarks", "ok"),
+    [
+        (FRONTAL, True),  # frontal
+        (FRONTAL + np.array([[0, 0], [0, 0], [-25, 0], [0, 0], [0, 0]]), True),  # nose beside the eyes: a profile
+        (np.array([[48, 40], [52, 40], [50, 60], [35, 80], [65, 80]], np.float32), False),  # eyes collapsed
+        (np.array([[30, 80], [70, 80], [50, 60], [35, 40], [65, 40]], np.float32), False),  # mouth above the eyes
+        (FRONTAL + np.array([[0, 0], [0, 0], [0, 0], [0, 0], [90, 0]]), False),  # a point far outside the box
+    ],
+)
 def test_alignable(landmarks: np.ndarray, ok: bool) -> None:
     box = np.array([[0, 0, 100, 100]], np.float32)
     assert alignable(box, landmarks[None].astype(np.float32))[0] == ok
@@ -122,8 +125,11 @@ def test_liveness_separates_a_still_photo_from_a_moving_face() -> None:
         # the photo moves and scales in its own plane, with 0.5 px detector jitter
         photo.update(FRONTAL * (1 + 0.01 * i) + 3 * i + rng.normal(0, 0.5, (5, 2)))
         # the live face also changes shape: mouth opens, head turns
-        live.update(FRONTAL + np.array([[0, 0], [0, 0], [8 * np.sin(i), 0], [0, 6 * np.sin(i / 2)],
-                                        [0, 6 * np.sin(i / 2)]]) + rng.normal(0, 0.5, (5, 2)))
+        live.update(
+            FRONTAL
+            + np.array([[0, 0], [0, 0], [8 * np.sin(i), 0], [0, 6 * np.sin(i / 2)], [0, 6 * np.sin(i / 2)]])
+            + rng.normal(0, 0.5, (5, 2))
+        )
     photo_score, live_score = photo.score(), live.score()
     assert photo_score is not None and photo_score < 0.2
     assert live_score is not None and live_score > 0.8

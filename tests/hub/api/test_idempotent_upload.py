@@ -38,9 +38,12 @@ def mjpeg(shared_data: Path) -> bytes:
 
 def post(server: HubServer, body: bytes, key: str, label: str = LABEL) -> httpx.Response:
     with server.client(server.enroll, timeout=120) as client:
-        return client.post("/api/samples/video", data={"label": label, "max_samples": "8"},
-                           files={"file": ("camera.mjpeg", body, "video/x-motion-jpeg")},
-                           headers={"Idempotency-Key": key})
+        return client.post(
+            "/api/samples/video",
+            data={"label": label, "max_samples": "8"},
+            files={"file": ("camera.mjpeg", body, "video/x-motion-jpeg")},
+            headers={"Idempotency-Key": key},
+        )
 
 
 def spooled(server: HubServer) -> list[Path]:
@@ -68,8 +71,9 @@ def test_a_retry_after_the_commit_stores_nothing_again(hub_server: HubServer, mj
 
 def test_concurrent_tries_with_one_key_store_once(hub_server: HubServer, mjpeg: bytes) -> None:
     answers: list[httpx.Response] = []
-    tries = [threading.Thread(target=lambda: answers.append(post(hub_server, mjpeg, "key-twice-0001")))
-             for _ in range(2)]
+    tries = [
+        threading.Thread(target=lambda: answers.append(post(hub_server, mjpeg, "key-twice-0001"))) for _ in range(2)
+    ]
     for t in tries:
         t.start()
     for t in tries:
@@ -81,12 +85,19 @@ def test_concurrent_tries_with_one_key_store_once(hub_server: HubServer, mjpeg: 
 
 def test_a_cut_off_upload_stores_nothing_and_its_retry_stores_once(hub_server: HubServer, mjpeg: bytes) -> None:
     before = library_state(hub_server.hub)
-    request = httpx.Request("POST", hub_server.url + "/api/samples/video", data={"label": LABEL},
-                            files={"file": ("camera.mjpeg", mjpeg, "video/x-motion-jpeg")},
-                            headers={"Authorization": f"Bearer {hub_server.enroll}", "Idempotency-Key": "key-cut-0001"})
+    request = httpx.Request(
+        "POST",
+        hub_server.url + "/api/samples/video",
+        data={"label": LABEL},
+        files={"file": ("camera.mjpeg", mjpeg, "video/x-motion-jpeg")},
+        headers={"Authorization": f"Bearer {hub_server.enroll}", "Idempotency-Key": "key-cut-0001"},
+    )
     body = request.read()
-    head = f"POST /api/samples/video HTTP/1.1\r\nHost: {request.url.host}\r\n" + "".join(
-        f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host") + "\r\n"
+    head = (
+        f"POST /api/samples/video HTTP/1.1\r\nHost: {request.url.host}\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in request.headers.items() if k.lower() != "host")
+        + "\r\n"
+    )
     with socket.create_connection((request.url.host, request.url.port or 80)) as sock:
         sock.sendall(head.encode() + body[: len(body) // 2])  # the phone loses its link halfway
     deadline = time.monotonic() + 30
@@ -108,8 +119,9 @@ def test_a_refused_upload_stores_nothing_and_the_key_stays_free(hub_server: HubS
     assert post(hub_server, mjpeg, "key-refused-01").status_code == 201  # nothing was stored under the key
 
 
-def test_the_key_is_claimed_in_the_storing_transaction(start_hub: Callable[..., HubServer], mjpeg: bytes,
-                                                       tmp_path: Path) -> None:
+def test_the_key_is_claimed_in_the_storing_transaction(
+    start_hub: Callable[..., HubServer], mjpeg: bytes, tmp_path: Path
+) -> None:
     """Two tries that both got past the early check (they raced): the second learns of the first when it
     stores, even where the first filled the person's room (the key is checked before the room)."""
     server = start_hub(enroll={"max_samples_per_person": 4})

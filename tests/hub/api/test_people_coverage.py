@@ -15,8 +15,7 @@ POWELL = [LFW / "images_deepfunneled" / "Colin_Powell" / f"Colin_Powell_{n:04d}.
 
 
 def enroll(client: httpx.Client, label: str, paths: list[Path]) -> dict[str, Any]:
-    files = [("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
-             for p in paths]
+    files = [("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg")) for p in paths]
     response = client.post("/api/samples/photos", data={"label": label}, files=files)
     assert response.status_code == 201, response.text
     answer: dict[str, Any] = response.json()
@@ -28,12 +27,22 @@ def test_coverage_levels_over_http(hub_server: HubServer, shared_data: Path) -> 
     people = shared_data / "clips" / "people"
     with hub_server.client(hub_server.enroll) as client:
         nobody = client.post("/api/people", json={"name": "Nobody Yet"}).json()
-        assert nobody["coverage"] == {"samples": 0, "views": 0, "spread": 0.0, "level": "none",
-                                      "advice": ADVICE["none"]}
+        assert nobody["coverage"] == {
+            "samples": 0,
+            "views": 0,
+            "spread": 0.0,
+            "level": "none",
+            "advice": ADVICE["none"],
+        }
         # the enrollment answer carries the person's coverage after the upload
         lin = enroll(client, "Lin-Manuel Miranda", [people / "lin_manuel_miranda" / "lin-manuel-miranda.png"])
-        assert lin["person"]["coverage"] | {"advice": ""} == {"samples": 1, "views": 1, "spread": 0.0,
-                                                              "level": "one_view", "advice": ""}
+        assert lin["person"]["coverage"] | {"advice": ""} == {
+            "samples": 1,
+            "views": 1,
+            "spread": 0.0,
+            "level": "one_view",
+            "advice": "",
+        }
         obama = enroll(client, "Barack Obama", [people / "obama" / "obama.jpg", people / "obama" / "obama2.jpg"])
         assert obama["person"]["coverage"]["views"] == 3  # the mean and both photos
         assert obama["person"]["coverage"]["level"] == "few_views"
@@ -43,8 +52,11 @@ def test_coverage_levels_over_http(hub_server: HubServer, shared_data: Path) -> 
 
         listed = client.get("/api/people").json()
         assert {p["name"]: p["coverage"]["level"] for p in listed} == {
-            "Barack Obama": "few_views", "Colin Powell": "good", "Lin-Manuel Miranda": "one_view",
-            "Nobody Yet": "none"}
+            "Barack Obama": "few_views",
+            "Colin Powell": "good",
+            "Lin-Manuel Miranda": "one_view",
+            "Nobody Yet": "none",
+        }
         for person in listed:  # one read for the list, one per person: the same answer
             alone = client.get(f"/api/people/{person['id']}").json()
             assert alone["coverage"] == person["coverage"]

@@ -76,11 +76,7 @@ def test_tampered_artifacts_are_refused(gallery_hub: HubServer) -> None:
     with pytest.raises(SignatureError, match="does not match"):
         check_download(public_pem, signed, altered_bytes)
     forged = signed.model_copy(
-        update={
-            "manifest": signed.manifest.model_copy(
-                update={"sha256": hashlib.sha256(altered_bytes).hexdigest()}
-            )
-        }
+        update={"manifest": signed.manifest.model_copy(update={"sha256": hashlib.sha256(altered_bytes).hexdigest()})}
     )
     with pytest.raises(SignatureError, match="bad signature"):
         check_download(public_pem, forged, altered_bytes)
@@ -110,13 +106,9 @@ def test_model_artifact_upload(hub_server: HubServer) -> None:
 
     onnx_bytes = (default_model_dir() / "sface.onnx").read_bytes()
     with hub_server.client(hub_server.admin) as client:
-        bad = client.post(
-            "/api/models", files={"file": ("m.onnx", b"not a model", "application/octet-stream")}
-        )
+        bad = client.post("/api/models", files={"file": ("m.onnx", b"not a model", "application/octet-stream")})
         assert bad.status_code == 422 and "ONNX" in bad.json()["detail"]
-        created = client.post(
-            "/api/models", files={"file": ("m.onnx", onnx_bytes, "application/octet-stream")}
-        )
+        created = client.post("/api/models", files={"file": ("m.onnx", onnx_bytes, "application/octet-stream")})
         assert created.status_code == 201, created.text
         record = created.json()
         public_pem = client.get("/api/signing-key").content

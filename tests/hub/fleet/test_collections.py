@@ -40,8 +40,10 @@ def crops(pipeline) -> list[bytes]:  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def hub(start_hub, broker) -> Iterator[HubServer]:  # type: ignore[no-untyped-def]
-    server: HubServer = start_hub(mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
-                                  collect={"max_seconds": 10, "max_crops": 5, "default_crops": 4})
+    server: HubServer = start_hub(
+        mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
+        collect={"max_seconds": 10, "max_crops": 5, "default_crops": 4},
+    )
     deadline = time.monotonic() + 30
     while not server.hub.mqtt or not server.hub.mqtt.connected.is_set():
         assert time.monotonic() < deadline, "the hub did not connect to the broker"
@@ -66,8 +68,11 @@ def ask(hub: HubServer, requests: Subscriber, **body: object) -> tuple[dict[str,
         answer = api.post("/api/devices/door-1/collect", json={"camera": "front", "label": PERSON, **body})
     assert answer.status_code == 201, answer.text
     collection = answer.json()
-    requests.wait_for(lambda s: any(p["collection_id"] == collection["id"] for p in s.json("/collect")),
-                      30, "the request on door-1's topic")
+    requests.wait_for(
+        lambda s: any(p["collection_id"] == collection["id"] for p in s.json("/collect")),
+        30,
+        "the request on door-1's topic",
+    )
     topic, payload = next((t, p) for t, p in requests.messages if json.loads(p)["collection_id"] == collection["id"])
     assert topic == "facefleet/door-1/collect"
     return collection, CollectRequest.model_validate_json(payload)
@@ -83,14 +88,17 @@ def stored_files(hub: HubServer) -> list[Path]:
     return sorted(p for p in (hub.hub.settings.data_dir / "collections").rglob("*") if p.is_file())
 
 
-@pytest.mark.parametrize(("device", "body", "status"), [
-    ("door-1", {"camera": "back"}, 404),  # no such camera
-    ("door-9", {}, 404),  # no such device
-    ("door-2", {}, 409),  # offline
-    ("door-1", {"seconds": 11}, 422),  # over collect.max_seconds
-    ("door-1", {"max_crops": 6}, 422),  # over collect.max_crops
-    ("door-1", {"label": ""}, 422),
-])
+@pytest.mark.parametrize(
+    ("device", "body", "status"),
+    [
+        ("door-1", {"camera": "back"}, 404),  # no such camera
+        ("door-9", {}, 404),  # no such device
+        ("door-2", {}, 409),  # offline
+        ("door-1", {"seconds": 11}, 422),  # over collect.max_seconds
+        ("door-1", {"max_crops": 6}, 422),  # over collect.max_crops
+        ("door-1", {"label": ""}, 422),
+    ],
+)
 def test_bad_requests_are_refused(hub: HubServer, device: str, body: dict[str, object], status: int) -> None:
     with hub.client(hub.enroll) as api:
         answer = api.post(f"/api/devices/{device}/collect", json={"camera": "front", "label": PERSON, **body})
@@ -164,8 +172,10 @@ def test_reject_and_expiry_delete_crops(hub: HubServer, requests: Subscriber, cr
 def test_expired_token_stores_nothing(hub: HubServer, requests: Subscriber, crops: list[bytes]) -> None:
     collection, request = ask(hub, requests)
     with hub.hub.db.transaction() as db:  # the token's own expiry passes (the sweep has not run)
-        db.execute("UPDATE tokens SET expires = ? WHERE name = ?",
-                   [(utc_now() - timedelta(seconds=1)).isoformat(), f"collect {collection['id']}"])
+        db.execute(
+            "UPDATE tokens SET expires = ? WHERE name = ?",
+            [(utc_now() - timedelta(seconds=1)).isoformat(), f"collect {collection['id']}"],
+        )
     assert upload(hub, request, crops).status_code == 401
     assert stored_files(hub) == [] and hub.hub.collections.get(str(collection["id"])).state == "requested"
 
@@ -174,18 +184,26 @@ def test_upload_bounds_before_reading(hub: HubServer, requests: Subscriber, crop
     _, request = ask(hub, requests)
     url = f"/api/collections/{request.collection_id}/crops"
     with hub.client(request.token) as device:
-        declared = device.post(url, content=b"x" * (5 * (MAX_CROP_BYTES + 1024) + 1),
-                               headers={"content-type": "multipart/form-data; boundary=x"})
+        declared = device.post(
+            url,
+            content=b"x" * (5 * (MAX_CROP_BYTES + 1024) + 1),
+            headers={"content-type": "multipart/form-data; boundary=x"},
+        )
         assert declared.status_code == 413
-        chunked = device.post(url, content=iter([b"--x\r\n"] * 3), headers={"content-type": "multipart/form-data; "
-                                                                                              "boundary=x"})
+        chunked = device.post(
+            url, content=iter([b"--x\r\n"] * 3), headers={"content-type": "multipart/form-data; boundary=x"}
+        )
         assert chunked.status_code == 411
     assert upload(hub, request, crops).status_code == 201  # the token was not spent by the refusals
 
 
 @pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")
-def test_collect_review_confirm_in_browser(hub: HubServer, requests: Subscriber, crops: list[bytes],  # type: ignore[no-untyped-def]
-                                           browser) -> None:
+def test_collect_review_confirm_in_browser(
+    hub: HubServer,
+    requests: Subscriber,
+    crops: list[bytes],  # type: ignore[no-untyped-def]
+    browser,
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -203,8 +221,10 @@ def test_collect_review_confirm_in_browser(hub: HubServer, requests: Subscriber,
     wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '.collection[data-state="requested"]'))
 
     assert upload(hub, request, crops[:3]).status_code == 201  # what the agent does
-    thumbnails_loaded = ("const imgs = document.querySelectorAll('.collection[data-state=\"pending\"] img');"
-                         "return imgs.length === 3 && [...imgs].every((i) => i.complete && i.naturalWidth === 112);")
+    thumbnails_loaded = (
+        "const imgs = document.querySelectorAll('.collection[data-state=\"pending\"] img');"
+        "return imgs.length === 3 && [...imgs].every((i) => i.complete && i.naturalWidth === 112);"
+    )
     wait.until(lambda d: d.execute_script(thumbnails_loaded))
     browser.find_element(By.CSS_SELECTOR, ".collection .confirm-collection").click()
     wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"of {PERSON} enrolled"))

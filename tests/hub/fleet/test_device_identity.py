@@ -46,21 +46,44 @@ def status(device_id: str, **fields: object) -> str:
 def event(device_id: str, n: int, crop_bytes: int = 0) -> str:
     crop = base64.b64encode(b"\xff" * crop_bytes).decode() if crop_bytes else None
     return TrackEvent.model_construct(
-        event_id=f"event-{device_id}-{n:04d}", seq=n, type="track_ended", device_id=device_id, camera="cam",
-        track_id=n, ts=NOW, started_at=NOW, best_crop_jpeg_b64=crop, schema_version=1, votes={}, frames=0,
-        confidence=0.0, model_id="", gallery_version="", ended_at=None, duration_s=None, person_id=None,
-        name=None, liveness=None,
+        event_id=f"event-{device_id}-{n:04d}",
+        seq=n,
+        type="track_ended",
+        device_id=device_id,
+        camera="cam",
+        track_id=n,
+        ts=NOW,
+        started_at=NOW,
+        best_crop_jpeg_b64=crop,
+        schema_version=1,
+        votes={},
+        frames=0,
+        confidence=0.0,
+        model_id="",
+        gallery_version="",
+        ended_at=None,
+        duration_s=None,
+        person_id=None,
+        name=None,
+        liveness=None,
     ).model_dump_json()
 
 
 def stats(device_id: str, backlog: int) -> str:
-    return DeviceStats(device_id=device_id, ts=NOW, cameras={}, active_tracks=0,
-                       outbox_backlog=backlog).model_dump_json()
+    return DeviceStats(
+        device_id=device_id, ts=NOW, cameras={}, active_tracks=0, outbox_backlog=backlog
+    ).model_dump_json()
 
 
 def state(device_id: str, rollout: dict[str, object], value: str = "applied") -> str:
-    return UpdateState(rollout_id=str(rollout["id"]), device_id=device_id, kind="gallery",
-                       version=str(rollout["version"]), state=value, ts=NOW).model_dump_json()  # type: ignore[arg-type]
+    return UpdateState(
+        rollout_id=str(rollout["id"]),
+        device_id=device_id,
+        kind="gallery",
+        version=str(rollout["version"]),
+        state=value,
+        ts=NOW,
+    ).model_dump_json()  # type: ignore[arg-type]
 
 
 def recent_events(admin: httpx.Client) -> list[dict[str, object]]:
@@ -79,11 +102,15 @@ def refused(hub: HubServer) -> dict[tuple[str, str], float]:
 
 
 @pytest.fixture
-def site(start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker,
-         monkeypatch: pytest.MonkeyPatch) -> HubServer:
+def site(
+    start_hub: Callable[..., HubServer], shipped_broker: ShippedBroker, monkeypatch: pytest.MonkeyPatch
+) -> HubServer:
     monkeypatch.setenv("FACEFLEET_TEST_HUB_MQTT_PASSWORD", shipped_broker.password(HUB_USER))
-    return start_hub(mqtt=MqttConfig(port=shipped_broker.setup.plain_port, username=HUB_USER,
-                                     password_env="FACEFLEET_TEST_HUB_MQTT_PASSWORD"))
+    return start_hub(
+        mqtt=MqttConfig(
+            port=shipped_broker.setup.plain_port, username=HUB_USER, password_env="FACEFLEET_TEST_HUB_MQTT_PASSWORD"
+        )
+    )
 
 
 @pytest.fixture
@@ -92,8 +119,16 @@ def devices(
 ) -> Iterator[dict[str, EdgeDevice]]:
     """door-2 and lobby-1 online (the agent's own link), silent (they never answer announcements themselves)."""
     fleet = {
-        name: EdgeDevice(name, site, shipped_broker.setup.plain_port, pipeline, tmp_path / "devices", group=group,
-                         password=shipped_broker.password(name), silent=True)
+        name: EdgeDevice(
+            name,
+            site,
+            shipped_broker.setup.plain_port,
+            pipeline,
+            tmp_path / "devices",
+            group=group,
+            password=shipped_broker.password(name),
+            silent=True,
+        )
         for name, group in (("door-2", "door"), ("lobby-1", "lobby"))
     }
     yield fleet
@@ -102,19 +137,26 @@ def devices(
 
 
 def test_spoofed_status_event_and_states_are_refused_and_counted(
-    site: HubServer, shipped_broker: ShippedBroker, devices: dict[str, EdgeDevice], shared_data: Path,
+    site: HubServer,
+    shipped_broker: ShippedBroker,
+    devices: dict[str, EdgeDevice],
+    shared_data: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     admin = site.client(site.admin)
     wait_for(lambda: {d["id"] for d in admin.get("/api/devices").json()} == {"door-2", "lobby-1"}, "devices")
     admin.patch("/api/devices/door-2", json={"group": "door"}).raise_for_status()
     photo = shared_data / "clips/people/obama/obama.jpg"
-    admin.post("/api/samples/photos", data={"label": "Obama"},
-               files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+    admin.post(
+        "/api/samples/photos",
+        data={"label": "Obama"},
+        files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+    ).raise_for_status()
     version = admin.post("/api/galleries").raise_for_status().json()["version"]
     to_door2 = admin.post("/api/rollouts", json={"version": version, "devices": ["door-2"]}).json()
-    canary_first = admin.post("/api/rollouts", json={"version": version, "devices": ["door-1", "lobby-1"],
-                                                     "canaries": ["door-1"]}).json()
+    canary_first = admin.post(
+        "/api/rollouts", json={"version": version, "devices": ["door-1", "lobby-1"], "canaries": ["door-1"]}
+    ).json()
     attacker = BrokerClient(shipped_broker.setup, "door-1", tls=True)
     lobby = devices["lobby-1"].client
     with caplog.at_level(logging.WARNING, logger="hub.fleet.intake"):
@@ -139,8 +181,10 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
         def rollout(r: dict[str, object]) -> dict[str, object]:
             return dict(admin.get(f"/api/rollouts/{r['id']}").json())
 
-        wait_for(lambda: rollout(canary_first)["state"] in ("rolling", "completed"),  # completed: lobby-1 spoofed
-                 "door-1's own report to promote its rollout")
+        wait_for(
+            lambda: rollout(canary_first)["state"] in ("rolling", "completed"),  # completed: lobby-1 spoofed
+            "door-1's own report to promote its rollout",
+        )
         wait_for(lambda: any(d["id"] == "door-1" for d in admin.get("/api/devices").json()), "door-1's status")
         wait_for(lambda: 'facefleet_hub_device_outbox_backlog{device="door-1"} 7.0' in metrics(site), "door-1's stats")
         wait_for(lambda: "event-door-1-0002" in {e["event_id"] for e in recent_events(admin)}, "door-1's event")
@@ -158,10 +202,14 @@ def test_spoofed_status_event_and_states_are_refused_and_counted(
     assert rollout(canary_first)["state"] == "rolling"
     assert second == {"door-1": "applied", "lobby-1": "announced"}  # announced now, never applied
     assert refused(site) == {
-        ("status", "device_mismatch"): 2, ("status", "oversized"): 1, ("status", "malformed"): 1,
+        ("status", "device_mismatch"): 2,
+        ("status", "oversized"): 1,
+        ("status", "malformed"): 1,
         ("stats", "device_mismatch"): 1,
-        ("events", "device_mismatch"): 1, ("events", "crop_too_large"): 1,
-        ("updates/state", "device_mismatch"): 2, ("updates/state", "malformed"): 1,
+        ("events", "device_mismatch"): 1,
+        ("events", "crop_too_large"): 1,
+        ("updates/state", "device_mismatch"): 2,
+        ("updates/state", "malformed"): 1,
         ("updates/state", "not_a_target"): 2,
     }
     lines = [r.getMessage() for r in caplog.records if r.name == "hub.fleet.intake"]

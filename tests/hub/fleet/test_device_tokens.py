@@ -45,8 +45,11 @@ def fleet(  # type: ignore[no-untyped-def]
 
 def build_gallery(hub: HubServer, photo: Path, label: str) -> str:
     with hub.client(hub.admin) as admin:
-        admin.post("/api/samples/photos", data={"label": label},
-                   files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))]).raise_for_status()
+        admin.post(
+            "/api/samples/photos",
+            data={"label": label},
+            files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+        ).raise_for_status()
         return str(admin.post("/api/galleries").raise_for_status().json()["version"])
 
 
@@ -54,8 +57,17 @@ def unbound_device_token(hub: HubServer) -> str:
     """A `device` token as the hub made them before they were bound (a row without a device id)."""
     secret = "ffh_" + uuid.uuid4().hex
     with hub.hub.db.transaction() as db:
-        db.insert("tokens", {"id": uuid.uuid4().hex[:12], "name": "old fleet token", "scopes": "device",
-                                "sha256": _digest(secret), "created": now_iso(), "revoked": 0})
+        db.insert(
+            "tokens",
+            {
+                "id": uuid.uuid4().hex[:12],
+                "name": "old fleet token",
+                "scopes": "device",
+                "sha256": _digest(secret),
+                "created": now_iso(),
+                "revoked": 0,
+            },
+        )
     return secret
 
 
@@ -70,8 +82,10 @@ def test_a_lobby_token_cannot_download_a_door_gallery(
         admin.patch(f"/api/devices/{device.device_id}", json={"group": device.device_id.split("-")[0]})
     rollout = admin.post("/api/rollouts", json={"version": door_gallery, "group": "door"}).json()
     assert [d["device_id"] for d in rollout["devices"]] == ["door-1"]
-    wait_for(lambda: admin.get(f"/api/rollouts/{rollout['id']}").json()["state"] == "completed",
-             "door-1 to download with its own token and apply")
+    wait_for(
+        lambda: admin.get(f"/api/rollouts/{rollout['id']}").json()["state"] == "completed",
+        "door-1 to download with its own token and apply",
+    )
     assert fleet["door-1"].gallery_version == door_gallery
     never_rolled_out = build_gallery(mqtt_hub, people / "biden/biden.jpg", "Biden")
 

@@ -49,16 +49,24 @@ class EventLog:
 
 def _agent_config(tmp_path: Path, video: Path, hub_key: Path, broker_port: int, hub_url: str) -> Path:
     path = tmp_path / "edge.yaml"
-    path.write_text(yaml.safe_dump({
-        "device_id": "door-1",
-        "state_dir": str(tmp_path / "edge-state"),
-        "cameras": [{"name": "front", "source": {"type": "file", "path": str(video), "loop": True,
-                                                 "pacing": "every_frame"}}],
-        "pipeline": {"detector": {"min_face_px": 40}},
-        "mqtt": {"host": "127.0.0.1", "port": broker_port},
-        "http": {"port": 0},
-        "updates": {"hub_public_key": str(hub_key), "hub_url": hub_url},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "device_id": "door-1",
+                "state_dir": str(tmp_path / "edge-state"),
+                "cameras": [
+                    {
+                        "name": "front",
+                        "source": {"type": "file", "path": str(video), "loop": True, "pacing": "every_frame"},
+                    }
+                ],
+                "pipeline": {"detector": {"min_face_px": 40}},
+                "mqtt": {"host": "127.0.0.1", "port": broker_port},
+                "http": {"port": 0},
+                "updates": {"hub_public_key": str(hub_key), "hub_url": hub_url},
+            }
+        )
+    )
     return path
 
 
@@ -83,22 +91,40 @@ def _wait(condition, what: str, timeout_s: float, agent: subprocess.Popen) -> No
 
 def test_enrolled_person_is_recognised_by_an_agent_after_rollout(mqtt_hub, broker, tmp_path) -> None:
     video = tmp_path / "door.avi"
-    write_people_video(video, [("newcomer", lfw_image(LFW, NEWCOMER, 12)), (None, lfw_image(LFW, STRANGER, 10))],
-                       gap=30)  # longer than tracker.lost_frames: each appearance is its own track
+    write_people_video(
+        video, [("newcomer", lfw_image(LFW, NEWCOMER, 12)), (None, lfw_image(LFW, STRANGER, 10))], gap=30
+    )  # longer than tracker.lost_frames: each appearance is its own track
     hub_key = mqtt_hub.hub.settings.data_dir / "keys" / "hub.pub"
     config = _agent_config(tmp_path, video, hub_key, broker.port, mqtt_hub.url)
     log = EventLog(broker.port)
-    agent = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], cwd=ROOT,
-                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
-                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "wb"))  # noqa: SIM115
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "agent.log", "wb"),
+    )  # noqa: SIM115
     admin = mqtt_hub.client(mqtt_hub.admin)
     try:
-        _wait(lambda: any(d["id"] == "door-1" and d["state"] == "online" for d in admin.get("/api/devices").json()),
-              "the agent to come online", 120, agent)
+        _wait(
+            lambda: any(d["id"] == "door-1" and d["state"] == "online" for d in admin.get("/api/devices").json()),
+            "the agent to come online",
+            120,
+            agent,
+        )
         assert not log.named(NEWCOMER.replace("_", " ")) and not log.named(NEWCOMER)
 
-        photos = [("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / NEWCOMER / f"{NEWCOMER}_{n:04d}.jpg")
-                             .read_bytes(), "image/jpeg")) for n in range(1, 6)]
+        photos = [
+            (
+                "files",
+                (
+                    f"{n}.jpg",
+                    (LFW / "images_deepfunneled" / NEWCOMER / f"{NEWCOMER}_{n:04d}.jpg").read_bytes(),
+                    "image/jpeg",
+                ),
+            )
+            for n in range(1, 6)
+        ]
         enrolled = admin.post("/api/samples/photos", data={"label": NEWCOMER}, files=photos)
         assert enrolled.status_code == 201, enrolled.text
         assert enrolled.json()["faces_extracted"] >= 4
@@ -106,13 +132,21 @@ def test_enrolled_person_is_recognised_by_an_agent_after_rollout(mqtt_hub, broke
         rollout = admin.post("/api/rollouts", json={"kind": "gallery", "version": version, "devices": ["door-1"]})
         assert rollout.status_code == 201, rollout.text
         rollout_id = rollout.json()["id"]
-        _wait(lambda: admin.get(f"/api/rollouts/{rollout_id}").json()["state"] == "completed",
-              "the rollout to complete", 120, agent)
+        _wait(
+            lambda: admin.get(f"/api/rollouts/{rollout_id}").json()["state"] == "completed",
+            "the rollout to complete",
+            120,
+            agent,
+        )
         device = next(d for d in admin.get("/api/devices").json() if d["id"] == "door-1")
         assert device["gallery_version"] == version
 
-        _wait(lambda: any(e["type"] == "track_ended" for e in log.named(NEWCOMER)),
-              "a track of the newcomer named by the agent", 180, agent)
+        _wait(
+            lambda: any(e["type"] == "track_ended" for e in log.named(NEWCOMER)),
+            "a track of the newcomer named by the agent",
+            180,
+            agent,
+        )
         named = log.named(NEWCOMER)
         assert all(e["gallery_version"] == version for e in named)
         assert max(e["confidence"] for e in named) > 0.4

@@ -12,8 +12,16 @@ from hub.fleet.events import RecentEvents
 
 def event(n: int, device: str = "edge-1") -> TrackEvent:
     now = datetime.now(timezone.utc)
-    return TrackEvent(event_id=f"event-{n:04d}", seq=n, type="track_started", device_id=device, camera="cam",
-                      track_id=n, ts=now, started_at=now)
+    return TrackEvent(
+        event_id=f"event-{n:04d}",
+        seq=n,
+        type="track_started",
+        device_id=device,
+        camera="cam",
+        track_id=n,
+        ts=now,
+        started_at=now,
+    )
 
 
 def test_newest_first_bounded_and_deduplicated() -> None:

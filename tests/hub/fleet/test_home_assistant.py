@@ -33,8 +33,14 @@ DEVICE = "cam-1"
 # The MQTT sensor's discovery fields this integration relies on, with the type each must have
 # (Home Assistant: `state_topic` is required; `unique_id` is required for the entity to join a device; a
 # `device` needs `identifiers` or `connections`; an `availability` entry needs `topic`).
-REQUIRED = {"name": str, "unique_id": str, "state_topic": str, "json_attributes_topic": str,
-            "value_template": str, "device": dict}
+REQUIRED = {
+    "name": str,
+    "unique_id": str,
+    "state_topic": str,
+    "json_attributes_topic": str,
+    "value_template": str,
+    "device": dict,
+}
 
 
 class Observer:
@@ -46,7 +52,8 @@ class Observer:
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="home-assistant")
         self.client.on_message = self._message
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(
-            [(f"{PREFIX}/#", 1), ("facefleet/_ha/#", 1), ("facefleet/+/status", 1)])
+            [(f"{PREFIX}/#", 1), ("facefleet/_ha/#", 1), ("facefleet/+/status", 1)]
+        )
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
@@ -96,15 +103,29 @@ def check_state(config: dict[str, object], payload: bytes) -> dict[str, object]:
 
 def named_event(person_id: str, name: str, seq: int) -> TrackEvent:
     now = datetime.now(timezone.utc)
-    return TrackEvent(event_id=f"ha-test-{seq:04d}", seq=seq, type="identity_confirmed", device_id=DEVICE,
-                      camera=CAMERA, track_id=seq, ts=now, started_at=now, person_id=person_id, name=name,
-                      confidence=0.71, votes={person_id: 9}, frames=9)
+    return TrackEvent(
+        event_id=f"ha-test-{seq:04d}",
+        seq=seq,
+        type="identity_confirmed",
+        device_id=DEVICE,
+        camera=CAMERA,
+        track_id=seq,
+        ts=now,
+        started_at=now,
+        person_id=person_id,
+        name=name,
+        confidence=0.71,
+        votes={person_id: 9},
+        frames=9,
+    )
 
 
 @pytest.fixture
 def ha_hub(start_hub: Callable[..., HubServer], broker) -> HubServer:  # type: ignore[no-untyped-def]
-    return start_hub(mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
-                     home_assistant={"enabled": True, "discovery_prefix": PREFIX})
+    return start_hub(
+        mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
+        home_assistant={"enabled": True, "discovery_prefix": PREFIX},
+    )
 
 
 def test_sensors_per_camera_and_person_follow_events_and_go_away(ha_hub: HubServer, broker) -> None:  # type: ignore[no-untyped-def]
@@ -123,8 +144,11 @@ def test_sensors_per_camera_and_person_follow_events_and_go_away(ha_hub: HubServ
 
         with ha_hub.client(ha_hub.enroll) as api:
             photo = CLIPS / "people" / "obama" / "obama.jpg"
-            answer = api.post("/api/samples/photos", data={"label": "Barack Obama"},
-                              files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))])
+            answer = api.post(
+                "/api/samples/photos",
+                data={"label": "Barack Obama"},
+                files=[("files", (photo.name, photo.read_bytes(), "image/jpeg"))],
+            )
             assert answer.status_code == 201, answer.text
             person_id = answer.json()["person"]["id"]
             person_config_topic = ha.config_topic(ha.person_object(person_id))
@@ -133,8 +157,9 @@ def test_sensors_per_camera_and_person_follow_events_and_go_away(ha_hub: HubServ
             assert person["name"] == "Barack Obama last seen"
 
             device = fleet.devices[0]
-            device.client.publish(f"facefleet/{DEVICE}/events", named_event(person_id, "Barack Obama", 1)
-                                  .model_dump_json(), qos=1)
+            device.client.publish(
+                f"facefleet/{DEVICE}/events", named_event(person_id, "Barack Obama", 1).model_dump_json(), qos=1
+            )
             fleet.pump_until(lambda: not device.client.want_write(), 10)
             seen = check_state(camera, observer.wait(str(camera["state_topic"]), bool, "the camera's state"))
             assert (seen["name"], seen["person_id"], seen["confidence"]) == ("Barack Obama", person_id, 0.71)

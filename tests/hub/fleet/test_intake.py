@@ -16,34 +16,61 @@ NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 def event(device: str = "door-1", crop_bytes: int = 0) -> bytes:
     crop = base64.b64encode(b"\xff" * crop_bytes).decode() if crop_bytes else None
-    return TrackEvent.model_construct(
-        event_id="e" * 16, seq=1, type="track_ended", device_id=device, camera="cam", track_id=1, ts=NOW,
-        started_at=NOW, best_crop_jpeg_b64=crop, schema_version=1, votes={}, frames=0, confidence=0.0,
-        model_id="", gallery_version="", ended_at=None, duration_s=None, person_id=None, name=None, liveness=None,
-    ).model_dump_json().encode()
+    return (
+        TrackEvent.model_construct(
+            event_id="e" * 16,
+            seq=1,
+            type="track_ended",
+            device_id=device,
+            camera="cam",
+            track_id=1,
+            ts=NOW,
+            started_at=NOW,
+            best_crop_jpeg_b64=crop,
+            schema_version=1,
+            votes={},
+            frames=0,
+            confidence=0.0,
+            model_id="",
+            gallery_version="",
+            ended_at=None,
+            duration_s=None,
+            person_id=None,
+            name=None,
+            liveness=None,
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
-@pytest.mark.parametrize(("topic", "expected"), [
-    ("facefleet/door-1/status", ("door-1", "status")),
-    ("facefleet/door-1/updates/state", ("door-1", "updates/state")),
-    ("facefleet/door-1/updates", None),  # the hub's own announcements, not a device message
-    ("facefleet/Door-1/events", None),  # not a device id
-    ("other/door-1/events", None),  # another prefix
-    ("facefleet/door-1/events/extra", None),  # deeper than a device topic
-])
+@pytest.mark.parametrize(
+    ("topic", "expected"),
+    [
+        ("facefleet/door-1/status", ("door-1", "status")),
+        ("facefleet/door-1/updates/state", ("door-1", "updates/state")),
+        ("facefleet/door-1/updates", None),  # the hub's own announcements, not a device message
+        ("facefleet/Door-1/events", None),  # not a device id
+        ("other/door-1/events", None),  # another prefix
+        ("facefleet/door-1/events/extra", None),  # deeper than a device topic
+    ],
+)
 def test_split_topic(topic: str, expected: tuple[str, str] | None) -> None:
     assert split_topic("facefleet", topic) == expected
 
 
-@pytest.mark.parametrize(("payload", "reason"), [
-    (b"", "malformed"),  # empty
-    (b"\xff\xfe", "malformed"),  # not UTF-8
-    (b"[1, 2]", "malformed"),  # JSON, not an object
-    (b'{"event_id": "short"}', "malformed"),  # missing fields
-    (event("door-2"), "device_mismatch"),  # door-1's topic, door-2's name
-    (event(crop_bytes=MAX_CROP_BYTES + 3), "crop_too_large"),  # a crop over 64 KiB decoded
-    (b" " * (MAX_MESSAGE_BYTES + 1), "oversized"),  # refused before parsing
-])
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "malformed"),  # empty
+        (b"\xff\xfe", "malformed"),  # not UTF-8
+        (b"[1, 2]", "malformed"),  # JSON, not an object
+        (b'{"event_id": "short"}', "malformed"),  # missing fields
+        (event("door-2"), "device_mismatch"),  # door-1's topic, door-2's name
+        (event(crop_bytes=MAX_CROP_BYTES + 3), "crop_too_large"),  # a crop over 64 KiB decoded
+        (b" " * (MAX_MESSAGE_BYTES + 1), "oversized"),  # refused before parsing
+    ],
+)
 def test_refused_event_payloads(payload: bytes, reason: str) -> None:
     with pytest.raises(Refused) as refused:
         parse_claimed(TrackEvent, "door-1", payload)
@@ -57,8 +84,11 @@ def test_a_crop_at_the_bound_and_a_matching_device_pass() -> None:
 
 @pytest.mark.parametrize("model", [DeviceStatus, UpdateState])
 def test_status_and_state_for_another_device_are_refused(model: type[DeviceStatus] | type[UpdateState]) -> None:
-    fields = {"state": "online"} if model is DeviceStatus else {
-        "rollout_id": "r1", "kind": "gallery", "version": "1", "state": "applied", "ts": NOW}
+    fields = (
+        {"state": "online"}
+        if model is DeviceStatus
+        else {"rollout_id": "r1", "kind": "gallery", "version": "1", "state": "applied", "ts": NOW}
+    )
     payload = model.model_validate({"device_id": "door-2", **fields}).model_dump_json().encode()
     with pytest.raises(Refused, match="door-2") as refused:
         parse_claimed(model, "door-1", payload)  # type: ignore[type-var]

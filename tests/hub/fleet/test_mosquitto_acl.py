@@ -73,8 +73,9 @@ def test_shipped_config_listens_in_plain_text_only_on_loopback() -> None:
 def test_make_passwd_refuses_the_reserved_names(tmp_path: Path) -> None:
     devices = tmp_path / "devices.txt"
     devices.write_text("door-1\nfacefleet-hub\n")
-    done = subprocess.run(["sh", str(SHIPPED / "make-passwd.sh"), str(devices), str(tmp_path / "out")],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(SHIPPED / "make-passwd.sh"), str(devices), str(tmp_path / "out")], capture_output=True, text=True
+    )
     assert done.returncode == 2 and "reserved" in done.stderr
 
 

@@ -23,8 +23,20 @@ def test_a_failing_handler_is_counted_and_logged_at_a_bounded_rate(caplog: pytes
     handlers = DeviceHandlers(status=lambda s: None, offline=lambda d: None, update_state=lambda r: True, event=fail)
     link = HubMqtt(MqttConfig(), handlers, Refusals())
     message = mqtt.MQTTMessage(topic=b"facefleet/door-1/events")
-    message.payload = TrackEvent(event_id="e" * 32, seq=1, type="track_started", device_id="door-1", camera="cam",
-                                 track_id=1, ts=NOW, started_at=NOW).model_dump_json().encode()
+    message.payload = (
+        TrackEvent(
+            event_id="e" * 32,
+            seq=1,
+            type="track_started",
+            device_id="door-1",
+            camera="cam",
+            track_id=1,
+            ts=NOW,
+            started_at=NOW,
+        )
+        .model_dump_json()
+        .encode()
+    )
     with caplog.at_level(logging.WARNING):
         for _ in range(2000):
             link._on_message(link.client, None, message)
@@ -35,8 +47,11 @@ def test_a_failing_handler_is_counted_and_logged_at_a_bounded_rate(caplog: pytes
 
 
 def test_a_publish_the_client_refuses_is_counted() -> None:
-    link = HubMqtt(MqttConfig(), DeviceHandlers(status=lambda s: None, offline=lambda d: None,
-                                                update_state=lambda r: True), Refusals())
+    link = HubMqtt(
+        MqttConfig(),
+        DeviceHandlers(status=lambda s: None, offline=lambda d: None, update_state=lambda r: True),
+        Refusals(),
+    )
     link.client.max_queued_messages_set(1)  # not connected: the first waits for the connection, the next is refused
     assert link.publish("facefleet/door-1/updates", b"{}") is not None
     assert link.publish("facefleet/door-2/updates", b"{}") is None

@@ -77,9 +77,7 @@ def rollout(hub: HubServer, rollout_id: str) -> dict:  # type: ignore[type-arg]
         return client.get(f"/api/rollouts/{rollout_id}").json()  # type: ignore[no-any-return]
 
 
-def test_registry_online_then_offline_by_last_will(
-    mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice]
-) -> None:
+def test_registry_online_then_offline_by_last_will(mqtt_hub: HubServer, fleet: Callable[..., EdgeDevice]) -> None:
     device = fleet("cam-door")
     wait_for(lambda: devices_by_id(mqtt_hub).get("cam-door", {}).get("state") == "online")
     seen = devices_by_id(mqtt_hub)["cam-door"]
@@ -110,9 +108,9 @@ def test_failed_canary_halts(
     others = [fleet("edge-b"), fleet("edge-c")]
     wait_for(lambda: len(devices_by_id(mqtt_hub)) == 3)
     with mqtt_hub.client(mqtt_hub.admin) as client:
-        rollout_id = client.post(
-            "/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]}
-        ).json()["id"]
+        rollout_id = client.post("/api/rollouts", json={"version": gallery_version, "canaries": ["edge-a"]}).json()[
+            "id"
+        ]
     wait_for(lambda: rollout(mqtt_hub, rollout_id)["state"] == "halted")
     status = rollout(mqtt_hub, rollout_id)
     assert "edge-a" in status["detail"]
@@ -140,14 +138,10 @@ def test_rollout_without_canaries_reports_failures(
     assert "edge-b" in status["detail"]
 
 
-def test_rollout_needs_existing_artifact_and_known_canaries(
-    mqtt_hub: HubServer, gallery_version: str
-) -> None:
+def test_rollout_needs_existing_artifact_and_known_canaries(mqtt_hub: HubServer, gallery_version: str) -> None:
     with mqtt_hub.client(mqtt_hub.admin) as client:
         missing = client.post("/api/rollouts", json={"version": "19990101.0001", "devices": ["x"]})
-        stranger = client.post(
-            "/api/rollouts", json={"version": gallery_version, "devices": ["x"], "canaries": ["y"]}
-        )
+        stranger = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["x"], "canaries": ["y"]})
         nobody = client.post("/api/rollouts", json={"version": gallery_version})
     assert missing.status_code == 404
     assert stranger.status_code == 422 and "canaries" in stranger.json()["detail"]
@@ -189,8 +183,10 @@ def _release(mqtt_hub: HubServer, canaries: list[str]) -> dict:  # type: ignore[
     with mqtt_hub.client(mqtt_hub.admin) as client:
         gallery = client.post("/api/galleries", json={"model_id": RETRAINED})
         assert gallery.status_code == 201, gallery.text
-        started = client.post("/api/rollouts/releases", json={
-            "model_version": model.version, "gallery_version": gallery.json()["version"], "canaries": canaries})
+        started = client.post(
+            "/api/rollouts/releases",
+            json={"model_version": model.version, "gallery_version": gallery.json()["version"], "canaries": canaries},
+        )
     assert started.status_code == 201, started.text
     return started.json()  # type: ignore[no-any-return]
 
@@ -241,8 +237,10 @@ def test_release_survives_a_hub_restart(  # type: ignore[no-untyped-def]
 
     mqtt = MqttConfig(port=broker.port, client_id="hub-test")
     first = start_hub(mqtt=mqtt)
-    devices = [EdgeDevice(name, first, broker.port, pipeline, tmp_path / "devices", silent=True)
-               for name in ("edge-a", "edge-b")]
+    devices = [
+        EdgeDevice(name, first, broker.port, pipeline, tmp_path / "devices", silent=True)
+        for name in ("edge-a", "edge-b")
+    ]
     try:
         wait_for(lambda: len(devices_by_id(first)) == 2)
         enroll_obama(first, shared_data)
@@ -279,8 +277,10 @@ def test_gallery_rollout_builds_for_the_model_each_target_runs(
         refused = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-mystery"]})
         assert refused.status_code == 422 and "mystery" in refused.json()["detail"]
         assert client.get("/api/rollouts").json() == []  # nothing half started
-        started = client.post("/api/rollouts", json={"version": gallery_version, "devices": ["on-base", "on-copy"],
-                                                     "canaries": ["on-copy"]})
+        started = client.post(
+            "/api/rollouts",
+            json={"version": gallery_version, "devices": ["on-base", "on-copy"], "canaries": ["on-copy"]},
+        )
         assert started.status_code == 201, started.text
         base, (other_id,) = started.json(), started.json()["also_started"]
         galleries = {g["version"]: g for g in client.get("/api/galleries").json()}
@@ -293,14 +293,18 @@ def test_gallery_rollout_builds_for_the_model_each_target_runs(
     assert devices_by_id(mqtt_hub)["on-copy"]["gallery_version"] == other["version"]
 
 
-@pytest.mark.parametrize("body", [
-    {"devices": ["#"]},  # a topic wildcard as a device id
-    {"devices": ["door-1", "+"]},  # one among real ids
-    {"devices": ["door-1"], "canaries": ["#"]},  # as a canary
-    {"devices": [f"device-{i}" for i in range(10_001)]},  # more targets than one rollout takes
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"devices": ["#"]},  # a topic wildcard as a device id
+        {"devices": ["door-1", "+"]},  # one among real ids
+        {"devices": ["door-1"], "canaries": ["#"]},  # as a canary
+        {"devices": [f"device-{i}" for i in range(10_001)]},  # more targets than one rollout takes
+    ],
+)
 def test_a_rollout_naming_no_device_ids_is_refused_and_stores_nothing(
-        mqtt_hub: HubServer, shared_data: Path, body: dict[str, object]) -> None:
+    mqtt_hub: HubServer, shared_data: Path, body: dict[str, object]
+) -> None:
     enroll_obama(mqtt_hub, shared_data)
     with mqtt_hub.client(mqtt_hub.admin) as admin:
         version = admin.post("/api/galleries").json()["version"]

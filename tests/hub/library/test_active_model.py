@@ -119,9 +119,20 @@ def test_a_restart_midway_resumes_the_switch(start_hub, tmp_path: Path) -> None:
     keep = len(half.sample_ids) // 2
     library.embedding_store.store(COPY, list(half.sample_ids[:keep]), half.vectors[:keep])
     with first.hub.db.transaction() as db:
-        db.insert("reembeds", {"id": "interrupted", "model_id": COPY, "version": version, "state": "running",
-                                  "done": keep, "total": stored, "error": "", "created": now_iso(),
-                                  "updated": now_iso()})
+        db.insert(
+            "reembeds",
+            {
+                "id": "interrupted",
+                "model_id": COPY,
+                "version": version,
+                "state": "running",
+                "done": keep,
+                "total": stored,
+                "error": "",
+                "created": now_iso(),
+                "updated": now_iso(),
+            },
+        )
     assert admin.get("/api/models/active").json()["model_id"] == "sface"
     first.stop()
 
@@ -171,14 +182,18 @@ def test_after_a_switch_search_follows_and_deletion_reaches_every_model(hub_serv
     held = [s["id"] for s in admin.get("/api/samples", params={"person_id": powell["id"]}).json()]
     deleted = admin.delete(f"/api/people/{powell['id']}").json()
     assert deleted["deleted"] == len(held) > 0
-    for_sface_again = next(g["version"] for g in admin.get("/api/galleries").json()
-                           if g["model_id"] == "sface" and g["version"] != for_sface)
+    for_sface_again = next(
+        g["version"]
+        for g in admin.get("/api/galleries").json()
+        if g["model_id"] == "sface" and g["version"] != for_sface
+    )
     assert sorted(deleted["revoked_galleries"]) == sorted([for_sface, for_copy, for_sface_again])
     left = {"sface": stored - len(held), COPY: stored - len(held)}
     assert admin.get("/api/models/active").json()["embeddings"] == left
     with hub_server.hub.db.read() as db:
-        rows = db.execute(f"SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN ({db.json_values})",
-                          [json.dumps(held)]).fetchone()[0]
+        rows = db.execute(
+            f"SELECT COUNT(*) FROM sample_embeddings WHERE sample_id IN ({db.json_values})", [json.dumps(held)]
+        ).fetchone()[0]
     assert rows == 0
 
 
@@ -231,8 +246,9 @@ def test_the_search_pipeline_is_shared_on_onnxruntime_and_its_own_elsewhere(  # 
     shared = HubModels(PipelineConfig(), pipeline, artifacts, store, tmp_path / "training")
     assert shared.query_pipeline() is shared.pipeline
 
-    own = HubModels(PipelineConfig(embedder_backend=TorchConfig(device="cpu")), pipeline, artifacts, store,
-                    tmp_path / "training")
+    own = HubModels(
+        PipelineConfig(embedder_backend=TorchConfig(device="cpu")), pipeline, artifacts, store, tmp_path / "training"
+    )
     query = own.query_pipeline()
     assert query is not own.pipeline and query.model_id == own.pipeline.model_id == "sface"
     assert query.embedder.backend.name.startswith("sface.onnx[torch cpu") and own.query_pipeline() is query

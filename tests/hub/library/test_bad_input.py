@@ -50,9 +50,7 @@ BAD_PHOTOS = [
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD_PHOTOS)
-def test_bad_photo_fails_whole_request(
-    enrolled: HubServer, shared_data: Path, bad: tuple, message: str
-) -> None:
+def test_bad_photo_fails_whole_request(enrolled: HubServer, shared_data: Path, bad: tuple, message: str) -> None:
     before = library_state(enrolled.hub)
     files = [
         ("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg")),
@@ -84,9 +82,7 @@ def test_missing_or_blank_label(enrolled: HubServer, shared_data: Path) -> None:
     before = library_state(enrolled.hub)
     with enrolled.client(enrolled.enroll) as client:
         missing = client.post("/api/samples/photos", files=[("files", good_photo(shared_data))])
-        blank = client.post(
-            "/api/samples/photos", data={"label": "  "}, files=[("files", good_photo(shared_data))]
-        )
+        blank = client.post("/api/samples/photos", data={"label": "  "}, files=[("files", good_photo(shared_data))])
         no_files = client.post("/api/samples/photos", data={"label": "Nobody"})
     assert missing.status_code == 422 and "label" in missing.text
     assert blank.status_code == 422
@@ -160,9 +156,7 @@ def test_failed_commit_leaves_no_rows_or_files(
         raise OSError("disk full")
 
     monkeypatch.setattr(Library, "_insert_samples", fail)
-    files = [
-        ("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg"))
-    ]
+    files = [("files", ("biden.jpg", (shared_data / "clips/people/biden/biden.jpg").read_bytes(), "image/jpeg"))]
     with enrolled.client(enrolled.enroll) as client:
         response = client.post("/api/samples/photos", data={"label": "Biden"}, files=files)
     assert response.status_code == 500

@@ -18,21 +18,27 @@ A2 = np.array([0.9, 0, 0.436], np.float32)  # A from another angle: cosine 0.9 w
 AC = np.array([0.7, 0, 0.714], np.float32)  # alike to both A (0.7) and C (0.71): a blurred half-turn
 
 
-@pytest.mark.parametrize(("faces", "kept"), [
-    ([], []),  # no face: nothing
-    ([A], [0]),  # one face: that one
-    ([A, A2, B, A], [0, 1, 3]),  # B in the centre once (the subject stepped aside): left out
-    ([B, A, C, A2, A], [1, 3, 4]),  # the person most often central wins, wherever they come first
-    ([A, B], [0]),  # a tie: the earlier face
-    ([A, A, A, AC, C], [0, 1, 2, 3]),  # AC is alike to most faces, but does not carry C in
-])
+@pytest.mark.parametrize(
+    ("faces", "kept"),
+    [
+        ([], []),  # no face: nothing
+        ([A], [0]),  # one face: that one
+        ([A, A2, B, A], [0, 1, 3]),  # B in the centre once (the subject stepped aside): left out
+        ([B, A, C, A2, A], [1, 3, 4]),  # the person most often central wins, wherever they come first
+        ([A, B], [0]),  # a tie: the earlier face
+        ([A, A, A, AC, C], [0, 1, 2, 3]),  # AC is alike to most faces, but does not carry C in
+    ],
+)
 def test_centre_person(faces: list[np.ndarray], kept: list[int]) -> None:
     embeddings = np.stack(faces) if faces else np.zeros((0, 3), np.float32)
     assert centre_person(embeddings, same_person_cosine=0.5).tolist() == kept
 
 
-def test_a_shot_of_two_keeps_only_the_one_in_the_centre(pipeline, shared_data: Path,  # type: ignore[no-untyped-def]
-                                                        tmp_path: Path) -> None:
+def test_a_shot_of_two_keeps_only_the_one_in_the_centre(
+    pipeline,
+    shared_data: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     # frames 401-434 of the clip: Eddie in the centre, Emery beside him (dinner_720p.truth.yaml), then the cut
     # to Evan; the face nearest the centre is Emery's or Evan's in a few frames
     sitcom = shared_data / "clips" / "sitcom"

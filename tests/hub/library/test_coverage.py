@@ -66,8 +66,7 @@ PEOPLE = [
 
 
 @pytest.mark.parametrize(("embeddings", "samples", "expected_views", "spread", "level"), PEOPLE)
-def test_person_coverage(embeddings: np.ndarray, samples: int, expected_views: int, spread: float,
-                         level: str) -> None:
+def test_person_coverage(embeddings: np.ndarray, samples: int, expected_views: int, spread: float, level: str) -> None:
     coverage = person_coverage(embeddings)
     assert (coverage.samples, coverage.views, coverage.level) == (samples, expected_views, level)
     assert coverage.spread == pytest.approx(spread, abs=1e-3)
@@ -99,8 +98,12 @@ def test_advice_says_what_to_add() -> None:
 
 def library_read(model_id: str, rows: list[tuple[str, str, np.ndarray]]) -> SampleEmbeddings:
     """What the store returns for (sample id, person id, embedding) rows of one model."""
-    return SampleEmbeddings(model_id, tuple(r[0] for r in rows), np.array([r[1] for r in rows], object),
-                            np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32))
+    return SampleEmbeddings(
+        model_id,
+        tuple(r[0] for r in rows),
+        np.array([r[1] for r in rows], object),
+        np.stack([r[2] for r in rows]) if rows else np.zeros((0, 0), np.float32),
+    )
 
 
 def test_coverage_cache_groups_one_read_and_reuses_unchanged_people() -> None:
@@ -130,21 +133,32 @@ def recaptures(image: np.ndarray) -> dict[str, np.ndarray]:
     h, w = image.shape[:2]
     turn = {a: cv2.getRotationMatrix2D((w / 2, h / 2), a, 1.0) for a in (-6, 6)}
     shift = np.array([[1, 0, 0.05 * w], [0, 1, 0.03 * h]], np.float32)
-    return {"as is": image, "scaled": cv2.resize(image, (int(w * 0.6), int(h * 0.6))),
-            "lighter": np.clip(image * 1.3, 0, 255).astype(np.uint8), "darker": (image * 0.6).astype(np.uint8),
-            **{f"turned {a}": cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
-               for a, m in turn.items()},
-            "softer": cv2.GaussianBlur(image, (5, 5), 1.2),
-            "shifted": cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE)}
+    return {
+        "as is": image,
+        "scaled": cv2.resize(image, (int(w * 0.6), int(h * 0.6))),
+        "lighter": np.clip(image * 1.3, 0, 255).astype(np.uint8),
+        "darker": (image * 0.6).astype(np.uint8),
+        **{f"turned {a}": cv2.warpAffine(image, m, (w, h), borderMode=cv2.BORDER_REPLICATE) for a, m in turn.items()},
+        "softer": cv2.GaussianBlur(image, (5, 5), 1.2),
+        "shifted": cv2.warpAffine(image, shift, (w, h), borderMode=cv2.BORDER_REPLICATE),
+    }
 
 
-@pytest.mark.parametrize("photo", ["clips/people/obama/obama.jpg", "clips/people/rose_leslie/img1.jpg",
-                                   "lfw/images_deepfunneled/Colin_Powell/Colin_Powell_0001.jpg"])
+@pytest.mark.parametrize(
+    "photo",
+    [
+        "clips/people/obama/obama.jpg",
+        "clips/people/rose_leslie/img1.jpg",
+        "lfw/images_deepfunneled/Colin_Powell/Colin_Powell_0001.jpg",
+    ],
+)
 def test_recaptures_of_one_photo_are_not_good(pipeline, shared_data: Path, photo: str) -> None:  # type: ignore[no-untyped-def]
     # duplicates kept (cosine 1.0): the point is what the gallery's rule makes of eight near-copies
     enroller = Enroller(lambda: pipeline, EnrollConfig(duplicate_cosine=1.0))
-    copies_jpeg = [(f"{name}.jpg", io.BytesIO(cv2.imencode(".jpg", image)[1].tobytes()))
-                   for name, image in recaptures(load_image(shared_data / photo)).items()]
+    copies_jpeg = [
+        (f"{name}.jpg", io.BytesIO(cv2.imencode(".jpg", image)[1].tobytes()))
+        for name, image in recaptures(load_image(shared_data / photo)).items()
+    ]
     report = enroller.from_photos(copies_jpeg, np.zeros((0, 0), np.float32))
     coverage = person_coverage(np.stack([c.embedding for c in report.accepted]))
     assert coverage.samples == 8

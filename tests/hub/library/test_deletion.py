@@ -27,8 +27,11 @@ from tooling.sim.procs import wait_for
 def enroll(server: HubServer, folder: str) -> str:
     paths = [LFW / "images_deepfunneled" / folder / f"{folder}_{n:04d}.jpg" for n in (1, 2)]
     with server.client(server.enroll) as client:
-        response = client.post("/api/samples/photos", data={"label": folder},
-                               files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths])
+        response = client.post(
+            "/api/samples/photos",
+            data={"label": folder},
+            files=[("files", (p.name, p.read_bytes(), "image/jpeg")) for p in paths],
+        )
     assert response.status_code == 201, response.text
     return str(response.json()["person"]["id"])
 
@@ -66,7 +69,8 @@ def test_deletion_revokes_galleries_and_the_next_one_says_so(mqtt_hub: HubServer
 
     audit = admin.get("/api/audit/deletions").json()
     assert [(a["person_id"], a["person_name"], a["token_name"], a["samples"]) for a in audit] == [
-        (gone, "George_W_Bush", "test-enroll", 2)]
+        (gone, "George_W_Bush", "test-enroll", 2)
+    ]
     with hub_server.client(hub_server.enroll) as client:
         assert client.get("/api/audit/deletions").status_code == 403  # the audit is for admins
     admin.close()
@@ -77,8 +81,14 @@ def test_a_gallery_holding_a_person_deleted_meanwhile_is_refused(hub_server: Hub
     gone = enroll(hub_server, "Tony_Blair")
     hub = hub_server.hub
     found = hub.library.embeddings()
-    gallery = build_gallery("99990101.0001", hub.library.model_id, [gone], ["Tony_Blair"], found.vectors,
-                            np.zeros(len(found.vectors), np.int64))
+    gallery = build_gallery(
+        "99990101.0001",
+        hub.library.model_id,
+        [gone],
+        ["Tony_Blair"],
+        found.vectors,
+        np.zeros(len(found.vectors), np.int64),
+    )
     with hub_server.client(hub_server.enroll) as client:
         client.delete(f"/api/people/{gone}").raise_for_status()  # lands after the templates were made
     path = hub.settings.data_dir / "built-elsewhere.sqlite"
@@ -114,41 +124,72 @@ def _publish(client: mqtt.Client, topic: str, payload: str) -> None:
 def _named_track(server: HubServer, person_id: str, name: str, photo: int, track_id: int) -> list[str]:
     """A device's events of one track named `name`: confirmed, then ended with its template and crop."""
     vector, crop = _face(server, name, photo)
-    ended = track_event(f"track-{name}-{photo}", vector, crop, person_id=person_id, name=name, confidence=0.8,
-                        votes={person_id: 6}, track_id=track_id)
-    confirmed = ended.model_copy(update={"event_id": f"seen-{name}-{photo}", "type": "identity_confirmed",
-                                         "template": None, "best_crop_jpeg_b64": None})
+    ended = track_event(
+        f"track-{name}-{photo}",
+        vector,
+        crop,
+        person_id=person_id,
+        name=name,
+        confidence=0.8,
+        votes={person_id: 6},
+        track_id=track_id,
+    )
+    confirmed = ended.model_copy(
+        update={
+            "event_id": f"seen-{name}-{photo}",
+            "type": "identity_confirmed",
+            "template": None,
+            "best_crop_jpeg_b64": None,
+        }
+    )
     return [confirmed.model_dump_json(), ended.model_dump_json()]
 
 
 def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
-                  and any(n in p.read_bytes() for n in needles))
+    return sorted(
+        str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)
+    )
 
 
 def test_deleting_a_person_removes_every_place_their_face_or_name_is_kept(  # type: ignore[no-untyped-def]
-        start_hub, broker, hub_database: str | None) -> None:
-    server = start_hub(mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
-                       home_assistant={"enabled": True}, visitors={"suggest": {"min_margin": 0.0}})
+    start_hub, broker, hub_database: str | None
+) -> None:
+    server = start_hub(
+        mqtt=MqttConfig(port=broker.port, client_id="hub-test"),
+        home_assistant={"enabled": True},
+        visitors={"suggest": {"min_margin": 0.0}},
+    )
     hub, admin = server.hub, server.client(server.admin)
     gone, kept = enroll(server, "Colin_Powell"), enroll(server, "Gerhard_Schroeder")
     observer = Observer(broker.port)
     device = _device(broker.port)
     try:
-        _publish(device, "facefleet/door-1/status", DeviceStatus(device_id="door-1", state="online",
-                                                                 cameras=["front"]).model_dump_json())
-        for payload in [*_named_track(server, kept, "Gerhard_Schroeder", 3, 1),
-                        *_named_track(server, gone, "Colin_Powell", 3, 2)]:
+        _publish(
+            device,
+            "facefleet/door-1/status",
+            DeviceStatus(device_id="door-1", state="online", cameras=["front"]).model_dump_json(),
+        )
+        for payload in [
+            *_named_track(server, kept, "Gerhard_Schroeder", 3, 1),
+            *_named_track(server, gone, "Colin_Powell", 3, 2),
+        ]:
             _publish(device, "facefleet/door-1/events", payload)
         wait_for(lambda: hub.suggestions.find(gone), "the person's suggested sample", 30)
         camera_state = "facefleet/_ha/camera/door-1/front"
         observer.wait(camera_state, lambda p: gone.encode() in p, "the camera sensor naming the person")
         with hub.db.read() as db:
-            embeddings = [bytes(r[0]) for r in db.execute(
-                "SELECT e.embedding FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id "
-                "WHERE s.person_id = ?", [gone]).fetchall()]
-            templates = [bytes(r[0]) for r in db.execute(
-                "SELECT template FROM ended_tracks WHERE person_id = ?", [gone]).fetchall()]
+            embeddings = [
+                bytes(r[0])
+                for r in db.execute(
+                    "SELECT e.embedding FROM sample_embeddings e JOIN samples s ON s.id = e.sample_id "
+                    "WHERE s.person_id = ?",
+                    [gone],
+                ).fetchall()
+            ]
+            templates = [
+                bytes(r[0])
+                for r in db.execute("SELECT template FROM ended_tracks WHERE person_id = ?", [gone]).fetchall()
+            ]
         crops = [hub.visitor_store.crop_path(t.event_id) for t in hub.visitor_store.tracks(person_id=gone)]
         assert len(embeddings) == 2 and len(templates) == 1 and all(p.exists() for p in crops)
 
@@ -159,9 +200,12 @@ def test_deleting_a_person_removes_every_place_their_face_or_name_is_kept(  # ty
         assert admin.get("/api/tracks", params={"person_id": gone}).json() == []
         assert admin.get("/api/tracks/track-Colin_Powell-3/crop").status_code == 404
         assert not any(p.exists() for p in crops)
-        assert [s for state in ("pending", "accepted", "rejected")
-                for s in admin.get("/api/suggestions", params={"state": state}).json()
-                if s["person_id"] == gone] == []
+        assert [
+            s
+            for state in ("pending", "accepted", "rejected")
+            for s in admin.get("/api/suggestions", params={"state": state}).json()
+            if s["person_id"] == gone
+        ] == []
         # the live view's recent events (their name and best crop)
         recent = admin.get("/api/events/recent").json()["events"]
         assert [e["event_id"] for e in recent if e["person_id"] == gone or e["name"] == "Colin_Powell"] == []
@@ -187,8 +231,9 @@ def test_deleting_a_person_removes_every_place_their_face_or_name_is_kept(  # ty
         observer.close()
 
 
-def test_a_deleted_persons_embeddings_do_not_stay_in_the_write_ahead_log(hub_server: HubServer,
-                                                                          hub_database: str | None) -> None:
+def test_a_deleted_persons_embeddings_do_not_stay_in_the_write_ahead_log(
+    hub_server: HubServer, hub_database: str | None
+) -> None:
     if hub_database is not None:
         pytest.skip("PostgreSQL's WAL is the server's (hub/README.md, 'SQLite or PostgreSQL')")
     gone = enroll(hub_server, "Ariel_Sharon")

@@ -70,8 +70,7 @@ def test_duplicate_within_request_and_against_library(enroller: Enroller, shared
     assert not again.accepted and again.rejected["duplicate"] == 1
 
 
-def test_each_photo_header_is_read_once(enroller: Enroller, shared_data: Path,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_photo_header_is_read_once(enroller: Enroller, shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The request's check reads every header before any decode; decoding uses what it read."""
     read: list[str] = []
     real = imageio.read_header

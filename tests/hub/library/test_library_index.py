@@ -32,12 +32,15 @@ def near(vector: np.ndarray, rng: np.random.Generator, noise: float = 0.1) -> np
     return normalised
 
 
-@pytest.mark.parametrize(("kind", "encoding", "score_error"), [
-    ("exact", "sq8", 1e-5),  # encoding is the IVF's alone: exact keeps float32
-    ("ivf", "flat", 1e-5),  # float32 in the cells: exact scores
-    ("ivf", "fp16", 2e-3),  # half precision: about 1e-3 on a cosine
-    ("ivf", "sq8", 1e-2),  # a byte a dimension over each dimension's trained range
-])
+@pytest.mark.parametrize(
+    ("kind", "encoding", "score_error"),
+    [
+        ("exact", "sq8", 1e-5),  # encoding is the IVF's alone: exact keeps float32
+        ("ivf", "flat", 1e-5),  # float32 in the cells: exact scores
+        ("ivf", "fp16", 2e-3),  # half precision: about 1e-3 on a cosine
+        ("ivf", "sq8", 1e-2),  # a byte a dimension over each dimension's trained range
+    ],
+)
 def test_vector_index_search_add_remove(kind: str, encoding: str, score_error: float) -> None:
     rng = np.random.default_rng(0)
     vectors, labels = unit(rng, 500), np.arange(100, 600, dtype=np.int64)
@@ -105,8 +108,13 @@ def test_the_bench_measures_rank1_and_fpir_against_exact_search() -> None:
 def test_lfw_library_holds_the_gallery_and_asks_mated_and_non_mated_queries() -> None:
     rng = np.random.default_rng(6)
     gallery = unit(rng, 50)
-    probes = Probes(gallery, np.array([f"person {i}" for i in range(50)], object), near(gallery[:20], rng),
-                    np.arange(20), unit(rng, 30))
+    probes = Probes(
+        gallery,
+        np.array([f"person {i}" for i in range(50)], object),
+        near(gallery[:20], rng),
+        np.arange(20),
+        unit(rng, 30),
+    )
     data = lfw_set(500, probes, 10, 8, rng)
     assert data.vectors.shape == (500, DIM) and np.allclose(np.linalg.norm(data.vectors, axis=1), 1, atol=1e-5)
     assert data.person_ids[3] == b"person 3" and data.person_ids[50] == b"d0" and len(set(data.person_ids)) == 500
@@ -185,10 +193,13 @@ def test_empty_library_searches_to_nothing(library: Library) -> None:
     assert isinstance(index._index, ExactIndex)
 
 
-@pytest.mark.parametrize("ids", [
-    np.array(["bob", "ann", "bob", "zoë"], object),  # str objects, one not ASCII
-    np.array([b"bob", b"ann", b"bob", "zoë".encode()]),  # UTF-8 bytes as the bench passes them
-])
+@pytest.mark.parametrize(
+    "ids",
+    [
+        np.array(["bob", "ann", "bob", "zoë"], object),  # str objects, one not ASCII
+        np.array([b"bob", b"ann", b"bob", "zoë".encode()]),  # UTF-8 bytes as the bench passes them
+    ],
+)
 def test_person_codes_map_ids_to_codes_and_back(ids: np.ndarray) -> None:
     people = PersonCodes(ids)
     assert people.codes_of_build.tolist() == [1, 0, 1, 2] and len(people) == 3  # sorted: ann, bob, zoë

@@ -72,8 +72,10 @@ def test_names_over_http(hub_server: HubServer, shared_data: Path) -> None:
             upload = client.post("/api/samples/photos", data={"label": name}, files=[photo])
             assert upload.status_code == 422 and "label" in upload.text, name
         cyrillic = "\u041e\u0412\u0410\u041c\u0410"  # ОВАМА
-        for attempt in (client.post("/api/people", json={"name": cyrillic}),
-                        client.post("/api/samples/photos", data={"label": cyrillic}, files=[photo])):
+        for attempt in (
+            client.post("/api/people", json={"name": cyrillic}),
+            client.post("/api/samples/photos", data={"label": cyrillic}, files=[photo]),
+        ):
             assert attempt.status_code == 409 and "'Obama'" in attempt.json()["detail"], attempt.text
         other = client.post("/api/people", json={"name": "Biden"}).json()
         renamed = client.patch(f"/api/people/{other['id']}", json={"name": "OBAMA"})

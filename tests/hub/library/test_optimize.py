@@ -26,9 +26,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("embeddings", "quality", "keep", "expected"), CASES)
-def test_samples_to_drop(
-    embeddings: np.ndarray, quality: list[float], keep: int, expected: list[int]
-) -> None:
+def test_samples_to_drop(embeddings: np.ndarray, quality: list[float], keep: int, expected: list[int]) -> None:
     assert samples_to_drop(embeddings, np.array(quality, np.float32), keep) == expected
 
 

@@ -77,12 +77,14 @@ def test_sideways_phone_photo_is_enrolled_upright(hub_server: HubServer) -> None
     data = sideways_with_exif(PHOTO)
     upright = PHOTO.read_bytes()
     with hub_server.client(hub_server.enroll) as client:
-        enrolled = client.post("/api/samples/photos", data={"label": "Colin Powell"},
-                               files=[("files", ("phone.jpg", data, "image/jpeg"))])
+        enrolled = client.post(
+            "/api/samples/photos", data={"label": "Colin Powell"}, files=[("files", ("phone.jpg", data, "image/jpeg"))]
+        )
         assert enrolled.status_code == 201, enrolled.text
         assert enrolled.json()["faces_extracted"] == 1
-        verify = client.post("/api/verify", files={"a": ("phone.jpg", data, "image/jpeg"),
-                                                   "b": ("upright.jpg", upright, "image/jpeg")}).json()
+        verify = client.post(
+            "/api/verify", files={"a": ("phone.jpg", data, "image/jpeg"), "b": ("upright.jpg", upright, "image/jpeg")}
+        ).json()
     assert verify["same_person"] and verify["score"] > 0.9  # the face found is the upright one
 
 
@@ -94,8 +96,9 @@ def test_requests_over_the_budget_are_refused_before_any_work(start_hub, tmp_pat
         many = client.post("/api/samples/photos", data={"label": "Many"}, files=[photo] * 17)  # 1.06 MP
         assert many.status_code == 413 and "at most 1 MP" in many.json()["detail"], many.text
         video = video_bomb(tmp_path / "wide.mp4", 1600, 900, frames=2)  # 1.44 MP frames
-        wide = client.post("/api/samples/video", data={"label": "Wide"},
-                           files=[("file", ("wide.mp4", video, "video/mp4"))])
+        wide = client.post(
+            "/api/samples/video", data={"label": "Wide"}, files=[("file", ("wide.mp4", video, "video/mp4"))]
+        )
         assert wide.status_code == 422 and "1600x900" in wide.json()["detail"], wide.text
         search = client.post("/api/search", files={"file": ("bomb.png", png_bomb(6000, 6000), "image/png")})
         assert search.status_code == 422 and "bomb.png" in search.json()["detail"]
@@ -108,13 +111,17 @@ def test_a_video_whose_frames_lie_about_their_size_is_refused_before_decoding(hu
     honest = mjpeg_avi([face] * 3, (1920, 1080))
     before = library_state(hub_server.hub)
     with hub_server.client(hub_server.enroll) as client:
-        refused = client.post("/api/samples/video", data={"label": "Liar"},
-                              files=[("file", ("lying.avi", lying, "video/x-msvideo"))])
+        refused = client.post(
+            "/api/samples/video", data={"label": "Liar"}, files=[("file", ("lying.avi", lying, "video/x-msvideo"))]
+        )
         assert refused.status_code == 422, refused.text
         assert "frame 2 declares 4000x3000" in refused.json()["detail"]  # from its header: nothing decoded
         assert library_state(hub_server.hub) == before
-        enrolled = client.post("/api/samples/video", data={"label": "Barack Obama"},
-                               files=[("file", ("honest.avi", honest, "video/x-msvideo"))])
+        enrolled = client.post(
+            "/api/samples/video",
+            data={"label": "Barack Obama"},
+            files=[("file", ("honest.avi", honest, "video/x-msvideo"))],
+        )
         assert enrolled.status_code == 201, enrolled.text
         assert enrolled.json()["frames_read"] == 3 and enrolled.json()["faces_extracted"] == 1
 

@@ -13,14 +13,17 @@ JPEG = gray_jpeg(320, 200)
 SOF = JPEG.index(b"\xff\xc0")
 
 
-@pytest.mark.parametrize(("data", "size"), [
-    (JPEG, (320, 200)),  # baseline
-    (JPEG[:2] + b"\xff\xff\xff" + JPEG[2:], (320, 200)),  # fill bytes before a marker
-    (JPEG[:SOF + 1] + b"\xc2" + JPEG[SOF + 2:], (320, 200)),  # progressive (SOF2)
-    (JPEG[:SOF + 5], None),  # cut inside the frame header
-    (JPEG[:SOF] + b"\xff\xda\x00\x02", None),  # a scan before any frame header
-    (b"\xff\xd8", None),  # nothing after the start
-])
+@pytest.mark.parametrize(
+    ("data", "size"),
+    [
+        (JPEG, (320, 200)),  # baseline
+        (JPEG[:2] + b"\xff\xff\xff" + JPEG[2:], (320, 200)),  # fill bytes before a marker
+        (JPEG[: SOF + 1] + b"\xc2" + JPEG[SOF + 2 :], (320, 200)),  # progressive (SOF2)
+        (JPEG[: SOF + 5], None),  # cut inside the frame header
+        (JPEG[:SOF] + b"\xff\xda\x00\x02", None),  # a scan before any frame header
+        (b"\xff\xd8", None),  # nothing after the start
+    ],
+)
 def test_jpeg_size(data: bytes, size: tuple[int, int] | None) -> None:
     assert jpeg_size(data) == size
 

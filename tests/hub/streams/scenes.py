@@ -17,8 +17,10 @@ def enroll_and_sign(server: HubServer) -> str:
     """The clip's enrolled people from their photos in clips/people, and a signed gallery; its version."""
     with server.client(server.enroll) as client:
         for label, folder in PEOPLE.items():
-            files = [("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
-                     for p in sorted((CLIPS / "people" / folder).iterdir())]
+            files = [
+                ("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
+                for p in sorted((CLIPS / "people" / folder).iterdir())
+            ]
             answer = client.post("/api/samples/photos", data={"label": label}, files=files)
             assert answer.status_code == 201, answer.text
     with server.client(server.admin) as client:

@@ -46,7 +46,7 @@ def declaring(width: int, height: int) -> bytes:
     """A small real JPEG whose frame header (SOF0) is patched to declare `width` x `height`."""
     data = bytearray(tiny_jpeg())
     sof = data.index(b"\xff\xc0")
-    data[sof + 5:sof + 7], data[sof + 7:sof + 9] = height.to_bytes(2, "big"), width.to_bytes(2, "big")
+    data[sof + 5 : sof + 7], data[sof + 7 : sof + 9] = height.to_bytes(2, "big"), width.to_bytes(2, "big")
     return bytes(data)
 
 
@@ -111,8 +111,9 @@ def bounded_hub(start_hub):  # type: ignore[no-untyped-def]
 
 def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_hub) -> None:  # type: ignore[no-untyped-def]
     url, device = bounded_hub.url, bounded_hub.device_token("thin-1")
-    collect = bounded_hub.hub.tokens.create_collect("collect-thin-1", "thin-1",
-                                                    datetime.now(timezone.utc) + timedelta(minutes=5))[1]
+    collect = bounded_hub.hub.tokens.create_collect(
+        "collect-thin-1", "thin-1", datetime.now(timezone.utc) + timedelta(minutes=5)
+    )[1]
     good = GoodStream(url, device)
     good.start()
     assert good.processed_after(3)
@@ -127,8 +128,11 @@ def test_bad_streams_are_closed_with_reasons_and_a_good_one_keeps_going(bounded_
         "huge frame": ((device, b"\xff\xd8" + os.urandom(300 * 1024)), CLOSE_TOO_BIG, "at most 262144"),
         "header declaring 30000x30000": ((device, declaring(30000, 30000)), CLOSE_BAD_DATA, "declares 30000x30000"),
         "JPEG start and garbage": ((device, b"\xff\xd8" + os.urandom(5000)), CLOSE_BAD_DATA, "frame header"),
-        "a good frame, then a lying one": ((device, tiny_jpeg(), declaring(60000, 60000)), CLOSE_BAD_DATA,
-                                           "frame 2: frame header declares 60000x60000"),
+        "a good frame, then a lying one": (
+            (device, tiny_jpeg(), declaring(60000, 60000)),
+            CLOSE_BAD_DATA,
+            "frame 2: frame header declares 60000x60000",
+        ),
     }
     for n, (case, ((token, *messages), code, words)) in enumerate(cases.items()):
         got = closed_by(url, token, f"bad-{n}", *messages)
@@ -201,8 +205,10 @@ def test_a_client_that_never_reads_is_closed(bounded_hub) -> None:  # type: igno
         while True:
             client.receive()
     except StreamClosed as exc:
-        assert (exc.code, exc.reason) in ((1011, "keepalive ping timeout"),
-                                          (CLOSE_SLOW_READER, "2 results waiting unread; read them")), exc
+        assert (exc.code, exc.reason) in (
+            (1011, "keepalive ping timeout"),
+            (CLOSE_SLOW_READER, "2 results waiting unread; read them"),
+        ), exc
     except (websocket.WebSocketException, OSError):
         pass  # the connection ended before the close frame could be sent
     finally:

@@ -16,8 +16,10 @@ from tests.hub.fleet.test_enroll_to_edge import EventLog
 from tests.hub.streams.scenes import CLIP, CLIPS, PEOPLE, SINGER, SINGER_FRAMES
 from tests.hub.test_web import csp_and_script_errors
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed"),
+]
 
 
 def _enroll_the_others_from_photos(server: HubServer) -> None:
@@ -25,8 +27,10 @@ def _enroll_the_others_from_photos(server: HubServer) -> None:
         for label, folder in PEOPLE.items():
             if label == SINGER:
                 continue
-            files = [("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
-                     for p in sorted((CLIPS / "people" / folder).iterdir())]
+            files = [
+                ("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
+                for p in sorted((CLIPS / "people" / folder).iterdir())
+            ]
             assert client.post("/api/samples/photos", data={"label": label}, files=files).status_code == 201
 
 
@@ -47,8 +51,11 @@ def _enroll_through_the_collection_page(browser: Any, server: HubServer) -> None
     browser.find_element(By.ID, "recognise-link").click()
 
 
-def test_a_person_enrolled_from_a_camera_is_recognised_streaming_from_it(mqtt_hub: HubServer, broker,  # type: ignore[no-untyped-def]
-                                                                          tmp_path: Path) -> None:
+def test_a_person_enrolled_from_a_camera_is_recognised_streaming_from_it(
+    mqtt_hub: HubServer,
+    broker,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -74,11 +81,16 @@ def test_a_person_enrolled_from_a_camera_is_recognised_streaming_from_it(mqtt_hu
         wait.until(ec.text_to_be_present_in_element((By.ID, "stream-status"), "streaming as phone-1/selfie"))
         wait.until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#faces li.named"), SINGER))
         wait.until(ec.text_to_be_present_in_element((By.ID, "events"), f"identity_confirmed: {SINGER}"))
-        wait.until(lambda _: any(e["type"] == "identity_confirmed" and e["device_id"] == "phone-1"
-                                 and e["camera"] == "selfie" for e in log.named(SINGER)))
+        wait.until(
+            lambda _: any(
+                e["type"] == "identity_confirmed" and e["device_id"] == "phone-1" and e["camera"] == "selfie"
+                for e in log.named(SINGER)
+            )
+        )
         browser.find_element(By.ID, "stop").click()
-        wait.until(lambda _: any(e["type"] == "track_ended" and e["device_id"] == "phone-1"
-                                 for e in log.named(SINGER)))  # stopping ends the tracks, as a lost camera
+        wait.until(
+            lambda _: any(e["type"] == "track_ended" and e["device_id"] == "phone-1" for e in log.named(SINGER))
+        )  # stopping ends the tracks, as a lost camera
         assert csp_and_script_errors(browser) == []  # the page works under its Content-Security-Policy
         with log.lock:
             names = {e["name"] for e in log.events.values()}

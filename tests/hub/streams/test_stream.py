@@ -74,11 +74,18 @@ def test_facefleet_edge_stream_sends_a_clip_at_its_rate(mqtt_hub, broker) -> Non
     drops what it cannot keep up with, names the singer, and the command prints his events."""
     enroll_and_sign(mqtt_hub)
     env = {**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("thin-2")}
-    done = subprocess.run([sys.executable, "-m", "edge", "stream", "--hub", mqtt_hub.url, "--source", str(CLIP),
-                           "--camera", "stage"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge", "stream", "--hub", mqtt_hub.url, "--source", str(CLIP), "--camera", "stage"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "streaming as thin-2/stage" in done.stdout
     assert f"identity_confirmed: {SINGER}" in done.stdout
-    sent, processed, dropped = map(int, re.search(r"sent (\d+) frames, (\d+) processed, (\d+) dropped",
-                                                  done.stdout).groups())  # type: ignore[union-attr]
+    sent, processed, dropped = map(
+        int, re.search(r"sent (\d+) frames, (\d+) processed, (\d+) dropped", done.stdout).groups()
+    )  # type: ignore[union-attr]
     assert sent == 275 and processed >= 1 and processed + dropped <= sent

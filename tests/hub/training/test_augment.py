@@ -7,8 +7,7 @@ import torch
 from hub.training.augment import augment_batch
 from hub.training.config import AugmentConfig
 
-OFF = AugmentConfig(flip_probability=0, rotation_deg=0, scale_fraction=0, brightness_fraction=0,
-                    blur_probability=0)
+OFF = AugmentConfig(flip_probability=0, rotation_deg=0, scale_fraction=0, brightness_fraction=0, blur_probability=0)
 
 
 def _pixels() -> torch.Tensor:

@@ -17,8 +17,9 @@ from models.prepare.onnx_to_torch import export_onnx, load_onnx_embedder
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA device")
 def test_full_network_fine_tuning_on_cuda(enrolled, sface_path: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = TrainingConfig(device="cuda", max_steps=60, eval_every=20, patience_steps=60, trainable_layers=1000,
-                            augmented_copies=2)
+    config = TrainingConfig(
+        device="cuda", max_steps=60, eval_every=20, patience_steps=60, trainable_layers=1000, augmented_copies=2
+    )
     split = split_people(enrolled, config.held_out_fraction)
     module = load_onnx_embedder(sface_path)
     trainer = Trainer(module, sface_path, split, config)

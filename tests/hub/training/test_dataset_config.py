@@ -21,11 +21,14 @@ def test_split_holds_out_per_person() -> None:
     assert np.bincount(split.train_labels).tolist() == [6, 1]
 
 
-@pytest.mark.parametrize("people", [
-    [],  # nobody enrolled
-    [_person("a", 10)],  # one person: nothing to tell apart
-    [_person("a", 10), _person("b", 1)],  # the second has too few samples
-])
+@pytest.mark.parametrize(
+    "people",
+    [
+        [],  # nobody enrolled
+        [_person("a", 10)],  # one person: nothing to tell apart
+        [_person("a", 10), _person("b", 1)],  # the second has too few samples
+    ],
+)
 def test_too_few_people_is_a_clear_error(people: list[tuple[str, np.ndarray]]) -> None:
     with pytest.raises(NotEnoughPeopleError, match="at least 2 people"):
         split_people(people, held_out_fraction=0.25)
@@ -41,23 +44,29 @@ def test_sampler_covers_every_sample_each_pass() -> None:
     assert sorted(np.r_[sampler.next_indices(), sampler.next_indices()].tolist()) == list(range(10))
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"max_steps": 10, "eval_every": 20}, "exceeds max_steps"),
-    ({"patience_steps": 10, "eval_every": 50}, "shorter than eval_every"),
-    ({"margin": "sphereface"}, "margin"),
-    ({"learning_rate": 0.1}, "Extra inputs"),  # unknown keys are refused
-    ({"min_people": 1}, "min_people"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"max_steps": 10, "eval_every": 20}, "exceeds max_steps"),
+        ({"patience_steps": 10, "eval_every": 50}, "shorter than eval_every"),
+        ({"margin": "sphereface"}, "margin"),
+        ({"learning_rate": 0.1}, "Extra inputs"),  # unknown keys are refused
+        ({"min_people": 1}, "min_people"),
+    ],
+)
 def test_config_refuses(fields: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         TrainingConfig(**fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("fields", "m123"), [
-    ({}, (1.0, 0.5, 0.0)),  # arcface by default
-    ({"margin": "cosface", "margin_m": 0.35}, (1.0, 0.0, 0.35)),
-    ({"margin": "combined"}, (1.0, 0.3, 0.2)),
-])
+@pytest.mark.parametrize(
+    ("fields", "m123"),
+    [
+        ({}, (1.0, 0.5, 0.0)),  # arcface by default
+        ({"margin": "cosface", "margin_m": 0.35}, (1.0, 0.0, 0.35)),
+        ({"margin": "combined"}, (1.0, 0.3, 0.2)),
+    ],
+)
 def test_margin_parameters(fields: dict[str, object], m123: tuple[float, float, float]) -> None:
     config = TrainingConfig(**fields)  # type: ignore[arg-type]
     assert config.margins_m123 == m123

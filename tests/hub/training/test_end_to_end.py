@@ -22,8 +22,13 @@ from models.registry import default_model_dir, load_registry
 
 
 @pytest.mark.slow
-def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Path,  # type: ignore[no-untyped-def]
-                              tmp_path: Path) -> None:
+def test_retrain_gate_release(
+    pipeline,
+    enrolled,
+    lfw_dir: Path,
+    sface_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     assert 0 in lfw_folds_without(lfw_dir, [p.person_id for p in enrolled])  # LFW fold 0: strangers only
     benchmark = load_lfw_benchmark(pipeline, lfw_dir, folds=[0], pairs_per_fold=100)
     spec = load_registry().model("sface")
@@ -32,8 +37,16 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     context = RetrainContext(current, tmp_path / "models", benchmark)
     # Bounded for a test: few steps, one augmented copy. 100 LFW pairs resolve 1 point, so the LFW allowance
     # is 2 points here (the default 0.5 applies to the full folds of the CLI run).
-    config = TrainingConfig(max_steps=30, eval_every=10, patience_steps=30, batch_size=32, augmented_copies=1,
-                            calibration_max_crops=48, cpu_threads=2, gate=GateConfig(max_lfw_drop_points=2.0))
+    config = TrainingConfig(
+        max_steps=30,
+        eval_every=10,
+        patience_steps=30,
+        batch_size=32,
+        augmented_copies=1,
+        calibration_max_crops=48,
+        cpu_threads=2,
+        gate=GateConfig(max_lfw_drop_points=2.0),
+    )
     jobs = TrainingJobs()
     released: list[TrainingReport] = []
     job_id = submit_retrain(jobs, enrolled, config, lambda: context, lambda report, _: released.append(report))
@@ -58,8 +71,9 @@ def test_retrain_gate_release(pipeline, enrolled, lfw_dir: Path, sface_path: Pat
     assert gallery.person_ids == tuple(p.person_id for p in enrolled)
     for precision, model_path in (("fp32", report.files.fp32), ("int8", report.files.int8)):
         assert model_path.name == f"{report.version}{'' if precision == 'fp32' else '.int8'}.onnx"
-        edge = FacePipeline.from_config(PipelineConfig(backend=OnnxRuntimeConfig(precision=precision)),
-                                        model_path=model_path)
+        edge = FacePipeline.from_config(
+            PipelineConfig(backend=OnnxRuntimeConfig(precision=precision)), model_path=model_path
+        )
         vectors = edge.embedder.embed(enrolled[0].crops_rgb)
         assert vectors.shape == (len(enrolled[0].crops_rgb), 128)
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)

@@ -16,15 +16,18 @@ def _scores(accuracy: float, margin: float, lfw: float | None) -> ModelScores:
 CURRENT = _scores(0.90, 0.30, 0.990)
 
 
-@pytest.mark.parametrize(("new", "released", "reason"), [
-    (_scores(0.95, 0.35, 0.990), True, ""),  # better held out, same LFW
-    (_scores(0.95, 0.35, 0.986), True, ""),  # LFW -0.4 points: within the allowance
-    (_scores(0.95, 0.35, 0.984), False, "worse on LFW"),  # LFW -0.6 points
-    (_scores(0.90, 0.31, 0.990), True, ""),  # same accuracy, larger margin: better
-    (_scores(0.90, 0.30, 0.995), False, "not better on the held-out split"),  # no held-out gain at all
-    (_scores(0.85, 0.40, 0.995), False, "not better on the held-out split"),  # lower accuracy, larger margin
-    (_scores(0.95, 0.35, None), True, ""),  # no LFW benchmark given: held-out decides
-])
+@pytest.mark.parametrize(
+    ("new", "released", "reason"),
+    [
+        (_scores(0.95, 0.35, 0.990), True, ""),  # better held out, same LFW
+        (_scores(0.95, 0.35, 0.986), True, ""),  # LFW -0.4 points: within the allowance
+        (_scores(0.95, 0.35, 0.984), False, "worse on LFW"),  # LFW -0.6 points
+        (_scores(0.90, 0.31, 0.990), True, ""),  # same accuracy, larger margin: better
+        (_scores(0.90, 0.30, 0.995), False, "not better on the held-out split"),  # no held-out gain at all
+        (_scores(0.85, 0.40, 0.995), False, "not better on the held-out split"),  # lower accuracy, larger margin
+        (_scores(0.95, 0.35, None), True, ""),  # no LFW benchmark given: held-out decides
+    ],
+)
 def test_decide(new: ModelScores, released: bool, reason: str) -> None:
     decision = decide({"fp32": CURRENT}, {"fp32": new}, GateConfig(precisions=("fp32",)))
     assert decision.released is released

@@ -24,6 +24,7 @@ def _blocking_job(release: threading.Event) -> Any:
             if release.is_set():
                 return "report"
         return "report"
+
     return run
 
 
@@ -62,7 +63,11 @@ def test_failure_is_reported() -> None:
 def test_too_few_people_fails_before_queueing(tmp_path) -> None:  # type: ignore[no-untyped-def]
     jobs = TrainingJobs()
     with pytest.raises(NotEnoughPeopleError, match="at least 2 people"):
-        submit_retrain(jobs, [("solo", np.zeros((5, 112, 112, 3), np.uint8))], TrainingConfig(),
-                       make_context=lambda: pytest.fail("the people are checked first"),
-                       on_released=lambda *_: None)
+        submit_retrain(
+            jobs,
+            [("solo", np.zeros((5, 112, 112, 3), np.uint8))],
+            TrainingConfig(),
+            make_context=lambda: pytest.fail("the people are checked first"),
+            on_released=lambda *_: None,
+        )
     assert jobs.jobs() == []

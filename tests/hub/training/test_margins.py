@@ -17,12 +17,15 @@ def _embedding(angle: float) -> torch.Tensor:
     return torch.tensor([[math.cos(angle), math.sin(angle), 0.0, 0.0]])
 
 
-@pytest.mark.parametrize(("m1", "m2", "m3", "angle", "expected_cos"), [
-    (1.0, 0.5, 0.0, 0.6, math.cos(1.1)),  # arcface: cos(theta + m)
-    (1.0, 0.0, 0.35, 0.6, math.cos(0.6) - 0.35),  # cosface: cos(theta) - m
-    (1.0, 0.3, 0.2, 0.6, math.cos(0.9) - 0.2),  # combined
-    (1.0, 0.0, 0.0, 0.6, math.cos(0.6)),  # no margin: plain normalised softmax
-])
+@pytest.mark.parametrize(
+    ("m1", "m2", "m3", "angle", "expected_cos"),
+    [
+        (1.0, 0.5, 0.0, 0.6, math.cos(1.1)),  # arcface: cos(theta + m)
+        (1.0, 0.0, 0.35, 0.6, math.cos(0.6) - 0.35),  # cosface: cos(theta) - m
+        (1.0, 0.3, 0.2, 0.6, math.cos(0.9) - 0.2),  # combined
+        (1.0, 0.0, 0.0, 0.6, math.cos(0.6)),  # no margin: plain normalised softmax
+    ],
+)
 def test_true_class_logit(m1: float, m2: float, m3: float, angle: float, expected_cos: float) -> None:
     head = CombinedMarginHead(CENTRES, s=10.0, m1=m1, m2=m2, m3=m3)
     logits = head.logits(_embedding(angle), torch.tensor([0]))

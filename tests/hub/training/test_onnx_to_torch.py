@@ -36,8 +36,9 @@ def test_tail_from_split_tensor_equals_full_forward(module: OnnxEmbedder, some_c
         assert len(module.tail_parameters(start)) > 0
 
 
-def test_export_reproduces_torch_with_dynamic_batch(module: OnnxEmbedder, some_crops: np.ndarray,
-                                                    tmp_path: Path) -> None:
+def test_export_reproduces_torch_with_dynamic_batch(
+    module: OnnxEmbedder, some_crops: np.ndarray, tmp_path: Path
+) -> None:
     path = export_onnx(module, tmp_path / "out.onnx")
     model = onnx.load(str(path))
     assert model.opset_import[0].version == 17

@@ -11,8 +11,14 @@ from facefleet.signing import load_public_key, verify_manifest
 from facefleet.wire import SignedManifest
 from tests.conftest import LFW
 
-QUICK = {"max_steps": 40, "eval_every": 10, "patience_steps": 40, "augmented_copies": 1, "batch_size": 16,
-         "gate": {"precisions": ["fp32"]}}
+QUICK = {
+    "max_steps": 40,
+    "eval_every": 10,
+    "patience_steps": 40,
+    "augmented_copies": 1,
+    "batch_size": 16,
+    "gate": {"precisions": ["fp32"]},
+}
 
 
 def _people_with_photos(count: int) -> list[str]:
@@ -23,8 +29,13 @@ def _people_with_photos(count: int) -> list[str]:
 
 def _enroll(admin: httpx.Client, people: list[str], photos: int) -> None:
     for name in people:
-        files = [("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(),
-                            "image/jpeg")) for n in range(1, photos + 1)]
+        files = [
+            (
+                "files",
+                (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(), "image/jpeg"),
+            )
+            for n in range(1, photos + 1)
+        ]
         answer = admin.post("/api/samples/photos", data={"label": name}, files=files)
         assert answer.status_code == 201, answer.text
 

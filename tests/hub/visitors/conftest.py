@@ -42,15 +42,34 @@ def lfw_faces(pipeline) -> LfwFaces:  # type: ignore[no-untyped-def]
     return LfwFaces(crops, pipeline.embedder.embed(crops), test.labels[keep])
 
 
-def track_event(event_id: str, template: np.ndarray, jpeg: bytes | None, model_id: str = "sface",
-                person_id: str | None = None, **fields: object) -> TrackEvent:
+def track_event(
+    event_id: str,
+    template: np.ndarray,
+    jpeg: bytes | None,
+    model_id: str = "sface",
+    person_id: str | None = None,
+    **fields: object,
+) -> TrackEvent:
     """A `track_ended` event as an agent sends it (fields override the defaults)."""
     values: dict[str, object] = dict(
-        event_id=event_id, seq=1, type="track_ended", device_id="door-1", camera="front", track_id=1, ts=T0,
-        started_at=T0, ended_at=T0, frames=5, model_id=model_id, person_id=person_id,
-        name=person_id, confidence=0.7 if person_id else 0.1, liveness=0.8,
+        event_id=event_id,
+        seq=1,
+        type="track_ended",
+        device_id="door-1",
+        camera="front",
+        track_id=1,
+        ts=T0,
+        started_at=T0,
+        ended_at=T0,
+        frames=5,
+        model_id=model_id,
+        person_id=person_id,
+        name=person_id,
+        confidence=0.7 if person_id else 0.1,
+        liveness=0.8,
         template=EmbeddingPayload.from_vector(template),
-        best_crop_jpeg_b64=base64.b64encode(jpeg).decode() if jpeg else None)
+        best_crop_jpeg_b64=base64.b64encode(jpeg).decode() if jpeg else None,
+    )
     return TrackEvent.model_validate(values | fields)
 
 

@@ -14,16 +14,19 @@ PERSON, STRANGER = "Colin_Powell", "Gerhard_Schroeder"
 
 
 def _photo(name: str, n: int) -> tuple[str, tuple[str, bytes, str]]:
-    return ("files", (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(),
-                      "image/jpeg"))
+    return (
+        "files",
+        (f"{n}.jpg", (LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg").read_bytes(), "image/jpeg"),
+    )
 
 
 def _face(hub_server: HubServer, name: str, n: int) -> tuple[np.ndarray, bytes]:
     """Embedding and aligned crop (JPEG) of an LFW photo through the hub's own pipeline."""
     import cv2
 
-    analysis, index = hub_server.hub.enroller.main_face(cv2.imread(str(LFW / "images_deepfunneled" / name /
-                                                                       f"{name}_{n:04d}.jpg")))
+    analysis, index = hub_server.hub.enroller.main_face(
+        cv2.imread(str(LFW / "images_deepfunneled" / name / f"{name}_{n:04d}.jpg"))
+    )
     crop = cv2.imencode(".jpg", cv2.cvtColor(analysis.crops_rgb[index], cv2.COLOR_RGB2BGR))[1].tobytes()
     return analysis.embeddings[index], crop
 
@@ -38,19 +41,32 @@ def _unknown_visitor(hub_server: HubServer, name: str = STRANGER, photos: range 
 def test_scopes(hub_server: HubServer) -> None:
     visitor = _unknown_visitor(hub_server, photos=range(1, 2))
     event = hub_server.hub.visitor_store.tracks(visitor_id=visitor)[0].event_id
-    reader, admin, anonymous = (hub_server.client(hub_server.enroll), hub_server.client(hub_server.admin),
-                                hub_server.client())
-    for path in ("/api/visitors", f"/api/visitors/{visitor}", f"/api/tracks/{event}/crop", "/api/tracks",
-                 "/api/suggestions"):
+    reader, admin, anonymous = (
+        hub_server.client(hub_server.enroll),
+        hub_server.client(hub_server.admin),
+        hub_server.client(),
+    )
+    for path in (
+        "/api/visitors",
+        f"/api/visitors/{visitor}",
+        f"/api/tracks/{event}/crop",
+        "/api/tracks",
+        "/api/suggestions",
+    ):
         assert reader.get(path).status_code == 200, path
         assert anonymous.get(path).status_code == 401, path
-    writes = [("POST", f"/api/visitors/{visitor}/name", {"name": "X"}),
-              ("POST", f"/api/visitors/{visitor}/merge", {"other_id": "v-0"}),
-              ("POST", f"/api/visitors/{visitor}/ignore", None), ("DELETE", f"/api/visitors/{visitor}/ignore", None),
-              ("DELETE", f"/api/visitors/{visitor}", None), ("POST", "/api/visitors/recluster", None),
-              ("POST", f"/api/tracks/{event}/not-this-person", None),
-              ("POST", "/api/tracks/from-sample", {"sample_id": "x"}),
-              ("POST", f"/api/suggestions/{event}/accept", None), ("POST", f"/api/suggestions/{event}/reject", None)]
+    writes = [
+        ("POST", f"/api/visitors/{visitor}/name", {"name": "X"}),
+        ("POST", f"/api/visitors/{visitor}/merge", {"other_id": "v-0"}),
+        ("POST", f"/api/visitors/{visitor}/ignore", None),
+        ("DELETE", f"/api/visitors/{visitor}/ignore", None),
+        ("DELETE", f"/api/visitors/{visitor}", None),
+        ("POST", "/api/visitors/recluster", None),
+        ("POST", f"/api/tracks/{event}/not-this-person", None),
+        ("POST", "/api/tracks/from-sample", {"sample_id": "x"}),
+        ("POST", f"/api/suggestions/{event}/accept", None),
+        ("POST", f"/api/suggestions/{event}/reject", None),
+    ]
     for method, path, body in writes:
         assert reader.request(method, path, json=body).status_code == 403, path
         assert anonymous.request(method, path, json=body).status_code == 401, path
@@ -93,8 +109,11 @@ def test_suggested_samples_and_auto_accept_bounds(start_hub) -> None:  # type: i
     intake = server.hub.visitors
     for n in (3, 4):
         vector, crop = _face(server, PERSON, n)
-        intake.on_event(track_event(f"named-{n}-0000", vector, crop, person_id=person, confidence=0.75,
-                                    votes={person: 4}, track_id=n))
+        intake.on_event(
+            track_event(
+                f"named-{n}-0000", vector, crop, person_id=person, confidence=0.75, votes={person: 4}, track_id=n
+            )
+        )
     auto = admin.get("/api/suggestions", params={"state": "accepted"}).json()
     assert [s["event_id"] for s in auto] == ["named-3-0000"] and auto[0]["auto"] is True
     pending = admin.get("/api/suggestions").json()
@@ -102,7 +121,8 @@ def test_suggested_samples_and_auto_accept_bounds(start_hub) -> None:  # type: i
     assert admin.get(f"/api/people/{person}").json()["samples"] == 3
     vector, crop = _face(server, PERSON, 5)  # this track was named someone else on the way: never offered
     shown = track_event("named-5-0000", vector, None, person_id=other, confidence=0.5, track_id=5).model_copy(
-        update={"type": "identity_changed", "template": None})
+        update={"type": "identity_changed", "template": None}
+    )
     intake.on_event(shown)
     intake.on_event(track_event("named-5-0001", vector, crop, person_id=person, confidence=0.8, track_id=5))
     low = track_event("named-6-0000", vector, crop, person_id=person, confidence=0.5, track_id=6)
@@ -122,14 +142,21 @@ def test_a_suggestion_is_judged_on_its_crop_not_on_the_devices_template(start_hu
     template, _ = _face(server, PERSON, 3)  # the enrolled person's own template ...
     for n, other in enumerate(("Tony_Blair", "George_W_Bush", "Donald_Rumsfeld")):
         _, crop = _face(server, other, 1)  # ... sent with another man's crop
-        server.hub.visitors.on_event(track_event(f"forged-{n}-0000", template, crop, person_id=person,
-                                                 confidence=0.8, votes={person: 5}, track_id=10 + n))
-    offered = [s for state in ("pending", "accepted", "rejected")
-               for s in admin.get("/api/suggestions", params={"state": state}).json()]
+        server.hub.visitors.on_event(
+            track_event(
+                f"forged-{n}-0000", template, crop, person_id=person, confidence=0.8, votes={person: 5}, track_id=10 + n
+            )
+        )
+    offered = [
+        s
+        for state in ("pending", "accepted", "rejected")
+        for s in admin.get("/api/suggestions", params={"state": state}).json()
+    ]
     assert offered == [] and admin.get(f"/api/people/{person}").json()["samples"] == 2
     vector, crop = _face(server, PERSON, 3)  # the person's own face is still offered, and auto-accepted
-    server.hub.visitors.on_event(track_event("genuine-3-0000", vector, crop, person_id=person, confidence=0.8,
-                                             votes={person: 5}, track_id=3))
+    server.hub.visitors.on_event(
+        track_event("genuine-3-0000", vector, crop, person_id=person, confidence=0.8, votes={person: 5}, track_id=3)
+    )
     accepted = admin.get("/api/suggestions", params={"state": "accepted"}).json()
     assert [s["event_id"] for s in accepted] == ["genuine-3-0000"], server.hub.visitors.not_suggested
     assert admin.get(f"/api/people/{person}").json()["samples"] == 3

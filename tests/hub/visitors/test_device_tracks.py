@@ -15,8 +15,7 @@ from tooling.sim.procs import wait_for
 
 
 def _device(port: int) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"door-1-{uuid.uuid4().hex[:6]}",
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"door-1-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5)
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
@@ -27,8 +26,12 @@ def _send(client: mqtt.Client, payload: bytes) -> None:
     info.wait_for_publish(10)
 
 
-def test_device_event_ids_never_name_files(mqtt_hub: HubServer, broker, lfw_faces: LfwFaces,  # type: ignore[no-untyped-def]
-                                           tmp_path: Path) -> None:
+def test_device_event_ids_never_name_files(
+    mqtt_hub: HubServer,
+    broker,
+    lfw_faces: LfwFaces,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
     hub = mqtt_hub.hub
     absolute = Path(f"/tmp/ffabs{uuid.uuid4().hex[:12]}")
     hostile = ["../../escaped-by-a-device", str(absolute), f"../samples/{uuid.uuid4().hex[:8]}/sample"]
@@ -37,8 +40,10 @@ def test_device_event_ids_never_name_files(mqtt_hub: HubServer, broker, lfw_face
         for n, event_id in enumerate(hostile):
             event = track_event("placeholder-id", lfw_faces.embeddings[n], lfw_faces.jpeg(n), track_id=n)
             _send(device, event.model_dump_json().replace("placeholder-id", event_id).encode())
-        _send(device, track_event("agent-made-0001", lfw_faces.embeddings[4], lfw_faces.jpeg(4)).model_dump_json()
-              .encode())
+        _send(
+            device,
+            track_event("agent-made-0001", lfw_faces.embeddings[4], lfw_faces.jpeg(4)).model_dump_json().encode(),
+        )
         wait_for(lambda: hub.visitors.counts.unknown >= 1, "the ordinary track", 30)
         assert hub.refusals.snapshot()[("events", "malformed")] == 3
         crops = hub.visitor_store.crops_dir

@@ -20,8 +20,10 @@ from tests.hub.conftest import CHROMEDRIVER
 from tests.hub.fleet.test_enroll_to_edge import EventLog, _agent_config, _wait, stop_agent
 from tests.hub.test_web import csp_and_script_errors
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver not installed"),
+]
 SINGER = "Lin-Manuel Miranda"
 
 
@@ -35,12 +37,21 @@ def test_visitor_named_and_ignored_in_the_page_reach_the_agent(mqtt_hub, broker,
     from selenium.webdriver.support.ui import WebDriverWait
 
     hub = mqtt_hub.hub
-    config = _agent_config(tmp_path, CLIPS / "short_hamilton_clip.mp4", hub.settings.data_dir / "keys" / "hub.pub",
-                           broker.port, mqtt_hub.url)
+    config = _agent_config(
+        tmp_path,
+        CLIPS / "short_hamilton_clip.mp4",
+        hub.settings.data_dir / "keys" / "hub.pub",
+        broker.port,
+        mqtt_hub.url,
+    )
     log = EventLog(broker.port)
-    agent = subprocess.Popen([sys.executable, "-m", "edge", "run", "--config", str(config)], cwd=ROOT,
-                             env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
-                             stdout=subprocess.DEVNULL, stderr=open(tmp_path / "agent.log", "wb"))  # noqa: SIM115
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "edge", "run", "--config", str(config)],
+        cwd=ROOT,
+        env={**os.environ, "FACEFLEET_DEVICE_TOKEN": mqtt_hub.device_token("door-1")},
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "agent.log", "wb"),
+    )  # noqa: SIM115
     admin = mqtt_hub.client(mqtt_hub.admin)
     try:
         # the singer's close-up (130 frames) and the audience (64 frames) pool 8 or more embeddings each
@@ -52,16 +63,18 @@ def test_visitor_named_and_ignored_in_the_page_reach_the_agent(mqtt_hub, broker,
         browser.get(mqtt_hub.url + "/#/visitors")
         browser.find_element(By.ID, "token").send_keys(mqtt_hub.admin)
         browser.find_element(By.ID, "save-token").click()
-        card = wait.until(ec.presence_of_element_located(
-            (By.CSS_SELECTOR, f'.visitor[data-visitor-id="{singer.visitor_id}"]')))
+        card = wait.until(
+            ec.presence_of_element_located((By.CSS_SELECTOR, f'.visitor[data-visitor-id="{singer.visitor_id}"]'))
+        )
         wait.until(lambda _: "visit(s)" in card.find_element(By.CSS_SELECTOR, ".visitor-info").text)
         card.find_element(By.CSS_SELECTOR, ".visitor-name").send_keys(SINGER)
         card.find_element(By.CSS_SELECTOR, ".name-visitor").click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"as {SINGER}"))
         person = next(p for p in admin.get("/api/people").json() if p["name"] == SINGER)
         assert person["samples"] >= 1
-        ignore = browser.find_element(By.CSS_SELECTOR, f'.visitor[data-visitor-id="{audience.visitor_id}"] '
-                                                       ".ignore-visitor")
+        ignore = browser.find_element(
+            By.CSS_SELECTOR, f'.visitor[data-visitor-id="{audience.visitor_id}"] .ignore-visitor'
+        )
         ignore.click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "status"), f"ignoring {audience.visitor_id}"))
         browser.find_element(By.CSS_SELECTOR, '#views a[data-route="people"]').click()
@@ -94,8 +107,7 @@ def test_visitor_named_and_ignored_in_the_page_reach_the_agent(mqtt_hub, broker,
             with log.lock:
                 return [e for e in log.events.values() if e["gallery_version"] == version and e["type"] == kind]
 
-        _wait(lambda: any(e["name"] == SINGER for e in after("track_ended")), "the agent naming the singer",
-              600, agent)
+        _wait(lambda: any(e["name"] == SINGER for e in after("track_ended")), "the agent naming the singer", 600, agent)
         _wait(lambda: any(e["ignored"] for e in after("track_ended")), "an ignored track", 600, agent)
         ignored = [e for e in after("track_ended") if e["ignored"]]
         assert all(e["person_id"] is None and e["template"] for e in ignored)

@@ -118,8 +118,10 @@ def test_retention_purges_old_tracks_keeps_ignored_and_samples(make_hub, lfw_fac
     store.set_ignored(ignored, True)
     old = [i for i in ids if store.track(i).visitor_id != ignored][:5]
     with hub.db.transaction() as db:  # these arrived 31 days ago
-        db.executemany("UPDATE ended_tracks SET received = ? WHERE event_id = ?",
-                            [((utc_now() - timedelta(days=31)).isoformat(), e) for e in [ids[0], *old]])
+        db.executemany(
+            "UPDATE ended_tracks SET received = ? WHERE event_id = ?",
+            [((utc_now() - timedelta(days=31)).isoformat(), e) for e in [ids[0], *old]],
+        )
     crops = {e: store.crop_path(e) for e in old}
     report = purge(store, utc_now())
     assert report.tracks == 5 and all(not p.exists() for p in crops.values())
@@ -149,8 +151,10 @@ def test_crop_files_are_named_by_the_hub_and_stay_in_their_folder(make_hub, lfw_
     victim.parent.mkdir(parents=True)
     victim.write_bytes(b"the enrolled sample")
     with hub.db.transaction() as db:
-        db.execute("UPDATE ended_tracks SET crop_file = ? WHERE event_id = ?",
-                   [f"../samples/person-1/{victim.name}", track.event_id])
+        db.execute(
+            "UPDATE ended_tracks SET crop_file = ? WHERE event_id = ?",
+            [f"../samples/person-1/{victim.name}", track.event_id],
+        )
     with pytest.raises(NotFoundError):
         store.crop_path(track.event_id)  # never served
     assert store.best_crops(str(track.visitor_id), 5) == []

@@ -35,13 +35,16 @@ def test_clip_int_clips_to_image() -> None:
     assert out.tolist() == [[0, 2, 640, 50]]
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ([[0, 0, 10, 10]], [[0, 0, 10, 10]], 1.0),  # identical
-    ([[0, 0, 10, 10]], [[5, 0, 15, 10]], 1 / 3),  # half overlap
-    ([[0, 0, 10, 10]], [[20, 20, 30, 30]], 0.0),  # disjoint
-    ([[0, 0, 0, 0]], [[0, 0, 0, 0]], 0.0),  # zero-size boxes
-    ([[10, 10, 0, 0]], [[0, 0, 10, 10]], 0.0),  # an inverted box has no area
-])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ([[0, 0, 10, 10]], [[0, 0, 10, 10]], 1.0),  # identical
+        ([[0, 0, 10, 10]], [[5, 0, 15, 10]], 1 / 3),  # half overlap
+        ([[0, 0, 10, 10]], [[20, 20, 30, 30]], 0.0),  # disjoint
+        ([[0, 0, 0, 0]], [[0, 0, 0, 0]], 0.0),  # zero-size boxes
+        ([[10, 10, 0, 0]], [[0, 0, 10, 10]], 0.0),  # an inverted box has no area
+    ],
+)
 def test_iou(a: list[list[float]], b: list[list[float]], expected: float) -> None:
     iou = iou_matrix(np.array(a, np.float32), np.array(b, np.float32))
     assert iou.dtype == np.float32 and iou[0, 0] == pytest.approx(expected, abs=1e-6)

@@ -115,8 +115,9 @@ def test_lanes_find_the_same_faces_as_one_thread(pipeline, shared_data, name: st
     det = pipeline.detector
     assert det.cpu is not None and det.cpu.lanes > 1  # the pipeline on this CPU runs lanes
     single = MtcnnDetector(det.pnet, det.rnet, det.onet, det.config, None)
-    many = MtcnnDetector(det.pnet, det.rnet, det.onet, det.config,
-                         CpuExecution(lanes=3, pnet_strip_cells=5000, crop_batch=5))
+    many = MtcnnDetector(
+        det.pnet, det.rnet, det.onet, det.config, CpuExecution(lanes=3, pnet_strip_cells=5000, crop_batch=5)
+    )
     expected, got = single.detect(rgb), many.detect(rgb)
     assert len(got) == len(expected) >= 1
     np.testing.assert_allclose(got.xyxy, expected.xyxy, atol=1e-3)

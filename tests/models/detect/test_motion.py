@@ -10,7 +10,7 @@ from models.detect.motion import MotionConfig, MotionDetector
 def _scene(square_x: int | None) -> np.ndarray:
     frame = np.full((360, 640, 3), 90, np.uint8)
     if square_x is not None:
-        frame[100:180, square_x:square_x + 80] = 230
+        frame[100:180, square_x : square_x + 80] = 230
     return frame
 
 
@@ -64,8 +64,9 @@ def test_gray_frames_and_reset() -> None:
     assert detector.update(gray).changed
 
 
-@pytest.mark.parametrize("frame", [np.zeros((10, 10), np.float32), np.zeros((0, 10, 3), np.uint8),
-                                   np.zeros((4, 4, 4, 4), np.uint8)])
+@pytest.mark.parametrize(
+    "frame", [np.zeros((10, 10), np.float32), np.zeros((0, 10, 3), np.uint8), np.zeros((4, 4, 4, 4), np.uint8)]
+)
 def test_bad_frames_are_a_clear_error(frame: np.ndarray) -> None:
     with pytest.raises(ValueError, match="uint8"):
         MotionDetector().update(frame)

@@ -39,8 +39,9 @@ def test_gpu_providers_missing_from_this_build_fall_back_to_the_cpu() -> None:
     assert not runs_on_cpu(TensorRTConfig())
 
 
-@pytest.mark.parametrize(("kind", "name"), [("fp32", "sface.onnx"), ("int8", "sface.int8.onnx"),
-                                            ("int8cpu", "sface.int8cpu.onnx")])
+@pytest.mark.parametrize(
+    ("kind", "name"), [("fp32", "sface.onnx"), ("int8", "sface.int8.onnx"), ("int8cpu", "sface.int8cpu.onnx")]
+)
 def test_artifact_names(kind: str, name: str) -> None:
     assert artifact_name("sface", kind) == name  # type: ignore[arg-type]
 

@@ -38,8 +38,9 @@ def test_copy_is_cached_by_content(sface_fp16: Path) -> None:
 
 
 def test_fp16_embeddings_agree_with_fp32_on_real_faces(pipeline, shared_data: Path, sface_fp16: Path) -> None:  # type: ignore[no-untyped-def]
-    crops = np.concatenate([pipeline.analyze(load_image(p)).crops_rgb
-                            for p in sorted((shared_data / "clips" / "people").glob("*/*"))])
+    crops = np.concatenate(
+        [pipeline.analyze(load_image(p)).crops_rgb for p in sorted((shared_data / "clips" / "people").glob("*/*"))]
+    )
     spec = load_registry().model("sface")
     assert spec.preprocess is not None
     half = Embedder(open_backend(sface_fp16, OnnxRuntimeConfig()), spec.preprocess, 128).embed(crops)

@@ -16,10 +16,18 @@ def _tiny(tmp_path: Path) -> Path:
     """x (N,3,10,10) -> Conv 3x3, 4 out, pad 1 -> Flatten -> Gemm to 5."""
     w = numpy_helper.from_array(np.zeros((4, 3, 3, 3), np.float32), "w")
     g = numpy_helper.from_array(np.zeros((400, 5), np.float32), "g")
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
-             helper.make_node("Flatten", ["c"], ["f"]), helper.make_node("Gemm", ["f", "g"], ["y"])]
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [w, g])
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Flatten", ["c"], ["f"]),
+        helper.make_node("Gemm", ["f", "g"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 10, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [w, g],
+    )
     path = tmp_path / "tiny.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path

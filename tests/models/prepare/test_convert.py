@@ -8,11 +8,14 @@ import pytest
 from models.registry import default_cache_dir, load_registry
 
 
-@pytest.mark.parametrize(("role", "shape"), [
-    ("pnet", (1, 3, 37, 53)),  # fully convolutional: any frame size; softmax folded into a sigmoid
-    ("rnet", (7, 3, 24, 24)),
-    ("onet", (3, 3, 48, 48)),
-])
+@pytest.mark.parametrize(
+    ("role", "shape"),
+    [
+        ("pnet", (1, 3, 37, 53)),  # fully convolutional: any frame size; softmax folded into a sigmoid
+        ("rnet", (7, 3, 24, 24)),
+        ("onet", (3, 3, 48, 48)),
+    ],
+)
 def test_mtcnn_export_matches_torch(tmp_path, role: str, shape: tuple[int, ...]) -> None:
     pytest.importorskip("torch", reason="conversion needs the convert extra")
     from models.prepare.convert_mtcnn import export_mtcnn_net

@@ -27,13 +27,29 @@ def _net(second_slope: np.ndarray) -> onnx.ModelProto:
         return numpy_helper.from_array(value.astype(np.float32), name)
 
     def bn(prefix: str, size: int) -> list[TensorProto]:
-        return [init(f"{prefix}_{p}", v) for p, v in (("g", rng.uniform(0.5, 2, size)), ("b", rng.normal(0, 1, size)),
-                                                      ("m", rng.normal(0, 1, size)), ("v", rng.uniform(0.5, 2, size)))]
+        return [
+            init(f"{prefix}_{p}", v)
+            for p, v in (
+                ("g", rng.uniform(0.5, 2, size)),
+                ("b", rng.normal(0, 1, size)),
+                ("m", rng.normal(0, 1, size)),
+                ("v", rng.uniform(0.5, 2, size)),
+            )
+        ]
 
-    inits = [init("s", np.array([0.5])), init("w1", rng.normal(0, 1, (C, 3, 3, 3))), init("b1", rng.normal(0, 1, C)),
-             *bn("bn1", C), init("a1", np.array([-0.3, 0.4, 1.5, 0.9]).reshape(C, 1, 1)),
-             init("w2", rng.normal(0, 1, (C, 1, 3, 3))), init("a2", second_slope.reshape(C, 1, 1)),
-             *bn("bn2", C), init("wg", rng.normal(0, 1, (5, C * 9))), init("bg", rng.normal(0, 1, 5)), *bn("bn3", 5)]
+    inits = [
+        init("s", np.array([0.5])),
+        init("w1", rng.normal(0, 1, (C, 3, 3, 3))),
+        init("b1", rng.normal(0, 1, C)),
+        *bn("bn1", C),
+        init("a1", np.array([-0.3, 0.4, 1.5, 0.9]).reshape(C, 1, 1)),
+        init("w2", rng.normal(0, 1, (C, 1, 3, 3))),
+        init("a2", second_slope.reshape(C, 1, 1)),
+        *bn("bn2", C),
+        init("wg", rng.normal(0, 1, (5, C * 9))),
+        init("bg", rng.normal(0, 1, 5)),
+        *bn("bn3", 5),
+    ]
     nodes = [
         helper.make_node("Mul", ["x", "s"], ["xs"]),
         helper.make_node("Conv", ["xs", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
@@ -47,8 +63,13 @@ def _net(second_slope: np.ndarray) -> onnx.ModelProto:
         helper.make_node("Gemm", ["f", "wg", "bg"], ["g"], transB=1),
         helper.make_node("BatchNormalization", ["g", "bn3_g", "bn3_b", "bn3_m", "bn3_v"], ["y"]),
     ]
-    graph = helper.make_graph(nodes, "net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])], inits)
+    graph = helper.make_graph(
+        nodes,
+        "net",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 5])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
@@ -60,10 +81,13 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize(("second_slope", "prelus"), [
-    (np.array([0.2, -0.5, 0.0, 1.0]), 2),  # slopes <= 1 before a MaxPool: no flip needed
-    (np.array([0.2, 1.3, 0.1, 0.5]), 1),  # a slope > 1 before a MaxPool, which cannot take the flip: kept
-])
+@pytest.mark.parametrize(
+    ("second_slope", "prelus"),
+    [
+        (np.array([0.2, -0.5, 0.0, 1.0]), 2),  # slopes <= 1 before a MaxPool: no flip needed
+        (np.array([0.2, 1.3, 0.1, 0.5]), 1),  # a slope > 1 before a MaxPool, which cannot take the flip: kept
+    ],
+)
 def test_forms_keep_the_values(second_slope: np.ndarray, prelus: int) -> None:
     reference = _net(second_slope)
     model = _net(second_slope)

@@ -51,8 +51,15 @@ def test_recipes(tmp_path: Path, recipe: Int8Recipe, activation_dtype: type, sym
 
 
 def test_stale_int8_lists_missing_and_old_recipes(tmp_path: Path) -> None:
-    expected = ["mtcnn-onet.int8.onnx", "mtcnn-onet.int8cpu.onnx", "mtcnn-pnet.int8.onnx", "mtcnn-rnet.int8.onnx",
-                "mtcnn-rnet.int8cpu.onnx", "sface.int8.onnx", "sface.int8cpu.onnx"]  # no CPU copy of P-Net
+    expected = [
+        "mtcnn-onet.int8.onnx",
+        "mtcnn-onet.int8cpu.onnx",
+        "mtcnn-pnet.int8.onnx",
+        "mtcnn-rnet.int8.onnx",
+        "mtcnn-rnet.int8cpu.onnx",
+        "sface.int8.onnx",
+        "sface.int8cpu.onnx",
+    ]  # no CPU copy of P-Net
     assert stale_int8(tmp_path) == expected
     for name in expected:
         (tmp_path / name).write_bytes(name.encode())

@@ -22,10 +22,15 @@ def test_registry_lists_the_pipeline_models() -> None:
 
 def test_another_arcface_embedder_is_only_a_registry_entry() -> None:
     data = yaml.safe_load(REGISTRY_PATH.read_text())
-    data["sources"]["some-wheel"] = {"version": "1.0", "wheel": "some_wheel-1.0-py3-none-any.whl",
-                                     "wheel_sha256": "0" * 64}
+    data["sources"]["some-wheel"] = {
+        "version": "1.0",
+        "wheel": "some_wheel-1.0-py3-none-any.whl",
+        "wheel_sha256": "0" * 64,
+    }
     data["models"]["mobilefacenet-arcface"] = {
-        "role": "embedder", "license": "MIT", "converter": "onnx_embedder",
+        "role": "embedder",
+        "license": "MIT",
+        "converter": "onnx_embedder",
         "source": {"package": "some-wheel", "member": "some_wheel/mfn.onnx", "sha256": "1" * 64},
         "inputs": [{"name": "input", "shape": ["N", 112, 112, 3]}],
         "outputs": [{"name": "embedding", "shape": ["N", 192]}],

@@ -70,8 +70,9 @@ def test_the_singer_is_named_in_his_close_up_within_half_a_second(hamilton: Vide
 
 def test_only_obama_is_named_in_the_audience(hamilton: VideoScore) -> None:
     audience = [t for t in hamilton.tracks if t.main_shot == "211-274"]
-    assert [t.final_person for t in audience if t.final_person is not None] == ["obama"], \
+    assert [t.final_person for t in audience if t.final_person is not None] == ["obama"], (
         "Michelle Obama, her mother and the audience stay unknown"
+    )
 
 
 def test_each_of_the_family_is_named_from_one_photo(sitcom: VideoScore) -> None:
@@ -86,11 +87,14 @@ def test_the_morning_scene_in_other_clothes_and_light_is_named(sitcom: VideoScor
     assert morning and all(p.outcome == "named" for p in morning)
 
 
-@pytest.mark.parametrize(("clip", "others"), [
-    (HAMILTON, CLIPS / "sitcom" / "people"),  # a singer, his pianist, Obama and an audience: nobody's family
-    (CLIPS / "crowd_1080p.mp4", CLIPS / "sitcom" / "people"),  # a crowd walking at the camera
-    (SITCOM, CLIPS / "people"),  # the family against the Hamilton people (first 700 frames: the dinner)
-])
+@pytest.mark.parametrize(
+    ("clip", "others"),
+    [
+        (HAMILTON, CLIPS / "sitcom" / "people"),  # a singer, his pianist, Obama and an audience: nobody's family
+        (CLIPS / "crowd_1080p.mp4", CLIPS / "sitcom" / "people"),  # a crowd walking at the camera
+        (SITCOM, CLIPS / "people"),  # the family against the Hamilton people (first 700 frames: the dinner)
+    ],
+)
 def test_strangers_are_never_named(clip: Path, others: Path, pipeline: FacePipeline, cohort: np.ndarray) -> None:
     gallery = enroll_folder(pipeline, others, cohort=cohort).gallery
     played = replay(clip, gallery, pipeline, range(700) if clip == SITCOM else None)
@@ -104,8 +108,13 @@ def test_a_head_turning_in_a_shot_keeps_its_track(pipeline: FacePipeline, cohort
     starts in the same place (overlap at least 0.5) within a frame."""
     gallery = enroll_folder(pipeline, CLIPS / "sitcom" / "people", cohort=cohort).gallery
     boxes: dict[int, list[tuple[int, tuple[float, float, float, float]]]] = {}
-    processor = CameraProcessor("eval", ModelGalleryHolder(ModelGallery(pipeline, gallery)), TrackerConfig(),
-                                RecognitionConfig(), ScheduleConfig())
+    processor = CameraProcessor(
+        "eval",
+        ModelGalleryHolder(ModelGallery(pipeline, gallery)),
+        TrackerConfig(),
+        RecognitionConfig(),
+        ScheduleConfig(),
+    )
     capture = cv2.VideoCapture(str(SITCOM))
     for index in range(118):
         ok, image = capture.read()
@@ -116,6 +125,10 @@ def test_a_head_turning_in_a_shot_keeps_its_track(pipeline: FacePipeline, cohort
     capture.release()
     ends = {tid: seen[-1] for tid, seen in boxes.items() if seen[-1][0] < 117}
     starts = {tid: seen[0] for tid, seen in boxes.items() if seen[0][0] > 0}
-    splits = [(a, b) for a, (last, box_a) in ends.items() for b, (first, box_b) in starts.items()
-              if 0 < first - last <= 1 and iou_matrix(np.array([box_a]), np.array([box_b]))[0, 0] >= 0.5]
+    splits = [
+        (a, b)
+        for a, (last, box_a) in ends.items()
+        for b, (first, box_b) in starts.items()
+        if 0 < first - last <= 1 and iou_matrix(np.array([box_a]), np.array([box_b]))[0, 0] >= 0.5
+    ]
     assert splits == []

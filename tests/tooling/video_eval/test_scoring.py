@@ -12,25 +12,33 @@ from tooling.video_eval.replay import Replay, TrackLog
 from tooling.video_eval.score import score_replay
 from tooling.video_eval.truth import ClipTruth, TruthError, align_to_cuts, load_truth
 
-TRUTH = ClipTruth.model_validate({"shots": [
-    {"frames": [0, 9], "enrolled": ["ann"]},
-    {"frames": [10, 19], "enrolled": ["bob"], "others": ["a stranger"]},
-    {"frames": [20, 29], "others": ["crowd"]},
-]})
+TRUTH = ClipTruth.model_validate(
+    {
+        "shots": [
+            {"frames": [0, 9], "enrolled": ["ann"]},
+            {"frames": [10, 19], "enrolled": ["bob"], "others": ["a stranger"]},
+            {"frames": [20, 29], "others": ["crowd"]},
+        ]
+    }
+)
 
 
-def log(track_id: int, first: int, last: int, named: list[tuple[int, str | None]],
-        embeddable: int | None = None) -> TrackLog:
+def log(
+    track_id: int, first: int, last: int, named: list[tuple[int, str | None]], embeddable: int | None = None
+) -> TrackLog:
     final = named[-1][1] if named else None
     return TrackLog(track_id, first, last, last - first + 1, embeddable, named, final, 3, started=True)
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("shots: []\n", "shots"),  # no shots
-    ("shots: [{frames: [5, 2]}]\n", "first <= last"),  # reversed range
-    ("shots: [{frames: [0, 9]}, {frames: [5, 12]}]\n", "overlaps"),  # overlapping shots
-    ("[1, 2]\n", "mapping"),  # not a mapping
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("shots: []\n", "shots"),  # no shots
+        ("shots: [{frames: [5, 2]}]\n", "first <= last"),  # reversed range
+        ("shots: [{frames: [0, 9]}, {frames: [5, 12]}]\n", "overlaps"),  # overlapping shots
+        ("[1, 2]\n", "mapping"),  # not a mapping
+    ],
+)
 def test_bad_truth_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "truth.yaml"
     path.write_text(text)
@@ -61,8 +69,15 @@ def test_track_outcomes_and_totals() -> None:
     ]
     score = score_replay(Replay(tracks, [10, 20], 30, 10.0, 1.0), TRUTH)
     outcomes = {t.track_id: t.outcome for t in score.tracks}
-    assert outcomes == {1: "named_right", 2: "unknown", 3: "named_right", 4: "false_accept", 5: "unknown_mixed",
-                        6: "stranger_unknown", 7: "named_right"}
+    assert outcomes == {
+        1: "named_right",
+        2: "unknown",
+        3: "named_right",
+        4: "false_accept",
+        5: "unknown_mixed",
+        6: "stranger_unknown",
+        7: "named_right",
+    }
     t = score.totals
     assert (t.enrolled_tracks, t.named_right, t.unknown, t.false_accepts) == (4, 3, 1, 1)
     assert t.tracks_spanning_shots == 1 and t.tracks_spanning_two_people == 1
@@ -72,9 +87,15 @@ def test_track_outcomes_and_totals() -> None:
 
 
 def test_person_outcomes_wrong_unknown_missed() -> None:
-    truth = ClipTruth.model_validate({"shots": [{"frames": [0, 9], "enrolled": ["ann"]},
-                                                {"frames": [10, 19], "enrolled": ["bob"]},
-                                                {"frames": [20, 29], "enrolled": ["cy"]}]})
+    truth = ClipTruth.model_validate(
+        {
+            "shots": [
+                {"frames": [0, 9], "enrolled": ["ann"]},
+                {"frames": [10, 19], "enrolled": ["bob"]},
+                {"frames": [20, 29], "enrolled": ["cy"]},
+            ]
+        }
+    )
     tracks = [log(1, 0, 9, [(1, "bob")]), log(2, 10, 19, [(11, None)])]
     score = score_replay(Replay(tracks, [], 30, 10.0, 1.0), truth)
     assert [p.outcome for p in score.people] == ["wrong", "unknown", "missed"]

@@ -103,17 +103,23 @@ class AnnReport:
     rows: list[AnnRow] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        out = [f"{'identities':>10} {'data':<6} {'index':<18} {'build s':>8} {'p50 ms':>11} {'p99 ms':>13} "
-               f"{'B/identity':>10} {'rank-1':>6} {'vs exact':>8} {'r1@thr':>6} {'FPIR':>6}"]
+        out = [
+            f"{'identities':>10} {'data':<6} {'index':<18} {'build s':>8} {'p50 ms':>11} {'p99 ms':>13} "
+            f"{'B/identity':>10} {'rank-1':>6} {'vs exact':>8} {'r1@thr':>6} {'FPIR':>6}"
+        ]
         for r in self.rows:
-            out.append(f"{r.identities:>10} {r.data:<6} {r.kind:<18} {r.build_s:>8.1f} "
-                       f"{'/'.join(f'{v:.1f}' for v in r.p50_ms):>11} {'/'.join(f'{v:.1f}' for v in r.p99_ms):>13} "
-                       f"{r.bytes_per_identity:>10.0f} {r.rank1:>6.3f} {r.rank1_vs_exact:>8.3f} "
-                       f"{r.rank1_at_threshold:>6.3f} {r.fpir:>6.3f}")
-        out.append(f"{self.mated_queries} mated and {self.non_mated_queries} non-mated queries per library, one at "
-                   f"a time on {self.threads} thread (p50/p99: each timed pass); rank-1 at threshold and FPIR at "
-                   f"the hub's cosine {self.threshold}; builds on {self.cpus} CPUs; peak RSS "
-                   f"{self.peak_rss_mb:.0f} MB")
+            out.append(
+                f"{r.identities:>10} {r.data:<6} {r.kind:<18} {r.build_s:>8.1f} "
+                f"{'/'.join(f'{v:.1f}' for v in r.p50_ms):>11} {'/'.join(f'{v:.1f}' for v in r.p99_ms):>13} "
+                f"{r.bytes_per_identity:>10.0f} {r.rank1:>6.3f} {r.rank1_vs_exact:>8.3f} "
+                f"{r.rank1_at_threshold:>6.3f} {r.fpir:>6.3f}"
+            )
+        out.append(
+            f"{self.mated_queries} mated and {self.non_mated_queries} non-mated queries per library, one at "
+            f"a time on {self.threads} thread (p50/p99: each timed pass); rank-1 at threshold and FPIR at "
+            f"the hub's cosine {self.threshold}; builds on {self.cpus} CPUs; peak RSS "
+            f"{self.peak_rss_mb:.0f} MB"
+        )
         return out
 
     def as_dict(self) -> dict[str, object]:
@@ -135,8 +141,14 @@ def random_set(size: int, mated: int, non_mated: int, rng: np.random.Generator) 
         vectors[start:stop] = random_unit_vectors(stop - start, DIM, rng)
     owners = rng.choice(size, min(mated, size), replace=False)
     ids = distractor_ids(size, "r")
-    return QuerySet("random", vectors, ids, turned(vectors[owners], GENUINE_COSINE, rng), ids[owners],
-                    random_unit_vectors(non_mated, DIM, rng))
+    return QuerySet(
+        "random",
+        vectors,
+        ids,
+        turned(vectors[owners], GENUINE_COSINE, rng),
+        ids[owners],
+        random_unit_vectors(non_mated, DIM, rng),
+    )
 
 
 def turned(vectors: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
@@ -164,8 +176,9 @@ def lfw_set(size: int, probes: Probes, mated: int, non_mated: int, rng: np.rando
     ids = np.concatenate([names.astype(f"S{max(names.itemsize, 9)}"), distractor_ids(size - kept, "d")])
     inside = np.flatnonzero(probes.mated_owner < kept)
     picked = inside[np.sort(rng.choice(len(inside), min(mated, len(inside)), replace=False))]
-    strangers = probes.non_mated[np.sort(rng.choice(len(probes.non_mated), min(non_mated, len(probes.non_mated)),
-                                                    replace=False))]
+    strangers = probes.non_mated[
+        np.sort(rng.choice(len(probes.non_mated), min(non_mated, len(probes.non_mated)), replace=False))
+    ]
     return QuerySet("lfw", vectors, ids, probes.mated[picked], ids[probes.mated_owner[picked]], strangers)
 
 
@@ -189,7 +202,7 @@ def exact_answers(data: QuerySet) -> Answers:
     best, arg = np.full(len(queries), -np.inf, np.float32), np.zeros(len(queries), np.int64)
     rows = max(1024, (1 << 26) // max(1, len(queries)))  # (Q, rows) float32 cosines: 256 MB a chunk
     for start in range(0, len(data.vectors), rows):
-        cosines = queries @ data.vectors[start:start + rows].T
+        cosines = queries @ data.vectors[start : start + rows].T
         top = cosines.argmax(axis=1)
         score = cosines[np.arange(len(queries)), top]
         better = score > best
@@ -250,8 +263,9 @@ def build(data: QuerySet, config: SearchConfig) -> tuple[LibraryIndex, float, fl
     return index, stats.build_s, rss_mb() - before
 
 
-def measure_all(data: QuerySet, ivf: SearchConfig, nprobes: tuple[int, ...], threshold: float,
-                passes: int, exact_timed: int) -> list[AnnRow]:
+def measure_all(
+    data: QuerySet, ivf: SearchConfig, nprobes: tuple[int, ...], threshold: float, passes: int, exact_timed: int
+) -> list[AnnRow]:
     """Exact search (the truth), then the IVF index at each nprobe, on the same library."""
     size, queries = len(data.vectors), data.queries()
     truth = exact_answers(data)
@@ -259,8 +273,22 @@ def measure_all(data: QuerySet, ivf: SearchConfig, nprobes: tuple[int, ...], thr
     exact, build_s, grown = build(data, SearchConfig(type="exact"))
     with one_thread():
         took, _ = timed_answers(exact, queries[:exact_timed], 1)
-    rows = [AnnRow(size, data.name, "exact", build_s, _percentiles(took, 50), _percentiles(took, 99),
-                   exact.stats().memory_bytes / size, grown, exact_rank1, 1.0, at_threshold, fpir)]
+    rows = [
+        AnnRow(
+            size,
+            data.name,
+            "exact",
+            build_s,
+            _percentiles(took, 50),
+            _percentiles(took, 99),
+            exact.stats().memory_bytes / size,
+            grown,
+            exact_rank1,
+            1.0,
+            at_threshold,
+            fpir,
+        )
+    ]
     del exact
     index, build_s, grown = build(data, ivf)
     per_identity = index.stats().memory_bytes / size
@@ -270,10 +298,24 @@ def measure_all(data: QuerySet, ivf: SearchConfig, nprobes: tuple[int, ...], thr
         with one_thread():
             took, answers = timed_answers(index, queries, passes)
         rank1, at_threshold, fpir = identification(data, answers, threshold)
-        rows.append(AnnRow(size, data.name, f"ivf-{ivf.encoding}/{min(nprobe, cells)}of{cells}", build_s,
-                           _percentiles(took, 50), _percentiles(took, 99), per_identity, grown, rank1,
-                           rank1 / exact_rank1 if exact_rank1 else 0.0, at_threshold, fpir, cells,
-                           min(nprobe, cells)))
+        rows.append(
+            AnnRow(
+                size,
+                data.name,
+                f"ivf-{ivf.encoding}/{min(nprobe, cells)}of{cells}",
+                build_s,
+                _percentiles(took, 50),
+                _percentiles(took, 99),
+                per_identity,
+                grown,
+                rank1,
+                rank1 / exact_rank1 if exact_rank1 else 0.0,
+                at_threshold,
+                fpir,
+                cells,
+                min(nprobe, cells),
+            )
+        )
     return rows
 
 
@@ -281,9 +323,17 @@ def _percentiles(took: list[np.ndarray], q: float) -> list[float]:
     return [round(float(np.percentile(t, q)), 3) for t in took]
 
 
-def run_ann_bench(sizes: tuple[int, ...], queries: int, probes: Probes | None, config: SearchConfig,
-                  nprobes: tuple[int, ...] = (), seed: int = 0, threshold: float = HUB_THRESHOLD,
-                  passes: int = 2, exact_timed: int = 100) -> AnnReport:
+def run_ann_bench(
+    sizes: tuple[int, ...],
+    queries: int,
+    probes: Probes | None,
+    config: SearchConfig,
+    nprobes: tuple[int, ...] = (),
+    seed: int = 0,
+    threshold: float = HUB_THRESHOLD,
+    passes: int = 2,
+    exact_timed: int = 100,
+) -> AnnReport:
     """probes: real LFW faces (None: the random library only); queries: mated and as many non-mated ones
     per library; nprobes: the IVF settings measured (default: the config's)."""
     nprobes = nprobes or (config.nprobe,)
@@ -291,8 +341,9 @@ def run_ann_bench(sizes: tuple[int, ...], queries: int, probes: Probes | None, c
     ivf = config.model_copy(update={"type": "ivf"})
     report = AnnReport(queries, queries, threshold)
     for size in tqdm(sizes, desc="ANN sizes", unit="size"):
-        data = random_set(size, queries, queries, rng) if probes is None else lfw_set(size, probes, queries,
-                                                                                      queries, rng)
+        data = (
+            random_set(size, queries, queries, rng) if probes is None else lfw_set(size, probes, queries, queries, rng)
+        )
         report.mated_queries, report.non_mated_queries = len(data.mated), len(data.non_mated)
         report.rows += measure_all(data, ivf, nprobes, threshold, passes, exact_timed)
         del data
@@ -327,9 +378,14 @@ def lfw_embeddings(lfw_dir: Path, people: int | None = None) -> Probes:
         embeddings = np.load(embeddings_cache)["embeddings"]
     else:
         crops, _ = crops_for_images(pipeline.detector, paths, crops_cache, desc="LFW detect+align")
-        embeddings = np.concatenate([pipeline.embedder.embed(crops[s:s + 512]) for s in range(0, len(crops), 512)])
+        embeddings = np.concatenate([pipeline.embedder.embed(crops[s : s + 512]) for s in range(0, len(crops), 512)])
         if embeddings_cache is not None:
             np.savez(embeddings_cache, embeddings=embeddings)
     g, m = len(gallery), len(mated)
-    return Probes(embeddings[:g], np.array([p.parent.name for p in gallery], dtype=object), embeddings[g:g + m],
-                  split.mated_owner[kept], embeddings[g + m:])
+    return Probes(
+        embeddings[:g],
+        np.array([p.parent.name for p in gallery], dtype=object),
+        embeddings[g : g + m],
+        split.mated_owner[kept],
+        embeddings[g + m :],
+    )

@@ -50,12 +50,10 @@ class Figures:
     def lines(self) -> list[str]:
         return [
             f"enroll 20 LFW photos (250x250) in one upload: {self.photos20_s:.2f} s",
-            f"enroll {self.people_photos} people photos (about 1000 px) in one upload: "
-            f"{self.people_photos_s:.2f} s",
+            f"enroll {self.people_photos} people photos (about 1000 px) in one upload: {self.people_photos_s:.2f} s",
             f"enroll a {self.video_frames_read}-frame video: {self.video_s:.2f} s "
             f"({self.video_frames_analyzed} frames analyzed, {self.video_samples} samples kept)",
-            f"embed and store {self.lfw_samples} samples of {self.lfw_people} LFW people: "
-            f"{self.lfw_embed_s:.1f} s",
+            f"embed and store {self.lfw_samples} samples of {self.lfw_people} LFW people: {self.lfw_embed_s:.1f} s",
             f"build + sign a gallery of {self.lfw_people} people from stored embeddings: "
             f"{self.gallery_build_s:.2f} s ({self.gallery_bytes} bytes)",
         ]
@@ -131,9 +129,7 @@ def run_bench(data_dir: Path, people: int = 1000, per_person: int = 2) -> Figure
         settings = HubSettings(data_dir=Path(tmp), port=_free_port())
         app = create_app(settings)
         hub: Hub = app.state.hub
-        server = uvicorn.Server(
-            uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
-        )
+        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:

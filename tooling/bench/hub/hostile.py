@@ -60,8 +60,9 @@ def mjpeg_avi(frames: list[bytes], declared_wh: tuple[int, int], fps: int = 5) -
     width, height = declared_wh
     largest = max(map(len, frames))
     avih = struct.pack("<14I", 1_000_000 // fps, 0, 0, 0x10, len(frames), 0, 1, largest, width, height, 0, 0, 0, 0)
-    strh = b"vidsMJPG" + struct.pack("<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, len(frames), largest,
-                                     0xFFFFFFFF, 0, 0, 0, width, height)
+    strh = b"vidsMJPG" + struct.pack(
+        "<IHHIIIIIIIIhhhh", 0, 0, 0, 0, 1, fps, 0, len(frames), largest, 0xFFFFFFFF, 0, 0, 0, width, height
+    )
     strf = struct.pack("<IiiHH4sIiiII", 40, width, height, 1, 24, b"MJPG", width * height * 3, 0, 0, 0, 0)
     headers = _list(b"hdrl", _chunk(b"avih", avih) + _list(b"strl", _chunk(b"strh", strh) + _chunk(b"strf", strf)))
     movi, index, offset = b"", b"", 4

@@ -61,9 +61,11 @@ class PageFigures:
 
     def lines(self) -> list[str]:
         head = f"hub page with {self.people} people and {self.events} live events (median of {self.loads} cold loads):"
-        return [head] + [f"  {v.view}: {v.bytes / 1024:.1f} KiB in {v.requests} requests, DOM ready "
-                         f"{v.dom_ready_ms:.0f} ms, view drawn {v.rendered_ms:.0f} ms ({v.rows} rows/cards)"
-                         for v in self.views]
+        return [head] + [
+            f"  {v.view}: {v.bytes / 1024:.1f} KiB in {v.requests} requests, DOM ready "
+            f"{v.dom_ready_ms:.0f} ms, view drawn {v.rendered_ms:.0f} ms ({v.rows} rows/cards)"
+            for v in self.views
+        ]
 
 
 def crop_b64(seed: int) -> str:
@@ -84,13 +86,31 @@ def seed_events(hub: Hub, people: list[tuple[str | None, str | None]], count: in
         person_id, name = people[track % len(people)]
         at = t0 + timedelta(seconds=n)
         ended = kinds[step] == "track_ended"
-        hub.events.add(TrackEvent.model_validate({
-            "event_id": f"bench-{n:06d}", "seq": step + 1, "type": kinds[step], "device_id": f"door-{track % 4}",
-            "camera": "front", "track_id": track, "ts": at, "started_at": at - timedelta(seconds=step),
-            "ended_at": at if ended else None, "duration_s": float(step) if ended else None,
-            "person_id": person_id, "name": name, "confidence": 0.7, "frames": 10 * (step + 1),
-            "model_id": "sface", "gallery_version": "1", "votes": {}, "liveness": None,
-            "best_crop_jpeg_b64": crop_b64(track) if ended else None}))
+        hub.events.add(
+            TrackEvent.model_validate(
+                {
+                    "event_id": f"bench-{n:06d}",
+                    "seq": step + 1,
+                    "type": kinds[step],
+                    "device_id": f"door-{track % 4}",
+                    "camera": "front",
+                    "track_id": track,
+                    "ts": at,
+                    "started_at": at - timedelta(seconds=step),
+                    "ended_at": at if ended else None,
+                    "duration_s": float(step) if ended else None,
+                    "person_id": person_id,
+                    "name": name,
+                    "confidence": 0.7,
+                    "frames": 10 * (step + 1),
+                    "model_id": "sface",
+                    "gallery_version": "1",
+                    "votes": {},
+                    "liveness": None,
+                    "best_crop_jpeg_b64": crop_b64(track) if ended else None,
+                }
+            )
+        )
 
 
 def measure(url: str, token: str, view: str, loads: int) -> ViewFigures:
@@ -104,13 +124,18 @@ def measure(url: str, token: str, view: str, loads: int) -> ViewFigures:
             open_view(driver, url, view, view)
             runs.append(driver.execute_script(PAGE_FIGURES, view))
         rows = driver.execute_script(
-            "return document.querySelectorAll('[data-view=\"' + arguments[0] + '\"] tbody tr').length;", view)
+            "return document.querySelectorAll('[data-view=\"' + arguments[0] + '\"] tbody tr').length;", view
+        )
     finally:
         driver.quit()
-    return ViewFigures(view, int(statistics.median(r["bytes"] for r in runs)),
-                       int(statistics.median(r["requests"] for r in runs)),
-                       statistics.median(r["rendered_ms"] for r in runs),
-                       statistics.median(r["dom_ready_ms"] for r in runs), int(rows))
+    return ViewFigures(
+        view,
+        int(statistics.median(r["bytes"] for r in runs)),
+        int(statistics.median(r["requests"] for r in runs)),
+        statistics.median(r["rendered_ms"] for r in runs),
+        statistics.median(r["dom_ready_ms"] for r in runs),
+        int(rows),
+    )
 
 
 def run_page_bench(people: int = 200, events: int = 1000, loads: int = 5) -> PageFigures:

@@ -66,10 +66,12 @@ class StreamsRun:
     def lines(self) -> list[str]:
         out = [f"{self.streams} stream(s), {self.seconds:.0f} s: slowest stream {self.min_fps:.1f} fps processed"]
         for i, s in enumerate(self.per_stream):
-            out.append(f"  stream {i}: sent {s.sent}, processed {s.processed} ({s.fps:.1f} fps), dropped {s.dropped}; "
-                       f"frame->result p50 {_ms(s.result_p50_ms)} p99 {_ms(s.result_p99_ms)}; {s.events} events, "
-                       f"frame->MQTT p50 {_ms(s.event_p50_ms)} p99 {_ms(s.event_p99_ms)}"
-                       + (f"; closed: {s.closed}" if s.closed else ""))
+            out.append(
+                f"  stream {i}: sent {s.sent}, processed {s.processed} ({s.fps:.1f} fps), dropped {s.dropped}; "
+                f"frame->result p50 {_ms(s.result_p50_ms)} p99 {_ms(s.result_p99_ms)}; {s.events} events, "
+                f"frame->MQTT p50 {_ms(s.event_p50_ms)} p99 {_ms(s.event_p99_ms)}"
+                + (f"; closed: {s.closed}" if s.closed else "")
+            )
         return out
 
 
@@ -92,10 +94,18 @@ class StreamsFigures:
         return out
 
     def to_json(self) -> str:
-        return json.dumps({"frame_wh": self.frame_wh, "source_fps": self.source_fps, "sustained": self.sustained,
-                           "runs": [{"streams": r.streams, "seconds": r.seconds,
-                                     "per_stream": [s.__dict__ for s in r.per_stream]} for r in self.runs]},
-                          indent=2)
+        return json.dumps(
+            {
+                "frame_wh": self.frame_wh,
+                "source_fps": self.source_fps,
+                "sustained": self.sustained,
+                "runs": [
+                    {"streams": r.streams, "seconds": r.seconds, "per_stream": [s.__dict__ for s in r.per_stream]}
+                    for r in self.runs
+                ],
+            },
+            indent=2,
+        )
 
 
 def _ms(value: float | None) -> str:
@@ -201,31 +211,46 @@ class _Camera(threading.Thread):
         event_ms = [1000 * (arrived[e] - self.sent_at[f]) for e, f in self.event_frames.items() if e in arrived]
         result_p50, result_p99 = _percentiles(self.result_ms)
         event_p50, event_p99 = _percentiles(event_ms)
-        return StreamFigures(len(self.sent_at), self.processed, self.dropped, round(self.processed / self.seconds, 2),
-                             result_p50, result_p99, len(self.event_frames), event_p50, event_p99, self.closed)
+        return StreamFigures(
+            len(self.sent_at),
+            self.processed,
+            self.dropped,
+            round(self.processed / self.seconds, 2),
+            result_p50,
+            result_p99,
+            len(self.event_frames),
+            event_p50,
+            event_p99,
+            self.closed,
+        )
 
 
-def run_streams_bench(procs: Processes, workdir: Path, data_dir: Path, counts: list[int],
-                      seconds: float) -> StreamsFigures:
+def run_streams_bench(
+    procs: Processes, workdir: Path, data_dir: Path, counts: list[int], seconds: float
+) -> StreamsFigures:
     """Broker and hub processes, the clip's people enrolled and signed into a gallery, then one run per count."""
     jpegs, fps = clip_jpegs(data_dir / CLIP)
     broker = prepare_broker(workdir, [], free_port(), free_port())
     system.start_broker(procs, broker)
     port, admin = free_port(), secrets.token_urlsafe(32)
-    config = system.write_hub_config(workdir / "hub-streams.yaml", workdir / "hub", port, broker,
-                                     stream={"max_streams": max(counts) + 1})
+    config = system.write_hub_config(
+        workdir / "hub-streams.yaml", workdir / "hub", port, broker, stream={"max_streams": max(counts) + 1}
+    )
     client = system.start_hub(procs, config, port, admin, broker, name="hub-streams")
     for label, folder in PEOPLE.items():
-        files = [("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
-                 for p in sorted((data_dir / "clips" / "people" / folder).iterdir())]
+        files = [
+            ("files", (p.name, p.read_bytes(), "image/png" if p.suffix == ".png" else "image/jpeg"))
+            for p in sorted((data_dir / "clips" / "people" / folder).iterdir())
+        ]
         client.post("/api/samples/photos", data={"label": label}, files=files).raise_for_status()
     client.post("/api/galleries").raise_for_status()
     clock = _EventClock(broker.plain_port, broker.passwords[MONITOR_USER])
     figures = StreamsFigures((640, 360), fps)
     try:
         for count in counts:
-            cameras = [_Camera(str(client.base_url), admin, f"thin-{count}-{i}", jpegs, fps, seconds)
-                       for i in range(count)]
+            cameras = [
+                _Camera(str(client.base_url), admin, f"thin-{count}-{i}", jpegs, fps, seconds) for i in range(count)
+            ]
             for camera in cameras:
                 camera.client.connect()
                 camera.start()

@@ -61,11 +61,16 @@ class UploadFigures:
 
     def lines(self) -> list[str]:
         out = [f"hub peak RSS after a 1080p enrollment (warm): {self.warm_peak_mb:.0f} MB"]
-        out += [f"{p.what}: HTTP {p.status} in {p.seconds:.1f} s, RSS {p.rss_before_mb:.0f} -> "
-                f"{p.rss_after_mb:.0f} MB, peak +{p.peak_rise_mb:.0f} MB ({p.detail[:90]})" for p in self.probes]
-        out.append(f"1:N search on an idle hub: {self.search_idle_s:.2f} s; during a 300-photo enrollment "
-                   f"({self.enroll_s:.1f} s): {self.search_behind_enroll_s:.2f} s, answered "
-                   f"{'before' if self.search_before_enroll_done else 'after'} the enrollment")
+        out += [
+            f"{p.what}: HTTP {p.status} in {p.seconds:.1f} s, RSS {p.rss_before_mb:.0f} -> "
+            f"{p.rss_after_mb:.0f} MB, peak +{p.peak_rise_mb:.0f} MB ({p.detail[:90]})"
+            for p in self.probes
+        ]
+        out.append(
+            f"1:N search on an idle hub: {self.search_idle_s:.2f} s; during a 300-photo enrollment "
+            f"({self.enroll_s:.1f} s): {self.search_behind_enroll_s:.2f} s, answered "
+            f"{'before' if self.search_before_enroll_done else 'after'} the enrollment"
+        )
         return out
 
 
@@ -115,8 +120,15 @@ class _Probe:
         with ThreadPoolExecutor(copies) as pool:
             answers = list(pool.map(lambda _: request(), range(copies)))
         status, detail = answers[0]
-        probe = UploadProbe(what, status, detail, time.perf_counter() - start, before, rss_mb(self.pid),
-                            peak_rss_mb(self.pid) - self.figures.warm_peak_mb)
+        probe = UploadProbe(
+            what,
+            status,
+            detail,
+            time.perf_counter() - start,
+            before,
+            rss_mb(self.pid),
+            peak_rss_mb(self.pid) - self.figures.warm_peak_mb,
+        )
         self.figures.probes.append(probe)
         return probe
 
@@ -129,8 +141,10 @@ def unauthenticated_body(url: str, size_bytes: int) -> tuple[int, str]:
     """POST a JSON body of `size_bytes` (one long name) to /api/people without a token, 1 MB at a time until
     the hub answers or has taken it all; the hub's status and the start of its answer."""
     address = urlsplit(url)
-    head = (f"POST /api/people HTTP/1.1\r\nHost: {address.hostname}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {size_bytes}\r\n\r\n").encode()
+    head = (
+        f"POST /api/people HTTP/1.1\r\nHost: {address.hostname}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {size_bytes}\r\n\r\n"
+    ).encode()
     with socket.create_connection((address.hostname, address.port), timeout=600) as sock:
         sock.sendall(head + b'{"name": "')
         sent, chunk = 10, b"x" * (1024 * 1024)
@@ -152,9 +166,14 @@ ENROLL_PHOTOS = 300  # LFW photos of the long enrollment: several seconds of ana
 
 def _start_hub(procs: Processes, workdir: Path) -> tuple[httpx.Client, int]:
     port, admin = free_port(), secrets.token_urlsafe(32)
-    config = system.write_hub_config(workdir / "hub-bench.yaml", workdir / "hub-bench", port, None,
-                                     pipeline={"detector": {"min_face_px": 40}},
-                                     enroll={"max_upload_files": ENROLL_PHOTOS})
+    config = system.write_hub_config(
+        workdir / "hub-bench.yaml",
+        workdir / "hub-bench",
+        port,
+        None,
+        pipeline={"detector": {"min_face_px": 40}},
+        enroll={"max_upload_files": ENROLL_PHOTOS},
+    )
     client = system.start_hub(procs, config, port, admin, None, timeout_s=120, name="hub-bench")
     client.timeout = httpx.Timeout(600)
     return client, procs.started["hub-bench"].pid
@@ -163,17 +182,28 @@ def _start_hub(procs: Processes, workdir: Path) -> tuple[httpx.Client, int]:
 def _bombs(probe: _Probe, data_dir: Path, workdir: Path) -> None:
     png = ("files", ("bomb.png", png_bomb(), "image/png"))
     probe.send("PNG declaring 6000x6000", "/api/samples/photos", [png])
-    probe.send("five such PNGs in one request", "/api/samples/photos",
-               [("files", (f"bomb{i}.png", png[1][1], "image/png")) for i in range(5)])
+    probe.send(
+        "five such PNGs in one request",
+        "/api/samples/photos",
+        [("files", (f"bomb{i}.png", png[1][1], "image/png")) for i in range(5)],
+    )
     video = video_bomb(workdir / "bomb.mp4")
-    probe.send(f"8000x6000 mp4 of {len(video) // 1024} KB", "/api/samples/video",
-               [("file", ("bomb.mp4", video, "video/mp4"))])
+    probe.send(
+        f"8000x6000 mp4 of {len(video) // 1024} KB", "/api/samples/video", [("file", ("bomb.mp4", video, "video/mp4"))]
+    )
     jpeg = upscaled_jpeg(data_dir / "clips" / "people" / "obama" / "obama.jpg")
-    probe.send(f"6000x6000 JPEG face photo of {len(jpeg) // 1024} KB", "/api/samples/photos",
-               [("files", ("large.jpg", jpeg, "image/jpeg"))], label="Large Photo")
+    probe.send(
+        f"6000x6000 JPEG face photo of {len(jpeg) // 1024} KB",
+        "/api/samples/photos",
+        [("files", ("large.jpg", jpeg, "image/jpeg"))],
+        label="Large Photo",
+    )
     avi = [("file", ("lying.avi", lying_mjpeg(), "video/x-msvideo"))]
-    probe.send(f"Motion-JPEG declaring 64x64, second frame 16000x16000, of {len(avi[0][1][1]) // 1024} KB",
-               "/api/samples/video", avi)
+    probe.send(
+        f"Motion-JPEG declaring 64x64, second frame 16000x16000, of {len(avi[0][1][1]) // 1024} KB",
+        "/api/samples/video",
+        avi,
+    )
     probe.send("four such Motion-JPEGs at once", "/api/samples/video", avi, copies=4)
 
 

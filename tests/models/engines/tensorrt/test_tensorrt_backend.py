@@ -144,9 +144,7 @@ def backend(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tb.TensorRTBacke
     monkeypatch.setattr(tb, "import_tensorrt", lambda: trt)
     monkeypatch.setattr(tb, "open_cuda_memory", lambda library, device: memory)
     monkeypatch.setattr(tb, "make_logger", lambda trt: None)
-    monkeypatch.setattr(
-        tb, "load_or_build", lambda *a: BuiltEngine(b"e", plan, tmp_path / "net.engine", True)
-    )
+    monkeypatch.setattr(tb, "load_or_build", lambda *a: BuiltEngine(b"e", plan, tmp_path / "net.engine", True))
     return tb.TensorRTBackend(tmp_path / "net.onnx", TensorRTConfig(precision="fp16"))
 
 

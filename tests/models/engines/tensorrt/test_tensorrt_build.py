@@ -77,11 +77,16 @@ def _api(shape: ApiShape):  # type: ignore[no-untyped-def]
         ("11", False, True, False, False),  # pip on x86: strong typing only
     ],
 )
-def test_api_is_read_off_the_module(shape: ApiShape, explicit_batch: bool, strongly_typed: bool, weak: bool,
-                                    calibrator: bool) -> None:
+def test_api_is_read_off_the_module(
+    shape: ApiShape, explicit_batch: bool, strongly_typed: bool, weak: bool, calibrator: bool
+) -> None:
     api = _api(shape)
     assert (api.explicit_batch_flag, api.strongly_typed, api.weak_typing, api.calibrator) == (
-        explicit_batch, strongly_typed, weak, calibrator)
+        explicit_batch,
+        strongly_typed,
+        weak,
+        calibrator,
+    )
 
 
 def test_api_ignores_the_version_string() -> None:
@@ -116,8 +121,9 @@ def test_network_flags(shape: ApiShape, typing: str, flags: int) -> None:
         ("11", "int8", "mtcnn-rnet.int8.onnx", "mtcnn-rnet.int8.onnx", "strong", "qdq"),
     ],
 )
-def test_plan_per_api(models: Path, shape: ApiShape, precision: str, file: str, parsed: str, typing: str,
-                      int8_source: str) -> None:
+def test_plan_per_api(
+    models: Path, shape: ApiShape, precision: str, file: str, parsed: str, typing: str, int8_source: str
+) -> None:
     config = TensorRTConfig(precision=precision, max_batch=64)  # type: ignore[arg-type]
     plan = plan_build(models / file, config, _api(shape), PYRAMID, models / "cache")
     assert plan.onnx_path.name.startswith(parsed) and (plan.typing, plan.int8_source) == (typing, int8_source)
@@ -194,8 +200,9 @@ def _build(trt: types.ModuleType, memory: FakeMemory, path: Path, config: Tensor
         ("11", "int8", "mtcnn-rnet.int8.onnx", [0], []),
     ],
 )
-def test_build_per_api(models: Path, shape: ApiShape, precision: str, file: str, network_flags: list[int],
-                       builder_flags: list[str]) -> None:
+def test_build_per_api(
+    models: Path, shape: ApiShape, precision: str, file: str, network_flags: list[int], builder_flags: list[str]
+) -> None:
     # On 11 the stand-in has no BuilderFlag.FP16/INT8, no int8_calibrator, no set_calibration_profile:
     # touching any of them would raise AttributeError and fail this build.
     memory = FakeMemory()
@@ -203,8 +210,9 @@ def test_build_per_api(models: Path, shape: ApiShape, precision: str, file: str,
     config = TensorRTConfig(precision=precision, max_batch=16, engine_cache_dir=models / "engines")  # type: ignore[arg-type]
     engine = _build(trt, memory, models / file, config)
     assert trt.record.network_flags == network_flags and trt.record.builder_flags == builder_flags
-    assert engine["profiles"] == [{"name": "input", "min": [1, 3, 24, 24], "opt": [8, 3, 24, 24],
-                                   "max": [16, 3, 24, 24]}]
+    assert engine["profiles"] == [
+        {"name": "input", "min": [1, 3, 24, 24], "opt": [8, 3, 24, 24], "max": [16, 3, 24, 24]}
+    ]
     assert list((models / "engines").glob("timing.trt*.cache"))
 
 
@@ -212,8 +220,13 @@ def test_build_per_api(models: Path, shape: ApiShape, precision: str, file: str,
 def test_calibrator_build_on_weak_typing(models: Path, shape: ApiShape) -> None:
     memory = FakeMemory()
     trt = make_tensorrt(shape, memory)
-    config = TensorRTConfig(precision="int8", int8_source="calibrator", calibration_dir=_calib(models / "calib"),
-                            engine_cache_dir=models / "engines", calibration_batch=2)
+    config = TensorRTConfig(
+        precision="int8",
+        int8_source="calibrator",
+        calibration_dir=_calib(models / "calib"),
+        engine_cache_dir=models / "engines",
+        calibration_batch=2,
+    )
     _build(trt, memory, models / "mtcnn-rnet.int8.onnx", config)
     assert trt.record.builder_flags == ["FP16", "INT8"] and trt.record.calibrated_batches == 2  # 4 items / 2
     assert trt.record.parsed[-1].name == "mtcnn-rnet.onnx" and trt.record.network_flags == [1 if shape == "8.5" else 0]
@@ -234,8 +247,10 @@ def test_removed_calibrator_attribute_really_raises_on_11() -> None:
     assert not hasattr(trt, "IInt8EntropyCalibrator2") and not hasattr(trt.Builder, "platform_has_fast_int8")
 
 
-@pytest.mark.parametrize(("capability", "int8"), [((5, 3), False), ((6, 2), False), ((6, 1), True),
-                                                  ((7, 2), True), ((8, 7), True), ((9, 0), True)])
+@pytest.mark.parametrize(
+    ("capability", "int8"),
+    [((5, 3), False), ((6, 2), False), ((6, 1), True), ((7, 2), True), ((8, 7), True), ((9, 0), True)],
+)
 def test_fast_int8_by_compute_capability(capability: tuple[int, int], int8: bool) -> None:
     # 5.3 is the original Nano, 6.2 the TX2: no INT8; 7.2 Xavier, 8.7 Orin.
     assert has_fast_int8(capability) is int8

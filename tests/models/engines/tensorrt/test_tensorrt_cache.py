@@ -28,9 +28,7 @@ def test_digest_is_stable_and_short() -> None:
         {"gpu_name": "Xavier"},  # engine copied to another board
         {"compute_capability": (7, 2)},
         {"precision": "fp16"},
-        {
-            "profiles": (ShapeRange((1, 3, 112, 112), (8, 3, 112, 112), (64, 3, 112, 112)),)
-        },  # max_batch raised
+        {"profiles": (ShapeRange((1, 3, 112, 112), (8, 3, 112, 112), (64, 3, 112, 112)),)},  # max_batch raised
         {"int8_source": "calibrator"},
         {"calibration_sha256": "c" * 64},  # new calibration data
     ],

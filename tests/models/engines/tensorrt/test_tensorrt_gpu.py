@@ -64,9 +64,7 @@ def test_cuda_memory_round_trip() -> None:
 
 
 @pytest.mark.parametrize("batch", [1, 5, 32])
-def test_sface_fp16_matches_onnxruntime(
-    model_dir: Path, tmp_path_factory: pytest.TempPathFactory, batch: int
-) -> None:
+def test_sface_fp16_matches_onnxruntime(model_dir: Path, tmp_path_factory: pytest.TempPathFactory, batch: int) -> None:
     engines = tmp_path_factory.getbasetemp() / "engines"
     config = TensorRTConfig(precision="fp16", max_batch=32, engine_cache_dir=engines)
     x = np.random.default_rng(batch).uniform(0, 255, (batch, 3, 112, 112)).astype(np.float32)

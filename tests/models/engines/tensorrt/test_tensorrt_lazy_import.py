@@ -23,9 +23,7 @@ def test_pipeline_import_does_not_load_tensorrt_cuda_or_torch() -> None:
         "bad = [m for m in ('tensorrt', 'pycuda', 'cuda', 'torch', 'onnxconverter_common') if m in sys.modules]; "
         "print(bad); sys.exit(bool(bad))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

@@ -32,9 +32,7 @@ GPU = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvid
         (["CPUExecutionProvider", "CPUExecutionProvider"], GPU, ["CPUExecutionProvider"]),  # duplicates
     ],
 )
-def test_session_providers_order(
-    tmp_path: Path, wanted: list[str], available: list[str], names: list[str]
-) -> None:
+def test_session_providers_order(tmp_path: Path, wanted: list[str], available: list[str], names: list[str]) -> None:
     model = _tiny_net(tmp_path / "m.onnx", qdq=False)
     specs = session_providers(OnnxRuntimeConfig(providers=wanted), model, available)
     assert [name for name, _ in specs] == names

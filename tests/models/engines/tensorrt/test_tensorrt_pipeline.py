@@ -54,12 +54,18 @@ def onnxruntime_twin(pipeline: FacePipeline, config: PipelineConfig) -> FacePipe
     """The files `pipeline` runs (TensorRT's symmetric INT8 copies), on onnxruntime's CPU provider. From the
     config alone onnxruntime would take its own U8/S8 copies, which find slightly different boxes."""
     cpu, pyramid = OnnxRuntimeConfig(), detector_pyramid(config.detector)
-    pnet, rnet, onet = (open_backend(pipeline.model_paths[m], cpu, pyramid) for m in ("mtcnn-pnet", "mtcnn-rnet",
-                                                                                       "mtcnn-onet"))
+    pnet, rnet, onet = (
+        open_backend(pipeline.model_paths[m], cpu, pyramid) for m in ("mtcnn-pnet", "mtcnn-rnet", "mtcnn-onet")
+    )
     spec = load_registry().model(config.embedder_model)
     assert spec.preprocess is not None and spec.embedding_dim is not None
-    embedder = Embedder(open_backend(pipeline.model_paths[config.embedder_model], cpu), spec.preprocess,
-                        spec.embedding_dim, config.embed_max_batch, config.flip_average)
+    embedder = Embedder(
+        open_backend(pipeline.model_paths[config.embedder_model], cpu),
+        spec.preprocess,
+        spec.embedding_dim,
+        config.embed_max_batch,
+        config.flip_average,
+    )
     return FacePipeline(MtcnnDetector(pnet, rnet, onet, config.detector), embedder, config.embedder_model)
 
 
@@ -74,8 +80,9 @@ def standin_tensorrt(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("resolution_wh", [(640, 360), (1280, 720)])
-def test_jetson_config_finds_what_onnxruntime_finds(clip_frames: list[np.ndarray], standin_tensorrt: object,
-                                                    tmp_path: Path, resolution_wh: tuple[int, int]) -> None:
+def test_jetson_config_finds_what_onnxruntime_finds(
+    clip_frames: list[np.ndarray], standin_tensorrt: object, tmp_path: Path, resolution_wh: tuple[int, int]
+) -> None:
     jetson = jetson_pipeline_config()
     assert isinstance(jetson.backend, TensorRTConfig) and jetson.backend.precision == "int8"
     assert jetson.detector.max_batch > jetson.backend.max_batch  # the setting that used to detect nothing

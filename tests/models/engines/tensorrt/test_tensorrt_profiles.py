@@ -40,9 +40,7 @@ class _RecordingNet:
 @pytest.mark.parametrize("resolution_wh", [(1280, 720), (640, 480), (1920, 1080), (250, 250)])
 def test_pnet_levels_are_the_shapes_the_detector_feeds(resolution_wh: tuple[int, int]) -> None:
     net = _RecordingNet()
-    MtcnnDetector(net, net, net, DetectorConfig()).detect(
-        np.zeros((resolution_wh[1], resolution_wh[0], 3), np.uint8)
-    )
+    MtcnnDetector(net, net, net, DetectorConfig()).detect(np.zeros((resolution_wh[1], resolution_wh[0], 3), np.uint8))
     assert [s[2:] for s in net.shapes] == pnet_level_hw(resolution_wh, 20, 0.709)
 
 

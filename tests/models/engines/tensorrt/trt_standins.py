@@ -228,6 +228,7 @@ def make_tensorrt(shape: ApiShape, memory: FakeMemory) -> types.ModuleType:
     trt.Runtime = Runtime  # type: ignore[attr-defined]
     trt.nptype = lambda dtype: np.float32  # type: ignore[attr-defined]
     if weak:
+
         class IInt8EntropyCalibrator2:
             def __init__(self) -> None:
                 pass
