@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import socket
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +19,10 @@ from typing import Any
 
 import httpx
 import numpy as np
-import uvicorn
 from tqdm import tqdm
 
-from hub.app import create_app
 from hub.service import Hub
-from hub.settings import HubSettings
+from tooling.bench.hub.served import served_hub
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +52,6 @@ class Figures:
             f"build + sign a gallery of {self.lfw_people} people from stored embeddings: "
             f"{self.gallery_build_s:.2f} s ({self.gallery_bytes} bytes)",
         ]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _post(
@@ -125,20 +114,8 @@ def _gallery_figures(hub: Hub, data_dir: Path, people: int, per_person: int, fig
 
 def run_bench(data_dir: Path, people: int = 1000, per_person: int = 2) -> Figures:
     figures = Figures()
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = HubSettings(data_dir=Path(tmp), port=_free_port())
-        app = create_app(settings)
-        hub: Hub = app.state.hub
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            _, token = hub.tokens.create("bench", ["enroll"])
-            _http_figures(settings.base_url, token, data_dir, figures)
-            _gallery_figures(hub, data_dir, people, per_person, figures)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+    with served_hub() as (hub, settings):
+        _, token = hub.tokens.create("bench", ["enroll"])
+        _http_figures(settings.base_url, token, data_dir, figures)
+        _gallery_figures(hub, data_dir, people, per_person, figures)
     return figures

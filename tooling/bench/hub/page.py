@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import base64
 import statistics
-import tempfile
-import threading
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import cv2
 import numpy as np
-import uvicorn
 
 from facefleet.wire import TrackEvent
-from hub.app import create_app
 from hub.service import Hub
-from hub.settings import HubSettings
-from tooling.bench.hub.enroll import _free_port
+from tooling.bench.hub.served import served_hub
 from tooling.screenshots import headless_chrome, open_view, sign_in
 
 VIEWS = ("live", "people")
@@ -139,21 +132,9 @@ def measure(url: str, token: str, view: str, loads: int) -> ViewFigures:
 
 
 def run_page_bench(people: int = 200, events: int = 1000, loads: int = 5) -> PageFigures:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = HubSettings(data_dir=Path(tmp), port=_free_port(), live_events=max(events, 1))
-        app = create_app(settings)
-        hub: Hub = app.state.hub
-        server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.05)
-        try:
-            named = [hub.library.create_person(f"Person {n:04d}") for n in range(people)]
-            seed_events(hub, [(p.id, p.name) for p in named] or [(None, None)], events)
-            _, token = hub.tokens.create("bench", ["enroll"])
-            views = [measure(settings.base_url, token, view, loads) for view in VIEWS]
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+    with served_hub(live_events=max(events, 1)) as (hub, settings):
+        named = [hub.library.create_person(f"Person {n:04d}") for n in range(people)]
+        seed_events(hub, [(p.id, p.name) for p in named] or [(None, None)], events)
+        _, token = hub.tokens.create("bench", ["enroll"])
+        views = [measure(settings.base_url, token, view, loads) for view in VIEWS]
     return PageFigures(people, events, loads, views)
