@@ -10,7 +10,6 @@ topics, still work (and, the topics being ordered, say that everything before th
 
 from __future__ import annotations
 
-import base64
 import logging
 import re
 import time
@@ -21,12 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from facefleet.wire import DeviceStats, DeviceStatus, TrackEvent, UpdateState
+from facefleet.wire import DeviceStats, DeviceStatus, UpdateState
 from hub.settings import MqttConfig
 from models.pipeline import FacePipeline
 from tests.conftest import BrokerClient, ShippedBroker
 from tests.hub.conftest import HubServer
 from tests.hub.edge_device import EdgeDevice
+from tests.hub.fleet.unchecked import unchecked_event
 from tooling.sim.broker import HUB_USER
 
 NOW = datetime.now(timezone.utc)
@@ -44,29 +44,7 @@ def status(device_id: str, **fields: object) -> str:
 
 
 def event(device_id: str, n: int, crop_bytes: int = 0) -> str:
-    crop = base64.b64encode(b"\xff" * crop_bytes).decode() if crop_bytes else None
-    return TrackEvent.model_construct(
-        event_id=f"event-{device_id}-{n:04d}",
-        seq=n,
-        type="track_ended",
-        device_id=device_id,
-        camera="cam",
-        track_id=n,
-        ts=NOW,
-        started_at=NOW,
-        best_crop_jpeg_b64=crop,
-        schema_version=1,
-        votes={},
-        frames=0,
-        confidence=0.0,
-        model_id="",
-        gallery_version="",
-        ended_at=None,
-        duration_s=None,
-        person_id=None,
-        name=None,
-        liveness=None,
-    ).model_dump_json()
+    return unchecked_event(device_id, n, crop_bytes)
 
 
 def stats(device_id: str, backlog: int) -> str:

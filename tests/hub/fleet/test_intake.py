@@ -10,38 +10,13 @@ import pytest
 
 from facefleet.wire import MAX_CROP_BYTES, MAX_MESSAGE_BYTES, DeviceStatus, TrackEvent, UpdateState
 from hub.fleet.intake import LOG_PREFIX_BYTES, Refusals, Refused, parse_claimed, split_topic
+from tests.hub.fleet.unchecked import unchecked_event
 
 NOW = datetime(2026, 1, 2, tzinfo=timezone.utc)
 
 
 def event(device: str = "door-1", crop_bytes: int = 0) -> bytes:
-    crop = base64.b64encode(b"\xff" * crop_bytes).decode() if crop_bytes else None
-    return (
-        TrackEvent.model_construct(
-            event_id="e" * 16,
-            seq=1,
-            type="track_ended",
-            device_id=device,
-            camera="cam",
-            track_id=1,
-            ts=NOW,
-            started_at=NOW,
-            best_crop_jpeg_b64=crop,
-            schema_version=1,
-            votes={},
-            frames=0,
-            confidence=0.0,
-            model_id="",
-            gallery_version="",
-            ended_at=None,
-            duration_s=None,
-            person_id=None,
-            name=None,
-            liveness=None,
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return unchecked_event(device, crop_bytes=crop_bytes).encode()
 
 
 @pytest.mark.parametrize(
