@@ -3,17 +3,8 @@
 // allows no inline script. Each view's script registers its loader with `onView`; only the view on screen is
 // loaded and polled, so a hidden table costs nothing.
 "use strict";
-const $ = (sel) => document.querySelector(sel);
 const views = new Map(); // view name -> loaders (each `async (arg) => void`)
 const route = { view: "live", arg: null };
-
-function token() { return localStorage.getItem("facefleet-token") || ""; }
-
-function say(text, ok = true) {
-  const el = $("#status");
-  el.textContent = text;
-  el.className = ok ? "ok" : "error";
-}
 
 async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: "Bearer " + token() }, options.headers || {});

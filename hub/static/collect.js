@@ -6,21 +6,12 @@
 // which every browser can make without a video encoder. The upload carries an Idempotency-Key: when the
 // connection drops, the page sends the same recording again under the same key, and the hub stores it once.
 "use strict";
-const $ = (sel) => document.querySelector(sel);
 const MAX_WIDTH_PX = 960;  // frames are scaled to this width before encoding: detection time and upload size
                           // grow with the pixels, and a face at arm's length still spans well over 100 px
 const JPEG_QUALITY = 0.85;
 const BOX_SHARE = 0.55;  // the centre box's height as a share of the frame's
 const RETRIES = 6;  // tries of one upload before giving up (waits 1, 2, 4, 8, 16 s between them)
 const state = { stream: null, thumbs: [] };
-
-function token() { return localStorage.getItem("facefleet-token") || ""; }
-
-function say(text, ok = true) {
-  const el = $("#status");
-  el.textContent = text;
-  el.className = ok ? "ok" : "error";
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,7 +3,6 @@
 // never a backlog); faces come back with boxes and names as their tracks firm up.
 "use strict";
 
-const $ = (selector) => document.querySelector(selector);
 const video = $("#video");
 const overlay = $("#overlay");
 const grab = document.createElement("canvas");
